@@ -1,0 +1,190 @@
+"""The ``gpufleet`` command. The outermost ring: it maps errors to exit codes here only.
+
+Exit codes: 0 ok, 2 bad input (the message says where and what), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from gpufleet.api import article_scenario_path, run_variants
+from gpufleet.domain.scenario import Scenario
+from gpufleet.errors import GpufleetError, InputError, ScenarioError, exit_code
+from gpufleet.policies.registry import available_policies, make_policy
+from gpufleet.report.compare import comparison
+from gpufleet.scenario.load import load_scenario
+from gpufleet.sim.simulator import Simulation
+
+
+class ProgressBar:
+    """A bar on stderr, shown only once a run has taken over ``after_s`` seconds and only
+    when stderr is a terminal (logs stay clean)."""
+
+    def __init__(
+        self, label: str, stream: TextIO = sys.stderr, after_s: float = 2.0, force: bool = False
+    ) -> None:
+        self.label = label
+        self.stream = stream
+        self.t0 = time.monotonic()
+        self.after_s = after_s
+        self.enabled = force or stream.isatty()
+        self.shown = False
+
+    def __call__(self, fraction: float) -> None:
+        if not self.enabled or time.monotonic() - self.t0 < self.after_s:
+            return
+        n = int(max(0.0, min(1.0, fraction)) * 30)
+        self.stream.write(f"\r{self.label} [{'#' * n}{'.' * (30 - n)}] {fraction * 100:5.1f}%")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+
+
+def _scenario(path: str | None) -> Scenario:
+    return load_scenario(path or article_scenario_path())
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    sc = _scenario(args.scenario)
+    bar = ProgressBar("demo")
+    t0 = time.perf_counter()
+    results = run_variants(sc, args.seed, bar)
+    bar.close()
+    wall = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps({n: r.to_dict() for n, r in results.items()}, indent=2, sort_keys=True))
+        return 0
+    print(f"gpufleet demo: {sc.name}")
+    if sc.description:
+        print(sc.description)
+    for v in sc.variants:
+        print(f"  {v.name}: {v.description}")
+    print()
+    print(comparison(results))
+    print()
+    print(f"Every figure marked ASSUMPTION in the scenario file can be changed: {sc.source_file}")
+    print(f"({len(results)} runs, seed {next(iter(results.values())).seed}, {wall:.1f} s)")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    sc = _scenario(args.scenario)
+    if args.variant:
+        sc = sc.variant(args.variant)
+    policy = make_policy(args.policy) if args.policy else None
+    bar = ProgressBar("simulate")
+    res = Simulation(sc, policy, args.seed, bar).run()
+    bar.close()
+    if args.jobs_csv:
+        _write_jobs_csv(res.jobs, Path(args.jobs_csv))
+    text = res.to_json(with_run=args.timing) if args.json else comparison({res.policy: res})
+    if args.out:
+        Path(args.out).write_text(res.to_json(with_run=args.timing) + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+def _write_jobs_csv(jobs: dict[str, Any], path: Path) -> None:
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        cols = list(jobs)
+        w.writerow(cols)
+        w.writerows(zip(*(jobs[c].tolist() for c in cols), strict=True))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        sc = load_scenario(args.scenario)
+    except ScenarioError as e:
+        if args.json:
+            print(
+                json.dumps({"valid": False, "problems": [p.__dict__ for p in e.problems]}, indent=2)
+            )
+        else:
+            print(e.render(), file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"valid": True, "problems": []}))
+    else:
+        n_pools = sum(p.gpu_count for p in sc.pools)
+        print(
+            f"{args.scenario}: valid ({len(sc.sites)} sites, {len(sc.pools)} pools, "
+            f"{n_pools:,} GPUs, {len(sc.programs())} programs, {len(sc.variants)} variants)"
+        )
+    return 0
+
+
+def cmd_policies(args: argparse.Namespace) -> int:
+    rows = available_policies()
+    if args.json:
+        print(json.dumps([{"name": n, "summary": s, "options": o} for n, s, o in rows], indent=2))
+        return 0
+    width = max(len(n) for n, _, _ in rows)
+    for name, summary, opts in rows:
+        extra = f" (options: {', '.join(opts)})" if opts else ""
+        print(f"{name.ljust(width)}  {summary}{extra}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gpufleet", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("demo", help="the article's scenario: keep the GPUs or move them")
+    d.add_argument("--scenario", help="another scenario file (default: the built-in one)")
+    d.add_argument("--seed", type=int, help="override the scenario's seed")
+    d.add_argument("--json", action="store_true", help="machine-readable output")
+    d.set_defaults(fn=cmd_demo)
+    s = sub.add_parser("simulate", help="simulate a scenario file")
+    s.add_argument("scenario")
+    s.add_argument("--variant", help="a variant named in the file")
+    s.add_argument("--policy", help="override the scenario's policy (see 'gpufleet policies')")
+    s.add_argument("--seed", type=int, help="override the scenario's seed")
+    s.add_argument("--json", action="store_true", help="print the result as JSON")
+    s.add_argument("--out", help="also write the JSON result to this file")
+    s.add_argument("--jobs-csv", help="write one row per finished job to this CSV file")
+    s.add_argument(
+        "--timing",
+        action="store_true",
+        help="include wall time and event counts in the JSON (not reproducible)",
+    )
+    s.set_defaults(fn=cmd_simulate)
+    v = sub.add_parser("validate", help="check a scenario file and list every problem")
+    v.add_argument("scenario")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(fn=cmd_validate)
+    pol = sub.add_parser("policies", help="list the scheduling policies")
+    pol.add_argument("--json", action="store_true")
+    pol.set_defaults(fn=cmd_policies)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except InputError as e:
+        print(f"gpufleet: {e.render()}", file=sys.stderr)
+        return exit_code(e)
+    except GpufleetError as e:
+        print(f"gpufleet: internal error: {e}", file=sys.stderr)
+        return exit_code(e)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # the last line of defence: report, never a bare traceback
+        print(f"gpufleet: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

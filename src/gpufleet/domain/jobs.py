@@ -1,0 +1,44 @@
+"""A job as submitted. Runtime state lives in the engine, not here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from gpufleet.domain.ids import GpuTypeName, JobId, ProgramId
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """One job. ``work_s`` is its run time on ``gpus`` GPUs at reference speed (H100-SXM);
+    on a type with throughput r it runs ``work_s / r`` seconds. A gang job starts on all its
+    GPUs at once or not at all; gpufleet schedules every job as a gang."""
+
+    id: JobId
+    program: ProgramId
+    submit_s: float
+    gpus: int
+    work_s: float
+    gpu_types: tuple[GpuTypeName, ...]
+    priority: int = 0
+    preemptible: bool = True
+    checkpoint_s: float | None = None
+    name: str = ""
+
+    @property
+    def gpu_seconds(self) -> float:
+        return self.gpus * self.work_s
+
+
+class JobDraft(NamedTuple):
+    """A job before it has an id: what workload generators and trace readers yield, in
+    submit order. The simulator numbers drafts as they arrive."""
+
+    submit_s: float
+    gpus: int
+    work_s: float
+    gpu_types: tuple[GpuTypeName, ...]
+    priority: int = 0
+    preemptible: bool = True
+    checkpoint_s: float | None = None
+    name: str = ""

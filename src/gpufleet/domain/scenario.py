@@ -1,0 +1,111 @@
+"""The scenario: everything one simulation needs, as validated domain objects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from gpufleet.domain.changes import QuotaChange, Transfer
+from gpufleet.domain.fleet import NodePool, Site
+from gpufleet.domain.gpus import GpuCatalog
+from gpufleet.domain.ids import ProgramId
+from gpufleet.domain.jobs import JobDraft
+from gpufleet.domain.org import Entity, Program
+from gpufleet.errors import UnknownNameError
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    name: str
+    options: tuple[tuple[str, float | int | str | bool], ...] = field(default=())
+
+    def option(self, key: str, default: float | int | str | bool) -> float | int | str | bool:
+        for k, v in self.options:
+            if k == key:
+                return v
+        return default
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """A simple all-in rate: every owned, delivered GPU costs ``usd_per_gpu_hour`` whether
+    it works, idles or sits stranded (capex amortization plus power and operations)."""
+
+    usd_per_gpu_hour: float = 2.0
+    note: str = ""
+
+
+# A workload is a function of a seed that yields a program's jobs in submit order.
+WorkloadFactory = Callable[[int], Iterator[JobDraft]]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named alternative to the base scenario: extra timeline changes, maybe a policy."""
+
+    name: str
+    description: str = ""
+    transfers: tuple[Transfer, ...] = ()
+    quota_changes: tuple[QuotaChange, ...] = ()
+    policy: PolicySpec | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    start: datetime
+    end: datetime
+    seed: int
+    catalog: GpuCatalog
+    sites: tuple[Site, ...]
+    pools: tuple[NodePool, ...]
+    entities: tuple[Entity, ...]
+    transfers: tuple[Transfer, ...]
+    quota_changes: tuple[QuotaChange, ...]
+    policy: PolicySpec
+    cost: CostModel
+    workloads: tuple[tuple[ProgramId, WorkloadFactory], ...]
+    description: str = ""
+    source_file: str = ""
+    variants: tuple[Variant, ...] = ()
+    assumptions: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+
+    def variant(self, name: str) -> Scenario:
+        """The scenario with variant ``name`` applied (``base`` is the scenario itself)."""
+        if name == "base":
+            return self
+        for v in self.variants:
+            if v.name == name:
+                return replace(
+                    self,
+                    name=f"{self.name} [{v.name}]",
+                    transfers=self.transfers + v.transfers,
+                    quota_changes=self.quota_changes + v.quota_changes,
+                    policy=v.policy or self.policy,
+                )
+        raise UnknownNameError("variant", name, ["base", *[v.name for v in self.variants]])
+
+    @property
+    def horizon_s(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+    def seconds(self, at: datetime) -> float:
+        """Simulation time of an instant: seconds since the scenario's start."""
+        return (at - self.start).total_seconds()
+
+    def programs(self) -> list[Program]:
+        return [p for e in self.entities for p in e.programs]
+
+    def program(self, name: str) -> Program:
+        for p in self.programs():
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def entity(self, name: str) -> Entity:
+        for e in self.entities:
+            if e.name == name:
+                return e
+        raise KeyError(name)

@@ -1,0 +1,6 @@
+"""Scheduling policies. They see the domain and a Snapshot, and return a Decision."""
+
+from gpufleet.policies.base import Decision, Policy, Reason
+from gpufleet.policies.registry import available_policies, make_policy
+
+__all__ = ["Decision", "Policy", "Reason", "available_policies", "make_policy"]

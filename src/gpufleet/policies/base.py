@@ -1,0 +1,131 @@
+"""The seams of a scheduling cycle and the shared admission step.
+
+A cycle is four seams, each a small protocol:
+
+1. **ordering**   which pending jobs to try, in which order (each policy's own loop);
+2. **admission**  may this job start now under its quotas? (:class:`Admission`);
+3. **placement**  on which GPUs? (:class:`PlacementStrategy`);
+4. **preemption** if not, which running jobs could make room? (:class:`Preemption`).
+
+A policy decides on a :class:`~gpufleet.state.snapshot.Snapshot` and returns a
+:class:`Decision`; the engine applies it. Every blocked job gets a :class:`Reason`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import ClassVar, Protocol
+
+from gpufleet.state.capacity import Placement
+from gpufleet.state.jobs import Job
+from gpufleet.state.snapshot import Snapshot
+
+
+class Reason(StrEnum):
+    """Why a job is still pending: a machine-readable code; ``sentence`` gives the prose."""
+
+    QUOTA = "waiting-for-quota"
+    BORROWING_LIMIT = "over-borrowing-limit"
+    CAPACITY = "not-enough-ready-capacity"
+    NO_GPU_TYPE = "gpu-type-not-available"
+    FRAGMENTED = "no-node-fits"
+    BEHIND = "blocked-behind-earlier-job"
+
+    @property
+    def sentence(self) -> str:
+        return _SENTENCES[self]
+
+
+_SENTENCES = {
+    Reason.QUOTA: "its program's quota and the cohort's unused quota are exhausted",
+    Reason.BORROWING_LIMIT: "starting it would take its program past its borrowing limit",
+    Reason.CAPACITY: "not enough ready GPUs of an allowed type are free in its cohort",
+    Reason.NO_GPU_TYPE: "its cohort has no ready GPU of any type the job allows",
+    Reason.FRAGMENTED: "enough GPUs are free, but no node has enough of them in one place",
+    Reason.BEHIND: "an earlier job ahead of it in the queue is waiting",
+}
+
+
+@dataclass
+class Decision:
+    admit: list[tuple[Job, Placement]] = field(default_factory=list)
+    preempt: list[Job] = field(default_factory=list)
+    blocked: list[tuple[Job, Reason]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.admit or self.preempt)
+
+
+class Admission(Protocol):
+    def check(self, snap: Snapshot, job: Job, gpu_type: str) -> Reason | None:
+        """None if ``job`` may use ``gpu_type`` GPUs now, else the reason it may not."""
+        ...
+
+
+class PlacementStrategy(Protocol):
+    def place(self, snap: Snapshot, job: Job, admission: Admission) -> Placement | Reason:
+        """GPUs for ``job`` on a type that admission allows, or why there are none."""
+        ...
+
+
+class Preemption(Protocol):
+    def make_room(self, snap: Snapshot, job: Job, decision: Decision) -> Placement | None:
+        """Tentatively stop victims so ``job`` fits; record them in ``decision``."""
+        ...
+
+
+class Policy(Protocol):
+    name: ClassVar[str]
+    summary: ClassVar[str]
+
+    def decide(self, snap: Snapshot) -> Decision: ...
+
+
+class NoQuota:
+    """Admission that ignores quotas: only physical capacity limits a job."""
+
+    def check(self, snap: Snapshot, job: Job, gpu_type: str) -> Reason | None:
+        return None
+
+
+class BasePolicy:
+    """Shared wiring: decide() schedules every changed cohort with the policy's own loop."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        admission: Admission,
+        placement: PlacementStrategy,
+        preemption: Preemption | None = None,
+    ) -> None:
+        self.admission = admission
+        self.placement = placement
+        self.preemption = preemption
+
+    def decide(self, snap: Snapshot) -> Decision:
+        d = Decision()
+        for cohort in snap.dirty_cohorts():
+            self.schedule_cohort(snap, cohort.name, d)
+        return d
+
+    def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
+        raise NotImplementedError
+
+    def try_start(self, snap: Snapshot, job: Job, d: Decision) -> bool:
+        """Admission, placement, then preemption if the policy has it."""
+        got = self.placement.place(snap, job, self.admission)
+        if isinstance(got, Placement):
+            snap.assume_start(job, got)
+            d.admit.append((job, got))
+            return True
+        if self.preemption is not None:
+            pl = self.preemption.make_room(snap, job, d)
+            if pl is not None:
+                snap.assume_start(job, pl)
+                d.admit.append((job, pl))
+                return True
+        d.blocked.append((job, got))
+        return False

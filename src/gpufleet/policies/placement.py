@@ -1,0 +1,54 @@
+"""Best-fit gang placement over the capacity index.
+
+Rule: try the job's allowed GPU types in the job's order; within a type, every site group of
+the job's cohort; keep the placement whose last node is left with the fewest free GPUs (best
+fit; ties go to the earlier site). A job is all-or-nothing on one (site, type) group: never
+split across sites or types. The node-level rule is in :mod:`gpufleet.state.capacity`.
+"""
+
+from __future__ import annotations
+
+from gpufleet.policies.base import Admission, Reason
+from gpufleet.state.capacity import Placement
+from gpufleet.state.jobs import Job
+from gpufleet.state.snapshot import Snapshot
+
+
+class BestFit:
+    def place(self, snap: Snapshot, job: Job, admission: Admission) -> Placement | Reason:
+        cap = snap.capacity
+        by_type = cap.by_cohort_type.get(job.cohort)
+        gpus = job.spec.gpus
+        reason: Reason | None = None
+        any_usable = False
+        for t in job.spec.gpu_types:
+            groups = by_type.get(t) if by_type else None
+            if not groups:
+                continue
+            best: Placement | None = None
+            best_left = 1 << 30
+            free = 0
+            for gi in groups:
+                g = cap.groups[gi]
+                if g.usable_gpus:
+                    any_usable = True
+                free += g.free_total
+                if g.free_total < gpus:
+                    continue
+                slots = cap.fit(gi, gpus)
+                if slots is not None:
+                    left = cap.leftover(slots)
+                    if left < best_left:
+                        best, best_left = Placement(gi, slots), left
+            if best is None:
+                if reason is None:
+                    reason = Reason.FRAGMENTED if free >= gpus else Reason.CAPACITY
+                continue
+            why = admission.check(snap, job, t)
+            if why is None:
+                return best
+            if reason is None or reason in (Reason.CAPACITY, Reason.FRAGMENTED):
+                reason = why
+        if not any_usable:
+            return Reason.NO_GPU_TYPE
+        return reason or Reason.CAPACITY

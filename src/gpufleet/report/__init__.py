@@ -1,0 +1,1 @@
+"""Turning results into text people read: tables and the side-by-side comparison."""

@@ -1,0 +1,162 @@
+"""A program's ``workload:`` block -> a seeded stream factory of JobDrafts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from functools import partial
+from pathlib import Path
+from typing import Protocol
+
+from gpufleet.domain.gpus import GpuCatalog
+from gpufleet.domain.ids import GpuTypeName
+from gpufleet.domain.jobs import JobDraft
+from gpufleet.errors import Problem
+from gpufleet.scenario import schema as S
+from gpufleet.scenario.dates import as_datetime
+from gpufleet.scenario.yamlsrc import Located, dotted
+from gpufleet.scenario.yamlsrc import Path as YPath
+from gpufleet.workload.generator import FixedJobs, Generator, merge_streams
+from gpufleet.workload.trace_csv import read_csv_trace
+
+
+class Context(Protocol):
+    catalog: GpuCatalog
+    start: datetime
+    end: datetime
+    base: Path
+    file: str
+    src: Located
+
+
+def _factory(sources: list[Generator | FixedJobs], seed: int) -> Iterator[JobDraft]:
+    return merge_streams(sources, seed)
+
+
+def build_workload(
+    p: S.ProgramIn, path: YPath, ctx: Context
+) -> tuple[partial[Iterator[JobDraft]] | None, list[Problem]]:
+    w = p.workload
+    assert w is not None
+    problems: list[Problem] = []
+
+    def err(sub: YPath, message: str, expected: str = "") -> None:
+        problems.append(Problem(dotted(sub), message, expected, ctx.file, ctx.src.line(sub)))
+
+    def secs(d: date | datetime) -> float:
+        return (as_datetime(d) - ctx.start).total_seconds()
+
+    def types(given: list[str] | None, sub: YPath) -> tuple[GpuTypeName, ...]:
+        names = given if given is not None else list(p.quotas)
+        if not names:
+            err(
+                sub,
+                "no GPU types: the program has no quotas to take them from",
+                "gpu_types: [..] naming the types its jobs may use",
+            )
+        for n in names:
+            if n not in ctx.catalog:
+                err(sub, f"unknown GPU type {n!r}", "one of " + ", ".join(ctx.catalog.names()))
+        return tuple(GpuTypeName(n) for n in names)
+
+    sources: list[Generator | FixedJobs] = []
+    gens = ([w.generator] if w.generator else []) + list(w.generators)
+    for gi, g in enumerate(gens):
+        gp: YPath = (
+            (*path, "generator")
+            if w.generator and gi == 0
+            else (*path, "generators", gi - (1 if w.generator else 0))
+        )
+        start_s = secs(g.start) if g.start else 0.0
+        end_s = secs(g.end) if g.end else (ctx.end - ctx.start).total_seconds()
+        if end_s <= start_s:
+            err((*gp, "end"), "the generator ends before it starts", "an end after its start")
+        sources.append(_generator(g, types(g.gpu_types, (*gp, "gpu_types")), start_s, end_s))
+    drafts: list[JobDraft] = []
+    for ji, j in enumerate(w.jobs):
+        jp: YPath = (*path, "jobs", ji)
+        t0 = secs(j.submit)
+        if t0 < 0:
+            err(
+                (*jp, "submit"),
+                "submitted before the scenario starts",
+                f"a date on or after {ctx.start:%Y-%m-%d}",
+            )
+        work_h = j.duration_hours if j.duration_hours is not None else (j.gpu_hours or 0) / j.gpus
+        ts = types(j.gpu_types, (*jp, "gpu_types"))
+        ck = j.checkpoint_hours * 3600 if j.checkpoint_hours else None
+        for k in range(j.count):
+            name = j.name if j.count == 1 else f"{j.name}#{k + 1}"
+            drafts.append(
+                JobDraft(
+                    max(0.0, t0) + k * j.every_hours * 3600,
+                    j.gpus,
+                    work_h * 3600,
+                    ts,
+                    j.priority,
+                    j.preemptible,
+                    ck,
+                    name,
+                )
+            )
+    if drafts:
+        drafts.sort(key=lambda d: d.submit_s)
+        sources.append(FixedJobs(tuple(drafts)))
+    if w.trace is not None:
+        tp: YPath = (*path, "trace")
+        if w.trace.format != "csv":
+            err((*tp, "format"), f"unknown trace format {w.trace.format!r}", "csv")
+        else:
+            trace_path = Path(w.trace.path)
+            if not trace_path.is_absolute():
+                trace_path = ctx.base / trace_path
+            tr, tprobs = read_csv_trace(
+                trace_path,
+                types(w.trace.gpu_types, tp),
+                ctx.catalog.names(),
+                w.trace.time_offset_hours * 3600,
+            )
+            problems += tprobs
+            if tr is not None:
+                sources.append(FixedJobs(tr.drafts))
+    if problems:
+        return None, problems
+    return partial(_factory, sources), problems
+
+
+def _generator(
+    g: S.GeneratorIn, ts: tuple[GpuTypeName, ...], start_s: float, end_s: float
+) -> Generator:
+    if isinstance(g.gpus, int):
+        gc: tuple[int, ...] = (g.gpus,)
+        gw: tuple[float, ...] = ()
+    else:
+        gc, gw = tuple(g.gpus.choices), tuple(g.gpus.weights or ())
+    d = g.duration_hours
+    if isinstance(d, float | int):
+        dc: tuple[float, ...] = (float(d),)
+        dw: tuple[float, ...] = ()
+        med, sig, lo, hi = None, 0.0, None, None
+    else:
+        med = d.lognormal.median if d.lognormal else None
+        sig = d.lognormal.sigma if d.lognormal else 0.0
+        dc, dw, lo, hi = tuple(d.choices or ()), tuple(d.weights or ()), d.min, d.max
+    ck = g.checkpoint_hours * 3600 if g.checkpoint_hours else None
+    return Generator(
+        g.jobs_per_day,
+        gc,
+        gw,
+        med,
+        sig,
+        dc,
+        dw,
+        lo,
+        hi,
+        start_s,
+        end_s,
+        ts,
+        g.priority,
+        g.preemptible,
+        ck,
+        g.name,
+    )

@@ -1,0 +1,1 @@
+"""The discrete-event host of the engine."""

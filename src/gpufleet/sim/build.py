@@ -1,0 +1,78 @@
+"""Scenario -> ClusterState and the timeline of capacity events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from gpufleet.domain.changes import QuotaChange, Transfer
+from gpufleet.domain.scenario import Scenario
+from gpufleet.state.cluster import ClusterState
+
+
+class Change(IntEnum):
+    """Capacity event kinds, in the order they apply when simultaneous."""
+
+    DELIVERY = 0
+    SITE_READY = 1
+    TRANSFER_START = 2
+    TRANSFER_END = 3
+    QUOTA = 4
+
+
+@dataclass(frozen=True)
+class TimedChange:
+    t_s: float
+    kind: Change
+    subject: str | Transfer | QuotaChange
+
+
+def build_state(sc: Scenario) -> ClusterState:
+    st = ClusterState([e.name for e in sc.entities], {e.name: e.cohort for e in sc.entities})
+    for s in sc.sites:
+        st.add_site(
+            s.name,
+            s.pue,
+            s.power_budget_kw,
+            [(sc.seconds(b.date), b.power_kw) for b in s.ready_blocks],
+        )
+    for e in sc.entities:
+        for p in e.programs:
+            st.add_program(p.name, e.name, p.weight, p.priority, dict(p.quotas))
+    for pool in sc.pools:
+        st.add_pool(
+            pool.name,
+            pool.site,
+            pool.gpu_type,
+            pool.gpus_per_node,
+            pool.node_count,
+            pool.owner,
+            sc.catalog.get(pool.gpu_type).server_power_w,
+        )
+    return st
+
+
+def timeline(sc: Scenario) -> list[TimedChange]:
+    """Every capacity and quota change inside the horizon; changes before the start apply at
+    time 0 (a pool delivered last year is simply there)."""
+    out: list[TimedChange] = []
+
+    def at(d: object) -> float:
+        from datetime import datetime
+
+        assert isinstance(d, datetime)
+        return max(0.0, sc.seconds(d))
+
+    for pool in sc.pools:
+        out.append(TimedChange(at(pool.delivered), Change.DELIVERY, pool.name))
+    for s in sc.sites:
+        for b in s.ready_blocks:
+            out.append(TimedChange(at(b.date), Change.SITE_READY, s.name))
+    for t in sc.transfers:
+        out.append(TimedChange(at(t.start), Change.TRANSFER_START, t))
+        if t.end is not None:
+            out.append(TimedChange(at(t.end), Change.TRANSFER_END, t))
+    for q in sc.quota_changes:
+        out.append(TimedChange(at(q.at), Change.QUOTA, q))
+    horizon = sc.horizon_s
+    return sorted((c for c in out if c.t_s <= horizon), key=lambda c: (c.t_s, c.kind))

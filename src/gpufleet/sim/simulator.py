@@ -1,0 +1,179 @@
+"""The discrete-event simulator: the engine under a simulated clock.
+
+The kernel is a binary heap of ``(time, kind, seq, payload)``: events at the same time
+pop in a fixed order (capacity changes, then completions, then arrivals) and, within a
+kind, in the order they were scheduled, so a seed always gives the same history. After all
+events of one instant are handled, the engine runs one scheduling cycle. Time jumps from
+event to event; nothing happens in fixed rounds.
+
+Arrivals are streamed: each program's workload is an iterator in submit order and only the
+next arrival sits in the heap, so memory holds the jobs alive now, not the whole trace.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from gpufleet.domain.changes import QuotaChange, Transfer
+from gpufleet.domain.ids import JobId, ProgramId
+from gpufleet.domain.jobs import JobDraft, JobSpec
+from gpufleet.domain.org import Quota
+from gpufleet.domain.scenario import Scenario
+from gpufleet.engine.clock import SimClock
+from gpufleet.engine.engine import Engine
+from gpufleet.policies.base import Policy
+from gpufleet.policies.registry import make_policy
+from gpufleet.sim.build import Change, TimedChange, build_state, timeline
+from gpufleet.sim.recorder import Recorder
+from gpufleet.sim.result import SimResult, build_result
+from gpufleet.state.jobs import Job
+
+_CHANGE, _DONE, _ARRIVE = 0, 1, 2
+
+Progress = Callable[[float], None]
+
+
+def program_seed(seed: int, index: int) -> int:
+    """Independent, reproducible stream per program (NumPy SeedSequence spawning)."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+class Simulation:
+    def __init__(
+        self,
+        scenario: Scenario,
+        policy: Policy | None = None,
+        seed: int | None = None,
+        progress: Progress | None = None,
+        bucket_s: float | None = None,
+    ) -> None:
+        self.sc = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.policy = policy or make_policy(scenario.policy.name, dict(scenario.policy.options))
+        self.progress = progress
+        self.clock = SimClock()
+        self.state = build_state(scenario)
+        horizon = scenario.horizon_s
+        self.bucket_s = bucket_s or (86_400.0 if horizon >= 20 * 86_400 else 3_600.0)
+        speed: dict[str, float] = {t.name: t.throughput for t in scenario.catalog}
+        targets: dict[str, float | None] = {
+            p.name: (p.milestone.gpu_hours * 3600.0 if p.milestone else None)
+            for p in scenario.programs()
+        }
+        self.recorder = Recorder(self.state, horizon, self.bucket_s, targets, speed)
+        self.engine = Engine(self.state, self.policy, scenario.catalog, self, self.recorder)
+        self._heap: list[tuple[float, int, int, Any]] = []
+        self._seq = itertools.count()
+        self.events = 0
+
+    # --- Executor (the engine calls these) ----------------------------------------------
+    def launch(self, job: Job, now_s: float, run_s: float) -> None:
+        heapq.heappush(self._heap, (now_s + run_s, _DONE, next(self._seq), (job, job.token)))
+
+    def halt(self, job: Job, now_s: float) -> None:
+        """Nothing to cancel: the completion event carries the run's token and goes stale."""
+
+    # --- the run -------------------------------------------------------------------------
+    def run(self) -> SimResult:
+        wall0 = time.perf_counter()
+        heap, seq, engine = self._heap, self._seq, self.engine
+        for c in timeline(self.sc):
+            heapq.heappush(heap, (c.t_s, _CHANGE, next(seq), c))
+        self.recorder.on_capacity(self.state, 0.0)
+        arrivals = self._arrivals()
+        first = next(arrivals, None)
+        if first is not None:
+            heapq.heappush(heap, (first[0].submit_s, _ARRIVE, next(seq), first))
+        horizon = self.sc.horizon_s
+        programs = self.state.program_by_name
+        next_id = 0
+        events = 0
+        report_every = 50_000
+        pop, push = heapq.heappop, heapq.heappush
+        while heap:
+            t = heap[0][0]
+            if t > horizon:
+                break
+            self.clock.advance_to(t)
+            while heap and heap[0][0] == t:
+                _, kind, _, payload = pop(heap)
+                events += 1
+                if kind == _DONE:
+                    job: Job = payload[0]
+                    if job.token == payload[1]:
+                        engine.complete(job, t)
+                elif kind == _ARRIVE:
+                    draft: JobDraft = payload[0]
+                    prog: ProgramId = payload[1]
+                    # a draft's fields are JobSpec's after (id, program), in order
+                    spec = JobSpec(JobId(next_id), prog, *draft)
+                    next_id += 1
+                    engine.submit(Job(spec, programs[prog]))
+                    nxt = next(arrivals, None)
+                    if nxt is not None:
+                        push(heap, (nxt[0].submit_s, _ARRIVE, next(seq), nxt))
+                else:
+                    self._apply_change(payload, t)
+            engine.cycle(t)
+            if self.progress is not None and events >= report_every:
+                report_every = events + 50_000
+                self.progress(t / horizon if horizon else 1.0)
+        self.events = events
+        self.recorder.close(horizon)
+        if self.progress is not None:
+            self.progress(1.0)
+        return build_result(self, time.perf_counter() - wall0, submitted=next_id)
+
+    def _arrivals(self) -> Iterator[tuple[JobDraft, ProgramId]]:
+        streams = [
+            _tagged(factory(program_seed(self.seed, i)), prog)
+            for i, (prog, factory) in enumerate(self.sc.workloads)
+        ]
+        return heapq.merge(*streams, key=_submit_of)
+
+    def _apply_change(self, c: TimedChange, t: float) -> None:
+        e = self.engine
+        if c.kind == Change.DELIVERY:
+            assert isinstance(c.subject, str)
+            e.deliver(c.subject, t)
+        elif c.kind == Change.SITE_READY:
+            assert isinstance(c.subject, str)
+            e.site_ready(c.subject, t)
+        elif c.kind in (Change.TRANSFER_START, Change.TRANSFER_END):
+            assert isinstance(c.subject, Transfer)
+            e.transfer(c.subject, t, back=c.kind == Change.TRANSFER_END)
+        else:
+            q = c.subject
+            assert isinstance(q, QuotaChange)
+            e.set_quota(
+                q.program,
+                q.gpu_type,
+                Quota(q.nominal_gpus, q.borrowing_limit_gpus, q.lending_limit_gpus),
+                t,
+            )
+
+
+def _tagged(drafts: Iterator[JobDraft], prog: ProgramId) -> Iterator[tuple[JobDraft, ProgramId]]:
+    for d in drafts:
+        yield d, prog
+
+
+def _submit_of(dp: tuple[JobDraft, ProgramId]) -> float:
+    return dp[0].submit_s
+
+
+def simulate(
+    scenario: Scenario,
+    policy: str | None = None,
+    seed: int | None = None,
+    progress: Progress | None = None,
+) -> SimResult:
+    """Run one scenario (optionally under another policy or seed) and return its result."""
+    pol = make_policy(policy) if policy else None
+    return Simulation(scenario, pol, seed, progress).run()

@@ -1,0 +1,281 @@
+"""ClusterState: nodes and who owns and powers them, programs and their queues, running jobs.
+
+The state knows nothing of policies. The engine is its only writer once a simulation or a
+service runs; builders call the structure methods while setting up.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from gpufleet.domain.org import Quota
+from gpufleet.errors import InternalError
+from gpufleet.state.capacity import CapacityIndex, Placement
+from gpufleet.state.jobs import Job, JobState, ProgramState
+
+
+@dataclass
+class SiteState:
+    name: str
+    pue: float
+    budget_kw: float
+    blocks: list[tuple[float, float]]  # (time s, kW), sorted by time
+    nodes: list[int] = field(default_factory=list)  # delivered here, in power order
+
+    def ready_kw(self, now_s: float) -> float:
+        if not self.blocks:
+            return self.budget_kw
+        return min(self.budget_kw, sum(kw for t, kw in self.blocks if t <= now_s))
+
+
+@dataclass
+class CohortState:
+    """A cohort's programs and all their pending jobs in arrival order (a requeued job goes
+    back to the front), so FIFO orders need no merge of the programs' queues."""
+
+    name: str
+    programs: list[ProgramState] = field(default_factory=list)
+    queue: OrderedDict[int, Job] = field(default_factory=OrderedDict)
+
+    @property
+    def pending(self) -> int:
+        return len(self.queue)
+
+
+class ClusterState:
+    def __init__(self, entities: list[str], entity_cohorts: dict[str, str]) -> None:
+        self.capacity = CapacityIndex()
+        self.entities = entities
+        self.entity_index = {e: i for i, e in enumerate(entities)}
+        self.entity_cohort = dict(entity_cohorts)
+        self.sites: dict[str, SiteState] = {}
+        self.programs: list[ProgramState] = []
+        self.program_by_name: dict[str, ProgramState] = {}
+        self.cohorts: dict[str, CohortState] = {}
+        self.node_owner: list[int] = []
+        self.node_site: list[str] = []
+        self.node_type: list[str] = []
+        self.node_pool: list[str] = []
+        self.node_kw: list[float] = []
+        self.node_delivered: list[bool] = []
+        self.pool_nodes: dict[str, list[int]] = {}
+        self.pool_home: dict[str, str] = {}  # the site a pool was bought for
+        self.dirty: set[str] = set()  # cohorts whose situation changed since the last cycle
+        # cohort -> its one owning entity, while all its nodes belong to one entity
+        self.single_owner: dict[str, int | None] = {}
+
+    # --- building --------------------------------------------------------------------
+    def add_site(
+        self, name: str, pue: float, budget_kw: float, blocks: Iterable[tuple[float, float]]
+    ) -> None:
+        self.sites[name] = SiteState(name, pue, budget_kw, sorted(blocks))
+
+    def add_program(
+        self, name: str, entity: str, weight: float, priority: int, quotas: dict[str, Quota]
+    ) -> ProgramState:
+        cohort = self.entity_cohort[entity]
+        p = ProgramState(
+            len(self.programs),
+            name,
+            entity,
+            self.entity_index[entity],
+            cohort,
+            weight,
+            priority,
+            dict(quotas),
+        )
+        self.programs.append(p)
+        self.program_by_name[name] = p
+        self.cohorts.setdefault(cohort, CohortState(cohort)).programs.append(p)
+        return p
+
+    def add_pool(
+        self,
+        name: str,
+        site: str,
+        gpu_type: str,
+        gpus_per_node: int,
+        nodes: int,
+        owner: str,
+        server_power_w: float,
+    ) -> None:
+        cohort = self.entity_cohort[owner]
+        gi = self.capacity.group_for(cohort, site, gpu_type, gpus_per_node)
+        kw = gpus_per_node * server_power_w * self.sites[site].pue / 1000.0
+        ids = []
+        for _ in range(nodes):
+            n = self.capacity.add_node(gi, gpus_per_node)
+            self.node_owner.append(self.entity_index[owner])
+            self.node_site.append(site)
+            self.node_type.append(gpu_type)
+            self.node_pool.append(name)
+            self.node_kw.append(kw)
+            self.node_delivered.append(False)
+            ids.append(n)
+        self.pool_nodes[name] = ids
+        self._refresh_owners()
+        self.pool_home[name] = site
+
+    # --- capacity lifecycle ----------------------------------------------------------
+    def deliver(self, pool: str) -> list[str]:
+        """Mark a pool's nodes delivered at their (current) sites; returns sites to re-power."""
+        sites = []
+        for n in self.pool_nodes[pool]:
+            if not self.node_delivered[n]:
+                self.node_delivered[n] = True
+                self.sites[self.node_site[n]].nodes.append(n)
+                sites.append(self.node_site[n])
+        return sorted(set(sites))
+
+    def repower(self, site: str, now_s: float) -> None:
+        """Power the site's delivered nodes in delivery order while ready power lasts."""
+        s = self.sites[site]
+        budget = s.ready_kw(now_s)
+        used = 0.0
+        cap = self.capacity
+        for n in s.nodes:
+            used += self.node_kw[n]
+            ok = used <= budget + 1e-9
+            if cap.node_usable[n] != ok:
+                cap.set_usable(n, ok)
+                self.dirty.add(cap.groups[cap.node_group[n]].cohort)
+
+    def move_nodes(self, nodes: list[int], owner: str, site: str | None) -> list[str]:
+        """Give idle nodes a new owner (and site); returns sites to re-power."""
+        cap = self.capacity
+        touched: set[str] = set()
+        eidx = self.entity_index[owner]
+        cohort = self.entity_cohort[owner]
+        for n in nodes:
+            if cap.node_free[n] != cap.node_gpus[n] and cap.node_usable[n]:
+                raise InternalError(f"node {n} moved while jobs run on it")
+            old_site = self.node_site[n]
+            new_site = site or old_site
+            if self.node_delivered[n] and new_site != old_site:
+                self.sites[old_site].nodes.remove(n)
+                self.sites[new_site].nodes.append(n)
+                touched.update((old_site, new_site))
+                if new_site in self.sites and old_site in self.sites:
+                    self.node_kw[n] *= self.sites[new_site].pue / self.sites[old_site].pue
+            self.dirty.add(cap.groups[cap.node_group[n]].cohort)
+            gi = cap.group_for(cohort, new_site, self.node_type[n], cap.node_gpus[n])
+            cap.move_node(n, gi)
+            if new_site != old_site and self.node_delivered[n]:
+                cap.set_usable(n, False)
+            self.node_owner[n] = eidx
+            self.node_site[n] = new_site
+            self.dirty.add(cohort)
+        self._refresh_owners()
+        return sorted(touched)
+
+    def _refresh_owners(self) -> None:
+        owners: dict[str, set[int]] = {}
+        cap = self.capacity
+        for n, o in enumerate(self.node_owner):
+            owners.setdefault(cap.groups[cap.node_group[n]].cohort, set()).add(o)
+        self.single_owner = {
+            c: (next(iter(os)) if len(os) == 1 else None) for c, os in owners.items()
+        }
+
+    def jobs_on(self, nodes: Iterable[int]) -> list[Job]:
+        """Running jobs with a GPU on any of ``nodes``: a scan, for rare capacity changes
+        only, so that starts and stops keep no per-node job lists."""
+        wanted = set(nodes)
+        return [
+            j
+            for p in self.programs
+            for j in p.running.values()
+            if j.placement is not None and any(n in wanted for n, _ in j.placement.slots)
+        ]
+
+    def node_idle(self, node: int) -> bool:
+        return self.capacity.node_free[node] == self.capacity.node_gpus[node]
+
+    # --- jobs ------------------------------------------------------------------------
+    def enqueue(self, job: Job, front: bool = False) -> None:
+        p = job.program
+        p.pending[job.id] = job
+        if p.job_priority is None:
+            p.job_priority = job.spec.priority
+        elif p.job_priority != job.spec.priority:
+            p.mixed_priority = True
+        if front:
+            p.pending.move_to_end(job.id, last=False)
+        job.state = JobState.PENDING
+        q = self.cohorts[p.cohort].queue
+        q[job.spec.id] = job
+        if front:
+            q.move_to_end(job.spec.id, last=False)
+        self.dirty.add(p.cohort)
+
+    def start(
+        self, job: Job, placement: Placement, speed: float, now_s: float, reserved: bool = False
+    ) -> None:
+        """Put a pending job on its GPUs. ``reserved``: the snapshot's committed journal
+        already reserved the GPUs and counted the quota usage."""
+        p = job.program
+        jid = job.spec.id
+        del p.pending[jid]
+        del self.cohorts[p.cohort].queue[jid]
+        gpus = job.spec.gpus
+        if not reserved:
+            self.capacity.reserve(placement.slots)
+            gtype = self.capacity.groups[placement.group].gpu_type
+            p.usage[gtype] = p.usage.get(gtype, 0) + gpus
+            p.used_gpus += gpus
+        sole = self.single_owner.get(p.cohort)
+        if sole is not None:
+            job.owners = ((sole, gpus),)
+        else:
+            owners: dict[int, int] = {}
+            node_owner = self.node_owner
+            for node, n in placement.slots:
+                o = node_owner[node]
+                owners[o] = owners.get(o, 0) + n
+            job.owners = tuple(owners.items())
+        job.placement = placement
+        job.state = JobState.RUNNING
+        job.start_s = now_s
+        if job.first_start_s < 0:
+            job.first_start_s = now_s
+        job.speed = speed
+        job.token += 1
+        p.running[jid] = job
+
+    def stop(self, job: Job, released: bool = False) -> None:
+        """Take a running job off its nodes (completion or preemption)."""
+        pl = job.placement
+        if pl is None or job.state != JobState.RUNNING:
+            raise InternalError(f"{job!r} stopped while not running")
+        p = job.program
+        if not released:
+            self.capacity.release(pl.slots)
+            gtype = self.capacity.groups[pl.group].gpu_type
+            p.usage[gtype] -= job.spec.gpus
+            p.used_gpus -= job.spec.gpus
+        del p.running[job.spec.id]
+        job.placement = None
+        job.token += 1
+        self.dirty.add(p.cohort)
+
+    def set_quota(self, program: str, gpu_type: str, quota: Quota) -> None:
+        p = self.program_by_name[program]
+        p.quotas[gpu_type] = quota
+        p.usage.setdefault(gpu_type, 0)
+        self.dirty.add(p.cohort)
+
+    # --- aggregate views (capacity events and reports; not on the hot path) ----------
+    def gpus_by_owner(self) -> tuple[list[int], list[int]]:
+        """(delivered GPUs, powered GPUs) per entity index."""
+        delivered = [0] * len(self.entities)
+        powered = [0] * len(self.entities)
+        cap = self.capacity
+        for n, d in enumerate(self.node_delivered):
+            if d:
+                o = self.node_owner[n]
+                delivered[o] += cap.node_gpus[n]
+                if cap.node_usable[n]:
+                    powered[o] += cap.node_gpus[n]
+        return delivered, powered

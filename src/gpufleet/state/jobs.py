@@ -1,0 +1,127 @@
+"""Runtime records: a job's life in the cluster and a program's queue and usage."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from enum import IntEnum
+
+from gpufleet.domain.jobs import JobSpec
+from gpufleet.domain.org import Quota
+from gpufleet.state.capacity import Placement
+
+
+class JobState(IntEnum):
+    PENDING = 0
+    RUNNING = 1
+    DONE = 2
+
+
+class Job:
+    """One job's runtime state. ``remaining_s`` is work left in seconds at reference speed
+    on the job's GPU count; ``speed`` is the throughput of the GPU type it runs on."""
+
+    __slots__ = (
+        "cohort",
+        "first_start_s",
+        "lost_gpu_s",
+        "owners",
+        "placement",
+        "preemptions",
+        "program",
+        "reason",
+        "remaining_s",
+        "spec",
+        "speed",
+        "start_s",
+        "state",
+        "token",
+    )
+
+    def __init__(self, spec: JobSpec, program: ProgramState) -> None:
+        self.spec = spec
+        self.program = program
+        self.cohort = program.cohort
+        self.state = JobState.PENDING
+        self.placement: Placement | None = None
+        self.start_s = 0.0
+        self.first_start_s = -1.0
+        self.speed = 1.0
+        self.remaining_s = spec.work_s
+        self.token = 0
+        self.preemptions = 0
+        self.lost_gpu_s = 0.0
+        self.owners: tuple[tuple[int, int], ...] = ()  # (entity index, GPUs on its nodes)
+        self.reason = ""
+
+    @property
+    def id(self) -> int:
+        return self.spec.id
+
+    @property
+    def gpus(self) -> int:
+        return self.spec.gpus
+
+    def __repr__(self) -> str:
+        return f"Job({self.spec.id}, {self.program.name}, {self.spec.gpus} GPUs, {self.state.name})"
+
+
+class ProgramState:
+    """A program as a queue: pending jobs in arrival order (and by priority level), running
+    jobs in start order, and GPUs in use per type against its quotas."""
+
+    __slots__ = (
+        "cohort",
+        "entity",
+        "entity_index",
+        "index",
+        "job_priority",
+        "mixed_priority",
+        "name",
+        "pending",
+        "priority",
+        "quotas",
+        "running",
+        "usage",
+        "used_gpus",
+        "weight",
+    )
+
+    def __init__(
+        self,
+        index: int,
+        name: str,
+        entity: str,
+        entity_index: int,
+        cohort: str,
+        weight: float,
+        priority: int,
+        quotas: dict[str, Quota],
+    ) -> None:
+        self.index = index
+        self.name = name
+        self.entity = entity
+        self.entity_index = entity_index
+        self.cohort = cohort
+        self.weight = weight
+        self.priority = priority
+        self.quotas = quotas
+        self.usage: dict[str, int] = {t: 0 for t in quotas}
+        self.used_gpus = 0
+        self.pending: OrderedDict[int, Job] = OrderedDict()
+        self.running: dict[int, Job] = {}
+        self.job_priority: int | None = None
+        self.mixed_priority = False  # True once two of its jobs had different priorities
+
+    def head(self) -> Job | None:
+        for job in self.pending.values():
+            return job
+        return None
+
+    def nominal(self, gpu_type: str) -> int:
+        q = self.quotas.get(gpu_type)
+        return q.nominal_gpus if q else 0
+
+    def __repr__(self) -> str:
+        return (
+            f"ProgramState({self.name}, pending={len(self.pending)}, running={len(self.running)})"
+        )
