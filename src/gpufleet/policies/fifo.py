@@ -46,14 +46,14 @@ class FifoBackfill(BasePolicy):
         looked = 0
         blocked = False
         for job in ordering.fifo(c):
-            if free <= 0 or looked > self.depth:
-                return
             if blocked:
                 looked += 1
-            if job.spec.gpus > free:
-                d.blocked.append((job, Reason.CAPACITY))
-                blocked = True
-            elif self.try_start(snap, job, d):
+                if free <= 0 or looked > self.depth:
+                    return
+                if job.spec.gpus > free:
+                    d.blocked.append((job, Reason.CAPACITY))
+                    continue
+            if self.try_start(snap, job, d):
                 free -= job.spec.gpus
             else:
                 blocked = True

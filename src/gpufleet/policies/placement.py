@@ -16,14 +16,22 @@ from gpufleet.state.snapshot import Snapshot
 
 class BestFit:
     def place(self, snap: Snapshot, job: Job, admission: Admission) -> Placement | Reason:
+        """Per allowed type: admission (quota) first, then the tightest group. A quota
+        refusal outranks a capacity shortage in the reason reported."""
         cap = snap.capacity
         by_type = cap.by_cohort_type.get(job.cohort)
         gpus = job.spec.gpus
-        reason: Reason | None = None
+        quota_reason: Reason | None = None
+        short: Reason | None = None
         any_usable = False
         for t in job.spec.gpu_types:
             groups = by_type.get(t) if by_type else None
             if not groups:
+                continue
+            why = admission.check(snap, job, t)
+            if why is not None:
+                quota_reason = quota_reason or why
+                any_usable = any_usable or any(cap.groups[g].usable_gpus for g in groups)
                 continue
             best: Placement | None = None
             best_left = 1 << 30
@@ -40,15 +48,12 @@ class BestFit:
                     left = cap.leftover(slots)
                     if left < best_left:
                         best, best_left = Placement(gi, slots), left
-            if best is None:
-                if reason is None:
-                    reason = Reason.FRAGMENTED if free >= gpus else Reason.CAPACITY
-                continue
-            why = admission.check(snap, job, t)
-            if why is None:
+            if best is not None:
                 return best
-            if reason is None or reason in (Reason.CAPACITY, Reason.FRAGMENTED):
-                reason = why
+            if short is None:
+                short = Reason.FRAGMENTED if free >= gpus else Reason.CAPACITY
+        if quota_reason is not None:
+            return quota_reason
         if not any_usable:
             return Reason.NO_GPU_TYPE
-        return reason or Reason.CAPACITY
+        return short or Reason.CAPACITY

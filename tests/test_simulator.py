@@ -1,0 +1,185 @@
+"""The simulator: conservation, determinism, capacity events, each against a hand calc."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gpufleet.sim.simulator import Simulation
+from gpufleet.state.jobs import Job
+from tests import invariants
+from tests.scenarios import mixed, one_site
+
+POLICIES = ["fifo", "fifo-backfill", "priority", "drf", "quota"]
+H = 3600.0
+
+
+def checked_run(sim: Simulation) -> dict[int, float]:
+    """Run with invariants checked after every cycle; returns kept work per finished job."""
+    kept: dict[int, float] = {}
+    finished: dict[int, float] = {}
+    cycle, on_stop = sim.engine.cycle, sim.recorder.on_stop
+
+    def checked_cycle(now: float) -> Any:
+        d = cycle(now)
+        invariants.check(sim.state)
+        return d
+
+    def watching_stop(job: Job, now: float, progress: float, lost: float, done: bool) -> None:
+        kept[job.spec.id] = kept.get(job.spec.id, 0.0) + progress - lost
+        if done:
+            finished[job.spec.id] = job.spec.work_s
+        on_stop(job, now, progress, lost, done)
+
+    sim.engine.cycle = checked_cycle  # type: ignore[method-assign]
+    sim.engine.observer = sim.recorder
+    sim.recorder.on_stop = watching_stop  # type: ignore[method-assign]
+    sim.run()
+    return {j: kept[j] - w for j, w in finished.items()}
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_conservation_holds_after_every_cycle(policy: str, seed: int) -> None:
+    """No GPU used twice, none used before it is ready, quota usage equals what runs, no
+    job split across sites or on a type it does not allow; every finished job got its
+    whole work (kept progress over all its runs equals its work, to the microsecond)."""
+    sim = Simulation(mixed(policy, seed))
+    shortfall = checked_run(sim)
+    assert shortfall, "the scenario should finish jobs"
+    assert max(abs(x) for x in shortfall.values()) < 1e-6
+
+
+def test_the_mixed_scenario_exercises_preemption_and_capacity_changes() -> None:
+    res = Simulation(mixed("priority", 1)).run()
+    assert res.summary["jobs_preempted"] > 0
+    assert res.entities["beta"]["stranded_gpu_hours"] > 0
+    assert res.entities["gamma"]["gpu_hours_owned"] > res.entities["gamma"]["gpu_hours_ready"] - 1
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_same_seed_same_result_byte_for_byte(policy: str) -> None:
+    a = Simulation(mixed(policy, 11)).run().to_json()
+    b = Simulation(mixed(policy, 11)).run().to_json()
+    assert a == b
+    assert a != Simulation(mixed(policy, 12)).run().to_json()
+
+
+JOB = """      - name: p
+        quotas: {{H100-SXM: {{nominal: {nominal}}}}}
+        workload:
+          jobs: [{{submit: 2025-01-01, gpus: {gpus}, duration_hours: {hours},
+                   gpu_types: [{gtype}], checkpoint_hours: 1}}]
+        milestone: {{name: m, gpu_hours: {ms}, due: 2025-01-02}}"""
+
+
+def job(gpus: int = 8, hours: float = 24, nominal: int = 16, ms: float = 100,
+        gtype: str = "H100-SXM") -> str:
+    return JOB.format(gpus=gpus, hours=hours, nominal=nominal, ms=ms, gtype=gtype)
+
+
+def test_a_site_not_ready_strands_its_gpus_and_delays_jobs() -> None:
+    # 16 GPUs delivered at t=0 to a site ready on Jan 4 (72 h later):
+    # stranded = 16 GPUs x 72 h = 1,152 GPU-hours = 48 GPU-days; the job waits 72 h.
+    sc = one_site(site="  - {name: dc, power_kw: 1000, ready: [{date: 2025-01-04, power_kw: "
+                  "1000}]}", programs=job(hours=1))
+    res = Simulation(sc).run()
+    assert res.entities["e"]["stranded_gpu_hours"] == 1152.0
+    assert res.fleet["stranded_gpu_days"] == 48.0
+    assert res.summary["queueing_delay_s"]["max"] == 72 * H
+    # cost: 16 GPUs owned for the 5-day horizon at $2 = 16 x 120 x 2 = $3,840, of which the
+    # stranded part is 1,152 x 2 = $2,304
+    assert res.entities["e"]["cost_usd"] == 3840.0
+    assert res.entities["e"]["stranded_cost_usd"] == 2304.0
+
+
+def test_partial_power_strands_only_the_nodes_beyond_it() -> None:
+    # Each 8-GPU H100 node draws 8 x 1,275 W x PUE 1.3 = 13.26 kW. 20 kW powers one node
+    # of two: 8 GPUs stranded for the whole 5 days = 8 x 120 = 960 GPU-hours.
+    sc = one_site(site="  - {name: dc, power_kw: 20, pue: 1.3}", programs=job(hours=1))
+    res = Simulation(sc).run()
+    assert res.fleet["stranded_gpu_hours"] == 960.0
+    assert res.summary["jobs_finished"] == 1
+
+
+def test_gpus_arrive_on_their_delivery_date() -> None:
+    # Pool delivered Jan 3 (48 h in): the 8-GPU job submitted at t=0 starts at 48 h.
+    sc = one_site(pools="  - {name: pool, site: dc, gpu_type: H100-SXM, nodes: 1, owner: e, "
+                  "delivered: 2025-01-03}", programs=job(hours=1))
+    res = Simulation(sc).run()
+    assert res.summary["queueing_delay_s"]["max"] == 48 * H
+    assert res.entities["e"]["gpu_hours_owned"] == 8 * 72.0
+
+
+def test_milestone_date_is_exact_at_reference_and_slower_speed() -> None:
+    # One 8-GPU job from t=0: 100 GPU-hours of work are done at 100 / 8 = 12.5 h on H100.
+    res = Simulation(one_site(programs=job())).run()
+    assert res.programs["p"]["milestone"]["reached"] == "2025-01-01T12:30:00"
+    # On A100 (throughput 1/3) the same work rate is 8/3 GPU-h per hour: 37.5 h, i.e.
+    # Jan 2 13:30, 13.5 h after the Jan 2 due date.
+    a100 = one_site(pools="  - {name: pool, site: dc, gpu_type: A100-80GB, nodes: 1, owner: e}",
+                    programs=job(gtype="A100-80GB"))
+    ms = Simulation(a100).run().programs["p"]["milestone"]
+    assert ms["reached"] == "2025-01-02T13:30:00"
+    assert ms["delay_days"] == round(13.5 / 24, 2)
+
+
+def test_quota_change_in_the_timeline_admits_the_waiting_job() -> None:
+    # nominal 0 until Jan 2: under the quota policy the job waits exactly 24 h.
+    sc = one_site(policy="quota", programs=job(nominal=0, hours=1),
+                  extra="timeline:\n  - quota: {at: 2025-01-02, program: p, gpu_type: H100-SXM, "
+                        "nominal: 8}")
+    res = Simulation(sc).run()
+    assert res.summary["queueing_delay_s"]["max"] == 24 * H
+
+
+LEASE = """
+sites: [{name: dc, power_kw: 1000}]
+"""
+
+
+def test_a_lease_moves_nodes_and_its_end_preempts_the_borrower() -> None:
+    # x leases its 8 GPUs to y from Jan 2 to Jan 3. y's 48-hour job (checkpoint 1 h) runs
+    # from 24 h to 48 h, is preempted when the lease ends, keeps 24 h of work
+    # (24 checkpoints) and waits; y's work done = 8 GPUs x 24 h = 192 GPU-hours.
+    from gpufleet.scenario.load import load_scenario_text
+
+    text = """
+name: lease
+start: 2025-01-01
+horizon_days: 4
+policy: fifo
+sites: [{name: dc, power_kw: 1000}]
+entities:
+  - {name: x, programs: [{name: px, quotas: {H100-SXM: {nominal: 8}}}]}
+  - name: y
+    programs:
+      - name: py
+        workload:
+          jobs: [{submit: 2025-01-01, gpus: 8, duration_hours: 48, gpu_types: [H100-SXM],
+                  checkpoint_hours: 1}]
+pools: [{name: pool, site: dc, gpu_type: H100-SXM, nodes: 1, owner: x}]
+timeline:
+  - transfer: {pool: pool, gpus: 8, to: y, start: 2025-01-02, end: 2025-01-03,
+               price_usd: 1000}
+"""
+    res = Simulation(load_scenario_text(text, "lease.yaml")).run()
+    py = res.programs["py"]
+    assert py["work_done_gpu_hours"] == 192.0
+    assert py["jobs_pending_at_end"] == 1
+    assert res.summary["jobs_preempted"] == 1
+    assert res.entities["y"]["gpu_hours_owned"] == 8 * 24.0
+    assert res.entities["x"]["gpu_hours_owned"] == 8 * (96 - 24.0)
+    # the quota moved with the nodes and came back: x entitled 8 x (96 - 24) GPU-hours
+    assert res.programs["px"]["gpu_hours_entitled"] == 8 * 72.0
+
+
+def test_jain_index_of_two_programs_one_starved_is_one_half() -> None:
+    # Two programs entitled 8 GPUs each; only a's jobs exist: x = [r_a/e_a, 0] ->
+    # J = (x)^2 / (2 x^2) = 1/2.
+    from gpufleet.sim.result import jain
+
+    assert jain([0.7, 0.0]) == 0.5
+    assert jain([0.5, 0.5, 0.5]) == 1.0
+    assert jain([]) == 1.0
