@@ -69,13 +69,15 @@ class Engine:
         self.observer = observer
         self.speed: dict[str, float] = {t.name: t.throughput for t in catalog}
         self.cycles = 0
+        self._snap = Snapshot(state)
 
     # --- the cycle -------------------------------------------------------------------
     def cycle(self, now_s: float) -> Decision:
         st = self.state
         if not st.dirty:
             return Decision()
-        snap = Snapshot(st, now_s)
+        snap = self._snap
+        snap.reset(now_s)
         decision = self.policy.decide(snap)
         committed = snap.commit_if_matches(decision.admit, decision.preempt)
         if not committed:

@@ -32,7 +32,14 @@ class Level:
         self.last_t = t
 
     def add(self, t: float, delta: float) -> None:
-        self.advance(t)
+        dt = t - self.last_t
+        if dt > 0:  # advance(), inlined: this runs twice per job
+            v = self.value
+            if v:
+                self.total += v * dt
+                if self.buckets is not None:
+                    self._spread(self.last_t, t, v)
+            self.last_t = t
         self.value += delta
 
     def set(self, t: float, value: float) -> None:
@@ -61,23 +68,36 @@ class Level:
         return [x / self.bucket_s for x in self.buckets]
 
 
-class WorkLevel(Level):
-    """Work done (reference GPU-seconds) with a target: remembers when it first got there."""
+class ProgramMeter:
+    """A program's GPUs in use and work rate, integrated together (they change at the
+    same instants): received GPU-seconds, work done in reference GPU-seconds, and the
+    instant work done first reached the milestone target."""
 
-    __slots__ = ("reached_t", "target")
+    __slots__ = ("last_t", "rate", "reached_t", "target", "used", "used_total", "work_total")
 
     def __init__(self, target: float | None) -> None:
-        super().__init__()
+        self.last_t = 0.0
+        self.used = 0.0
+        self.rate = 0.0
+        self.used_total = 0.0
+        self.work_total = 0.0
         self.target = target
         self.reached_t: float | None = None
 
-    def advance(self, t: float) -> None:
-        tg = self.target
-        if tg is not None and self.reached_t is None and self.value > 0:
-            need = tg - self.total
-            if need <= self.value * (t - self.last_t):
-                self.reached_t = self.last_t + max(0.0, need) / self.value
-        super().advance(t)
+    def change(self, t: float, d_used: float, d_rate: float) -> None:
+        dt = t - self.last_t
+        if dt > 0:
+            rate = self.rate
+            if rate:
+                if self.reached_t is None and self.target is not None:
+                    need = self.target - self.work_total
+                    if need <= rate * dt:
+                        self.reached_t = self.last_t + max(0.0, need) / rate
+                self.work_total += rate * dt
+                self.used_total += self.used * dt
+            self.last_t = t
+        self.used += d_used
+        self.rate += d_rate
 
     def lose(self, amount: float) -> None:
-        self.total -= amount
+        self.work_total -= amount

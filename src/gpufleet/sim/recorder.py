@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from array import array
 
-from gpufleet.sim.levels import Level, WorkLevel
+from gpufleet.sim.levels import Level, ProgramMeter
 from gpufleet.state.cluster import ClusterState
 from gpufleet.state.jobs import Job
 
@@ -27,7 +27,6 @@ class Recorder:
         self.state = state
         self.speed = speed  # GPU type -> throughput
         ents = state.entities
-        self.fleet_used = Level(bucket_s, n_b)
         self.fleet_ready = Level(bucket_s, n_b)
         self.fleet_stranded = Level(bucket_s, n_b)
         self.fleet_delivered = Level()
@@ -38,9 +37,8 @@ class Recorder:
         self.entity_lent = [Level() for _ in ents]
         self.entity_borrowed = [Level() for _ in ents]
         progs = state.programs
-        self.program_used = [Level() for _ in progs]
+        self.program = [ProgramMeter(targets_gpu_s.get(p.name)) for p in progs]
         self.program_entitled = [Level() for _ in progs]
-        self.program_work = [WorkLevel(targets_gpu_s.get(p.name)) for p in progs]
         self.program_lost = [0.0 for _ in progs]
         for p in progs:
             self.program_entitled[p.index].value = float(
@@ -62,11 +60,9 @@ class Recorder:
     def on_start(self, job: Job, now_s: float) -> None:
         g = job.spec.gpus
         p = job.program
-        self.fleet_used.add(now_s, g)
-        self.entity_used[p.entity_index].add(now_s, g)
-        self.program_used[p.index].add(now_s, g)
-        self.program_work[p.index].add(now_s, g * job.speed)
         me = p.entity_index
+        self.entity_used[me].add(now_s, g)
+        self.program[p.index].change(now_s, g, g * job.speed)
         for owner, n in job.owners:
             if owner != me:
                 self.entity_lent[owner].add(now_s, n)
@@ -77,12 +73,10 @@ class Recorder:
     ) -> None:
         g = job.spec.gpus
         p = job.program
-        self.fleet_used.add(now_s, -g)
-        self.entity_used[p.entity_index].add(now_s, -g)
-        self.program_used[p.index].add(now_s, -g)
-        w = self.program_work[p.index]
-        w.add(now_s, -g * job.speed)
         me = p.entity_index
+        self.entity_used[me].add(now_s, -g)
+        w = self.program[p.index]
+        w.change(now_s, -g, -g * job.speed)
         for owner, n in job.owners:
             if owner != me:
                 self.entity_lent[owner].add(now_s, -n)
@@ -124,14 +118,11 @@ class Recorder:
     def close(self, end_s: float) -> None:
         for lv in self._levels():
             lv.advance(end_s)
+        for m in self.program:
+            m.change(end_s, 0.0, 0.0)
 
     def _levels(self) -> list[Level]:
-        out: list[Level] = [
-            self.fleet_used,
-            self.fleet_ready,
-            self.fleet_stranded,
-            self.fleet_delivered,
-        ]
+        out: list[Level] = [self.fleet_ready, self.fleet_stranded, self.fleet_delivered]
         for group in (
             self.entity_used,
             self.entity_delivered,
@@ -139,9 +130,15 @@ class Recorder:
             self.entity_stranded,
             self.entity_lent,
             self.entity_borrowed,
-            self.program_used,
             self.program_entitled,
-            self.program_work,
         ):
             out.extend(group)
         return out
+
+    @property
+    def fleet_used_gpu_s(self) -> float:
+        return sum(lv.total for lv in self.entity_used)
+
+    def fleet_used_series(self) -> list[float]:
+        series = [lv.series() for lv in self.entity_used]
+        return [sum(xs) for xs in zip(*series, strict=True)] if series else []

@@ -124,7 +124,7 @@ def build_result(sim: Simulation, wall_s: float, submitted: int) -> SimResult:
     programs: dict[str, dict[str, Any]] = {}
     ratios: list[float] = []
     for p in st.programs:
-        received = rec.program_used[p.index].total / h
+        received = rec.program[p.index].used_total / h
         entitled = rec.program_entitled[p.index].total / h
         if entitled > 0:
             ratios.append(received / entitled)
@@ -137,7 +137,7 @@ def build_result(sim: Simulation, wall_s: float, submitted: int) -> SimResult:
             "gpu_hours_received": _r(received, 1),
             "gpu_hours_entitled": _r(entitled, 1),
             "received_over_entitled": _r(received / entitled, 4) if entitled else None,
-            "work_done_gpu_hours": _r(rec.program_work[p.index].total / h, 1),
+            "work_done_gpu_hours": _r(rec.program[p.index].work_total / h, 1),
             "work_lost_gpu_hours": _r(rec.program_lost[p.index] / h, 1),
             "queueing_delay_s": _pcts(jobs["queueing_delay_s"][mask]),
             "jct_s": _pcts(jobs["jct_s"][mask]),
@@ -163,7 +163,7 @@ def build_result(sim: Simulation, wall_s: float, submitted: int) -> SimResult:
             "cost_usd_per_used_gpu_hour": _r(cost / used, 4) if used else None,
             "gpus_owned_at_end": int(rec.entity_delivered[i].value),
         }
-    used_h = rec.fleet_used.total / h
+    used_h = rec.fleet_used_gpu_s / h
     ready_h = rec.fleet_ready.total / h
     fleet = {
         "gpu_hours_used": _r(used_h, 1),
@@ -234,7 +234,7 @@ def _milestone(sim: Simulation, program: str, index: int) -> dict[str, Any] | No
     m = p.milestone
     if m is None:
         return None
-    w = sim.recorder.program_work[index]
+    w = sim.recorder.program[index]
     reached = (sim.sc.start + timedelta(seconds=w.reached_t)) if w.reached_t is not None else None
     out: dict[str, Any] = {
         "name": m.name,
@@ -242,7 +242,7 @@ def _milestone(sim: Simulation, program: str, index: int) -> dict[str, Any] | No
         "due": m.due.isoformat(),
         "reached": reached.isoformat() if reached else None,
         "delay_days": None,
-        "done_fraction": _r(min(1.0, w.total / 3600 / m.gpu_hours), 4),
+        "done_fraction": _r(min(1.0, w.work_total / 3600 / m.gpu_hours), 4),
     }
     if reached is not None:
         out["delay_days"] = _r((reached - m.due).total_seconds() / 86400, 2)
@@ -251,7 +251,7 @@ def _milestone(sim: Simulation, program: str, index: int) -> dict[str, Any] | No
 
 def _series(sim: Simulation) -> dict[str, Any]:
     rec = sim.recorder
-    used = rec.fleet_used.series()
+    used = rec.fleet_used_series()
     ready = rec.fleet_ready.series()
     return {
         "bucket_s": sim.bucket_s,

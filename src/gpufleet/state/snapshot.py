@@ -22,21 +22,28 @@ _START, _STOP = 0, 1
 class Snapshot:
     __slots__ = ("_journal", "_state", "_stopped", "capacity", "now_s")
 
-    def __init__(self, state: ClusterState, now_s: float) -> None:
+    def __init__(self, state: ClusterState, now_s: float = 0.0) -> None:
         self._state = state
         self.capacity: CapacityIndex = state.capacity
         self.now_s = now_s
         self._journal: list[tuple[int, Job, Placement]] = []
         self._stopped: set[int] = set()
 
+    def reset(self, now_s: float) -> None:
+        """Reuse for the next cycle (the engine keeps one): an empty journal at ``now_s``."""
+        if self._journal:
+            self.rollback()
+        self.now_s = now_s
+        self._stopped.clear()
+
     # --- what a policy may read --------------------------------------------------------
     def dirty_cohorts(self) -> list[CohortState]:
         """Cohorts whose jobs, capacity or quotas changed since the last cycle, and which
         have something pending; other cohorts would decide the same as last time."""
         st = self._state
-        return [
-            st.cohorts[c] for c in sorted(st.dirty) if c in st.cohorts and st.cohorts[c].pending
-        ]
+        dirty = st.dirty
+        names = sorted(dirty) if len(dirty) > 1 else dirty
+        return [st.cohorts[c] for c in names if c in st.cohorts and st.cohorts[c].queue]
 
     def cohort(self, name: str) -> CohortState:
         return self._state.cohorts[name]
@@ -94,8 +101,15 @@ class Snapshot:
         exactly the decision: its admissions with the same placements and its preemptions,
         each once. Anything else (a policy that probed and forgot to undo) is rolled back
         by the caller and the decision applied from scratch."""
-        if not self._journal:
+        j = self._journal
+        if not j:
             return not admit and not preempt
+        if len(j) == 1 and len(admit) == 1 and not preempt:  # the common case
+            kind, job, pl = j[0]
+            if kind == _START and admit[0][0] is job and admit[0][1] is pl:
+                j.clear()
+                return True
+            return False
         starts = {job.spec.id: pl for kind, job, pl in self._journal if kind == _START}
         stops = [job.spec.id for kind, job, _ in self._journal if kind == _STOP]
         if len(starts) + len(stops) != len(self._journal):
