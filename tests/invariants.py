@@ -28,9 +28,21 @@ def check(state: ClusterState) -> None:
         assert u == cap.node_gpus[node] - cap.node_free[node], f"node {node}"
         assert 0 <= cap.node_free[node] <= cap.node_gpus[node]
     for g in cap.groups:
-        usable = [n for n in range(len(cap.node_gpus))
-                  if cap.node_group[n] == g.index and cap.node_usable[n]]
+        usable = [
+            n
+            for n in range(len(cap.node_gpus))
+            if cap.node_group[n] == g.index and cap.node_usable[n]
+        ]
         assert g.free_total == sum(cap.node_free[n] for n in usable)
         assert g.usable_gpus == sum(cap.node_gpus[n] for n in usable)
         for k, bucket in enumerate(g.buckets):
             assert all(cap.node_free[n] == k for n in bucket)
+
+
+def check_quota_aggregates(state: ClusterState) -> None:
+    """The incrementally kept pool/drawn amounts equal a from-scratch recomputation."""
+    for c in state.cohorts.values():
+        pool, drawn = dict(c.pool), dict(c.drawn)
+        c.recompute_quota()
+        assert {k: v for k, v in pool.items() if v} == {k: v for k, v in c.pool.items() if v}
+        assert {k: v for k, v in drawn.items() if v} == {k: v for k, v in c.drawn.items() if v}

@@ -24,6 +24,7 @@ def checked_run(sim: Simulation) -> dict[int, float]:
     def checked_cycle(now: float) -> Any:
         d = cycle(now)
         invariants.check(sim.state)
+        invariants.check_quota_aggregates(sim.state)
         return d
 
     def watching_stop(job: Job, now: float, progress: float, lost: float, done: bool) -> None:
@@ -74,16 +75,19 @@ JOB = """      - name: p
         milestone: {{name: m, gpu_hours: {ms}, due: 2025-01-02}}"""
 
 
-def job(gpus: int = 8, hours: float = 24, nominal: int = 16, ms: float = 100,
-        gtype: str = "H100-SXM") -> str:
+def job(
+    gpus: int = 8, hours: float = 24, nominal: int = 16, ms: float = 100, gtype: str = "H100-SXM"
+) -> str:
     return JOB.format(gpus=gpus, hours=hours, nominal=nominal, ms=ms, gtype=gtype)
 
 
 def test_a_site_not_ready_strands_its_gpus_and_delays_jobs() -> None:
     # 16 GPUs delivered at t=0 to a site ready on Jan 4 (72 h later):
     # stranded = 16 GPUs x 72 h = 1,152 GPU-hours = 48 GPU-days; the job waits 72 h.
-    sc = one_site(site="  - {name: dc, power_kw: 1000, ready: [{date: 2025-01-04, power_kw: "
-                  "1000}]}", programs=job(hours=1))
+    sc = one_site(
+        site="  - {name: dc, power_kw: 1000, ready: [{date: 2025-01-04, power_kw: 1000}]}",
+        programs=job(hours=1),
+    )
     res = Simulation(sc).run()
     assert res.entities["e"]["stranded_gpu_hours"] == 1152.0
     assert res.fleet["stranded_gpu_days"] == 48.0
@@ -105,8 +109,11 @@ def test_partial_power_strands_only_the_nodes_beyond_it() -> None:
 
 def test_gpus_arrive_on_their_delivery_date() -> None:
     # Pool delivered Jan 3 (48 h in): the 8-GPU job submitted at t=0 starts at 48 h.
-    sc = one_site(pools="  - {name: pool, site: dc, gpu_type: H100-SXM, nodes: 1, owner: e, "
-                  "delivered: 2025-01-03}", programs=job(hours=1))
+    sc = one_site(
+        pools="  - {name: pool, site: dc, gpu_type: H100-SXM, nodes: 1, owner: e, "
+        "delivered: 2025-01-03}",
+        programs=job(hours=1),
+    )
     res = Simulation(sc).run()
     assert res.summary["queueing_delay_s"]["max"] == 48 * H
     assert res.entities["e"]["gpu_hours_owned"] == 8 * 72.0
@@ -118,8 +125,10 @@ def test_milestone_date_is_exact_at_reference_and_slower_speed() -> None:
     assert res.programs["p"]["milestone"]["reached"] == "2025-01-01T12:30:00"
     # On A100 (throughput 1/3) the same work rate is 8/3 GPU-h per hour: 37.5 h, i.e.
     # Jan 2 13:30, 13.5 h after the Jan 2 due date.
-    a100 = one_site(pools="  - {name: pool, site: dc, gpu_type: A100-80GB, nodes: 1, owner: e}",
-                    programs=job(gtype="A100-80GB"))
+    a100 = one_site(
+        pools="  - {name: pool, site: dc, gpu_type: A100-80GB, nodes: 1, owner: e}",
+        programs=job(gtype="A100-80GB"),
+    )
     ms = Simulation(a100).run().programs["p"]["milestone"]
     assert ms["reached"] == "2025-01-02T13:30:00"
     assert ms["delay_days"] == round(13.5 / 24, 2)
@@ -127,9 +136,11 @@ def test_milestone_date_is_exact_at_reference_and_slower_speed() -> None:
 
 def test_quota_change_in_the_timeline_admits_the_waiting_job() -> None:
     # nominal 0 until Jan 2: under the quota policy the job waits exactly 24 h.
-    sc = one_site(policy="quota", programs=job(nominal=0, hours=1),
-                  extra="timeline:\n  - quota: {at: 2025-01-02, program: p, gpu_type: H100-SXM, "
-                        "nominal: 8}")
+    sc = one_site(
+        policy="quota",
+        programs=job(nominal=0, hours=1),
+        extra="timeline:\n  - quota: {at: 2025-01-02, program: p, gpu_type: H100-SXM, nominal: 8}",
+    )
     res = Simulation(sc).run()
     assert res.summary["queueing_delay_s"]["max"] == 24 * H
 

@@ -6,7 +6,9 @@ Exit codes: 0 ok, 2 bad input (the message says where and what), 1 internal erro
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -77,30 +79,55 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    # every input is checked before the (possibly long) run, so a typo costs no waiting
+    for flag, out in (("--out", args.out), ("--jobs-csv", args.jobs_csv)):
+        if out:
+            _check_writable(flag, Path(out))
+    policy = make_policy(args.policy) if args.policy else None
     sc = _scenario(args.scenario)
     if args.variant:
         sc = sc.variant(args.variant)
-    policy = make_policy(args.policy) if args.policy else None
     bar = ProgressBar("simulate")
     res = Simulation(sc, policy, args.seed, bar).run()
     bar.close()
     if args.jobs_csv:
-        _write_jobs_csv(res.jobs, Path(args.jobs_csv))
+        _write("--jobs-csv", Path(args.jobs_csv), _jobs_csv(res.jobs))
     text = res.to_json(with_run=args.timing) if args.json else comparison({res.policy: res})
     if args.out:
-        Path(args.out).write_text(res.to_json(with_run=args.timing) + "\n", encoding="utf-8")
+        _write("--out", Path(args.out), res.to_json(with_run=args.timing) + "\n")
     print(text)
     return 0
 
 
-def _write_jobs_csv(jobs: dict[str, Any], path: Path) -> None:
-    import csv
+def _check_writable(flag: str, path: Path) -> None:
+    parent = path.parent
+    if path.is_dir():
+        raise InputError(f"{flag} {path}: is a directory; give a file path")
+    if not parent.is_dir():
+        raise InputError(f"{flag} {path}: no such directory {str(parent)!r}; create it first")
 
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        cols = list(jobs)
-        w.writerow(cols)
-        w.writerows(zip(*(jobs[c].tolist() for c in cols), strict=True))
+
+def _write(flag: str, path: Path, text: str) -> None:
+    """Write ``text`` whole or not at all: a failed write leaves an existing file as it was."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8", newline="")
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"{flag} {path}: cannot write: {e.strerror or e}") from None
+
+
+def _jobs_csv(jobs: dict[str, Any]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    cols = list(jobs)
+    w.writerow(cols)
+    w.writerows(zip(*(jobs[c].tolist() for c in cols), strict=True))
+    return buf.getvalue()
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -108,9 +135,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         sc = load_scenario(args.scenario)
     except ScenarioError as e:
         if args.json:
-            print(
-                json.dumps({"valid": False, "problems": [p.__dict__ for p in e.problems]}, indent=2)
-            )
+            problems = [dataclasses.asdict(p) for p in e.problems]
+            print(json.dumps({"valid": False, "problems": problems}, indent=2))
         else:
             print(e.render(), file=sys.stderr)
         return 2
@@ -170,7 +196,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as e:  # argparse has printed the usage (exit 2) or the help (exit 0)
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     try:
         return int(args.fn(args))
     except InputError as e:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Callable, Iterable, Iterator
 from typing import ClassVar
 
 from gpufleet.policies import ordering
 from gpufleet.policies.base import Admission, BasePolicy, Decision, NoQuota, PlacementStrategy
 from gpufleet.policies.placement import BestFit
 from gpufleet.state.capacity import Placement
-from gpufleet.state.jobs import Job
+from gpufleet.state.jobs import Job, ProgramState
 from gpufleet.state.snapshot import Snapshot
 
 
@@ -23,35 +25,63 @@ class PreemptLowerPriority:
         self.admission = admission
         self.placement = placement
 
-    def candidates(self, snap: Snapshot, job: Job) -> list[Job]:
-        prio = job.spec.priority
-        allowed = set(job.spec.gpu_types)
-        victims = [
-            v
-            for v in snap.running(snap.cohort(job.cohort))
-            if v.spec.preemptible
-            and v.spec.priority < prio
-            and v.placement is not None
-            and snap.gpu_type_of(v.placement) in allowed
-        ]
-        victims.sort(key=lambda v: (v.spec.priority, -v.start_s, -v.spec.id))
-        return victims
-
     def make_room(self, snap: Snapshot, job: Job, decision: Decision) -> Placement | None:
-        victims = self.candidates(snap, job)
-        return evict_until_fits(snap, job, victims, self.admission, self.placement, decision)
+        prio = job.spec.priority
+        cohort = snap.cohort(job.cohort)
+        if not any(p < prio for p in cohort.running_priorities):
+            return None  # O(priority levels): nothing lower runs
+        allowed = set(job.spec.gpu_types)
+
+        def lower(v: Job) -> bool:
+            return (
+                v.spec.preemptible
+                and v.spec.priority < prio
+                and v.placement is not None
+                and snap.gpu_type_of(v.placement) in allowed
+            )
+
+        bound = sum(p.used_gpus for p in cohort.programs)  # all running GPUs: an upper bound
+        victims = newest_first(snap, cohort.programs, lower)
+        return evict_until_fits(snap, job, victims, bound, self.admission, self.placement, decision)
+
+
+def _victim_key(v: Job) -> tuple[int, float, int]:
+    return (v.spec.priority, -v.start_s, -v.spec.id)
+
+
+def newest_first(
+    snap: Snapshot, programs: list[ProgramState], keep: Callable[[Job], bool]
+) -> Iterator[Job]:
+    """Running jobs that ``keep`` accepts, lowest priority first, then most recently
+    started, lazily: each program's running jobs are in start order, so walking them
+    backwards and merging costs only as many steps as victims are taken."""
+    streams: list[Iterator[Job]] = []
+    for p in programs:
+        if not p.running:
+            continue
+        if p.mixed_priority:
+            streams.append(iter(sorted(p.running.values(), key=_victim_key)))
+        else:
+            streams.append(reversed(p.running.values()))
+    stopped = snap.stopped
+    for v in heapq.merge(*streams, key=_victim_key):
+        if v.spec.id not in stopped and keep(v):
+            yield v
 
 
 def evict_until_fits(
     snap: Snapshot,
     job: Job,
-    victims: list[Job],
+    victims: Iterable[Job],
+    bound_gpus: int,
     admission: Admission,
     placement: PlacementStrategy,
     decision: Decision,
 ) -> Placement | None:
-    """Stop victims in order until ``job`` is admitted and placed; undo all if it never is."""
-    if not victims or sum(v.spec.gpus for v in victims) + _free(snap, job) < job.spec.gpus:
+    """Stop victims in order until ``job`` is admitted and placed; undo all if it never
+    is. ``bound_gpus`` is an upper bound of what the victims hold: when even that plus the
+    free GPUs is too little, nothing is tried."""
+    if bound_gpus + _free(snap, job) < job.spec.gpus:
         return None
     mark = snap.mark()
     chosen: list[Job] = []

@@ -24,42 +24,35 @@ from typing import ClassVar
 from gpufleet.policies import ordering
 from gpufleet.policies.base import BasePolicy, Decision, PlacementStrategy, Reason
 from gpufleet.policies.placement import BestFit
-from gpufleet.policies.priority import evict_until_fits
+from gpufleet.policies.priority import evict_until_fits, newest_first
 from gpufleet.state.capacity import Placement
 from gpufleet.state.jobs import Job, ProgramState
 from gpufleet.state.snapshot import Snapshot
 
 
-def quota_check(programs: list[ProgramState], q: ProgramState, t: str, g: int) -> Reason | None:
-    """The formulas of the module docstring; None when the job fits."""
+def quota_check(q: ProgramState, t: str, g: int) -> Reason | None:
+    """The formulas of the module docstring, in O(1): the cohort's pool and drawn amount
+    per type are kept up to date by ``ProgramState.add_usage``. None when the job fits."""
     quota = q.quotas.get(t)
     if quota is None:
         return Reason.QUOTA
     used = q.usage.get(t, 0)
-    if quota.borrowing_limit_gpus is not None and (
-        used + g > quota.nominal_gpus + quota.borrowing_limit_gpus
-    ):
+    limit = quota.borrowing_limit_gpus
+    if limit is not None and used + g > quota.nominal_gpus + limit:
         return Reason.BORROWING_LIMIT
-    guaranteed = quota.guaranteed_gpus
+    guaranteed = q.guaranteed.get(t, 0)
     extra = max(0, used + g - guaranteed) - max(0, used - guaranteed)
     if extra == 0:
         return None
-    pool = 0
-    drawn = 0
-    for p in programs:
-        pq = p.quotas.get(t)
-        if pq is None:
-            continue
-        pool += pq.lendable_gpus
-        drawn += max(0, p.usage.get(t, 0) - pq.guaranteed_gpus)
-    return None if extra <= pool - drawn else Reason.QUOTA
+    room = q.cohort_pool.get(t, 0) - q.cohort_drawn.get(t, 0)
+    return None if extra <= room else Reason.QUOTA
 
 
 class CohortQuota:
     """Admission by quota; the program list is the cohort's."""
 
     def check(self, snap: Snapshot, job: Job, gpu_type: str) -> Reason | None:
-        return quota_check(snap.cohort(job.cohort).programs, job.program, gpu_type, job.spec.gpus)
+        return quota_check(job.program, gpu_type, job.spec.gpus)
 
 
 class ReclaimBorrowed:
@@ -74,17 +67,23 @@ class ReclaimBorrowed:
         ]
         if not within:
             return None
-        victims = [
-            v
-            for v in snap.running(snap.cohort(job.cohort))
-            if v.program is not q
-            and v.spec.preemptible
-            and v.placement is not None
-            and (t := snap.gpu_type_of(v.placement)) in within
-            and v.program.usage.get(t, 0) > v.program.nominal(t)
+        lenders = [
+            p
+            for p in snap.cohort(job.cohort).programs
+            if p is not q and any(p.usage.get(t, 0) > p.nominal(t) for t in within)
         ]
-        victims.sort(key=lambda v: (v.spec.priority, -v.start_s, -v.spec.id))
-        return evict_until_fits(snap, job, victims, self.admission, self.placement, decision)
+        if not lenders:
+            return None  # nobody is borrowing what this job may use: nothing to reclaim
+        bound = sum(p.usage.get(t, 0) for p in lenders for t in within)
+
+        def borrowed(v: Job) -> bool:
+            if not v.spec.preemptible or v.placement is None:
+                return False
+            t = snap.gpu_type_of(v.placement)
+            return t in within and v.program.usage.get(t, 0) > v.program.nominal(t)
+
+        victims = newest_first(snap, lenders, borrowed)
+        return evict_until_fits(snap, job, victims, bound, self.admission, self.placement, decision)
 
 
 class QuotaBorrowing(BasePolicy):

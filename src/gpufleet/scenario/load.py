@@ -30,12 +30,20 @@ from gpufleet.scenario.yamlsrc import Path as YPath
 
 def load_scenario(path: str | Path) -> Scenario:
     p = Path(path)
+    wanted = "a readable UTF-8 YAML scenario file"
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputError(f"{p}: no such scenario file") from None
+        raise ScenarioError(
+            str(p), [Problem("", "no such scenario file", wanted, str(p))]
+        ) from None
+    except IsADirectoryError:
+        raise ScenarioError(
+            str(p), [Problem("", "a directory, not a file", wanted, str(p))]
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{p}: cannot read scenario file: {e}") from None
+        problem = Problem("", f"cannot read the file: {e}", wanted, str(p))
+        raise ScenarioError(str(p), [problem]) from None
     return load_scenario_text(text, str(p), base_dir=p.parent)
 
 
@@ -58,13 +66,14 @@ def load_scenario_text(
         raise ScenarioError(
             file,
             [
+                *problems,
                 Problem(
                     "",
                     "the top level is not a mapping",
                     "a mapping of scenario keys (name, start, sites...)",
                     file,
                     1,
-                )
+                ),
             ],
         )
     try:
@@ -131,6 +140,12 @@ class _Checker:
         transfers, quota_changes = self._timeline(m.timeline, ("timeline",), pools, entities)
         variants = []
         for name, v in m.variants.items():
+            if name == "base":
+                self.err(
+                    ("variants", name),
+                    "'base' names the scenario without variants; a variant cannot take it",
+                    "another variant name",
+                )
             vt, vq = self._timeline(v.timeline, ("variants", name, "timeline"), pools, entities)
             vp = self._policy(v.policy, ("variants", name, "policy")) if v.policy else None
             variants.append(Variant(name, v.description, tuple(vt), tuple(vq), vp))
@@ -170,21 +185,33 @@ class _Checker:
             seen.add(n)
 
     def _policy(self, p: str | S.PolicyIn | None, path: YPath) -> PolicySpec | None:
-        from gpufleet.policies.registry import make_policy
+        from gpufleet.policies.registry import available_policies, make_policy
 
-        spec = (
-            PolicySpec(p, ())
-            if isinstance(p, str)
-            else (PolicySpec(p.name, tuple(sorted(p.options.items()))) if p else None)
-        )
-        if spec is None:
+        if p is None:
+            return None
+        name, options = (p, {}) if isinstance(p, str) else (p.name, p.options)
+        known = {n: opts for n, _, opts in available_policies()}
+        name_path = path if isinstance(p, str) else (*path, "name")
+        if name not in known:
+            self.err(name_path, f"unknown policy {name!r}", "one of " + ", ".join(sorted(known)))
+            return None
+        ok = True
+        for key in options:
+            if key not in known[name]:
+                ok = False
+                self.err(
+                    (*path, "options", key),
+                    f"policy {name!r} has no option {key!r}",
+                    "one of " + ", ".join(known[name]) if known[name] else "no options",
+                )
+        if not ok:
             return None
         try:
-            make_policy(spec.name, dict(spec.options))
-        except InputError as e:
-            self.err(path, str(e))
+            make_policy(name, options)
+        except InputError as e:  # a value the policy refuses; its message names the option
+            self.err((*path, "options"), str(e))
             return None
-        return spec
+        return PolicySpec(name, tuple(sorted(options.items())))
 
     def _gpu_type(self, name: str, path: YPath) -> bool:
         if name in self.catalog:
@@ -337,7 +364,9 @@ class _Checker:
     ) -> Transfer | None:
         pool = pools.get(t.pool)
         if pool is None:
-            self.err((*path, "pool"), f"unknown pool {t.pool!r}", "one of " + ", ".join(pools))
+            if t.pool not in {p.name for p in self.m.pools}:  # else: its own problem is told
+                names = ", ".join(p.name for p in self.m.pools)
+                self.err((*path, "pool"), f"unknown pool {t.pool!r}", "one of " + names)
             return None
         ok = True
         if t.gpus % pool.gpus_per_node or t.gpus > pool.gpu_count:

@@ -20,6 +20,30 @@ Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9]
 When = date | datetime
 
 
+class KeyProblem(ValueError):
+    """A check on a whole mapping that blames some of its keys.
+
+    pydantic places a model validator's error at the mapping; the loader moves it to the
+    key of ``keys`` that the file gives last (for "both given"), or, when the file gives
+    none of them, reports the first as missing (see :mod:`gpufleet.scenario.pydantic_errors`).
+    """
+
+    def __init__(self, message: str, expected: str, keys: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.expected = expected
+        self.keys = keys
+
+
+def exactly_one(a: str, a_value: object, b: str, b_value: object) -> None:
+    """Raise :class:`KeyProblem` unless exactly one of keys ``a`` and ``b`` has a value."""
+    expected = f"exactly one of {a!r} or {b!r}"
+    if a_value is not None and b_value is not None:
+        raise KeyProblem(f"both {a!r} and {b!r} are given", expected, (a, b))
+    if a_value is None and b_value is None:
+        raise KeyProblem(f"neither {a!r} nor {b!r} is given", expected, (a, b))
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -85,12 +109,16 @@ class DurationDist(Strict):
 
     @model_validator(mode="after")
     def one_kind(self) -> DurationDist:
-        if (self.lognormal is None) == (self.choices is None):
-            raise ValueError("give exactly one of 'lognormal' or 'choices'")
+        exactly_one("lognormal", self.lognormal, "choices", self.choices)
         if self.weights is not None and (
             self.choices is None or len(self.weights) != len(self.choices)
         ):
-            raise ValueError("'weights' needs 'choices' of the same length")
+            n = len(self.choices) if self.choices else 0
+            raise KeyProblem(
+                f"'weights' has {len(self.weights)} entries but 'choices' has {n}",
+                "one weight per entry of 'choices'",
+                ("weights",),
+            )
         return self
 
 
@@ -101,10 +129,12 @@ class GpuDist(Strict):
     @model_validator(mode="after")
     def same_length(self) -> GpuDist:
         if not self.choices:
-            raise ValueError("'choices' must list at least one GPU count")
+            raise KeyProblem("'choices' is empty", "at least one GPU count", ("choices",))
         if self.weights is not None and len(self.weights) != len(self.choices):
-            raise ValueError(
-                f"'weights' has {len(self.weights)} entries but 'choices' has {len(self.choices)}"
+            raise KeyProblem(
+                f"'weights' has {len(self.weights)} entries but 'choices' has {len(self.choices)}",
+                "one weight per entry of 'choices'",
+                ("weights",),
             )
         return self
 
@@ -137,8 +167,7 @@ class JobIn(Strict):
 
     @model_validator(mode="after")
     def one_size(self) -> JobIn:
-        if (self.duration_hours is None) == (self.gpu_hours is None):
-            raise ValueError("give exactly one of 'duration_hours' or 'gpu_hours'")
+        exactly_one("duration_hours", self.duration_hours, "gpu_hours", self.gpu_hours)
         return self
 
 
@@ -219,9 +248,8 @@ class TimelineItem(Strict):
     note: str = ""
 
     @model_validator(mode="after")
-    def exactly_one(self) -> TimelineItem:
-        if (self.transfer is None) == (self.quota is None):
-            raise ValueError("a timeline item holds exactly one of 'transfer' or 'quota'")
+    def one_change(self) -> TimelineItem:
+        exactly_one("transfer", self.transfer, "quota", self.quota)
         return self
 
 
@@ -251,6 +279,5 @@ class ScenarioIn(Strict):
 
     @model_validator(mode="after")
     def one_end(self) -> ScenarioIn:
-        if (self.end is None) == (self.horizon_days is None):
-            raise ValueError("give exactly one of 'end' or 'horizon_days'")
+        exactly_one("end", self.end, "horizon_days", self.horizon_days)
         return self

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Protocol
@@ -54,9 +54,13 @@ def build_workload(
                 "no GPU types: the program has no quotas to take them from",
                 "gpu_types: [..] naming the types its jobs may use",
             )
-        for n in names:
+        for i, n in enumerate(names if given is not None else ()):  # quotas' are checked there
             if n not in ctx.catalog:
-                err(sub, f"unknown GPU type {n!r}", "one of " + ", ".join(ctx.catalog.names()))
+                err(
+                    (*sub, i),
+                    f"unknown GPU type {n!r}",
+                    "one of " + ", ".join(ctx.catalog.names()) + " (or add it under gpu_types)",
+                )
         return tuple(GpuTypeName(n) for n in names)
 
     sources: list[Generator | FixedJobs] = []
@@ -69,8 +73,20 @@ def build_workload(
         )
         start_s = secs(g.start) if g.start else 0.0
         end_s = secs(g.end) if g.end else (ctx.end - ctx.start).total_seconds()
-        if end_s <= start_s:
-            err((*gp, "end"), "the generator ends before it starts", "an end after its start")
+        if end_s <= start_s and g.end is not None:
+            err(
+                (*gp, "end"),
+                f"the generator ends ({as_datetime(g.end):%Y-%m-%d}) before it starts "
+                f"({ctx.start + timedelta(seconds=start_s):%Y-%m-%d})",
+                "an end after the generator's start (or the scenario's)",
+            )
+        elif end_s <= start_s and g.start is not None and ctx.end > ctx.start:
+            err(
+                (*gp, "start"),
+                f"the generator starts ({as_datetime(g.start):%Y-%m-%d}) after the scenario "
+                f"ends ({ctx.end:%Y-%m-%d})",
+                "a start before the scenario's end",
+            )
         sources.append(_generator(g, types(g.gpu_types, (*gp, "gpu_types")), start_s, end_s))
     drafts: list[JobDraft] = []
     for ji, j in enumerate(w.jobs):
@@ -110,15 +126,22 @@ def build_workload(
             trace_path = Path(w.trace.path)
             if not trace_path.is_absolute():
                 trace_path = ctx.base / trace_path
-            tr, tprobs = read_csv_trace(
-                trace_path,
-                types(w.trace.gpu_types, tp),
-                ctx.catalog.names(),
-                w.trace.time_offset_hours * 3600,
-            )
-            problems += tprobs
-            if tr is not None:
-                sources.append(FixedJobs(tr.drafts))
+            ts = types(w.trace.gpu_types, (*tp, "gpu_types"))
+            if not trace_path.is_file():
+                err(
+                    (*tp, "path"),
+                    f"{str(trace_path)!r} is a directory"
+                    if trace_path.is_dir()
+                    else f"no such file {str(trace_path)!r}",
+                    "a CSV file path, absolute or relative to the scenario file",
+                )
+            else:
+                tr, tprobs = read_csv_trace(
+                    trace_path, ts, ctx.catalog.names(), w.trace.time_offset_hours * 3600
+                )
+                problems += tprobs
+                if tr is not None:
+                    sources.append(FixedJobs(tr.drafts))
     if problems:
         return None, problems
     return partial(_factory, sources), problems

@@ -33,50 +33,105 @@ class Located:
         return self.lines.get((), None)
 
 
+MAX_NODES = 2_000_000
+"""More values than this, after expanding aliases, is an alias bomb, not a scenario."""
+
+
 def parse(text: str, file: str) -> tuple[Located | None, list[Problem]]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark else None
-        return None, [Problem("", f"not valid YAML: {e.problem or e}", "YAML syntax", file, line)]
+    except yaml.YAMLError as e:
+        return None, [_yaml_problem(e, text, file)]
     if node is None:
         return None, [Problem("", "the file is empty", "a YAML mapping of scenario keys", file, 1)]
     lines: dict[Path, int] = {}
     problems: list[Problem] = []
     constructor = yaml.SafeLoader("")
+    inside: set[int] = set()  # ids of the nodes being built: an alias to one is a cycle
+    count = 0
+
+    def problem(n: yaml.Node, message: str, expected: str, path: Path) -> None:
+        problems.append(Problem(_dotted(path), message, expected, file, n.start_mark.line + 1))
+
+    def scalar(n: yaml.Node, path: Path) -> Any:
+        try:
+            return constructor.construct_object(n)
+        except (ValueError, OverflowError):  # 2024-13-01 looks like a date but is not one:
+            return n.value  # keep the text; the schema then says what it should be
+        except yaml.YAMLError as e:  # an unknown tag, bad base64...
+            problem(n, f"not valid YAML: {getattr(e, 'problem', None) or e}", "YAML syntax", path)
+            return None
 
     def build(n: yaml.Node, path: Path) -> Any:
+        nonlocal count
+        count += 1
+        if count > MAX_NODES:
+            raise _TooBig
         lines.setdefault(path, n.start_mark.line + 1)
-        if isinstance(n, yaml.MappingNode):
-            out: dict[str, Any] = {}
-            for k, v in n.value:
-                key = constructor.construct_object(k) if isinstance(k, yaml.ScalarNode) else k
-                if not isinstance(key, str):
-                    key = str(key)
-                if key in out:
-                    problems.append(
-                        Problem(
-                            _dotted((*path, key)),
-                            f"duplicate key {key!r}",
-                            "each key once",
-                            file,
-                            k.start_mark.line + 1,
-                        )
-                    )
-                    continue
-                lines[(*path, key)] = k.start_mark.line + 1
-                out[key] = build(v, (*path, key))
-            return out
-        if isinstance(n, yaml.SequenceNode):
-            return [build(v, (*path, i)) for i, v in enumerate(n.value)]
-        return constructor.construct_object(n)
+        if id(n) in inside:
+            problem(n, "an alias refers to a value that contains it", "no cyclic aliases", path)
+            return None
+        if isinstance(n, yaml.ScalarNode):
+            return scalar(n, path)
+        inside.add(id(n))
+        try:
+            return mapping(n, path) if isinstance(n, yaml.MappingNode) else sequence(n, path)
+        finally:
+            inside.discard(id(n))
+
+    def sequence(n: yaml.Node, path: Path) -> list[Any]:
+        return [build(v, (*path, i)) for i, v in enumerate(n.value)]
+
+    def mapping(n: yaml.Node, path: Path) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in n.value:
+            if not isinstance(k, yaml.ScalarNode):
+                problem(k, "a key is a list or a mapping", "a plain key such as 'name'", path)
+                continue
+            key = scalar(k, path)
+            key = key if isinstance(key, str) else str(key)
+            if key in out:
+                problem(k, f"duplicate key {key!r}", "each key once", (*path, key))
+                continue
+            lines[(*path, key)] = k.start_mark.line + 1
+            out[key] = build(v, (*path, key))
+        return out
 
     try:
         value = build(node, ())
-    except yaml.YAMLError as e:
-        return None, [Problem("", f"not valid YAML: {e}", "YAML syntax", file, None)]
+    except _TooBig:
+        return None, [
+            Problem(
+                "",
+                f"more than {MAX_NODES:,} values once aliases are expanded",
+                "a scenario file without nested alias chains",
+                file,
+                None,
+            )
+        ]
     return Located(value, lines), problems
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _yaml_problem(e: yaml.YAMLError, text: str, file: str) -> Problem:
+    line: int | None = None
+    if isinstance(e, yaml.MarkedYAMLError):
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        message = e.problem or str(e)
+    elif isinstance(e, yaml.reader.ReaderError):
+        line = text[: e.position].count("\n") + 1 if isinstance(e.position, int) else None
+        message = (
+            f"character #x{e.character:04x} is not allowed"
+            if isinstance(e.character, int)
+            else str(e)
+        )
+    else:
+        message = str(e)
+    return Problem("", f"not valid YAML: {message}", "YAML syntax", file, line)
 
 
 def _dotted(path: Path) -> str:

@@ -38,10 +38,26 @@ class CohortState:
     name: str
     programs: list[ProgramState] = field(default_factory=list)
     queue: OrderedDict[int, Job] = field(default_factory=OrderedDict)
+    # priority -> running jobs with it: lets preemption see "nothing lower runs" at once
+    running_priorities: dict[int, int] = field(default_factory=dict)
+    # per GPU type: the shared pool (sum of lendable quota) and how much of it is drawn
+    pool: dict[str, int] = field(default_factory=dict)
+    drawn: dict[str, int] = field(default_factory=dict)
 
     @property
     def pending(self) -> int:
         return len(self.queue)
+
+    def recompute_quota(self) -> None:
+        """From scratch, when quotas change (rare); usage changes keep ``drawn`` exact."""
+        self.pool.clear()
+        self.drawn.clear()
+        for p in self.programs:
+            for t, q in p.quotas.items():
+                self.pool[t] = self.pool.get(t, 0) + q.lendable_gpus
+            for t, u in p.usage.items():
+                g = p.guaranteed.get(t, 0)
+                self.drawn[t] = self.drawn.get(t, 0) + max(0, u - g)
 
 
 class ClusterState:
@@ -88,7 +104,10 @@ class ClusterState:
         )
         self.programs.append(p)
         self.program_by_name[name] = p
-        self.cohorts.setdefault(cohort, CohortState(cohort)).programs.append(p)
+        c = self.cohorts.setdefault(cohort, CohortState(cohort))
+        c.programs.append(p)
+        p.cohort_pool, p.cohort_drawn = c.pool, c.drawn
+        c.recompute_quota()
         return p
 
     def add_pool(
@@ -218,13 +237,14 @@ class ClusterState:
         p = job.program
         jid = job.spec.id
         del p.pending[jid]
-        del self.cohorts[p.cohort].queue[jid]
+        c = self.cohorts[p.cohort]
+        del c.queue[jid]
+        rp = c.running_priorities
+        rp[job.spec.priority] = rp.get(job.spec.priority, 0) + 1
         gpus = job.spec.gpus
         if not reserved:
             self.capacity.reserve(placement.slots)
-            gtype = self.capacity.groups[placement.group].gpu_type
-            p.usage[gtype] = p.usage.get(gtype, 0) + gpus
-            p.used_gpus += gpus
+            p.add_usage(self.capacity.groups[placement.group].gpu_type, gpus)
         sole = self.single_owner.get(p.cohort)
         if sole is not None:
             job.owners = ((sole, gpus),)
@@ -252,10 +272,14 @@ class ClusterState:
         p = job.program
         if not released:
             self.capacity.release(pl.slots)
-            gtype = self.capacity.groups[pl.group].gpu_type
-            p.usage[gtype] -= job.spec.gpus
-            p.used_gpus -= job.spec.gpus
+            p.add_usage(self.capacity.groups[pl.group].gpu_type, -job.spec.gpus)
         del p.running[job.spec.id]
+        rp = self.cohorts[p.cohort].running_priorities
+        prio = job.spec.priority
+        if rp[prio] == 1:
+            del rp[prio]
+        else:
+            rp[prio] -= 1
         job.placement = None
         job.token += 1
         self.dirty.add(p.cohort)
@@ -264,6 +288,8 @@ class ClusterState:
         p = self.program_by_name[program]
         p.quotas[gpu_type] = quota
         p.usage.setdefault(gpu_type, 0)
+        p.guaranteed[gpu_type] = quota.guaranteed_gpus
+        self.cohorts[p.cohort].recompute_quota()
         self.dirty.add(p.cohort)
 
     # --- aggregate views (capacity events and reports; not on the hot path) ----------

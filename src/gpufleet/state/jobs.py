@@ -71,8 +71,11 @@ class ProgramState:
 
     __slots__ = (
         "cohort",
+        "cohort_drawn",
+        "cohort_pool",
         "entity",
         "entity_index",
+        "guaranteed",
         "index",
         "job_priority",
         "mixed_priority",
@@ -106,11 +109,26 @@ class ProgramState:
         self.priority = priority
         self.quotas = quotas
         self.usage: dict[str, int] = {t: 0 for t in quotas}
+        self.guaranteed: dict[str, int] = {t: q.guaranteed_gpus for t, q in quotas.items()}
+        # the cohort's shared pool per GPU type and how much of it is drawn (Kueue
+        # semantics, see gpufleet.policies.quota); shared dicts owned by the cohort
+        self.cohort_pool: dict[str, int] = {}
+        self.cohort_drawn: dict[str, int] = {}
         self.used_gpus = 0
         self.pending: OrderedDict[int, Job] = OrderedDict()
         self.running: dict[int, Job] = {}
         self.job_priority: int | None = None
         self.mixed_priority = False  # True once two of its jobs had different priorities
+
+    def add_usage(self, gpu_type: str, delta: int) -> None:
+        """The one place quota usage changes, keeping the cohort's drawn amount exact:
+        drawn changes by max(0, u + d - g) - max(0, u - g) for guaranteed part g."""
+        u = self.usage.get(gpu_type, 0)
+        g = self.guaranteed.get(gpu_type, 0)
+        d = self.cohort_drawn
+        d[gpu_type] = d.get(gpu_type, 0) + max(0, u + delta - g) - max(0, u - g)
+        self.usage[gpu_type] = u + delta
+        self.used_gpus += delta
 
     def head(self) -> Job | None:
         for job in self.pending.values():

@@ -53,8 +53,16 @@ class Snapshot:
 
     def running(self, cohort: CohortState) -> Iterator[Job]:
         """Running jobs, less those this cycle already (tentatively) stopped."""
+        return self.running_in(cohort.programs)
+
+    @property
+    def stopped(self) -> set[int]:
+        """Ids of running jobs this cycle has tentatively stopped."""
+        return self._stopped
+
+    def running_in(self, programs: list[ProgramState]) -> Iterator[Job]:
         stopped = self._stopped
-        for p in cohort.programs:
+        for p in programs:
             for j in p.running.values():
                 if j.spec.id not in stopped:
                     yield j
@@ -125,6 +133,4 @@ class Snapshot:
 
     def _account(self, job: Job, pl: Placement, sign: int) -> None:
         p = job.program
-        t = self.capacity.groups[pl.group].gpu_type
-        p.usage[t] = p.usage.get(t, 0) + sign * job.spec.gpus
-        p.used_gpus += sign * job.spec.gpus
+        p.add_usage(self.capacity.groups[pl.group].gpu_type, sign * job.spec.gpus)
