@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import IntEnum
 
 from gpufleet.domain.changes import QuotaChange, Transfer
@@ -57,10 +58,7 @@ def timeline(sc: Scenario) -> list[TimedChange]:
     time 0 (a pool delivered last year is simply there)."""
     out: list[TimedChange] = []
 
-    def at(d: object) -> float:
-        from datetime import datetime
-
-        assert isinstance(d, datetime)
+    def at(d: datetime) -> float:
         return max(0.0, sc.seconds(d))
 
     for pool in sc.pools:
