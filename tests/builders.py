@@ -35,8 +35,9 @@ class Recording:
     def on_start(self, job: Job, now_s: float) -> None:
         pass
 
-    def on_stop(self, job: Job, now_s: float, progress_s: float, lost_s: float,
-                finished: bool) -> None:
+    def on_stop(
+        self, job: Job, now_s: float, progress_s: float, lost_s: float, finished: bool
+    ) -> None:
         self.stops.append((job.spec.id, progress_s, lost_s, finished))
 
     def on_capacity(self, state: ClusterState, now_s: float) -> None:
@@ -52,10 +53,15 @@ class Harness:
     ``programs`` maps a program name to (entity, weight, {gpu type: Quota}); entities share
     one cohort unless ``cohorts`` names another for an entity."""
 
-    def __init__(self, policy: str, nodes: list[int] | None = None,
-                 programs: dict[str, tuple[str, float, dict[str, Quota]]] | None = None,
-                 cohorts: dict[str, str] | None = None, node_type: str = H100,
-                 extra_pools: list[tuple[str, list[int], str]] | None = None) -> None:
+    def __init__(
+        self,
+        policy: str,
+        nodes: list[int] | None = None,
+        programs: dict[str, tuple[str, float, dict[str, Quota]]] | None = None,
+        cohorts: dict[str, str] | None = None,
+        node_type: str = H100,
+        extra_pools: list[tuple[str, list[int], str]] | None = None,
+    ) -> None:
         programs = programs or {"a": ("org", 1.0, {H100: Quota(1000)})}
         entities = sorted({e for e, _, _ in programs.values()})
         cohort_of = {e: (cohorts or {}).get(e, "c") for e in entities}
@@ -71,17 +77,32 @@ class Harness:
                 self.state.deliver(f"{pname}-{i}")
         self.state.repower("dc", 0.0)
         self.rec = Recording()
-        self.engine = Engine(self.state, make_policy(policy), default_catalog(), self.rec,
-                             self.rec)
+        self.engine = Engine(self.state, make_policy(policy), default_catalog(), self.rec, self.rec)
         self._next = 0
 
-    def submit(self, program: str, gpus: int, *, priority: int = 0, at: float = 0.0,
-               work_s: float = 3600.0, preemptible: bool = True,
-               checkpoint_s: float | None = None,
-               types: tuple[str, ...] = (H100,)) -> Job:
-        spec = JobSpec(JobId(self._next), ProgramId(program), at, gpus, work_s,
-                       tuple(GpuTypeName(t) for t in types), priority, preemptible,
-                       checkpoint_s)
+    def submit(
+        self,
+        program: str,
+        gpus: int,
+        *,
+        priority: int = 0,
+        at: float = 0.0,
+        work_s: float = 3600.0,
+        preemptible: bool = True,
+        checkpoint_s: float | None = None,
+        types: tuple[str, ...] = (H100,),
+    ) -> Job:
+        spec = JobSpec(
+            JobId(self._next),
+            ProgramId(program),
+            at,
+            gpus,
+            work_s,
+            tuple(GpuTypeName(t) for t in types),
+            priority,
+            preemptible,
+            checkpoint_s,
+        )
         self._next += 1
         job = Job(spec, self.state.program_by_name[program])
         self.engine.submit(job)

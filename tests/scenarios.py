@@ -67,8 +67,14 @@ def mixed(policy: str = "quota", seed: int = 7) -> Scenario:
     return load_scenario_text(MIXED.format(policy=policy, seed=seed), "mixed.yaml")
 
 
-def one_site(extra: str = "", policy: str = "fifo", pools: str = "", site: str = "",
-             horizon_days: float = 5, programs: str = "") -> Scenario:
+def one_site(
+    extra: str = "",
+    policy: str = "fifo",
+    pools: str = "",
+    site: str = "",
+    horizon_days: float = 5,
+    programs: str = "",
+) -> Scenario:
     """One entity, one program 'p', one site 'dc' (override any block)."""
     text = f"""
 name: t

@@ -44,7 +44,9 @@ def test_nothing_prints_outside_the_cli() -> None:
     for path in sorted(SRC.rglob("*.py")):
         if path.name == "cli.py":
             continue
-        calls = [n for n in ast.walk(ast.parse(path.read_text()))
-                 if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-                 and n.func.id == "print"]
+        calls = [
+            n
+            for n in ast.walk(ast.parse(path.read_text()))
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "print"
+        ]
         assert not calls, f"{path.relative_to(SRC)} calls print"

@@ -37,11 +37,14 @@ def test_an_unknown_policy_option_names_the_allowed_ones() -> None:
         pytest.param("drf", [0, 2], id="drf-within-one-program-is-fifo-per-program"),
     ],
 )
-def test_a_waiting_big_job_and_a_small_one_behind_it(policy: str,
-                                                     expect_running_after: list[int]) -> None:
-    h = Harness(policy, nodes=[8, 8],
-                programs={"a": ("org", 1.0, {H100: Quota(16)}),
-                          "b": ("org", 1.0, {H100: Quota(16)})})
+def test_a_waiting_big_job_and_a_small_one_behind_it(
+    policy: str, expect_running_after: list[int]
+) -> None:
+    h = Harness(
+        policy,
+        nodes=[8, 8],
+        programs={"a": ("org", 1.0, {H100: Quota(16)}), "b": ("org", 1.0, {H100: Quota(16)})},
+    )
     h.submit("a", 12)
     h.cycle(0)
     assert h.running() == [0]
@@ -84,9 +87,11 @@ def test_free_gpus_spread_over_nodes_are_reported_as_fragmentation() -> None:
     ],
 )
 def test_drf_orders_programs_by_weighted_dominant_share(weight_a: float, first: str) -> None:
-    h = Harness("drf", nodes=[8, 8],
-                programs={"a": ("org", weight_a, {H100: Quota(16)}),
-                          "b": ("org", 1.0, {H100: Quota(16)})})
+    h = Harness(
+        "drf",
+        nodes=[8, 8],
+        programs={"a": ("org", weight_a, {H100: Quota(16)}), "b": ("org", 1.0, {H100: Quota(16)})},
+    )
     h.submit("a", 8)
     h.submit("b", 6)
     h.cycle(0)
@@ -146,10 +151,14 @@ def test_priority_preempts_only_as_many_victims_as_needed() -> None:
 
 
 def _two_queue_cohort(policy: str = "quota", **q1: int | None) -> Harness:
-    return Harness(policy, nodes=[8, 8],
-                   programs={"q1": ("org", 1.0, {H100: Quota(8, q1.get("borrow"),
-                                                             q1.get("lend"))}),
-                             "q2": ("org", 1.0, {H100: Quota(8, None, q1.get("lend2"))})})
+    return Harness(
+        policy,
+        nodes=[8, 8],
+        programs={
+            "q1": ("org", 1.0, {H100: Quota(8, q1.get("borrow"), q1.get("lend"))}),
+            "q2": ("org", 1.0, {H100: Quota(8, None, q1.get("lend2"))}),
+        },
+    )
 
 
 @pytest.mark.parametrize(
@@ -216,10 +225,12 @@ def test_separate_cohorts_never_share_nodes() -> None:
     # Entity "x" owns the only nodes, in cohort cx; entity "y" is in cohort cy with no
     # hardware: y's job can never start, whatever the policy.
     for policy in ("fifo", "fifo-backfill", "priority", "drf", "quota"):
-        h = Harness(policy, nodes=[8],
-                    programs={"px": ("x", 1.0, {H100: Quota(8)}),
-                              "py": ("y", 1.0, {H100: Quota(8)})},
-                    cohorts={"x": "cx", "y": "cy"})
+        h = Harness(
+            policy,
+            nodes=[8],
+            programs={"px": ("x", 1.0, {H100: Quota(8)}), "py": ("y", 1.0, {H100: Quota(8)})},
+            cohorts={"x": "cx", "y": "cy"},
+        )
         j = h.submit("py", 1)
         d = h.cycle(0)
         assert h.running() == [], policy

@@ -194,3 +194,40 @@ def test_jain_index_of_two_programs_one_starved_is_one_half() -> None:
     assert jain([0.7, 0.0]) == 0.5
     assert jain([0.5, 0.5, 0.5]) == 1.0
     assert jain([]) == 1.0
+
+
+RELOCATE = """
+name: relocate
+start: 2025-01-01
+horizon_days: 10
+sites:
+  - {{name: home, power_kw: 1000, pue: 1.0}}
+  - {{name: far, power_kw: 15, pue: 2.0}}
+entities:
+  - {{name: e1, programs: [{{name: p1, quotas: {{H100-SXM: {{nominal: 8}}}}}}]}}
+  - {{name: e2, programs: [{{name: p2, quotas: {{H100-SXM: {{nominal: 8}}}}}}]}}
+pools: [{{name: pool1, site: home, gpu_type: H100-SXM, nodes: 1, owner: e1,
+         delivered: 2025-01-03}}]
+timeline:
+  - transfer: {{pool: pool1, gpus: 8, to: e2, start: {start}, to_site: far}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("start", "stranded_gpu_hours"),
+    [
+        # moved before delivery: it arrives at 'far' on Jan 3 and never fits there:
+        # 8 GPUs x 1,275 W x PUE 2.0 = 20.4 kW > 15 kW -> stranded 8 x (10 - 2) x 24 = 1,536
+        pytest.param("2025-01-02", 1536.0, id="relocated-before-delivery-uses-the-new-pue"),
+        # moved after delivery on Jan 4: stranded from then, 8 x 7 x 24 = 1,344
+        pytest.param("2025-01-04", 1344.0, id="relocated-after-delivery-uses-the-new-pue"),
+    ],
+)
+def test_relocated_nodes_draw_power_at_their_new_sites_pue(
+    start: str, stranded_gpu_hours: float
+) -> None:
+    from gpufleet.scenario.load import load_scenario_text
+
+    sc = load_scenario_text(RELOCATE.format(start=start), "relocate.yaml")
+    res = Simulation(sc).run()
+    assert res.fleet["stranded_gpu_hours"] == stranded_gpu_hours

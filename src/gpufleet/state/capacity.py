@@ -6,7 +6,7 @@ buckets, and "does anything fit?" is one comparison against ``free_total``. Neit
 with the number of nodes, idle GPUs or finished jobs, which keeps a scheduling cycle's cost
 independent of fleet size.
 
-Placement rule (documented in docs/architecture.md): a job of at most one node's GPUs goes
+Placement rule (also in the README's Architecture section): a job of at most one node's GPUs goes
 on one node, the one with the fewest free GPUs that fit it (best fit); a larger job takes
 whole-or-partial nodes largest-free first, which uses the fewest nodes possible, and its last
 piece goes best-fit. A job never spans groups, so never sites or GPU types.

@@ -122,7 +122,7 @@ class ClusterState:
     ) -> None:
         cohort = self.entity_cohort[owner]
         gi = self.capacity.group_for(cohort, site, gpu_type, gpus_per_node)
-        kw = gpus_per_node * server_power_w * self.sites[site].pue / 1000.0
+        kw = gpus_per_node * server_power_w / 1000.0  # IT load; x PUE of its current site
         ids = []
         for _ in range(nodes):
             n = self.capacity.add_node(gi, gpus_per_node)
@@ -154,8 +154,9 @@ class ClusterState:
         budget = s.ready_kw(now_s)
         used = 0.0
         cap = self.capacity
+        pue = s.pue
         for n in s.nodes:
-            used += self.node_kw[n]
+            used += self.node_kw[n] * pue
             ok = used <= budget + 1e-9
             if cap.node_usable[n] != ok:
                 cap.set_usable(n, ok)
@@ -176,8 +177,6 @@ class ClusterState:
                 self.sites[old_site].nodes.remove(n)
                 self.sites[new_site].nodes.append(n)
                 touched.update((old_site, new_site))
-                if new_site in self.sites and old_site in self.sites:
-                    self.node_kw[n] *= self.sites[new_site].pue / self.sites[old_site].pue
             self.dirty.add(cap.groups[cap.node_group[n]].cohort)
             gi = cap.group_for(cohort, new_site, self.node_type[n], cap.node_gpus[n])
             cap.move_node(n, gi)

@@ -1,0 +1,1 @@
+"""Loaders of the public traces; importing this package registers them by name."""

@@ -1,0 +1,82 @@
+"""Trace sources by name or by path.
+
+A name (``philly-2017``) is looked up under the traces folder, ``$GPUFLEET_TRACES``
+(default ``../shared/traces``). A path may be a Parquet workload written by
+``gpufleet trace convert``, a folder named like a registered trace, a Slurm ``sacct``
+export, a Kubernetes pod list in JSON, or any CSV with a column map.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gpufleet.errors import InputError, UnknownNameError
+from gpufleet.traces.rows import RowPolicy
+from gpufleet.traces.workload import Workload, read_parquet
+
+Loader = Callable[[Path, RowPolicy], Workload]
+
+
+@dataclass(frozen=True)
+class TraceSpec:
+    name: str
+    description: str
+    load: Loader
+
+
+_REGISTRY: dict[str, TraceSpec] = {}
+
+
+def register(name: str, description: str) -> Callable[[Loader], Loader]:
+    """Decorator: ``@register("philly-2017", "...")`` on ``def load(folder, policy)``."""
+
+    def deco(fn: Loader) -> Loader:
+        _REGISTRY[name] = TraceSpec(name, description, fn)
+        return fn
+
+    return deco
+
+
+def traces_root() -> Path:
+    return Path(os.environ.get("GPUFLEET_TRACES", "../shared/traces"))
+
+
+def known_traces() -> list[TraceSpec]:
+    _load_builtin_loaders()
+    return [v for _, v in sorted(_REGISTRY.items())]
+
+
+def _load_builtin_loaders() -> None:
+    # importing the modules registers their loaders
+    from gpufleet.traces import loaders  # noqa: F401
+
+
+def load_source(source: str, policy: RowPolicy | None = None) -> Workload:
+    """A workload from a registered trace name or a path (see the module docstring)."""
+    _load_builtin_loaders()
+    if source in _REGISTRY:
+        folder = traces_root() / source
+        if not folder.is_dir():
+            raise InputError(
+                f"trace {source!r}: folder {folder} not found; set GPUFLEET_TRACES "
+                "to the folder that holds the public traces"
+            )
+        return _REGISTRY[source].load(folder, policy or RowPolicy(str(folder)))
+    path = Path(source)
+    if not path.exists():
+        raise UnknownNameError("trace or file", source, list(_REGISTRY))
+    if path.is_dir():
+        if path.name in _REGISTRY:
+            return _REGISTRY[path.name].load(path, policy or RowPolicy(str(path)))
+        raise InputError(
+            f"{path}: a folder, but not one of the known traces ({', '.join(sorted(_REGISTRY))})"
+        )
+    if path.suffix == ".parquet":
+        return read_parquet(path)
+    from gpufleet.traces.detect import load_file
+
+    loaded: Workload = load_file(path, policy or RowPolicy(str(path)))
+    return loaded

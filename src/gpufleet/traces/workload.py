@@ -1,0 +1,216 @@
+"""The normalized workload: one row per job, columns as NumPy arrays, plus an optional
+fleet. Every loader and importer produces one; ``trace convert`` writes it as Parquet.
+
+Columns (units in names; NaN or "" where a source does not know):
+
+=============  ========  ==============================================================
+submit_s       float64   submit time, seconds after ``origin``
+start_s        float64   start time under the original scheduler (NaN if unknown)
+duration_s     float64   run time as recorded (seconds, on the GPU type it ran on)
+gpus           float64   GPUs requested; fractions allowed (0.46 of a shared GPU)
+gpu_type       str       GPU model the job needs or ran on ("" = any)
+cpus           float64   CPU cores (NaN if unknown)
+memory_gb      float64   memory (NaN if unknown)
+queue          str       queue, virtual cluster, team or namespace
+user           str       user ("" if unknown)
+status         str       final status as the source spells it
+=============  ========  ==============================================================
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gpufleet.errors import InputError
+
+FLOAT_COLUMNS = ("submit_s", "start_s", "duration_s", "gpus", "cpus", "memory_gb")
+STR_COLUMNS = ("gpu_type", "queue", "user", "status")
+COLUMNS = (
+    "submit_s",
+    "start_s",
+    "duration_s",
+    "gpus",
+    "gpu_type",
+    "cpus",
+    "memory_gb",
+    "queue",
+    "user",
+    "status",
+)
+FORMAT_VERSION = 1
+
+F64 = np.ndarray[Any, np.dtype[np.float64]]
+OBJ = np.ndarray[Any, np.dtype[np.object_]]
+
+
+@dataclass(frozen=True)
+class FleetGroup:
+    """Identical nodes in a trace's fleet."""
+
+    gpu_type: str
+    gpus_per_node: int
+    nodes: int
+    cpus_per_node: float = float("nan")
+    memory_gb_per_node: float = float("nan")
+
+    @property
+    def gpus(self) -> int:
+        return self.gpus_per_node * self.nodes
+
+
+@dataclass
+class Workload:
+    """Build one with :meth:`build`, which fills the columns a source does not have."""
+
+    name: str
+    submit_s: F64
+    start_s: F64
+    duration_s: F64
+    gpus: F64
+    gpu_type: OBJ
+    cpus: F64
+    memory_gb: F64
+    queue: OBJ
+    user: OBJ
+    status: OBJ
+    origin: datetime | None = None
+    fleet: tuple[FleetGroup, ...] = ()
+    notes: list[str] = field(default_factory=list)
+    source: str = ""
+
+    @classmethod
+    def build(
+        cls,
+        name: str,
+        submit_s: Any,
+        duration_s: Any,
+        gpus: Any,
+        *,
+        origin: datetime | None = None,
+        fleet: tuple[FleetGroup, ...] = (),
+        notes: list[str] | None = None,
+        source: str = "",
+        **columns: Any,
+    ) -> Workload:
+        """Columns may be any sequences; missing ones become NaN or ""."""
+        n = len(submit_s)
+        cols: dict[str, Any] = {
+            "submit_s": submit_s,
+            "duration_s": duration_s,
+            "gpus": gpus,
+            **columns,
+        }
+        unknown = set(cols) - set(COLUMNS)
+        if unknown:
+            raise InputError(f"workload {name!r}: unknown column(s) {sorted(unknown)}")
+        arrays: dict[str, Any] = {}
+        for c in COLUMNS:
+            if c in cols and cols[c] is not None:
+                kind = np.float64 if c in FLOAT_COLUMNS else object
+                arr = np.asarray(cols[c], dtype=kind)
+                if len(arr) != n:
+                    raise InputError(
+                        f"workload {name!r}: column {c} has {len(arr)} rows, submit_s has {n}"
+                    )
+                arrays[c] = arr
+            elif c in FLOAT_COLUMNS:
+                arrays[c] = np.full(n, np.nan)
+            else:
+                arrays[c] = np.full(n, "", dtype=object)
+        return cls(
+            name=name, origin=origin, fleet=fleet, notes=list(notes or []), source=source, **arrays
+        )
+
+    def __len__(self) -> int:
+        return len(self.submit_s)
+
+    def column(self, name: str) -> np.ndarray[Any, Any]:
+        arr: np.ndarray[Any, Any] = getattr(self, name)
+        return arr
+
+    def sorted(self) -> Workload:
+        """Rows in submit order (stable), times shifted so the first submit is 0."""
+        order = np.argsort(self.submit_s, kind="stable")
+        cols = {c: self.column(c)[order] for c in COLUMNS}
+        t0 = float(cols["submit_s"][0]) if len(order) else 0.0
+        cols["submit_s"] = cols["submit_s"] - t0
+        cols["start_s"] = cols["start_s"] - t0
+        origin = self.origin
+        if origin is not None and t0:
+            origin = origin + timedelta(seconds=t0)
+        return Workload.build(
+            self.name, origin=origin, fleet=self.fleet, notes=self.notes, source=self.source, **cols
+        )
+
+    @property
+    def gpu_hours(self) -> float:
+        return float(np.nansum(self.gpus * self.duration_s) / 3600.0)
+
+
+# --- Parquet ---------------------------------------------------------------------------
+
+
+def write_parquet(w: Workload, path: Path) -> None:
+    """Write atomically: a failed write leaves no partial file behind."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {c: w.column(c) if c in FLOAT_COLUMNS else w.column(c).astype(str) for c in COLUMNS}
+    )
+    meta = {
+        "gpufleet.format": str(FORMAT_VERSION),
+        "gpufleet.name": w.name,
+        "gpufleet.origin": w.origin.isoformat() if w.origin else "",
+        "gpufleet.fleet": json.dumps([g.__dict__ for g in w.fleet]),
+        "gpufleet.notes": json.dumps(w.notes),
+        "gpufleet.source": w.source,
+    }
+    table = table.replace_schema_metadata({k.encode(): v.encode() for k, v in meta.items()})
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        tmp.replace(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_parquet(path: Path) -> Workload:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as e:  # pyarrow raises several unrelated types for a bad file
+        raise InputError(f"{path}: not a readable Parquet file ({e})") from None
+    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    if meta.get("gpufleet.format") != str(FORMAT_VERSION):
+        raise InputError(
+            f"{path}: not a gpufleet workload (no gpufleet.format={FORMAT_VERSION} "
+            "metadata); write one with 'gpufleet trace convert'"
+        )
+    missing = [c for c in COLUMNS if c not in table.column_names]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+    cols: dict[str, Any] = {}
+    for c in COLUMNS:
+        arr = table.column(c).to_numpy(zero_copy_only=False)
+        cols[c] = arr.astype(np.float64) if c in FLOAT_COLUMNS else arr.astype(object)
+    origin = (
+        datetime.fromisoformat(meta["gpufleet.origin"]) if meta.get("gpufleet.origin") else None
+    )
+    fleet = tuple(FleetGroup(**g) for g in json.loads(meta.get("gpufleet.fleet", "[]")))
+    return Workload(
+        name=meta.get("gpufleet.name", path.stem),
+        origin=origin,
+        fleet=fleet,
+        notes=json.loads(meta.get("gpufleet.notes", "[]")),
+        source=meta.get("gpufleet.source", str(path)),
+        **cols,
+    )
