@@ -83,6 +83,9 @@ class Workload:
     fleet: tuple[FleetGroup, ...] = ()
     notes: list[str] = field(default_factory=list)
     source: str = ""
+    # queue -> ((time s after origin, GPUs allocated from then on), ...): a VC's size or a
+    # team's quota over time, which a replay turns into program quotas
+    allocations: dict[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -96,6 +99,7 @@ class Workload:
         fleet: tuple[FleetGroup, ...] = (),
         notes: list[str] | None = None,
         source: str = "",
+        allocations: dict[str, tuple[tuple[float, float], ...]] | None = None,
         **columns: Any,
     ) -> Workload:
         """Columns may be any sequences; missing ones become NaN or ""."""
@@ -124,7 +128,13 @@ class Workload:
             else:
                 arrays[c] = np.full(n, "", dtype=object)
         return cls(
-            name=name, origin=origin, fleet=fleet, notes=list(notes or []), source=source, **arrays
+            name=name,
+            origin=origin,
+            fleet=fleet,
+            notes=list(notes or []),
+            source=source,
+            allocations=dict(allocations or {}),
+            **arrays,
         )
 
     def __len__(self) -> int:
@@ -144,8 +154,15 @@ class Workload:
         origin = self.origin
         if origin is not None and t0:
             origin = origin + timedelta(seconds=t0)
+        alloc = {q: tuple((t - t0, g) for t, g in series) for q, series in self.allocations.items()}
         return Workload.build(
-            self.name, origin=origin, fleet=self.fleet, notes=self.notes, source=self.source, **cols
+            self.name,
+            origin=origin,
+            fleet=self.fleet,
+            notes=self.notes,
+            source=self.source,
+            allocations=alloc,
+            **cols,
         )
 
     @property
@@ -171,6 +188,9 @@ def write_parquet(w: Workload, path: Path) -> None:
         "gpufleet.fleet": json.dumps([g.__dict__ for g in w.fleet]),
         "gpufleet.notes": json.dumps(w.notes),
         "gpufleet.source": w.source,
+        "gpufleet.allocations": json.dumps(
+            {q: [list(x) for x in v] for q, v in w.allocations.items()}
+        ),
     }
     table = table.replace_schema_metadata({k.encode(): v.encode() for k, v in meta.items()})
     tmp = path.with_name(path.name + ".partial")
@@ -212,5 +232,9 @@ def read_parquet(path: Path) -> Workload:
         fleet=fleet,
         notes=json.loads(meta.get("gpufleet.notes", "[]")),
         source=meta.get("gpufleet.source", str(path)),
+        allocations={
+            q: tuple((float(t), float(g)) for t, g in v)
+            for q, v in json.loads(meta.get("gpufleet.allocations", "{}")).items()
+        },
         **cols,
     )
