@@ -10,8 +10,7 @@ from tests.scenarios import mixed
 
 
 def test_simulate_accepts_a_path_a_variant_a_policy_and_a_seed() -> None:
-    res = gpufleet.simulate(gpufleet.article_scenario_path(), variant="move", policy="fifo",
-                            seed=5)
+    res = gpufleet.simulate(gpufleet.article_scenario_path(), variant="move", policy="fifo", seed=5)
     assert res.policy == "fifo"
     assert res.seed == 5
     assert res.scenario == "article-tesla-xai [move]"

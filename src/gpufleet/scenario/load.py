@@ -48,7 +48,8 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def validate_file(path: str | Path) -> list[Problem]:
-    """Every problem of a scenario file; empty when it is valid."""
+    """Every problem of a scenario file (a missing or unreadable file is one problem);
+    empty when it is valid."""
     try:
         load_scenario(path)
     except ScenarioError as e:
@@ -80,14 +81,19 @@ def load_scenario_text(
         model = S.ScenarioIn.model_validate(located.value)
     except ValidationError as e:
         problems += problems_from_validation(e, located, file, S.ScenarioIn)
-        raise ScenarioError(file, problems) from None
+        raise ScenarioError(file, _in_file_order(problems, file)) from None
     checker = _Checker(model, located, file, base_dir or Path("."))
     scenario = checker.build()
     problems += checker.problems
     if problems:
-        raise ScenarioError(file, problems)
+        raise ScenarioError(file, _in_file_order(problems, file))
     assert scenario is not None
     return scenario
+
+
+def _in_file_order(problems: list[Problem], file: str) -> list[Problem]:
+    """The scenario file's problems by line, then those of other files (traces) as found."""
+    return sorted(problems, key=lambda p: (0, p.line or 0) if p.file == file else (1, 0))
 
 
 class _Checker:

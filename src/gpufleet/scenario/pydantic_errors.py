@@ -98,8 +98,11 @@ def _one_member_each(located: list[tuple[Any, _Where]]) -> list[tuple[Any, _Wher
                 continue
             scalar_at.add(w.path)
         kept.append((e, w))
-    for path in {w.path for _, w in located} - {w.path for _, w in kept}:
-        kept.append(next((e, w) for e, w in located if w.path == path))
+    told = {w.path for _, w in kept}
+    for e, w in located:  # a value that no member explained: say something all the same
+        if w.path not in told:
+            told.add(w.path)
+            kept.append((e, w))
     return kept
 
 

@@ -33,7 +33,7 @@ class Located:
         return self.lines.get((), None)
 
 
-MAX_NODES = 2_000_000
+MAX_NODES = 1_000_000
 """More values than this, after expanding aliases, is an alias bomb, not a scenario."""
 
 
@@ -44,76 +44,77 @@ def parse(text: str, file: str) -> tuple[Located | None, list[Problem]]:
         return None, [_yaml_problem(e, text, file)]
     if node is None:
         return None, [Problem("", "the file is empty", "a YAML mapping of scenario keys", file, 1)]
-    lines: dict[Path, int] = {}
-    problems: list[Problem] = []
-    constructor = yaml.SafeLoader("")
-    inside: set[int] = set()  # ids of the nodes being built: an alias to one is a cycle
-    count = 0
-
-    def problem(n: yaml.Node, message: str, expected: str, path: Path) -> None:
-        problems.append(Problem(_dotted(path), message, expected, file, n.start_mark.line + 1))
-
-    def scalar(n: yaml.Node, path: Path) -> Any:
-        try:
-            return constructor.construct_object(n)
-        except (ValueError, OverflowError):  # 2024-13-01 looks like a date but is not one:
-            return n.value  # keep the text; the schema then says what it should be
-        except yaml.YAMLError as e:  # an unknown tag, bad base64...
-            problem(n, f"not valid YAML: {getattr(e, 'problem', None) or e}", "YAML syntax", path)
-            return None
-
-    def build(n: yaml.Node, path: Path) -> Any:
-        nonlocal count
-        count += 1
-        if count > MAX_NODES:
-            raise _TooBig
-        lines.setdefault(path, n.start_mark.line + 1)
-        if id(n) in inside:
-            problem(n, "an alias refers to a value that contains it", "no cyclic aliases", path)
-            return None
-        if isinstance(n, yaml.ScalarNode):
-            return scalar(n, path)
-        inside.add(id(n))
-        try:
-            return mapping(n, path) if isinstance(n, yaml.MappingNode) else sequence(n, path)
-        finally:
-            inside.discard(id(n))
-
-    def sequence(n: yaml.Node, path: Path) -> list[Any]:
-        return [build(v, (*path, i)) for i, v in enumerate(n.value)]
-
-    def mapping(n: yaml.Node, path: Path) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in n.value:
-            if not isinstance(k, yaml.ScalarNode):
-                problem(k, "a key is a list or a mapping", "a plain key such as 'name'", path)
-                continue
-            key = scalar(k, path)
-            key = key if isinstance(key, str) else str(key)
-            if key in out:
-                problem(k, f"duplicate key {key!r}", "each key once", (*path, key))
-                continue
-            lines[(*path, key)] = k.start_mark.line + 1
-            out[key] = build(v, (*path, key))
-        return out
-
+    builder = _Builder(file)
     try:
-        value = build(node, ())
+        value = builder.build(node, ())
     except _TooBig:
-        return None, [
-            Problem(
-                "",
-                f"more than {MAX_NODES:,} values once aliases are expanded",
-                "a scenario file without nested alias chains",
-                file,
-                None,
-            )
-        ]
-    return Located(value, lines), problems
+        too_big = f"more than {MAX_NODES:,} values once aliases are expanded"
+        return None, [Problem("", too_big, "a scenario without alias chains", file, None)]
+    return Located(value, builder.lines), builder.problems
 
 
 class _TooBig(Exception):
     pass
+
+
+class _Builder:
+    """Plain values from composed YAML nodes, noting the line of every path; duplicate
+    keys, bad scalars and cyclic aliases become problems instead of exceptions."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.lines: dict[Path, int] = {}
+        self.problems: list[Problem] = []
+        self.constructor = yaml.SafeLoader("")
+        self.inside: set[int] = set()  # ids of the nodes being built: an alias to one is a cycle
+        self.count = 0
+
+    def problem(self, n: yaml.Node, message: str, expected: str, path: Path) -> None:
+        line = n.start_mark.line + 1
+        self.problems.append(Problem(_dotted(path), message, expected, self.file, line))
+
+    def build(self, n: yaml.Node, path: Path) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _TooBig
+        self.lines.setdefault(path, n.start_mark.line + 1)
+        if id(n) in self.inside:
+            self.problem(n, "an alias refers to a value that contains it", "no cyclic alias", path)
+            return None
+        if isinstance(n, yaml.ScalarNode):
+            return self.scalar(n, path)
+        self.inside.add(id(n))
+        try:
+            if isinstance(n, yaml.MappingNode):
+                return self.mapping(n, path)
+            return [self.build(v, (*path, i)) for i, v in enumerate(n.value)]
+        finally:
+            self.inside.discard(id(n))
+
+    def scalar(self, n: yaml.Node, path: Path) -> Any:
+        try:
+            return self.constructor.construct_object(n)
+        except (ValueError, OverflowError):  # 2024-13-01 looks like a date but is not one:
+            return n.value  # keep the text; the schema then says what it should be
+        except yaml.YAMLError as e:  # an unknown tag, bad base64...
+            problem = getattr(e, "problem", None) or str(e)
+            self.problem(n, f"not valid YAML: {problem}", "YAML syntax", path)
+            return None
+
+    def mapping(self, n: yaml.MappingNode, path: Path) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in n.value:
+            if not isinstance(k, yaml.ScalarNode):
+                self.problem(k, "a key is a list or a mapping", "a plain key such as 'name'", path)
+                continue
+            key = self.scalar(k, path)
+            key = key if isinstance(key, str) else str(key)
+            if key in out:
+                self.problem(k, f"duplicate key {key!r}", "each key once", (*path, key))
+                continue
+            self.lines[(*path, key)] = k.start_mark.line + 1
+            out[key] = self.build(v, (*path, key))
+        return out
 
 
 def _yaml_problem(e: yaml.YAMLError, text: str, file: str) -> Problem:

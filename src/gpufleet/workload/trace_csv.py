@@ -82,7 +82,7 @@ def _row(
         raw = row.get(col)
         text = raw.strip() if isinstance(raw, str) else ""
         kind = "an integer" if integer else "a number"
-        bound = f"greater than {least:g}" if strict else f"{least:g} or more"
+        bound = f"greater than {least:g}" if strict else f"of {least:g} or more"
         try:
             value = float(int(text)) if integer else float(text)
         except ValueError:
