@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gpufleet.errors import Problem, ScenarioError
-from gpufleet.scenario import load_scenario, validate_file
+from gpufleet.scenario import load_scenario, load_scenario_text, validate_file
 from tests.small_scenario import SMALL, line_of, with_defect
 
 # Snippets of SMALL that defects replace or extend.
@@ -867,3 +867,93 @@ def test_an_alias_bomb_is_refused_not_expanded(tmp_path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     [p] = validate_file(path)
     assert p.message == "more than 1,000,000 values once aliases are expanded"
+
+
+HOLDINGS = """
+name: t
+start: 2025-01-01
+horizon_days: 10
+sites: [{{name: s1, power_kw: 1000}}]
+entities:
+  - {{name: e1, programs: [{{name: p1, quotas: {{H100-SXM: {{nominal: 8}}}}}}]}}
+  - {{name: e2, programs: [{{name: p2, quotas: {{H100-SXM: {{nominal: 8}}}}}}]}}
+pools: [{{name: pool1, site: s1, gpu_type: H100-SXM, nodes: 2, owner: e1}}]
+timeline:
+{timeline}
+"""
+
+
+@pytest.mark.parametrize(
+    ("timeline", "field", "message"),
+    [
+        pytest.param(
+            "  - transfer: {pool: pool1, gpus: 8, from_entity: e2, to: e1, start: 2025-01-02}",
+            "timeline[0].transfer.start",
+            "on 2025-01-02 'e2' holds 0 GPUs of pool 'pool1', and this transfer moves 8",
+            id="a-transfer-from-an-entity-that-holds-none-of-the-pool",
+        ),
+        pytest.param(
+            "  - transfer: {pool: pool1, gpus: 16, to: e2, start: 2025-01-02}\n"
+            "  - transfer: {pool: pool1, gpus: 8, to: e2, start: 2025-01-03}",
+            "timeline[1].transfer.start",
+            "on 2025-01-03 'e1' holds 0 GPUs of pool 'pool1', and this transfer moves 8",
+            id="two-transfers-that-together-take-more-than-the-pool",
+        ),
+        pytest.param(
+            "  - transfer: {pool: pool1, gpus: 8, to: e2, start: 2025-01-02, end: 2025-01-05}\n"
+            "  - transfer: {pool: pool1, gpus: 8, from_entity: e2, to: e1, start: 2025-01-03}",
+            "timeline[0].transfer.end",
+            "on 2025-01-05 'e2' holds 0 GPUs of pool 'pool1', and this transfer moves 8",
+            id="a-lease-that-cannot-come-back-because-the-lessee-gave-it-away",
+        ),
+    ],
+)
+def test_transfers_must_come_from_whoever_holds_the_gpus(
+    timeline: str, field: str, message: str
+) -> None:
+    with pytest.raises(ScenarioError) as e:
+        load_scenario_text(HOLDINGS.format(timeline=timeline), "t.yaml")
+    assert [(p.field, p.message) for p in e.value.problems] == [(field, message)]
+
+
+def test_a_lease_returned_and_lent_again_is_fine() -> None:
+    # 8 GPUs leased Jan 2-4 and back; then all 16 move on Jan 4: e1 holds 16 again by then
+    timeline = (
+        "  - transfer: {pool: pool1, gpus: 8, to: e2, start: 2025-01-02, "
+        "end: 2025-01-04}\n"
+        "  - transfer: {pool: pool1, gpus: 16, to: e2, start: 2025-01-04}"
+    )
+    sc = load_scenario_text(HOLDINGS.format(timeline=timeline), "t.yaml")
+    assert len(sc.transfers) == 2
+
+
+def test_a_generator_starting_before_the_scenario_is_an_error() -> None:
+    text = HOLDINGS.format(timeline="  []").replace(
+        "{name: p1, quotas: {H100-SXM: {nominal: 8}}}",
+        "{name: p1, quotas: {H100-SXM: {nominal: 8}}, workload: {generator: "
+        "{jobs_per_day: 5, gpus: 1, duration_hours: 1, start: 2024-12-25}}}",
+    )
+    with pytest.raises(ScenarioError) as e:
+        load_scenario_text(text, "t.yaml")
+    [p] = e.value.problems
+    assert p.field == "entities[0].programs[0].workload.generator.start"
+    assert p.message == ("the generator starts (2024-12-25) before the scenario (2025-01-01)")
+
+
+def test_a_trace_offset_that_moves_jobs_before_the_start_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text("submit_s,gpus,duration_s\n0,1,60\n7200,1,60\n")
+    text = HOLDINGS.format(timeline="  []").replace(
+        "{name: p1, quotas: {H100-SXM: {nominal: 8}}}",
+        "{name: p1, quotas: {H100-SXM: {nominal: 8}}, workload: {trace: "
+        "{path: t.csv, time_offset_hours: -1}}}",
+    )
+    (tmp_path / "s.yaml").write_text(text)
+    from gpufleet.scenario.load import load_scenario
+
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(tmp_path / "s.yaml")
+    [p] = e.value.problems
+    assert p.field == "entities[0].programs[0].workload.trace.time_offset_hours"
+    assert p.message == (
+        "the offset puts 1 job(s) before the scenario starts (the first at -1.00 h)"
+    )

@@ -7,7 +7,7 @@ and what is allowed (``gpufleet validate FILE``).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,8 @@ class _Checker:
         self.file = file
         self.base = base
         self.problems: list[Problem] = []
+        self.transfer_paths: dict[int, YPath] = {}
+        self.reported: set[YPath] = set()
         self.start = as_datetime(m.start)
         if m.end is not None:
             self.end = as_datetime(m.end)
@@ -155,6 +157,8 @@ class _Checker:
             vt, vq = self._timeline(v.timeline, ("variants", name, "timeline"), pools, entities)
             vp = self._policy(v.policy, ("variants", name, "policy")) if v.policy else None
             variants.append(Variant(name, v.description, tuple(vt), tuple(vq), vp))
+            self._check_holdings(transfers + vt, pools)
+        self._check_holdings(transfers, pools)
         workloads = self._workloads()
         if self.problems or policy is None:
             return None
@@ -340,6 +344,7 @@ class _Checker:
                 t = self._transfer(item.transfer, (*path, i, "transfer"), pools, entities)
                 if t is not None:
                     transfers.append(t)
+                    self.transfer_paths[id(t)] = (*path, i, "transfer")
             elif item.quota is not None:
                 q = item.quota
                 qp: YPath = (*path, i, "quota")
@@ -364,6 +369,39 @@ class _Checker:
                     )
                 )
         return transfers, changes
+
+    def _check_holdings(self, transfers: list[Transfer], pools: dict[str, NodePool]) -> None:
+        """Replay who holds each pool's nodes through the transfers (base plus a variant):
+        each transfer must come from an entity that holds enough of the pool at its start,
+        and a lease can only come back if the lessee still holds it at its end."""
+        events: list[tuple[datetime, int, Transfer]] = []
+        for t in transfers:
+            events.append((t.start, 1, t))
+            if t.end is not None:
+                events.append((t.end, 0, t))  # at one instant, returns before new moves
+        held = {name: {p.owner: p.node_count} for name, p in pools.items()}
+        for when, starting, t in sorted(events, key=lambda e: (e[0], e[1])):
+            pool = pools[t.pool]
+            nodes = t.gpus // pool.gpus_per_node
+            giver, taker = (
+                (t.from_entity, t.to_entity) if starting else (t.to_entity, t.from_entity)
+            )
+            have = held[t.pool].get(giver, 0)
+            if have < nodes:
+                path = self.transfer_paths[id(t)]
+                key = "start" if starting else "end"
+                if (*path, key) not in self.reported:
+                    self.reported.add((*path, key))
+                    self.err(
+                        (*path, key),
+                        f"on {when:%Y-%m-%d} {giver!r} holds {have * pool.gpus_per_node} GPUs "
+                        f"of pool {t.pool!r}, and this transfer moves {t.gpus}",
+                        "a transfer from whoever holds the GPUs at that date (the pool's owner, "
+                        "or an entity that received them earlier)",
+                    )
+                continue
+            held[t.pool][giver] = have - nodes
+            held[t.pool][taker] = held[t.pool].get(taker, 0) + nodes
 
     def _transfer(
         self, t: S.TransferIn, path: YPath, pools: dict[str, NodePool], entities: dict[str, Entity]

@@ -80,6 +80,13 @@ def build_workload(
                 f"({ctx.start + timedelta(seconds=start_s):%Y-%m-%d})",
                 "an end after the generator's start (or the scenario's)",
             )
+        elif start_s < 0 and g.start is not None:
+            err(
+                (*gp, "start"),
+                f"the generator starts ({as_datetime(g.start):%Y-%m-%d}) before the scenario "
+                f"({ctx.start:%Y-%m-%d})",
+                "a start on or after the scenario's start (or none: from the start)",
+            )
         elif end_s <= start_s and g.start is not None and ctx.end > ctx.start:
             err(
                 (*gp, "start"),
@@ -140,7 +147,15 @@ def build_workload(
                     trace_path, ts, ctx.catalog.names(), w.trace.time_offset_hours * 3600
                 )
                 problems += tprobs
-                if tr is not None:
+                early = [d for d in tr.drafts if d.submit_s < 0] if tr is not None else []
+                if early:
+                    err(
+                        (*tp, "time_offset_hours"),
+                        f"the offset puts {len(early)} job(s) before the scenario starts "
+                        f"(the first at {early[0].submit_s / 3600:.2f} h)",
+                        "an offset that keeps every submit time at or after 0",
+                    )
+                elif tr is not None:
                     sources.append(FixedJobs(tr.drafts))
     if problems:
         return None, problems
