@@ -231,3 +231,20 @@ def test_relocated_nodes_draw_power_at_their_new_sites_pue(
     sc = load_scenario_text(RELOCATE.format(start=start), "relocate.yaml")
     res = Simulation(sc).run()
     assert res.fleet["stranded_gpu_hours"] == stranded_gpu_hours
+
+
+def test_jobs_inherit_their_programs_priority_unless_they_set_one() -> None:
+    # Program priority 7: the generated job gets 7; the listed job sets 2 explicitly.
+    sc = one_site(
+        programs="""      - name: p
+        priority: 7
+        quotas: {H100-SXM: {nominal: 16}}
+        workload:
+          generator: {jobs_per_day: 24, gpus: 1, duration_hours: 1, end: 2025-01-02}
+          jobs: [{name: listed, submit: 2025-01-01, gpus: 1, duration_hours: 1,
+                  priority: 2, gpu_types: [H100-SXM]}]"""
+    )
+    drafts = list(sc.workloads[0][1](1))
+    assert len(drafts) > 10
+    assert {d.priority for d in drafts if d.name != "listed"} == {7}
+    assert [d.priority for d in drafts if d.name == "listed"] == [2]

@@ -146,7 +146,7 @@ class GeneratorIn(Strict):
     start: When | None = None
     end: When | None = None
     gpu_types: list[str] | None = None
-    priority: int = 0
+    priority: int | None = None  # default: the program's priority
     preemptible: bool = True
     checkpoint_hours: Pos | None = None
     name: str = ""
@@ -159,7 +159,7 @@ class JobIn(Strict):
     duration_hours: Pos | None = None
     gpu_hours: Pos | None = None
     gpu_types: list[str] | None = None
-    priority: int = 0
+    priority: int | None = None  # default: the program's priority
     preemptible: bool = True
     checkpoint_hours: Pos | None = None
     count: PosInt = 1

@@ -94,7 +94,8 @@ def build_workload(
                 f"ends ({ctx.end:%Y-%m-%d})",
                 "a start before the scenario's end",
             )
-        sources.append(_generator(g, types(g.gpu_types, (*gp, "gpu_types")), start_s, end_s))
+        prio = p.priority if g.priority is None else g.priority
+        sources.append(_generator(g, types(g.gpu_types, (*gp, "gpu_types")), start_s, end_s, prio))
     drafts: list[JobDraft] = []
     for ji, j in enumerate(w.jobs):
         jp: YPath = (*path, "jobs", ji)
@@ -116,7 +117,7 @@ def build_workload(
                     j.gpus,
                     work_h * 3600,
                     ts,
-                    j.priority,
+                    p.priority if j.priority is None else j.priority,
                     j.preemptible,
                     ck,
                     name,
@@ -163,7 +164,7 @@ def build_workload(
 
 
 def _generator(
-    g: S.GeneratorIn, ts: tuple[GpuTypeName, ...], start_s: float, end_s: float
+    g: S.GeneratorIn, ts: tuple[GpuTypeName, ...], start_s: float, end_s: float, priority: int
 ) -> Generator:
     if isinstance(g.gpus, int):
         gc: tuple[int, ...] = (g.gpus,)
@@ -193,7 +194,7 @@ def _generator(
         start_s,
         end_s,
         ts,
-        g.priority,
+        priority,
         g.preemptible,
         ck,
         g.name,

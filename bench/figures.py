@@ -1,0 +1,341 @@
+"""From measured cases to the figures the issue asks for, and their Markdown summary.
+
+Input: ``{case name: {"spec", "repeats", "median", "samples"}}`` as ``run.py`` collects it.
+Output sections:
+
+- ``synthetic``: one row per synthetic run (wall s, jobs/s, events/s, peak RSS, and
+  events/s over the bare heap's events/s);
+- ``baseline``: the bare heapq loop;
+- ``targets``: each target's value, the measured median and whether it was met (``None``
+  when the run it needs was not part of this invocation, as under ``--quick``);
+- ``growth``: microseconds per event and per cycle against job count (fifo, GPUs = jobs /
+  10), the largest/smallest ratio, and the same job count on a 10x fleet;
+- ``demo``: the article scenario's ``run_variants`` wall time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Cases = dict[str, dict[str, Any]]
+
+TARGET_JOBS, TARGET_GPUS = 1_000_000, 100_000
+TARGET_WALL_S = 60.0  # the 1M-job run on one core
+TARGET_EVENTS_PER_S = 500_000.0  # end to end, scenario build to result
+
+
+def size_label(n: int) -> str:
+    """10_000 -> '10k', 1_000_000 -> '1M'."""
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1_000 and n % 1_000 == 0:
+        return f"{n // 1_000}k"
+    return str(n)
+
+
+def find(cases: Cases, **spec: Any) -> tuple[str, dict[str, Any]] | None:
+    """The case whose spec has these values, if it was measured."""
+    for name, c in cases.items():
+        if all(c["spec"].get(k) == v for k, v in spec.items()):
+            return name, c
+    return None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else round(a / b, 4)
+
+
+def synthetic_rows(cases: Cases, heap_eps: float | None) -> list[dict[str, Any]]:
+    rows = []
+    for name, c in cases.items():
+        spec, m = c["spec"], c["median"]
+        if spec["kind"] != "synthetic":
+            continue
+        rows.append(
+            {
+                "case": name,
+                **{k: spec[k] for k in ("jobs", "gpus", "policy", "load")},
+                "repeats": c["repeats"],
+                "wall_s": round(m["wall_s"], 3),
+                "sim_wall_s": m["sim_wall_s"],
+                "jobs_per_s": round(m["jobs_per_s"]),
+                "events_per_s": round(m["events_per_s"]),
+                "events_per_s_vs_bare_heap": _ratio(m["events_per_s"], heap_eps),
+                "peak_rss_mib": round(m["peak_rss_mib"], 1),
+                "events": m["events"],
+                "cycles": m["cycles"],
+                "jobs_submitted": m["jobs_submitted"],
+                "jobs_finished": m["jobs_finished"],
+                "utilisation": m["utilisation"],
+            }
+        )
+    return rows
+
+
+def baseline(cases: Cases) -> dict[str, Any] | None:
+    hit = find(cases, kind="heap")
+    if hit is None:
+        return None
+    name, c = hit
+    return {
+        "case": name,
+        "method": "hold model: pop the earliest (time, seq) tuple, push one later; "
+        "heap size constant at `pending`",
+        "events": c["spec"]["events"],
+        "pending": c["spec"]["pending"],
+        "repeats": c["repeats"],
+        "wall_s": round(c["median"]["wall_s"], 3),
+        "events_per_s": round(c["median"]["events_per_s"]),
+        "us_per_event": round(c["median"]["us_per_event"], 4),
+    }
+
+
+def _target(
+    name: str, what: str, value: float, unit: str, measured: float | None
+) -> dict[str, Any]:
+    lower_is_better = unit == "s"
+    met = (
+        None if measured is None else (measured <= value if lower_is_better else measured >= value)
+    )
+    return {
+        "name": name,
+        "description": what,
+        "target": value,
+        "unit": unit,
+        "better": "lower" if lower_is_better else "higher",
+        "measured": None if measured is None else round(measured, 3),
+        "met": met,
+    }
+
+
+def targets(cases: Cases) -> list[dict[str, Any]]:
+    out = []
+    size = f"{size_label(TARGET_JOBS)} jobs on {size_label(TARGET_GPUS)} GPUs"
+    for policy in ("fifo", "drf"):
+        hit = find(cases, kind="synthetic", jobs=TARGET_JOBS, gpus=TARGET_GPUS, policy=policy)
+        m = hit[1]["median"] if hit else {}
+        out.append(
+            _target(
+                f"wall_s_{size_label(TARGET_JOBS)}_jobs_{policy}",
+                f"{size}, {policy}: wall seconds end to end, one core",
+                TARGET_WALL_S,
+                "s",
+                m.get("wall_s"),
+            )
+        )
+        out.append(
+            _target(
+                f"events_per_s_{size_label(TARGET_JOBS)}_jobs_{policy}",
+                f"{size}, {policy}: events per second end to end",
+                TARGET_EVENTS_PER_S,
+                "events/s",
+                m.get("events_per_s"),
+            )
+        )
+    return out
+
+
+def _point(c: dict[str, Any]) -> dict[str, Any]:
+    s, m = c["spec"], c["median"]
+    return {
+        "jobs": s["jobs"],
+        "gpus": s["gpus"],
+        "load": s["load"],
+        "events": m["events"],
+        "cycles": m["cycles"],
+        "finished_jobs": m["jobs_finished"],
+        "utilisation": m["utilisation"],
+        "us_per_event": round(m["us_per_event"], 3),
+        "us_per_cycle": round(m["us_per_cycle"], 3),
+        "late_over_early": _ratio(m.get("late_over_early"), 1.0),
+    }
+
+
+def growth(cases: Cases, sizes: tuple[int, ...]) -> dict[str, Any]:
+    """Cost per event and per cycle must stay flat as finished jobs and idle GPUs pile up."""
+    hits = [
+        find(cases, kind="synthetic", policy="fifo", jobs=j, gpus=j // 10, load=1.0) for j in sizes
+    ]
+    points = [_point(h[1]) for h in hits if h]
+    small, large = (points[0], points[-1]) if points else ({}, {})
+    out: dict[str, Any] = {
+        "policy": "fifo",
+        "fleet": "GPUs = jobs / 10, load 1.0",
+        "points": points,
+        "us_per_event_largest_over_smallest": _ratio(
+            large.get("us_per_event"), small.get("us_per_event")
+        ),
+        "us_per_cycle_largest_over_smallest": _ratio(
+            large.get("us_per_cycle"), small.get("us_per_cycle")
+        ),
+    }
+    idle = next((c for c in cases.values() if _is_big_fleet(c["spec"])), None)
+    if idle is not None:
+        jobs = idle["spec"]["jobs"]
+        busy = find(cases, kind="synthetic", policy="fifo", jobs=jobs, gpus=jobs // 10, load=1.0)
+        p = _point(idle)
+        b = _point(busy[1]) if busy else {}
+        out["big_fleet"] = {
+            "point": p,
+            "compared_with": b or None,
+            "us_per_event_ratio": _ratio(p["us_per_event"], b.get("us_per_event")),
+            "us_per_cycle_ratio": _ratio(p["us_per_cycle"], b.get("us_per_cycle")),
+        }
+    return out
+
+
+def _is_big_fleet(spec: dict[str, Any]) -> bool:
+    return bool(spec["kind"] == "synthetic" and spec["gpus"] >= spec["jobs"])
+
+
+def demo(cases: Cases) -> dict[str, Any] | None:
+    hit = find(cases, kind="demo")
+    if hit is None:
+        return None
+    c = hit[1]
+    return {
+        "what": "gpufleet.run_variants on the article scenario (what `gpufleet demo` runs)",
+        "variants": c["median"]["variants"],
+        "repeats": c["repeats"],
+        "wall_s": round(c["median"]["wall_s"], 3),
+        "events": c["median"]["events"],
+        "peak_rss_mib": round(c["median"]["peak_rss_mib"], 1),
+    }
+
+
+def build_sections(cases: Cases, sizes: tuple[int, ...]) -> dict[str, Any]:
+    base = baseline(cases)
+    heap_eps = base["events_per_s"] if base else None
+    return {
+        "targets": targets(cases),
+        "synthetic": synthetic_rows(cases, heap_eps),
+        "baseline": base,
+        "growth": growth(cases, sizes),
+        "demo": demo(cases),
+    }
+
+
+# --- Markdown --------------------------------------------------------------------------
+
+
+def _num(x: float | None, nd: int = 0) -> str:
+    return "n/a" if x is None else f"{x:,.{nd}f}"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return lines + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def _md_header(r: dict[str, Any]) -> list[str]:
+    m, g, rep = r["machine"], r["git"], r["repeats"]
+    commit = (g["commit"] or "unknown")[:12] + (" (uncommitted changes)" if g["dirty"] else "")
+    return [
+        "# gpufleet benchmark results",
+        "",
+        f"{r['generated_at']}, mode **{r['mode']}**, commit {commit}.  ",
+        f"{m['cpu_model']}, {m['cpu_count']} CPUs, {m['memory_gib']} GiB, "
+        f"Python {m['python']} ({m['platform']}). Load average (1 min) before/after: "
+        f"{r['load_average_1m']['before']}/{r['load_average_1m']['after']}.  ",
+        f"Repeats per case: {rep['default']}; {rep['large_runs_are']}: {rep['large_runs']}. "
+        "Figures are medians. Each repeat ran in a fresh process pinned to one CPU, one at "
+        "a time.  ",
+        "Every sample is in `results.json`; what each figure means is in `README.md`.",
+    ]
+
+
+def _md_targets(r: dict[str, Any]) -> list[str]:
+    mark = {True: "yes", False: "**no**", None: "not run"}
+    rows = [
+        [
+            t["description"],
+            f"{_num(t['target'])} {t['unit']}",
+            _num(t["measured"], 1),
+            mark[t["met"]],
+        ]
+        for t in r["targets"]
+    ]
+    return ["", "## Targets", "", *_table(["target", "value", "measured", "met"], rows)]
+
+
+def _md_synthetic(r: dict[str, Any]) -> list[str]:
+    head = ["case", "wall s", "jobs/s", "events/s", "vs bare heap", "peak RSS MiB", "repeats"]
+    rows = [
+        [
+            s["case"],
+            _num(s["wall_s"], 2),
+            _num(s["jobs_per_s"]),
+            _num(s["events_per_s"]),
+            _num(s["events_per_s_vs_bare_heap"], 3),
+            _num(s["peak_rss_mib"]),
+            str(s["repeats"]),
+        ]
+        for s in r["synthetic"]
+    ]
+    out = ["", "## Synthetic runs (end to end: build scenario, simulate, build result)", ""]
+    out += _table(head, rows)
+    b = r["baseline"]
+    if b:
+        out += [
+            "",
+            f"Bare heapq baseline: {_num(b['events'])} events, heap of {_num(b['pending'])} "
+            f"pending, **{_num(b['events_per_s'])} events/s** ({b['us_per_event']} µs/event).",
+        ]
+    return out
+
+
+def _md_growth(r: dict[str, Any]) -> list[str]:
+    g = r["growth"]
+    head = ["jobs", "GPUs", "load", "events", "utilisation", "µs/event", "µs/cycle", "late/early"]
+    pts = list(g["points"])
+    big = g.get("big_fleet")
+    if big:
+        pts.append(big["point"])
+    rows = [
+        [
+            _num(p["jobs"]),
+            _num(p["gpus"]),
+            f"{p['load']:g}",
+            _num(p["events"]),
+            f"{p['utilisation']:.3f}",
+            _num(p["us_per_event"], 2),
+            _num(p["us_per_cycle"], 2),
+            _num(p["late_over_early"], 3),
+        ]
+        for p in pts
+    ]
+    out = ["", f"## Growth curve ({g['policy']}, {g['fleet']}; last row: 10x fleet)", ""]
+    out += _table(head, rows)
+    out += [
+        "",
+        f"Largest over smallest: µs/event **{_num(g['us_per_event_largest_over_smallest'], 3)}**, "
+        f"µs/cycle **{_num(g['us_per_cycle_largest_over_smallest'], 3)}** (flat is 1). "
+        "late/early: median µs/cycle over the second half of a run's cycles against the "
+        "first half (flat is 1; n/a under 150,000 events).",
+    ]
+    if big:
+        out.append(
+            f"10x fleet at the same job count over the busy fleet: µs/event "
+            f"**{_num(big['us_per_event_ratio'], 3)}**, µs/cycle "
+            f"**{_num(big['us_per_cycle_ratio'], 3)}**."
+        )
+    return out
+
+
+def _md_demo(r: dict[str, Any]) -> list[str]:
+    d = r["demo"]
+    if not d:
+        return []
+    return [
+        "",
+        "## Article demo",
+        "",
+        f"`run_variants` on the article scenario ({', '.join(d['variants'])}): "
+        f"**{d['wall_s']:.2f} s**, {_num(d['events'])} events, peak RSS "
+        f"{_num(d['peak_rss_mib'])} MiB (median of {d['repeats']}).",
+    ]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    parts = (_md_header, _md_targets, _md_synthetic, _md_growth, _md_demo)
+    return "\n".join(line for part in parts for line in part(results)) + "\n"

@@ -1,0 +1,253 @@
+"""The benchmark harness: one command writes ``bench/results.json`` and ``bench/RESULTS.md``.
+
+    .venv/bin/python bench/run.py             # everything (a few minutes; also `make bench`)
+    .venv/bin/python bench/run.py --quick     # 10k and 100k jobs, one repeat: a smoke test
+
+Performance targets live here, never in unit tests: a unit test that times code fails on a
+busy machine and passes on a fast one, and says nothing either way.
+
+How it measures, and why:
+
+1. Plan. Every measurement is a *case* (a JSON spec for ``bench/worker.py``) with a number
+   of repeats: 3 by default, 1 for the 1M-job runs (about half a minute each).
+2. Run. Each repeat runs in a fresh Python process, one at a time, pinned to one CPU, so
+   peak RSS belongs to that run alone and runs do not slow each other down.
+3. Baseline. After the simulations, a bare heapq event loop runs as many events as the
+   largest simulation did, on the same machine in the same session; ratios against it
+   cancel most of the machine's speed out of the comparison.
+4. Report. Medians of the repeats, derived figures (targets, ratios, growth curve) by
+   :mod:`figures`, machine and commit, to JSON and a short Markdown summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from figures import build_sections, markdown, size_label
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WORKER = HERE / "worker.py"
+FULL_SIZES = (10_000, 100_000, 1_000_000)
+QUICK_SIZES = (10_000, 100_000)
+LARGE_JOBS = 100_000  # runs with more jobs than this default to --repeats-large
+MAIN_JOBS = (100_000, 1_000_000)  # the issue's headline runs, both policies
+POLICIES = ("fifo", "drf")
+IDLE_JOBS = 100_000  # the 10x-fleet run: this many jobs on as many GPUs
+HEAP_PENDING = 16_384  # about the jobs running at once in the 1M-job run
+HEAP_FALLBACK_EVENTS = 2_000_000
+CHILD_TIMEOUT_S = 1_800.0
+
+
+@dataclass(frozen=True)
+class Case:
+    """One measurement: what the worker runs, and how many times."""
+
+    name: str
+    spec: dict[str, Any]
+    repeats: int
+
+
+def synthetic_case(jobs: int, gpus: int, policy: str, load: float, repeats: int) -> Case:
+    name = f"{policy}-{size_label(jobs)}-jobs-{size_label(gpus)}-gpus"
+    if load != 1.0:
+        name += f"-load{load:g}"
+    spec = {"kind": "synthetic", "jobs": jobs, "gpus": gpus, "policy": policy, "load": load}
+    return Case(name, {**spec, "seed": 1}, repeats)
+
+
+def plan(quick: bool, repeats: int, repeats_large: int) -> list[Case]:
+    """Growth curve (fifo, GPUs = jobs / 10), both policies at the headline sizes, the
+    10x-fleet run, the article demo. Duplicates (a growth point that is also a headline
+    run) are measured once."""
+    sizes = QUICK_SIZES if quick else FULL_SIZES
+
+    def reps(jobs: int) -> int:
+        return repeats_large if jobs > LARGE_JOBS else repeats
+
+    cases = [synthetic_case(j, j // 10, "fifo", 1.0, reps(j)) for j in sizes]
+    for jobs in (j for j in MAIN_JOBS if j in sizes):
+        cases += [synthetic_case(jobs, jobs // 10, p, 1.0, reps(jobs)) for p in POLICIES]
+    cases.append(synthetic_case(IDLE_JOBS, IDLE_JOBS, "fifo", 0.1, reps(IDLE_JOBS)))
+    cases.append(Case("demo", {"kind": "demo"}, repeats))
+    unique = {c.name: c for c in cases}
+    return list(unique.values())
+
+
+def heap_case(measured: dict[str, dict[str, Any]], repeats: int) -> Case:
+    """The bare loop runs as many events as the largest simulation produced."""
+    sims = [m for m in measured.values() if m["spec"]["kind"] == "synthetic"]
+    events = max((int(m["median"]["events"]) for m in sims), default=HEAP_FALLBACK_EVENTS)
+    spec = {"kind": "heap", "events": events, "pending": HEAP_PENDING, "seed": 1}
+    return Case("bare-heap", spec, repeats)
+
+
+def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(WORKER), json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=CHILD_TIMEOUT_S,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker failed ({proc.returncode}) on {spec}:\n{proc.stderr[-4000:]}")
+    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+def median_of(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median of every numeric field; other fields (lists, names) from the first sample."""
+    out: dict[str, Any] = {}
+    for key, first in samples[0].items():
+        numeric = isinstance(first, int | float) and not isinstance(first, bool)
+        out[key] = statistics.median(s[key] for s in samples) if numeric else first
+    return out
+
+
+def measure(case: Case, step: str) -> dict[str, Any]:
+    samples = []
+    for i in range(case.repeats):
+        t0 = time.perf_counter()
+        s = run_worker(case.spec)
+        took = time.perf_counter() - t0
+        eps = f", {s['events_per_s'] / 1e3:,.0f}k events/s" if "events_per_s" in s else ""
+        rss = f", peak RSS {s['peak_rss_mib']:,.0f} MiB"
+        print(f"{step} {case.name} {i + 1}/{case.repeats}: {s['wall_s']:.2f} s{eps}{rss}")
+        print(f"{'':>{len(step)}} (process total {took:.2f} s)", flush=True)
+        samples.append(s)
+    return {
+        "spec": case.spec,
+        "repeats": case.repeats,
+        "median": median_of(samples),
+        "samples": samples,
+    }
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024**2, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "memory_gib": memory_gib(),
+    }
+
+
+def load_average() -> float | None:
+    """Other work on the machine skews every figure; the 1-minute load average shows it."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def git_info() -> dict[str, Any]:
+    """The commit measured; ``dirty`` when the working tree differs from it."""
+
+    def git(*args: str) -> str | None:
+        try:
+            p = subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT)
+        except OSError:
+            return None
+        return p.stdout.strip() if p.returncode == 0 else None
+
+    status = git("status", "--porcelain")
+    return {"commit": git("rev-parse", "HEAD"), "dirty": None if status is None else status != ""}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description="gpufleet benchmarks (see bench/README.md)")
+    ap.add_argument("--quick", action="store_true", help="10k and 100k jobs only, 1 repeat")
+    ap.add_argument("--repeats", type=int, help="repeats per case up to 100k jobs (default 3)")
+    ap.add_argument(
+        "--repeats-large", type=int, default=1, help="repeats of the 1M-job runs (default 1)"
+    )
+    ap.add_argument("--out", type=Path, default=HERE / "results.json", help="results JSON")
+    ap.add_argument("--md", type=Path, help="summary (default: RESULTS.md next to --out)")
+    args = ap.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 3
+    if args.repeats < 1 or args.repeats_large < 1:
+        ap.error("--repeats and --repeats-large must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    t0 = time.perf_counter()
+    load_before = load_average()
+    cases = plan(args.quick, args.repeats, args.repeats_large)
+    total = len(cases) + 1
+    print(
+        f"gpufleet bench: {total} cases, repeats {args.repeats} "
+        f"(1M-job runs: {args.repeats_large}), one process per repeat, one at a time",
+        flush=True,
+    )
+    measured: dict[str, dict[str, Any]] = {}
+    for i, case in enumerate(cases, 1):
+        measured[case.name] = measure(case, f"[{i}/{total}]")
+    heap = heap_case(measured, args.repeats)
+    measured[heap.name] = measure(heap, f"[{total}/{total}]")
+    results = {
+        "schema": 1,
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "mode": "quick" if args.quick else "full",
+        "repeats": {
+            "default": args.repeats,
+            "large_runs": args.repeats_large,
+            "large_runs_are": f"runs with more than {LARGE_JOBS:,} jobs",
+            "statistic": "median of the repeats; every sample is kept under cases",
+        },
+        "machine": machine(),
+        "load_average_1m": {"before": load_before, "after": load_average()},
+        "git": git_info(),
+        **build_sections(measured, sizes=QUICK_SIZES if args.quick else FULL_SIZES),
+        "cases": measured,
+        "bench_wall_s": round(time.perf_counter() - t0, 1),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    md = args.md or args.out.with_name("RESULTS.md")
+    md.write_text(markdown(results), encoding="utf-8")
+    print(f"wrote {args.out} and {md} in {results['bench_wall_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""One measurement in a fresh process; ``bench/run.py`` starts one of these per sample.
+
+Why a process per sample: peak RSS (``ru_maxrss``) only ever grows, so it describes one
+measurement only when the process did nothing else; and a fresh interpreter keeps one run's
+garbage, caches and heap fragmentation out of the next run's time.
+
+Usage (run.py does this; by hand it is useful with ``--profile``)::
+
+    python bench/worker.py '{"kind": "synthetic", "jobs": 100000, "gpus": 10000,
+                             "policy": "fifo", "load": 1.0}' [--profile out.prof]
+
+Kinds: ``synthetic`` (one simulation of a synthetic scenario), ``heap`` (the bare heapq
+event loop used as the baseline), ``demo`` (``run_variants`` on the article scenario, what
+``gpufleet demo`` runs). The result is one JSON object on the last line of stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import heapq
+import itertools
+import json
+import os
+import random
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+Measure = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set of this process; Linux reports KiB, macOS bytes."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def measure_synthetic(spec: dict[str, Any]) -> dict[str, Any]:
+    """End to end: build the scenario, set up the simulation, run it, build the result."""
+    from gpufleet.scenario.synthetic import synthetic_scenario
+    from gpufleet.sim.simulator import Simulation
+
+    rss_import = peak_rss_mib()
+    marks: list[tuple[float, int]] = []
+    t0 = time.perf_counter()
+    scenario = synthetic_scenario(
+        spec["jobs"], spec["gpus"], policy=spec["policy"], load=spec["load"], seed=spec["seed"]
+    )
+    # the simulator reports progress every 50,000 events: enough to see the cost per cycle
+    # late in a run (many finished jobs) against early on, at no measurable cost
+
+    def mark(_fraction: float) -> None:
+        marks.append((time.perf_counter(), sim.engine.cycles))
+
+    sim = Simulation(scenario, progress=mark)
+    t1 = time.perf_counter()
+    marks.append((t1, 0))
+    res = sim.run()
+    wall_s = time.perf_counter() - t0
+    events, cycles = int(res.run["events"]), int(res.run["cycles"])
+    return {
+        "wall_s": wall_s,
+        "setup_s": t1 - t0,
+        "sim_wall_s": float(res.run["wall_s"]),
+        "events": events,
+        "cycles": cycles,
+        "events_per_s": events / wall_s,
+        "jobs_per_s": int(res.summary["jobs_submitted"]) / wall_s,
+        "us_per_event": 1e6 * wall_s / events,
+        "us_per_cycle": 1e6 * wall_s / cycles,
+        "jobs_submitted": int(res.summary["jobs_submitted"]),
+        "jobs_finished": int(res.summary["jobs_finished"]),
+        "utilisation": float(res.fleet["utilisation"]),
+        "peak_rss_mib": peak_rss_mib(),
+        "rss_after_import_mib": rss_import,
+        **within_run(marks),
+    }
+
+
+def within_run(marks: list[tuple[float, int]]) -> dict[str, Any]:
+    """Microseconds per cycle between progress reports, and the median over the second half
+    of the run against the first half: above 1 when cycles get dearer as jobs finish. The
+    last stretch (arrivals over, the queue draining) is in the second half; medians keep
+    one odd stretch from deciding."""
+    segs = [
+        1e6 * (t1 - t0) / (c1 - c0) for (t0, c0), (t1, c1) in itertools.pairwise(marks) if c1 > c0
+    ]
+    half = len(segs) // 2
+    ratio = None
+    if half >= 2:
+        ratio = statistics.median(segs[half:]) / statistics.median(segs[:half])
+    return {"us_per_cycle_by_segment": [round(x, 3) for x in segs], "late_over_early": ratio}
+
+
+def measure_heap(spec: dict[str, Any]) -> dict[str, Any]:
+    """The floor any heap-driven simulator in pure Python stands on.
+
+    The classic *hold model* of event-set benchmarks (Vaucher and Duval, CACM 1975): a heap
+    of ``pending`` ``(time, seq)`` tuples; each event pops the earliest and pushes one later
+    event, so the heap stays the same size. No model work at all, so simulator events/s
+    divided by this figure is the fraction of time the simulator spends on the heap alone.
+    """
+    events, pending = int(spec["events"]), int(spec["pending"])
+    rng = random.Random(spec["seed"])
+    steps = [rng.expovariate(1.0) for _ in range(4096)]
+    heap = [(rng.random() * pending, i) for i in range(pending)]
+    heapq.heapify(heap)
+    pop, push = heapq.heappop, heapq.heappush
+    t0 = time.perf_counter()
+    for i in range(pending, pending + events):
+        t, _ = pop(heap)
+        push(heap, (t + steps[i & 4095], i))
+    wall_s = time.perf_counter() - t0
+    return {
+        "wall_s": wall_s,
+        "events": events,
+        "events_per_s": events / wall_s,
+        "us_per_event": 1e6 * wall_s / events,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+def measure_demo(spec: dict[str, Any]) -> dict[str, Any]:
+    """What ``gpufleet demo`` computes: load the article scenario, run every variant."""
+    import gpufleet
+
+    t0 = time.perf_counter()
+    results = gpufleet.run_variants(gpufleet.load_scenario(gpufleet.article_scenario_path()))
+    wall_s = time.perf_counter() - t0
+    events = sum(int(r.run["events"]) for r in results.values())
+    return {
+        "wall_s": wall_s,
+        "variants": sorted(results),
+        "events": events,
+        "events_per_s": events / wall_s,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+KINDS: dict[str, Measure] = {
+    "synthetic": measure_synthetic,
+    "heap": measure_heap,
+    "demo": measure_demo,
+}
+
+
+def pin_to_one_core() -> int | None:
+    """The targets are for one core: keep this process (and any helper threads) on one CPU."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpu = max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return cpu
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("spec", help="the measurement as a JSON object (see the module docstring)")
+    ap.add_argument("--profile", help="also write a cProfile of the measurement to this file")
+    args = ap.parse_args(argv)
+    spec = json.loads(args.spec)
+    measure = KINDS.get(spec.get("kind", ""))
+    if measure is None:
+        ap.error(f"unknown kind {spec.get('kind')!r}; valid kinds: {', '.join(KINDS)}")
+    cpu = pin_to_one_core()
+    if args.profile:
+        prof = cProfile.Profile()
+        out = prof.runcall(measure, spec)
+        prof.dump_stats(args.profile)
+    else:
+        out = measure(spec)
+    out["cpu"] = cpu
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

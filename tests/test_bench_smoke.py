@@ -1,0 +1,44 @@
+"""The benchmark harness runs end to end and writes every section; no timing is asserted.
+
+Marked slow (about 15 s): pyproject's addopts keep it out of the default run. Run it with
+``pytest -m slow``. Performance targets are judged in ``bench/results.json``, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTIONS = {"targets", "synthetic", "baseline", "growth", "demo", "cases", "machine", "git"}
+ROW_FIELDS = {"case", "jobs", "gpus", "policy", "wall_s", "jobs_per_s", "events_per_s"}
+ROW_FIELDS |= {"peak_rss_mib", "events_per_s_vs_bare_heap", "repeats"}
+
+
+@pytest.mark.slow
+def test_quick_bench_writes_every_section(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    cmd = [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--out", str(out)]
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, timeout=600)
+    r = json.loads(out.read_text(encoding="utf-8"))
+
+    assert r.keys() >= SECTIONS
+    assert r["mode"] == "quick"
+    assert {"python", "platform", "cpu_count", "cpu_model"} <= r["machine"].keys()
+    assert "commit" in r["git"]
+    policies = {(row["jobs"], row["policy"]) for row in r["synthetic"]}
+    assert {(100_000, "fifo"), (100_000, "drf")} <= policies
+    for row in r["synthetic"]:
+        assert row.keys() >= ROW_FIELDS
+        assert row["events_per_s"] > 0 and row["peak_rss_mib"] > 0
+    assert r["baseline"]["events_per_s"] > 0
+    assert [p["jobs"] for p in r["growth"]["points"]] == [10_000, 100_000]
+    assert r["growth"]["us_per_event_largest_over_smallest"] > 0
+    assert r["growth"]["big_fleet"]["us_per_event_ratio"] > 0
+    assert all(t["met"] is None for t in r["targets"]), "--quick runs no 1M-job case"
+    assert r["demo"]["wall_s"] > 0
+    assert (tmp_path / "RESULTS.md").read_text(encoding="utf-8").startswith("# gpufleet bench")
