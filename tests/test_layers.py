@@ -42,7 +42,7 @@ def test_package_imports_only_inner_layers(package: str) -> None:
 
 def test_nothing_prints_outside_the_cli() -> None:
     for path in sorted(SRC.rglob("*.py")):
-        if path.name == "cli.py":
+        if path.name.startswith("cli"):
             continue
         calls = [
             n

@@ -192,6 +192,9 @@ def parser() -> argparse.ArgumentParser:
     pol = sub.add_parser("policies", help="list the scheduling policies")
     pol.add_argument("--json", action="store_true")
     pol.set_defaults(fn=cmd_policies)
+    from gpufleet.cli_trace import add_commands
+
+    add_commands(sub)
     return p
 
 

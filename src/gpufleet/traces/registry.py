@@ -25,19 +25,39 @@ class TraceSpec:
     name: str
     description: str
     load: Loader
+    folder: str  # the folder under the traces root (a variant shares its trace's folder)
 
 
 _REGISTRY: dict[str, TraceSpec] = {}
 
 
-def register(name: str, description: str) -> Callable[[Loader], Loader]:
-    """Decorator: ``@register("philly-2017", "...")`` on ``def load(folder, policy)``."""
+def register(name: str, description: str, folder: str | None = None) -> Callable[[Loader], Loader]:
+    """Decorator: ``@register("philly-2017", "...")`` on ``def load(folder, policy)``.
+    A variant of a trace names its parent's folder:
+    ``@register("philly-2017-dirlab15k", "...", folder="philly-2017")``; by default the
+    folder is a name's part before any ':' (``alibaba-openb-v2023:gpushare20``)."""
 
     def deco(fn: Loader) -> Loader:
-        _REGISTRY[name] = TraceSpec(name, description, fn)
+        _REGISTRY[name] = TraceSpec(name, description, fn, folder or _default_folder(name))
         return fn
 
     return deco
+
+
+def _default_folder(name: str) -> str:
+    base = name.split(":")[0]
+    for parent in (
+        "philly-2017",
+        "helios-2020",
+        "alibaba-openb-v2023",
+        "alibaba-pai-v2020",
+        "alibaba-spot-gpu-v2026",
+        "acme-2023",
+        "pollux-sia-workloads",
+    ):
+        if base.startswith(parent):
+            return parent
+    return base
 
 
 def traces_root() -> Path:
@@ -58,7 +78,7 @@ def load_source(source: str, policy: RowPolicy | None = None) -> Workload:
     """A workload from a registered trace name or a path (see the module docstring)."""
     _load_builtin_loaders()
     if source in _REGISTRY:
-        folder = traces_root() / source
+        folder = traces_root() / _REGISTRY[source].folder
         if not folder.is_dir():
             raise InputError(
                 f"trace {source!r}: folder {folder} not found; set GPUFLEET_TRACES "

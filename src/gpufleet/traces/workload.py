@@ -56,8 +56,8 @@ class FleetGroup:
     gpu_type: str
     gpus_per_node: int
     nodes: int
-    cpus_per_node: float = float("nan")
-    memory_gb_per_node: float = float("nan")
+    cpus_per_node: float | None = None
+    memory_gb_per_node: float | None = None
 
     @property
     def gpus(self) -> int:

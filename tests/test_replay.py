@@ -1,0 +1,202 @@
+"""Replaying a normalized workload: fleet rules, job conversions and the CLI commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gpufleet.cli import main
+from gpufleet.errors import InputError
+from gpufleet.sim.simulator import Simulation
+from gpufleet.traces.replay import to_scenario
+from gpufleet.traces.workload import FleetGroup, Workload, read_parquet, write_parquet
+
+
+def small(**extra: object) -> Workload:
+    cols: dict[str, object] = {"queue": ["a", "a", "b", "b"]}
+    cols.update(extra)
+    return Workload.build(
+        "w",
+        [0.0, 60.0, 120.0, 180.0],
+        [3600.0, 3600.0, 1800.0, 600.0],
+        [1, 2, 4, 8],
+        source="test",
+        **cols,
+    )  # type: ignore[arg-type]
+
+
+def test_a_trace_without_a_fleet_needs_gpus_or_fleet() -> None:
+    with pytest.raises(InputError, match=r"give --gpus N .* or --fleet SOURCE"):
+        to_scenario(small())
+
+
+def test_a_homogeneous_fleet_is_built_of_eight_gpu_nodes() -> None:
+    with pytest.raises(InputError, match="8-GPU nodes"):
+        to_scenario(small(), gpus=12)
+    sc = to_scenario(small(), gpus=16)
+    assert [(p.gpu_type, p.gpus_per_node, p.node_count) for p in sc.pools] == [("trace-gpu", 8, 2)]
+
+
+def test_on_its_own_recorded_type_a_job_runs_exactly_its_recorded_duration() -> None:
+    # H100-SXM has throughput 1.0 by definition; 4 jobs on 16 GPUs never wait:
+    # JCT = duration exactly.
+    w = small(gpu_type=["H100-SXM"] * 4)
+    res = Simulation(to_scenario(w, gpus=16)).run()
+    assert sorted(res.jobs["jct_s"].tolist()) == [600.0, 1800.0, 3600.0, 3600.0]
+    assert res.summary["queueing_delay_s"]["max"] == 0.0
+
+
+def test_conversions_are_counted_in_notes() -> None:
+    w = Workload.build(
+        "w",
+        [0, 1, 2, 3, 4],
+        [60, 60, float("nan"), 60, 60],
+        [0.5, 0, 1, 64, 1],
+        gpu_type=["", "", "", "", "T4"],
+    )
+    sc = to_scenario(w, fleet=(FleetGroup("H100-SXM", 8, 2),))
+    notes = sc.description.splitlines()
+    assert "1 job(s) with fractional GPUs rounded up to whole GPUs" in notes
+    assert "dropped 1 job(s): CPU-only (no GPU)" in notes
+    assert "dropped 1 job(s): unknown or zero duration" in notes
+    assert "dropped 1 job(s): more GPUs than the fleet holds of its type" in notes
+    assert "dropped 1 job(s): GPU model 'T4' not in the fleet" in notes
+    jobs = [d for _, f in sc.workloads for d in f(0)]
+    assert [d.gpus for d in jobs] == [1]
+
+
+def test_unknown_gpu_models_join_the_catalog_at_throughput_one() -> None:
+    w = small()
+    sc = to_scenario(w, fleet=(FleetGroup("V100M32", 8, 2),))
+    assert sc.catalog.get("V100M32").throughput == 1.0
+    assert "GPU model 'V100M32' is not in the catalog: throughput 1.0 assumed" in (
+        sc.description.splitlines()
+    )
+
+
+def test_quotas_split_each_type_by_gpu_hours_and_sum_exactly() -> None:
+    # GPU-seconds: a = 1x3600 + 2x3600 = 10,800; b = 4x1800 + 8x600 = 12,000.
+    # 16 GPUs x 10,800/22,800 = 7.58 -> 7, b: 8.42 -> 8; the one left goes to the larger
+    # remainder (a, .58 > .42): a 8, b 8.
+    sc = to_scenario(small(), gpus=16)
+    nominal = {p.name: p.quotas[0][1].nominal_gpus for p in sc.programs()}
+    assert nominal == {"a": 8, "b": 8}
+
+
+def test_allocation_series_become_quotas_and_quota_changes() -> None:
+    w = small(gpu_type=["H100-SXM"] * 4)
+    w.allocations = {"a": ((0.0, 4.0), (100.0, 12.0)), "b": ((0.0, 12.0),)}
+    sc = to_scenario(w, gpus=16, policy="quota")
+    nominal = {p.name: p.quotas[0][1].nominal_gpus for p in sc.programs()}
+    assert nominal == {"a": 4, "b": 12}
+    assert [(q.program, q.nominal_gpus, sc.seconds(q.at)) for q in sc.quota_changes] == [
+        ("a", 12, 100.0)
+    ]
+
+
+def test_scale_load_divides_arrival_times() -> None:
+    sc = to_scenario(small(), gpus=16, scale_load=2.0)
+    submits = sorted(d.submit_s for _, f in sc.workloads for d in f(0))
+    assert submits == [0.0, 30.0, 60.0, 90.0]
+    with pytest.raises(InputError, match="must be a positive number"):
+        to_scenario(small(), gpus=16, scale_load=0)
+
+
+def test_parquet_round_trip_keeps_every_column_and_the_metadata(tmp_path: Path) -> None:
+    w = small(
+        gpu_type=["V100", "", "V100", ""],
+        user=["u1", "u2", "", "u1"],
+        status=["ok"] * 4,
+        cpus=[4, 8, 16, 32],
+    )
+    w.fleet = (FleetGroup("V100", 8, 4),)
+    w.allocations = {"a": ((0.0, 16.0),)}
+    w.notes = ["a note"]
+    write_parquet(w, tmp_path / "w.parquet")
+    r = read_parquet(tmp_path / "w.parquet")
+    assert r.submit_s.tolist() == w.submit_s.tolist()
+    assert r.gpu_type.tolist() == ["V100", "", "V100", ""]
+    assert r.user.tolist() == ["u1", "u2", "", "u1"]
+    assert r.cpus.tolist() == [4.0, 8.0, 16.0, 32.0]
+    assert r.fleet == w.fleet and r.allocations == w.allocations and r.notes == ["a note"]
+    assert [p.name for p in tmp_path.iterdir()] == ["w.parquet"]
+
+
+def test_a_parquet_file_that_is_not_a_gpufleet_workload_is_refused(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"x": [1]}), tmp_path / "other.parquet")
+    with pytest.raises(InputError, match="not a gpufleet workload"):
+        read_parquet(tmp_path / "other.parquet")
+    (tmp_path / "junk.parquet").write_text("not parquet")
+    with pytest.raises(InputError, match="not a readable Parquet file"):
+        read_parquet(tmp_path / "junk.parquet")
+
+
+def test_cli_info_convert_and_replay_on_a_parquet_workload(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "w.parquet"
+    write_parquet(small(), src)
+    assert main(["trace", "info", str(src), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    # GPU-hours: (1x3600 + 2x3600 + 4x1800 + 8x600) / 3600 = 22,800 / 3600 = 6.3
+    assert info["jobs"] == 4 and info["gpu_hours"] == 6.3
+    assert info["size_distribution"] == {"1": 1, "2": 1, "4": 1, "8": 1}
+    out = tmp_path / "copy.parquet"
+    assert main(["trace", "convert", str(src), str(out)]) == 0
+    assert read_parquet(out).gpus.tolist() == [1.0, 2.0, 4.0, 8.0]
+    capsys.readouterr()
+    assert main(["replay", str(src), "--gpus", "16", "--policy", "drf", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["summary"]["jobs_finished"] == 4 and res["policy"] == "drf"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(["replay", "{src}"], "give --gpus N", id="replay-without-a-fleet"),
+        pytest.param(
+            ["replay", "{src}", "--gpus", "16", "--policy", "nope"],
+            "unknown policy 'nope'",
+            id="replay-unknown-policy",
+        ),
+        pytest.param(
+            ["replay", "{src}", "--gpus", "16", "--fleet", "{src}"],
+            "give --fleet or --gpus, not both",
+            id="replay-fleet-and-gpus",
+        ),
+        pytest.param(
+            ["trace", "convert", "{src}", "{tmp}/out.csv"],
+            "must be a .parquet file",
+            id="convert-to-a-non-parquet-file",
+        ),
+        pytest.param(
+            ["trace", "convert", "{src}", "{tmp}/nowhere/out.parquet"],
+            "does not exist",
+            id="convert-into-a-missing-folder",
+        ),
+        pytest.param(
+            ["trace", "info", "{src}", "--time-format", "unix"],
+            "--time-format applies to a plain CSV read with --map",
+            id="time-format-without-a-map",
+        ),
+        pytest.param(
+            ["trace", "info", "no-such-trace"],
+            "unknown trace or file 'no-such-trace'",
+            id="an-unknown-trace-name-lists-the-known-ones",
+        ),
+    ],
+)
+def test_trace_cli_misuse_exits_2_with_its_reason(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "w.parquet"
+    write_parquet(small(), src)
+    args = [a.format(src=src, tmp=tmp_path) for a in argv]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "nowhere").exists()
