@@ -7,7 +7,7 @@ and what is allowed (``gpufleet validate FILE``).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from gpufleet.domain.changes import QuotaChange, Transfer
 from gpufleet.domain.fleet import NodePool, ReadyBlock, Site
 from gpufleet.domain.gpus import GpuType, default_catalog
+from gpufleet.domain.holdings import replay_holdings
 from gpufleet.domain.ids import CohortId, EntityId, GpuTypeName, PoolId, ProgramId, SiteId
 from gpufleet.domain.org import Entity, Milestone, Program, Quota
 from gpufleet.domain.scenario import CostModel, PolicySpec, Scenario, Variant
@@ -371,37 +372,18 @@ class _Checker:
         return transfers, changes
 
     def _check_holdings(self, transfers: list[Transfer], pools: dict[str, NodePool]) -> None:
-        """Replay who holds each pool's nodes through the transfers (base plus a variant):
-        each transfer must come from an entity that holds enough of the pool at its start,
-        and a lease can only come back if the lessee still holds it at its end."""
-        events: list[tuple[datetime, int, Transfer]] = []
-        for t in transfers:
-            events.append((t.start, 1, t))
-            if t.end is not None:
-                events.append((t.end, 0, t))  # at one instant, returns before new moves
-        held = {name: {p.owner: p.node_count} for name, p in pools.items()}
-        for when, starting, t in sorted(events, key=lambda e: (e[0], e[1])):
-            pool = pools[t.pool]
-            nodes = t.gpus // pool.gpus_per_node
-            giver, taker = (
-                (t.from_entity, t.to_entity) if starting else (t.to_entity, t.from_entity)
-            )
-            have = held[t.pool].get(giver, 0)
-            if have < nodes:
-                path = self.transfer_paths[id(t)]
-                key = "start" if starting else "end"
-                if (*path, key) not in self.reported:
-                    self.reported.add((*path, key))
-                    self.err(
-                        (*path, key),
-                        f"on {when:%Y-%m-%d} {giver!r} holds {have * pool.gpus_per_node} GPUs "
-                        f"of pool {t.pool!r}, and this transfer moves {t.gpus}",
-                        "a transfer from whoever holds the GPUs at that date (the pool's owner, "
-                        "or an entity that received them earlier)",
-                    )
-                continue
-            held[t.pool][giver] = have - nodes
-            held[t.pool][taker] = held[t.pool].get(taker, 0) + nodes
+        """Replay who holds each pool through the transfers (base plus a variant)."""
+        for prob in replay_holdings(transfers, pools):
+            path = self.transfer_paths[id(prob.transfer)]
+            key = (*path, "end" if prob.at_end else "start")
+            if key not in self.reported:
+                self.reported.add(key)
+                self.err(
+                    key,
+                    prob.message,
+                    "a transfer from whoever holds the GPUs at that date (the pool's owner, "
+                    "or an entity that received them earlier)",
+                )
 
     def _transfer(
         self, t: S.TransferIn, path: YPath, pools: dict[str, NodePool], entities: dict[str, Entity]

@@ -10,7 +10,6 @@ use one GPU), log-normal durations; the arrival rate is set so that offered load
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from functools import partial
 
 from gpufleet.domain.changes import QuotaChange, Transfer
 from gpufleet.domain.fleet import NodePool, Site
@@ -18,7 +17,7 @@ from gpufleet.domain.gpus import default_catalog
 from gpufleet.domain.ids import CohortId, EntityId, GpuTypeName, PoolId, ProgramId, SiteId
 from gpufleet.domain.org import Entity, Program, Quota
 from gpufleet.domain.scenario import CostModel, PolicySpec, Scenario
-from gpufleet.workload.generator import Generator, merge_streams
+from gpufleet.workload.generator import Generator, ProgramWorkload
 
 GPU_CHOICES = (1, 2, 4, 8, 16, 32, 64)
 GPU_WEIGHTS = (0.60, 0.10, 0.10, 0.12, 0.05, 0.02, 0.01)
@@ -58,7 +57,7 @@ def synthetic_scenario(
             (h100,),
             checkpoint_s=3600.0,
         )
-        workloads.append((name, partial(merge_streams, [gen])))
+        workloads.append((name, ProgramWorkload((gen,))))
     node_count = gpus // 8
     kw = node_count * 8 * 1.275 * 1.2 + 1
     return Scenario(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -16,7 +14,7 @@ from gpufleet.scenario import schema as S
 from gpufleet.scenario.dates import as_datetime
 from gpufleet.scenario.yamlsrc import Located, dotted
 from gpufleet.scenario.yamlsrc import Path as YPath
-from gpufleet.workload.generator import FixedJobs, Generator, merge_streams
+from gpufleet.workload.generator import FixedJobs, Generator, ProgramWorkload
 from gpufleet.workload.trace_csv import read_csv_trace
 
 
@@ -29,13 +27,9 @@ class Context(Protocol):
     src: Located
 
 
-def _factory(sources: list[Generator | FixedJobs], seed: int) -> Iterator[JobDraft]:
-    return merge_streams(sources, seed)
-
-
 def build_workload(
     p: S.ProgramIn, path: YPath, ctx: Context
-) -> tuple[partial[Iterator[JobDraft]] | None, list[Problem]]:
+) -> tuple[ProgramWorkload | None, list[Problem]]:
     w = p.workload
     assert w is not None
     problems: list[Problem] = []
@@ -160,7 +154,7 @@ def build_workload(
                     sources.append(FixedJobs(tr.drafts))
     if problems:
         return None, problems
-    return partial(_factory, sources), problems
+    return ProgramWorkload(tuple(sources)), problems
 
 
 def _generator(

@@ -4,8 +4,9 @@ about a second; the same seed always yields the same jobs."""
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -90,14 +91,41 @@ class FixedJobs:
         return iter(self.drafts)
 
 
-def merge_streams(
-    sources: Sequence[Generator | FixedJobs | object], seed: int
-) -> Iterator[JobDraft]:
-    """One program's sources merged in submit order; each source gets its own seed."""
-    import heapq
+Source = Generator | FixedJobs
 
+
+def merge_streams(sources: Sequence[Source], seed: int) -> Iterator[JobDraft]:
+    """One program's sources merged in submit order; each source gets its own seed."""
     streams = []
     for i, s in enumerate(sources):
         sub = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
-        streams.append(s.stream(sub))  # type: ignore[attr-defined]
-    return heapq.merge(*streams, key=lambda d: d.submit_s)
+        streams.append(s.stream(sub))
+    return heapq.merge(*streams, key=_submit)
+
+
+def _submit(d: JobDraft) -> float:
+    return d.submit_s
+
+
+@dataclass(frozen=True)
+class ProgramWorkload:
+    """A program's workload: its sources, merged in submit order for a seed. Callable as
+    the scenario's workload factory, and scalable for what-if variants."""
+
+    sources: tuple[Source, ...]
+
+    def __call__(self, seed: int) -> Iterator[JobDraft]:
+        return merge_streams(self.sources, seed)
+
+    def scaled(self, factor: float) -> ProgramWorkload:
+        """``factor`` times the load: generators arrive ``factor`` times as often; listed
+        and trace jobs arrive ``factor`` times as close together (from time 0)."""
+        out: list[Source] = []
+        for s in self.sources:
+            if isinstance(s, Generator):
+                out.append(replace(s, jobs_per_day=s.jobs_per_day * factor))
+            else:
+                out.append(
+                    FixedJobs(tuple(d._replace(submit_s=d.submit_s / factor) for d in s.drafts))
+                )
+        return ProgramWorkload(tuple(out))
