@@ -193,8 +193,10 @@ def parser() -> argparse.ArgumentParser:
     pol.add_argument("--json", action="store_true")
     pol.set_defaults(fn=cmd_policies)
     from gpufleet.cli_trace import add_commands
+    from gpufleet.cli_whatif import add_commands as add_whatif
 
     add_commands(sub)
+    add_whatif(sub)
     return p
 
 

@@ -70,12 +70,25 @@ class Level:
 
 class ProgramMeter:
     """A program's GPUs in use and work rate, integrated together (they change at the
-    same instants): received GPU-seconds, work done in reference GPU-seconds, and the
-    instant work done first reached the milestone target."""
+    same instants): received GPU-seconds, work done in reference GPU-seconds (also per
+    bucket, for plots of cumulative work), and the instant work done first reached the
+    milestone target."""
 
-    __slots__ = ("last_t", "rate", "reached_t", "target", "used", "used_total", "work_total")
+    __slots__ = (
+        "bucket_s",
+        "last_t",
+        "rate",
+        "reached_t",
+        "target",
+        "used",
+        "used_total",
+        "work",
+        "work_total",
+    )
 
-    def __init__(self, target: float | None) -> None:
+    def __init__(
+        self, target: float | None, bucket_s: float = 86_400.0, n_buckets: int = 1
+    ) -> None:
         self.last_t = 0.0
         self.used = 0.0
         self.rate = 0.0
@@ -83,6 +96,8 @@ class ProgramMeter:
         self.work_total = 0.0
         self.target = target
         self.reached_t: float | None = None
+        self.bucket_s = bucket_s
+        self.work = Level(bucket_s, n_buckets)  # value = rate; its buckets = work per bucket
 
     def change(self, t: float, d_used: float, d_rate: float) -> None:
         dt = t - self.last_t
@@ -96,8 +111,20 @@ class ProgramMeter:
                 self.work_total += rate * dt
                 self.used_total += self.used * dt
             self.last_t = t
+        self.work.add(t, d_rate)
         self.used += d_used
         self.rate += d_rate
 
-    def lose(self, amount: float) -> None:
+    def lose(self, amount: float, t: float) -> None:
         self.work_total -= amount
+        b = self.work.buckets
+        if b is not None:
+            b[min(len(b) - 1, int(t // self.bucket_s))] -= amount
+
+    def cumulative_work(self) -> list[float]:
+        """Work done by the end of each bucket, reference GPU-seconds."""
+        out, acc = [], 0.0
+        for x in self.work.buckets or []:
+            acc += x
+            out.append(acc)
+        return out

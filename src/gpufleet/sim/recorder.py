@@ -37,7 +37,7 @@ class Recorder:
         self.entity_lent = [Level() for _ in ents]
         self.entity_borrowed = [Level() for _ in ents]
         progs = state.programs
-        self.program = [ProgramMeter(targets_gpu_s.get(p.name)) for p in progs]
+        self.program = [ProgramMeter(targets_gpu_s.get(p.name), bucket_s, n_b) for p in progs]
         self.program_entitled = [Level() for _ in progs]
         self.program_lost = [0.0 for _ in progs]
         for p in progs:
@@ -82,7 +82,7 @@ class Recorder:
                 self.entity_lent[owner].add(now_s, -n)
                 self.entity_borrowed[me].add(now_s, -n)
         if lost_s:
-            w.lose(lost_s * g)
+            w.lose(lost_s * g, now_s)
             self.program_lost[p.index] += lost_s * g
             self.lost_gpu_s += lost_s * g
         if not finished:

@@ -263,6 +263,10 @@ def _series(sim: Simulation) -> dict[str, Any]:
             name: [_r(x, 1) for x in rec.entity_used[i].series()]
             for i, name in enumerate(sim.state.entities)
         },
+        "program_work_done_gpu_hours": {
+            p.name: [_r(x / 3600, 1) for x in rec.program[p.index].cumulative_work()]
+            for p in sim.state.programs
+        },
         "entity_stranded_gpus": {
             name: [_r(x, 1) for x in rec.entity_stranded[i].series()]
             for i, name in enumerate(sim.state.entities)
