@@ -200,3 +200,14 @@ def test_trace_cli_misuse_exits_2_with_its_reason(
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_sized_queues_keep_their_allocation_and_the_rest_is_shared_by_the_others() -> None:
+    # Fleet: 8 GPUs of each of two types. Queue a has an allocation of 6 GPUs, spread by
+    # capacity: 6 x 8/16 = 3 of each type. What is left of each type, 8 - 3 = 5, goes to
+    # the unsized queue b (the only one, so all of it).
+    w = small()
+    w.allocations = {"a": ((0.0, 6.0),)}
+    sc = to_scenario(w, fleet=(FleetGroup("H100-SXM", 8, 1), FleetGroup("A100-80GB", 8, 1)))
+    quotas = {p.name: {t: q.nominal_gpus for t, q in p.quotas} for p in sc.programs()}
+    assert quotas == {"a": {"A100-80GB": 3, "H100-SXM": 3}, "b": {"A100-80GB": 5, "H100-SXM": 5}}

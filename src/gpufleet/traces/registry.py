@@ -74,10 +74,19 @@ def _load_builtin_loaders() -> None:
     from gpufleet.traces import loaders  # noqa: F401
 
 
-def load_source(source: str, policy: RowPolicy | None = None) -> Workload:
-    """A workload from a registered trace name or a path (see the module docstring)."""
+def load_source(
+    source: str,
+    policy: RowPolicy | None = None,
+    column_map: str | None = None,
+    time_format: str | None = None,
+) -> Workload:
+    """A workload from a registered trace name or a path (see the module docstring).
+
+    ``column_map`` (``FIELD=COLUMN,...``) and ``time_format`` are for a plain CSV file (see
+    :mod:`gpufleet.traces.importers.columnmap`); with any other source they are an error."""
     _load_builtin_loaders()
     if source in _REGISTRY:
+        _no_map(source, "a registered trace", column_map, time_format)
         folder = traces_root() / _REGISTRY[source].folder
         if not folder.is_dir():
             raise InputError(
@@ -89,14 +98,28 @@ def load_source(source: str, policy: RowPolicy | None = None) -> Workload:
     if not path.exists():
         raise UnknownNameError("trace or file", source, list(_REGISTRY))
     if path.is_dir():
+        _no_map(source, "a folder", column_map, time_format)
         if path.name in _REGISTRY:
             return _REGISTRY[path.name].load(path, policy or RowPolicy(str(path)))
         raise InputError(
             f"{path}: a folder, but not one of the known traces ({', '.join(sorted(_REGISTRY))})"
         )
     if path.suffix == ".parquet":
+        _no_map(source, "a Parquet workload", column_map, time_format)
         return read_parquet(path)
     from gpufleet.traces.detect import load_file
 
-    loaded: Workload = load_file(path, policy or RowPolicy(str(path)))
+    loaded: Workload = load_file(
+        path, policy or RowPolicy(str(path)), column_map=column_map, time_format=time_format
+    )
     return loaded
+
+
+def _no_map(source: str, what: str, column_map: str | None, time_format: str | None) -> None:
+    """--map and --time-format describe a plain CSV file; anything else has its own format."""
+    given = [flag for flag, v in (("--map", column_map), ("--time-format", time_format)) if v]
+    if given:
+        raise InputError(
+            f"{source}: {' and '.join(given)} apply to a CSV file; this is {what}, "
+            "which is read without them"
+        )

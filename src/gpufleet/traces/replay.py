@@ -212,43 +212,58 @@ def _assemble(
     )
 
 
-def _quota_shares(
-    w: Workload, jobs: dict[str, list[JobDraft]], groups: tuple[FleetGroup, ...]
-) -> dict[str, tuple[tuple[GpuTypeName, Quota], ...]]:
-    """Nominal GPUs per queue and type: the queue's first allocation when the trace gives
-    one, else proportional to its GPU-hours (largest remainder, so they sum exactly)."""
+def _split(total: int, weights: dict[str, float]) -> dict[str, int]:
+    """``total`` in whole GPUs in proportion to ``weights`` (largest remainder: the parts
+    sum to ``total`` exactly)."""
+    wsum = sum(weights.values())
+    if total <= 0 or wsum <= 0:
+        return {k: 0 for k in weights}
+    raw = {k: total * w / wsum for k, w in weights.items()}
+    out = {k: int(np.floor(v)) for k, v in raw.items()}
+    left = total - sum(out.values())
+    for k in sorted(raw, key=lambda k: (out[k] - raw[k], k))[:left]:
+        out[k] += 1
+    return out
+
+
+def _per_type(groups: tuple[FleetGroup, ...]) -> dict[str, int]:
     per_type: dict[str, int] = defaultdict(int)
     for g in groups:
         per_type[g.gpu_type] += g.gpus
-    demand = {q: sum(d.work_s * d.gpus for d in js) for q, js in jobs.items()}
-    total = sum(demand.values()) or 1.0
+    return dict(sorted(per_type.items()))
+
+
+def _quota_shares(
+    w: Workload, jobs: dict[str, list[JobDraft]], groups: tuple[FleetGroup, ...]
+) -> dict[str, tuple[tuple[GpuTypeName, Quota], ...]]:
+    """Nominal GPUs per queue and type. A queue with an allocation series starts at its
+    first value, spread over the GPU types in proportion to their capacity; the capacity
+    left (if any) goes to the queues without one in proportion to their GPU-hours."""
+    per_type = _per_type(groups)
+    sized = {q: w.allocations[q][0][1] for q in jobs if w.allocations.get(q)}
+    demand = {q: sum(d.work_s * d.gpus for d in js) for q, js in jobs.items() if q not in sized}
     out: dict[str, list[tuple[GpuTypeName, Quota]]] = defaultdict(list)
-    for t, cap in sorted(per_type.items()):
-        if w.allocations and all(q in w.allocations for q in jobs):
-            alloc = {q: int(w.allocations[q][0][1]) if w.allocations[q] else 0 for q in jobs}
-        else:
-            raw = {q: cap * demand[q] / total for q in jobs}
-            alloc = {q: int(np.floor(v)) for q, v in raw.items()}
-            left = cap - sum(alloc.values())
-            for q in sorted(raw, key=lambda q: raw[q] - alloc[q], reverse=True)[:left]:
-                alloc[q] += 1
-        for q in jobs:
-            out[q].append((GpuTypeName(t), Quota(alloc[q])))
+    spread = {q: _split(int(a), dict(per_type)) for q, a in sized.items()}
+    for t, cap in per_type.items():
+        left = max(0, cap - sum(spread[q][t] for q in sized))
+        rest = _split(left, demand) if demand else {}
+        for q in sorted(jobs):
+            n = spread[q][t] if q in sized else rest.get(q, 0)
+            out[q].append((GpuTypeName(t), Quota(n)))
     return {q: tuple(v) for q, v in out.items()}
 
 
 def _allocation_changes(
     w: Workload, jobs: dict[str, list[JobDraft]], groups: tuple[FleetGroup, ...], origin: datetime
 ) -> tuple[QuotaChange, ...]:
-    if not w.allocations or len({g.gpu_type for g in groups}) != 1:
-        return ()
-    t = GpuTypeName(groups[0].gpu_type)
+    """Later points of each allocation series, spread over types like the first."""
+    per_type = _per_type(groups)
     out = []
-    for q, series in w.allocations.items():
+    for q, series in sorted(w.allocations.items()):
         if q not in jobs:
             continue
         for at_s, n in series[1:]:
-            out.append(
-                QuotaChange(origin + timedelta(seconds=max(0.0, at_s)), ProgramId(q), t, int(n))
-            )
+            at = origin + timedelta(seconds=max(0.0, at_s))
+            for t, part in _split(int(n), dict(per_type)).items():
+                out.append(QuotaChange(at, ProgramId(q), GpuTypeName(t), part))
     return tuple(out)

@@ -8,6 +8,7 @@ import csv
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from gpufleet.errors import InputError, Problem
 
@@ -37,7 +38,12 @@ class RowPolicy:
         self.skipped[f"{column}: {message.split(':')[0]}"] += 1
         self.rejects.append((line, problem.render(), raw))
 
-    def fatal(self, line: int | None, column: str, message: str, expected: str) -> None:
+    def for_file(self, path: Path | str) -> RowPolicy:
+        """The same policy reporting against ``path`` (a trace folder holds several files
+        and an error must name its own); skip counts and rejects stay shared."""
+        return RowPolicy(str(path), self.skip, self.skipped, self.rejects)
+
+    def fatal(self, line: int | None, column: str, message: str, expected: str) -> NoReturn:
         """A problem no skipping can get past (empty file, missing column...)."""
         raise RowError(Problem(column, message, expected, self.file, line))
 

@@ -55,10 +55,8 @@ _GPU_MEMORY = re.compile(r"\d+GB")
 
 
 def file_policy(policy: RowPolicy, path: Path) -> RowPolicy:
-    """``policy`` reporting against ``path``; skip counts and rejects stay shared with it.
-
-    A trace folder holds several files, and an error must name the one it is in."""
-    return RowPolicy(str(path), policy.skip, policy.skipped, policy.rejects)
+    """``policy`` reporting against ``path`` (see RowPolicy.for_file)."""
+    return policy.for_file(path)
 
 
 class Table:
