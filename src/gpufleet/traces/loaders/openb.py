@@ -3,8 +3,8 @@ the FGD paper (Weng et al., "Beware of Fragmentation", USENIX ATC '23).
 
 Fleet: the 1,213 GPU nodes (6,212 GPUs) of ``csv/openb_node_list_all_node.csv``, grouped
 by GPU model, GPUs, CPUs and memory, as in the FGD experiments; the 310 CPU-only nodes are
-checked and noted, not carried. Jobs: the pods of ``csv/openb_pod_list_<variant>.csv`` (``default``
-or a variant: registered as ``alibaba-openb-v2023:<variant>``, see :data:`VARIANTS`)::
+checked and noted, not carried. Jobs: the pods of ``csv/openb_pod_list_<variant>.csv``,
+``default`` or one of :data:`VARIANTS`, each registered as ``alibaba-openb-v2023:<variant>``::
 
     submit_s    = creation_time            (seconds from the trace start; no date exists)
     start_s     = scheduled_time           (NaN for a pod never scheduled)

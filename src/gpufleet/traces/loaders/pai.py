@@ -20,7 +20,7 @@ from gpufleet.traces.workload import Workload
 NAME = "alibaba-pai-v2020"
 COLUMNS = ("machine", "gpu_type", "cap_cpu", "cap_mem", "cap_gpu")
 CPU_ONLY = "CPU"
-# the official README's types; MISC is PAI's label for a mix of other GPU models
+# the official README's GPU types (MISC: models not disclosed); CPU = no GPU
 GPU_TYPES = frozenset({"MISC", "P100", "T4", "V100", "V100M32"})
 
 
@@ -40,7 +40,7 @@ def load(folder: Path, policy: RowPolicy) -> Workload:
             "obtained, so there are no jobs (PAI's headline job statistics are in "
             "acme-2023's published_summary(), row 'PAI')",
             *fleet_notes,
-            "MISC is PAI's own label for machines with other GPU models",
+            "MISC is the source's own GPU type label; its models are not disclosed",
             "cpus_per_node = cap_cpu (cores); memory_gb_per_node = cap_mem (GB)",
             *policy.notes(),
         ],
