@@ -957,3 +957,25 @@ def test_a_trace_offset_that_moves_jobs_before_the_start_is_an_error(tmp_path: P
     assert p.message == (
         "the offset puts 1 job(s) before the scenario starts (the first at -1.00 h)"
     )
+
+
+def test_a_cost_block_is_flat_or_itemized_not_both() -> None:
+    text = HOLDINGS.format(timeline="  []").replace(
+        "sites:", "cost: {usd_per_gpu_hour: 2, life_years: 4}\nsites:"
+    )
+    with pytest.raises(ScenarioError) as e:
+        load_scenario_text(text, "t.yaml")
+    [p] = e.value.problems
+    assert p.field == "cost"
+    assert "not both" in p.message
+
+
+def test_itemized_cost_keys_select_the_itemized_model() -> None:
+    text = HOLDINGS.format(timeline="  []").replace(
+        "sites:", "cost: {life_years: 5, ops_usd_per_gpu_hour: 0.1}\nsites:"
+    )
+    cost = load_scenario_text(text, "t.yaml").cost
+    assert cost.itemized and cost.life_years == 5 and cost.ops_usd_per_gpu_hour == 0.1
+    assert cost.idle_power_fraction == 0.3
+    flat = load_scenario_text(HOLDINGS.format(timeline="  []"), "t.yaml").cost
+    assert not flat.itemized and flat.usd_per_gpu_hour == 2.0

@@ -248,3 +248,34 @@ def test_jobs_inherit_their_programs_priority_unless_they_set_one() -> None:
     assert len(drafts) > 10
     assert {d.priority for d in drafts if d.name != "listed"} == {7}
     assert [d.priority for d in drafts if d.name == "listed"] == [2]
+
+
+def test_itemized_costs_match_a_hand_calculation() -> None:
+    # One node of 8 H100 worth $240,000 over a 4-year life, at a site with PUE 1.25 and
+    # $0.10/kWh that is ready only from day 2 (of 5); operations $0.05/GPU-h; idle draw 30%.
+    # capex:  240,000 x 5 / (4 x 365.25) = $821.36 (owned all 5 days)
+    # idle:   8 x 700 W x 0.3 x 1.25 = 2,100 W for the 72 powered hours = 151.2 kWh = $15.12
+    # busy:   one 8-GPU 24-h job adds 8 x 700 x 0.7 x 1.25 = 4,900 W x 24 h = $11.76
+    # ops:    8 x 120 h x 0.05 = $48;  total 821.36 + 15.12 + 11.76 + 48 = $896.24
+    # stranded (48 h): capex 240,000 x 2 / 1,461 = $328.54 + ops 8 x 48 x 0.05 = $19.20
+    #         = $347.74 over 8 x 2 = 16 GPU-days: $21.73 per stranded GPU-day
+    sc = one_site(
+        site="  - {name: dc, power_kw: 1000, pue: 1.25, electricity_usd_per_kwh: 0.10,\n"
+        "     ready: [{date: 2025-01-03, power_kw: 1000}]}",
+        pools="  - {name: pool, site: dc, gpu_type: H100-SXM, nodes: 1, owner: e,\n"
+        "     value_usd: 240000}",
+        programs=job(hours=24),
+        extra="",
+    )
+    from dataclasses import replace
+
+    from gpufleet.domain.scenario import CostModel
+
+    sc = replace(sc, cost=CostModel(None, "", 4.0, 0.05, 0.3))
+    e = Simulation(sc).run().entities["e"]
+    assert e["capex_usd"] == 821
+    assert e["power_usd"] == 27  # 15.12 + 11.76 = 26.88
+    assert e["ops_usd"] == 48
+    assert e["cost_usd"] == 896
+    assert e["stranded_cost_usd"] == 348
+    assert e["stranded_cost_usd_per_gpu_day"] == 21.73

@@ -29,11 +29,24 @@ class PolicySpec:
 
 @dataclass(frozen=True)
 class CostModel:
-    """A simple all-in rate: every owned, delivered GPU costs ``usd_per_gpu_hour`` whether
-    it works, idles or sits stranded (capex amortization plus power and operations)."""
+    """What owning GPUs costs (formulas in docs/cost-model.md).
 
-    usd_per_gpu_hour: float = 2.0
+    *Flat* (``usd_per_gpu_hour`` set): every owned, delivered GPU costs that rate, whether
+    it works, idles or sits stranded. *Itemized* (``usd_per_gpu_hour`` is None): capex
+    (each pool's value over ``life_years``) for every owned GPU-hour, operations at
+    ``ops_usd_per_gpu_hour``, and power at the site's $/kWh x board power x PUE: a powered
+    GPU draws ``idle_power_fraction`` of its board power when idle, all of it when busy; a
+    stranded GPU draws none but its capex and operations still run."""
+
+    usd_per_gpu_hour: float | None = 2.0
     note: str = ""
+    life_years: float = 4.0
+    ops_usd_per_gpu_hour: float = 0.0
+    idle_power_fraction: float = 0.3
+
+    @property
+    def itemized(self) -> bool:
+        return self.usd_per_gpu_hour is None
 
 
 # A workload is a function of a seed that yields a program's jobs in submit order.

@@ -22,6 +22,13 @@ def _delay(m: dict[str, Any] | None) -> str:
     return f"{d:+.1f} d" + (" late" if d > 0 else " early" if d < 0 else "")
 
 
+def _cost_title(fleet: dict[str, Any]) -> str:
+    rate = fleet["cost_usd_per_gpu_hour"]
+    if rate is None:
+        return "Entities (itemized cost: capex over the GPUs' life, power, operations)"
+    return f"Entities (cost at ${rate:.2f} per owned GPU-hour)"
+
+
 def comparison(results: dict[str, SimResult]) -> str:
     """One table per subject: programs, entities, fleet; one column per run."""
     names = list(results)
@@ -71,7 +78,7 @@ def comparison(results: dict[str, SimResult]) -> str:
         render(
             ["entity", *names],
             ent_rows,
-            f"Entities (cost at ${first.fleet['cost_usd_per_gpu_hour']:.2f} per owned GPU-hour)",
+            _cost_title(first.fleet),
         )
     )
     f = {n: r.fleet for n, r in results.items()}

@@ -97,6 +97,20 @@ def _in_file_order(problems: list[Problem], file: str) -> list[Problem]:
     return sorted(problems, key=lambda p: (0, p.line or 0) if p.file == file else (1, 0))
 
 
+def _cost(c: S.CostIn) -> CostModel:
+    itemized = {"life_years", "ops_usd_per_gpu_hour", "idle_power_fraction"}
+    if c.usd_per_gpu_hour is not None or not itemized & c.model_fields_set:
+        rate = 2.0 if c.usd_per_gpu_hour is None else c.usd_per_gpu_hour
+        return CostModel(rate, c.note)
+    return CostModel(
+        None,
+        c.note,
+        c.life_years or 4.0,
+        c.ops_usd_per_gpu_hour or 0.0,
+        0.3 if c.idle_power_fraction is None else c.idle_power_fraction,
+    )
+
+
 class _Checker:
     """Cross-reference checks and the build, in one pass so each check sits by its use."""
 
@@ -175,7 +189,7 @@ class _Checker:
             transfers=tuple(transfers),
             quota_changes=tuple(quota_changes),
             policy=policy,
-            cost=CostModel(m.cost.usd_per_gpu_hour, m.cost.note),
+            cost=_cost(m.cost),
             workloads=tuple(workloads),
             description=m.description,
             source_file=self.file,

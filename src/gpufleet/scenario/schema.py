@@ -59,8 +59,25 @@ class GpuTypeIn(Strict):
 
 
 class CostIn(Strict):
-    usd_per_gpu_hour: NonNeg = 2.0
+    """Flat (usd_per_gpu_hour) or itemized (life_years, ops_usd_per_gpu_hour,
+    idle_power_fraction); neither given: flat at $2.00."""
+
+    usd_per_gpu_hour: NonNeg | None = None
+    life_years: Pos | None = None
+    ops_usd_per_gpu_hour: NonNeg | None = None
+    idle_power_fraction: Annotated[float, Field(ge=0, le=1)] | None = None
     note: str = ""
+
+    @model_validator(mode="after")
+    def flat_or_itemized(self) -> CostIn:
+        itemized = {"life_years", "ops_usd_per_gpu_hour", "idle_power_fraction"}
+        if self.usd_per_gpu_hour is not None and itemized & self.model_fields_set:
+            raise ValueError(
+                "give usd_per_gpu_hour (a flat all-in rate) or the itemized "
+                "keys (life_years, ops_usd_per_gpu_hour, idle_power_fraction), "
+                "not both"
+            )
+        return self
 
 
 class PolicyIn(Strict):

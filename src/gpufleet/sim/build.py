@@ -49,6 +49,7 @@ def build_state(sc: Scenario) -> ClusterState:
             pool.node_count,
             pool.owner,
             sc.catalog.get(pool.gpu_type).server_power_w,
+            pool.value_usd,
         )
     return st
 

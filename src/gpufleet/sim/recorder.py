@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from array import array
 
+from gpufleet.sim.costs import CostRates
 from gpufleet.sim.levels import Level, ProgramMeter
 from gpufleet.state.cluster import ClusterState
 from gpufleet.state.jobs import Job
@@ -21,12 +22,20 @@ class Recorder:
         bucket_s: float,
         targets_gpu_s: dict[str, float | None],
         speed: dict[str, float],
+        costs: CostRates | None = None,
     ) -> None:
         n_b = max(1, int(-(-horizon_s // bucket_s)))
         self.bucket_s = bucket_s
         self.state = state
         self.speed = speed  # GPU type -> throughput
         ents = state.entities
+        self.costs = costs or CostRates()
+        # $ per second, per entity: capex of owned GPUs, of stranded ones, idle and busy power
+        self.entity_capex = [Level() for _ in ents]
+        self.entity_stranded_capex = [Level() for _ in ents]
+        self.entity_idle_power = [Level() for _ in ents]
+        self.entity_busy_power = [Level() for _ in ents]
+        self._busy_rate: dict[int, float] = {}
         self.fleet_ready = Level(bucket_s, n_b)
         self.fleet_stranded = Level(bucket_s, n_b)
         self.fleet_delivered = Level()
@@ -63,7 +72,9 @@ class Recorder:
         me = p.entity_index
         self.entity_used[me].add(now_s, g)
         self.program[p.index].change(now_s, g, g * job.speed)
+        rate = self._busy_rate_of(job)
         for owner, n in job.owners:
+            self.entity_busy_power[owner].add(now_s, n * rate)
             if owner != me:
                 self.entity_lent[owner].add(now_s, n)
                 self.entity_borrowed[me].add(now_s, n)
@@ -77,7 +88,9 @@ class Recorder:
         self.entity_used[me].add(now_s, -g)
         w = self.program[p.index]
         w.change(now_s, -g, -g * job.speed)
+        rate = self._busy_rate_of(job)
         for owner, n in job.owners:
+            self.entity_busy_power[owner].add(now_s, -n * rate)
             if owner != me:
                 self.entity_lent[owner].add(now_s, -n)
                 self.entity_borrowed[me].add(now_s, -n)
@@ -98,7 +111,22 @@ class Recorder:
         self.j_ideal.append(s.work_s / max(self.speed.get(t, 1.0) for t in s.gpu_types))
         self.j_preempt.append(job.preemptions)
 
+    def _busy_rate_of(self, job: Job) -> float:
+        """$ per second per GPU of the busy part of power where the job runs."""
+        g = job.group
+        rate = self._busy_rate.get(g)
+        if rate is None:
+            grp = self.state.capacity.groups[g]
+            rate = self.costs.busy_usd_s(grp.site, grp.gpu_type)
+            self._busy_rate[g] = rate
+        return rate
+
     def on_capacity(self, state: ClusterState, now_s: float) -> None:
+        capex, stranded_capex, idle = self.costs.owner_rates(state)
+        for e in range(len(state.entities)):
+            self.entity_capex[e].set(now_s, capex[e])
+            self.entity_stranded_capex[e].set(now_s, stranded_capex[e])
+            self.entity_idle_power[e].set(now_s, idle[e])
         delivered, ready = state.gpus_by_owner()
         for e in range(len(state.entities)):
             self.entity_delivered[e].set(now_s, delivered[e])
@@ -131,6 +159,10 @@ class Recorder:
             self.entity_lent,
             self.entity_borrowed,
             self.program_entitled,
+            self.entity_capex,
+            self.entity_stranded_capex,
+            self.entity_idle_power,
+            self.entity_busy_power,
         ):
             out.extend(group)
         return out

@@ -143,26 +143,7 @@ def build_result(sim: Simulation, wall_s: float, submitted: int) -> SimResult:
             "jct_s": _pcts(jobs["jct_s"][mask]),
             "milestone": _milestone(sim, p.name, p.index),
         }
-    rate = sc.cost.usd_per_gpu_hour
-    entities: dict[str, dict[str, Any]] = {}
-    for i, name in enumerate(st.entities):
-        delivered = rec.entity_delivered[i].total / h
-        used = rec.entity_used[i].total / h
-        stranded = rec.entity_stranded[i].total / h
-        cost = delivered * rate
-        entities[name] = {
-            "gpu_hours_used": _r(used, 1),
-            "gpu_hours_owned": _r(delivered, 1),
-            "gpu_hours_ready": _r(rec.entity_ready[i].total / h, 1),
-            "stranded_gpu_hours": _r(stranded, 1),
-            "stranded_gpu_days": _r(stranded / 24, 2),
-            "gpu_hours_lent": _r(rec.entity_lent[i].total / h, 1),
-            "gpu_hours_borrowed": _r(rec.entity_borrowed[i].total / h, 1),
-            "cost_usd": _r(cost, 0),
-            "stranded_cost_usd": _r(stranded * rate, 0),
-            "cost_usd_per_used_gpu_hour": _r(cost / used, 4) if used else None,
-            "gpus_owned_at_end": int(rec.entity_delivered[i].value),
-        }
+    entities = {name: _entity(sim, i) for i, name in enumerate(st.entities)}
     used_h = rec.fleet_used_gpu_s / h
     ready_h = rec.fleet_ready.total / h
     fleet = {
@@ -174,7 +155,10 @@ def build_result(sim: Simulation, wall_s: float, submitted: int) -> SimResult:
         "stranded_gpu_days": _r(rec.fleet_stranded.total / h / 24, 2),
         "utilisation": _r(used_h / ready_h, 4) if ready_h else 0.0,
         "fairness_jain": _r(jain(ratios), 4),
-        "cost_usd_per_gpu_hour": rate,
+        "cost_usd_per_gpu_hour": sc.cost.usd_per_gpu_hour,
+        "cost_model": "itemized" if sc.cost.itemized else "flat",
+        "cost_usd": _r(sum(e["cost_usd"] for e in entities.values()), 0),
+        "stranded_cost_usd": _r(sum(e["stranded_cost_usd"] for e in entities.values()), 0),
     }
     summary = {
         "jobs_submitted": submitted,
@@ -205,6 +189,43 @@ def build_result(sim: Simulation, wall_s: float, submitted: int) -> SimResult:
         run,
         jobs,
     )
+
+
+def _entity(sim: Simulation, i: int) -> dict[str, Any]:
+    """One entity's hours and costs; cost lines by the scenario's cost model (flat or
+    itemized, see gpufleet.domain.scenario.CostModel and docs/cost-model.md)."""
+    rec, cost, h = sim.recorder, sim.sc.cost, 3600.0
+    owned = rec.entity_delivered[i].total / h
+    used = rec.entity_used[i].total / h
+    stranded = rec.entity_stranded[i].total / h
+    lines: dict[str, float | None] = {"capex_usd": None, "power_usd": None, "ops_usd": None}
+    if cost.usd_per_gpu_hour is not None:
+        total = owned * cost.usd_per_gpu_hour
+        stranded_cost = stranded * cost.usd_per_gpu_hour
+    else:
+        capex = rec.entity_capex[i].total
+        power = rec.entity_idle_power[i].total + rec.entity_busy_power[i].total
+        ops = owned * cost.ops_usd_per_gpu_hour
+        total = capex + power + ops
+        stranded_cost = rec.entity_stranded_capex[i].total + stranded * cost.ops_usd_per_gpu_hour
+        lines = {"capex_usd": _r(capex, 0), "power_usd": _r(power, 0), "ops_usd": _r(ops, 0)}
+    return {
+        "gpu_hours_used": _r(used, 1),
+        "gpu_hours_owned": _r(owned, 1),
+        "gpu_hours_ready": _r(rec.entity_ready[i].total / h, 1),
+        "stranded_gpu_hours": _r(stranded, 1),
+        "stranded_gpu_days": _r(stranded / 24, 2),
+        "gpu_hours_lent": _r(rec.entity_lent[i].total / h, 1),
+        "gpu_hours_borrowed": _r(rec.entity_borrowed[i].total / h, 1),
+        "cost_usd": _r(total, 0),
+        **lines,
+        "stranded_cost_usd": _r(stranded_cost, 0),
+        "stranded_cost_usd_per_gpu_day": _r(stranded_cost / (stranded / 24), 2)
+        if stranded
+        else None,
+        "cost_usd_per_used_gpu_hour": _r(total / used, 4) if used else None,
+        "gpus_owned_at_end": int(rec.entity_delivered[i].value),
+    }
 
 
 def _job_columns(sim: Simulation) -> dict[str, np.ndarray[Any, Any]]:

@@ -30,6 +30,7 @@ from gpufleet.engine.engine import Engine
 from gpufleet.policies.base import Policy
 from gpufleet.policies.registry import make_policy
 from gpufleet.sim.build import Change, TimedChange, build_state, timeline
+from gpufleet.sim.costs import CostRates
 from gpufleet.sim.recorder import Recorder
 from gpufleet.sim.result import SimResult, build_result
 from gpufleet.state.jobs import Job
@@ -66,7 +67,15 @@ class Simulation:
             p.name: (p.milestone.gpu_hours * 3600.0 if p.milestone else None)
             for p in scenario.programs()
         }
-        self.recorder = Recorder(self.state, horizon, self.bucket_s, targets, speed)
+        cost = scenario.cost
+        rates = CostRates(
+            cost.life_years,
+            cost.idle_power_fraction,
+            {t.name: t.board_power_w for t in scenario.catalog},
+            {x.name: x.pue for x in scenario.sites},
+            {x.name: x.electricity_usd_per_kwh for x in scenario.sites},
+        )
+        self.recorder = Recorder(self.state, horizon, self.bucket_s, targets, speed, rates)
         self.engine = Engine(self.state, self.policy, scenario.catalog, self, self.recorder)
         self._heap: list[tuple[float, int, int, Any]] = []
         self._seq = itertools.count()

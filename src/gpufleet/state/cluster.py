@@ -76,6 +76,7 @@ class ClusterState:
         self.node_pool: list[str] = []
         self.node_kw: list[float] = []
         self.node_delivered: list[bool] = []
+        self.node_value_usd: list[float] = []
         self.pool_nodes: dict[str, list[int]] = {}
         self.pool_home: dict[str, str] = {}  # the site a pool was bought for
         self.dirty: set[str] = set()  # cohorts whose situation changed since the last cycle
@@ -119,6 +120,7 @@ class ClusterState:
         nodes: int,
         owner: str,
         server_power_w: float,
+        value_usd: float = 0.0,
     ) -> None:
         cohort = self.entity_cohort[owner]
         gi = self.capacity.group_for(cohort, site, gpu_type, gpus_per_node)
@@ -132,6 +134,7 @@ class ClusterState:
             self.node_pool.append(name)
             self.node_kw.append(kw)
             self.node_delivered.append(False)
+            self.node_value_usd.append(value_usd / nodes)
             ids.append(n)
         self.pool_nodes[name] = ids
         self._refresh_owners()
@@ -255,6 +258,7 @@ class ClusterState:
                 owners[o] = owners.get(o, 0) + n
             job.owners = tuple(owners.items())
         job.placement = placement
+        job.group = placement.group
         job.state = JobState.RUNNING
         job.start_s = now_s
         if job.first_start_s < 0:

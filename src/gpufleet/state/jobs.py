@@ -23,6 +23,7 @@ class Job:
     __slots__ = (
         "cohort",
         "first_start_s",
+        "group",
         "lost_gpu_s",
         "owners",
         "placement",
@@ -43,6 +44,7 @@ class Job:
         self.cohort = program.cohort
         self.state = JobState.PENDING
         self.placement: Placement | None = None
+        self.group = -1  # the capacity group it runs or last ran on
         self.start_s = 0.0
         self.first_start_s = -1.0
         self.speed = 1.0

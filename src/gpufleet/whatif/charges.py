@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gpufleet.domain.changes import Transfer
 from gpufleet.domain.scenario import Scenario
 
 
@@ -45,6 +46,25 @@ class Charge:
         }
 
 
+def cost_rate(sc: Scenario, t: Transfer) -> float:
+    """What one GPU-hour of the transferred GPUs costs their owner: the flat rate, or
+    (itemized) the pool's capex per GPU-hour + operations + full board power at the site
+    it runs at, times PUE and $/kWh."""
+    cost = sc.cost
+    if cost.usd_per_gpu_hour is not None:
+        return cost.usd_per_gpu_hour
+    pool = next(p for p in sc.pools if p.name == t.pool)
+    site = next(s for s in sc.sites if s.name == (t.to_site or pool.site))
+    capex = pool.value_usd / pool.gpu_count / (cost.life_years * 365.25 * 24)
+    power = (
+        sc.catalog.get(pool.gpu_type).board_power_w
+        / 1000
+        * site.pue
+        * (site.electricity_usd_per_kwh)
+    )
+    return capex + cost.ops_usd_per_gpu_hour + power
+
+
 def charges(
     sc: Scenario, market_usd_per_gpu_hour: float | None = None, markup: float = 0.0
 ) -> list[Charge]:
@@ -56,8 +76,9 @@ def charges(
         if market_usd_per_gpu_hour is not None:
             rate, rule = market_usd_per_gpu_hour, f"market ${market_usd_per_gpu_hour:.2f}/GPU-h"
         else:
-            rate = sc.cost.usd_per_gpu_hour * (1 + markup)
-            rule = f"cost-plus ${sc.cost.usd_per_gpu_hour:.2f}/GPU-h x {1 + markup:.2f}"
+            base = cost_rate(sc, t)
+            rate = base * (1 + markup)
+            rule = f"cost-plus ${base:.2f}/GPU-h x {1 + markup:.2f}"
         out.append(
             Charge(t.name, t.to_entity, t.from_entity, hours, hours * rate, t.price_usd, rule)
         )
