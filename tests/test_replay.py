@@ -211,3 +211,12 @@ def test_sized_queues_keep_their_allocation_and_the_rest_is_shared_by_the_others
     sc = to_scenario(w, fleet=(FleetGroup("H100-SXM", 8, 1), FleetGroup("A100-80GB", 8, 1)))
     quotas = {p.name: {t: q.nominal_gpus for t, q in p.quotas} for p in sc.programs()}
     assert quotas == {"a": {"A100-80GB": 3, "H100-SXM": 3}, "b": {"A100-80GB": 5, "H100-SXM": 5}}
+
+
+def test_a_list_of_allowed_models_lets_a_job_run_on_any_of_them() -> None:
+    # "P100|T4" on a fleet of T4 only: the job runs on T4; "K80|M60" fits no model: dropped
+    w = Workload.build("w", [0, 1], [60, 60], [1, 1], gpu_type=["P100|T4", "K80|M60"])
+    sc = to_scenario(w, fleet=(FleetGroup("T4", 8, 1),))
+    jobs = [d for _, f in sc.workloads for d in f(0)]
+    assert [d.gpu_types for d in jobs] == [("T4",)]
+    assert "dropped 1 job(s): GPU model 'K80|M60' not in the fleet" in sc.description

@@ -63,9 +63,15 @@ def load(args: argparse.Namespace) -> Workload:
 
 def cmd_list(args: argparse.Namespace) -> int:
     root = traces_root()
+    variants: dict[str, int] = {}
     for spec in known_traces():
+        if ":" in spec.name:  # NAME:VARIANT sources are listed as one line per family
+            variants[spec.name.split(":")[0]] = variants.get(spec.name.split(":")[0], 0) + 1
+            continue
         here = "found" if (root / spec.folder).is_dir() else "not found"
         print(f"{spec.name:32s} {spec.description} [{here} under {root}]")
+    for family, n in sorted(variants.items()):
+        print(f"{family + ':<variant>':32s} {n} more sources in {family} (see its SOURCE.md)")
     return 0
 
 

@@ -9,7 +9,8 @@ Rules (each reported in the result's ``notes`` with a count when it drops or cha
 - GPU models the catalog does not know are added with throughput 1.0 and H100-like power
   (the replay then preserves recorded durations on them);
 - a job's work is its recorded duration times the throughput of its recorded GPU type, so
-  on that type it runs exactly as long as it did;
+  on that type it runs exactly as long as it did; a ``|``-separated list of models
+  (``P100|T4``) lets the job run on any of them (work at the first one's throughput);
 - fractional GPU requests are rounded up to whole GPUs (fractional placement is a separate
   policy); CPU-only jobs and jobs with an unknown duration are dropped; so are jobs that ask
   for more GPUs than any (site, type) group of the fleet holds, or for a model it lacks;
@@ -138,14 +139,15 @@ def _jobs(
         if whole != g:
             rounded += 1
         t = str(t or "")
-        if t and t not in fleet_types:
+        wanted = [x for x in t.split("|") if x]  # "P100|T4": any of these models
+        if wanted and not any(x in fleet_types for x in wanted):
             drops[f"GPU model {t!r} not in the fleet"] += 1
             continue
-        types = (GpuTypeName(t),) if t else all_types
+        types = tuple(GpuTypeName(x) for x in wanted if x in fleet_types) or all_types
         if whole > max(capacity.get(x, 0) for x in types):
             drops["more GPUs than the fleet holds of its type"] += 1
             continue
-        speed = catalog.get(t).throughput if t else 1.0
+        speed = catalog.get(types[0]).throughput if wanted else 1.0
         by_queue[str(q or "default")].append(
             JobDraft(submit / scale_load, whole, dur * speed, types)
         )
