@@ -220,3 +220,38 @@ def test_a_list_of_allowed_models_lets_a_job_run_on_any_of_them() -> None:
     jobs = [d for _, f in sc.workloads for d in f(0)]
     assert [d.gpu_types for d in jobs] == [("T4",)]
     assert "dropped 1 job(s): GPU model 'K80|M60' not in the fleet" in sc.description
+
+
+def test_a_bad_row_is_reported_once_and_skipping_notes_it_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "jobs.csv"
+    src.write_text("t,g,d\n0,1,60\n5,x,60\n9,2,30\n")
+    spec = "submit=t,gpus=g,duration=d"
+    assert (
+        main(["trace", "info", str(src), "--map", spec, "--time-format", "relative-seconds"]) == 2
+    )
+    err = capsys.readouterr().err
+    assert err.count(f"{src}:3") == 1, err
+    rejects = tmp_path / "rejects.csv"
+    assert (
+        main(
+            [
+                "trace",
+                "info",
+                str(src),
+                "--map",
+                spec,
+                "--time-format",
+                "relative-seconds",
+                "--on-error",
+                "skip",
+                "--rejects",
+                str(rejects),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert out.count("skipped 1 row(s)") == 1, out
+    assert rejects.read_text().count("\n") == 2  # header + the one bad row

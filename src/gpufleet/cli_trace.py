@@ -55,8 +55,7 @@ def load(args: argparse.Namespace) -> Workload:
     w = load_source(args.source, policy, **kwargs)
     if policy.rejects:
         out = Path(args.rejects or f"{Path(args.source).name}.rejects.csv")
-        policy.write_rejects(out)
-        w.notes.extend(policy.notes())
+        policy.write_rejects(out)  # the loaders already noted what they skipped
         w.notes.append(f"rejected rows written to {out}")
     return w
 

@@ -55,6 +55,8 @@ class InputError(GpufleetError):
     def render(self) -> str:
         if not self.problems:
             return str(self)
+        if len(self.problems) == 1 and self.problems[0].render() == str(self):
+            return str(self)  # the message is its one problem: say it once
         lines = [str(self)] + ["  " + p.render() for p in self.problems]
         return "\n".join(lines)
 

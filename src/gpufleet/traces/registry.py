@@ -119,7 +119,8 @@ def _no_map(source: str, what: str, column_map: str | None, time_format: str | N
     """--map and --time-format describe a plain CSV file; anything else has its own format."""
     given = [flag for flag, v in (("--map", column_map), ("--time-format", time_format)) if v]
     if given:
+        verb, them = ("applies", "it") if len(given) == 1 else ("apply", "them")
         raise InputError(
-            f"{source}: {' and '.join(given)} apply to a CSV file; this is {what}, "
-            "which is read without them"
+            f"{source}: {' and '.join(given)} {verb} to a CSV file; this is {what}, "
+            f"which is read without {them}"
         )

@@ -1,5 +1,5 @@
 """What every importer shares: the bad-value exception its parsers raise, times read as UTC
-seconds, the buffer rows go into, and the step that turns the buffer into a ``Workload``.
+seconds, the row tuple, opening a file, and the step that turns rows into a ``Workload``.
 
 Times: a timestamp with a zone offset is converted to UTC; one without is read as UTC (the
 importer notes how many were). Times are kept as seconds since the Unix epoch while reading;
@@ -46,7 +46,6 @@ class UtcTimes:
     """Parses ISO 8601 timestamps to epoch seconds (UTC), counting those without an offset."""
 
     naive: int = 0
-    zoned: int = 0
 
     def epoch_s(self, text: str, column: str, expected: str) -> float:
         try:
@@ -56,7 +55,6 @@ class UtcTimes:
         if dt.tzinfo is None:
             self.naive += 1
             return (dt - _EPOCH).total_seconds()
-        self.zoned += 1
         return dt.timestamp()
 
     def notes(self, what: str) -> list[str]:

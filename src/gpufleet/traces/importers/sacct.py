@@ -8,16 +8,17 @@ Ask sacct for exactly these fields (extra fields are ignored, so adding more doe
       > jobs.sacct
 
 ``--starttime`` matters: without it sacct lists only jobs since midnight today. Set
-``SLURM_TIME_FORMAT='%Y-%m-%dT%H:%M:%S%z'`` to put the zone offset in the times; without an
-offset they are in the cluster's local time, which this importer cannot know and reads as UTC
-(and says so in the workload's notes).
+``SLURM_TIME_FORMAT='%Y-%m-%dT%H:%M:%S%z'`` to put the zone offset in the times (or
+``SLURM_TIME_FORMAT=%s`` for Unix seconds); without an offset they are in the cluster's local
+time, which this importer cannot know and reads as UTC (and says so in the workload's notes).
 
-How each column becomes the workload's:
+JobID, Submit, Start, End and AllocTRES (or ReqTRES) are required. How each column becomes
+the workload's:
 
 ==========  ===============================================================================
 JobID       job steps (an ID with a ``.``: ``123.batch``, ``123.0``) are skipped, even
             without ``--allocations``; array tasks (``123_4``) are jobs
-Submit      ``submit_s`` (required); ISO 8601, with or without a zone offset
+Submit      ``submit_s``; ISO 8601 with or without a zone offset, or Unix seconds
 Start       ``start_s``; ``Unknown``/``None`` (not started) -> NaN
 End         the end; ``Unknown``/``None`` (still running or pending) -> duration NaN
 Elapsed     ``duration_s`` of a finished job (``[DD-]HH:MM:SS`` or ``MM:SS.mmm``); it leaves
@@ -90,7 +91,7 @@ _MEM_UNITS = {"K": 1 / 1024**2, "M": 1 / 1024, "G": 1.0, "T": 1024.0, "P": 1024.
 
 @dataclass(frozen=True)
 class Tres:
-    """One parsed TRES string. ``types``: typed GPU names with their counts."""
+    """One parsed TRES string. ``types``: the typed GPU names with a count above 0."""
 
     gpus: float
     types: tuple[str, ...]
@@ -120,11 +121,13 @@ class Layout:
 def load_sacct(path: Path, policy: RowPolicy) -> Workload:
     """Read a ``sacct --parsable2`` export (see the module docstring for the fields)."""
     with open_text(path, policy, "sacct --parsable2 output with its header line") as fh:
-        header = fh.readline().rstrip("\r\n")
+        header, at = "", 0
+        while not header:  # open_text saw a non-blank line, so this ends
+            header, at = fh.readline().strip(), at + 1
         trailing = header.endswith("|")  # --parsable (not 2) ends every line with a '|'
         names = (header[:-1] if trailing else header).split("|")
-        reader = _Reader(_layout(names, header, policy), policy)
-        for lineno, line in enumerate(fh, start=2):
+        reader = _Reader(_layout(names, header, at, policy), policy)
+        for lineno, line in enumerate(fh, start=at + 1):
             text = line.rstrip("\r\n")
             if not text:
                 continue
@@ -132,16 +135,19 @@ def load_sacct(path: Path, policy: RowPolicy) -> Workload:
     if reader.data_lines == 0:
         fatal(
             policy,
-            2,
+            at + 1,
             "",
             "no job rows after the header",
             "one row per job; sacct lists only today's jobs unless given --starttime",
         )
+    no_gpus = sum(1 for r in reader.rows if r[3] == 0)
+    if no_gpus:
+        reader.counts.add("job(s) without GPUs kept with gpus=0", no_gpus)
     notes = [*reader.counts.notes(), *reader.times.notes("sacct"), *reader.gpu_names.notes()]
     return finish(reader.rows, path, notes, policy, absolute=True)
 
 
-def _layout(names: list[str], header: str, policy: RowPolicy) -> Layout:
+def _layout(names: list[str], header: str, line: int, policy: RowPolicy) -> Layout:
     at = {n.strip().lower(): i for i, n in enumerate(names)}
     at.setdefault("jobid", at.get("jobidraw", -1))
 
@@ -153,15 +159,15 @@ def _layout(names: list[str], header: str, policy: RowPolicy) -> Layout:
     if col("AllocTRES") is None and col("ReqTRES") is None:
         missing.append("AllocTRES")
     if missing:
-        policy.fatal(
-            1,
+        fatal(
+            policy,
+            line,
             "header",
             f"missing column(s) {', '.join(missing)}; the header is {header!r}",
             f"sacct --parsable2 --format={FORMAT}",
         )
     job_id, submit, start, end = col("JobID"), col("Submit"), col("Start"), col("End")
-    assert job_id is not None and submit is not None  # checked just above
-    assert start is not None and end is not None
+    assert job_id is not None and submit is not None and start is not None and end is not None
     return Layout(
         width=len(names),
         job_id=job_id,
@@ -197,7 +203,8 @@ class _Reader:
         self.data_lines += 1
         fields = text.split("|")
         try:
-            fields = self._fit(fields)
+            if len(fields) != self.lay.width:
+                fields = self._fit(fields)
             if "." in fields[self.lay.job_id]:
                 self.counts.add("job step row(s) skipped (IDs with a '.'; the job's row counts)")
                 return
@@ -208,8 +215,6 @@ class _Reader:
     def _fit(self, fields: list[str]) -> list[str]:
         """A row with one field per header column; a '|' inside JobName is put back."""
         width, jn = self.lay.width, self.lay.job_name
-        if len(fields) == width:
-            return fields
         if jn is not None and len(fields) > width:
             extra = len(fields) - width
             return [*fields[:jn], "|".join(fields[jn : jn + extra + 1]), *fields[jn + extra + 1 :]]
@@ -222,9 +227,9 @@ class _Reader:
     def _job(self, f: list[str]) -> JobRow:
         lay = self.lay
         state = f[lay.state].split(" ", 1)[0].rstrip("+") if lay.state is not None else ""
-        submit = self.times.epoch_s(f[lay.submit], "Submit", TIME_EXPECTED)
-        start = self._time(f, lay.start, "Start")
-        end = self._time(f, lay.end, "End")
+        submit = self._stamp(f[lay.submit], "Submit", TIME_EXPECTED)
+        start = NAN if f[lay.start] in _NOT_A_TIME else self._stamp(f[lay.start], "Start")
+        end = NAN if f[lay.end] in _NOT_A_TIME else self._stamp(f[lay.end], "End")
         duration = self._duration(f, start, end, state)
         tres = self._tres(f)
         gpu_type = ""
@@ -232,8 +237,6 @@ class _Reader:
             gpu_type = self.gpu_names.resolve(tres.types[0])
         elif tres.types:
             self.counts.add("job(s) with several GPU types kept with gpu_type '' (any)")
-        if tres.gpus == 0:
-            self.counts.add("job(s) without GPUs kept with gpus=0")
         queue = f[lay.account] if lay.account is not None else ""
         if not queue and lay.partition is not None:
             queue = f[lay.partition]
@@ -252,10 +255,13 @@ class _Reader:
             share(state, state),
         )
 
-    def _time(self, f: list[str], at: int, column: str) -> float:
-        if f[at] in _NOT_A_TIME:
-            return NAN
-        return self.times.epoch_s(f[at], column, TIME_EXPECTED + ", or Unknown")
+    def _stamp(
+        self, text: str, column: str, expected: str = TIME_EXPECTED + ", or Unknown"
+    ) -> float:
+        """ISO 8601, or Unix seconds (``SLURM_TIME_FORMAT=%s``)."""
+        if text.isdigit():
+            return float(text)
+        return self.times.epoch_s(text, column, expected)
 
     def _duration(self, f: list[str], start: float, end: float, state: str) -> float:
         lay = self.lay
