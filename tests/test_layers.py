@@ -16,7 +16,8 @@ ALLOWED = {
     "policies": {"domain", "state"},
     "engine": {"domain", "state", "policies"},
     "workload": {"domain"},
-    "scenario": {"domain", "workload", "policies"},
+    "scenario": {"domain", "workload", "policies", "traces"},
+    "traces": {"domain"},
     "sim": {"domain", "state", "policies", "engine", "workload"},
     "report": {"sim", "domain"},
 }

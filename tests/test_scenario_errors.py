@@ -979,3 +979,75 @@ def test_itemized_cost_keys_select_the_itemized_model() -> None:
     assert cost.idle_power_fraction == 0.3
     flat = load_scenario_text(HOLDINGS.format(timeline="  []"), "t.yaml").cost
     assert not flat.itemized and flat.usd_per_gpu_hour == 2.0
+
+
+def test_a_program_can_take_its_jobs_from_any_trace_source(tmp_path: Path) -> None:
+    # A Parquet workload with two queues; the program takes queue 'b' only: 2 jobs, the
+    # recorded H100 job keeps H100 as its constraint, the unknown model falls back to the
+    # program's quota types; 1.5 GPUs round up to 2; durations at H100 speed (1.0) are kept.
+    from gpufleet.traces.workload import Workload, write_parquet
+
+    w = Workload.build(
+        "w",
+        [0, 10, 20],
+        [60, 120, 30],
+        [1, 1.5, 4],
+        gpu_type=["", "H100-SXM", "V100"],
+        queue=["a", "b", "b"],
+    )
+    write_parquet(w, tmp_path / "w.parquet")
+    text = HOLDINGS.format(timeline="  []").replace(
+        "{name: p1, quotas: {H100-SXM: {nominal: 8}}}",
+        "{name: p1, quotas: {H100-SXM: {nominal: 8}}, workload: {trace: "
+        "{source: w.parquet, queue: b}}}",
+    )
+    (tmp_path / "s.yaml").write_text(text)
+    sc = load_scenario(tmp_path / "s.yaml")
+    drafts = list(sc.workloads[0][1](0))
+    # times stay relative to the whole trace's first job, so programs taking different
+    # queues of one trace stay aligned
+    assert [(d.submit_s, d.gpus, d.work_s, d.gpu_types) for d in drafts] == [
+        (10.0, 2, 120.0, ("H100-SXM",)),
+        (20.0, 4, 30.0, ("H100-SXM",)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("trace", "field", "message"),
+    [
+        pytest.param(
+            "{source: nowhere-trace}",
+            "trace.source",
+            "unknown trace or file",
+            id="an-unknown-trace-source",
+        ),
+        pytest.param(
+            "{source: w.parquet, queue: zz}",
+            "trace.queue",
+            "no job of the trace is left for this program",
+            id="a-queue-it-lacks",
+        ),
+        pytest.param(
+            "{source: w.parquet, path: x.csv}",
+            "trace",
+            "give exactly one of 'path'",
+            id="both-path-and-source",
+        ),
+    ],
+)
+def test_bad_trace_sources_are_located(
+    trace: str, field: str, message: str, tmp_path: Path
+) -> None:
+    from gpufleet.traces.workload import Workload, write_parquet
+
+    write_parquet(Workload.build("w", [0], [60], [1], queue=["a"]), tmp_path / "w.parquet")
+    text = HOLDINGS.format(timeline="  []").replace(
+        "{name: p1, quotas: {H100-SXM: {nominal: 8}}}",
+        "{name: p1, quotas: {H100-SXM: {nominal: 8}}, workload: {trace: " + trace + "}}",
+    )
+    (tmp_path / "s.yaml").write_text(text)
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(tmp_path / "s.yaml")
+    [p] = e.value.problems
+    assert p.field.endswith(field)
+    assert message in p.message

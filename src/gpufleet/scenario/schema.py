@@ -189,10 +189,28 @@ class JobIn(Strict):
 
 
 class TraceIn(Strict):
-    path: str
+    """``path``: a CSV of submit_s,gpus,duration_s[,gpu_type]; or ``source``: any trace
+    gpufleet reads (a name from 'gpufleet trace list', a Parquet workload, a sacct export,
+    a Kubernetes pod list, or a CSV with ``map``), optionally one ``queue`` of it."""
+
+    path: str | None = None
+    source: str | None = None
     format: str = "csv"
     gpu_types: list[str] | None = None
     time_offset_hours: float = 0.0
+    queue: str | None = None
+    map: str | None = None
+    time_format: str | None = None
+    scale_load: Pos = 1.0
+
+    @model_validator(mode="after")
+    def path_or_source(self) -> TraceIn:
+        if (self.path is None) == (self.source is None):
+            raise ValueError(
+                "give exactly one of 'path' (a CSV of submit_s,gpus,duration_s) "
+                "or 'source' (a trace name or file gpufleet reads)"
+            )
+        return self
 
 
 class WorkloadIn(Strict):

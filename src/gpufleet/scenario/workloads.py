@@ -120,8 +120,28 @@ def build_workload(
     if drafts:
         drafts.sort(key=lambda d: d.submit_s)
         sources.append(FixedJobs(tuple(drafts)))
-    if w.trace is not None:
-        tp: YPath = (*path, "trace")
+    if w.trace is not None and w.trace.source is not None:
+        tp = (*path, "trace")
+        got = _trace_source(w.trace, types(w.trace.gpu_types, (*tp, "gpu_types")), ctx)
+        if isinstance(got, str):
+            err((*tp, "source"), got, "a name from 'gpufleet trace list' or a readable file")
+        elif got and got[0].submit_s < 0:
+            err(
+                (*tp, "time_offset_hours"),
+                "the offset puts jobs before the scenario starts",
+                "an offset that keeps every submit time at or after 0",
+            )
+        elif not got:
+            err(
+                (*tp, "queue") if w.trace.queue else (*tp, "source"),
+                "no job of the trace is left for this program",
+                "a queue the trace has",
+            )
+        else:
+            sources.append(FixedJobs(tuple(got)))
+    elif w.trace is not None:
+        tp = (*path, "trace")
+        assert w.trace.path is not None
         if w.trace.format != "csv":
             err((*tp, "format"), f"unknown trace format {w.trace.format!r}", "csv")
         else:
@@ -155,6 +175,33 @@ def build_workload(
     if problems:
         return None, problems
     return ProgramWorkload(tuple(sources)), problems
+
+
+def _trace_source(
+    t: S.TraceIn, types: tuple[GpuTypeName, ...], ctx: Context
+) -> list[JobDraft] | str:
+    """The program's jobs from any trace source, or the loading error's message."""
+    from gpufleet.errors import InputError
+    from gpufleet.traces.registry import load_source
+    from gpufleet.traces.replay import workload_drafts
+    from gpufleet.traces.rows import RowPolicy
+
+    src = t.source or ""
+    local = ctx.base / src
+    name = str(local) if not Path(src).is_absolute() and local.exists() else src
+    kwargs: dict[str, str] = {}
+    if t.map:
+        kwargs["column_map"] = t.map
+    if t.time_format:
+        kwargs["time_format"] = t.time_format
+    try:
+        w = load_source(name, RowPolicy(name), **kwargs)
+    except InputError as e:
+        return str(e)
+    drafts, _notes = workload_drafts(
+        w, types, ctx.catalog, t.queue, t.scale_load, t.time_offset_hours * 3600
+    )
+    return drafts
 
 
 def _generator(

@@ -235,6 +235,47 @@ def _per_type(groups: tuple[FleetGroup, ...]) -> dict[str, int]:
     return dict(sorted(per_type.items()))
 
 
+def workload_drafts(
+    w: Workload,
+    types: tuple[GpuTypeName, ...],
+    catalog: GpuCatalog,
+    queue: str | None = None,
+    scale_load: float = 1.0,
+    offset_s: float = 0.0,
+) -> tuple[list[JobDraft], list[str]]:
+    """A trace's jobs (or one queue's) as one scenario program's drafts: the rules of
+    :func:`to_scenario` for GPUs, durations and models; a recorded model the catalog knows
+    is kept as the job's constraint, otherwise the program's ``types`` apply."""
+    sw = w.sorted()
+    drafts: list[JobDraft] = []
+    dropped = 0
+    for submit, dur, g, t, q in zip(
+        sw.submit_s.tolist(),
+        sw.duration_s.tolist(),
+        sw.gpus.tolist(),
+        sw.gpu_type.tolist(),
+        sw.queue.tolist(),
+        strict=True,
+    ):
+        if queue is not None and str(q) != queue:
+            continue
+        if not g or g <= 0 or dur != dur or dur <= 0:
+            dropped += 1
+            continue
+        known = [GpuTypeName(x) for x in str(t or "").split("|") if x and x in catalog]
+        speed = catalog.get(known[0]).throughput if known else 1.0
+        drafts.append(
+            JobDraft(
+                submit / scale_load + offset_s,
+                math.ceil(g - 1e-9),
+                dur * speed,
+                tuple(known) or types,
+            )
+        )
+    notes = [f"dropped {dropped} job(s) without GPUs or a duration"] if dropped else []
+    return drafts, notes
+
+
 def _quota_shares(
     w: Workload, jobs: dict[str, list[JobDraft]], groups: tuple[FleetGroup, ...]
 ) -> dict[str, tuple[tuple[GpuTypeName, Quota], ...]]:
