@@ -143,7 +143,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.fleet and not fleet:
         raise InputError(f"--fleet {args.fleet}: that source describes no fleet")
     sc = to_scenario(
-        w, args.policy, fleet=fleet, gpus=args.gpus, scale_load=args.scale_load, seed=args.seed
+        w,
+        args.policy,
+        fleet=fleet,
+        gpus=args.gpus,
+        scale_load=args.scale_load,
+        seed=args.seed,
+        strict=args.on_error == "stop",
     )
     res = Simulation(sc).run()
     span_s = float(w.submit_s.max() - w.submit_s.min()) / args.scale_load if len(w) else 0.0

@@ -13,7 +13,9 @@ Rules (each reported in the result's ``notes`` with a count when it drops or cha
   (``P100|T4``) lets the job run on any of them (work at the first one's throughput);
 - fractional GPU requests are rounded up to whole GPUs (fractional placement is a separate
   policy); CPU-only jobs and jobs with an unknown duration are dropped; so are jobs that ask
-  for more GPUs than any (site, type) group of the fleet holds, or for a model it lacks;
+  for a model the fleet lacks; a job asking for more GPUs than any (site, type) group of
+  the fleet holds is an error with ``strict`` (the CLI's default ``--on-error=stop``) and
+  dropped otherwise;
 - quotas (used by the ``quota`` policy): a queue's allocation series when the trace has one,
   otherwise a share of each GPU type proportional to the queue's GPU-hours;
 - ``scale_load`` divides inter-arrival times (2.0 = twice the arrival rate);
@@ -78,6 +80,7 @@ def to_scenario(
     gpus: int | None = None,
     scale_load: float = 1.0,
     seed: int = 0,
+    strict: bool = False,
 ) -> Scenario:
     if scale_load <= 0:
         raise InputError(f"--scale-load {scale_load}: must be a positive number")
@@ -104,7 +107,7 @@ def to_scenario(
     biggest: dict[str, int] = defaultdict(int)
     for g in groups:
         biggest[g.gpu_type] += g.gpus
-    jobs = _jobs(w, fleet_types, dict(biggest), catalog, scale_load, notes)
+    jobs = _jobs(w, fleet_types, dict(biggest), catalog, scale_load, notes, strict)
     return _assemble(w, groups, jobs, catalog, policy, seed, notes)
 
 
@@ -115,6 +118,7 @@ def _jobs(
     catalog: GpuCatalog,
     scale_load: float,
     notes: list[str],
+    strict: bool = False,
 ) -> dict[str, list[JobDraft]]:
     sw = w.sorted()
     drops: dict[str, int] = defaultdict(int)
@@ -144,7 +148,14 @@ def _jobs(
             drops[f"GPU model {t!r} not in the fleet"] += 1
             continue
         types = tuple(GpuTypeName(x) for x in wanted if x in fleet_types) or all_types
-        if whole > max(capacity.get(x, 0) for x in types):
+        most = max(capacity.get(x, 0) for x in types)
+        if whole > most:
+            if strict:
+                raise InputError(
+                    f"{w.name}: the job submitted at {submit:,.0f} s asks for {whole} GPUs; "
+                    f"no part of the fleet can hold it (at most {most} of "
+                    f"{'/'.join(types)})",
+                )
             drops["more GPUs than the fleet holds of its type"] += 1
             continue
         speed = catalog.get(types[0]).throughput if wanted else 1.0
