@@ -17,6 +17,11 @@ H = 3600.0
 
 def checked_run(sim: Simulation) -> dict[int, float]:
     """Run with invariants checked after every cycle; returns kept work per finished job."""
+    return checked_run_result(sim)[0]
+
+
+def checked_run_result(sim: Simulation) -> tuple[dict[int, float], Any]:
+    """checked_run, also returning the result."""
     kept: dict[int, float] = {}
     finished: dict[int, float] = {}
     cycle, on_stop = sim.engine.cycle, sim.recorder.on_stop
@@ -36,8 +41,8 @@ def checked_run(sim: Simulation) -> dict[int, float]:
     sim.engine.cycle = checked_cycle  # type: ignore[method-assign]
     sim.engine.observer = sim.recorder
     sim.recorder.on_stop = watching_stop  # type: ignore[method-assign]
-    sim.run()
-    return {j: kept[j] - w for j, w in finished.items()}
+    res = sim.run()
+    return {j: kept[j] - w for j, w in finished.items()}, res
 
 
 @pytest.mark.parametrize("policy", POLICIES)
@@ -279,3 +284,53 @@ def test_itemized_costs_match_a_hand_calculation() -> None:
     assert e["cost_usd"] == 896
     assert e["stranded_cost_usd"] == 348
     assert e["stranded_cost_usd_per_gpu_day"] == 21.73
+
+
+FAILING = """
+name: failing
+start: 2025-01-01
+horizon_days: 30
+seed: 3
+policy: fifo
+failures: {{node_mtbf_hours: {mtbf}, repair_hours: 12}}
+sites: [{{name: dc, power_kw: 10000}}]
+entities:
+  - name: e
+    programs:
+      - name: p
+        quotas: {{H100-SXM: {{nominal: 64}}}}
+        workload:
+          generator: {{jobs_per_day: 40, gpus: {{choices: [1, 8, 16]}},
+                       duration_hours: {{lognormal: {{median: 6, sigma: 0.5}}}},
+                       checkpoint_hours: 2}}
+pools: [{{name: pool, site: dc, gpu_type: H100-SXM, nodes: 8, owner: e}}]
+"""
+
+
+def test_node_failures_preempt_jobs_and_take_nodes_out_until_repaired() -> None:
+    from gpufleet.scenario.load import load_scenario_text
+
+    # 8 nodes with a 200-hour MTBF over 720 hours: about 8 x 720 / 200 = 28.8 failures
+    # expected (Poisson, sd ~5.4); each keeps 8 GPUs down for 12 h: ~28.8 x 8 x 12 = 2,765
+    # down GPU-hours.
+    sc = load_scenario_text(FAILING.format(mtbf=200), "f.yaml")
+    sim = Simulation(sc)
+    shortfall, res = checked_run_result(sim)
+    assert 15 <= res.summary["node_failures"] <= 45
+    # each failure: 8 GPUs x 12 h = 96 down GPU-hours, the last repair possibly cut short
+    # by the horizon
+    n = res.summary["node_failures"]
+    assert (n - 1) * 96 <= res.fleet["down_gpu_hours"] <= n * 96
+    assert res.summary["jobs_preempted"] > 0
+    assert max(abs(x) for x in shortfall.values()) < 1e-6  # finished jobs got all their work
+
+
+def test_failures_come_from_their_own_stream_so_the_workload_is_unchanged() -> None:
+    from gpufleet.scenario.load import load_scenario_text
+
+    rare = Simulation(load_scenario_text(FAILING.format(mtbf=1e9), "f.yaml")).run()
+    often = Simulation(load_scenario_text(FAILING.format(mtbf=100), "f.yaml")).run()
+    assert rare.summary["node_failures"] == 0
+    assert rare.summary["jobs_submitted"] == often.summary["jobs_submitted"]
+    assert often.summary["node_failures"] > 0
+    assert often.summary["queueing_delay_s"]["mean"] >= rare.summary["queueing_delay_s"]["mean"]

@@ -49,6 +49,17 @@ class CostModel:
         return self.usd_per_gpu_hour is None
 
 
+@dataclass(frozen=True)
+class FailureModel:
+    """Node failures: each powered node fails at random, on average once every
+    ``node_mtbf_hours`` (exponential times between failures), and is back
+    ``repair_hours`` later. Jobs on a failing node lose the work since their last
+    checkpoint and requeue. Failures are drawn from the run's seed."""
+
+    node_mtbf_hours: float
+    repair_hours: float
+
+
 # A workload is a function of a seed that yields a program's jobs in submit order.
 WorkloadFactory = Callable[[int], Iterator[JobDraft]]
 
@@ -82,6 +93,7 @@ class Scenario:
     description: str = ""
     source_file: str = ""
     variants: tuple[Variant, ...] = ()
+    failures: FailureModel | None = None
     assumptions: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
 

@@ -163,6 +163,22 @@ class Engine:
         self._shift_quota(dst, gtype, +t.gpus, now_s)
         self.observer.on_capacity(st, now_s)
 
+    def fail_node(self, node: int, now_s: float) -> bool:
+        """A powered node fails: its jobs are preempted, it leaves the pool of usable
+        nodes. False (nothing happens) if it is not powered or already down."""
+        st = self.state
+        if not st.node_powered[node] or st.node_down[node]:
+            return False
+        for job in st.jobs_on([node]):
+            self.preempt(job, now_s)
+        st.set_down(node, True)
+        self.observer.on_capacity(st, now_s)
+        return True
+
+    def repair_node(self, node: int, now_s: float) -> None:
+        self.state.set_down(node, False)
+        self.observer.on_capacity(self.state, now_s)
+
     def set_quota(self, program: str, gpu_type: str, quota: Quota, now_s: float) -> None:
         self.state.set_quota(program, gpu_type, quota)
         self.observer.on_quota(program, gpu_type, quota.nominal_gpus, now_s)

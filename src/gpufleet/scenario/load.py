@@ -19,7 +19,7 @@ from gpufleet.domain.gpus import GpuType, default_catalog
 from gpufleet.domain.holdings import replay_holdings
 from gpufleet.domain.ids import CohortId, EntityId, GpuTypeName, PoolId, ProgramId, SiteId
 from gpufleet.domain.org import Entity, Milestone, Program, Quota
-from gpufleet.domain.scenario import CostModel, PolicySpec, Scenario, Variant
+from gpufleet.domain.scenario import CostModel, FailureModel, PolicySpec, Scenario, Variant
 from gpufleet.errors import InputError, Problem, ScenarioError
 from gpufleet.scenario import schema as S
 from gpufleet.scenario.dates import as_datetime
@@ -190,6 +190,9 @@ class _Checker:
             quota_changes=tuple(quota_changes),
             policy=policy,
             cost=_cost(m.cost),
+            failures=FailureModel(m.failures.node_mtbf_hours, m.failures.repair_hours)
+            if m.failures
+            else None,
             workloads=tuple(workloads),
             description=m.description,
             source_file=self.file,

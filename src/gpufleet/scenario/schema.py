@@ -294,6 +294,11 @@ class VariantIn(Strict):
     policy: str | PolicyIn | None = None
 
 
+class FailuresIn(Strict):
+    node_mtbf_hours: Pos
+    repair_hours: Pos
+
+
 class ScenarioIn(Strict):
     name: str
     description: str = ""
@@ -303,6 +308,7 @@ class ScenarioIn(Strict):
     seed: int = 0
     policy: str | PolicyIn = "quota"
     cost: CostIn = CostIn()
+    failures: FailuresIn | None = None
     gpu_types: list[GpuTypeIn] = []
     sites: list[SiteIn]
     entities: list[EntityIn]

@@ -47,7 +47,7 @@ class CostRates:
             o = state.node_owner[n]
             c = state.node_value_usd[n] / life_s
             capex[o] += c
-            if cap.node_usable[n]:
+            if state.node_powered[n]:
                 site = state.node_site[n]
                 idle[o] += (
                     cap.node_gpus[n]

@@ -39,6 +39,7 @@ class Recorder:
         self.fleet_ready = Level(bucket_s, n_b)
         self.fleet_stranded = Level(bucket_s, n_b)
         self.fleet_delivered = Level()
+        self.fleet_down = Level()
         self.entity_used = [Level(bucket_s, n_b) for _ in ents]
         self.entity_delivered = [Level() for _ in ents]
         self.entity_ready = [Level() for _ in ents]
@@ -127,6 +128,10 @@ class Recorder:
             self.entity_capex[e].set(now_s, capex[e])
             self.entity_stranded_capex[e].set(now_s, stranded_capex[e])
             self.entity_idle_power[e].set(now_s, idle[e])
+        self.fleet_down.set(
+            now_s,
+            float(sum(state.capacity.node_gpus[n] for n, d in enumerate(state.node_down) if d)),
+        )
         delivered, ready = state.gpus_by_owner()
         for e in range(len(state.entities)):
             self.entity_delivered[e].set(now_s, delivered[e])
@@ -150,7 +155,12 @@ class Recorder:
             m.change(end_s, 0.0, 0.0)
 
     def _levels(self) -> list[Level]:
-        out: list[Level] = [self.fleet_ready, self.fleet_stranded, self.fleet_delivered]
+        out: list[Level] = [
+            self.fleet_ready,
+            self.fleet_stranded,
+            self.fleet_delivered,
+            self.fleet_down,
+        ]
         for group in (
             self.entity_used,
             self.entity_delivered,

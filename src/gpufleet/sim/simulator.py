@@ -35,7 +35,8 @@ from gpufleet.sim.recorder import Recorder
 from gpufleet.sim.result import SimResult, build_result
 from gpufleet.state.jobs import Job
 
-_CHANGE, _DONE, _ARRIVE = 0, 1, 2
+_CHANGE, _DONE, _ARRIVE, _NODE = 0, 1, 2, 3
+_FAIL, _REPAIR = 0, 1
 
 Progress = Callable[[float], None]
 
@@ -80,6 +81,7 @@ class Simulation:
         self._heap: list[tuple[float, int, int, Any]] = []
         self._seq = itertools.count()
         self.events = 0
+        self.node_failures = 0
 
     # --- Executor (the engine calls these) ----------------------------------------------
     def launch(self, job: Job, now_s: float, run_s: float) -> None:
@@ -96,6 +98,7 @@ class Simulation:
             heapq.heappush(heap, (c.t_s, _CHANGE, next(seq), c))
         self.recorder.on_capacity(self.state, 0.0)
         arrivals = self._arrivals()
+        self._schedule_first_failure()
         first = next(arrivals, None)
         if first is not None:
             heapq.heappush(heap, (first[0].submit_s, _ARRIVE, next(seq), first))
@@ -127,6 +130,8 @@ class Simulation:
                     nxt = next(arrivals, None)
                     if nxt is not None:
                         push(heap, (nxt[0].submit_s, _ARRIVE, next(seq), nxt))
+                elif kind == _NODE:
+                    self._node_event(payload, t)
                 else:
                     self._apply_change(payload, t)
             engine.cycle(t)
@@ -145,6 +150,40 @@ class Simulation:
             for i, (prog, factory) in enumerate(self.sc.workloads)
         ]
         return heapq.merge(*streams, key=_submit_of)
+
+    # --- node failures (scenario.failures) ------------------------------------------------
+    def _schedule_first_failure(self) -> None:
+        """Failures are a Poisson process over all nodes at rate nodes / MTBF; a draw that
+        lands on a node not powered or already down is void, so each powered node fails
+        at rate 1 / MTBF. Their own random stream keeps workloads identical across runs
+        with and without failures."""
+        fm = self.sc.failures
+        n_nodes = len(self.state.node_owner)
+        if fm is None or n_nodes == 0:
+            return
+        self._frng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x0FA11]))
+        self._fail_gap_s = fm.node_mtbf_hours * 3600.0 / n_nodes
+        self._push_failure(0.0)
+
+    def _push_failure(self, now_s: float) -> None:
+        t = now_s + float(self._frng.exponential(self._fail_gap_s))
+        heapq.heappush(self._heap, (t, _NODE, next(self._seq), (_FAIL, -1)))
+
+    def _node_event(self, payload: tuple[int, int], t: float) -> None:
+        what, node = payload
+        if what == _REPAIR:
+            self.engine.repair_node(node, t)
+            return
+        fm = self.sc.failures
+        assert fm is not None
+        victim = int(self._frng.integers(len(self.state.node_owner)))
+        if self.engine.fail_node(victim, t):
+            self.node_failures += 1
+            heapq.heappush(
+                self._heap,
+                (t + fm.repair_hours * 3600.0, _NODE, next(self._seq), (_REPAIR, victim)),
+            )
+        self._push_failure(t)
 
     def _apply_change(self, c: TimedChange, t: float) -> None:
         e = self.engine

@@ -77,6 +77,8 @@ class ClusterState:
         self.node_kw: list[float] = []
         self.node_delivered: list[bool] = []
         self.node_value_usd: list[float] = []
+        self.node_powered: list[bool] = []  # delivered and within its site's ready power
+        self.node_down: list[bool] = []  # failed, waiting for repair
         self.pool_nodes: dict[str, list[int]] = {}
         self.pool_home: dict[str, str] = {}  # the site a pool was bought for
         self.dirty: set[str] = set()  # cohorts whose situation changed since the last cycle
@@ -135,6 +137,8 @@ class ClusterState:
             self.node_kw.append(kw)
             self.node_delivered.append(False)
             self.node_value_usd.append(value_usd / nodes)
+            self.node_powered.append(False)
+            self.node_down.append(False)
             ids.append(n)
         self.pool_nodes[name] = ids
         self._refresh_owners()
@@ -156,14 +160,24 @@ class ClusterState:
         s = self.sites[site]
         budget = s.ready_kw(now_s)
         used = 0.0
-        cap = self.capacity
         pue = s.pue
         for n in s.nodes:
             used += self.node_kw[n] * pue
-            ok = used <= budget + 1e-9
-            if cap.node_usable[n] != ok:
-                cap.set_usable(n, ok)
-                self.dirty.add(cap.groups[cap.node_group[n]].cohort)
+            self.node_powered[n] = used <= budget + 1e-9
+            self._refresh_usable(n)
+
+    def _refresh_usable(self, n: int) -> None:
+        """Usable = powered and not down; the capacity index follows."""
+        cap = self.capacity
+        ok = self.node_powered[n] and not self.node_down[n]
+        if cap.node_usable[n] != ok:
+            cap.set_usable(n, ok)
+            self.dirty.add(cap.groups[cap.node_group[n]].cohort)
+
+    def set_down(self, node: int, down: bool) -> None:
+        """A node fails (jobs on it must have been stopped) or comes back from repair."""
+        self.node_down[node] = down
+        self._refresh_usable(node)
 
     def move_nodes(self, nodes: list[int], owner: str, site: str | None) -> list[str]:
         """Give idle nodes a new owner (and site); returns sites to re-power."""
@@ -184,7 +198,8 @@ class ClusterState:
             gi = cap.group_for(cohort, new_site, self.node_type[n], cap.node_gpus[n])
             cap.move_node(n, gi)
             if new_site != old_site and self.node_delivered[n]:
-                cap.set_usable(n, False)
+                self.node_powered[n] = False  # repowered at its new site
+                self._refresh_usable(n)
             self.node_owner[n] = eidx
             self.node_site[n] = new_site
             self.dirty.add(cohort)
@@ -305,6 +320,6 @@ class ClusterState:
             if d:
                 o = self.node_owner[n]
                 delivered[o] += cap.node_gpus[n]
-                if cap.node_usable[n]:
+                if self.node_powered[n]:
                     powered[o] += cap.node_gpus[n]
         return delivered, powered
