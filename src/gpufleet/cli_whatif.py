@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,9 @@ def arms_from(args: argparse.Namespace) -> tuple[str, dict[str, Scenario]]:
                 "(--move, --quota, ...); the scenario names no variants"
             )
         names = [v.name for v in sc.variants]
-        base_name = args.base_variant or names[0]
+        # several variants: the first is the base (the article: keep vs move); one
+        # variant: the scenario as written is the base
+        base_name = args.base_variant or (names[0] if len(names) > 1 else "base")
         arms = {n: sc.variant(n) for n in names if n != base_name}
         base = sc.variant(base_name)
     if base_name in arms:
@@ -58,6 +61,11 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         raise InputError(f"--workers {args.workers}: at least 1")
     if args.out and not Path(args.out).parent.is_dir():
         raise InputError(f"--out {args.out}: folder {Path(args.out).parent} does not exist")
+    if args.report:
+        # imported here: matplotlib takes half a second to load, and only reports need it
+        from gpufleet.report.html import check_folder
+
+        check_folder(Path(args.report), "--report")
     base_name, arms = arms_from(args)
     seed0 = arms[base_name].seed
     from gpufleet.cli import ProgressBar
@@ -79,6 +87,12 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         out.mkdir(exist_ok=True)
         (out / "whatif.json").write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")
     print(json.dumps(d, indent=2, sort_keys=True) if args.json else render_comparison(d))
+    if args.report:
+        from gpufleet.report.html import write_report
+
+        page = write_report(c, Path(args.report))
+        # with --json, stdout stays one JSON document
+        print(f"Report: {page}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
@@ -110,4 +124,9 @@ def add_commands(sub: Any) -> None:
     w.add_argument("--markup", type=float, default=0.0, help="cost-plus margin (0.1 = 10%%)")
     w.add_argument("--json", action="store_true")
     w.add_argument("--out", help="folder to write whatif.json into")
+    w.add_argument(
+        "--report",
+        metavar="DIR",
+        help="write an HTML report with plots (report.html, PNGs, whatif.json) into DIR",
+    )
     w.set_defaults(fn=cmd_whatif)

@@ -63,6 +63,8 @@ def render_comparison(c: dict[str, Any]) -> str:
         for prog in b["programs"]:
             rows.append([prog, "", "", ""])
             for key, label, nd in _PROGRAM_ROWS:
+                if key == "milestone_delay_days" and prog not in b["milestones"]:
+                    continue  # no milestone: no date to be early or late against
                 rows.append(
                     [
                         f"  {label}",
@@ -121,7 +123,14 @@ def render_comparison(c: dict[str, Any]) -> str:
             ]
             blocks.append(
                 render(
-                    ["transfer", "owes", "GPU-hours", "fair charge ($)", "agreed price ($)", ""],
+                    [
+                        "transfer",
+                        "owes",
+                        "GPU-hours",
+                        "fair charge ($)",
+                        "agreed price ($)",
+                        "flag",
+                    ],
                     crow,
                     f"Intercompany charges ({charges[0]['rule']})",
                 )

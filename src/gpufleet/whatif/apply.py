@@ -111,9 +111,11 @@ def _apply(sc: Scenario, c: Change, fail: _Fail) -> Scenario:
 def _type(sc: Scenario, name: str, fail: _Fail) -> GpuTypeName:
     t = resolve_type(sc.catalog, name)
     if t is None:
-        raise fail(
-            f"GPU type {name!r} matches none or several of: " + ", ".join(sc.catalog.names())
-        )
+        names = sc.catalog.names()
+        hits = [n for n in names if n.lower().startswith(name.lower())]
+        if hits:
+            raise fail(f"GPU type {name!r} matches several: " + ", ".join(hits))
+        raise fail(f"GPU type {name!r} matches none of: " + ", ".join(names))
     return t
 
 
@@ -204,7 +206,14 @@ def _move(sc: Scenario, c: Move, fail: _Fail) -> Scenario:
         )
         need -= take
     if need > 0:
-        total = sum(held[p.name].get(src.name, 0) for p in sc.pools if p.gpu_type == t)
+        of_type = [p for p in sc.pools if p.gpu_type == t]
+        total = sum(held[p.name].get(src.name, 0) for p in of_type)
+        if total >= c.gpus:  # enough GPUs, but not in whole nodes of the pools taken from
+            sizes = sorted({p.gpus_per_node for p in of_type if held[p.name].get(src.name)})
+            raise fail(
+                f"{c.gpus} GPUs are not whole nodes: {src.name}'s {t} pools have "
+                f"{' or '.join(map(str, sizes))} GPUs per node"
+            )
         raise fail(
             f"on {c.start:%Y-%m-%d} {src.name!r} holds {total} {t} GPUs in whole "
             f"nodes, fewer than {c.gpus}"
@@ -236,6 +245,11 @@ def _delay(sc: Scenario, c: DelaySite, fail: _Fail) -> Scenario:
             continue
         found = True
         shift = timedelta(days=c.days)
+        if s.ready_blocks and all(b.date <= sc.start for b in s.ready_blocks):
+            raise fail(
+                f"every power block of site {s.name!r} is ready by the scenario's start "
+                f"({sc.start:%Y-%m-%d}): nothing to delay"
+            )
         if s.ready_blocks:
             blocks = tuple(
                 replace(b, date=b.date + shift) if b.date > sc.start else b for b in s.ready_blocks

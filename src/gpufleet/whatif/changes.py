@@ -157,9 +157,9 @@ def _options(kind: str, text: str, parts: list[str], allowed: set[str]) -> dict[
     return out
 
 
-def _party(kind: str, text: str, s: str) -> tuple[str, str | None]:
+def _party(kind: str, text: str, route: str, s: str, side: str) -> tuple[str, str | None]:
     if not s:
-        raise ChangeError(kind, text, "an empty entity")
+        raise ChangeError(kind, text, f"{route!r} names no entity {side} '->'")
     ent, _, prog = s.partition("/")
     if not ent or (_ and not prog):
         raise ChangeError(kind, text, f"{s!r} is not ENTITY or ENTITY/PROGRAM")
@@ -175,19 +175,22 @@ def parse_move(text: str) -> Move:
     if gpus == 0:
         raise ChangeError(k, text, "a move of 0 GPUs")
     route = parts[2]
-    if "->" not in route:
+    if route.count("->") != 1:
         raise ChangeError(k, text, f"{route!r} is not FROM->TO")
     src, dst = route.split("->", 1)
-    dst, _, site = dst.partition("@")
-    if _ and not site:
-        raise ChangeError(k, text, f"{parts[2]!r} names no site after '@'")
-    fe, fp = _party(k, text, src)
-    te, tp = _party(k, text, dst)
-    start_s, _, end_s = parts[3].partition("..")
+    dst, at, site = dst.partition("@")
+    if at and not site:
+        raise ChangeError(k, text, f"{route!r} names no site after '@'")
+    fe, fp = _party(k, text, route, src, "before")
+    te, tp = _party(k, text, route, dst, "after")
+    start_s, dots, end_s = parts[3].partition("..")
+    if dots and not end_s:
+        raise ChangeError(k, text, f"{parts[3]!r} names no end date after '..'")
     start = _date(k, text, start_s)
     end = _date(k, text, end_s) if end_s else None
     if end is not None and end <= start:
-        raise ChangeError(k, text, f"the lease ends ({end_s}) before it starts ({start_s})")
+        when = "before" if end < start else "when"
+        raise ChangeError(k, text, f"the lease ends ({end_s}) {when} it starts ({start_s})")
     opts = _options(k, text, parts[4:], {"price", "pool"})
     price = _num(k, text, "price", opts["price"]) if "price" in opts else 0.0
     return Move(gpus, parts[1], fe, te, start, end, fp, tp, site or None, price, opts.get("pool"))
@@ -198,9 +201,9 @@ def parse_quota(text: str) -> SetQuota:
     parts = text.split()
     if len(parts) < 3:
         raise ChangeError(k, text, f"{len(parts)} part(s), at least 3 needed")
-    if "=" not in parts[1]:
+    gtype, eq, n = parts[1].partition("=")
+    if not eq or not gtype:
         raise ChangeError(k, text, f"{parts[1]!r} is not TYPE=N")
-    gtype, n = parts[1].split("=", 1)
     opts = _options(k, text, parts[3:], {"borrow", "lend"})
     return SetQuota(
         parts[0],
@@ -234,7 +237,11 @@ def parse_deliver(text: str) -> Deliver:
         raise ChangeError(k, text, f"{parts[2]!r} is not ENTITY@SITE")
     opts = _options(k, text, parts[4:], {"value", "per-node"})
     per_node = _int(k, text, "per-node", opts["per-node"]) if "per-node" in opts else 8
-    if per_node == 0 or gpus == 0 or gpus % per_node:
+    if gpus == 0:
+        raise ChangeError(k, text, "a delivery of 0 GPUs")
+    if per_node == 0:
+        raise ChangeError(k, text, "per-node 0: a node holds at least 1 GPU")
+    if gpus % per_node:
         raise ChangeError(k, text, f"{gpus} GPUs are not whole nodes of {per_node}")
     value = _num(k, text, "value", opts["value"]) if "value" in opts else None
     return Deliver(gpus, parts[1], owner, site, _date(k, text, parts[3]), value, per_node)
@@ -242,10 +249,16 @@ def parse_deliver(text: str) -> Deliver:
 
 def parse_delay(text: str) -> DelaySite:
     k = "delay"
-    m = re.fullmatch(r"\s*(\S+)\s+\+?(\d+(?:\.\d+)?)\s*d(?:ays?)?\s*", text)
+    parts = text.split()
+    if len(parts) != 2:
+        raise ChangeError(k, text, f"{len(parts)} part(s), 2 needed")
+    site, shift = parts
+    m = re.fullmatch(r"([+-]?)(.*?)d(?:ays?)?", shift)
     if not m:
-        raise ChangeError(k, text, "not SITE +Nd")
-    return DelaySite(m.group(1), float(m.group(2)))
+        raise ChangeError(k, text, f"{shift!r} is not +Nd (a number of days)")
+    if m.group(1) == "-":
+        raise ChangeError(k, text, f"{shift!r} is negative: readiness can only slip (+Nd)")
+    return DelaySite(site, _num(k, text, "days", m.group(2)))
 
 
 def parse_policy(text: str) -> SetPolicy:
@@ -256,13 +269,38 @@ def parse_policy(text: str) -> SetPolicy:
 
 def parse_scale(text: str) -> ScaleLoad:
     k = "scale"
-    m = re.fullmatch(r"\s*(\S+)\s+x(\S+)\s*", text)
-    if not m:
-        raise ChangeError(k, text, "not PROGRAM xF")
-    f = _num(k, text, "factor", m.group(2))
+    parts = text.split()
+    if len(parts) != 2:
+        raise ChangeError(k, text, f"{len(parts)} part(s), 2 needed")
+    if not parts[1].startswith("x"):
+        raise ChangeError(k, text, f"{parts[1]!r} is not xF (x then a factor)")
+    f = _num(k, text, "factor", parts[1][1:])
     if f == 0:
         raise ChangeError(k, text, "a factor of 0")
-    return ScaleLoad(m.group(1), f)
+    return ScaleLoad(parts[0], f)
+
+
+def defect(c: Change) -> str | None:
+    """What is wrong with a change built from fields (a variant file's mapping form) that
+    its short form's parser would have refused; None when nothing is."""
+    if isinstance(c, Move):
+        if c.gpus == 0:
+            return "a move of 0 GPUs"
+        if c.end is not None and c.end <= c.start:
+            when = "before" if c.end < c.start else "when"
+            return f"the lease ends ({c.end:%Y-%m-%d}) {when} it starts ({c.start:%Y-%m-%d})"
+    if isinstance(c, SetWeight) and c.weight == 0:
+        return "a weight of 0"
+    if isinstance(c, Deliver):
+        if c.gpus == 0:
+            return "a delivery of 0 GPUs"
+        if c.gpus_per_node == 0:
+            return "per-node 0: a node holds at least 1 GPU"
+        if c.gpus % c.gpus_per_node:
+            return f"{c.gpus} GPUs are not whole nodes of {c.gpus_per_node}"
+    if isinstance(c, ScaleLoad) and c.factor == 0:
+        return "a factor of 0"
+    return None
 
 
 PARSERS: dict[str, Callable[[str], Change]] = {

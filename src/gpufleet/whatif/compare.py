@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from gpufleet.domain.scenario import Scenario
@@ -53,8 +53,9 @@ def program_values(r: SimResult, prog: str) -> dict[str, float]:
         if ms["delay_days"] is not None:
             delay = ms["delay_days"]
         else:  # censored: counted as reached at the horizon
-            due = datetime.fromisoformat(ms["due"])
-            delay = (r.start.timestamp() + r.horizon_s - due.timestamp()) / 86400
+            due = datetime.fromisoformat(ms["due"])  # naive: no .timestamp() (local DST)
+            end = r.start + timedelta(seconds=r.horizon_s)
+            delay = (end - due).total_seconds() / 86400
     return {
         "milestone_delay_days": delay,
         "queueing_delay_mean_s": p["queueing_delay_s"]["mean"],

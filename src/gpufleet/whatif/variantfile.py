@@ -31,6 +31,7 @@ from gpufleet.whatif.changes import (
     SetPolicy,
     SetQuota,
     SetWeight,
+    defect,
 )
 
 # mapping form: change kind -> (class, {yaml key: (field, type)})
@@ -173,7 +174,12 @@ def _one(kind: str, value: Any) -> tuple[Change, str]:
             raise InputError(f"{kind}: unknown field {key!r}; fields: {', '.join(fields)}")
         attr, typ = fields[key]
         kwargs[attr] = _convert(kind, key, v, typ)
-    return cls(**kwargs), f"{kind} {value}"
+    change: Change = cls(**kwargs)
+    problem = defect(change)
+    if problem:
+        raise InputError(f"{kind}: {problem}")
+    text = ", ".join(f"{k}={v}" for k, v in value.items())  # for messages about it later
+    return change, text
 
 
 def _convert(kind: str, key: str, v: Any, typ: type) -> Any:
