@@ -234,11 +234,11 @@ def test_help_returns_0(capsys: Capture) -> None:
 
 
 def test_demo_of_a_small_scenario_runs_every_variant(small: Path, capsys: Capture) -> None:
-    assert main(["demo", "--scenario", str(small), "--json"]) == 0
+    assert main(["demo", "--scenario", str(small), "--json", "--no-report"]) == 0
     assert sorted(json.loads(capsys.readouterr().out)) == ["move"]
 
 
 def test_demo_smoke_keep_or_move_the_articles_gpus(capsys: Capture) -> None:
-    assert main(["demo"]) == 0
+    assert main(["demo", "--no-report"]) == 0
     out = capsys.readouterr().out
     assert "keep" in out and "move" in out and "stranded GPU-days" in out

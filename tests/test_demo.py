@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import gpufleet
@@ -58,11 +60,15 @@ def test_moving_the_gpus_delays_tesla_and_speeds_xai(runs: dict[str, SimResult])
     assert runs["move"].fleet["gpu_hours_used"] > runs["keep"].fleet["gpu_hours_used"]
 
 
-def test_the_demo_prints_both_variants_side_by_side(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_demo_prints_both_variants_side_by_side_and_writes_its_report(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     from gpufleet.cli import main
 
-    assert main(["demo"]) == 0
+    assert main(["demo", "--report-dir", str(tmp_path / "report")]) == 0
     out = capsys.readouterr().out
+    assert f"Report: {tmp_path / 'report' / 'report.html'}" in out
+    assert (tmp_path / "report" / "report.html").stat().st_size > 100_000
     assert "keep" in out and "move" in out
     assert "stranded GPU-days" in out and "1,464,000" in out
     assert "milestone reached" in out

@@ -21,6 +21,7 @@ from gpufleet.errors import GpufleetError, InputError, ScenarioError, exit_code
 from gpufleet.policies.registry import available_policies, make_policy
 from gpufleet.report.compare import comparison
 from gpufleet.scenario.load import load_scenario
+from gpufleet.sim.result import SimResult
 from gpufleet.sim.simulator import Simulation
 
 
@@ -56,6 +57,7 @@ def _scenario(path: str | None) -> Scenario:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    report_dir = _demo_report_dir(args)
     sc = _scenario(args.scenario)
     bar = ProgressBar("demo")
     t0 = time.perf_counter()
@@ -64,6 +66,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - t0
     if args.json:
         print(json.dumps({n: r.to_dict() for n, r in results.items()}, indent=2, sort_keys=True))
+        if report_dir:  # stdout stays one JSON document
+            print(f"Report: {_demo_report(sc, args, report_dir, results)}", file=sys.stderr)
         return 0
     print(f"gpufleet demo: {sc.name}")
     if sc.description:
@@ -75,7 +79,59 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print()
     print(f"Every figure marked ASSUMPTION in the scenario file can be changed: {sc.source_file}")
     print(f"({len(results)} runs, seed {next(iter(results.values())).seed}, {wall:.1f} s)")
+    if report_dir:
+        print(f"Report: {_demo_report(sc, args, report_dir, results)}")
     return 0
+
+
+DEMO_REPORT_DIR = Path("out") / "demo-report"
+
+
+def _demo_report_dir(args: argparse.Namespace) -> Path | None:
+    """Where the demo writes its report, checked before any run (None: no report). The
+    default folder is made with its parents when the report is written; a folder given must
+    have an existing parent."""
+    if args.no_report:
+        return None
+    if args.report_seeds < 1:
+        raise InputError(f"--report-seeds {args.report_seeds}: at least 1")
+    # imported here: matplotlib takes half a second to load, and only reports need it
+    from gpufleet.report.html import check_folder
+
+    if args.report_dir is None:
+        for path in (DEMO_REPORT_DIR.parent, DEMO_REPORT_DIR):
+            if path.exists() and not path.is_dir():
+                raise InputError(f"{path}: is a file; move it or give --report-dir DIR")
+        return DEMO_REPORT_DIR
+    folder = Path(args.report_dir)
+    check_folder(folder, "--report-dir")
+    return folder
+
+
+def _demo_report(
+    sc: Scenario, args: argparse.Namespace, folder: Path, done: dict[str, SimResult]
+) -> Path:
+    """The what-if report of the demo's variants over ``--report-seeds`` seeds: the first
+    variant is the base (keep, for the article); a single variant is compared with the
+    scenario as written. The runs the tables came from are the first seed's (a run is a
+    pure function of scenario and seed), so only the other seeds run again."""
+    from gpufleet.report.html import write_report
+    from gpufleet.whatif.compare import Comparison, compare
+
+    names = [v.name for v in sc.variants]
+    if len(names) < 2:
+        names = ["base", *names]
+    arms = {n: sc.variant(n) for n in names}
+    seeds = [next(iter(done.values())).seed + i for i in range(args.report_seeds)]
+    bar = ProgressBar("report")
+    rest = compare(names[0], arms, seeds[1:], progress=bar)
+    bar.close()
+    runs = {
+        n: [done[n] if n in done else Simulation(arms[n], seed=seeds[0]).run(), *rest.results[n]]
+        for n in names
+    }
+    folder.parent.mkdir(parents=True, exist_ok=True)  # out/ for the default folder
+    return write_report(Comparison(names[0], arms, seeds, runs), folder)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -170,6 +226,15 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--scenario", help="another scenario file (default: the built-in one)")
     d.add_argument("--seed", type=int, help="override the scenario's seed")
     d.add_argument("--json", action="store_true", help="machine-readable output")
+    d.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        help=f"write the HTML report with plots here (default: {DEMO_REPORT_DIR})",
+    )
+    d.add_argument("--no-report", action="store_true", help="print the tables only")
+    d.add_argument(
+        "--report-seeds", type=int, default=3, help="seeds per variant in the report (default 3)"
+    )
     d.set_defaults(fn=cmd_demo)
     s = sub.add_parser("simulate", help="simulate a scenario file")
     s.add_argument("scenario")
@@ -192,11 +257,15 @@ def parser() -> argparse.ArgumentParser:
     pol = sub.add_parser("policies", help="list the scheduling policies")
     pol.add_argument("--json", action="store_true")
     pol.set_defaults(fn=cmd_policies)
+    from gpufleet.cli_export import add_commands as add_export
+    from gpufleet.cli_sweep import add_commands as add_sweep
     from gpufleet.cli_trace import add_commands
     from gpufleet.cli_whatif import add_commands as add_whatif
 
     add_commands(sub)
     add_whatif(sub)
+    add_sweep(sub)
+    add_export(sub)
     return p
 
 
