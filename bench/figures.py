@@ -10,7 +10,9 @@ Output sections:
   when the run it needs was not part of this invocation, as under ``--quick``);
 - ``growth``: microseconds per event and per cycle against job count (fifo, GPUs = jobs /
   10), the largest/smallest ratio, and the same job count on a 10x fleet;
-- ``demo``: the article scenario's ``run_variants`` wall time.
+- ``demo``: the article scenario's ``run_variants`` wall time;
+- ``whatif``: the article's what-if (2 variants x 10 seeds) and the 48-cell sweep on 1 and
+  2 local workers, with the speed-up.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ Cases = dict[str, dict[str, Any]]
 TARGET_JOBS, TARGET_GPUS = 1_000_000, 100_000
 TARGET_WALL_S = 60.0  # the 1M-job run on one core
 TARGET_EVENTS_PER_S = 500_000.0  # end to end, scenario build to result
+TARGET_WHATIF_S = 30.0  # the article's what-if, 2 variants x 10 seeds, one core
 
 
 def size_label(n: int) -> str:
@@ -132,6 +135,16 @@ def targets(cases: Cases) -> list[dict[str, Any]]:
                 m.get("events_per_s"),
             )
         )
+    hit = find(cases, kind="whatif")
+    out.append(
+        _target(
+            "wall_s_article_whatif",
+            "article what-if, 2 variants x 10 seeds: wall seconds end to end, one core",
+            TARGET_WHATIF_S,
+            "s",
+            hit[1]["median"]["wall_s"] if hit else None,
+        )
+    )
     return out
 
 
@@ -203,6 +216,43 @@ def demo(cases: Cases) -> dict[str, Any] | None:
     }
 
 
+def whatif(cases: Cases) -> dict[str, Any] | None:
+    """The what-if planner: the article's comparison over seeds, and the sweep's wall time
+    on 1 and 2 local workers (speed-up = 1-worker seconds / 2-worker seconds)."""
+    hit = find(cases, kind="whatif")
+    sweeps = sorted(
+        (c for c in cases.values() if c["spec"]["kind"] == "sweep"),
+        key=lambda c: int(c["spec"]["workers"]),
+    )
+    if hit is None and not sweeps:
+        return None
+    out: dict[str, Any] = {}
+    if hit:
+        c = hit[1]
+        out["article"] = {
+            "case": hit[0],
+            "variants": c["spec"]["variants"],
+            "seeds": c["spec"]["seeds"],
+            "runs": c["median"]["runs"],
+            "repeats": c["repeats"],
+            "wall_s": round(c["median"]["wall_s"], 3),
+            "s_per_run": round(c["median"]["s_per_run"], 3),
+        }
+    if sweeps:
+        m = sweeps[0]["median"]
+        by = {int(c["spec"]["workers"]): c["median"]["wall_s"] for c in sweeps}
+        out["sweep"] = {
+            "cells": m["cells"],
+            "distinct_scenarios": m["distinct_scenarios"],
+            "seeds": sweeps[0]["spec"]["seeds"],
+            "runs": m["runs"],
+            "repeats": sweeps[0]["repeats"],
+            "wall_s_by_workers": {str(w): round(t, 3) for w, t in by.items()},
+            "speedup_2_over_1": _ratio(by.get(1), by.get(2)),
+        }
+    return out
+
+
 def build_sections(cases: Cases, sizes: tuple[int, ...]) -> dict[str, Any]:
     base = baseline(cases)
     heap_eps = base["events_per_s"] if base else None
@@ -212,6 +262,7 @@ def build_sections(cases: Cases, sizes: tuple[int, ...]) -> dict[str, Any]:
         "baseline": base,
         "growth": growth(cases, sizes),
         "demo": demo(cases),
+        "whatif": whatif(cases),
     }
 
 
@@ -272,6 +323,8 @@ def _md_synthetic(r: dict[str, Any]) -> list[str]:
         ]
         for s in r["synthetic"]
     ]
+    if not rows:  # --only without a synthetic case
+        return []
     out = ["", "## Synthetic runs (end to end: build scenario, simulate, build result)", ""]
     out += _table(head, rows)
     b = r["baseline"]
@@ -304,6 +357,8 @@ def _md_growth(r: dict[str, Any]) -> list[str]:
         ]
         for p in pts
     ]
+    if not rows:
+        return []
     out = ["", f"## Growth curve ({g['policy']}, {g['fleet']}; last row: 10x fleet)", ""]
     out += _table(head, rows)
     out += [
@@ -336,6 +391,32 @@ def _md_demo(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _md_whatif(r: dict[str, Any]) -> list[str]:
+    w = r.get("whatif")
+    if not w:
+        return []
+    out = ["", "## What-if and sweep (article scenario)", ""]
+    a = w.get("article")
+    if a:
+        out.append(
+            f"- `gpufleet whatif` ({', '.join(a['variants'])} x {a['seeds']} seeds = {a['runs']} "
+            f"runs, one core): **{a['wall_s']:.2f} s** ({a['s_per_run']:.2f} s per run, "
+            f"median of {a['repeats']})."
+        )
+    sw = w.get("sweep")
+    if sw:
+        by = sw["wall_s_by_workers"]
+        times = ", ".join(
+            f"{t:.1f} s on {n} worker{'s' if n != '1' else ''}" for n, t in by.items()
+        )
+        out.append(
+            f"- `gpufleet sweep`, {sw['cells']} cells ({sw['distinct_scenarios']} distinct "
+            f"scenarios) x {sw['seeds']} seed = {sw['runs']} runs: {times} (each worker on its "
+            f"own CPU); speed-up **{_num(sw['speedup_2_over_1'], 2)}x**."
+        )
+    return out
+
+
 def markdown(results: dict[str, Any]) -> str:
-    parts = (_md_header, _md_targets, _md_synthetic, _md_growth, _md_demo)
+    parts = (_md_header, _md_targets, _md_synthetic, _md_growth, _md_demo, _md_whatif)
     return "\n".join(line for part in parts for line in part(results)) + "\n"

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py             # everything (a few minutes; also `make bench`)
     .venv/bin/python bench/run.py --quick     # 10k and 100k jobs, one repeat: a smoke test
+    .venv/bin/python bench/run.py --only whatif-article-2x10-seeds   # named cases only
 
 Performance targets live here, never in unit tests: a unit test that times code fails on a
 busy machine and passes on a fast one, and says nothing either way.
@@ -9,9 +10,10 @@ busy machine and passes on a fast one, and says nothing either way.
 How it measures, and why:
 
 1. Plan. Every measurement is a *case* (a JSON spec for ``bench/worker.py``) with a number
-   of repeats: 3 by default, 1 for the 1M-job runs (about half a minute each).
-2. Run. Each repeat runs in a fresh Python process, one at a time, pinned to one CPU, so
-   peak RSS belongs to that run alone and runs do not slow each other down.
+   of repeats: 3 by default, 1 for the 1M-job runs and the sweeps (half a minute each).
+2. Run. Each repeat runs in a fresh Python process, one at a time, pinned to one CPU (the
+   2-worker sweep: two), so peak RSS belongs to that run alone and runs do not slow each
+   other down.
 3. Baseline. After the simulations, a bare heapq event loop runs as many events as the
    largest simulation did, on the same machine in the same session; ratios against it
    cancel most of the machine's speed out of the comparison.
@@ -47,6 +49,8 @@ POLICIES = ("fifo", "drf")
 IDLE_JOBS = 100_000  # the 10x-fleet run: this many jobs on as many GPUs
 HEAP_PENDING = 16_384  # about the jobs running at once in the 1M-job run
 HEAP_FALLBACK_EVENTS = 2_000_000
+WHATIF_SEEDS = 10  # the article's what-if: its 2 variants (keep, move) x 10 seeds
+SWEEP_WORKERS = (1, 2)  # the 48-cell sweep on 1 and on 2 local worker processes
 CHILD_TIMEOUT_S = 1_800.0
 
 
@@ -81,8 +85,30 @@ def plan(quick: bool, repeats: int, repeats_large: int) -> list[Case]:
         cases += [synthetic_case(jobs, jobs // 10, p, 1.0, reps(jobs)) for p in POLICIES]
     cases.append(synthetic_case(IDLE_JOBS, IDLE_JOBS, "fifo", 0.1, reps(IDLE_JOBS)))
     cases.append(Case("demo", {"kind": "demo"}, repeats))
+    if not quick:
+        cases += whatif_cases(repeats, repeats_large)
     unique = {c.name: c for c in cases}
     return list(unique.values())
+
+
+def whatif_cases(repeats: int, repeats_large: int) -> list[Case]:
+    """The article's what-if (2 variants x 10 seeds, one core) and the 48-cell sweep on 1
+    and 2 local workers (each worker on its own CPU), one seed per cell."""
+    spec = {"kind": "whatif", "variants": ["keep", "move"], "seeds": WHATIF_SEEDS}
+    cases = [Case(f"whatif-article-2x{WHATIF_SEEDS}-seeds", spec, repeats)]
+    for w in SWEEP_WORKERS:
+        spec = {"kind": "sweep", "seeds": 1, "workers": w, "cpus": w}
+        cases.append(Case(f"sweep-48-cells-{w}-worker{'s' if w > 1 else ''}", spec, repeats_large))
+    return cases
+
+
+def only(cases: list[Case], names: list[str]) -> list[Case]:
+    """The named cases, in plan order; every name must be a case."""
+    known = {c.name for c in cases}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"--only: unknown case(s) {', '.join(unknown)}; cases: {', '.join(known)}")
+    return [c for c in cases if c.name in names]
 
 
 def heap_case(measured: dict[str, dict[str, Any]], repeats: int) -> Case:
@@ -200,6 +226,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--out", type=Path, default=HERE / "results.json", help="results JSON")
     ap.add_argument("--md", type=Path, help="summary (default: RESULTS.md next to --out)")
+    ap.add_argument(
+        "--only",
+        action="append",
+        metavar="CASE",
+        help="run only this case (repeat; bare-heap for the baseline); give --out too, or "
+        "the full results file is replaced by these few",
+    )
     args = ap.parse_args(argv)
     if args.repeats is None:
         args.repeats = 1 if args.quick else 3
@@ -213,7 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     load_before = load_average()
     cases = plan(args.quick, args.repeats, args.repeats_large)
-    total = len(cases) + 1
+    with_heap = not args.only or "bare-heap" in args.only
+    if args.only:
+        cases = only(cases, [n for n in args.only if n != "bare-heap"])
+    total = len(cases) + (1 if with_heap else 0)
     print(
         f"gpufleet bench: {total} cases, repeats {args.repeats} "
         f"(1M-job runs: {args.repeats_large}), one process per repeat, one at a time",
@@ -222,12 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     measured: dict[str, dict[str, Any]] = {}
     for i, case in enumerate(cases, 1):
         measured[case.name] = measure(case, f"[{i}/{total}]")
-    heap = heap_case(measured, args.repeats)
-    measured[heap.name] = measure(heap, f"[{total}/{total}]")
+    if with_heap:
+        heap = heap_case(measured, args.repeats)
+        measured[heap.name] = measure(heap, f"[{total}/{total}]")
     results = {
         "schema": 1,
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "mode": "quick" if args.quick else "full",
+        "mode": "only" if args.only else "quick" if args.quick else "full",
         "repeats": {
             "default": args.repeats,
             "large_runs": args.repeats_large,

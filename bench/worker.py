@@ -11,7 +11,10 @@ Usage (run.py does this; by hand it is useful with ``--profile``)::
 
 Kinds: ``synthetic`` (one simulation of a synthetic scenario), ``heap`` (the bare heapq
 event loop used as the baseline), ``demo`` (``run_variants`` on the article scenario, what
-``gpufleet demo`` runs). The result is one JSON object on the last line of stdout.
+``gpufleet demo`` runs), ``whatif`` (``gpufleet whatif`` on the article: its variants over
+seeds) and ``sweep`` (``gpufleet sweep`` on the article: move size x start month, on
+``workers`` local processes). The result is one JSON object on the last line of stdout.
+The worker pins itself to ``cpus`` CPUs (default 1; a sweep on 2 workers gets 2).
 """
 
 from __future__ import annotations
@@ -141,20 +144,89 @@ def measure_demo(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def measure_whatif(spec: dict[str, Any]) -> dict[str, Any]:
+    """What ``gpufleet whatif`` computes on the article: every named variant under
+    ``seeds`` seeds, in this process, and the comparison (intervals, charges) built."""
+    import gpufleet
+    from gpufleet.whatif.compare import compare
+
+    t0 = time.perf_counter()
+    sc = gpufleet.load_scenario(gpufleet.article_scenario_path())
+    arms = {name: sc.variant(name) for name in spec["variants"]}
+    seeds = [sc.seed + i for i in range(spec["seeds"])]
+    c = compare(spec["variants"][0], arms, seeds)
+    c.to_dict()
+    wall_s = time.perf_counter() - t0
+    events = sum(int(r.run["events"]) for res in c.results.values() for r in res)
+    return {
+        "wall_s": wall_s,
+        "runs": len(arms) * len(seeds),
+        "s_per_run": wall_s / (len(arms) * len(seeds)),
+        "events": events,
+        "events_per_s": events / wall_s,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+SWEEP_TEMPLATE = "{gpus} H100 tesla->xai@xai-memphis {start}"
+SWEEP_GPUS = tuple(range(0, 14_001, 2_000))  # 8 sizes, 0 = no move
+SWEEP_STARTS = ("2024-06-15", "2024-07-15", "2024-08-15", "2024-09-15", "2024-10-15", "2024-11-15")
+
+
+def measure_sweep(spec: dict[str, Any]) -> dict[str, Any]:
+    """What ``gpufleet sweep`` computes on the article: 8 move sizes x 6 start months = 48
+    cells (the 6 cells of 0 GPUs are one scenario), ``seeds`` seeds, ``workers`` processes.
+    Peak RSS is this process's only, not its workers'."""
+    import gpufleet
+    from gpufleet.whatif.sweep import (
+        LocalExecutor,
+        SweepSpec,
+        parse_grid,
+        parse_template,
+        run_sweep,
+    )
+
+    t0 = time.perf_counter()
+    sc = gpufleet.load_scenario(gpufleet.article_scenario_path())
+    sweep = SweepSpec(
+        (parse_template(SWEEP_TEMPLATE),),
+        (
+            parse_grid("gpus=" + ",".join(map(str, SWEEP_GPUS))),
+            parse_grid("start=" + ",".join(SWEEP_STARTS)),
+        ),
+    )
+    seeds = [sc.seed + i for i in range(spec["seeds"])]
+    r = run_sweep(sc, sweep, seeds, LocalExecutor(spec["workers"]))
+    wall_s = time.perf_counter() - t0
+    runs = r.distinct_scenarios * len(seeds)
+    return {
+        "wall_s": wall_s,
+        "cells": len(r.cells),
+        "distinct_scenarios": r.distinct_scenarios,
+        "runs": runs,
+        "s_per_run": wall_s / runs,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
 KINDS: dict[str, Measure] = {
     "synthetic": measure_synthetic,
     "heap": measure_heap,
     "demo": measure_demo,
+    "whatif": measure_whatif,
+    "sweep": measure_sweep,
 }
 
 
-def pin_to_one_core() -> int | None:
-    """The targets are for one core: keep this process (and any helper threads) on one CPU."""
+def pin_to_cores(n: int = 1) -> list[int] | None:
+    """The targets are for one core: keep this process (and any helper threads) on one CPU,
+    or on ``n`` CPUs for a run that is meant to use that many (a sweep's workers inherit
+    the set)."""
     if not hasattr(os, "sched_setaffinity"):
         return None
-    cpu = max(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cpu})
-    return cpu
+    cpus = sorted(os.sched_getaffinity(0))[-n:]
+    os.sched_setaffinity(0, set(cpus))
+    return cpus
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,14 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     measure = KINDS.get(spec.get("kind", ""))
     if measure is None:
         ap.error(f"unknown kind {spec.get('kind')!r}; valid kinds: {', '.join(KINDS)}")
-    cpu = pin_to_one_core()
+    cpus = pin_to_cores(int(spec.get("cpus", 1)))
     if args.profile:
         prof = cProfile.Profile()
         out = prof.runcall(measure, spec)
         prof.dump_stats(args.profile)
     else:
         out = measure(spec)
-    out["cpu"] = cpu
+    out["cpu"] = cpus[0] if cpus and len(cpus) == 1 else cpus
     print(json.dumps(out))
     return 0
 
