@@ -25,6 +25,9 @@ TARGET_JOBS, TARGET_GPUS = 1_000_000, 100_000
 TARGET_WALL_S = 60.0  # the 1M-job run on one core
 TARGET_EVENTS_PER_S = 500_000.0  # end to end, scenario build to result
 TARGET_WHATIF_S = 30.0  # the article's what-if, 2 variants x 10 seeds, one core
+TARGET_PARSE_S = 10.0  # 1,000,000-row sacct or CSV export
+TARGET_PARSE_MIB = 2048.0
+TARGET_REPLAY_S = 5.0  # Philly's 82k jobs on 2,490 GPUs, load + replay
 
 
 def size_label(n: int) -> str:
@@ -133,6 +136,42 @@ def targets(cases: Cases) -> list[dict[str, Any]]:
                 TARGET_EVENTS_PER_S,
                 "events/s",
                 m.get("events_per_s"),
+            )
+        )
+    for fmt in ("sacct", "csv"):
+        hit = find(cases, kind="parse", format=fmt)
+        m = hit[1]["median"] if hit else {}
+        out.append(
+            _target(
+                f"wall_s_parse_1M_{fmt}",
+                f"parse a 1,000,000-row {fmt} export",
+                TARGET_PARSE_S,
+                "s",
+                m.get("wall_s"),
+            )
+        )
+        mib = m.get("peak_rss_mib")
+        out.append(
+            {
+                **_target(
+                    f"peak_mib_parse_1M_{fmt}",
+                    f"peak memory parsing 1M {fmt} rows",
+                    TARGET_PARSE_MIB,
+                    "s",
+                    mib,
+                ),
+                "unit": "MiB",
+            }
+        )
+    for policy in ("fifo", "drf"):
+        hit = find(cases, kind="replay", policy=policy)
+        out.append(
+            _target(
+                f"wall_s_replay_philly_{policy}",
+                f"replay philly-2017 (82k jobs, 2,490 GPUs) under {policy}",
+                TARGET_REPLAY_S,
+                "s",
+                hit[1]["median"]["wall_s"] if hit else None,
             )
         )
     hit = find(cases, kind="whatif")

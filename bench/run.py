@@ -87,6 +87,7 @@ def plan(quick: bool, repeats: int, repeats_large: int) -> list[Case]:
     cases.append(Case("demo", {"kind": "demo"}, repeats))
     if not quick:
         cases += whatif_cases(repeats, repeats_large)
+        cases += trace_cases(repeats)
     unique = {c.name: c for c in cases}
     return list(unique.values())
 
@@ -99,6 +100,27 @@ def whatif_cases(repeats: int, repeats_large: int) -> list[Case]:
     for w in SWEEP_WORKERS:
         spec = {"kind": "sweep", "seeds": 1, "workers": w, "cpus": w}
         cases.append(Case(f"sweep-48-cells-{w}-worker{'s' if w > 1 else ''}", spec, repeats_large))
+    return cases
+
+
+def trace_cases(repeats: int) -> list[Case]:
+    """Parsing 1,000,000-row exports (target < 10 s, < 2 GiB) and replaying Philly's 82k
+    jobs on its 2,490 GPUs (target < 5 s each, FIFO and fair share). The replays need the
+    public traces ($GPUFLEET_TRACES); without them those cases are left out."""
+    cases = [
+        Case(f"parse-1M-{f}", {"kind": "parse", "format": f, "rows": 1_000_000}, repeats)
+        for f in ("sacct", "csv")
+    ]
+    traces = Path(os.environ.get("GPUFLEET_TRACES", str(ROOT.parent / "shared" / "traces")))
+    if (traces / "philly-2017").is_dir():
+        cases += [
+            Case(
+                f"replay-philly-2017-{p}",
+                {"kind": "replay", "trace": "philly-2017", "policy": p},
+                repeats,
+            )
+            for p in ("fifo", "drf")
+        ]
     return cases
 
 

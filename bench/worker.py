@@ -31,6 +31,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 Measure = Callable[[dict[str, Any]], dict[str, Any]]
@@ -209,7 +210,105 @@ def measure_sweep(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+SACCT_FIELDS = "JobID|User|Account|Partition|State|Submit|Start|End|Elapsed|AllocTRES|ReqTRES"
+
+
+def _write_sacct(path: Path, rows: int) -> None:
+    """A realistic export: varied accounts, sizes, types, states and times (one job a
+    minute), written in chunks; a job that never started has Unknown start and end."""
+    accounts = ("vision", "nlp", "speech", "robotics", "infra")
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(SACCT_FIELDS + "\n")
+        lines = []
+        for i in range(rows):
+            s_min, run = i, 60 + (i * 7919) % 86_400
+            g = (1, 2, 4, 8, 16)[i % 5]
+            submit = f"2024-{1 + (s_min // 43_200) % 12:02d}-{1 + (s_min // 1440) % 28:02d}"
+            hh, mm = (s_min // 60) % 24, s_min % 60
+            t = f"{submit}T{hh:02d}:{mm:02d}:00"
+            kind = ("h100", "a100", "")[i % 3]
+            gres = f"gres/gpu={g}" + (f",gres/gpu:{kind}={g}" if kind else "")
+            if i % 50 == 0:
+                lines.append(
+                    f"{i}|u{i % 300}|{accounts[i % 5]}|gpu|PENDING|{t}|Unknown|"
+                    f"Unknown|00:00:00||billing=8,cpu=8,{gres},node=1"
+                )
+            else:
+                el = f"{run // 3600:02d}:{run // 60 % 60:02d}:{run % 60:02d}"
+                lines.append(
+                    f"{i}|u{i % 300}|{accounts[i % 5]}|gpu|COMPLETED|{t}|{t}|{t}|{el}|"
+                    f"cpu=8,mem=64G,node=1,billing=8,{gres}|billing=8,cpu=8,{gres}"
+                )
+            if len(lines) == 50_000:
+                fh.write("\n".join(lines) + "\n")
+                lines = []
+        if lines:
+            fh.write("\n".join(lines) + "\n")
+
+
+def _write_csv(path: Path, rows: int) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("job_id,created_at,runtime_s,num_gpus,model,team\n")
+        fh.writelines(
+            f"j{i},{1_700_000_000 + 60 * i},{60 + (i * 7919) % 86_400},"
+            f"{(1, 2, 4, 8, 0.5)[i % 5]},{('h100', 'a100', '')[i % 3]},team{i % 40}\n"
+            for i in range(rows)
+        )
+
+
+def measure_parse(spec: dict[str, Any]) -> dict[str, Any]:
+    """Parse a generated export of ``rows`` rows (generation not timed): a Slurm sacct
+    file, or a CSV read with a column map and unix times."""
+    import tempfile
+
+    from gpufleet.traces.registry import load_source
+    from gpufleet.traces.rows import RowPolicy
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / ("sacct.txt" if spec["format"] == "sacct" else "jobs.csv")
+        (_write_sacct if spec["format"] == "sacct" else _write_csv)(path, spec["rows"])
+        kwargs: dict[str, str] = {}
+        if spec["format"] == "csv":
+            kwargs = {
+                "column_map": "submit=created_at,duration=runtime_s,gpus=num_gpus,"
+                "gpu_type=model,queue=team",
+                "time_format": "unix",
+            }
+        t0 = time.perf_counter()
+        w = load_source(str(path), RowPolicy(str(path)), **kwargs)
+        wall_s = time.perf_counter() - t0
+    return {
+        "wall_s": wall_s,
+        "rows": len(w),
+        "rows_per_s": len(w) / wall_s,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+def measure_replay(spec: dict[str, Any]) -> dict[str, Any]:
+    """Replay a public trace (load + simulate) under one policy, as 'gpufleet replay'."""
+    from gpufleet.sim.simulator import Simulation
+    from gpufleet.traces.registry import load_source
+    from gpufleet.traces.replay import to_scenario
+
+    t0 = time.perf_counter()
+    w = load_source(spec["trace"])
+    t_load = time.perf_counter() - t0
+    res = Simulation(to_scenario(w, spec["policy"])).run()
+    wall_s = time.perf_counter() - t0
+    return {
+        "wall_s": wall_s,
+        "load_s": t_load,
+        "jobs": res.summary["jobs_finished"],
+        "events": res.run["events"],
+        "events_per_s": res.run["events"] / wall_s,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
 KINDS: dict[str, Measure] = {
+    "parse": measure_parse,
+    "replay": measure_replay,
     "synthetic": measure_synthetic,
     "heap": measure_heap,
     "demo": measure_demo,

@@ -5,7 +5,6 @@ CSV (a map is required) and refuse a map where it means nothing."""
 from __future__ import annotations
 
 import math
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -357,11 +356,3 @@ def test_a_map_for_a_parquet_workload_is_refused(tmp_path: Path) -> None:
     assert str(info.value) == (
         f"{path}: --map applies to a CSV file; this is a Parquet workload, which is read without it"
     )
-
-
-@pytest.mark.slow
-def test_a_million_rows_parse_in_under_ten_seconds(tmp_path: Path) -> None:
-    path = write(tmp_path, HEADER, *(ROWS[i % 2] for i in range(1_000_000)))
-    t = time.perf_counter()
-    assert len(load(path)) == 1_000_000
-    assert time.perf_counter() - t < 10.0
