@@ -36,11 +36,10 @@ from gpufleet.export.model import (
     guarded,
     header,
     k8s_name,
-    load_yaml,
     number,
     sorted_gpus,
 )
-from gpufleet.export.queues import Leaf, Parent, tree
+from gpufleet.export.queues import Leaf, Parent, program_queues, tree, tree_documents
 from gpufleet.plan.allocation import Allocation
 
 API = "scheduling.run.ai/v2"
@@ -98,10 +97,7 @@ def _leaf(leaf: Leaf, parent: str) -> dict[str, Any]:
 
 
 def write(alloc: Allocation) -> ExportFile:
-    parents, leaves = _tree(alloc)
-    parent_of = {p.cohort.name: p.name for p in parents}
-    docs = [_parent(p) for p in parents]
-    docs += [_leaf(leaf, parent_of[leaf.cohort.name]) for leaf in leaves]
+    docs = tree_documents(*_tree(alloc), _parent, _leaf)
     notes = [
         "",
         "Apply with: kubectl apply -f kai-queues.yaml. A program's jobs go to the leaf queue",
@@ -116,11 +112,7 @@ def read(text: str) -> View:
     """The leaf Queues (those naming a program) back into programs."""
     gpus: dict[str, dict[str, GpuLimits]] = {}
     out: View = {}
-    for q in load_yaml(text, "kai"):
-        ann = q["metadata"].get("annotations", {})
-        if ANN_PROGRAM not in ann:
-            continue
-        spec = q["spec"]
+    for ann, spec in program_queues(text, "kai"):
         gpu = spec["resources"]["gpu"]
         limit = int(gpu["limit"])
         mine = gpus.setdefault(ann[ANN_PROGRAM], {})

@@ -10,12 +10,13 @@ program without any quota gets no leaf: under the ``quota`` policy it can run no
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from gpufleet.domain.ids import GpuTypeName
 from gpufleet.domain.org import Quota
-from gpufleet.export.model import distinct
+from gpufleet.export.model import ANN_PROGRAM, distinct, load_yaml
 from gpufleet.plan.allocation import Allocation, CohortAllocation, ProgramAllocation
 
 
@@ -67,3 +68,24 @@ def tree(
     names.update({f"{leaf.program.name} {leaf.gpu_type}": leaf.name for leaf in leaves})
     distinct(names, "queues", target)
     return parents, leaves
+
+
+def tree_documents(
+    parents: list[Parent],
+    leaves: list[Leaf],
+    parent_doc: Callable[[Parent], dict[str, Any]],
+    leaf_doc: Callable[[Leaf, str], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Parent queue documents first, then each leaf under its cohort's parent."""
+    parent_of = {p.cohort.name: p.name for p in parents}
+    return [parent_doc(p) for p in parents] + [
+        leaf_doc(leaf, parent_of[leaf.cohort.name]) for leaf in leaves
+    ]
+
+
+def program_queues(text: str, target: str) -> Iterator[tuple[dict[str, str], dict[str, Any]]]:
+    """(annotations, spec) of each leaf Queue document naming a program."""
+    for q in load_yaml(text, target):
+        ann = q["metadata"].get("annotations", {})
+        if ANN_PROGRAM in ann:
+            yield ann, q["spec"]

@@ -39,13 +39,12 @@ from gpufleet.export.model import (
     guarded,
     header,
     k8s_name,
-    load_yaml,
     parse_quantity,
     share,
     sorted_gpus,
     weight_of_share,
 )
-from gpufleet.export.queues import Leaf, Parent, tree
+from gpufleet.export.queues import Leaf, Parent, program_queues, tree, tree_documents
 from gpufleet.plan.allocation import Allocation
 
 API = "scheduling.volcano.sh/v1beta1"
@@ -106,10 +105,7 @@ def _leaf(leaf: Leaf, parent: str) -> dict[str, Any]:
 
 
 def write(alloc: Allocation) -> ExportFile:
-    parents, leaves = _tree(alloc)
-    parent_of = {p.cohort.name: p.name for p in parents}
-    docs = [_parent(p) for p in parents]
-    docs += [_leaf(leaf, parent_of[leaf.cohort.name]) for leaf in leaves]
+    docs = tree_documents(*_tree(alloc), _parent, _leaf)
     notes = [
         "",
         "Apply with: kubectl apply -f volcano-queues.yaml, with the capacity plugin and",
@@ -125,11 +121,7 @@ def read(text: str) -> View:
     """The leaf Queues (those naming a program) back into programs."""
     gpus: dict[str, dict[str, GpuLimits]] = {}
     out: View = {}
-    for q in load_yaml(text, "volcano"):
-        ann = q["metadata"].get("annotations", {})
-        if ANN_PROGRAM not in ann:
-            continue
-        spec = q["spec"]
+    for ann, spec in program_queues(text, "volcano"):
         nominal = int(parse_quantity(spec["deserved"][GPU_RESOURCE]))
         guaranteed = int(parse_quantity(spec["guarantee"]["resource"][GPU_RESOURCE]))
         cap = spec.get("capability", {}).get(GPU_RESOURCE)

@@ -51,6 +51,19 @@ def _drafts(drafts: tuple[JobDraft, ...], seed: int) -> Iterator[JobDraft]:
     return iter(drafts)
 
 
+def _rows(w: Workload) -> Iterator[tuple[float, float, float, str, str]]:
+    """(submit s, duration s, GPUs, GPU type, queue) per job, in submit order from 0."""
+    sw = w.sorted()
+    yield from zip(
+        sw.submit_s.tolist(),
+        sw.duration_s.tolist(),
+        sw.gpus.tolist(),
+        sw.gpu_type.tolist(),
+        sw.queue.tolist(),
+        strict=True,
+    )
+
+
 def fleet_for(
     w: Workload, fleet: tuple[FleetGroup, ...] | None, gpus: int | None
 ) -> tuple[FleetGroup, ...]:
@@ -120,19 +133,11 @@ def _jobs(
     notes: list[str],
     strict: bool = False,
 ) -> dict[str, list[JobDraft]]:
-    sw = w.sorted()
     drops: dict[str, int] = defaultdict(int)
     rounded = 0
     by_queue: dict[str, list[JobDraft]] = defaultdict(list)
     all_types = tuple(GpuTypeName(t) for t in sorted(fleet_types))
-    for submit, dur, g, t, q in zip(
-        sw.submit_s.tolist(),
-        sw.duration_s.tolist(),
-        sw.gpus.tolist(),
-        sw.gpu_type.tolist(),
-        sw.queue.tolist(),
-        strict=True,
-    ):
+    for submit, dur, g, t, q in _rows(w):
         if not g or g <= 0:
             drops["CPU-only (no GPU)"] += 1
             continue
@@ -257,17 +262,9 @@ def workload_drafts(
     """A trace's jobs (or one queue's) as one scenario program's drafts: the rules of
     :func:`to_scenario` for GPUs, durations and models; a recorded model the catalog knows
     is kept as the job's constraint, otherwise the program's ``types`` apply."""
-    sw = w.sorted()
     drafts: list[JobDraft] = []
     dropped = 0
-    for submit, dur, g, t, q in zip(
-        sw.submit_s.tolist(),
-        sw.duration_s.tolist(),
-        sw.gpus.tolist(),
-        sw.gpu_type.tolist(),
-        sw.queue.tolist(),
-        strict=True,
-    ):
+    for submit, dur, g, t, q in _rows(w):
         if queue is not None and str(q) != queue:
             continue
         if not g or g <= 0 or dur != dur or dur <= 0:
