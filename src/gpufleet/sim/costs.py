@@ -24,6 +24,7 @@ class CostRates:
     board_w: dict[str, float] = field(default_factory=dict)  # GPU type -> board power
     site_pue: dict[str, float] = field(default_factory=dict)
     site_usd_per_kwh: dict[str, float] = field(default_factory=dict)
+    itemized: bool = True  # False under a flat rate: power lines are not tracked
 
     def _energy_usd_per_ws(self, site: str) -> float:
         return self.site_pue.get(site, 1.0) * self.site_usd_per_kwh.get(site, 0.0) / 3.6e6

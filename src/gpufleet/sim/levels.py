@@ -111,7 +111,15 @@ class ProgramMeter:
                 self.work_total += rate * dt
                 self.used_total += self.used * dt
             self.last_t = t
-        self.work.add(t, d_rate)
+        w = self.work  # Level.add, inlined: value = rate, buckets = work per bucket
+        wdt = t - w.last_t
+        if wdt > 0:
+            if w.value:
+                w.total += w.value * wdt
+                if w.buckets is not None:
+                    w._spread(w.last_t, t, w.value)
+            w.last_t = t
+        w.value += d_rate
         self.used += d_used
         self.rate += d_rate
 

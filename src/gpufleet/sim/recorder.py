@@ -73,9 +73,11 @@ class Recorder:
         me = p.entity_index
         self.entity_used[me].add(now_s, g)
         self.program[p.index].change(now_s, g, g * job.speed)
-        rate = self._busy_rate_of(job)
+        power = self.costs.itemized  # busy power is a line of the itemized model only
+        rate = self._busy_rate_of(job) if power else 0.0
         for owner, n in job.owners:
-            self.entity_busy_power[owner].add(now_s, n * rate)
+            if power:
+                self.entity_busy_power[owner].add(now_s, n * rate)
             if owner != me:
                 self.entity_lent[owner].add(now_s, n)
                 self.entity_borrowed[me].add(now_s, n)
@@ -89,9 +91,11 @@ class Recorder:
         self.entity_used[me].add(now_s, -g)
         w = self.program[p.index]
         w.change(now_s, -g, -g * job.speed)
-        rate = self._busy_rate_of(job)
+        power = self.costs.itemized  # busy power is a line of the itemized model only
+        rate = self._busy_rate_of(job) if power else 0.0
         for owner, n in job.owners:
-            self.entity_busy_power[owner].add(now_s, -n * rate)
+            if power:
+                self.entity_busy_power[owner].add(now_s, -n * rate)
             if owner != me:
                 self.entity_lent[owner].add(now_s, -n)
                 self.entity_borrowed[me].add(now_s, -n)

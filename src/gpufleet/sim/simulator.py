@@ -75,6 +75,7 @@ class Simulation:
             {t.name: t.board_power_w for t in scenario.catalog},
             {x.name: x.pue for x in scenario.sites},
             {x.name: x.electricity_usd_per_kwh for x in scenario.sites},
+            cost.itemized,
         )
         self.recorder = Recorder(self.state, horizon, self.bucket_s, targets, speed, rates)
         self.engine = Engine(self.state, self.policy, scenario.catalog, self, self.recorder)
