@@ -88,6 +88,7 @@ def plan(quick: bool, repeats: int, repeats_large: int) -> list[Case]:
     if not quick:
         cases += whatif_cases(repeats, repeats_large)
         cases += trace_cases(repeats)
+        cases += cycle_cases(repeats)
     unique = {c.name: c for c in cases}
     return list(unique.values())
 
@@ -122,6 +123,19 @@ def trace_cases(repeats: int) -> list[Case]:
             for p in ("fifo", "drf")
         ]
     return cases
+
+
+def cycle_cases(repeats: int) -> list[Case]:
+    """One scheduling cycle with 10,000 jobs pending on a full 100k-GPU fleet, per policy
+    (300 cycles each; median and p99 of the cycle alone; target p99 < 50 ms)."""
+    return [
+        Case(
+            f"cycle-100k-gpus-10k-pending-{p}",
+            {"kind": "cycle", "gpus": 100_000, "pending": 10_000, "policy": p, "cycles": 300},
+            repeats,
+        )
+        for p in ("fifo", "fifo-backfill", "priority", "drf", "quota")
+    ]
 
 
 def only(cases: list[Case], names: list[str]) -> list[Case]:

@@ -306,7 +306,69 @@ def measure_replay(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def measure_cycle(spec: dict[str, Any]) -> dict[str, Any]:
+    """One scheduling cycle on a busy fleet with ``pending`` jobs waiting: the fleet is
+    filled, ``pending`` jobs are queued behind, then each measured cycle follows the
+    completion of one running job (a fresh job keeps the queue at its size). Only the
+    cycle is timed."""
+    import random
+
+    from gpufleet.domain.ids import GpuTypeName, JobId, ProgramId
+    from gpufleet.domain.jobs import JobSpec
+    from gpufleet.scenario.synthetic import synthetic_scenario
+    from gpufleet.sim.build import timeline
+    from gpufleet.sim.simulator import Simulation
+    from gpufleet.state.jobs import Job
+
+    sc = synthetic_scenario(1000, spec["gpus"], spec["policy"], programs=16)
+    sim = Simulation(sc)
+    for c in timeline(sc):
+        sim._apply_change(c, 0.0)
+    engine, state = sim.engine, sim.state
+    rng = random.Random(1)
+    h100 = (GpuTypeName("H100-SXM"),)
+    programs = [p.name for p in state.programs]
+    next_id = 0
+
+    def submit(t: float) -> None:
+        nonlocal next_id
+        prog = programs[next_id % len(programs)]
+        gpus = rng.choice((1, 1, 1, 2, 4, 8, 8, 16, 32))
+        s = JobSpec(JobId(next_id), ProgramId(prog), t, gpus, 3600.0, h100, checkpoint_s=600.0)
+        engine.submit(Job(s, state.program_by_name[prog]))
+        next_id += 1
+
+    t = 0.0
+    while sum(p.used_gpus for p in state.programs) < 0.97 * spec["gpus"]:
+        for _ in range(1000):
+            submit(t)
+        engine.cycle(t)
+    for _ in range(spec["pending"]):
+        submit(t)
+    engine.cycle(t)
+    times = []
+    for _ in range(spec["cycles"]):
+        t += 1.0
+        running = [j for p in state.programs for j in p.running.values()]
+        engine.complete(rng.choice(running), t)
+        submit(t)
+        t0 = time.perf_counter()
+        engine.cycle(t)
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    pending = sum(len(p.pending) for p in state.programs)
+    return {
+        "wall_s": sum(times),
+        "median_ms": times[len(times) // 2] * 1e3,
+        "p99_ms": times[int(len(times) * 0.99) - 1] * 1e3,
+        "pending_after": pending,
+        "cycles": len(times),
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
 KINDS: dict[str, Measure] = {
+    "cycle": measure_cycle,
     "parse": measure_parse,
     "replay": measure_replay,
     "synthetic": measure_synthetic,
