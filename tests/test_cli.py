@@ -109,7 +109,8 @@ def test_simulate_an_unknown_policy_lists_the_valid_ones(small: Path, capsys: Ca
     out, err = capsys.readouterr()
     assert out == ""
     assert err == (
-        "gpufleet: unknown policy 'nope'; valid names: drf, fifo, fifo-backfill, priority, quota\n"
+        "gpufleet: unknown policy 'nope'; valid names: drf, fifo, fifo-backfill, priority, "
+        "quota, slurm-backfill, slurm-multifactor, srtf\n"
     )
 
 
@@ -193,16 +194,28 @@ def test_simulate_prints_a_table_by_default(small: Path, capsys: Capture) -> Non
 
 
 # --- policies, argparse, demo -------------------------------------------------------------------
-def test_policies_lists_the_five_policies(capsys: Capture) -> None:
+ALL_POLICIES = [
+    "fifo",
+    "fifo-backfill",
+    "priority",
+    "drf",
+    "quota",
+    "srtf",
+    "slurm-multifactor",
+    "slurm-backfill",
+]
+
+
+def test_policies_lists_every_registered_policy(capsys: Capture) -> None:
     assert main(["policies"]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert names == ["fifo", "fifo-backfill", "priority", "drf", "quota"]
+    assert names == ALL_POLICIES
 
 
 def test_policies_json(capsys: Capture) -> None:
     assert main(["policies", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in rows] == ["fifo", "fifo-backfill", "priority", "drf", "quota"]
+    assert [r["name"] for r in rows] == ALL_POLICIES
     assert next(r for r in rows if r["name"] == "fifo-backfill")["options"] == ["backfill_depth"]
 
 

@@ -11,7 +11,16 @@ from gpufleet.state.jobs import Job
 from tests import invariants
 from tests.scenarios import mixed, one_site
 
-POLICIES = ["fifo", "fifo-backfill", "priority", "drf", "quota"]
+POLICIES = [
+    "fifo",
+    "fifo-backfill",
+    "priority",
+    "drf",
+    "quota",
+    "srtf",
+    "slurm-multifactor",
+    "slurm-backfill",
+]
 H = 3600.0
 
 

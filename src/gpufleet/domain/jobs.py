@@ -24,6 +24,9 @@ class JobSpec:
     preemptible: bool = True
     checkpoint_s: float | None = None
     name: str = ""
+    # the requested wall-clock limit (Slurm's --time); None: no limit was given, and
+    # schedulers that need an estimate (EASY backfill) derive one from work_s
+    time_limit_s: float | None = None
 
     @property
     def gpu_seconds(self) -> float:
@@ -42,3 +45,4 @@ class JobDraft(NamedTuple):
     preemptible: bool = True
     checkpoint_s: float | None = None
     name: str = ""
+    time_limit_s: float | None = None

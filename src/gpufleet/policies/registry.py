@@ -10,8 +10,22 @@ from gpufleet.policies.drf import WeightedDrf
 from gpufleet.policies.fifo import FifoBackfill, StrictFifo
 from gpufleet.policies.priority import PriorityPreempt
 from gpufleet.policies.quota import QuotaBorrowing
+from gpufleet.policies.slurm import SlurmBackfill, SlurmMultifactor
+from gpufleet.policies.srtf import Srtf
 
 Option = float | int | str | bool
+
+_SLURM_OPTIONS: dict[str, type] = {
+    "weight_age": float,
+    "weight_fairshare": float,
+    "weight_job_size": float,
+    "weight_qos": float,
+    "weight_partition": float,
+    "max_age_hours": float,
+    "decay_half_life_hours": float,
+    "favor_small": bool,
+    "classic_fairshare": bool,
+}
 
 _FACTORIES: dict[str, tuple[type, dict[str, type]]] = {
     StrictFifo.name: (StrictFifo, {}),
@@ -19,6 +33,9 @@ _FACTORIES: dict[str, tuple[type, dict[str, type]]] = {
     PriorityPreempt.name: (PriorityPreempt, {}),
     WeightedDrf.name: (WeightedDrf, {}),
     QuotaBorrowing.name: (QuotaBorrowing, {}),
+    Srtf.name: (Srtf, {"depth": int}),
+    SlurmMultifactor.name: (SlurmMultifactor, dict(_SLURM_OPTIONS)),
+    SlurmBackfill.name: (SlurmBackfill, {"bf_max_job_test": int, **_SLURM_OPTIONS}),
 }
 
 
@@ -27,6 +44,19 @@ def available_policies() -> list[tuple[str, str, list[str]]]:
     return [
         (n, str(getattr(cls, "summary", "")), sorted(opts)) for n, (cls, opts) in _FACTORIES.items()
     ]
+
+
+def _check_option(policy: str, key: str, value: Option, want: type) -> None:
+    if want is bool:
+        ok, what = isinstance(value, bool), "true or false"
+    elif want is int:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        what = "a positive integer"
+    else:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+        what = "a number >= 0"
+    if not ok:
+        raise InputError(f"policy {policy!r} option {key!r} must be {what}, got {value!r}")
 
 
 def make_policy(name: str, options: Mapping[str, Option] | None = None) -> Policy:
@@ -39,10 +69,7 @@ def make_policy(name: str, options: Mapping[str, Option] | None = None) -> Polic
             ok = ", ".join(sorted(allowed)) or "none"
             raise InputError(f"policy {name!r} has no option {key!r}; its options: {ok}")
         want = allowed[key]
-        if want is int and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise InputError(
-                f"policy {name!r} option {key!r} must be a positive integer, got {value!r}"
-            )
+        _check_option(name, key, value, want)
         kwargs[key] = value
     factory: Callable[..., Policy] = cls
     return factory(**kwargs)

@@ -166,6 +166,7 @@ class GeneratorIn(Strict):
     priority: int | None = None  # default: the program's priority
     preemptible: bool = True
     checkpoint_hours: Pos | None = None
+    time_limit_hours: Pos | None = None
     name: str = ""
 
 
@@ -179,6 +180,7 @@ class JobIn(Strict):
     priority: int | None = None  # default: the program's priority
     preemptible: bool = True
     checkpoint_hours: Pos | None = None
+    time_limit_hours: Pos | None = None  # Slurm's --time; used by EASY backfill
     count: PosInt = 1
     every_hours: NonNeg = 0.0
 

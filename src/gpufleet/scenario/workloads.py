@@ -115,6 +115,7 @@ def build_workload(
                     j.preemptible,
                     ck,
                     name,
+                    j.time_limit_hours * 3600 if j.time_limit_hours else None,
                 )
             )
     if drafts:
@@ -239,4 +240,5 @@ def _generator(
         g.preemptible,
         ck,
         g.name,
+        g.time_limit_hours * 3600 if g.time_limit_hours else None,
     )
