@@ -559,7 +559,8 @@ APPLY_ERRORS = [
     ),
     pytest.param(
         ("policy", "lottery"),
-        "unknown policy 'lottery'; policies: fifo, fifo-backfill, priority, drf, quota",
+        "unknown policy 'lottery'; policies: fifo, fifo-backfill, priority, drf, quota, srtf, "
+        "slurm-multifactor, slurm-backfill",
         id="an-unknown-policy-lists-the-policies",
     ),
     pytest.param(
@@ -1141,7 +1142,8 @@ FLAG_ERRORS = [
     pytest.param(
         ["--policy", "lottery"],
         "--policy 'lottery': unknown policy 'lottery'; policies: fifo, fifo-backfill, "
-        f"priority, drf, quota (expected {FORMS['policy']})",
+        f"priority, drf, quota, srtf, slurm-multifactor, slurm-backfill (expected "
+        f"{FORMS['policy']})",
         id="an-unknown-policy",
     ),
     pytest.param(

@@ -257,6 +257,7 @@ def parser() -> argparse.ArgumentParser:
     pol = sub.add_parser("policies", help="list the scheduling policies")
     pol.add_argument("--json", action="store_true")
     pol.set_defaults(fn=cmd_policies)
+    from gpufleet.cli_explain import add_commands as add_explain
     from gpufleet.cli_export import add_commands as add_export
     from gpufleet.cli_sweep import add_commands as add_sweep
     from gpufleet.cli_trace import add_commands
@@ -266,6 +267,7 @@ def parser() -> argparse.ArgumentParser:
     add_whatif(sub)
     add_sweep(sub)
     add_export(sub)
+    add_explain(sub)
     return p
 
 

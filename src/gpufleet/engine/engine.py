@@ -6,7 +6,17 @@
 2. decide     the policy orders, admits, places and picks victims on the snapshot;
 3. rollback   every tentative edit is undone: the policy leaves no trace;
 4. apply      preemptions, then admissions, through ClusterState and the Executor;
-5. settle     cohorts are clean again, except where preemption requeued jobs.
+5. settle     cohorts are clean again, except where preemption requeued jobs;
+6. reasons    every pending job of a scheduled cohort gets a reason (the rule below).
+
+The rule for reasons: a job the policy examined and blocked carries the policy's reason
+(``NO_GPU_TYPE`` refined into ``SITE_NOT_READY``/``NOT_DELIVERED`` from the cohort's nodes);
+a pending job the last cycle of its cohort did not examine is ``BEHIND``: every built-in
+policy stops looking at a queue (the cohort's, or a program's) only at a blocked job, so
+something ahead of it is blocked. A job requeued by preemption is ``PREEMPTED`` until its
+cohort's next cycle. Only changes are applied, and reported to the Observer's
+``on_reasons``: the jobs blocked in the cohort's previous cycle and those enqueued since,
+so the cost follows what the policy looked at, not the queue's length.
 
 The engine never imports its hosts. A host (the simulator, or a live service) passes an
 :class:`Executor` that makes starts and stops happen, and an :class:`Observer` that hears
@@ -16,17 +26,21 @@ about them; time always comes in as ``now_s``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Protocol
 
 from gpufleet.domain.changes import Transfer
 from gpufleet.domain.gpus import GpuCatalog
 from gpufleet.domain.org import Quota
 from gpufleet.errors import InternalError
-from gpufleet.policies.base import Decision, Policy
+from gpufleet.policies.base import Decision, Policy, Reason
 from gpufleet.state.capacity import Placement
 from gpufleet.state.cluster import ClusterState
 from gpufleet.state.jobs import Job, JobState
 from gpufleet.state.snapshot import Snapshot
+
+_PENDING = JobState.PENDING
+_NO_GPU, _BEHIND = Reason.NO_GPU_TYPE, Reason.BEHIND
 
 
 class Executor(Protocol):
@@ -40,7 +54,9 @@ class Executor(Protocol):
 
 
 class Observer(Protocol):
-    def on_start(self, job: Job, now_s: float) -> None: ...
+    def on_start(self, job: Job, now_s: float) -> None:
+        """``job`` started; its ``reason`` and ``reason_since_s`` still say why it waited."""
+        ...
 
     def on_stop(
         self, job: Job, now_s: float, progress_s: float, lost_s: float, finished: bool
@@ -52,6 +68,11 @@ class Observer(Protocol):
     def on_capacity(self, state: ClusterState, now_s: float) -> None: ...
 
     def on_quota(self, program: str, gpu_type: str, nominal: int, now_s: float) -> None: ...
+
+    def on_reasons(self, jobs_and_reasons: Sequence[tuple[Job, Reason]], now_s: float) -> None:
+        """Pending jobs whose reason changes now, with their new reason; each job's
+        ``reason`` and ``reason_since_s`` still hold the old one ("" at its first)."""
+        ...
 
 
 class Engine:
@@ -70,6 +91,10 @@ class Engine:
         self.speed: dict[str, float] = {t.name: t.throughput for t in catalog}
         self.cycles = 0
         self._snap = Snapshot(state)
+        # jobs blocked in each cohort's last cycle, and jobs enqueued since the last cycle
+        self._blocked: dict[str, dict[int, Job]] = {}
+        self._fresh: list[Job] = []
+        self._no_gpu: dict[tuple[str, tuple[str, ...]], Reason] = {}
 
     # --- the cycle -------------------------------------------------------------------
     def cycle(self, now_s: float) -> Decision:
@@ -82,8 +107,15 @@ class Engine:
         committed = snap.commit_if_matches(decision.admit, decision.preempt)
         if not committed:
             snap.rollback()
+        fresh = self._fresh
+        reasons = bool(decision.blocked or fresh or self._blocked)
+        decided = tuple(st.dirty) if reasons else ()
         st.dirty.clear()
+        if fresh:
+            self._fresh = []
         self.apply(decision, now_s, committed)
+        if reasons:
+            self._reasons(decision, decided, fresh, now_s)
         self.cycles += 1
         return decision
 
@@ -94,8 +126,74 @@ class Engine:
             self.preempt(job, now_s, committed)
         for job, placement in decision.admit:
             self.start(job, placement, now_s, committed)
+
+    def _reasons(
+        self, decision: Decision, decided: tuple[str, ...], fresh: list[Job], now_s: float
+    ) -> None:
+        """Phase 6: the rule of the module docstring, applied to changes only (plain loops
+        and module constants: this runs every cycle)."""
+        changes: list[tuple[Job, Reason]] = []
+        blocked: dict[int, Job] = {}
         for job, reason in decision.blocked:
+            jid = job.spec.id
+            if job.state is not _PENDING or jid in blocked:
+                continue
+            if reason is _NO_GPU:
+                reason = self._why_no_gpu(job)
+            blocked[jid] = job
+            if job.reason is not reason:
+                changes.append((job, reason))
+        last = self._blocked
+        for c in decided:
+            old = last.pop(c, None)
+            if old:
+                for old_id, job in old.items():
+                    if (
+                        old_id not in blocked
+                        and job.state is _PENDING
+                        and job.reason is not _BEHIND
+                    ):
+                        changes.append((job, _BEHIND))
+        if blocked:
+            if len(decided) == 1:
+                last[decided[0]] = blocked
+            else:
+                for bid, job in blocked.items():
+                    last.setdefault(job.cohort, {})[bid] = job
+        for job in fresh:
+            if job.state is _PENDING and job.reason is not _BEHIND and job.spec.id not in blocked:
+                changes.append((job, _BEHIND))
+        if changes:
+            self._set_reasons(changes, now_s)
+
+    def _set_reasons(self, changes: list[tuple[Job, Reason]], now_s: float) -> None:
+        self.observer.on_reasons(changes, now_s)
+        for job, reason in changes:
+            if job.reason:  # the first reason counts from submit (reason_since_s as set)
+                job.reason_since_s = now_s
             job.reason = reason
+
+    def _why_no_gpu(self, job: Job) -> Reason:
+        """Why the cohort has no ready GPU the job allows: some are delivered to an unpowered
+        site, or not delivered yet, or there are none (or all are down). Cached until the
+        next capacity change."""
+        key = (job.cohort, job.spec.gpu_types)
+        why = self._no_gpu.get(key)
+        if why is None:
+            st, cap = self.state, self.state.capacity
+            allowed = set(job.spec.gpu_types)
+            why = Reason.NO_GPU_TYPE
+            for n, gi in enumerate(cap.node_group):
+                g = cap.groups[gi]
+                if g.cohort != job.cohort or g.gpu_type not in allowed:
+                    continue
+                if st.node_delivered[n] and not st.node_powered[n]:
+                    why = Reason.SITE_NOT_READY
+                    break
+                if not st.node_delivered[n]:
+                    why = Reason.NOT_DELIVERED
+            self._no_gpu[key] = why
+        return why
 
     # --- job transitions ---------------------------------------------------------------
     def start(self, job: Job, placement: Placement, now_s: float, reserved: bool = False) -> None:
@@ -103,8 +201,8 @@ class Engine:
             raise InternalError(f"{job!r} admitted while not pending")
         speed = self.speed[self.state.capacity.groups[placement.group].gpu_type]
         self.state.start(job, placement, speed, now_s, reserved)
-        job.reason = ""
         self.observer.on_start(job, now_s)
+        job.reason = ""
         self.executor.launch(job, now_s, job.remaining_s / speed)
 
     def complete(self, job: Job, now_s: float) -> None:
@@ -130,19 +228,23 @@ class Engine:
         job.lost_gpu_s += (progress - kept) * job.spec.gpus
         self.observer.on_stop(job, now_s, progress, progress - kept, False)
         self.state.enqueue(job, front=True)
+        job.reason = Reason.PREEMPTED
+        job.reason_since_s = now_s
+        self._fresh.append(job)
 
     def submit(self, job: Job) -> None:
         self.state.enqueue(job)
+        self._fresh.append(job)
 
     # --- capacity and quota changes -------------------------------------------------
     def deliver(self, pool: str, now_s: float) -> None:
         for site in self.state.deliver(pool):
             self.state.repower(site, now_s)
-        self.observer.on_capacity(self.state, now_s)
+        self._capacity_changed(now_s)
 
     def site_ready(self, site: str, now_s: float) -> None:
         self.state.repower(site, now_s)
-        self.observer.on_capacity(self.state, now_s)
+        self._capacity_changed(now_s)
 
     def transfer(self, t: Transfer, now_s: float, back: bool = False) -> None:
         """Move whole nodes of ``t.pool`` (back) between entities, preempting what runs on
@@ -161,7 +263,7 @@ class Engine:
         gtype = st.node_type[nodes[0]]
         self._shift_quota(src, gtype, -t.gpus, now_s)
         self._shift_quota(dst, gtype, +t.gpus, now_s)
-        self.observer.on_capacity(st, now_s)
+        self._capacity_changed(now_s)
 
     def fail_node(self, node: int, now_s: float) -> bool:
         """A powered node fails: its jobs are preempted, it leaves the pool of usable
@@ -172,11 +274,15 @@ class Engine:
         for job in st.jobs_on([node]):
             self.preempt(job, now_s)
         st.set_down(node, True)
-        self.observer.on_capacity(st, now_s)
+        self._capacity_changed(now_s)
         return True
 
     def repair_node(self, node: int, now_s: float) -> None:
         self.state.set_down(node, False)
+        self._capacity_changed(now_s)
+
+    def _capacity_changed(self, now_s: float) -> None:
+        self._no_gpu.clear()
         self.observer.on_capacity(self.state, now_s)
 
     def set_quota(self, program: str, gpu_type: str, quota: Quota, now_s: float) -> None:

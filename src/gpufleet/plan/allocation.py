@@ -21,6 +21,7 @@ The allocation at instant t holds every change dated at or before t.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,6 +31,7 @@ from gpufleet.domain.org import Quota
 from gpufleet.domain.scenario import Scenario
 from gpufleet.engine.engine import Engine
 from gpufleet.errors import InputError
+from gpufleet.policies.base import Reason
 from gpufleet.policies.registry import make_policy
 from gpufleet.sim.build import Change, TimedChange, build_state, timeline
 from gpufleet.state.cluster import ClusterState
@@ -149,6 +151,8 @@ class _Quiet:
     def on_capacity(self, state: ClusterState, now_s: float) -> None: ...
 
     def on_quota(self, program: str, gpu_type: str, nominal: int, now_s: float) -> None: ...
+
+    def on_reasons(self, jobs_and_reasons: Sequence[tuple[Job, Reason]], now_s: float) -> None: ...
 
 
 def _apply(engine: Engine, c: TimedChange) -> None:

@@ -23,7 +23,13 @@ from gpufleet.state.snapshot import Snapshot
 
 
 class Reason(StrEnum):
-    """Why a job is still pending: a machine-readable code; ``sentence`` gives the prose."""
+    """Why a job is still pending: a machine-readable code; ``sentence`` gives the prose.
+
+    Policies report the reasons of the jobs they examine; the engine gives every other
+    pending job of a scheduled cohort ``BEHIND`` (see ``Engine.cycle``), refines
+    ``NO_GPU_TYPE`` into ``SITE_NOT_READY`` or ``NOT_DELIVERED`` when the cohort has such
+    GPUs that are not powered yet, and marks a requeued job ``PREEMPTED`` until the next
+    cycle of its cohort looks at it."""
 
     QUOTA = "waiting-for-quota"
     BORROWING_LIMIT = "over-borrowing-limit"
@@ -31,6 +37,9 @@ class Reason(StrEnum):
     NO_GPU_TYPE = "gpu-type-not-available"
     FRAGMENTED = "no-node-fits"
     BEHIND = "blocked-behind-earlier-job"
+    SITE_NOT_READY = "site-not-ready"
+    NOT_DELIVERED = "gpus-not-delivered"
+    PREEMPTED = "preempted-awaiting-cycle"
 
     @property
     def sentence(self) -> str:
@@ -44,6 +53,9 @@ _SENTENCES = {
     Reason.NO_GPU_TYPE: "its cohort has no ready GPU of any type the job allows",
     Reason.FRAGMENTED: "enough GPUs are free, but no node has enough of them in one place",
     Reason.BEHIND: "an earlier job ahead of it in the queue is waiting",
+    Reason.SITE_NOT_READY: "its GPUs are delivered but their site has no power for them yet",
+    Reason.NOT_DELIVERED: "its cohort's GPUs of the types it allows are not delivered yet",
+    Reason.PREEMPTED: "it was preempted and waits for the next scheduling cycle",
 }
 
 

@@ -29,6 +29,20 @@ def _cost_title(fleet: dict[str, Any]) -> str:
     return f"Entities (cost at ${rate:.2f} per owned GPU-hour)"
 
 
+def _reason_rows(programs: list[dict[str, Any]], top: int = 3) -> list[list[str]]:
+    """A heading row, then one row per reason: the ``top`` largest of any run (the JSON's
+    ``pending_reasons_hours`` has them all)."""
+    hours = [m.get("pending_reasons_hours") or {} for m in programs]
+    peak: dict[str, float] = {}
+    for h in hours:
+        for code, x in h.items():
+            peak[code] = max(peak.get(code, 0.0), x)
+    codes = sorted(peak, key=lambda c: (-peak[c], c))[:top]
+    rows = [["  pending job-hours by reason", *(["-"] if not codes else [""]) * len(hours)]]
+    rows += [[f"    {c}", *[num(h.get(c, 0.0)) for h in hours]] for c in codes]
+    return rows
+
+
 def comparison(results: dict[str, SimResult]) -> str:
     """One table per subject: programs, entities, fleet; one column per run."""
     names = list(results)
@@ -58,6 +72,7 @@ def comparison(results: dict[str, SimResult]) -> str:
             "  jobs finished": [num(r.programs[prog]["jobs_finished"]) for r in results.values()],
         }
         prog_rows += [[k, *v] for k, v in row.items()]
+        prog_rows += _reason_rows([r.programs[prog] for r in results.values()])
     blocks.append(render(["program", *names], prog_rows, "Programs"))
     ent_rows: list[list[str]] = []
     for ent in first.entities:

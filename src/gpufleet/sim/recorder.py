@@ -7,7 +7,9 @@ stranded GPU-hours and milestone dates are exact for the simulated history, not 
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 
+from gpufleet.policies.base import Reason
 from gpufleet.sim.costs import CostRates
 from gpufleet.sim.levels import Level, ProgramMeter
 from gpufleet.state.cluster import ClusterState
@@ -65,9 +67,14 @@ class Recorder:
         self.j_preempt = array("i")
         self.preemptions = 0
         self.lost_gpu_s = 0.0
+        # per program: reason code -> job-seconds of closed pending intervals
+        self.program_reason_s: list[dict[str, float]] = [{} for _ in progs]
 
     # --- Observer ---------------------------------------------------------------------
     def on_start(self, job: Job, now_s: float) -> None:
+        if job.reason:  # the wait under its last reason closes
+            d = self.program_reason_s[job.program.index]
+            d[job.reason] = d.get(job.reason, 0.0) + now_s - job.reason_since_s
         g = job.spec.gpus
         p = job.program
         me = p.entity_index
@@ -150,6 +157,26 @@ class Recorder:
         self.program_entitled[p.index].set(
             now_s, float(sum(q.nominal_gpus for q in p.quotas.values()))
         )
+
+    def on_reasons(self, jobs_and_reasons: Sequence[tuple[Job, Reason]], now_s: float) -> None:
+        """Time-weighted: the time since a job's last change goes to its previous reason."""
+        totals = self.program_reason_s
+        for job, _ in jobs_and_reasons:
+            old = job.reason
+            if old:
+                d = totals[job.program.index]
+                d[old] = d.get(old, 0.0) + now_s - job.reason_since_s
+
+    def pending_reasons_s(self, now_s: float) -> list[dict[str, float]]:
+        """Per program, job-seconds pending under each reason up to ``now_s``: the closed
+        intervals plus the open ones of jobs pending now (a scan of the queues; for reports)."""
+        out = [dict(d) for d in self.program_reason_s]
+        for p in self.state.programs:
+            d = out[p.index]
+            for job in p.pending.values():
+                if job.reason:
+                    d[job.reason] = d.get(job.reason, 0.0) + now_s - job.reason_since_s
+        return out
 
     # --- end --------------------------------------------------------------------------
     def close(self, end_s: float) -> None:

@@ -12,6 +12,8 @@ All figures are derived from exact integrals (see :mod:`gpufleet.sim.levels`). F
   stranded GPU-hours = integral of (delivered - powered) GPUs;
 - cost = delivered GPU-hours x the scenario's $/GPU-hour (owned hardware costs money
   whether it works, idles or is stranded);
+- pending job-hours by reason = per reason code, the sum over jobs of the time they waited
+  under it (a job's wait splits at each change of its reason; see gpufleet.engine.engine);
 - fairness = Jain's index of x_i = received_i / entitled_i over programs with a quota:
   (sum x)^2 / (n sum x^2), 1 when every program got the same fraction of its entitlement.
 """
@@ -123,6 +125,11 @@ def build_result(sim: Simulation, wall_s: float, submitted: int) -> SimResult:
     jobs = _job_columns(sim)
     programs: dict[str, dict[str, Any]] = {}
     ratios: list[float] = []
+    waits = rec.pending_reasons_s(sc.horizon_s)
+    fleet_waits: dict[str, float] = {}
+    for d in waits:
+        for code, s in d.items():
+            fleet_waits[code] = fleet_waits.get(code, 0.0) + s
     for p in st.programs:
         received = rec.program[p.index].used_total / h
         entitled = rec.program_entitled[p.index].total / h
@@ -142,6 +149,7 @@ def build_result(sim: Simulation, wall_s: float, submitted: int) -> SimResult:
             "queueing_delay_s": _pcts(jobs["queueing_delay_s"][mask]),
             "jct_s": _pcts(jobs["jct_s"][mask]),
             "milestone": _milestone(sim, p.name, p.index),
+            "pending_reasons_hours": _hours_by_reason(waits[p.index]),
         }
     entities = {name: _entity(sim, i) for i, name in enumerate(st.entities)}
     used_h = rec.fleet_used_gpu_s / h
@@ -160,6 +168,7 @@ def build_result(sim: Simulation, wall_s: float, submitted: int) -> SimResult:
         "cost_model": "itemized" if sc.cost.itemized else "flat",
         "cost_usd": _r(sum(e["cost_usd"] for e in entities.values()), 0),
         "stranded_cost_usd": _r(sum(e["stranded_cost_usd"] for e in entities.values()), 0),
+        "pending_reasons_hours": _hours_by_reason(fleet_waits),
     }
     summary = {
         "jobs_submitted": submitted,
@@ -191,6 +200,12 @@ def build_result(sim: Simulation, wall_s: float, submitted: int) -> SimResult:
         run,
         jobs,
     )
+
+
+def _hours_by_reason(seconds: dict[str, float]) -> dict[str, float]:
+    """Job-hours pending per reason code (codes as plain strings, largest first)."""
+    rows = sorted(seconds.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    return {str(code): _r(s / 3600.0, 2) for code, s in rows if s > 0}
 
 
 def _entity(sim: Simulation, i: int) -> dict[str, Any]:

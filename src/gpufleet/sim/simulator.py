@@ -83,6 +83,10 @@ class Simulation:
         self._seq = itertools.count()
         self.events = 0
         self.node_failures = 0
+        self.submitted = 0  # jobs submitted so far; job ids are 0 .. submitted - 1
+        self.now_s = 0.0  # run_until has handled every event up to here
+        self.wall_s = 0.0
+        self._arrivals_it: Iterator[tuple[JobDraft, ProgramId]] | None = None
 
     # --- Executor (the engine calls these) ----------------------------------------------
     def launch(self, job: Job, now_s: float, run_s: float) -> None:
@@ -93,25 +97,31 @@ class Simulation:
 
     # --- the run -------------------------------------------------------------------------
     def run(self) -> SimResult:
+        """The whole horizon, closed into a result."""
+        self.run_until(self.sc.horizon_s)
+        return self.finish()
+
+    def run_until(self, t_s: float) -> None:
+        """Handle every event at or before ``t_s`` (each instant followed by its cycle), and
+        stop there with the state as it is: later events stay queued, nothing is closed, so
+        a caller may inspect ``state`` and call again with a later time. ``t_s`` is capped
+        at the horizon."""
         wall0 = time.perf_counter()
+        if self._arrivals_it is None:
+            self._prime()
         heap, seq, engine = self._heap, self._seq, self.engine
-        for c in timeline(self.sc):
-            heapq.heappush(heap, (c.t_s, _CHANGE, next(seq), c))
-        self.recorder.on_capacity(self.state, 0.0)
-        arrivals = self._arrivals()
-        self._schedule_first_failure()
-        first = next(arrivals, None)
-        if first is not None:
-            heapq.heappush(heap, (first[0].submit_s, _ARRIVE, next(seq), first))
+        arrivals = self._arrivals_it
+        assert arrivals is not None
         horizon = self.sc.horizon_s
+        stop = min(t_s, horizon)
         programs = self.state.program_by_name
-        next_id = 0
-        events = 0
-        report_every = 50_000
+        next_id = self.submitted
+        events = self.events
+        report_every = events + 50_000
         pop, push = heapq.heappop, heapq.heappush
         while heap:
             t = heap[0][0]
-            if t > horizon:
+            if t > stop:
                 break
             self.clock.advance_to(t)
             while heap and heap[0][0] == t:
@@ -140,10 +150,38 @@ class Simulation:
                 report_every = events + 50_000
                 self.progress(t / horizon if horizon else 1.0)
         self.events = events
+        self.submitted = next_id
+        self.now_s = max(self.now_s, stop)
+        self.wall_s += time.perf_counter() - wall0
+
+    def finish(self) -> SimResult:
+        """Run to the horizon if not there yet, close the integrals, build the result."""
+        horizon = self.sc.horizon_s
+        if self.now_s < horizon or self._arrivals_it is None:
+            self.run_until(horizon)
         self.recorder.close(horizon)
         if self.progress is not None:
             self.progress(1.0)
-        return build_result(self, time.perf_counter() - wall0, submitted=next_id)
+        return build_result(self, self.wall_s, submitted=self.submitted)
+
+    def _prime(self) -> None:
+        heap, seq = self._heap, self._seq
+        for c in timeline(self.sc):
+            heapq.heappush(heap, (c.t_s, _CHANGE, next(seq), c))
+        self.recorder.on_capacity(self.state, 0.0)
+        self._arrivals_it = self._arrivals()
+        self._schedule_first_failure()
+        first = next(self._arrivals_it, None)
+        if first is not None:
+            heapq.heappush(heap, (first[0].submit_s, _ARRIVE, next(seq), first))
+
+    def job(self, job_id: int) -> Job | None:
+        """A submitted job that is pending or running now (a scan of the queues)."""
+        for p in self.state.programs:
+            j = p.pending.get(job_id) or p.running.get(job_id)
+            if j is not None:
+                return j
+        return None
 
     def _arrivals(self) -> Iterator[tuple[JobDraft, ProgramId]]:
         streams = [

@@ -30,6 +30,7 @@ class Job:
         "preemptions",
         "program",
         "reason",
+        "reason_since_s",
         "remaining_s",
         "spec",
         "speed",
@@ -53,7 +54,10 @@ class Job:
         self.preemptions = 0
         self.lost_gpu_s = 0.0
         self.owners: tuple[tuple[int, int], ...] = ()  # (entity index, GPUs on its nodes)
+        # why it waits (a policies.base.Reason code, "" while none is known or it runs) and
+        # since when: the first reason counts from submit, a requeue from the preemption
         self.reason = ""
+        self.reason_since_s = spec.submit_s
 
     @property
     def id(self) -> int:
