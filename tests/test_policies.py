@@ -243,3 +243,33 @@ def test_a_job_only_runs_on_a_gpu_type_it_allows() -> None:
     j = h.submit("a", 1, types=("A100-80GB",))
     d = h.cycle(0)
     assert d.blocked == [(j, Reason.NO_GPU_TYPE)]
+
+
+@pytest.mark.parametrize(
+    ("policy", "options", "message"),
+    [
+        pytest.param(
+            "fifo-backfill",
+            {"backfill_depth": 0},
+            "must be a positive integer, got 0",
+            id="an-integer-option-below-one",
+        ),
+        pytest.param(
+            "slurm-multifactor",
+            {"weight_age": -1.0},
+            "must be a number >= 0",
+            id="a-negative-weight",
+        ),
+        pytest.param(
+            "slurm-multifactor",
+            {"favor_small": "yes"},
+            "must be true or false",
+            id="a-boolean-given-as-text",
+        ),
+    ],
+)
+def test_policy_options_are_type_checked(
+    policy: str, options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InputError, match=message):
+        make_policy(policy, options)  # type: ignore[arg-type]

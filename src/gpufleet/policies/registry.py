@@ -27,7 +27,7 @@ _SLURM_OPTIONS: dict[str, type] = {
     "classic_fairshare": bool,
 }
 
-_FACTORIES: dict[str, tuple[type, dict[str, type]]] = {
+_FACTORIES: dict[str, tuple[type, dict[str, type | tuple[str, ...]]]] = {
     StrictFifo.name: (StrictFifo, {}),
     FifoBackfill.name: (FifoBackfill, {"backfill_depth": int}),
     PriorityPreempt.name: (PriorityPreempt, {}),
@@ -46,8 +46,12 @@ def available_policies() -> list[tuple[str, str, list[str]]]:
     ]
 
 
-def _check_option(policy: str, key: str, value: Option, want: type) -> None:
-    if want is bool:
+def _check_option(policy: str, key: str, value: Option, want: type | tuple[str, ...]) -> None:
+    if isinstance(want, tuple):  # one of several words
+        ok, what = value in want, "one of " + ", ".join(map(str, want))
+    elif want is str:
+        ok, what = isinstance(value, str) and bool(value), "a word"
+    elif want is bool:
         ok, what = isinstance(value, bool), "true or false"
     elif want is int:
         ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
