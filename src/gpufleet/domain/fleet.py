@@ -53,6 +53,7 @@ class NodePool:
     value_usd: float
     nvlink_domain_gpus: int = 8
     nodes_per_rack: int = 4
+    racks_per_block: int = 8  # racks under one network block (spine) switch
 
     @property
     def gpu_count(self) -> int:

@@ -7,6 +7,10 @@ from typing import NamedTuple
 
 from gpufleet.domain.ids import GpuTypeName, JobId, ProgramId
 
+# Topology levels, innermost first: an NVLink domain lies in a rack, a rack in a network
+# block, a block in a site (Kueue TAS's Topology levels).
+TOPOLOGY_LEVELS = ("nvlink", "rack", "block", "site")
+
 
 @dataclass(frozen=True, slots=True)
 class JobSpec:
@@ -27,6 +31,10 @@ class JobSpec:
     # the requested wall-clock limit (Slurm's --time); None: no limit was given, and
     # schedulers that need an estimate (EASY backfill) derive one from work_s
     time_limit_s: float | None = None
+    # topology constraint (Kueue TAS's podset-required-topology / podset-preferred-topology):
+    # a level of TOPOLOGY_LEVELS the whole gang must (required) or should (preferred) share
+    topology_required: str | None = None
+    topology_preferred: str | None = None
 
     @property
     def gpu_seconds(self) -> float:
@@ -46,3 +54,5 @@ class JobDraft(NamedTuple):
     checkpoint_s: float | None = None
     name: str = ""
     time_limit_s: float | None = None
+    topology_required: str | None = None
+    topology_preferred: str | None = None

@@ -345,6 +345,7 @@ class _Checker:
                 value,
                 p.nvlink_domain_gpus,
                 p.nodes_per_rack,
+                p.racks_per_block,
             )
         return out
 

@@ -8,7 +8,7 @@ enough GPUs, ...) are checked in :mod:`gpufleet.scenario.load`.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -156,6 +156,19 @@ class GpuDist(Strict):
         return self
 
 
+TopologyLevel = Literal["nvlink", "rack", "block", "site"]
+
+
+class TopologyIn(Strict):
+    """A gang's topology constraint, as Kueue TAS's podset-required-topology (``required``:
+    all GPUs within one domain of the level, or wait) and podset-preferred-topology
+    (``preferred``: the smallest level from this one up that fits). Both given: try from
+    ``preferred`` upward but never beyond ``required``."""
+
+    required: TopologyLevel | None = None
+    preferred: TopologyLevel | None = None
+
+
 class GeneratorIn(Strict):
     jobs_per_day: Pos
     gpus: PosInt | GpuDist
@@ -168,6 +181,7 @@ class GeneratorIn(Strict):
     checkpoint_hours: Pos | None = None
     time_limit_hours: Pos | None = None
     name: str = ""
+    topology: TopologyIn | None = None
 
 
 class JobIn(Strict):
@@ -183,6 +197,7 @@ class JobIn(Strict):
     time_limit_hours: Pos | None = None  # Slurm's --time; used by EASY backfill
     count: PosInt = 1
     every_hours: NonNeg = 0.0
+    topology: TopologyIn | None = None
 
     @model_validator(mode="after")
     def one_size(self) -> JobIn:
@@ -250,6 +265,7 @@ class PoolIn(Strict):
     value_usd: NonNeg | None = None
     nvlink_domain_gpus: PosInt = 8
     nodes_per_rack: PosInt = 4
+    racks_per_block: PosInt = 8
     note: str = ""
 
 

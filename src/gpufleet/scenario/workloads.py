@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -116,6 +118,7 @@ def build_workload(
                     ck,
                     name,
                     j.time_limit_hours * 3600 if j.time_limit_hours else None,
+                    *_topology(j.topology),
                 )
             )
     if drafts:
@@ -223,7 +226,9 @@ def _generator(
         sig = d.lognormal.sigma if d.lognormal else 0.0
         dc, dw, lo, hi = tuple(d.choices or ()), tuple(d.weights or ()), d.min, d.max
     ck = g.checkpoint_hours * 3600 if g.checkpoint_hours else None
-    return Generator(
+    required, preferred = _topology(g.topology)
+    cls = Generator if required is None and preferred is None else TopologyGenerator
+    return cls(
         g.jobs_per_day,
         gc,
         gw,
@@ -241,4 +246,25 @@ def _generator(
         ck,
         g.name,
         g.time_limit_hours * 3600 if g.time_limit_hours else None,
+        *(() if cls is Generator else (required, preferred)),
     )
+
+
+def _topology(t: S.TopologyIn | None) -> tuple[str | None, str | None]:
+    """(required level, preferred level) of a job's ``topology:`` block."""
+    return (None, None) if t is None else (t.required, t.preferred)
+
+
+@dataclass(frozen=True)
+class TopologyGenerator(Generator):
+    """A generator whose jobs carry a topology constraint. A subclass, so that
+    ``ProgramWorkload.scaled`` still treats it as a generator; the draws (and so the jobs
+    for a seed) are the plain generator's."""
+
+    topology_required: str | None = None
+    topology_preferred: str | None = None
+
+    def stream(self, seed: int) -> Iterator[JobDraft]:
+        req, pref = self.topology_required, self.topology_preferred
+        for d in super().stream(seed):
+            yield d._replace(topology_required=req, topology_preferred=pref)

@@ -50,6 +50,9 @@ def build_state(sc: Scenario) -> ClusterState:
             pool.owner,
             sc.catalog.get(pool.gpu_type).server_power_w,
             pool.value_usd,
+            pool.nvlink_domain_gpus,
+            pool.nodes_per_rack,
+            pool.racks_per_block,
         )
     return st
 

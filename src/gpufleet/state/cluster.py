@@ -31,6 +31,47 @@ class SiteState:
 
 
 @dataclass
+class NodeTopology:
+    """Each node's NVLink domain, rack and network block, as ids unique across the fleet
+    (Kueue TAS's topology levels below the site; the site is ``ClusterState.node_site``).
+
+    Laid out per pool when its nodes are added: ``nodes_per_domain = nvlink_domain_gpus //
+    gpus_per_node`` (at least 1) consecutive nodes share a domain, ``nodes_per_rack`` a rack,
+    ``racks_per_block`` racks a block. Levels nest: a domain never crosses a rack (a domain
+    larger than a rack is cut at the rack's edge), and nodes of different pools never share
+    a domain, rack or block. Nodes keep their ids when moved; placement only ever compares
+    nodes of one capacity group, so a moved node simply meets no old neighbours there."""
+
+    node_domain: list[int] = field(default_factory=list)
+    node_rack: list[int] = field(default_factory=list)
+    node_block: list[int] = field(default_factory=list)
+
+    def add_pool_nodes(
+        self, nodes: int, gpus_per_node: int, domain_gpus: int, per_rack: int, per_block: int
+    ) -> None:
+        per_domain = max(1, domain_gpus // gpus_per_node)
+        d0 = self.node_domain[-1] + 1 if self.node_domain else 0
+        r0 = self.node_rack[-1] + 1 if self.node_rack else 0
+        b0 = self.node_block[-1] + 1 if self.node_block else 0
+        domains_per_rack = -(-per_rack // per_domain)
+        for i in range(nodes):
+            rack, slot = divmod(i, per_rack)
+            self.node_rack.append(r0 + rack)
+            self.node_block.append(b0 + rack // per_block)
+            self.node_domain.append(d0 + rack * domains_per_rack + slot // per_domain)
+
+    def of(self, level: str) -> list[int] | None:
+        """The node -> domain id list of ``level``; None for "site" (the capacity group)."""
+        if level == "nvlink":
+            return self.node_domain
+        if level == "rack":
+            return self.node_rack
+        if level == "block":
+            return self.node_block
+        return None
+
+
+@dataclass
 class CohortState:
     """A cohort's programs and all their pending jobs in arrival order (a requeued job goes
     back to the front), so FIFO orders need no merge of the programs' queues."""
@@ -43,6 +84,9 @@ class CohortState:
     # per GPU type: the shared pool (sum of lendable quota) and how much of it is drawn
     pool: dict[str, int] = field(default_factory=dict)
     drawn: dict[str, int] = field(default_factory=dict)
+    # the fleet's node topology, shared by all cohorts: how a policy, which sees the state
+    # only through the snapshot, reaches it
+    topology: NodeTopology = field(default_factory=NodeTopology)
 
     @property
     def pending(self) -> int:
@@ -80,6 +124,7 @@ class ClusterState:
         self.node_powered: list[bool] = []  # delivered and within its site's ready power
         self.node_down: list[bool] = []  # failed, waiting for repair
         self.pool_nodes: dict[str, list[int]] = {}
+        self.topology = NodeTopology()
         self.pool_home: dict[str, str] = {}  # the site a pool was bought for
         self.dirty: set[str] = set()  # cohorts whose situation changed since the last cycle
         # cohort -> its one owning entity, while all its nodes belong to one entity
@@ -107,7 +152,7 @@ class ClusterState:
         )
         self.programs.append(p)
         self.program_by_name[name] = p
-        c = self.cohorts.setdefault(cohort, CohortState(cohort))
+        c = self.cohorts.setdefault(cohort, CohortState(cohort, topology=self.topology))
         c.programs.append(p)
         p.cohort_pool, p.cohort_drawn = c.pool, c.drawn
         c.recompute_quota()
@@ -123,7 +168,11 @@ class ClusterState:
         owner: str,
         server_power_w: float,
         value_usd: float = 0.0,
+        nvlink_domain_gpus: int = 8,
+        nodes_per_rack: int = 4,
+        racks_per_block: int = 8,
     ) -> None:
+        """Defaults as ``NodePool``'s; the topology arguments lay out ``self.topology``."""
         cohort = self.entity_cohort[owner]
         gi = self.capacity.group_for(cohort, site, gpu_type, gpus_per_node)
         kw = gpus_per_node * server_power_w / 1000.0  # IT load; x PUE of its current site
@@ -141,6 +190,9 @@ class ClusterState:
             self.node_down.append(False)
             ids.append(n)
         self.pool_nodes[name] = ids
+        self.topology.add_pool_nodes(
+            nodes, gpus_per_node, nvlink_domain_gpus, nodes_per_rack, racks_per_block
+        )
         self._refresh_owners()
         self.pool_home[name] = site
 
