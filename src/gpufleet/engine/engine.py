@@ -95,9 +95,13 @@ class Engine:
         self._blocked: dict[str, dict[int, Job]] = {}
         self._fresh: list[Job] = []
         self._no_gpu: dict[tuple[str, tuple[str, ...]], Reason] = {}
+        # the cohorts a cycle decided when its policy asked for a wake-up (decision.wake_at):
+        # the host wakes exactly these; set only then, so the common cycle pays nothing
+        self.wake_cohorts: tuple[str, ...] = ()
 
     # --- the cycle -------------------------------------------------------------------
     def cycle(self, now_s: float) -> Decision:
+        """One cycle at ``now_s``; the host reads ``wake_at`` on the returned decision."""
         st = self.state
         if not st.dirty:
             return Decision()
@@ -110,6 +114,8 @@ class Engine:
         fresh = self._fresh
         reasons = bool(decision.blocked or fresh or self._blocked)
         decided = tuple(st.dirty) if reasons else ()
+        if decision.wake_at is not None:
+            self.wake_cohorts = decided or tuple(st.dirty)
         st.dirty.clear()
         if fresh:
             self._fresh = []
@@ -207,6 +213,7 @@ class Engine:
 
     def complete(self, job: Job, now_s: float) -> None:
         progress = job.remaining_s
+        job.attained_gpu_s += job.spec.gpus * (now_s - job.start_s)
         self.state.stop(job)
         job.remaining_s = 0.0
         job.state = JobState.DONE
@@ -222,6 +229,7 @@ class Engine:
         if ckpt:
             kept = min(progress, math.floor(elapsed / ckpt) * ckpt * job.speed)
         self.executor.halt(job, now_s)
+        job.attained_gpu_s += job.spec.gpus * elapsed
         self.state.stop(job, released)
         job.remaining_s -= kept
         job.preemptions += 1

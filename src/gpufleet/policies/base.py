@@ -40,6 +40,7 @@ class Reason(StrEnum):
     SITE_NOT_READY = "site-not-ready"
     NOT_DELIVERED = "gpus-not-delivered"
     PREEMPTED = "preempted-awaiting-cycle"
+    NO_TOPOLOGY_DOMAIN = "no-topology-domain"
 
     @property
     def sentence(self) -> str:
@@ -56,14 +57,25 @@ _SENTENCES = {
     Reason.SITE_NOT_READY: "its GPUs are delivered but their site has no power for them yet",
     Reason.NOT_DELIVERED: "its cohort's GPUs of the types it allows are not delivered yet",
     Reason.PREEMPTED: "it was preempted and waits for the next scheduling cycle",
+    Reason.NO_TOPOLOGY_DOMAIN: (
+        "enough GPUs are free, but no NVLink domain, rack, block or site its topology "
+        "constraint allows has enough free GPUs together"
+    ),
 }
 
 
 @dataclass
 class Decision:
+    """What one cycle decided. ``wake_at``: the policy asks to be run again for the
+    cohorts of this cycle at that instant even if no event happens (a running job's
+    attained service crosses a threshold, a waiting job's starvation limit expires);
+    the host marks those cohorts dirty then and runs a cycle. None (the default) asks
+    nothing; a later cycle of the same cohorts replaces the request."""
+
     admit: list[tuple[Job, Placement]] = field(default_factory=list)
     preempt: list[Job] = field(default_factory=list)
     blocked: list[tuple[Job, Reason]] = field(default_factory=list)
+    wake_at: float | None = None
 
     def __bool__(self) -> bool:
         return bool(self.admit or self.preempt)

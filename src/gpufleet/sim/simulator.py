@@ -1,10 +1,15 @@
 """The discrete-event simulator: the engine under a simulated clock.
 
 The kernel is a binary heap of ``(time, kind, seq, payload)``: events at the same time
-pop in a fixed order (capacity changes, then completions, then arrivals) and, within a
-kind, in the order they were scheduled, so a seed always gives the same history. After all
-events of one instant are handled, the engine runs one scheduling cycle. Time jumps from
-event to event; nothing happens in fixed rounds.
+pop in a fixed order (capacity changes, then completions, then arrivals, then node events,
+then wake-ups) and, within a kind, in the order they were scheduled, so a seed always gives
+the same history. After all events of one instant are handled, the engine runs one
+scheduling cycle. Time jumps from event to event; nothing happens in fixed rounds.
+
+A policy that needs a time-driven decision sets ``Decision.wake_at``: a wake-up event then
+marks the cohorts of that cycle dirty at that instant, so a cycle runs there. Each cohort
+keeps one pending wake-up, the latest asked for; an event for an older one is stale and
+does nothing (as a completion with an old token does).
 
 Arrivals are streamed: each program's workload is an iterator in submit order and only the
 next arrival sits in the heap, so memory holds the jobs alive now, not the whole trace.
@@ -35,7 +40,7 @@ from gpufleet.sim.recorder import Recorder
 from gpufleet.sim.result import SimResult, build_result
 from gpufleet.state.jobs import Job
 
-_CHANGE, _DONE, _ARRIVE, _NODE = 0, 1, 2, 3
+_CHANGE, _DONE, _ARRIVE, _NODE, _WAKE = 0, 1, 2, 3, 4
 _FAIL, _REPAIR = 0, 1
 
 Progress = Callable[[float], None]
@@ -87,6 +92,7 @@ class Simulation:
         self.now_s = 0.0  # run_until has handled every event up to here
         self.wall_s = 0.0
         self._arrivals_it: Iterator[tuple[JobDraft, ProgramId]] | None = None
+        self._wake: dict[str, float] = {}  # cohort -> its pending wake-up instant
 
     # --- Executor (the engine calls these) ----------------------------------------------
     def launch(self, job: Job, now_s: float, run_s: float) -> None:
@@ -143,9 +149,13 @@ class Simulation:
                         push(heap, (nxt[0].submit_s, _ARRIVE, next(seq), nxt))
                 elif kind == _NODE:
                     self._node_event(payload, t)
+                elif kind == _WAKE:
+                    self._wake_up(payload, t)
                 else:
                     self._apply_change(payload, t)
-            engine.cycle(t)
+            wake_at = engine.cycle(t).wake_at
+            if wake_at is not None:
+                self._ask_wake(wake_at, t)
             if self.progress is not None and events >= report_every:
                 report_every = events + 50_000
                 self.progress(t / horizon if horizon else 1.0)
@@ -189,6 +199,27 @@ class Simulation:
             for i, (prog, factory) in enumerate(self.sc.workloads)
         ]
         return heapq.merge(*streams, key=_submit_of)
+
+    # --- wake-ups (Decision.wake_at) ----------------------------------------------------
+    def _ask_wake(self, at_s: float, now_s: float) -> None:
+        """The last cycle's cohorts want a cycle at ``at_s``; it replaces what they asked
+        before. A time not after now is ignored (a cycle at now just ran)."""
+        if at_s <= now_s:
+            return
+        cohorts = self.engine.wake_cohorts
+        wake = self._wake
+        if all(wake.get(c) == at_s for c in cohorts):
+            return
+        for c in cohorts:
+            wake[c] = at_s
+        heapq.heappush(self._heap, (at_s, _WAKE, next(self._seq), cohorts))
+
+    def _wake_up(self, cohorts: tuple[str, ...], t: float) -> None:
+        wake, dirty = self._wake, self.state.dirty
+        for c in cohorts:
+            if wake.get(c) == t:
+                del wake[c]
+                dirty.add(c)
 
     # --- node failures (scenario.failures) ------------------------------------------------
     def _schedule_first_failure(self) -> None:

@@ -18,9 +18,12 @@ class JobState(IntEnum):
 
 class Job:
     """One job's runtime state. ``remaining_s`` is work left in seconds at reference speed
-    on the job's GPU count; ``speed`` is the throughput of the GPU type it runs on."""
+    on the job's GPU count; ``speed`` is the throughput of the GPU type it runs on.
+    ``attained_gpu_s`` is the GPU-seconds it held in runs that ended (Tiresias's attained
+    service, lost work included); while it runs, add ``gpus * (now - start_s)``."""
 
     __slots__ = (
+        "attained_gpu_s",
         "cohort",
         "first_start_s",
         "group",
@@ -53,6 +56,7 @@ class Job:
         self.token = 0
         self.preemptions = 0
         self.lost_gpu_s = 0.0
+        self.attained_gpu_s = 0.0
         self.owners: tuple[tuple[int, int], ...] = ()  # (entity index, GPUs on its nodes)
         # why it waits (a policies.base.Reason code, "" while none is known or it runs) and
         # since when: the first reason counts from submit, a requeue from the preemption
