@@ -108,9 +108,8 @@ def test_simulate_an_unknown_policy_lists_the_valid_ones(small: Path, capsys: Ca
     assert main(["simulate", str(small), "--policy", "nope"]) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert err == (
-        "gpufleet: unknown policy 'nope'; valid names: drf, fifo, fifo-backfill, priority, "
-        "quota, slurm-backfill, slurm-multifactor, srtf\n"
+    assert (
+        err == f"gpufleet: unknown policy 'nope'; valid names: {', '.join(sorted(ALL_POLICIES))}\n"
     )
 
 
@@ -203,6 +202,11 @@ ALL_POLICIES = [
     "srtf",
     "slurm-multifactor",
     "slurm-backfill",
+    "fifo-topology",
+    "kueue",
+    "tiresias",
+    "themis",
+    "kai",
 ]
 
 

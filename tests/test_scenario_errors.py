@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from gpufleet.errors import Problem, ScenarioError
+from gpufleet.policies.registry import available_policies
 from gpufleet.scenario import load_scenario, load_scenario_text, validate_file
 from tests.small_scenario import SMALL, line_of, with_defect
 
@@ -588,7 +589,7 @@ CASES = [
             "policy",
             "policy: fair",
             "unknown policy 'fair'",
-            "one of drf, fifo, fifo-backfill, priority, quota",
+            "one of " + ", ".join(sorted(n for n, _, _ in available_policies())),
         ),
         id="an-unknown-policy-lists-the-valid-names",
     ),

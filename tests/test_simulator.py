@@ -6,21 +6,13 @@ from typing import Any
 
 import pytest
 
+from gpufleet.policies.registry import available_policies
 from gpufleet.sim.simulator import Simulation
 from gpufleet.state.jobs import Job
 from tests import invariants
 from tests.scenarios import mixed, one_site
 
-POLICIES = [
-    "fifo",
-    "fifo-backfill",
-    "priority",
-    "drf",
-    "quota",
-    "srtf",
-    "slurm-multifactor",
-    "slurm-backfill",
-]
+POLICIES = [n for n, _, _ in available_policies()]
 H = 3600.0
 
 

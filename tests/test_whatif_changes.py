@@ -25,6 +25,7 @@ from gpufleet.domain.ids import EntityId, GpuTypeName, PoolId, ProgramId, SiteId
 from gpufleet.domain.jobs import JobDraft
 from gpufleet.domain.scenario import Scenario
 from gpufleet.errors import InputError, ScenarioError
+from gpufleet.policies.registry import available_policies
 from gpufleet.scenario.load import load_scenario, load_scenario_text
 from gpufleet.sim.simulator import Simulation
 from gpufleet.whatif.apply import apply_changes
@@ -50,6 +51,8 @@ from tests.small_scenario import SMALL, with_defect
 Capture = pytest.CaptureFixture[str]
 D = datetime
 FSD, GROK = ProgramId("fsd-training"), ProgramId("grok-pretraining")
+
+POLICY_NAMES = [n for n, _, _ in available_policies()]
 
 
 @pytest.fixture(scope="module")
@@ -559,8 +562,7 @@ APPLY_ERRORS = [
     ),
     pytest.param(
         ("policy", "lottery"),
-        "unknown policy 'lottery'; policies: fifo, fifo-backfill, priority, drf, quota, srtf, "
-        "slurm-multifactor, slurm-backfill",
+        "unknown policy 'lottery'; policies: " + ", ".join(POLICY_NAMES),
         id="an-unknown-policy-lists-the-policies",
     ),
     pytest.param(
@@ -1142,8 +1144,7 @@ FLAG_ERRORS = [
     pytest.param(
         ["--policy", "lottery"],
         "--policy 'lottery': unknown policy 'lottery'; policies: fifo, fifo-backfill, "
-        f"priority, drf, quota, srtf, slurm-multifactor, slurm-backfill (expected "
-        f"{FORMS['policy']})",
+        f"{', '.join(POLICY_NAMES[2:])} (expected {FORMS['policy']})",
         id="an-unknown-policy",
     ),
     pytest.param(

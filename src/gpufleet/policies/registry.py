@@ -8,12 +8,22 @@ from gpufleet.errors import InputError, UnknownNameError
 from gpufleet.policies.base import Policy
 from gpufleet.policies.drf import WeightedDrf
 from gpufleet.policies.fifo import FifoBackfill, StrictFifo
+from gpufleet.policies.kai import KaiScheduler
+from gpufleet.policies.kueue import KueuePolicy
 from gpufleet.policies.priority import PriorityPreempt
 from gpufleet.policies.quota import QuotaBorrowing
 from gpufleet.policies.slurm import SlurmBackfill, SlurmMultifactor
 from gpufleet.policies.srtf import Srtf
+from gpufleet.policies.themis import Themis
+from gpufleet.policies.tiresias import Tiresias
+from gpufleet.policies.topology import DOMAIN_CHOICES, FifoTopology
 
 Option = float | int | str | bool
+
+
+class AnyInt:
+    """Option type: any whole number, negative included (a priority threshold)."""
+
 
 _SLURM_OPTIONS: dict[str, type] = {
     "weight_age": float,
@@ -36,6 +46,46 @@ _FACTORIES: dict[str, tuple[type, dict[str, type | tuple[str, ...]]]] = {
     Srtf.name: (Srtf, {"depth": int}),
     SlurmMultifactor.name: (SlurmMultifactor, dict(_SLURM_OPTIONS)),
     SlurmBackfill.name: (SlurmBackfill, {"bf_max_job_test": int, **_SLURM_OPTIONS}),
+    FifoTopology.name: (FifoTopology, {"domain_choice": DOMAIN_CHOICES}),
+    KueuePolicy.name: (
+        KueuePolicy,
+        {
+            "when_can_borrow": ("Borrow", "TryNextFlavor"),
+            "when_can_preempt": ("Preempt", "TryNextFlavor"),
+            "queueing_strategy": ("StrictFIFO", "BestEffortFIFO"),
+            "within_cluster_queue": ("Never", "LowerPriority", "LowerOrNewerEqualPriority"),
+            "reclaim_within_cohort": ("Never", "LowerPriority", "Any"),
+            "borrow_within_cohort": ("Never", "LowerPriority"),
+            "max_priority_threshold": AnyInt,
+            "fair_sharing": bool,
+            "fair_sharing_strategies": (
+                "LessThanOrEqualToFinalShare,LessThanInitialShare",
+                "LessThanOrEqualToFinalShare",
+                "LessThanInitialShare",
+            ),
+        },
+    ),
+    Tiresias.name: (
+        Tiresias,
+        {
+            "threshold_gpu_hours": float,
+            "queues": int,
+            "threshold_growth": float,
+            "starve_limit": float,
+            "depth": int,
+        },
+    ),
+    Themis.name: (Themis, {"f": float, "depth": int}),
+    KaiScheduler.name: (
+        KaiScheduler,
+        {
+            "hierarchy": ("entity", "flat"),
+            "reclaim": bool,
+            "reclaim_multiplier": float,
+            "half_life_hours": float,
+            "k_value": float,
+        },
+    ),
 }
 
 
@@ -49,6 +99,8 @@ def available_policies() -> list[tuple[str, str, list[str]]]:
 def _check_option(policy: str, key: str, value: Option, want: type | tuple[str, ...]) -> None:
     if isinstance(want, tuple):  # one of several words
         ok, what = value in want, "one of " + ", ".join(map(str, want))
+    elif want is AnyInt:
+        ok, what = isinstance(value, int) and not isinstance(value, bool), "a whole number"
     elif want is str:
         ok, what = isinstance(value, str) and bool(value), "a word"
     elif want is bool:
