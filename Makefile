@@ -33,4 +33,5 @@ clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
 validation: $(VENV)/.dev
+	$(BIN)/python bench/fgd.py
 	$(BIN)/python bench/validation.py

@@ -166,19 +166,41 @@ def kalos(root: Path) -> list[str]:
 
 def openb_section(root: Path) -> list[str]:
     ref = openb.reference_results(root / "alibaba-openb-v2023")
-    rows = ["| policy | published share of GPUs allocated (%) | ours |", "|---|---|---|"]
-    rows += [f"| {p} | {v:.2f} | not yet run |" for p, v in ref.items()]
+    fgd = Path(__file__).with_name("fgd_results.json")
+    ours: dict[str, float] = {}
+    if fgd.is_file():
+        import json
+
+        data = json.loads(fgd.read_text())
+        rows_in = data.get("policies", data.get("rows", []))
+        for r in rows_in:
+            ours[str(r["policy"])] = float(r["ours_allocated_pct"])
+    rows = [
+        "| policy | published share of GPUs allocated (%) | ours (%) | gap (pp) |",
+        "|---|---|---|---|",
+    ]
+    for p, v in ref.items():
+        mine = ours.get(p)
+        rows.append(
+            f"| {p} | {v:.2f} | {mine:.2f} | {mine - v:+.2f} |"
+            if mine is not None
+            else f"| {p} | {v:.2f} | not run | |"
+        )
     return [
         "## Alibaba openb (FGD, ATC '23)",
         "",
         "Default pod list, 6,212 GPUs, arrivals pushed to 130% of capacity, mean of 10 seeds "
-        "(the artifact's `analysis_allo_discrete.csv`):",
+        "(the artifact's `analysis_allo_discrete.csv`); ours from `bench/fgd.py` "
+        "(`gpufleet.sharing`), same inflation, our own random streams:",
         "",
         *rows,
         "",
-        "Ours: the fractional-GPU placement policies (FGD and the five baselines) are not "
-        "implemented yet; the loader carries the fractional requests and the GPU-model "
-        "constraints they need, and this table will fill in when they are.",
+        "Random, DotProd and BestFit reproduce within 1 percentage point. GpuClustering and "
+        "GpuPacking come out about 3 points low and FGD about 5.3 points low: the end state "
+        "shows FGD leaving about 300 whole GPUs free on G2 nodes whose CPU is used up, so "
+        "some part of the artifact's setup that protects CPU on GPU nodes is still missing "
+        "(candidates: its score normalisation, memory requests, how CPU-only pods are "
+        "filtered). Not reproduced yet; the tests mark these three as known gaps.",
         "",
     ]
 
