@@ -158,13 +158,7 @@ class KueuePolicy(BasePolicy):
         streams = {p.index: _queue(p) for p in programs if p.pending}
         heads: dict[int, Job] = {}
         while streams:
-            for i, it in list(streams.items()):
-                if i not in heads:
-                    nxt = next(it, None)
-                    if nxt is None:
-                        del streams[i]
-                    else:
-                        heads[i] = nxt
+            ordering.refill_heads(streams, heads)
             if not heads:
                 return
             for job in sorted(heads.values(), key=self._head_key):

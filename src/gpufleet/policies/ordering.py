@@ -42,3 +42,15 @@ def by_priority(programs: list[ProgramState]) -> Iterator[Job]:
         else:
             streams.append(iter(p.pending.values()))
     return heapq.merge(*streams, key=_priority_key)
+
+
+def refill_heads(streams: dict[int, Iterator[Job]], heads: dict[int, Job]) -> None:
+    """Give every program (by index) without a head its next pending job; a program whose
+    stream is exhausted leaves ``streams``. Used by the round-of-heads policies."""
+    for i, it in list(streams.items()):
+        if i not in heads:
+            nxt = next(it, None)
+            if nxt is None:
+                del streams[i]
+            else:
+                heads[i] = nxt

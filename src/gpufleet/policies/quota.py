@@ -106,13 +106,7 @@ class QuotaBorrowing(BasePolicy):
         streams = {p.index: ordering.program_fifo(p) for p in programs if p.pending}
         heads: dict[int, Job] = {}
         while streams:
-            for i, it in list(streams.items()):
-                if i not in heads:
-                    nxt = next(it, None)
-                    if nxt is None:
-                        del streams[i]
-                    else:
-                        heads[i] = nxt
+            ordering.refill_heads(streams, heads)
             if not heads:
                 return
             order = sorted(
