@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from typing import Any, TextIO
 from gpufleet.api import article_scenario_path, run_variants
 from gpufleet.domain.scenario import Scenario
 from gpufleet.errors import GpufleetError, InputError, ScenarioError, exit_code
+from gpufleet.fileio import write_text_atomic
 from gpufleet.policies.registry import available_policies, make_policy
 from gpufleet.report.compare import comparison
 from gpufleet.scenario.load import load_scenario
@@ -165,12 +165,9 @@ def _check_writable(flag: str, path: Path) -> None:
 
 def _write(flag: str, path: Path, text: str) -> None:
     """Write ``text`` whole or not at all: a failed write leaves an existing file as it was."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8", newline="")
-        os.replace(tmp, path)
+        write_text_atomic(path, text)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise InputError(f"{flag} {path}: cannot write: {e.strerror or e}") from None
 
 

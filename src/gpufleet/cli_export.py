@@ -4,7 +4,6 @@ force at a date, written as a scheduler's configuration."""
 from __future__ import annotations
 
 import argparse
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from gpufleet.domain.scenario import Scenario
 from gpufleet.errors import InputError
 from gpufleet.export import TARGETS, ExportFile, target
+from gpufleet.fileio import write_text_atomic
 from gpufleet.plan.allocation import allocation_at, allocations, change_dates, check_instant
 from gpufleet.scenario.dates import as_datetime
 from gpufleet.scenario.load import load_scenario
@@ -39,12 +39,9 @@ def folder_name(at: datetime) -> str:
 
 def _write(path: Path, text: str) -> None:
     """Whole or not at all: a failed write leaves an existing file as it was."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8", newline="")
-        os.replace(tmp, path)
+        write_text_atomic(path, text)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise InputError(f"-o {path.parent}: cannot write {path.name}: {e.strerror or e}") from None
 
 
