@@ -5,12 +5,18 @@
     GpufleetError                 base; never raised itself
     ├── InputError                bad input from a user: exit code 2, HTTP 4xx
     │   ├── ScenarioError         one or more problems in a scenario file (``problems``)
-    │   └── UnknownNameError      a name that is not registered (policy, GPU type, ...)
+    │   ├── UnknownNameError      a name that is not registered (policy, GPU type, ...)
+    │   ├── NotFoundError         no such object in the store: HTTP 404
+    │   └── ConflictError         the object changed or the step is not allowed now: HTTP 409
+    ├── AccessError               who is asking may not do it: exit code 3
+    │   ├── UnauthorizedError     no token, or not a valid one: HTTP 401
+    │   └── ForbiddenError        a valid token without the right: HTTP 403
     └── InternalError             a broken invariant inside gpufleet: exit code 1, HTTP 500
 
 Every input problem is a :class:`Problem` with data on it: where (file, line, field), what
 was wrong, and what would be right. The CLI maps the tree to exit codes in one place
-(:func:`exit_code`).
+(:func:`exit_code`) and the API to HTTP statuses in one place (:func:`http_status`). Errors
+the API returns carry a machine-readable ``code`` besides their message.
 """
 
 from __future__ import annotations
@@ -80,10 +86,78 @@ class UnknownNameError(InputError):
         self.valid = tuple(sorted(valid))
 
 
+class NotFoundError(InputError):
+    """No object of that kind and name or id in the store."""
+
+    def __init__(self, kind: str, key: object) -> None:
+        super().__init__(f"no {kind} {key!r}")
+        self.code = "not-found"
+        self.kind = kind
+        self.key = key
+
+
+class ConflictError(InputError):
+    """The request is well formed but clashes with the stored state (a name taken, a step
+    not allowed from the current state, a concurrent change won first)."""
+
+    def __init__(self, message: str, code: str = "conflict") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class AccessError(GpufleetError):
+    """The caller is not allowed to do this."""
+
+    code = "forbidden"
+
+
+class UnauthorizedError(AccessError):
+    """No API token was given, or it is unknown or revoked."""
+
+    code = "unauthorized"
+
+
+class ForbiddenError(AccessError):
+    """A valid token whose role or entity does not allow the request; ``code`` says why."""
+
+    def __init__(self, message: str, code: str = "forbidden") -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class InternalError(GpufleetError):
     """An invariant of gpufleet itself broke: a bug, never the user's fault."""
 
 
 def exit_code(error: BaseException) -> int:
-    """The CLI exit code for an error: 2 bad input, 1 anything else."""
-    return 2 if isinstance(error, InputError) else 1
+    """The CLI exit code for an error: 2 bad input, 3 not allowed, 1 anything else."""
+    if isinstance(error, InputError):
+        return 2
+    return 3 if isinstance(error, AccessError) else 1
+
+
+def http_status(error: BaseException) -> int:
+    """The HTTP status for an error: 404, 409, 401, 403, 422 for other bad input, else 500."""
+    for kind, status in (
+        (NotFoundError, 404),
+        (ConflictError, 409),
+        (UnauthorizedError, 401),
+        (ForbiddenError, 403),
+        (AccessError, 403),
+        (InputError, 422),
+    ):
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+def error_code(error: BaseException) -> str:
+    """The machine-readable code of an error, for the API's one error shape."""
+    code = getattr(error, "code", None)
+    if isinstance(code, str):
+        return code
+    if isinstance(error, ScenarioError):
+        return "invalid-plan"
+    if isinstance(error, UnknownNameError):
+        return "unknown-name"
+    return "invalid-input" if isinstance(error, InputError) else "internal-error"
