@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from gpufleet.api import article_scenario_path, run_variants
 from gpufleet.domain.scenario import Scenario
-from gpufleet.errors import GpufleetError, InputError, ScenarioError, exit_code
+from gpufleet.errors import AccessError, GpufleetError, InputError, ScenarioError, exit_code
 from gpufleet.fileio import write_text_atomic
 from gpufleet.policies.registry import available_policies, make_policy
 from gpufleet.report.compare import comparison
@@ -255,6 +255,7 @@ def parser() -> argparse.ArgumentParser:
     pol.add_argument("--json", action="store_true")
     pol.set_defaults(fn=cmd_policies)
     from gpufleet.cli_explain import add_commands as add_explain
+    from gpufleet.cli_service import add_commands as add_service
     from gpufleet.cli_export import add_commands as add_export
     from gpufleet.cli_sweep import add_commands as add_sweep
     from gpufleet.cli_trace import add_commands
@@ -265,6 +266,7 @@ def parser() -> argparse.ArgumentParser:
     add_sweep(sub)
     add_export(sub)
     add_explain(sub)
+    add_service(sub)
     return p
 
 
@@ -277,6 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.fn(args))
     except InputError as e:
         print(f"gpufleet: {e.render()}", file=sys.stderr)
+        return exit_code(e)
+    except AccessError as e:
+        print(f"gpufleet: not allowed: {e}", file=sys.stderr)
         return exit_code(e)
     except GpufleetError as e:
         print(f"gpufleet: internal error: {e}", file=sys.stderr)

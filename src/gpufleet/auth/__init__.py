@@ -1,0 +1,1 @@
+"""API tokens and what each may do: roles scoped to one entity, or the whole fleet."""
