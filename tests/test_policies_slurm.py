@@ -293,7 +293,7 @@ def test_easy_backfill_respects_the_top_job_reservation(
     assert top.state == JobState.PENDING
     assert (k.state == JobState.RUNNING) is starts
     if not starts:
-        assert (k, Reason.BEHIND) in d.blocked
+        assert (k, Reason.HELD_FOR_BACKFILL) in d.blocked
 
 
 def test_backfill_scan_is_bounded_by_bf_max_job_test() -> None:

@@ -17,6 +17,7 @@ from gpufleet.domain.scenario import Scenario
 from gpufleet.errors import InputError
 from gpufleet.policies.base import Reason
 from gpufleet.policies.registry import make_policy
+from gpufleet.policies.slurm import SlurmBackfill
 from gpufleet.scenario.dates import as_datetime
 from gpufleet.scenario.load import load_scenario
 from gpufleet.sim.simulator import Simulation
@@ -88,7 +89,22 @@ def _pending_view(sim: Simulation, job: Job) -> dict[str, Any]:
         "cohort_queue_position": cohort_pos,
         "ahead_gpus": sum(j.spec.gpus for j in ahead),
         "ahead": [_brief(sc, j) for j in ahead[:AHEAD_SHOWN]],
-    }
+    } | _reservation(sim, job)
+
+
+def _reservation(sim: Simulation, job: Job) -> dict[str, Any]:
+    """Under EASY backfill: the reserved start of the cohort's top job, shown on that job
+    (``reserved_start``) and on a job held for it (``held_for``)."""
+    pol = sim.policy
+    held = pol.reservations.get(job.cohort) if isinstance(pol, SlurmBackfill) else None
+    if held is None:
+        return {}
+    top, start = held[0], _stamp(sim.sc, held[1])
+    if top == job.spec.id:
+        return {"reserved_start": start}
+    if job.reason == Reason.HELD_FOR_BACKFILL:
+        return {"held_for": {"job": top, "reserved_start": start}}
+    return {}
 
 
 def _brief(sc: Scenario, j: Job) -> dict[str, Any]:
@@ -177,6 +193,13 @@ def render_job(d: dict[str, Any]) -> str:
         return "\n".join(lines)
     lines.append(f"  reason: {d['reason']} (since {d['reason_since']})")
     lines.append(f"    {d['sentence']}")
+    if "reserved_start" in d:
+        lines.append(
+            f"    it holds its cohort's backfill reservation to start at {d['reserved_start']}"
+        )
+    if "held_for" in d:
+        h = d["held_for"]
+        lines.append(f"    held for job {h['job']}, reserved to start at {h['reserved_start']}")
     lines.append(
         f"  queue position {d['program_queue_position']} of {d['program_queue_length']} in "
         f"its program, {d['cohort_queue_position']} in cohort {d['cohort']}"

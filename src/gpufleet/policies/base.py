@@ -41,6 +41,7 @@ class Reason(StrEnum):
     NOT_DELIVERED = "gpus-not-delivered"
     PREEMPTED = "preempted-awaiting-cycle"
     NO_TOPOLOGY_DOMAIN = "no-topology-domain"
+    HELD_FOR_BACKFILL = "held-for-backfill-reservation"
 
     @property
     def sentence(self) -> str:
@@ -60,6 +61,10 @@ _SENTENCES = {
     Reason.NO_TOPOLOGY_DOMAIN: (
         "enough GPUs are free, but no NVLink domain, rack, block or site its topology "
         "constraint allows has enough free GPUs together"
+    ),
+    Reason.HELD_FOR_BACKFILL: (
+        "it would fit now, but its time limit runs past the reserved start of the top job "
+        "of its cohort and it would take GPUs that job needs then (Slurm EASY backfill)"
     ),
 }
 

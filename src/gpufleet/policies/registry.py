@@ -35,6 +35,8 @@ _SLURM_OPTIONS: dict[str, type] = {
     "decay_half_life_hours": float,
     "favor_small": bool,
     "classic_fairshare": bool,
+    "preempt_qos_gap": AnyInt,  # 0: no preemption; checked >= 0 by the policy
+    "preempt_exempt_time_s": float,
 }
 
 _FACTORIES: dict[str, tuple[type, dict[str, type | tuple[str, ...]]]] = {

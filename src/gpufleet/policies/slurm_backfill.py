@@ -18,7 +18,17 @@ Rule, per cohort and cycle:
    fits now (best fit) and J still fits at T once every job estimated to end by T has
    left, K and earlier backfilled jobs included. That is: K ends (by its limit) by T, or
    the GPUs K takes are not ones J needs at T. K's placement is the best-fit one; a K whose
-   best-fit placement would delay J is skipped even if another placement would not.
+   best-fit placement would delay J is skipped even if another placement would not; its
+   reason is ``HELD_FOR_BACKFILL``. J keeps the reason it could not start for
+   (``CAPACITY``, ...); its reserved start is :meth:`SlurmBackfill.reserved_start_s`.
+   With QOS preemption on (:mod:`gpufleet.policies.slurm_preempt`), a K that does not fit
+   may preempt as in phase 1, and starts only if J still fits at T with K's victims gone
+   (a victim gone now leaves J's GPUs at T as they were, unless it would have ended by T).
+   J's shadow time counts running jobs' ends only, not what J could preempt later.
+
+The reservation keeps, per node, ``delta = free at T - free now``; a K started now that
+ends by T adds its GPUs to ``delta`` (they are free again at T), one that runs past T
+leaves ``delta`` as it is (both sides lose them).
 
 So, with accurate limits, a backfilled job never delays J's reserved start. Cost: when J
 waits, O(R log R) in the cohort's running jobs to find T, then O(bf_max_job_test) probes.
@@ -82,11 +92,19 @@ class SlurmBackfill(SlurmMultifactor):
         self,
         bf_max_job_test: int = 500,
         speeds: Mapping[str, float] | None = None,
-        **multifactor: float | bool,
+        **multifactor: float | bool | int,
     ) -> None:
         super().__init__(**multifactor)  # type: ignore[arg-type]
         self.depth = bf_max_job_test
         self.speeds = dict(speeds or {t.name: t.throughput for t in default_catalog()})
+        # cohort -> (id of the job holding the reservation, its reserved start), as of the
+        # cohort's last cycle
+        self.reservations: dict[str, tuple[int, float]] = {}
+
+    def reserved_start_s(self, job: Job) -> float | None:
+        """The reserved start of ``job`` if it is its cohort's top job and holds one."""
+        held = self.reservations.get(job.cohort)
+        return held[1] if held is not None and held[0] == job.spec.id else None
 
     def limit_s(self, job: Job) -> float:
         """The job's time limit, or its run time at the slowest GPU type it allows."""
@@ -97,6 +115,7 @@ class SlurmBackfill(SlurmMultifactor):
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
         queue = self.ordered(snap, snap.cohort(cohort))
+        self.reservations.pop(cohort, None)
         started: list[tuple[Job, Placement]] = []
         for i, job in enumerate(queue):
             mark = len(d.admit)
@@ -104,6 +123,8 @@ class SlurmBackfill(SlurmMultifactor):
                 started.append(d.admit[mark])
                 continue
             res = self.reserve(snap, job, started)
+            if res is not None:
+                self.reservations[cohort] = (job.spec.id, res.start_s)
             self.backfill(snap, res, queue[i + 1 : i + 1 + self.depth], d)
             return
 
@@ -142,22 +163,68 @@ class SlurmBackfill(SlurmMultifactor):
         """Phase 3: start the candidates that fit now and leave the reservation intact."""
         for job in candidates:
             got = self.placement.place(snap, job, self.admission)
-            if not isinstance(got, Placement):
-                d.blocked.append((job, got))
-                continue
-            if res is not None and not self._keeps(snap, res, job, got):
-                d.blocked.append((job, Reason.BEHIND))
-                continue
-            snap.assume_start(job, got)
-            d.admit.append((job, got))
+            if isinstance(got, Placement):
+                if res is not None and not self._keeps(snap, res, job, got):
+                    d.blocked.append((job, Reason.HELD_FOR_BACKFILL))
+                    continue
+                self._start(snap, res, job, got, d)
+            else:
+                why = self._preempt_for(snap, res, job, d, got)
+                if why is not None:
+                    d.blocked.append((job, why))
+
+    def _preempt_for(
+        self, snap: Snapshot, res: Reservation | None, job: Job, d: Decision, why: Reason
+    ) -> Reason | None:
+        """A candidate that does not fit (for reason ``why``) preempts as in phase 1 if
+        that keeps the reservation. None once started; else the reason it waits:
+        ``HELD_FOR_BACKFILL`` if its victims and GPUs would delay J, ``why`` if there is no
+        preemption or it cannot make room."""
+        if self.preemption is None:
+            return why
+        mark, first = snap.mark(), len(d.preempt)
+        saved = dict(res.delta) if res is not None else {}
+        pl = self.preemption.make_room(snap, job, d)
+        if pl is None:
+            return why
+        if res is not None:
+            for v in d.preempt[first:]:
+                self._gone_now(snap, res, v)
+            if not self._keeps(snap, res, job, pl):
+                snap.undo_to(mark)
+                del d.preempt[first:]
+                res.delta = saved
+                return Reason.HELD_FOR_BACKFILL
+        self._start(snap, res, job, pl, d)
+        return None
+
+    def _ends_by(self, snap: Snapshot, res: Reservation, job: Job) -> bool:
+        return snap.now_s + self.limit_s(job) <= res.start_s
 
     def _keeps(self, snap: Snapshot, res: Reservation, job: Job, pl: Placement) -> bool:
-        """Whether J still fits at its shadow time with ``job`` on ``pl``; if so the
-        reservation books ``job``'s GPUs."""
-        if snap.now_s + self.limit_s(job) <= res.start_s or pl.group not in res.groups:
-            return True  # gone by T (its GPUs come back by then), or on GPUs J cannot use
+        """Whether J still fits at its shadow time with ``job`` started now on ``pl``."""
+        if pl.group not in res.groups or self._ends_by(snap, res, job):
+            return True  # on GPUs J cannot use, or gone by T (its GPUs come back by then)
         res.add(pl.slots, -1)
-        if fits_later(snap.capacity, res.groups, res.delta, res.job.spec.gpus):
-            return True
+        ok = fits_later(snap.capacity, res.groups, res.delta, res.job.spec.gpus)
         res.add(pl.slots, +1)
-        return False
+        return ok
+
+    def _start(
+        self, snap: Snapshot, res: Reservation | None, job: Job, pl: Placement, d: Decision
+    ) -> None:
+        """Start ``job`` on ``pl``; free now drops by its GPUs, free at T only if it runs
+        past T, so ``delta`` grows by them when it ends by T."""
+        snap.assume_start(job, pl)
+        d.admit.append((job, pl))
+        if res is not None and pl.group in res.groups and self._ends_by(snap, res, job):
+            res.add(pl.slots, +1)
+
+    def _gone_now(self, snap: Snapshot, res: Reservation, v: Job) -> None:
+        """A victim stopped now: free now grows by its GPUs, free at T only if it would
+        have run past T (as :meth:`reserve` estimated its end)."""
+        pl = v.placement
+        if pl is None or pl.group not in res.groups:
+            return
+        if max(snap.now_s, v.start_s + self.limit_s(v)) <= res.start_s:
+            res.add(pl.slots, -1)

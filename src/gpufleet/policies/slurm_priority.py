@@ -37,6 +37,13 @@ Defaults: the weights and times of priority_multifactor.html's "Configuration Ex
 PriorityMaxAge and PriorityDecayHalfLife. (slurm.conf's own weight defaults are all 0,
 which is FIFO by submit time.) Ties go by submit time, then job id, as Slurm orders them.
 
+Preemption (off by default, as Slurm's ``PreemptType=preempt/none``): with
+``preempt_qos_gap`` >= 1 a job may preempt running jobs of a QOS at least that much lower,
+which are requeued; ``preempt_exempt_time_s`` is ``PreemptExemptTime``. The rules, and how
+requeued jobs age and jobs that can preempt are ordered first, are in
+:mod:`gpufleet.policies.slurm_preempt`. A requeued job's age counts from its requeue
+(Slurm resets its submit time), with or without preemption.
+
 Cost per cycle: the cohort's pending queue is sorted, O(n log n) in pending jobs; the
 fair-share ranking is O(p log p) in programs; usage is advanced in O(programs seen).
 """
@@ -47,8 +54,10 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import ClassVar, NamedTuple
 
+from gpufleet.errors import InputError
 from gpufleet.policies.base import BasePolicy, Decision, NoQuota
 from gpufleet.policies.placement import BestFit
+from gpufleet.policies.slurm_preempt import QosPreemption, preempt_levels
 from gpufleet.state.cluster import CohortState
 from gpufleet.state.jobs import Job, ProgramState
 from gpufleet.state.snapshot import Snapshot
@@ -166,8 +175,8 @@ class DecayedUsage:
 class SlurmMultifactor(BasePolicy):
     """Slurm's ``priority/multifactor`` with its main scheduler: pending jobs sorted by the
     module docstring's priority each cycle and started in that order; the first that
-    cannot start blocks the rest of its cohort (``sched/builtin``: strict priority order
-    within a partition, here a cohort). No preemption."""
+    cannot start (even by QOS preemption, when it is on) blocks the rest of its cohort
+    (``sched/builtin``: strict priority order within a partition, here a cohort)."""
 
     name: ClassVar[str] = "slurm-multifactor"
     summary: ClassVar[str] = "Slurm multifactor priority (age, Fair Tree, size, QOS, partition)"
@@ -183,8 +192,22 @@ class SlurmMultifactor(BasePolicy):
         decay_half_life_hours: float = 168.0,
         favor_small: bool = False,
         classic_fairshare: bool = False,
+        preempt_qos_gap: int = 0,
+        preempt_exempt_time_s: float = 0.0,
     ) -> None:
         super().__init__(NoQuota(), BestFit())
+        if preempt_qos_gap < 0:
+            raise InputError(
+                f"policy {self.name!r} option 'preempt_qos_gap' must be 0 (no preemption) "
+                f"or a QOS priority difference >= 1, got {preempt_qos_gap}"
+            )
+        self.preempt_gap = preempt_qos_gap
+        if preempt_qos_gap:
+            self.preemption = QosPreemption(
+                self.admission, self.placement, preempt_qos_gap, preempt_exempt_time_s
+            )
+        # job id -> (its preemption count, when it was requeued): a requeue resets its age
+        self._requeued: dict[int, tuple[int, float]] = {}
         self.weights = Factors(
             weight_age, weight_fairshare, weight_job_size, weight_qos, weight_partition
         )
@@ -200,7 +223,24 @@ class SlurmMultifactor(BasePolicy):
             self.usage.watch(cohort.programs)
             self.schedule_cohort(snap, cohort.name, d)
         self.usage.settle()
+        for v in d.preempt:  # requeued now, by this decision
+            self._requeued[v.spec.id] = (v.preemptions + 1, snap.now_s)
+        for job, _ in d.admit:
+            self._requeued.pop(job.spec.id, None)
         return d
+
+    def queued_since_s(self, job: Job, now_s: float) -> float:
+        """When the job entered the queue: its submit time, or its last requeue (Slurm
+        resets a requeued job's submit time). A requeue the policy did not cause (a node
+        failure, a transfer) is noted when first seen, at the cycle of that instant."""
+        n = job.preemptions
+        if not n:
+            return job.spec.submit_s
+        seen = self._requeued.get(job.spec.id)
+        if seen is None or seen[0] != n:
+            seen = (n, now_s)
+            self._requeued[job.spec.id] = seen
+        return seen[1]
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
         for job in self.ordered(snap, snap.cohort(cohort)):
@@ -209,14 +249,18 @@ class SlurmMultifactor(BasePolicy):
 
     # --- priority ----------------------------------------------------------------------
     def ordered(self, snap: Snapshot, cohort: CohortState) -> list[Job]:
-        """The cohort's pending jobs by priority (highest first), submit time, id."""
+        """The cohort's pending jobs by preemption level (jobs that can preempt first, when
+        preemption is on), priority (highest first), submit time, id."""
         factors = self.factors_of(snap, cohort)
         w = self.weights
+        now = snap.now_s
+        level = preempt_levels(cohort, self.preempt_gap) if self.preempt_gap else {}
 
-        def key(job: Job) -> tuple[float, float, int]:
+        def key(job: Job) -> tuple[int, float, float, int]:
             f = factors(job)
             prio = sum(wi * fi for wi, fi in zip(w, f, strict=True))
-            return (-prio, job.spec.submit_s, job.spec.id)
+            lv = level.get(job.spec.priority, 0)
+            return (-lv, -prio, self.queued_since_s(job, now), job.spec.id)
 
         return sorted(cohort.queue.values(), key=key)
 
@@ -274,7 +318,7 @@ class _FactorFn:
 
     def __call__(self, job: Job) -> Factors:
         pol, s = self.policy, job.spec
-        waited = max(0.0, self.now_s - s.submit_s)
+        waited = max(0.0, self.now_s - pol.queued_since_s(job, self.now_s))
         age = min(1.0, waited / pol.max_age_s) if pol.max_age_s > 0 else 1.0
         size = 0.0
         if self.total > 0:

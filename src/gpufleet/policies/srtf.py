@@ -20,6 +20,7 @@ from typing import ClassVar
 from gpufleet.policies.base import Admission, BasePolicy, Decision, NoQuota, PlacementStrategy
 from gpufleet.policies.placement import BestFit
 from gpufleet.policies.priority import evict_until_fits
+from gpufleet.policies.victim_cache import VictimCache
 from gpufleet.state.capacity import Placement
 from gpufleet.state.jobs import Job
 from gpufleet.state.snapshot import Snapshot
@@ -29,32 +30,28 @@ def _key(job: Job) -> tuple[float, float, int]:
     return (job.remaining_s, job.spec.submit_s, job.spec.id)
 
 
+def _left_now(snap: Snapshot, v: Job) -> float:
+    """A running job's remaining work now, as of its last start less progress since."""
+    return v.remaining_s - (snap.now_s - v.start_s) * v.speed
+
+
 class PreemptLongerRemaining:
     """Victims: preemptible running jobs with strictly more remaining work, largest
     first (their remaining work as of their last start: progress since is not counted,
-    which only makes victims look longer than they are, never shorter)."""
+    which only makes victims look longer than they are, never shorter). The cohort's
+    candidates are sorted once per cycle (:mod:`gpufleet.policies.victim_cache`); the
+    policy clears the cache at each cycle."""
 
     def __init__(self, admission: Admission, placement: PlacementStrategy) -> None:
         self.admission = admission
         self.placement = placement
+        self.cache = VictimCache(lambda snap, v: (-_left_now(snap, v), -v.spec.id))
 
     def make_room(self, snap: Snapshot, job: Job, decision: Decision) -> Placement | None:
-        mine = job.remaining_s
-        allowed = set(job.spec.gpu_types)
-        victims = [
-            v
-            for v in snap.running(snap.cohort(job.cohort))
-            if v.spec.preemptible
-            and v.placement is not None
-            and v.remaining_s - (snap.now_s - v.start_s) * v.speed > mine
-            and snap.gpu_type_of(v.placement) in allowed
-        ]
-        if not victims:
+        index = self.cache.of(snap, snap.cohort(job.cohort))
+        victims, bound = index.above(snap, job.spec.gpu_types, job.remaining_s)
+        if not bound:
             return None
-        victims.sort(
-            key=lambda v: (-(v.remaining_s - (snap.now_s - v.start_s) * v.speed), -v.spec.id)
-        )
-        bound = sum(v.spec.gpus for v in victims)
         return evict_until_fits(snap, job, victims, bound, self.admission, self.placement, decision)
 
 
@@ -64,8 +61,13 @@ class Srtf(BasePolicy):
 
     def __init__(self, depth: int = 256) -> None:
         admission, placement = NoQuota(), BestFit()
-        super().__init__(admission, placement, PreemptLongerRemaining(admission, placement))
+        self.victims = PreemptLongerRemaining(admission, placement)
+        super().__init__(admission, placement, self.victims)
         self.depth = depth
+
+    def decide(self, snap: Snapshot) -> Decision:
+        self.victims.cache.clear()
+        return super().decide(snap)
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
         """The ``depth`` shortest pending jobs, shortest first; each that cannot start even

@@ -47,6 +47,7 @@ from gpufleet.errors import InputError
 from gpufleet.policies.base import Admission, BasePolicy, Decision, NoQuota, PlacementStrategy
 from gpufleet.policies.placement import BestFit
 from gpufleet.policies.priority import evict_until_fits
+from gpufleet.policies.victim_cache import VictimCache
 from gpufleet.state.capacity import Placement
 from gpufleet.state.jobs import Job, JobState
 from gpufleet.state.snapshot import Snapshot
@@ -71,7 +72,8 @@ class Tiresias(BasePolicy):
         if queues > 2 and threshold_growth <= 1:
             raise InputError("policy 'tiresias': threshold_growth must be > 1 with 3+ queues")
         admission, placement = NoQuota(), BestFit()
-        super().__init__(admission, placement, PreemptLowerQueues(self, admission, placement))
+        self.victims = PreemptLowerQueues(self, admission, placement)
+        super().__init__(admission, placement, self.victims)
         self.thresholds_gpu_s = [
             threshold_gpu_hours * 3600.0 * threshold_growth**k for k in range(queues - 1)
         ]
@@ -99,6 +101,7 @@ class Tiresias(BasePolicy):
     # --- the cycle -------------------------------------------------------------------
     def decide(self, snap: Snapshot) -> Decision:
         self.now_s = snap.now_s
+        self.victims.cache.clear()
         d = super().decide(snap)
         for v in d.preempt:  # note own victims: they stop now, after a run since start_s
             self._stops[v.spec.id] = (v.preemptions + 1, snap.now_s, snap.now_s - v.start_s)
@@ -174,7 +177,9 @@ class Tiresias(BasePolicy):
 
 class PreemptLowerQueues:
     """Victims: preemptible running jobs of the cohort in a strictly lower queue than the
-    job, lowest queue first, then the latest submitted (the end of the FIFO order)."""
+    job, lowest queue first, then the latest submitted (the end of the FIFO order). The
+    cohort's candidates are sorted once per cycle (:mod:`gpufleet.policies.victim_cache`);
+    the policy clears the cache at each cycle."""
 
     def __init__(
         self, policy: Tiresias, admission: Admission, placement: PlacementStrategy
@@ -182,23 +187,18 @@ class PreemptLowerQueues:
         self.policy = policy
         self.admission = admission
         self.placement = placement
+        self.cache = VictimCache(self._key)
+
+    def _key(self, snap: Snapshot, v: Job) -> tuple[float, ...]:
+        return (-self.policy.queue_of(v, snap.now_s), -v.spec.submit_s, -v.spec.id)
 
     def make_room(self, snap: Snapshot, job: Job, decision: Decision) -> Placement | None:
         p, now = self.policy, snap.now_s
         mine = p.queue_of(job, now)
         if mine >= len(p.thresholds_gpu_s):
             return None  # in the lowest queue: nothing is lower
-        allowed = set(job.spec.gpu_types)
-        keyed = []
-        for v in snap.running(snap.cohort(job.cohort)):
-            if not v.spec.preemptible or v.placement is None:
-                continue
-            lvl = p.queue_of(v, now)
-            if lvl > mine and snap.gpu_type_of(v.placement) in allowed:
-                keyed.append((-lvl, -v.spec.submit_s, -v.spec.id, v))
-        if not keyed:
+        index = self.cache.of(snap, snap.cohort(job.cohort))
+        victims, bound = index.above(snap, job.spec.gpu_types, mine)
+        if not bound:
             return None
-        keyed.sort(key=lambda k: k[:3])
-        victims = [k[3] for k in keyed]
-        bound = sum(v.spec.gpus for v in victims)
         return evict_until_fits(snap, job, victims, bound, self.admission, self.placement, decision)
