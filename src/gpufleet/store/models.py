@@ -167,6 +167,7 @@ class Transfer(Base):
     from_entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id"))
     to_entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id"))
     to_site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), default=None)
+    from_program: Mapped[str | None] = mapped_column(String(100), default=None)
     to_program: Mapped[str | None] = mapped_column(String(100), default=None)
     start: Mapped[str] = mapped_column(String(40))
     end: Mapped[str | None] = mapped_column(String(40), default=None)

@@ -212,6 +212,7 @@ def upgrade() -> None:
         sa.Column("from_entity_id", sa.Integer(), nullable=False),
         sa.Column("to_entity_id", sa.Integer(), nullable=False),
         sa.Column("to_site_id", sa.Integer(), nullable=True),
+        sa.Column("from_program", sa.String(length=100), nullable=True),
         sa.Column("to_program", sa.String(length=100), nullable=True),
         sa.Column("start", sa.String(length=40), nullable=False),
         sa.Column("end", sa.String(length=40), nullable=True),

@@ -1,0 +1,311 @@
+"""Background runs: assessments and what-ifs, queued as ``runs`` rows and executed by a
+worker thread, so that an API request never waits for a simulation.
+
+A run goes ``queued -> running -> done | failed``:
+
+- :func:`queue_whatif` (and :func:`gpufleet.governance.transfers.queue_assessment`) add a
+  ``queued`` row, after checking the request against the current plan;
+- :func:`claim_next` takes the oldest queued run and marks it ``running`` atomically
+  (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several servers never take the same run;
+  on SQLite the writer lock is enough);
+- :func:`execute` reads the plan in one short read, simulates outside any transaction,
+  then stores the result (JSON) and, for an assessment, moves its transfer to
+  ``assessed``. Any failure is stored as ``failed`` with its message, never dropped;
+- :func:`recover`: runs left ``running`` by a killed server go back to ``queued`` (call it
+  at start-up when this is the only server of the database).
+
+A run's audit records are written by actor ``system:run-<id>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError
+from sqlalchemy import select
+
+from gpufleet.domain.scenario import Scenario
+from gpufleet.errors import ConflictError, GpufleetError, InputError, NotFoundError, Problem
+from gpufleet.governance import assess as A
+from gpufleet.governance.transfers import MAX_SEEDS, record_assessment
+from gpufleet.register.plan import plan_scenario
+from gpufleet.scenario.schema import NonNeg, Strict
+from gpufleet.store.audit import row_dict
+from gpufleet.store.db import Store, Tx, now
+from gpufleet.store.models import Run, RunStatus, Transfer
+from gpufleet.whatif.apply import apply_changes
+from gpufleet.whatif.changes import PARSERS, Change
+from gpufleet.whatif.compare import compare
+
+log = logging.getLogger(__name__)
+
+KINDS = ("assessment", "whatif")
+
+
+def actor_of(run_id: int) -> str:
+    return f"system:run-{run_id}"
+
+
+class WhatIfBody(Strict):
+    """A what-if request: changes in the CLI's short forms, by kind (``move``, ``quota``,
+    ``weight``, ``deliver``, ``delay``, ``policy``, ``scale``; see
+    :mod:`gpufleet.whatif.changes`), applied to the plan; both arms run over ``seeds``."""
+
+    changes: dict[str, list[str]]
+    name: Annotated[str, Field(min_length=1, max_length=100)] = "changes"
+    seeds: Annotated[int, Field(ge=1, le=MAX_SEEDS)] = A.DEFAULT_SEEDS
+    markup: NonNeg = 0.0
+    market_rate: NonNeg | None = None
+
+
+def whatif_body(request: Mapping[str, Any]) -> WhatIfBody:
+    try:
+        body = WhatIfBody.model_validate(dict(request))
+    except ValidationError as e:
+        problems = [
+            Problem(".".join(str(p) for p in err["loc"]) or "(body)", err["msg"])
+            for err in e.errors()
+        ]
+        raise InputError("the what-if request has problems", problems) from None
+    unknown = sorted(set(body.changes) - set(PARSERS))
+    if unknown:
+        raise InputError(f"changes: unknown kind(s) {unknown}; kinds: {', '.join(PARSERS)}")
+    if not any(body.changes.values()):
+        raise InputError("changes: none given; e.g. {'move': ['16 H100 acme->beta 2024-01-03']}")
+    return body
+
+
+def _changes(body: WhatIfBody) -> list[tuple[Change, str]]:
+    return [(PARSERS[k](text), text) for k, texts in body.changes.items() for text in texts]
+
+
+def _whatif_arm(base: Scenario, body: WhatIfBody) -> Scenario:
+    return apply_changes(base, _changes(body), f"{base.name} [{body.name}]")
+
+
+def queue_whatif(tx: Tx, request: Mapping[str, Any]) -> Run:
+    """Queue a what-if on the plan; the changes are parsed and applied to the current plan
+    now, so a bad one is refused here (InputError naming it) rather than failing later."""
+    body = whatif_body(request)
+    if body.name == A.BASE:
+        raise InputError(f"name: {body.name!r} is the base arm's; choose another")
+    _whatif_arm(plan_scenario(tx.session), body)
+    run = Run(
+        kind="whatif",
+        status=RunStatus.QUEUED.value,
+        request=body.model_dump(mode="json"),
+        created_by=tx.actor,
+        created_at=now(),
+    )
+    tx.session.add(run)
+    tx.session.flush()
+    tx.audit("queue", "run", run.id, None, row_dict(run))
+    return run
+
+
+# --- claiming and executing -----------------------------------------------------------
+
+
+def claim_next(store: Store) -> Run | None:
+    """The oldest queued run, now ``running``; None when nothing is queued."""
+    with store.read() as s:
+        if s.scalar(select(Run.id).where(Run.status == RunStatus.QUEUED.value).limit(1)) is None:
+            return None  # nothing to do: no need to take the writer lock
+    with store.write("system:runner") as tx:
+        run = tx.session.scalars(
+            select(Run)
+            .where(Run.status == RunStatus.QUEUED.value)
+            .order_by(Run.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if run is None:
+            return None
+        tx.actor = actor_of(run.id)
+        before = row_dict(run)
+        run.status, run.started_at = RunStatus.RUNNING.value, now()
+        tx.session.flush()
+        tx.audit("start", "run", run.id, before, row_dict(run))
+        return run
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    kind: str
+    base: Scenario
+    arm: Scenario
+    transfer_name: str
+    seeds: int
+    markup: float
+    market_rate: float | None
+    arm_name: str
+
+
+def _runnable(store: Store, run_id: int) -> None:
+    with store.read() as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise NotFoundError("run", run_id)
+        if run.status not in (RunStatus.QUEUED.value, RunStatus.RUNNING.value):
+            raise ConflictError(f"run {run_id} is already {run.status}", code="bad-state")
+
+
+def _prepare(store: Store, run_id: int) -> _Prepared:
+    """Everything the run needs from the store, read in one short transaction."""
+    with store.read() as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise NotFoundError("run", run_id)
+        req = dict(run.request)
+        if run.kind == "assessment":
+            t = s.get(Transfer, req.get("transfer_id", run.transfer_id))
+            if t is None:
+                raise NotFoundError("transfer", req.get("transfer_id"))
+            base, arm = A.arms_for(s, t)
+            return _Prepared(
+                "assessment", base, arm, t.name, int(req.get("seeds", A.DEFAULT_SEEDS)),
+                float(req.get("markup") or 0.0), req.get("market_rate"), A.ARM,
+            )  # fmt: skip
+        if run.kind == "whatif":
+            body = whatif_body(req)
+            base = plan_scenario(s)
+            return _Prepared(
+                "whatif", base, _whatif_arm(base, body), "", body.seeds, body.markup,
+                body.market_rate, body.name,
+            )  # fmt: skip
+        raise InputError(f"run {run_id}: unknown kind {run.kind!r}; kinds: {', '.join(KINDS)}")
+
+
+def _compute(p: _Prepared) -> dict[str, Any]:
+    if p.kind == "assessment":
+        return A.assess(p.base, p.arm, p.transfer_name, p.seeds, p.markup, p.market_rate)
+    arms = {A.BASE: p.base, p.arm_name: p.arm}
+    seeds = A.seed_list(p.base, p.seeds)
+    c = compare(A.BASE, arms, seeds, 1, None, p.market_rate, p.markup)
+    out: dict[str, Any] = A.json_safe({"comparison": c.to_dict()})
+    return out
+
+
+def _message(e: BaseException) -> str:
+    if isinstance(e, InputError):
+        return e.render()
+    return f"{type(e).__name__}: {e}"
+
+
+def _finish(tx: Tx, run_id: int, status: RunStatus, result: Any, error: str) -> Run:
+    run = tx.session.get(Run, run_id)
+    if run is None:
+        raise NotFoundError("run", run_id)
+    before = row_dict(run)
+    run.status, run.result, run.error, run.finished_at = status.value, result, error, now()
+    if run.started_at is None:
+        run.started_at = run.finished_at
+    tx.session.flush()
+    tx.audit("finish", "run", run.id, before, row_dict(run))
+    return run
+
+
+def execute(store: Store, run_id: int) -> Run:
+    """Run ``run_id`` (queued or running) to its end and store the outcome: ``done`` with
+    the result, or ``failed`` with the error's message. Returns the stored run. Raises
+    only for a run that does not exist (NotFoundError) or has finished (ConflictError
+    ``bad-state``)."""
+    actor = actor_of(run_id)
+    _runnable(store, run_id)
+    try:
+        prepared = _prepare(store, run_id)
+        result = _compute(prepared)
+    except Exception as e:
+        return _store_failure(store, run_id, e)
+    try:
+        with store.write(actor) as tx:
+            run = _finish(tx, run_id, RunStatus.DONE, result, "")
+            if prepared.kind == "assessment":
+                record_assessment(tx, run)
+            return run
+    except ConflictError as e:  # the transfer moved on meanwhile: keep the result anyway
+        result = {**result, "not_recorded": str(e)}
+        with store.write(actor) as tx:
+            return _finish(tx, run_id, RunStatus.DONE, result, "")
+    except Exception as e:
+        return _store_failure(store, run_id, e)
+
+
+def _store_failure(store: Store, run_id: int, e: BaseException) -> Run:
+    if not isinstance(e, GpufleetError):
+        log.exception("run %s failed", run_id, exc_info=e)
+    with store.write(actor_of(run_id)) as tx:
+        return _finish(tx, run_id, RunStatus.FAILED, None, _message(e))
+
+
+def recover(store: Store) -> list[int]:
+    """Runs left ``running`` (their server was killed) go back to ``queued``; their ids."""
+    with store.write("system:recover") as tx:
+        stuck = list(tx.session.scalars(select(Run).where(Run.status == RunStatus.RUNNING.value)))
+        for run in stuck:
+            before = row_dict(run)
+            run.status, run.started_at = RunStatus.QUEUED.value, None
+            tx.session.flush()
+            tx.audit("requeue", "run", run.id, before, row_dict(run))
+        return [r.id for r in stuck]
+
+
+# --- the worker -----------------------------------------------------------------------
+
+
+class RunWorker:
+    """A daemon thread that claims and executes queued runs one at a time: it looks every
+    ``poll_s`` seconds, or at once after :meth:`wake` (call it after queueing a run).
+    :meth:`stop` waits for the current run up to ``timeout`` seconds; a run cut short
+    stays ``running`` until :func:`recover`."""
+
+    def __init__(self, store: Store, poll_s: float = 2.0) -> None:
+        self.store = store
+        self.poll_s = poll_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="gpufleet-runs", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def run_once(self) -> int | None:
+        """Claim and execute one queued run; its id, or None when none was queued."""
+        run = claim_next(self.store)
+        if run is None:
+            return None
+        execute(self.store, run.id)
+        return run.id
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                did = self.run_once()
+            except Exception:  # the database went away: log, wait, try again
+                log.exception("run worker: claiming or executing a run failed")
+                did = None
+            if did is None:
+                self._wake.wait(self.poll_s)
+                self._wake.clear()
