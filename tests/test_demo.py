@@ -73,6 +73,16 @@ def test_the_demo_prints_both_variants_side_by_side_and_writes_its_report(
     assert "stranded GPU-days" in out and "1,464,000" in out
     assert "milestone reached" in out
     assert "$1.50 per owned GPU-hour" in out
+    # the governed transfer, in a SQLite register beside the report (no server)
+    assert (tmp_path / "report" / "demo-register.db").is_file()
+    assert "Governed transfer" in out
+    # fair charge: 12,000 GPUs x 289 days x 24 h x $1.50 = $124,848,000 (2024-06-15 .. 2025-03-31)
+    assert "$124,848,000 owed by xai to tesla; price $0: BELOW FAIR VALUE" in out
+    assert "needs 2 independent approvals" in out
+    assert "may approve: tesla-independent-1, tesla-independent-2, xai-independent" in out
+    assert "group-ceo: requested this transfer; is officer of tesla and officer of xai" in out
+    assert "the requester's own approval was refused" in out
+    assert "audit log intact" in out
 
 
 def test_results_convert_to_pandas_and_polars(runs: dict[str, SimResult]) -> None:

@@ -81,7 +81,73 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"({len(results)} runs, seed {next(iter(results.values())).seed}, {wall:.1f} s)")
     if report_dir:
         print(f"Report: {_demo_report(sc, args, report_dir, results)}")
+    if args.scenario is None and not args.no_governance:
+        print()
+        print(_demo_governance(report_dir))
     return 0
+
+
+DEMO_REGISTER = "demo-register.db"
+
+
+def _demo_governance(report_dir: Path | None) -> str:
+    """The article's move as a governed transfer in a SQLite register (no server)."""
+    import tempfile
+
+    from gpufleet.governance.story import article_governance_path, governed_move
+    from gpufleet.store.db import Store
+
+    folder = report_dir or Path(tempfile.mkdtemp(prefix="gpufleet-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / DEMO_REGISTER
+    db.unlink(missing_ok=True)  # the demo's own file, remade on every run
+    store = Store(f"sqlite:///{db}")
+    try:
+        store.upgrade()
+        story = governed_move(store, article_scenario_path(), article_governance_path())
+    finally:
+        store.dispose()
+    return render_governance(story, db)
+
+
+def render_governance(story: dict[str, Any], db: Path) -> str:
+    v, a = story["verdict"], story["assessment"]
+    c = a["charge"]
+    lines = [f"Governed transfer (SQLite register {db}; no server):"]
+    lines.append(
+        f"  {a['transfer']}: worth ${v['value_usd']:,.0f}, price ${c['price_usd']:,.0f}, "
+        f"state {story['state']}"
+    )
+    shifts = ", ".join(
+        f"{p} {m['milestone']['shift_days']['mean']:+.1f} d"
+        for p, m in a["programs"].items()
+        if m["milestone"]
+    )
+    st = a["stranded_gpu_days"]
+    lines.append(
+        f"  assessment ({len(a['seeds'])} seed), with the move vs without: milestones "
+        f"{shifts}; stranded {st['without']['mean']:,.0f} -> {st['with']['mean']:,.0f} GPU-days"
+    )
+    flag = "BELOW FAIR VALUE" if c["below_fair_value"] else "at or above fair value"
+    lines.append(
+        f"  fair charge ({c['rule']}): ${c['fair_usd']:,.0f} owed by {c['payer']} to "
+        f"{c['payee']}; price ${c['price_usd']:,.0f}: {flag}"
+    )
+    need = "independent " if v["needs_independent"] else ""
+    lines.append(
+        f"  {'related-party' if v['related'] else 'arm-length'} transfer: needs "
+        f"{v['approvals_required']} {need}approvals"
+    )
+    ok = [e["name"] for e in v["eligibility"] if e["eligible"]]
+    lines.append(f"    may approve: {', '.join(ok) or 'nobody'}")
+    for e in v["eligibility"]:
+        if not e["eligible"]:
+            why = "; ".join(r["message"].removeprefix(f"{e['name']} ") for r in e["reasons"])
+            lines.append(f"    may not: {e['name']}: {why}")
+    if story["requester_refused"]:
+        lines.append(f"  the requester's own approval was refused: {story['requester_refused']}")
+    lines.append(f"  {story['audit']}")
+    return "\n".join(lines)
 
 
 DEMO_REPORT_DIR = Path("out") / "demo-report"
@@ -230,6 +296,11 @@ def parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--no-report", action="store_true", help="print the tables only")
     d.add_argument(
+        "--no-governance",
+        action="store_true",
+        help="skip the governed transfer (the article's move in a SQLite register)",
+    )
+    d.add_argument(
         "--report-seeds", type=int, default=3, help="seeds per variant in the report (default 3)"
     )
     d.set_defaults(fn=cmd_demo)
@@ -255,8 +326,8 @@ def parser() -> argparse.ArgumentParser:
     pol.add_argument("--json", action="store_true")
     pol.set_defaults(fn=cmd_policies)
     from gpufleet.cli_explain import add_commands as add_explain
-    from gpufleet.cli_service import add_commands as add_service
     from gpufleet.cli_export import add_commands as add_export
+    from gpufleet.cli_service import add_commands as add_service
     from gpufleet.cli_sweep import add_commands as add_sweep
     from gpufleet.cli_trace import add_commands
     from gpufleet.cli_whatif import add_commands as add_whatif

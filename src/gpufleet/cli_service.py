@@ -46,15 +46,40 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_db_seed(args: argparse.Namespace) -> int:
+    """An empty register is filled from the scenario (default: the article's); then the
+    governance file, if given, adds groups, people and roles. One transaction."""
     from gpufleet.api import article_scenario_path
+    from gpufleet.register.people import load_governance
     from gpufleet.register.plan import seed_from_scenario
+    from gpufleet.store.models import Plan
 
-    with open_store(args) as store:
-        path = Path(args.scenario) if args.scenario else article_scenario_path()
-        with store.write(f"cli:{args.actor}") as tx:
+    with open_store(args) as store, store.write(f"cli:{args.actor}") as tx:
+        done = []
+        if args.scenario or tx.session.get(Plan, 1) is None:
+            path = Path(args.scenario) if args.scenario else article_scenario_path()
             seed_from_scenario(tx, path)
-        print(f"register filled from {path}")
-        return 0
+            done.append(f"plan from {path}")
+        if args.governance:
+            counts = load_governance(tx, args.governance)
+            done.append(", ".join(f"{n} {k}" for k, n in counts.items()))
+    print("register: " + "; ".join(done or ["nothing to do"]))
+    return 0
+
+
+def cmd_db_plan(args: argparse.Namespace) -> int:
+    """The register's plan as a scenario file: approved transfers on its timeline, ready
+    for ``gpufleet simulate``, ``whatif`` or ``export``."""
+    from gpufleet.fileio import write_text_atomic
+    from gpufleet.register.plan import plan_text
+
+    with open_store(args) as store, store.read() as s:
+        text = plan_text(s)
+    if args.out:
+        write_text_atomic(Path(args.out), text)
+        print(f"plan written to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def cmd_create_token(args: argparse.Namespace) -> int:
@@ -145,8 +170,19 @@ def add_commands(sub: Any) -> None:
     up.set_defaults(fn=cmd_db_upgrade)
     seed = dbs.add_parser("seed", help="fill an empty register from a scenario file")
     seed.add_argument("scenario", nargs="?", help="scenario file (default: the article's)")
+    seed.add_argument(
+        "--governance",
+        metavar="FILE",
+        help="a governance file: groups of related entities, people and their roles",
+    )
     _db_arg(seed)
     seed.set_defaults(fn=cmd_db_seed)
+    pl = dbs.add_parser(
+        "plan", help="write the register's plan (approved transfers included) as a scenario file"
+    )
+    pl.add_argument("-o", "--out", help="file to write (default: stdout)")
+    _db_arg(pl)
+    pl.set_defaults(fn=cmd_db_plan)
 
     adm = sub.add_parser("admin", help="API tokens")
     adms = adm.add_subparsers(dest="admin_command", required=True)
