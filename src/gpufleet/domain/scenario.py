@@ -11,7 +11,7 @@ from gpufleet.domain.fleet import NodePool, Site
 from gpufleet.domain.gpus import GpuCatalog
 from gpufleet.domain.ids import ProgramId
 from gpufleet.domain.jobs import JobDraft
-from gpufleet.domain.org import Entity, Program
+from gpufleet.domain.org import Cohort, CohortTree, Entity, Program, cohort_trees
 from gpufleet.errors import UnknownNameError
 
 
@@ -96,6 +96,15 @@ class Scenario:
     failures: FailureModel | None = None
     assumptions: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    # declared Kueue cohorts (a tree when some have a parent); entities' cohorts are then
+    # the roots of their trees and programs name the cohort they join
+    cohorts: tuple[Cohort, ...] = ()
+
+    def cohort_trees(self) -> list[CohortTree]:
+        """The declared cohort trees with their programs, less those that are only a root
+        without quotas (a flat cohort, scheduled as before)."""
+        members = [(p.name, c) for p in self.programs() if (c := p.cohort) is not None]
+        return [t for t in cohort_trees(self.cohorts, members) if not t.flat]
 
     def variant(self, name: str) -> Scenario:
         """The scenario with variant ``name`` applied (``base`` is the scenario itself)."""

@@ -23,11 +23,19 @@ Sources, all on kueue.sigs.k8s.io:
 - One cycle (scheduler "heads" and ordering): each round takes every program's head; without
   fair sharing, heads that need no borrowing go first, then higher priority, then earlier
   submit; rounds repeat until no program has a job left to try.
+- docs/concepts/cohort/ "Hierarchical Cohorts" (Kueue v0.11+, KEP-79, KEP-1714): when the
+  scenario declares a cohort tree (``cohorts:`` with parents or cohort quotas), the engine's
+  cohort is the tree's root and quota, borrowing, reclaim and fair sharing follow the tree:
+  :mod:`gpufleet.policies.kueue_tree` (quota at every level, shares, the root-to-leaves
+  order of heads under fair sharing) and :mod:`gpufleet.policies.kueue_tree_preemption`.
+  Without a tree (or a root alone without quota) everything above is unchanged.
 
 Simplifications, said here so nobody mistakes them for Kueue: victims and preemptor change in
 one cycle (Kueue waits for victims to terminate); placement on nodes is checked too (Kueue
-admits on quota only); requeued jobs keep their submit time; hierarchical cohorts (cohort
-trees), resource groups and admission checks are out of scope.
+admits on quota only); requeued jobs keep their submit time; each GPU type is its own
+resource in shares (Kueue sums a resource over flavors); a cohort tree is fixed for the run
+(quota changes apply to programs only); resource groups and admission checks are out of
+scope.
 """
 
 from __future__ import annotations
@@ -48,9 +56,12 @@ from gpufleet.policies.kueue_preemption import (
     place_on,
     share,
 )
+from gpufleet.policies.kueue_tree import TreeQuota
+from gpufleet.policies.kueue_tree_preemption import TreePreemptor
 from gpufleet.policies.placement import BestFit
 from gpufleet.policies.quota import CohortQuota, quota_check
 from gpufleet.state.capacity import Placement
+from gpufleet.state.cluster import CohortState
 from gpufleet.state.jobs import Job, ProgramState
 from gpufleet.state.snapshot import Snapshot
 
@@ -144,6 +155,9 @@ class KueuePolicy(BasePolicy):
             max_priority_threshold,
             self.fair,
         )
+        self.tree_preemptor = TreePreemptor(self.preemptor)
+        self._trees: dict[str, tuple[CohortState, TreeQuota]] = {}
+        self._tree: TreeQuota | None = None  # the tree of the cohort being scheduled
         # (preemptor id, victim id) of the last decision: Kueue names the preemptor in the
         # victim's Preempted condition; tests and explanations read it
         self.preemptions: list[tuple[int, int]] = []
@@ -154,17 +168,46 @@ class KueuePolicy(BasePolicy):
 
     # --- one cohort: rounds of heads ------------------------------------------------------
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
-        programs = snap.cohort(cohort).programs
-        streams = {p.index: _queue(p) for p in programs if p.pending}
+        state = snap.cohort(cohort)
+        self._tree = self._tree_of(state)
+        streams = {p.index: _queue(p) for p in state.programs if p.pending}
         heads: dict[int, Job] = {}
         while streams:
             ordering.refill_heads(streams, heads)
             if not heads:
                 return
-            for job in sorted(heads.values(), key=self._head_key):
+            for job in self._in_order(heads):
                 del heads[job.program.index]
                 if not self.admit(snap, job, d) and self.strict:
                     streams.pop(job.program.index, None)
+
+    def _tree_of(self, state: CohortState) -> TreeQuota | None:
+        """The cohort's tree over its programs, built once per cohort state (a policy
+        object may serve several simulations)."""
+        if state.tree is None:
+            return None
+        got = self._trees.get(state.name)
+        if (
+            got is None
+            or got[0] is not state
+            or got[1].tree is not state.tree
+            or len(got[1].programs) != len(state.programs)
+        ):
+            got = self._trees[state.name] = (state, TreeQuota(state.tree, state.programs))
+        return got[1]
+
+    def _in_order(self, heads: dict[int, Job]) -> Iterator[Job]:
+        """This round's heads in the order to try them. In a tree under fair sharing, one
+        at a time from the root (each pick sees the admissions before it)."""
+        tree = self._tree
+        if tree is None or self.fair is None:
+            yield from sorted(heads.values(), key=self._head_key)
+            return
+        left = dict(heads)
+        while left:
+            job = tree.tournament(left.values(), _flavors)
+            del left[job.program.index]
+            yield job
 
     def _head_key(self, job: Job) -> tuple[float, int, float, int]:
         q, g = job.program, job.spec.gpus
@@ -205,7 +248,7 @@ class KueuePolicy(BasePolicy):
 
     def _try_flavor(self, snap: Snapshot, job: Job, t: str) -> tuple[Mode, Placement | Reason]:
         q, g = job.program, job.spec.gpus
-        why = quota_check(q, t, g)
+        why = quota_check(q, t, g) if self._tree is None else self._tree.check(q, t, g)
         got: Placement | Reason = why if why is not None else place_on(snap, job, t)
         if isinstance(got, Placement):
             return (Mode.BORROW if q.usage.get(t, 0) + g > q.nominal(t) else Mode.FIT), got
@@ -214,7 +257,12 @@ class KueuePolicy(BasePolicy):
         return Mode.PREEMPT, got
 
     def _preempt(self, snap: Snapshot, job: Job, t: str, d: Decision) -> bool:
-        if self.fair is not None:
+        tree = self._tree
+        if tree is not None and self.fair is not None:
+            found = self.tree_preemptor.fair_sharing(snap, tree, job, t, self.fair)
+        elif tree is not None:
+            found = self.tree_preemptor.classic(snap, tree, job, t)
+        elif self.fair is not None:
             found = self.preemptor.fair_sharing(snap, job, t, self.fair)
         else:
             found = self.preemptor.classic(snap, job, t)

@@ -154,12 +154,12 @@ class KueuePreemptor:
             for v in p.running.values():
                 if v.spec.id in stopped or not v.spec.preemptible or v.placement is None:
                     continue
-                if snap.gpu_type_of(v.placement) == t and self._may_take(job, v):
+                if snap.gpu_type_of(v.placement) == t and self.may_take(job, v):
                     out.append(v)
         out.sort(key=lambda v: _order(job, v))
         return out
 
-    def _may_take(self, job: Job, v: Job) -> bool:
+    def may_take(self, job: Job, v: Job) -> bool:
         lower = v.spec.priority < job.spec.priority
         if v.program is job.program:
             if self.within is WithinClusterQueue.LOWER_PRIORITY:
@@ -183,7 +183,7 @@ class KueuePreemptor:
         if self.borrow is BorrowWithinCohort.LOWER_PRIORITY:
             q = job.program
             if q.usage.get(t, 0) + job.spec.gpus > q.nominal(t):
-                cands = [v for v in cands if v.program is q or self._below_threshold(job, v)]
+                cands = [v for v in cands if v.program is q or self.below_threshold(job, v)]
             got = self._minimal(snap, job, t, cands, True)
         else:
             got = self._minimal(snap, job, t, cands, False)
@@ -191,7 +191,7 @@ class KueuePreemptor:
             got = self._minimal(snap, job, t, own, True)
         return got
 
-    def _below_threshold(self, job: Job, v: Job) -> bool:
+    def below_threshold(self, job: Job, v: Job) -> bool:
         prio = v.spec.priority
         return prio < job.spec.priority and (self.threshold is None or prio <= self.threshold)
 
@@ -271,17 +271,24 @@ def _order(job: Job, v: Job) -> tuple[bool, int, float, int]:
 def _fill_back(
     snap: Snapshot, job: Job, t: str, mark: int, chosen: list[Job], allow_borrow: bool
 ) -> tuple[list[Job], Placement] | None:
-    """Kueue's second pass: put victims back, last-but-one first, while j still fits."""
+    return fill_back(snap, mark, chosen, lambda: fits(snap, job, t, allow_borrow))
+
+
+def fill_back(
+    snap: Snapshot, mark: int, chosen: list[Job], fit: Callable[[], Placement | None]
+) -> tuple[list[Job], Placement] | None:
+    """Kueue's second pass: put victims back, last-but-one first, while j still fits
+    (``fit``: j's placement with the victims stopped so far, or None)."""
     keep = list(chosen)
     for v in reversed(chosen[:-1]):
         trial = [x for x in keep if x is not v]
         snap.undo_to(mark)
-        if _stop_all(snap, trial, lambda: fits(snap, job, t, allow_borrow) is not None):
+        if _stop_all(snap, trial, lambda: fit() is not None):
             keep = trial
     snap.undo_to(mark)
     for v in keep:
         snap.assume_stop(v)
-    pl = fits(snap, job, t, allow_borrow)
+    pl = fit()
     if pl is None:  # cannot happen: ``keep`` was checked; stay safe and preempt nothing
         snap.undo_to(mark)
         return None

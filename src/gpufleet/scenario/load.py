@@ -18,10 +18,11 @@ from gpufleet.domain.fleet import NodePool, ReadyBlock, Site
 from gpufleet.domain.gpus import GpuType, default_catalog
 from gpufleet.domain.holdings import replay_holdings
 from gpufleet.domain.ids import CohortId, EntityId, GpuTypeName, PoolId, ProgramId, SiteId
-from gpufleet.domain.org import Entity, Milestone, Program, Quota
+from gpufleet.domain.org import Cohort, Entity, Milestone, Program, Quota, root_of
 from gpufleet.domain.scenario import CostModel, FailureModel, PolicySpec, Scenario, Variant
 from gpufleet.errors import InputError, Problem, ScenarioError
 from gpufleet.scenario import schema as S
+from gpufleet.scenario.cohorts import check_cohorts, program_cohort
 from gpufleet.scenario.dates import as_datetime
 from gpufleet.scenario.pydantic_errors import problems_from_validation
 from gpufleet.scenario.workloads import build_workload
@@ -158,6 +159,7 @@ class _Checker:
         self._unique("gpu_types", [g.name for g in m.gpu_types])
         policy = self._policy(m.policy, ("policy",))
         sites = self._sites()
+        self.cohorts: dict[CohortId, Cohort] = check_cohorts(m.cohorts, self.err, self._gpu_type)
         entities = self._entities()
         pools = self._pools(sites, entities)
         transfers, quota_changes = self._timeline(m.timeline, ("timeline",), pools, entities)
@@ -199,6 +201,7 @@ class _Checker:
             variants=tuple(variants),
             assumptions=tuple(m.assumptions),
             sources=tuple(m.sources),
+            cohorts=tuple(self.cohorts.values()),
         )
 
     def _unique(self, where: str, names: list[str], path: YPath | None = None) -> None:
@@ -277,8 +280,12 @@ class _Checker:
         out: dict[str, Entity] = {}
         for ei, e in enumerate(m.entities):
             progs = []
+            entity_cohort = e.cohort or e.name
             for pi, p in enumerate(e.programs):
                 path = ("entities", ei, "programs", pi)
+                cohort = program_cohort(
+                    p.cohort, entity_cohort, self.cohorts, (*path, "cohort"), self.err
+                )
                 for t in p.quotas:
                     self._gpu_type(t, (*path, "quotas", t))
                 ms = None
@@ -304,11 +311,11 @@ class _Checker:
                         p.priority,
                         ms,
                         p.description,
+                        cohort,
                     )
                 )
-            out[e.name] = Entity(
-                EntityId(e.name), CohortId(e.cohort or e.name), tuple(progs), e.description
-            )
+            root = root_of(CohortId(entity_cohort), self.cohorts)  # shares the tree's nodes
+            out[e.name] = Entity(EntityId(e.name), root, tuple(progs), e.description)
         return out
 
     def _pools(self, sites: dict[str, Site], entities: dict[str, Entity]) -> dict[str, NodePool]:

@@ -245,6 +245,18 @@ class ProgramIn(Strict):
     quotas: dict[str, QuotaIn] = {}
     milestone: MilestoneIn | None = None
     workload: WorkloadIn | None = None
+    cohort: Name | None = None  # a declared cohort of its entity's tree; default: the entity's
+
+
+class CohortIn(Strict):
+    """A Kueue Cohort (v0.11+): its parent, its own quota per GPU type, its fair-sharing
+    weight. Limits on a root are refused in :mod:`gpufleet.scenario.cohorts`, as Kueue does."""
+
+    name: Name
+    parent: Name | None = None
+    quotas: dict[str, QuotaIn] = {}
+    weight: Pos = 1.0
+    description: str = ""
 
 
 class EntityIn(Strict):
@@ -329,6 +341,7 @@ class ScenarioIn(Strict):
     failures: FailuresIn | None = None
     gpu_types: list[GpuTypeIn] = []
     sites: list[SiteIn]
+    cohorts: list[CohortIn] = []
     entities: list[EntityIn]
     pools: list[PoolIn]
     timeline: list[TimelineItem] = []

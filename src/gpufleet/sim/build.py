@@ -40,6 +40,9 @@ def build_state(sc: Scenario) -> ClusterState:
     for e in sc.entities:
         for p in e.programs:
             st.add_program(p.name, e.name, p.weight, p.priority, dict(p.quotas))
+    for tree in sc.cohort_trees():  # a declared cohort tree: its root is the entities' cohort
+        if tree.root in st.cohorts:
+            st.cohorts[tree.root].tree = tree
     for pool in sc.pools:
         st.add_pool(
             pool.name,

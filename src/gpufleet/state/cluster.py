@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from gpufleet.domain.org import Quota
+from gpufleet.domain.org import CohortTree, Quota
 from gpufleet.errors import InternalError
 from gpufleet.state.capacity import CapacityIndex, Placement
 from gpufleet.state.jobs import Job, JobState, ProgramState
@@ -87,6 +87,9 @@ class CohortState:
     # the fleet's node topology, shared by all cohorts: how a policy, which sees the state
     # only through the snapshot, reaches it
     topology: NodeTopology = field(default_factory=NodeTopology)
+    # the Kueue cohort tree rooted here, when the scenario declares one (only the kueue
+    # policy reads it; None: a flat cohort)
+    tree: CohortTree | None = None
 
     @property
     def pending(self) -> int:
