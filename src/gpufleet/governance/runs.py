@@ -87,9 +87,10 @@ def _whatif_arm(base: Scenario, body: WhatIfBody) -> Scenario:
     return apply_changes(base, _changes(body), f"{base.name} [{body.name}]")
 
 
-def queue_whatif(tx: Tx, request: Mapping[str, Any]) -> Run:
+def queue_whatif(tx: Tx, request: Mapping[str, Any], entity_id: int | None = None) -> Run:
     """Queue a what-if on the plan; the changes are parsed and applied to the current plan
-    now, so a bad one is refused here (InputError naming it) rather than failing later."""
+    now, so a bad one is refused here (InputError naming it) rather than failing later.
+    ``entity_id``: the entity on whose behalf it runs (its tokens may see it)."""
     body = whatif_body(request)
     if body.name == A.BASE:
         raise InputError(f"name: {body.name!r} is the base arm's; choose another")
@@ -100,6 +101,7 @@ def queue_whatif(tx: Tx, request: Mapping[str, Any]) -> Run:
         request=body.model_dump(mode="json"),
         created_by=tx.actor,
         created_at=now(),
+        entity_id=entity_id,
     )
     tx.session.add(run)
     tx.session.flush()

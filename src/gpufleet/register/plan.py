@@ -264,7 +264,7 @@ def normalize_doc(raw: Mapping[str, Any], base_dir: Path | None = None) -> dict[
             _absolute_trace(prog.get("workload"), base)
     owner = {p["name"]: p["owner"] for p in doc["pools"]}
     order = {
-        p["name"]: i for i, p in enumerate(pp for e in doc["entities"] for pp in e["programs"])
+        p["name"]: i for i, p in enumerate(pp for en in doc["entities"] for pp in en["programs"])
     }
     quotas, transfers = [], []
     for item in doc.get("timeline", []):
@@ -281,8 +281,8 @@ def normalize_doc(raw: Mapping[str, Any], base_dir: Path | None = None) -> dict[
 
 
 def _transfer_key_order(t: dict[str, Any]) -> dict[str, Any]:
-    keys = ("name", "pool", "gpus", "from_entity", "from_program", "to", "to_program")
-    keys += ("start", "end")
+    keys: tuple[str, ...] = ("name", "pool", "gpus", "from_entity", "from_program", "to")
+    keys += ("to_program", "start", "end")
     rest = ("price_usd", "to_site", "note")
     return {k: t[k] for k in (*keys, *rest) if k in t}
 

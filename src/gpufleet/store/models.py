@@ -221,6 +221,8 @@ class Run(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     transfer_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    # the entity whose token queued it (None: a fleet admin's): who else may see it
+    entity_id: Mapped[int | None] = mapped_column(ForeignKey("entities.id"), default=None)
 
 
 class Token(Base):

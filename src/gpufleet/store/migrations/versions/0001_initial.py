@@ -66,21 +66,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
-        "runs",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("kind", sa.String(length=20), nullable=False),
-        sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("request", sa.JSON(), nullable=False),
-        sa.Column("result", sa.JSON(), nullable=True),
-        sa.Column("error", sa.Text(), nullable=False),
-        sa.Column("created_by", sa.String(length=200), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("transfer_id", sa.Integer(), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_table(
         "sites",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
@@ -165,6 +150,26 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
+    )
+    op.create_table(
+        "runs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("request", sa.JSON(), nullable=False),
+        sa.Column("result", sa.JSON(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=False),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("transfer_id", sa.Integer(), nullable=True),
+        sa.Column("entity_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["entity_id"],
+            ["entities.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
         "tokens",
@@ -304,12 +309,12 @@ def downgrade() -> None:
     op.drop_table("transfers")
     op.drop_table("quotas")
     op.drop_table("tokens")
+    op.drop_table("runs")
     op.drop_table("programs")
     op.drop_table("pools")
     op.drop_table("person_roles")
     op.drop_table("entities")
     op.drop_table("sites")
-    op.drop_table("runs")
     op.drop_table("plan")
     op.drop_table("people")
     op.drop_table("group_rules")

@@ -1,0 +1,114 @@
+"""The app factory: ``create_app(store)`` is the whole service, REST API and dashboard.
+
+- the REST API under ``/api/v1`` (routers ``routes_*``), its OpenAPI schema at
+  ``/api/openapi.json`` and its docs at ``/api/docs``;
+- the dashboard (:mod:`gpufleet.service.dashboard`) at ``/`` and ``/static``;
+- one error shape for every error (:mod:`gpufleet.service.errors`);
+- with ``run_worker``, a background worker that runs queued what-if runs and
+  assessments (:class:`gpufleet.governance.runs.RunWorker`): started with the app, after
+  :func:`~gpufleet.governance.runs.recover` puts back in the queue the runs a previous
+  server left running; stopped with the app.
+
+Run it with ``gpufleet serve --db URL --port N``, or any ASGI server:
+``uvicorn --factory`` cannot pass a store, so build it in a small module of your own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+import gpufleet
+from gpufleet.auth.tokens import Principal
+from gpufleet.governance.runs import RunWorker, recover
+from gpufleet.service import (
+    dashboard,
+    errors,
+    routes_audit,
+    routes_register,
+    routes_reports,
+    routes_runs,
+    routes_tokens,
+    routes_transfers,
+)
+from gpufleet.service.deps import Caller, StoreDep
+from gpufleet.store.db import Store
+from gpufleet.store.migrate import current
+
+log = logging.getLogger("gpufleet.service")
+
+API = "/api/v1"
+
+meta = APIRouter(tags=["service"])
+
+
+@meta.get("/health", summary="Liveness and schema revision (no token needed)")
+def health(store: StoreDep) -> dict[str, Any]:
+    return {"status": "ok", "schema_revision": current(store.engine)}
+
+
+@meta.get("/me", summary="Who the token belongs to")
+def me(p: Caller) -> dict[str, Any]:
+    return principal_dict(p)
+
+
+def principal_dict(p: Principal) -> dict[str, Any]:
+    return {
+        "token_id": p.token_id,
+        "name": p.token_name,
+        "role": p.role.value,
+        "entity": p.entity_name,
+        "person": p.person_name,
+    }
+
+
+def create_app(store: Store, run_worker: bool = True) -> FastAPI:
+    """The service over ``store`` (whose schema is upgraded already)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker: RunWorker | None = None
+        if run_worker:
+            recovered = recover(store)
+            if recovered:
+                log.info("requeued runs %s, left running by a previous server", recovered)
+            worker = RunWorker(store)
+            worker.start()
+            app.state.worker = worker
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+                app.state.worker = None
+
+    app = FastAPI(
+        title="gpufleet",
+        version=gpufleet.__version__,
+        description=(gpufleet.__doc__ or "").strip()
+        + "\n\nEvery endpoint but `GET /api/v1/health` needs `Authorization: Bearer gf_...`. "
+        'Every error is `{"error": {"code", "message", "problems": [...]}}`.',
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.store = store
+    errors.install(app)
+    for r in (
+        meta,
+        routes_register.router,
+        routes_transfers.router,
+        routes_runs.router,
+        routes_reports.router,
+        routes_audit.router,
+        routes_tokens.router,
+    ):
+        app.include_router(r, prefix=API)
+    app.include_router(dashboard.router)
+    return app

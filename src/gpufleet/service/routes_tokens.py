@@ -1,0 +1,67 @@
+"""API tokens, fleet-admin only: create (the secret is in the response, once), list (no
+secrets, no hashes), revoke."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Response
+from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gpufleet.auth import access
+from gpufleet.auth.tokens import create_token, revoke_token
+from gpufleet.scenario.schema import Name, Strict
+from gpufleet.service.deps import Caller, IdPath, StoreDep
+from gpufleet.service.pagination import PageDep
+from gpufleet.service.values import iso_utc
+from gpufleet.store.models import AccessRole, Entity, Person, Token
+
+router = APIRouter(tags=["tokens"])
+
+
+class TokenBody(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=100, description="a short label")]
+    role: AccessRole
+    entity: Name | None = Field(default=None, description="the entity (all roles but fleet-admin)")
+    person: Name | None = Field(default=None, description="the person (approvers need one)")
+
+
+def token_dict(s: Session, t: Token) -> dict[str, Any]:
+    ent = s.get(Entity, t.entity_id) if t.entity_id is not None else None
+    per = s.get(Person, t.person_id) if t.person_id is not None else None
+    return {
+        "id": t.id,
+        "name": t.name,
+        "role": t.role,
+        "entity": ent.name if ent else None,
+        "person": per.name if per else None,
+        "created_at": iso_utc(t.created_at),
+        "revoked_at": iso_utc(t.revoked_at),
+    }
+
+
+@router.get("/tokens", summary="List API tokens (no secrets)")
+def list_tokens(p: Caller, store: StoreDep, page: PageDep) -> dict[str, Any]:
+    access.require_fleet_admin(p, "listing tokens")
+    with store.read() as s:
+        return page.of_query(s, select(Token).order_by(Token.id), lambda t: token_dict(s, t))
+
+
+@router.post("/tokens", status_code=201, summary="Create an API token; the secret is shown once")
+def new_token(body: TokenBody, p: Caller, store: StoreDep) -> dict[str, Any]:
+    access.require_fleet_admin(p, "creating tokens")
+    with store.write(p.actor) as tx:
+        tok, secret = create_token(tx, body.name, body.role, body.entity, body.person)
+        return {**token_dict(tx.session, tok), "secret": secret}
+
+
+@router.delete(
+    "/tokens/{token_id}", status_code=204, response_class=Response, summary="Revoke a token"
+)
+def delete_token(token_id: IdPath, p: Caller, store: StoreDep) -> Response:
+    access.require_fleet_admin(p, "revoking tokens")
+    with store.write(p.actor) as tx:
+        revoke_token(tx, token_id)
+    return Response(status_code=204)
