@@ -178,3 +178,21 @@ def test_a_viewer_reads_but_does_not_write(store: Store) -> None:
     site = {"name": "s", "power_kw": 1}
     resp = c.post(f"{API}/sites", headers=tokens["tesla-admin"], json=site)
     assert ok(resp, 403)["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize(
+    "trace",
+    ["{path: /etc/passwd}", "{source: ../secret.csv}", "{source: jobs.csv}"],
+    ids=["a-path", "a-relative-file-as-source", "a-bare-file-name"],
+)
+def test_a_seed_over_the_api_may_not_make_the_server_read_a_file_as_a_trace(
+    store: Store, trace: str
+) -> None:
+    c = client(store)
+    admin = bearer(admin_token(store))
+    text = SMALL.replace("        workload:\n", f"        workload:\n          trace: {trace}\n", 1)
+    assert text != SMALL
+    err = ok(c.post(f"{API}/seed", headers=admin, json={"scenario_yaml": text}), 422)["error"]
+    assert "over the API a trace must be one of the registry's names" in err["message"]
+    assert "philly-2017" in err["message"]
+    assert ok(c.get(f"{API}/sites", headers=admin))["total"] == 0

@@ -187,6 +187,16 @@ CASES = [
     ),
     pytest.param(
         Bad(
+            with_defect("horizon_days: 10", "horizon_days: 1e400"),
+            "horizon_days",
+            "horizon_days: 1e400",
+            "less than or equal to 36525",
+            "a number greater than 0 and of 36525 or less",
+        ),
+        id="a-horizon-past-any-date",
+    ),
+    pytest.param(
+        Bad(
             with_defect(
                 "    power_kw: 5000\nentities", "    power_kw: 5000\n    pue: 0.9\nentities"
             ),

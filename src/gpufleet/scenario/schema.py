@@ -334,7 +334,7 @@ class ScenarioIn(Strict):
     description: str = ""
     start: When
     end: When | None = None
-    horizon_days: Pos | None = None
+    horizon_days: Annotated[float, Field(gt=0, le=36_525)] | None = None  # up to 100 years
     seed: int = 0
     policy: str | PolicyIn = "quota"
     cost: CostIn = CostIn()

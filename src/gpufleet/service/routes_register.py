@@ -26,6 +26,7 @@ from collections.abc import Callable
 from copy import copy
 from typing import Any
 
+import yaml
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from sqlalchemy import Select, select
@@ -33,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from gpufleet.auth import access
 from gpufleet.auth.tokens import Principal
-from gpufleet.errors import NotFoundError
+from gpufleet.errors import InputError, NotFoundError
 from gpufleet.register import ops
 from gpufleet.register.bodies import PlanBody
 from gpufleet.register.plan import seed_from_scenario
@@ -42,6 +43,7 @@ from gpufleet.service.deps import MAX_ID, Caller, StoreDep
 from gpufleet.service.pagination import PageDep
 from gpufleet.store.audit import row_dict
 from gpufleet.store.models import Entity, PersonRole, Plan, Pool, Program, Quota
+from gpufleet.traces.registry import known_traces
 
 router = APIRouter(tags=["register"])
 
@@ -289,6 +291,37 @@ def put_plan(body: PlanBody, p: Caller, store: StoreDep, response: Response) -> 
         return ops.body_of(s, "plan", row)
 
 
+def _traces(doc: object) -> list[tuple[str, dict[str, Any]]]:
+    """Every program's ``workload.trace`` mapping in a parsed scenario, with its path."""
+    out = []
+    ents = doc.get("entities") if isinstance(doc, dict) else None
+    for i, ent in enumerate(ents if isinstance(ents, list) else []):
+        progs = ent.get("programs") if isinstance(ent, dict) else None
+        for j, prog in enumerate(progs if isinstance(progs, list) else []):
+            wl = prog.get("workload") if isinstance(prog, dict) else None
+            trace = wl.get("trace") if isinstance(wl, dict) else None
+            if isinstance(trace, dict):
+                out.append((f"entities[{i}].programs[{j}].workload.trace", trace))
+    return out
+
+
+def _no_trace_files(text: str) -> None:
+    """A scenario sent over the API may name traces of the registry, not files: the server
+    would otherwise read any file it can reach as a trace, on a caller's say-so."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return  # the loader reports it, with its line
+    names = {t.name for t in known_traces()}
+    for where, trace in _traces(doc):
+        if "path" in trace or str(trace.get("source", "")) not in names:
+            raise InputError(
+                f"scenario_yaml: {where}: over the API a trace must be one of the registry's "
+                f"names ({', '.join(sorted(names))}); seed from files with "
+                "'gpufleet db seed FILE' on the server"
+            )
+
+
 class SeedBody(Strict):
     """What to fill an empty register from: a scenario file's YAML text, or nothing for
     the built-in article scenario."""
@@ -306,6 +339,8 @@ class SeedBody(Strict):
 def seed(p: Caller, store: StoreDep, body: SeedBody | None = None) -> dict[str, Any]:
     access.require_fleet_admin(p, "seeding the register")
     text = body.scenario_yaml if body else None
+    if text is not None:
+        _no_trace_files(text)
     if text is not None and "\n" not in text:
         text += "\n"  # seed_from_scenario reads a one-line string as a file's path
     with store.write(p.actor) as tx:
