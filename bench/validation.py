@@ -166,41 +166,99 @@ def kalos(root: Path) -> list[str]:
 
 def openb_section(root: Path) -> list[str]:
     ref = openb.reference_results(root / "alibaba-openb-v2023")
+    ref_frag = openb.reference_results(root / "alibaba-openb-v2023", metric="frag")
     fgd = Path(__file__).with_name("fgd_results.json")
-    ours: dict[str, float] = {}
+    ours: dict[str, tuple[float, float]] = {}
     if fgd.is_file():
         import json
 
         data = json.loads(fgd.read_text())
-        rows_in = data.get("policies", data.get("rows", []))
-        for r in rows_in:
-            ours[str(r["policy"])] = float(r["ours_allocated_pct"])
+        for r in data.get("policies", data.get("rows", [])):
+            ours[str(r["policy"])] = (float(r["ours_allocated_pct"]), float(r["frag_pct"]))
     rows = [
-        "| policy | published share of GPUs allocated (%) | ours (%) | gap (pp) |",
-        "|---|---|---|---|",
+        "| policy | published GPUs allocated (%) | ours (%) | gap (pp) "
+        "| published GPUs fragmented (%) | ours (%) |",
+        "|---|---|---|---|---|---|",
     ]
     for p, v in ref.items():
         mine = ours.get(p)
         rows.append(
-            f"| {p} | {v:.2f} | {mine:.2f} | {mine - v:+.2f} |"
+            f"| {p} | {v:.2f} | {mine[0]:.2f} | {mine[0] - v:+.2f} | {ref_frag[p]:.2f} "
+            f"| {mine[1]:.2f} |"
             if mine is not None
-            else f"| {p} | {v:.2f} | not run | |"
+            else f"| {p} | {v:.2f} | not run | | {ref_frag[p]:.2f} | |"
         )
     return [
         "## Alibaba openb (FGD, ATC '23)",
         "",
         "Default pod list, 6,212 GPUs, arrivals pushed to 130% of capacity, mean of 10 seeds "
-        "(the artifact's `analysis_allo_discrete.csv`); ours from `bench/fgd.py` "
-        "(`gpufleet.sharing`), same inflation, our own random streams:",
+        "(the artifact's `analysis_allo_discrete.csv` and `analysis_frag_discrete.csv`, "
+        "column 130); ours from `bench/fgd.py` (`gpufleet.sharing`), same inflation, our "
+        "own random streams:",
         "",
         *rows,
         "",
-        "Random, DotProd and BestFit reproduce within 1 percentage point. GpuClustering and "
-        "GpuPacking come out about 3 points low and FGD about 5.3 points low: the end state "
-        "shows FGD leaving about 300 whole GPUs free on G2 nodes whose CPU is used up, so "
-        "some part of the artifact's setup that protects CPU on GPU nodes is still missing "
-        "(candidates: its score normalisation, memory requests, how CPU-only pods are "
-        "filtered). Not reproduced yet; the tests mark these three as known gaps.",
+        "All six policies reproduce within 0.2 percentage points, fragmentation included. The "
+        "last gap (GpuClustering and GpuPacking 3 points low, FGD 5.3) was tie-breaking. We "
+        "drew a uniform node among the equal best scores for every pod; the artifact breaks "
+        "ties by one node order fixed per run. Its simulator renames the nodes with a seeded "
+        "random permutation prefix before creating them, builds on a patched kube-scheduler "
+        "(`go.mod`: `k8s.io/kubernetes => github.com/mental2008/kubernetes v1.20.5-minor`, not "
+        "public), and its Random policy draws one node in `PreScore` and scores it 100 instead "
+        "of returning equal scores. With a uniform draw per pod, FGD, GpuPacking and "
+        "GpuClustering (whose scores tie often) spread whole-GPU pods over empty 8-GPU nodes; "
+        "by 65% arrived no node had 8 free GPUs with the 64-88 cores an 8-GPU pod asks, and FGD"
+        " lost 19 pods before 90% arrived (seed 42) where the artifact loses almost none. With "
+        "a fixed order per run (ours: a seeded permutation) ties land on the same nodes and "
+        "every policy matches. Checked against the artifact source and found the same as ours: "
+        "GPU nodes only (1,213), CPU and memory filtered on every node, fragmentation against "
+        "the 35 most popular pod shapes (95% of pods, CPU-only shapes included, which count a "
+        "node's whole free GPU), score int(100 sigmoid(dF/1000)) with no normalisation, "
+        "CPU-only pods scored by the same dF, sharing pods on the GPU FGD picks, multi-GPU pods"
+        " on the first free GPUs, and the 130% inflation appending uniform draws after the "
+        "shuffled list.",
+        "",
+    ]
+
+
+def gavel_section() -> list[str]:
+    path = Path(__file__).with_name("gavel_results.json")
+    if not path.is_file():
+        return []
+    import json
+
+    data = json.loads(path.read_text())
+    rows = [
+        "| policy | Gavel mean JCT (s) | ours (s) | ours / Gavel | per-job r (log r) "
+        "| ours wall s (before) | Gavel wall s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in ("max-min", "fifo"):
+        r = data[name]
+        rows.append(
+            f"| {name} | {n(r['gavel_avg_jct_s'])} | {n(r['ours_avg_jct_s'])} "
+            f"| {r['ratio']:.3f} | {r['pearson_r']:.3f} ({r['pearson_r_log']:.3f}) "
+            f"| {r['ours_wall_s']:.2f} ({r['before_wall_s']:.2f}) | {r['gavel_wall_s']:.1f} |"
+        )
+    mm = data["max-min"]
+    return [
+        "## Gavel continuous-single, 108 GPUs (OSDI '20)",
+        "",
+        "Gavel's own generated workload (36 V100 + 36 P100 + 36 K80, one job per 900 s), "
+        "mean JCT over jobs 4,000-4,999, against the JCTs Gavel printed; ours from "
+        "`bench/gavel.py` (`gpufleet.hetero`, a fluid simulator re-allocating at every "
+        "arrival and completion; wall times end to end, median of 3, one core):",
+        "",
+        *rows,
+        "",
+        "Ours is lower because the fluid model has no 360 s rounds and no 1,920 s gap "
+        "between recomputes, so a new job starts about 1,000 s sooner than in Gavel. "
+        f"max-min solves the LP at all {n(mm['allocations'])} events in "
+        f"{mm['ours_wall_s']:.2f} s (target: under 2 s): one HiGHS model kept warm across "
+        "events (only row bounds change), stage 1 in closed form where it holds, and the "
+        "previous optimal basis reused while it stays feasible; before, a fresh two-stage "
+        f"model per event took {mm['before_wall_s']:.2f} s. The mean JCT did not move "
+        "(57,902.39 s before and after; per-job JCTs within 3e-9 s).",
         "",
     ]
 
@@ -251,6 +309,7 @@ def main() -> int:
         *helios_section(root),
         *kalos(root),
         *openb_section(root),
+        *gavel_section(),
         *pollux_section(),
         f"_Generated in {time.perf_counter() - t0:.0f} s._",
         "",

@@ -8,6 +8,7 @@ import pytest
 
 from gpufleet.errors import UnknownNameError
 from gpufleet.hetero import (
+    ActiveView,
     HeteroWorkload,
     compare_with_gavel,
     equal_share_throughput,
@@ -16,6 +17,8 @@ from gpufleet.hetero import (
     simulate,
     solve_max_min,
 )
+from gpufleet.hetero.policies import MaxMinFairness
+from gpufleet.hetero.warm import WarmMaxMin
 
 
 def test_two_jobs_two_types_hand_optimum() -> None:
@@ -54,6 +57,63 @@ def test_random_instances_respect_constraints(seed: int, method: str) -> None:
     assert (w @ sol.x <= cap + 1e-6).all()
     assert (a * sol.x).sum(axis=1).min() >= sol.z * (1 - 1e-5)
     assert sol.z == pytest.approx(solve_max_min(a, cap, w, fill=False).z, rel=1e-5)
+
+
+def test_warm_model_answers_repeated_counts_from_its_kept_basis() -> None:
+    # 36:36:36 as in Gavel; one job of each of two classes: each gets its best type alone
+    thr = np.array([[2.0, 1.0, 1.0], [1.0, 2.0, 1.0]])
+    model = WarmMaxMin(thr, np.array([36.0, 36.0, 36.0]))
+    first = model.solve(np.array([1, 1]))
+    again = model.solve(np.array([1, 1]))
+    assert first == pytest.approx(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), abs=1e-9)
+    assert again == pytest.approx(first, abs=1e-12)
+    assert (model.stats.highs_runs, model.stats.basis_reused) == (1, 1)
+
+
+def test_warm_model_runs_after_an_interior_point_solve_elsewhere() -> None:
+    # HiGHS' thread pool is global: an IPM solve on another Highs object must not break
+    # the warm model's runs (it did while the warm model set threads=1).
+    solve_max_min(np.array([[1.0, 2.0], [2.0, 1.0]]), np.array([1.0, 1.0]), method="ipm")
+    model = WarmMaxMin(np.array([[2.0, 1.0], [1.0, 2.0]]), np.array([1.0, 1.0]))
+    assert model.solve(np.array([1, 1])) == pytest.approx(np.eye(2), abs=1e-9)
+    assert (model.stats.highs_runs, model.stats.stage1_fallbacks) == (1, 0)
+
+
+def test_warm_model_falls_back_to_both_stages_when_jobs_outnumber_gpus() -> None:
+    # One type, one GPU: a = thr / thr_eq = 1 for every class, so the closed-form guess is
+    # zg = 1; two jobs can only reach z* = 1/2 < zg: the guess is infeasible and both
+    # stages run from scratch, giving each job half the GPU.
+    model = WarmMaxMin(np.array([[2.0], [1.0]]), np.array([1.0]))
+    x = model.solve(np.array([1, 1]))
+    assert x[:, 0] == pytest.approx([0.5, 0.5], abs=1e-7)
+    assert model.stats.stage1_fallbacks == 1
+
+
+def test_warm_model_gives_absent_classes_nothing() -> None:
+    model = WarmMaxMin(np.array([[1.0, 2.0], [2.0, 1.0], [1.0, 1.0]]), np.array([1.0, 1.0]))
+    x = model.solve(np.array([0, 3, 0]))
+    assert x[[0, 2]] == pytest.approx(np.zeros((2, 2)))
+    assert x[1].sum() <= 1.0 + 1e-9 and (3 * x[1] <= 1.0 + 1e-9).all()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_warm_and_cold_max_min_agree_on_random_event_sequences(seed: int) -> None:
+    # Oracle: the warm model (kept basis, stage 1 in closed form when it holds) against the
+    # cold two-stage LP of .lp on 25 random sets of active jobs in a row. Both must reach
+    # the same max-min value and the same stage-2 total, within the stage-2 slack (1e-7).
+    rng = np.random.default_rng(seed)
+    n_cls, n_types = int(rng.integers(1, 7)), int(rng.integers(1, 4))
+    thr = rng.uniform(0.1, 3.0, (n_cls, n_types))
+    cap = rng.integers(1, 6, n_types).astype(np.float64)
+    warm, cold = MaxMinFairness(), MaxMinFairness(warm=False)
+    for _ in range(25):
+        cls = rng.integers(0, n_cls, int(rng.integers(1, 20)))
+        view = ActiveView(cls, np.zeros((cls.size, n_types)), thr, cap)
+        xw, xc = warm.allocate(view), cold.allocate(view)
+        a = thr[cls] / (thr[cls] @ cap)[:, None]
+        assert (xw.sum(axis=1) <= 1 + 1e-7).all() and (xw.sum(axis=0) <= cap + 1e-7).all()
+        assert (a * xw).sum(axis=1).min() == pytest.approx((a * xc).sum(axis=1).min(), rel=2e-7)
+        assert (a * xw).sum() == pytest.approx((a * xc).sum(), rel=2e-7)
 
 
 def _three_jobs() -> HeteroWorkload:

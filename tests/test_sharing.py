@@ -10,6 +10,7 @@ import pytest
 from gpufleet.errors import InputError, UnknownNameError
 from gpufleet.sharing import Cluster, PodShape, TargetWorkload, make_policy, run_packing
 from gpufleet.sharing.cluster import NodeSpec
+from gpufleet.sharing.experiment import _pick
 from gpufleet.sharing.frag import cluster_fragmentation, node_fragmentation
 from tests.traces_support import trace_folder
 
@@ -112,6 +113,22 @@ def test_fgd_prefers_the_node_already_fragmented() -> None:
     assert s == [62, 37]
 
 
+def test_equal_scores_go_to_the_node_first_in_the_runs_order() -> None:
+    # nodes 1 and 3 tie; the run's order ranks node 3 (rank 0) before node 1 (rank 2)
+    rank = np.array([1, 2, 3, 0])
+    rng = np.random.default_rng(0)
+    assert _pick(np.array([1, 3]), rank, False, rng) == 3
+    assert _pick(np.array([2]), rank, False, rng) == 2
+
+
+def test_random_draws_among_equal_scores_instead() -> None:
+    rank = np.array([1, 2, 3, 0])
+    rng = np.random.default_rng(0)
+    picks = {_pick(np.array([0, 1, 2, 3]), rank, True, rng) for _ in range(60)}
+    assert picks == {0, 1, 2, 3}  # each has 1/4 per draw: all four turn up in 60 draws
+    assert make_policy("Random", cluster((1000, 1000, [1000])), HALVES).draws_node
+
+
 def test_unknown_policy_lists_the_valid_names() -> None:
     c = cluster((1000, 1000, [1000]))
     with pytest.raises(UnknownNameError, match="FGD"):
@@ -172,7 +189,6 @@ def test_random_packing_keeps_every_limit(
 
 
 REPRO_SEEDS = (42, 43)
-OPEN_GAPS = frozenset({"GpuClustering", "GpuPacking", "FGD"})  # see the report: not yet within 2 pp
 
 
 @pytest.mark.parametrize(
@@ -185,7 +201,8 @@ def test_fgd_reproduction_against_published(policy: str) -> None:
     folder = trace_folder("alibaba-openb-v2023")
     nodes, pods = read_gpu_nodes(folder), read_pods(folder)
     published = reference_results(folder, metric="allo", arrived_pct=130)[policy]
+    # Measured with seeds 42, 43 (ours vs published): Random 87.44 vs 87.47, DotProd
+    # 90.93 vs 90.85, GpuClustering 91.49 vs 91.88, GpuPacking 91.66 vs 92.00, BestFit
+    # 93.10 vs 93.08, FGD 95.52 vs 95.39. Two seeds, so 1 pp of room.
     ours = np.mean([run_packing(nodes, pods, policy, s).allocated_pct for s in REPRO_SEEDS])
-    if policy in OPEN_GAPS and abs(ours - published) >= 2.0:
-        pytest.xfail(f"{policy}: {ours:.2f} % vs published {published:.2f} %, gap still open")
-    assert abs(ours - published) < 2.0
+    assert abs(ours - published) < 1.0

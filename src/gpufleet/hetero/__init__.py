@@ -5,6 +5,7 @@ fluid simulator, and compared with Gavel's own results on its continuous-single 
 Modules, one job each:
 
 * :mod:`.lp` -- the max-min LP as sparse column-wise arrays, solved by HiGHS.
+* :mod:`.warm` -- the same LP per job class, one HiGHS model kept warm across events.
 * :mod:`.policies` -- ``max-min`` and ``fifo``, each one ``allocate`` method, in a registry.
 * :mod:`.fluid` -- the event-driven fluid simulator (exact completion times, no rounds).
 * :mod:`.workload` -- reading ``jobs.csv``, ``throughputs.csv`` and ``results.csv``.
@@ -17,6 +18,7 @@ from gpufleet.hetero.compare import Comparison, compare_with_gavel, run_gavel_wo
 from gpufleet.hetero.fluid import FluidResult, simulate
 from gpufleet.hetero.lp import MaxMinSolution, equal_share_throughput, solve_max_min
 from gpufleet.hetero.policies import POLICIES, ActiveView, PolicyName, make_policy
+from gpufleet.hetero.warm import WarmMaxMin, WarmStats
 from gpufleet.hetero.workload import HeteroWorkload, load_workload, peer_workload_dir
 
 __all__ = [
@@ -27,6 +29,8 @@ __all__ = [
     "HeteroWorkload",
     "MaxMinSolution",
     "PolicyName",
+    "WarmMaxMin",
+    "WarmStats",
     "compare_with_gavel",
     "equal_share_throughput",
     "load_workload",

@@ -44,43 +44,81 @@ def simulate(
     """Run ``workload`` until every job in ``must_finish`` (default: all) has finished."""
     cap = np.asarray(gpus_per_type, dtype=np.float64)
     n = workload.n_jobs
-    thr = workload.class_thr_steps_per_s[workload.job_class]  # per job x type
-    remaining = workload.total_steps.astype(np.float64).copy()
     finish = np.full(n, np.nan)
-    x = np.zeros((n, cap.size))
-    watch = np.arange(n) if must_finish is None else must_finish
-    active = np.empty(0, dtype=np.int64)
+    watched = np.zeros(n, dtype=bool)
+    watched[np.arange(n) if must_finish is None else must_finish] = True
+    left = int(watched.sum())  # watched jobs not finished yet
+    act = _Active.empty(cap.size)
     t, nxt, calls = 0.0, 0, 0
-    while np.isnan(finish[watch]).any():
+    while left > 0:
         # 1. the next event: the earliest completion at current rates, or the next arrival
-        rates = (x[active] * thr[active]).sum(axis=1)
-        with np.errstate(divide="ignore"):
-            to_done = np.where(rates > 0, remaining[active] / rates, np.inf)
-        first = int(np.argmin(to_done)) if active.size else -1
-        dt = float(to_done[first]) if active.size else np.inf
+        rates = (act.x * act.thr).sum(axis=1)
+        to_done = np.divide(act.left, rates, out=np.full(rates.size, np.inf), where=rates > 0)
+        first = int(np.argmin(to_done)) if rates.size else -1
+        dt = float(to_done[first]) if rates.size else np.inf
         t_arr = float(workload.arrival_s[nxt]) if nxt < n else np.inf
         if dt == np.inf and t_arr == np.inf:
             raise InternalError(f"fluid simulation stalled at t={t:.3f} s with jobs left")
         # 2. advance: every active job runs at its rate until the event
         completion = t + dt <= t_arr
         t_next = t + dt if completion else t_arr
-        remaining[active] -= rates * (t_next - t)
+        act.left -= rates * (t_next - t)
         t = t_next
         # 3. completions leave, arrivals join
-        done = remaining[active] <= DONE_REL_TOL * workload.total_steps[active]
+        done = act.left <= DONE_REL_TOL * act.total
         if completion:
             done[first] = True
-        finish[active[done]] = t
-        x[active[done]] = 0.0
-        active = active[~done]
+        if done.any():
+            gone = act.ids[done]
+            finish[gone] = t
+            left -= int(watched[gone].sum())
+            act = act.keep(~done)
+        start = nxt
         while nxt < n and workload.arrival_s[nxt] <= t:
-            active = np.append(active, nxt)
             nxt += 1
+        if nxt > start:
+            act = act.join(workload, start, nxt)
         # 4. re-allocate on the new set of jobs
-        if active.size:
-            view = ActiveView(
-                workload.job_class[active], x[active], workload.class_thr_steps_per_s, cap
-            )
-            x[active] = policy.allocate(view)
+        if act.ids.size:
+            view = ActiveView(act.cls, act.x, workload.class_thr_steps_per_s, cap)
+            act.x = np.asarray(policy.allocate(view), dtype=np.float64)
             calls += 1
     return FluidResult(finish, finish - workload.arrival_s, calls, t)
+
+
+@dataclass
+class _Active:
+    """The active jobs in arrival order, one row each (kept compact, not job-indexed)."""
+
+    ids: npt.NDArray[np.int64]
+    cls: npt.NDArray[np.int64]
+    thr: FloatArray  # steps/s per GPU type
+    x: FloatArray  # time fractions per GPU type
+    left: FloatArray  # steps still to run
+    total: FloatArray  # steps in all
+
+    @staticmethod
+    def empty(n_types: int) -> _Active:
+        z = np.zeros(0)
+        ids = np.zeros(0, dtype=np.int64)
+        return _Active(ids, ids, np.zeros((0, n_types)), np.zeros((0, n_types)), z, z)
+
+    def keep(self, mask: npt.NDArray[np.bool_]) -> _Active:
+        return _Active(
+            self.ids[mask], self.cls[mask], self.thr[mask], self.x[mask],
+            self.left[mask], self.total[mask],
+        )  # fmt: skip
+
+    def join(self, wl: HeteroWorkload, start: int, stop: int) -> _Active:
+        """Append jobs ``start..stop-1`` of ``wl`` (they have no allocation yet)."""
+        cls = wl.job_class[start:stop]
+        steps = wl.total_steps[start:stop].astype(np.float64)
+        cat = np.concatenate
+        return _Active(
+            cat([self.ids, np.arange(start, stop)]),
+            cat([self.cls, cls]),
+            cat([self.thr, wl.class_thr_steps_per_s[cls]]),
+            cat([self.x, np.zeros((stop - start, self.x.shape[1]))]),
+            cat([self.left, steps]),
+            cat([self.total, steps]),
+        )

@@ -84,7 +84,7 @@ def solve_max_min(
     m, n_types = norm_thr.shape
     w = np.ones(m) if weight is None else np.asarray(weight, dtype=np.float64)
     h = _new_highs(method)
-    h.passModel(_build_lp(norm_thr, cap, w))
+    _pass_lp(h, norm_thr, cap, w)
     z = _run(h, m * n_types + 1)[-1]
     if fill:
         _stage2(h, norm_thr, w, z)
@@ -106,8 +106,10 @@ def _new_highs(method: str) -> highspy.Highs:
     return h
 
 
-def _build_lp(a: FloatArray, cap: FloatArray, w: FloatArray) -> highspy.HighsLp:
-    """Column-wise (CSC) arrays: X columns job-major, then the column ``z``."""
+def _pass_lp(h: highspy.Highs, a: FloatArray, cap: FloatArray, w: FloatArray) -> None:
+    """Pass the LP to ``h`` as column-wise (CSC) numpy arrays in one call: X columns
+    job-major, then the column ``z``. (Building a ``HighsLp`` attribute by attribute copies
+    each array through Python and took ~8 ms of a ~55 ms solve at 2,000 jobs.)"""
     m, n_types = a.shape
     n_x = m * n_types
     jobs = np.repeat(np.arange(m), n_types)
@@ -115,20 +117,23 @@ def _build_lp(a: FloatArray, cap: FloatArray, w: FloatArray) -> highspy.HighsLp:
     # each X column has 3 entries: its fairness row, its time row, its capacity row
     x_rows = np.stack([jobs, m + jobs, 2 * m + types], axis=1).ravel()
     x_vals = np.stack([a.ravel(), np.ones(n_x), w[jobs]], axis=1).ravel()
-    lp = highspy.HighsLp()
-    lp.num_col_ = n_x + 1
-    lp.num_row_ = 2 * m + n_types
-    lp.sense_ = highspy.ObjSense.kMaximize
-    lp.col_cost_ = np.r_[np.zeros(n_x), 1.0]
-    lp.col_lower_ = np.zeros(n_x + 1)
-    lp.col_upper_ = np.r_[np.ones(n_x), highspy.kHighsInf]
-    lp.row_lower_ = np.r_[np.zeros(m), np.full(m + n_types, -highspy.kHighsInf)]
-    lp.row_upper_ = np.r_[np.full(m, highspy.kHighsInf), np.ones(m), cap]
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.r_[np.arange(0, 3 * n_x + 1, 3), 3 * n_x + m].astype(np.int32)
-    lp.a_matrix_.index_ = np.r_[x_rows, np.arange(m)].astype(np.int32)
-    lp.a_matrix_.value_ = np.r_[x_vals, -np.ones(m)]
-    return lp
+    inf = highspy.kHighsInf
+    cost = np.zeros(n_x + 1)
+    cost[-1] = 1.0
+    col_upper = np.ones(n_x + 1)
+    col_upper[-1] = inf
+    row_lower = np.concatenate([np.zeros(m), np.full(m + n_types, -inf)])
+    row_upper = np.concatenate([np.full(m, inf), np.ones(m), cap])
+    start = np.arange(0, 3 * n_x + 1, 3, dtype=np.int32)  # one per column: X..., z
+    index = np.concatenate([x_rows, np.arange(m)]).astype(np.int32)
+    value = np.concatenate([x_vals, -np.ones(m)])
+    status = h.passModel(
+        n_x + 1, 2 * m + n_types, index.size, int(highspy.MatrixFormat.kColwise),
+        int(highspy.ObjSense.kMaximize), 0.0, cost, np.zeros(n_x + 1), col_upper,
+        row_lower, row_upper, start, index, value, np.zeros(n_x + 1, dtype=np.int32),
+    )  # fmt: skip
+    if status != highspy.HighsStatus.kOk:
+        raise InternalError(f"HiGHS refused the max-min LP ({m} rows x {n_types} types)")
 
 
 def _stage2(h: highspy.Highs, a: FloatArray, w: FloatArray, z: float) -> None:

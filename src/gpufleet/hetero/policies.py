@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from gpufleet.errors import UnknownNameError
 from gpufleet.hetero.lp import FloatArray, equal_share_throughput, solve_max_min
+from gpufleet.hetero.warm import WarmMaxMin
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,33 @@ class Policy(Protocol):
 
 
 class MaxMinFairness:
-    """Heterogeneity-aware max-min fairness; formula in :mod:`.lp`."""
+    """Heterogeneity-aware max-min fairness; formula in :mod:`.lp`.
 
-    def __init__(self, fill: bool = True) -> None:
+    With ``fill`` (stage 2, the default) and ``warm`` (the default), one :class:`.WarmMaxMin`
+    model is kept across calls for the view's class table and capacities, and rebuilt when
+    either changes; it is a solver cache, the allocation depends only on the view.
+    ``warm=False`` solves each call from scratch (:func:`.solve_max_min`).
+    """
+
+    def __init__(self, fill: bool = True, warm: bool = True) -> None:
         self.fill = fill
+        self.warm = warm
+        self._model: WarmMaxMin | None = None
 
     def allocate(self, view: ActiveView) -> FloatArray:
+        if self.fill and self.warm:
+            model = self._warm_model(view)
+            counts = np.bincount(view.job_class, minlength=model.n_classes)
+            return model.solve(counts)[view.job_class]
+        return self._cold(view)
+
+    def _warm_model(self, view: ActiveView) -> WarmMaxMin:
+        m = self._model
+        if m is None or not m.serves(view.class_thr_steps_per_s, view.gpus_per_type):
+            m = self._model = WarmMaxMin(view.class_thr_steps_per_s, view.gpus_per_type)
+        return m
+
+    def _cold(self, view: ActiveView) -> FloatArray:
         classes, inverse, counts = np.unique(
             view.job_class, return_inverse=True, return_counts=True
         )

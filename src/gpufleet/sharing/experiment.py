@@ -10,9 +10,25 @@ Per run (one policy, one seed):
    replacement from the original list until the next draw would push the requested
    milli-GPU past 130 % of capacity (the artifact's check adds the drawn pod's per-GPU
    ``gpu_milli``, not its total; kept as is).
-4. *Place* each pod in turn, none departing; a pod that fits nowhere is skipped.
-5. *Metric* (``analysis_allo_discrete.csv``, column 130): milli-GPU allocated / total
+4. *Node order*: a random permutation of the nodes, drawn once per run. Among the nodes
+   with the best score the one first in this order wins (see "Ties" below).
+5. *Place* each pod in turn, none departing; a pod that fits nowhere is skipped.
+6. *Metric* (``analysis_allo_discrete.csv``, column 130): milli-GPU allocated / total
    milli-GPU, in %, once all of the 130 % has arrived.
+
+Ties. The artifact breaks ties between equally scored nodes by a fixed order drawn once
+per run, not by a fresh uniform draw per pod. Its ``syncClusterResourceList`` renames the
+nodes with a seeded random permutation prefix (``"%04d-" + name``) before creating them,
+it builds on a patched kube-scheduler (``go.mod``: ``k8s.io/kubernetes =>
+github.com/mental2008/kubernetes v1.20.5-minor``), and its Random policy does not return
+equal scores but draws one feasible node in ``PreScore`` and scores it 100, which would
+be needless if ties were already drawn at random. The patch itself is not public; what it
+implies was measured: with a uniform draw per pod the score-tie-heavy policies
+(GpuClustering, GpuPacking, FGD) spread equal-score pods over many empty nodes, used up
+the CPU of 8-GPU nodes and came out 3-5 points low; with one fixed order per run every
+policy lands within half a point of the published means (docs/validation.md). A fixed
+order packs ties onto the same nodes, which keeps whole nodes free for 8-GPU pods.
+Random keeps its uniform draw (:attr:`~gpufleet.sharing.policies.Policy.draws_node`).
 
 The artifact's seeds are 42..51 for Go's ``math/rand``; these runs use numpy's PCG64
 with the same seed numbers, so the draws differ and only the mean is comparable.
@@ -97,6 +113,16 @@ class _ScoreCache:
         self.node_version[node] = self.version
 
 
+def _pick(ties: IntArray, rank: IntArray, uniform: bool, rng: np.random.Generator) -> int:
+    """One of the best-scored nodes ``ties``: the first in the run's order ``rank``, or a
+    uniform draw for a policy that draws its node (Random)."""
+    if len(ties) == 1:
+        return int(ties[0])
+    if uniform:
+        return int(ties[rng.integers(len(ties))])
+    return int(ties[np.argmin(rank[ties])])
+
+
 def run_packing(
     nodes: list[NodeSpec],
     pods: list[PodShape],
@@ -109,6 +135,7 @@ def run_packing(
     rng = np.random.default_rng(seed)
     target = TargetWorkload.from_pods(pods)
     arrivals = inflate(pods, cluster.total_gpu_milli, ratio, rng)
+    rank = rng.permutation(cluster.size)  # the run's node order: ties go to the first
     chosen = make_policy(policy, cluster, target)
     cache = _ScoreCache(cluster, chosen)
     placed = 0
@@ -117,8 +144,7 @@ def run_packing(
         best = scores.max()
         if best < 0:
             continue  # fits nowhere: skipped, as the artifact's unscheduled pods are
-        ties = np.flatnonzero(scores == best)
-        node = int(ties[rng.integers(len(ties))]) if len(ties) > 1 else int(ties[0])
+        node = _pick(np.flatnonzero(scores == best), rank, chosen.draws_node, rng)
         cluster.place(pod, node, chosen.gpus(cluster, pod, node, rng))
         cache.touched(node)
         placed += 1

@@ -4,9 +4,11 @@ al., ATC '23, §5 baselines).
 
 Every policy gives each feasible node an integer score in [0, 100] (the Kubernetes
 scheduler-framework range; the artifact truncates to int64, and those truncations create
-ties) and the scheduler takes a uniformly random node among the best, as kube-scheduler's
-``selectHost`` does. Then the policy picks the GPU(s) on that node: a pod asking whole
-GPUs takes the first fully free ones; a sharing pod takes the best-fit GPU (least left
+ties) and the scheduler takes the best node, ties going to the node first in an order
+drawn once per run (:mod:`.experiment` explains why); Random instead draws its node
+uniformly among the feasible ones, as the artifact's ``RandomScore`` does in ``PreScore``
+(:attr:`Policy.draws_node`). Then the policy picks the GPU(s) on that node: a pod asking
+whole GPUs takes the first fully free ones; a sharing pod takes the best-fit GPU (least left
 that still fits) except under Random (a random fitting GPU) and FGD (its own choice).
 
 Notation: ``c`` = node CPU left, ``L`` = node milli-GPU left (sum over GPUs), ``r_c``,
@@ -47,7 +49,13 @@ class PolicyName(StrEnum):
 
 
 class Policy(Protocol):
-    """Scores nodes for a pod; picks GPUs on the chosen node. Reads state, never writes."""
+    """Scores nodes for a pod; picks GPUs on the chosen node. Reads state, never writes.
+
+    ``draws_node``: the policy's node is a uniform draw among the best scores (Random),
+    not the first of them in the run's node order.
+    """
+
+    draws_node: bool
 
     def scores(self, cluster: Cluster, pod: PodShape, idx: IntArray) -> IntArray:
         """Scores of the (feasible) nodes ``idx``, integers in [0, 100], higher better."""
@@ -72,6 +80,8 @@ def _default_gpus(cluster: Cluster, pod: PodShape, node: int) -> tuple[int, ...]
 class BestFitGpu:
     """Base: the artifact's "best" GPU selection (gpuSelMethod best)."""
 
+    draws_node = False
+
     def gpus(
         self, cluster: Cluster, pod: PodShape, node: int, rng: np.random.Generator
     ) -> tuple[int, ...]:
@@ -80,8 +90,11 @@ class BestFitGpu:
 
 class RandomPolicy:
     """Random (``random_score.go``): one feasible node uniformly at random (every node
-    scores the same; the random tie-break picks), and a random fitting GPU for a sharing
+    scores the same and ``draws_node`` makes the pick a uniform draw, as the artifact's
+    ``PreScore`` draws one node and scores it 100), and a random fitting GPU for a sharing
     pod (``allocateGpuIdBasedOnRandomFit``)."""
+
+    draws_node = True
 
     def scores(self, cluster: Cluster, pod: PodShape, idx: IntArray) -> IntArray:
         return np.zeros(len(idx), dtype=np.int64)
@@ -190,6 +203,8 @@ class FGDPolicy:
     A sharing pod tries every GPU that fits and keeps the first best; a whole-GPU pod
     takes fully free GPUs (which ones does not change F).
     """
+
+    draws_node = False
 
     def __init__(self, target: TargetWorkload, cluster: Cluster) -> None:
         self.target = target
