@@ -216,6 +216,14 @@ def test_policies_lists_every_registered_policy(capsys: Capture) -> None:
     assert names == ALL_POLICIES
 
 
+def test_policies_all_adds_the_heterogeneity_and_sharing_simulators(capsys: Capture) -> None:
+    assert main(["policies", "--all"]) == 0
+    out = capsys.readouterr().out
+    assert "max-min" in out and "Gavel, OSDI '20" in out
+    for name in ("FGD", "BestFit", "GpuPacking", "GpuClustering", "DotProd", "Random"):
+        assert f"  {name} " in out
+
+
 def test_policies_json(capsys: Capture) -> None:
     assert main(["policies", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)

@@ -279,6 +279,16 @@ def cmd_policies(args: argparse.Namespace) -> int:
     for name, summary, opts in rows:
         extra = f" (options: {', '.join(opts)})" if opts else ""
         print(f"{name.ljust(width)}  {summary}{extra}")
+    if args.all:
+        from gpufleet.hetero.policies import SUMMARIES as HETERO
+        from gpufleet.sharing.policies import SUMMARIES as SHARING
+
+        print("\nheterogeneous GPU types, whole-GPU jobs (gpufleet.hetero; bench/gavel.py):")
+        for hname, hsummary in HETERO.items():
+            print(f"  {hname.value.ljust(width - 2)}  {hsummary}")
+        print("\nfractional GPUs, pod placement (gpufleet.sharing; bench/fgd.py):")
+        for sname, ssummary in SHARING.items():
+            print(f"  {sname.value.ljust(width - 2)}  {ssummary}")
     return 0
 
 
@@ -324,6 +334,11 @@ def parser() -> argparse.ArgumentParser:
     v.set_defaults(fn=cmd_validate)
     pol = sub.add_parser("policies", help="list the scheduling policies")
     pol.add_argument("--json", action="store_true")
+    pol.add_argument(
+        "--all",
+        action="store_true",
+        help="also the policies of the heterogeneity and GPU-sharing simulators",
+    )
     pol.set_defaults(fn=cmd_policies)
     from gpufleet.cli_explain import add_commands as add_explain
     from gpufleet.cli_export import add_commands as add_export

@@ -108,6 +108,15 @@ POLICIES: dict[PolicyName, type[MaxMinFairness] | type[Fifo]] = {
 }
 
 
+SUMMARIES: dict[PolicyName, str] = {
+    PolicyName.MAX_MIN: (
+        "heterogeneity-aware max-min fairness on effective throughput, an LP on HiGHS "
+        "at every arrival and completion (Gavel, OSDI '20)"
+    ),
+    PolicyName.FIFO: "first in, first out on the first free GPU type (heterogeneity-agnostic)",
+}
+
+
 def make_policy(name: str) -> Policy:
     """The registered policy ``name``; an unknown name lists the valid ones."""
     try:

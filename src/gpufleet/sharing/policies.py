@@ -247,6 +247,18 @@ class FGDPolicy:
 
 POLICIES = tuple(PolicyName)
 
+SUMMARIES: dict[PolicyName, str] = {
+    PolicyName.FGD: (
+        "fragmentation gradient descent: the node and GPUs that grow the expected "
+        "fragmentation least (Weng et al., ATC '23)"
+    ),
+    PolicyName.BEST_FIT: "the node left with the least free CPU and GPU",
+    PolicyName.PACKING: "partly used GPUs first, then free GPUs of used nodes, then empty nodes",
+    PolicyName.CLUSTERING: "pods of one class (no-GPU, shared-GPU, n-GPU) together on nodes",
+    PolicyName.DOT_PROD: "the node whose free (CPU, GPU) is least aligned with the request (Tetris)",
+    PolicyName.RANDOM: "a uniformly random feasible node",
+}
+
 
 def make_policy(name: str, cluster: Cluster, target: TargetWorkload) -> Policy:
     """The policy registered as ``name`` (see :class:`PolicyName`)."""
@@ -266,4 +278,4 @@ def make_policy(name: str, cluster: Cluster, target: TargetWorkload) -> Policy:
     return simple[which]()
 
 
-__all__ = ["POLICIES", "Policy", "PolicyName", "make_policy"]
+__all__ = ["POLICIES", "SUMMARIES", "Policy", "PolicyName", "make_policy"]
