@@ -255,7 +255,7 @@ SUMMARIES: dict[PolicyName, str] = {
     PolicyName.BEST_FIT: "the node left with the least free CPU and GPU",
     PolicyName.PACKING: "partly used GPUs first, then free GPUs of used nodes, then empty nodes",
     PolicyName.CLUSTERING: "pods of one class (no-GPU, shared-GPU, n-GPU) together on nodes",
-    PolicyName.DOT_PROD: "the node whose free (CPU, GPU) is least aligned with the request (Tetris)",
+    PolicyName.DOT_PROD: "the node whose free (CPU, GPU) aligns least with the request (Tetris)",
     PolicyName.RANDOM: "a uniformly random feasible node",
 }
 
