@@ -243,3 +243,33 @@ def test_assessing_in_one_call_gives_what_the_run_stored(
         assert t is not None
         direct = assess_transfer(s, t, seeds=1)
     assert R.execute(store, run_id).result == direct  # the same seed, the same numbers
+
+
+def test_one_worker_per_database_and_only_it_recovers_runs(
+    store: Store, people: dict[str, int]
+) -> None:
+    # two servers on one database: the second must not requeue the first's running run
+    other = Store(store.url)
+    first, second = R.WorkerLease(store), R.WorkerLease(other)
+    try:
+        assert first.acquire()
+        assert not second.acquire()
+        run_id = queue_whatif(store, MOVE_16)
+        claimed = R.claim_next(store)
+        assert claimed is not None and claimed.id == run_id
+        waiting = R.RunWorker(other, poll_s=0.05)
+        waiting.start()
+        time.sleep(0.5)  # it polls for the lease ten times meanwhile
+        assert waiting.recovered == []
+        assert run_row(store, run_id).status == RunStatus.RUNNING.value
+        first.release()  # the first server dies: its lease goes with it
+        deadline = time.monotonic() + 120  # a guard against hanging, not a timing
+        while run_row(store, run_id).status != RunStatus.DONE.value:
+            assert time.monotonic() < deadline, "the new lease holder did not take over"
+            time.sleep(0.05)
+        waiting.stop()
+        assert waiting.recovered == [run_id]
+    finally:
+        first.release()
+        second.release()
+        other.dispose()

@@ -259,15 +259,75 @@ def recover(store: Store) -> list[int]:
 # --- the worker -----------------------------------------------------------------------
 
 
+class WorkerLease:
+    """At most one run worker per database. Only the lease holder executes runs, and only
+    it calls :func:`recover` (a run left ``running`` is then surely its dead predecessor's,
+    not another live server's). PostgreSQL: a session advisory lock held on a dedicated
+    connection, released by the server when that connection ends (the process dies).
+    SQLite: an exclusive ``flock`` on ``<database file>.worker-lock``, released by the
+    kernel when the process dies. An in-memory SQLite database has one process anyway."""
+
+    _PG_KEY = 740_226_002
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._conn: Any = None
+        self._file: Any = None
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None or self._file is not None
+
+    def acquire(self) -> bool:
+        if self.held:
+            return True
+        if self.store.backend == "postgresql":
+            conn = self.store.engine.connect()
+            conn.detach()  # closing it must end the session (and the lock), not pool it
+            got = conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({self._PG_KEY})").scalar()
+            conn.commit()
+            if got:
+                self._conn = conn
+            else:
+                conn.close()
+            return bool(got)
+        db = self.store.engine.url.database
+        if not db or db == ":memory:":
+            self._file = True
+            return True
+        import fcntl
+
+        f = open(f"{db}.worker-lock", "a")  # noqa: SIM115 (held open while leased)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            return False
+        self._file = f
+        return True
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()  # ends the session: the advisory lock goes with it
+            self._conn = None
+        if self._file is not None and self._file is not True:
+            self._file.close()
+        self._file = None
+
+
 class RunWorker:
     """A daemon thread that claims and executes queued runs one at a time: it looks every
     ``poll_s`` seconds, or at once after :meth:`wake` (call it after queueing a run).
-    :meth:`stop` waits for the current run up to ``timeout`` seconds; a run cut short
-    stays ``running`` until :func:`recover`."""
+    It first takes the database's :class:`WorkerLease` (waiting while another server holds
+    it), then puts back in the queue the runs a killed predecessor left running
+    (:func:`recover`). :meth:`stop` waits for the current run up to ``timeout`` seconds; a
+    run cut short stays ``running`` until the next lease holder recovers it."""
 
     def __init__(self, store: Store, poll_s: float = 2.0) -> None:
         self.store = store
         self.poll_s = poll_s
+        self.lease = WorkerLease(store)
+        self.recovered: list[int] = []
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -301,9 +361,30 @@ class RunWorker:
         execute(self.store, run.id)
         return run.id
 
+    def _take_lease(self) -> bool:
+        """Hold the lease (recovering once it is taken); False while another server has it."""
+        if self.lease.held:
+            return True
+        if not self.lease.acquire():
+            return False
+        self.recovered = recover(self.store)
+        if self.recovered:
+            log.info("requeued runs %s, left running by a previous server", self.recovered)
+        return True
+
     def _loop(self) -> None:
+        try:
+            self._serve()
+        finally:
+            self.lease.release()
+
+    def _serve(self) -> None:
         while not self._stop.is_set():
             try:
+                if not self._take_lease():
+                    self._wake.wait(self.poll_s)
+                    self._wake.clear()
+                    continue
                 did = self.run_once()
             except Exception:  # the database went away: log, wait, try again
                 log.exception("run worker: claiming or executing a run failed")

@@ -5,9 +5,9 @@
 - the dashboard (:mod:`gpufleet.service.dashboard`) at ``/`` and ``/static``;
 - one error shape for every error (:mod:`gpufleet.service.errors`);
 - with ``run_worker``, a background worker that runs queued what-if runs and
-  assessments (:class:`gpufleet.governance.runs.RunWorker`): started with the app, after
-  :func:`~gpufleet.governance.runs.recover` puts back in the queue the runs a previous
-  server left running; stopped with the app.
+  assessments (:class:`gpufleet.governance.runs.RunWorker`): started with the app and
+  stopped with it. One server per database runs them (the worker's lease); it first puts
+  back in the queue the runs a killed predecessor left running.
 
 Run it with ``gpufleet serve --db URL --port N``, or any ASGI server:
 ``uvicorn --factory`` cannot pass a store, so build it in a small module of your own.
@@ -24,7 +24,7 @@ from fastapi import APIRouter, FastAPI
 
 import gpufleet
 from gpufleet.auth.tokens import Principal
-from gpufleet.governance.runs import RunWorker, recover
+from gpufleet.governance.runs import RunWorker
 from gpufleet.service import (
     dashboard,
     errors,
@@ -73,9 +73,6 @@ def create_app(store: Store, run_worker: bool = True) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         worker: RunWorker | None = None
         if run_worker:
-            recovered = recover(store)
-            if recovered:
-                log.info("requeued runs %s, left running by a previous server", recovered)
             worker = RunWorker(store)
             worker.start()
             app.state.worker = worker
