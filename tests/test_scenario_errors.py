@@ -1062,3 +1062,10 @@ def test_bad_trace_sources_are_located(
     [p] = e.value.problems
     assert p.field.endswith(field)
     assert message in p.message
+
+
+def test_a_plan_past_the_year_8999_is_a_problem_not_an_overflow() -> None:
+    # 9999-12-30 + 10 days would overflow Python's dates; the loader says so instead
+    with pytest.raises(ScenarioError) as e:
+        load_scenario_text(SMALL.replace("start: 2024-01-01", "start: 9999-12-30"))
+    assert "the plan runs past the year 8999" in e.value.problems[0].message

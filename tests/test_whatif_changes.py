@@ -438,6 +438,12 @@ BAD = [
     ),
     pytest.param(
         "delay",
+        "east +99999999999d",
+        "'+99999999999d' is more than 100 years (36525 days)",
+        id="delay-past-any-date",
+    ),
+    pytest.param(
+        "delay",
         "tesla-gigatexas -5d",
         "'-5d' is negative: readiness can only slip (+Nd)",
         id="delay-negative",

@@ -49,7 +49,7 @@ class PlanBody(Strict):
     description: str = ""
     start: When
     end: When | None = None
-    horizon_days: Pos | None = None
+    horizon_days: Annotated[float, Field(gt=0, le=36_525)] | None = None
     seed: int = 0
     policy: str | PolicyIn = "quota"
     cost: CostIn = CostIn()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Pos = Annotated[float, Field(gt=0)]
 NonNeg = Annotated[float, Field(ge=0)]
@@ -44,8 +44,27 @@ def exactly_one(a: str, a_value: object, b: str, b_value: object) -> None:
         raise KeyProblem(f"neither {a!r} nor {b!r} is given", expected, (a, b))
 
 
+def _has_nul(v: object) -> bool:
+    if isinstance(v, str):
+        return "\x00" in v
+    if isinstance(v, list | tuple):
+        return any(_has_nul(x) for x in v)
+    if isinstance(v, dict):
+        return any(_has_nul(k) or _has_nul(x) for k, x in v.items())
+    return False
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, v: object) -> object:
+        # a NUL has no business in a name or a note, and PostgreSQL's text cannot hold one
+        # (SQLite's can): refused here, the store behaves the same on both backends
+        if _has_nul(v):
+            raise ValueError("contains a NUL character (U+0000)")
+        return v
 
 
 class GpuTypeIn(Strict):
@@ -329,6 +348,10 @@ class FailuresIn(Strict):
     repair_hours: Pos
 
 
+LAST_YEAR = 9000
+"""Plans end before this year: date arithmetic stays far from Python's year 9999."""
+
+
 class ScenarioIn(Strict):
     name: str
     description: str = ""
@@ -352,4 +375,9 @@ class ScenarioIn(Strict):
     @model_validator(mode="after")
     def one_end(self) -> ScenarioIn:
         exactly_one("end", self.end, "horizon_days", self.horizon_days)
+        last = self.start.year + (self.horizon_days or 0) / 365.25
+        if self.end is not None:
+            last = max(last, self.end.year)
+        if last >= LAST_YEAR:
+            raise ValueError(f"the plan runs past the year {LAST_YEAR - 1}, which is not supported")
         return self

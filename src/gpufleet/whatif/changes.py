@@ -258,7 +258,10 @@ def parse_delay(text: str) -> DelaySite:
         raise ChangeError(k, text, f"{shift!r} is not +Nd (a number of days)")
     if m.group(1) == "-":
         raise ChangeError(k, text, f"{shift!r} is negative: readiness can only slip (+Nd)")
-    return DelaySite(site, _num(k, text, "days", m.group(2)))
+    days = _num(k, text, "days", m.group(2))
+    if days > 36_525:
+        raise ChangeError(k, text, f"{shift!r} is more than 100 years (36525 days)")
+    return DelaySite(site, days)
 
 
 def parse_policy(text: str) -> SetPolicy:
