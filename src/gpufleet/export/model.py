@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -168,11 +168,14 @@ def sorted_gpus(gpus: Mapping[str, GpuLimits]) -> tuple[tuple[str, GpuLimits], .
     return tuple(sorted(gpus.items()))
 
 
-def guarded(target: str) -> Callable[[Callable[[str], View]], Callable[[str], View]]:
+R = TypeVar("R")
+
+
+def guarded(target: str) -> Callable[[Callable[[str], R]], Callable[[str], R]]:
     """An importer whose malformed input is the user's error (exit 2), never a traceback."""
 
-    def wrap(read: Callable[[str], View]) -> Callable[[str], View]:
-        def guarded_read(text: str) -> View:
+    def wrap(read: Callable[[str], R]) -> Callable[[str], R]:
+        def guarded_read(text: str) -> R:
             try:
                 return read(text)
             except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:

@@ -153,6 +153,25 @@ KUEUE_CLUSTER_QUEUE = resource(
     },
 )
 
+# kubernetes-sigs/kueue config/components/crd/bases/kueue.x-k8s.io_cohorts.yaml, version
+# v1beta1 (Kueue v0.13+; apis/kueue/v1beta1/cohort_types.go: parentName, resourceGroups of the
+# ClusterQueue's ResourceGroup type, fairSharing of its FairSharing type). v1alpha1 named the
+# parent ``parent``, which is an unknown field here.
+KUEUE_COHORT = resource(
+    "kueue.x-k8s.io/v1beta1",
+    "Cohort",
+    {
+        "spec": obj(
+            {
+                "fairSharing": obj({"weight": QUANTITY}),
+                "parentName": DNS_SUBDOMAIN,
+                "resourceGroups": array(_KUEUE_GROUP, max_items=16),
+            }
+        ),
+        "status": ANY,
+    },
+)
+
 # kubernetes-sigs/kueue config/components/crd/bases/kueue.x-k8s.io_localqueues.yaml, v1beta1
 KUEUE_LOCAL_QUEUE = resource(
     "kueue.x-k8s.io/v1beta1",
@@ -271,6 +290,7 @@ YUNIKORN_CONFIG = obj(
 KUBERNETES: dict[tuple[str, str], Schema] = {
     ("kueue.x-k8s.io/v1beta1", "ResourceFlavor"): KUEUE_RESOURCE_FLAVOR,
     ("kueue.x-k8s.io/v1beta1", "ClusterQueue"): KUEUE_CLUSTER_QUEUE,
+    ("kueue.x-k8s.io/v1beta1", "Cohort"): KUEUE_COHORT,
     ("kueue.x-k8s.io/v1beta1", "LocalQueue"): KUEUE_LOCAL_QUEUE,
     ("kueue.x-k8s.io/v1beta1", "WorkloadPriorityClass"): KUEUE_WORKLOAD_PRIORITY_CLASS,
     ("v1", "Namespace"): NAMESPACE,

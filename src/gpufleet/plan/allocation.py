@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 from gpufleet.domain.changes import QuotaChange, Transfer
 from gpufleet.domain.ids import CohortId, EntityId, GpuTypeName, ProgramId
-from gpufleet.domain.org import Quota
+from gpufleet.domain.org import CohortTree, Quota
 from gpufleet.domain.scenario import Scenario
 from gpufleet.engine.engine import Engine
 from gpufleet.errors import InputError
@@ -66,6 +66,9 @@ class CohortAllocation:
     programs: tuple[ProgramAllocation, ...]
     ready_gpus: tuple[tuple[GpuTypeName, int], ...]
     delivered_gpus: tuple[tuple[GpuTypeName, int], ...]
+    # the declared Kueue cohort tree rooted at this cohort (None: a flat cohort); cohort
+    # quotas do not change over the timeline, so it is the scenario's
+    tree: CohortTree | None = None
 
     def gpu_types(self) -> list[GpuTypeName]:
         """The GPU types some program of the cohort has a quota for, first seen first."""
@@ -204,7 +207,8 @@ class Replay:
             cohorts.setdefault(e.cohort, []).append(e.name)
         out = []
         for cohort, entities in cohorts.items():
-            members = st.cohorts[cohort].programs if cohort in st.cohorts else []
+            state = st.cohorts.get(cohort)
+            members = state.programs if state is not None else []
             out.append(
                 CohortAllocation(
                     CohortId(cohort),
@@ -212,6 +216,7 @@ class Replay:
                     tuple(_program(p) for p in members),
                     tuple(ready.get(cohort, {}).items()),
                     tuple(delivered.get(cohort, {}).items()),
+                    state.tree if state is not None else None,
                 )
             )
         return Allocation(self.sc.name, at, tuple(out))

@@ -29,7 +29,9 @@ Equivalently a job of g GPUs fits program q iff ``g <= available(q)`` with::
 (the ``min`` only where BL is set; the outer ``max`` only matters once quotas shrank below
 usage: a job within a node's guaranteed part never needs its parent). In a one-level tree
 this is :func:`gpufleet.policies.quota.quota_check` exactly. A node is *borrowing* when
-``U(x) > SQ(x)``.
+``U(x) > SQ(x)``. A job that does not fit waits ``over-borrowing-limit`` when its program
+or a cohort on its path would pass ``SQ + BL`` (KEP-79's ``T(x) < -BL(x)``), else
+``waiting-for-quota``: a limit outranks a short pool, as in the flat check.
 
 **Fair sharing** (KEP-1714 "Share value function and weights"): the share of a node x with
 a parent, with e_t GPUs added to its usage, is::
@@ -44,6 +46,7 @@ own winner); ties go to higher priority, then earlier submit.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable
 
@@ -116,14 +119,36 @@ class TreeQuota:
 
     def check(self, q: ProgramState, t: str, g: int) -> Reason | None:
         """None when a job of g GPUs of type t fits q's quota in the tree (module
-        docstring); BORROWING_LIMIT for q's own limit, QUOTA otherwise."""
+        docstring); else BORROWING_LIMIT when it would take q past its own limit or a
+        cohort on its path past its ``SQ + BL`` (:meth:`over_limit`), QUOTA otherwise.
+        A limit outranks a short pool, as in :func:`gpufleet.policies.quota.quota_check`."""
         quota = q.quotas.get(t)
         if quota is None:
             return Reason.QUOTA
         limit = quota.borrowing_limit_gpus
         if limit is not None and q.usage.get(t, 0) + g > quota.nominal_gpus + limit:
             return Reason.BORROWING_LIMIT
-        return None if g <= self.reach(self.node_of[q.index], t, True) else Reason.QUOTA
+        x = self.node_of[q.index]
+        if g <= self.reach(x, t, True):
+            return None
+        return Reason.BORROWING_LIMIT if self.over_limit(x, t, g) else Reason.QUOTA
+
+    def over_limit(self, x: int, t: str, g: int) -> bool:
+        """Whether g more GPUs of type t at node x would take a cohort y on x's path past
+        its borrowing limit: ``U(y) + r(y) > SQ(y) + BL(y)`` with ``r(y) > 0`` the part of
+        the g that reaches y, ``r(parent(z)) = max(0, U(z) + r(z) - G(z)) - max(0, U(z) -
+        G(z))`` (unused guaranteed quota below y absorbs the rest). The root has no limit
+        (Kueue refuses one), as in :meth:`reach`."""
+        sq, u, g_kept, bl = self.levels(t)
+        r = g
+        for z, y in itertools.pairwise(self.paths[x]):
+            r = max(0, u[z] + r - g_kept[z]) - max(0, u[z] - g_kept[z])
+            if r == 0:
+                return False
+            limit = bl[y]
+            if limit is not None and self.parent[y] >= 0 and u[y] + r > sq[y] + limit:
+                return True
+        return False
 
     def tournament(self, heads: Iterable[Job], flavors: Callable[[Job], list[str]]) -> Job:
         """The head to try next: root-to-leaves, lowest share with the head's GPUs."""
