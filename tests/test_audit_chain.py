@@ -135,6 +135,9 @@ def test_the_cli_verifies_exports_and_exits_4_naming_the_record(
     assert main(["audit", "verify", "--db", url]) == 0
     assert "intact: 5 records" in capsys.readouterr().out
     assert main(["audit", "verify", "--file", out]) == 0
+    missing = f"{tmp_path}/no/such/folder/log.csv"
+    assert main(["audit", "export", "--db", url, "--format", "csv", "-o", missing]) == 2
+    assert "--out" in capsys.readouterr().err
     sql(chained, "UPDATE audit_log SET action = 'delete' WHERE seq = 4")
     assert main(["audit", "verify", "--db", url]) == 4
     assert "broken at record 4" in capsys.readouterr().err

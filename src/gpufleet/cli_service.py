@@ -69,17 +69,23 @@ def cmd_db_seed(args: argparse.Namespace) -> int:
 def cmd_db_plan(args: argparse.Namespace) -> int:
     """The register's plan as a scenario file: approved transfers on its timeline, ready
     for ``gpufleet simulate``, ``whatif`` or ``export``."""
-    from gpufleet.fileio import write_text_atomic
     from gpufleet.register.plan import plan_text
 
     with open_store(args) as store, store.read() as s:
         text = plan_text(s)
-    if args.out:
-        write_text_atomic(Path(args.out), text)
-        print(f"plan written to {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    _emit(args.out, text, "plan")
     return 0
+
+
+def _emit(out: str | None, text: str, what: str) -> None:
+    """``text`` to the ``--out`` file (whole or not at all), else to stdout."""
+    if not out:
+        sys.stdout.write(text)
+        return
+    from gpufleet.cli import _write
+
+    _write("--out", Path(out), text)
+    print(f"{what} written to {out}", file=sys.stderr)
 
 
 def cmd_create_token(args: argparse.Namespace) -> int:
@@ -124,19 +130,13 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
-    from gpufleet.fileio import write_text_atomic
     from gpufleet.store import audit
 
-    with open_store(args) as store:
-        with store.read() as s:
-            recs = list(audit.iter_records(s))
-        text = audit.export_json(recs) if args.format == "json" else audit.export_csv(recs)
-        if args.out:
-            write_text_atomic(Path(args.out), text)
-            print(f"{len(recs)} audit records written to {args.out}", file=sys.stderr)
-        else:
-            sys.stdout.write(text)
-        return 0
+    with open_store(args) as store, store.read() as s:
+        recs = list(audit.iter_records(s))
+    text = audit.export_json(recs) if args.format == "json" else audit.export_csv(recs)
+    _emit(args.out, text, f"{len(recs)} audit records")
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
