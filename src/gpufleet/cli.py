@@ -279,7 +279,7 @@ def cmd_policies(args: argparse.Namespace) -> int:
     for name, summary, opts in rows:
         extra = f" (options: {', '.join(opts)})" if opts else ""
         print(f"{name.ljust(width)}  {summary}{extra}")
-    if args.all:
+    if not args.engine_only:
         from gpufleet.hetero.policies import SUMMARIES as HETERO
         from gpufleet.sharing.policies import SUMMARIES as SHARING
 
@@ -335,9 +335,9 @@ def parser() -> argparse.ArgumentParser:
     pol = sub.add_parser("policies", help="list the scheduling policies")
     pol.add_argument("--json", action="store_true")
     pol.add_argument(
-        "--all",
+        "--engine-only",
         action="store_true",
-        help="also the policies of the heterogeneity and GPU-sharing simulators",
+        help="only the scheduling engine's (not the heterogeneity and GPU-sharing simulators')",
     )
     pol.set_defaults(fn=cmd_policies)
     from gpufleet.cli_explain import add_commands as add_explain
