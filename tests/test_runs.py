@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from gpufleet.errors import ConflictError, InputError
 from gpufleet.governance import runs as R
@@ -273,3 +274,29 @@ def test_one_worker_per_database_and_only_it_recovers_runs(
         first.release()
         second.release()
         other.dispose()
+
+
+def test_the_audit_log_commits_to_a_runs_result_by_its_digest(
+    store: Store, people: dict[str, int]
+) -> None:
+    # a result is a whole comparison: the finish record holds its SHA-256 and size, which
+    # must match the stored result, rather than a second copy of it
+    import json
+
+    from gpufleet.store import audit
+    from gpufleet.store.models import AuditRecord
+
+    run_id = queue_whatif(store, MOVE_16)
+    R.execute(store, run_id)
+    with store.read() as s:
+        rec = s.scalars(
+            select(AuditRecord)
+            .where(AuditRecord.object_type == "run", AuditRecord.action == "finish")
+            .order_by(AuditRecord.seq.desc())
+        ).first()
+        run = s.get(Run, run_id)
+        assert rec is not None and run is not None and run.result is not None
+        after = json.loads(rec.after)
+        assert after["result"] == R.result_digest(run.result)
+        assert after["result"]["bytes"] == len(audit.canonical(run.result).encode())
+        assert after["status"] == "done"

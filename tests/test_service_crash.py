@@ -28,6 +28,7 @@ import pytest
 from sqlalchemy import select
 
 from gpufleet.auth.tokens import create_token
+from gpufleet.governance.runs import audited_run
 from gpufleet.register.plan import seed_from_scenario
 from gpufleet.store import audit
 from gpufleet.store.db import FAULT_ENV, Store
@@ -140,7 +141,9 @@ def assert_rows_match_the_log(url: str) -> int:
                     assert row is None, f"{where}: deleted by its last record, yet stored"
                 else:
                     assert row is not None, f"{where}: its last record says it exists"
-                    assert _plain(audit.row_dict(row)) == _plain(after), where
+                    # a run's record holds its result by digest (runs.audited_run)
+                    stored = audited_run(row) if kind == "run" else audit.row_dict(row)
+                    assert _plain(stored) == _plain(after), where
             for kind, (model, col) in KEYED.items():
                 for row in s.scalars(select(model)):
                     key = str(getattr(row, col))

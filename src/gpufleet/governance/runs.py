@@ -19,6 +19,7 @@ A run's audit records are written by actor ``system:run-<id>``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Mapping
@@ -34,7 +35,7 @@ from gpufleet.governance import assess as A
 from gpufleet.governance.transfers import MAX_SEEDS, record_assessment
 from gpufleet.register.plan import plan_scenario
 from gpufleet.scenario.schema import NonNeg, Strict
-from gpufleet.store.audit import row_dict
+from gpufleet.store.audit import canonical, row_dict
 from gpufleet.store.db import Store, Tx, now
 from gpufleet.store.models import Run, RunStatus, Transfer
 from gpufleet.whatif.apply import apply_changes
@@ -207,8 +208,23 @@ def _finish(tx: Tx, run_id: int, status: RunStatus, result: Any, error: str) -> 
     if run.started_at is None:
         run.started_at = run.finished_at
     tx.session.flush()
-    tx.audit("finish", "run", run.id, before, row_dict(run))
+    tx.audit("finish", "run", run.id, before, audited_run(run))
     return run
+
+
+def audited_run(run: Run) -> dict[str, Any]:
+    """A finished run as its audit record holds it: the result (a whole comparison, often
+    hundreds of kB) by its SHA-256 and size, so the log commits to the stored result
+    without copying it; :func:`result_digest` of the stored result must match."""
+    d = row_dict(run)
+    if run.result is not None:
+        d["result"] = result_digest(run.result)
+    return d
+
+
+def result_digest(result: Any) -> dict[str, Any]:
+    text = canonical(result).encode()
+    return {"sha256": hashlib.sha256(text).hexdigest(), "bytes": len(text)}
 
 
 def execute(store: Store, run_id: int) -> Run:
