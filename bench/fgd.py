@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import time
 from pathlib import Path
 from statistics import mean
@@ -21,22 +20,10 @@ from gpufleet.sharing import POLICIES, run_packing
 from gpufleet.sharing.experiment import SEEDS
 from gpufleet.sharing.openb import read_gpu_nodes, read_pods
 from gpufleet.traces.loaders.openb import reference_results
+from mdblocks import replace_md_block
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACE = "alibaba-openb-v2023"
-
-
-def replace_md_block(path: Path, tag: str, lines: list[str]) -> None:
-    """Put ``lines`` between ``<!-- tag:start -->`` and ``<!-- tag:end -->`` in ``path``,
-    appending the block if it is not there yet (bench/run.py rewrites the rest)."""
-    block = "\n".join([f"<!-- {tag}:start -->", *lines, f"<!-- {tag}:end -->"])
-    text = path.read_text() if path.is_file() else ""
-    pattern = re.compile(rf"<!-- {tag}:start -->.*?<!-- {tag}:end -->", re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
 
 
 def results_md(rows: list[dict[str, Any]], seeds: int) -> list[str]:

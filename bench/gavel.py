@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 from gpufleet.hetero import compare_with_gavel, peer_workload_dir, solve_max_min
 from gpufleet.hetero.compare import GAVEL_JOB_PREFIX, Comparison
 from gpufleet.hetero.policies import PolicyName
+from mdblocks import replace_md_block
 
 ROOT = Path(__file__).resolve().parent
 GAVEL_WALL_S = {"max-min": 100.81, "fifo": 164.93}
@@ -62,19 +62,6 @@ def timed(policy: str, repeats: int) -> tuple[Comparison, float, float]:
         walls.append(time.perf_counter() - w0)
         cpus.append(time.process_time() - c0)
     return c, statistics.median(walls), statistics.median(cpus)
-
-
-def replace_md_block(path: Path, tag: str, lines: list[str]) -> None:
-    """Put ``lines`` between ``<!-- tag:start -->`` and ``<!-- tag:end -->`` in ``path``,
-    appending the block if it is not there yet (bench/run.py rewrites the rest)."""
-    block = "\n".join([f"<!-- {tag}:start -->", *lines, f"<!-- {tag}:end -->"])
-    text = path.read_text() if path.is_file() else ""
-    pattern = re.compile(rf"<!-- {tag}:start -->.*?<!-- {tag}:end -->", re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
 
 
 def results_md(results: dict[str, Any], load: tuple[float, float]) -> list[str]:

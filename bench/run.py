@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from figures import build_sections, markdown, size_label
+from mdblocks import with_kept_blocks
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -317,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     md = args.md or args.out.with_name("RESULTS.md")
-    md.write_text(markdown(results), encoding="utf-8")
+    md.write_text(with_kept_blocks(md, markdown(results)), encoding="utf-8")
     print(f"wrote {args.out} and {md} in {results['bench_wall_s']:.0f} s")
     return 0
 
