@@ -178,6 +178,8 @@ class Transfer(Base):
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     assessment_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), default=None)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # what the decision depends on, frozen at request time (see governance.terms)
+    terms: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class TransferStep(Base):
@@ -237,6 +239,8 @@ class Token(Base):
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
 class AuditRecord(Base):
