@@ -5,14 +5,24 @@ A run goes ``queued -> running -> done | failed``:
 
 - :func:`queue_whatif` (and :func:`gpufleet.governance.transfers.queue_assessment`) add a
   ``queued`` row, after checking the request against the current plan;
-- :func:`claim_next` takes the oldest queued run and marks it ``running`` atomically
+- :func:`claim_next` takes the next queued run, round robin by entity
+  (:mod:`.fairness`), and marks it ``running`` atomically, counting the attempt
   (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several servers never take the same run;
   on SQLite the writer lock is enough);
-- :func:`execute` reads the plan in one short read, simulates outside any transaction,
-  then stores the result (JSON) and, for an assessment, moves its transfer to
-  ``assessed``. Any failure is stored as ``failed`` with its message, never dropped;
-- :func:`recover`: runs left ``running`` by a killed server go back to ``queued`` (call it
-  at start-up when this is the only server of the database).
+- :func:`execute` reads the plan in one short read, simulates outside any transaction in
+  a child process within the run's :class:`~.budget.RunBudget` (time and memory), then
+  stores the result (JSON) and, for an assessment, moves its transfer to ``assessed``.
+  Any failure, a budget overrun included, is stored as ``failed`` with its message, never
+  dropped (an assessment's transfer stays ``requested``, to be assessed again);
+- :func:`recover`: runs left ``running`` by a killed server go back to ``queued``, once:
+  a run that has been started ``max_attempts`` times already (it may be what kills the
+  server) is ``failed`` instead (call it at start-up when this is the only server of the
+  database).
+
+What a run may ask for is bounded before it is queued (:mod:`gpufleet.scenario.limits`):
+each arm within the engine's per-simulation limits, and ``arms x seeds`` simulations
+within :data:`~gpufleet.scenario.limits.MAX_JOBS_PER_RUN` jobs; an entity has at most
+:data:`~.fairness.MAX_ACTIVE_RUNS` runs queued or running (:func:`.fairness.require_room`).
 
 A run's audit records are written by actor ``system:run-<id>``.
 """
@@ -32,8 +42,11 @@ from sqlalchemy import select
 from gpufleet.domain.scenario import Scenario
 from gpufleet.errors import ConflictError, GpufleetError, InputError, NotFoundError, Problem
 from gpufleet.governance import assess as A
+from gpufleet.governance import fairness
+from gpufleet.governance.budget import DEFAULT_BUDGET, RunBudget, RunBudgetError, run_within
 from gpufleet.governance.transfers import MAX_SEEDS, record_assessment
 from gpufleet.register.plan import plan_scenario
+from gpufleet.scenario.limits import require_runnable
 from gpufleet.scenario.schema import NonNeg, Strict
 from gpufleet.store.audit import canonical, row_dict
 from gpufleet.store.db import Store, Tx, now
@@ -88,14 +101,24 @@ def _whatif_arm(base: Scenario, body: WhatIfBody) -> Scenario:
     return apply_changes(base, _changes(body), f"{base.name} [{body.name}]")
 
 
-def queue_whatif(tx: Tx, request: Mapping[str, Any], entity_id: int | None = None) -> Run:
+def queue_whatif(
+    tx: Tx,
+    request: Mapping[str, Any],
+    entity_id: int | None = None,
+    cap: int = fairness.MAX_ACTIVE_RUNS,
+) -> Run:
     """Queue a what-if on the plan; the changes are parsed and applied to the current plan
-    now, so a bad one is refused here (InputError naming it) rather than failing later.
-    ``entity_id``: the entity on whose behalf it runs (its tokens may see it)."""
+    now, so a bad one (or one too big to simulate) is refused here (InputError naming it)
+    rather than failing later. ``entity_id``: the entity on whose behalf it runs (its
+    tokens may see it); it may have ``cap`` runs queued or running (else
+    TooManyRequestsError ``too-many-runs``)."""
     body = whatif_body(request)
     if body.name == A.BASE:
         raise InputError(f"name: {body.name!r} is the base arm's; choose another")
-    _whatif_arm(plan_scenario(tx.session), body)
+    fairness.require_room(tx.session, entity_id, cap)
+    base = plan_scenario(tx.session)
+    arm = _whatif_arm(base, body)
+    require_runnable({A.BASE: base, body.name: arm}, body.seeds, "the what-if")
     run = Run(
         kind="whatif",
         status=RunStatus.QUEUED.value,
@@ -114,26 +137,39 @@ def queue_whatif(tx: Tx, request: Mapping[str, Any], entity_id: int | None = Non
 
 
 def claim_next(store: Store) -> Run | None:
-    """The oldest queued run, now ``running``; None when nothing is queued."""
+    """The next queued run (round robin by entity, :func:`.fairness.next_run_id`), now
+    ``running`` with one more attempt counted; None when nothing is queued."""
     with store.read() as s:
         if s.scalar(select(Run.id).where(Run.status == RunStatus.QUEUED.value).limit(1)) is None:
             return None  # nothing to do: no need to take the writer lock
     with store.write("system:runner") as tx:
-        run = tx.session.scalars(
-            select(Run)
-            .where(Run.status == RunStatus.QUEUED.value)
-            .order_by(Run.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        ).first()
+        run = _lock_next(tx)
         if run is None:
             return None
         tx.actor = actor_of(run.id)
         before = row_dict(run)
         run.status, run.started_at = RunStatus.RUNNING.value, now()
+        run.attempts = (run.attempts or 0) + 1
         tx.session.flush()
         tx.audit("start", "run", run.id, before, row_dict(run))
         return run
+
+
+def _lock_next(tx: Tx) -> Run | None:
+    """The next run, locked; another server may take the chosen one first (PostgreSQL):
+    then choose again."""
+    for _ in range(5):
+        run_id = fairness.next_run_id(tx.session)
+        if run_id is None:
+            return None
+        run = tx.session.scalars(
+            select(Run)
+            .where(Run.id == run_id, Run.status == RunStatus.QUEUED.value)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if run is not None:
+            return run
+    return None
 
 
 @dataclass(frozen=True)
@@ -169,18 +205,21 @@ def _prepare(store: Store, run_id: int) -> _Prepared:
             if t is None:
                 raise NotFoundError("transfer", req.get("transfer_id"))
             base, arm = A.arms_for(s, t)
-            return _Prepared(
+            p = _Prepared(
                 "assessment", base, arm, t.name, int(req.get("seeds", A.DEFAULT_SEEDS)),
                 float(req.get("markup") or 0.0), req.get("market_rate"), A.ARM,
             )  # fmt: skip
-        if run.kind == "whatif":
+        elif run.kind == "whatif":
             body = whatif_body(req)
             base = plan_scenario(s)
-            return _Prepared(
+            p = _Prepared(
                 "whatif", base, _whatif_arm(base, body), "", body.seeds, body.markup,
                 body.market_rate, body.name,
             )  # fmt: skip
-        raise InputError(f"run {run_id}: unknown kind {run.kind!r}; kinds: {', '.join(KINDS)}")
+        else:
+            raise InputError(f"run {run_id}: unknown kind {run.kind!r}; kinds: {', '.join(KINDS)}")
+    require_runnable({A.BASE: p.base, p.arm_name: p.arm}, p.seeds, f"run {run_id}")
+    return p
 
 
 def _compute(p: _Prepared) -> dict[str, Any]:
@@ -196,6 +235,8 @@ def _compute(p: _Prepared) -> dict[str, Any]:
 def _message(e: BaseException) -> str:
     if isinstance(e, InputError):
         return e.render()
+    if isinstance(e, GpufleetError):
+        return str(e)
     return f"{type(e).__name__}: {e}"
 
 
@@ -227,16 +268,17 @@ def result_digest(result: Any) -> dict[str, Any]:
     return {"sha256": hashlib.sha256(text).hexdigest(), "bytes": len(text)}
 
 
-def execute(store: Store, run_id: int) -> Run:
-    """Run ``run_id`` (queued or running) to its end and store the outcome: ``done`` with
-    the result, or ``failed`` with the error's message. Returns the stored run. Raises
-    only for a run that does not exist (NotFoundError) or has finished (ConflictError
-    ``bad-state``)."""
+def execute(store: Store, run_id: int, budget: RunBudget = DEFAULT_BUDGET) -> Run:
+    """Run ``run_id`` (queued or running) to its end within ``budget`` and store the
+    outcome: ``done`` with the result, or ``failed`` with the error's message (past its
+    budget: "ran past its 600 s budget", "used more than its 2048 MB budget"). Returns
+    the stored run. Raises only for a run that does not exist (NotFoundError) or has
+    finished (ConflictError ``bad-state``)."""
     actor = actor_of(run_id)
     _runnable(store, run_id)
     try:
         prepared = _prepare(store, run_id)
-        result = _compute(prepared)
+        result = run_within(_compute, prepared, budget)
     except Exception as e:
         return _store_failure(store, run_id, e)
     try:
@@ -260,16 +302,27 @@ def _store_failure(store: Store, run_id: int, e: BaseException) -> Run:
         return _finish(tx, run_id, RunStatus.FAILED, None, _message(e))
 
 
-def recover(store: Store) -> list[int]:
-    """Runs left ``running`` (their server was killed) go back to ``queued``; their ids."""
+def recover(store: Store, max_attempts: int = DEFAULT_BUDGET.max_attempts) -> list[int]:
+    """Runs left ``running`` (their server was killed) go back to ``queued``, unless they
+    have been started ``max_attempts`` times: those are ``failed`` (a run that takes its
+    server down each time must not do it for ever). The ids of the runs requeued."""
+    requeued = []
     with store.write("system:recover") as tx:
         stuck = list(tx.session.scalars(select(Run).where(Run.status == RunStatus.RUNNING.value)))
         for run in stuck:
+            if (run.attempts or 0) >= max_attempts:
+                error = RunBudgetError(
+                    f"the server stopped while running this run {run.attempts} times "
+                    f"(at most {max_attempts} attempts): not run again"
+                )
+                _finish(tx, run.id, RunStatus.FAILED, None, str(error))
+                continue
             before = row_dict(run)
             run.status, run.started_at = RunStatus.QUEUED.value, None
             tx.session.flush()
             tx.audit("requeue", "run", run.id, before, row_dict(run))
-        return [r.id for r in stuck]
+            requeued.append(run.id)
+    return requeued
 
 
 # --- the worker -----------------------------------------------------------------------
@@ -336,12 +389,16 @@ class RunWorker:
     ``poll_s`` seconds, or at once after :meth:`wake` (call it after queueing a run).
     It first takes the database's :class:`WorkerLease` (waiting while another server holds
     it), then puts back in the queue the runs a killed predecessor left running
-    (:func:`recover`). :meth:`stop` waits for the current run up to ``timeout`` seconds; a
-    run cut short stays ``running`` until the next lease holder recovers it."""
+    (:func:`recover`, up to ``budget.max_attempts``). Each run is executed within
+    ``budget``. :meth:`stop` waits for the current run up to ``timeout`` seconds; a run
+    cut short stays ``running`` until the next lease holder recovers it."""
 
-    def __init__(self, store: Store, poll_s: float = 2.0) -> None:
+    def __init__(
+        self, store: Store, poll_s: float = 2.0, budget: RunBudget = DEFAULT_BUDGET
+    ) -> None:
         self.store = store
         self.poll_s = poll_s
+        self.budget = budget
         self.lease = WorkerLease(store)
         self.recovered: list[int] = []
         self._wake = threading.Event()
@@ -374,7 +431,7 @@ class RunWorker:
         run = claim_next(self.store)
         if run is None:
             return None
-        execute(self.store, run.id)
+        execute(self.store, run.id, self.budget)
         return run.id
 
     def _take_lease(self) -> bool:
@@ -383,7 +440,7 @@ class RunWorker:
             return True
         if not self.lease.acquire():
             return False
-        self.recovered = recover(self.store)
+        self.recovered = recover(self.store, self.budget.max_attempts)
         if self.recovered:
             log.info("requeued runs %s, left running by a previous server", self.recovered)
         return True

@@ -6,7 +6,14 @@ transfers included):
   every token may read it, but a token scoped to an entity sees only its own entity's
   figures besides the fleet's and the sites' totals;
 - ``GET /exports/{format}``: the quotas in force at a date as a scheduler's configuration
-  (the same files as ``gpufleet export``); fleet-admin and entity-admin tokens.
+  (the same files as ``gpufleet export``); fleet-admin tokens only. A scheduler's
+  configuration is the whole fleet's: every entity's queues, quotas and the cohorts they
+  borrow through. An entity's slice of it would not be a configuration anyone could
+  deploy, and all of it would show a scoped token the other entities' programs and
+  quotas (docs/security.md, "What a token may read"): a scoped token reads its own
+  quotas through ``GET /quotas`` instead.
+
+Both are rate-limited per token (:mod:`gpufleet.service.ratelimit`).
 """
 
 from __future__ import annotations
@@ -67,9 +74,10 @@ _MEDIA = {"slurm": "text/plain; charset=utf-8"}
     responses={200: {"content": {"application/yaml": {}, "text/plain": {}}}},
 )
 def export_plan(format: ExportFormat, p: Caller, store: StoreDep, at: AtQuery = None) -> Response:
-    if p.role not in (AccessRole.FLEET_ADMIN, AccessRole.ENTITY_ADMIN):
+    if p.role is not AccessRole.FLEET_ADMIN:
         raise ForbiddenError(
-            f"exports need an entity-admin or fleet-admin token (this one is {p.role.value})"
+            "exports hold every entity's queues and quotas: they need a fleet-admin token "
+            f"(this one is {p.role.value}; an entity's own quotas: GET /api/v1/quotas)"
         )
     with store.read() as s:
         sc = plan_scenario(s)

@@ -3,7 +3,11 @@
 
 A run is visible to a fleet-admin and to tokens of the entity whose token created it;
 an assessment run also to tokens of either party of its transfer (``runs.entity_id``
-holds the creator's entity).
+holds the creator's entity). What a scoped token is sent of a run's result is redacted
+to its own entity's programs (:mod:`gpufleet.service.visibility`); the stored result
+stays whole. An entity has at most ``runs_per_entity`` runs queued or running (429
+``too-many-runs``), and ``POST /runs`` and the report are rate-limited per token
+(:mod:`gpufleet.service.ratelimit`).
 """
 
 from __future__ import annotations
@@ -18,13 +22,15 @@ from sqlalchemy.orm import Session
 
 from gpufleet.auth import access
 from gpufleet.auth.tokens import Principal
-from gpufleet.errors import ConflictError, ForbiddenError, NotFoundError
+from gpufleet.errors import ConflictError, ForbiddenError, InputError, NotFoundError, Problem
+from gpufleet.governance.fairness import MAX_ACTIVE_RUNS
 from gpufleet.governance.runs import queue_whatif
 from gpufleet.scenario.schema import NonNeg, Strict
 from gpufleet.service.deps import Caller, IdPath, StoreDep
 from gpufleet.service.pagination import PageDep
 from gpufleet.service.run_report import render_run_page
 from gpufleet.service.values import iso_utc
+from gpufleet.service.visibility import WHOLE, View, scrub, view_of, visible_result
 from gpufleet.store.models import AccessRole, Run, RunStatus, Transfer
 
 router = APIRouter(tags=["runs"])
@@ -52,7 +58,8 @@ class RunBody(Strict):
     market_rate: NonNeg | None = None
 
 
-def run_dict(run: Run, with_result: bool = False) -> dict[str, Any]:
+def run_dict(run: Run, with_result: bool = False, view: View = WHOLE) -> dict[str, Any]:
+    """A run as the API returns it; ``view``: what the caller may see of its result."""
     req = run.request or {}
     name = req.get("name") or (
         f"assessment of transfer {run.transfer_id}" if run.kind == "assessment" else ""
@@ -63,7 +70,7 @@ def run_dict(run: Run, with_result: bool = False) -> dict[str, Any]:
         "name": name,
         "status": run.status,
         "request": req,
-        "error": run.error or None,
+        "error": scrub(run.error, view) or None,
         "created_by": run.created_by,
         "created_at": iso_utc(run.created_at),
         "started_at": iso_utc(run.started_at),
@@ -71,7 +78,7 @@ def run_dict(run: Run, with_result: bool = False) -> dict[str, Any]:
         "transfer_id": run.transfer_id,
     }
     if with_result:
-        out["result"] = run.result
+        out["result"] = visible_result(run.result, view)
     return out
 
 
@@ -112,10 +119,26 @@ def create_run(body: RunBody, p: Caller, store: StoreDep, request: Request) -> d
         )
     req = body.model_dump(mode="json")
     req["changes"] = {k: v for k, v in req["changes"].items() if v}
+    cap = getattr(request.app.state, "runs_per_entity", MAX_ACTIVE_RUNS)
     with store.write(p.actor) as tx:
-        out = run_dict(queue_whatif(tx, req, p.entity_id), with_result=True)
+        view = view_of(tx.session, p)
+        try:
+            out = run_dict(queue_whatif(tx, req, p.entity_id, cap), with_result=True, view=view)
+        except InputError as e:
+            raise _scrubbed(e, view) from None
     wake_worker(request)
     return out
+
+
+def _scrubbed(e: InputError, view: View) -> InputError:
+    """``e`` without the names the caller may not see (an unknown name's error lists the
+    names there are: another entity's programs and pools among them)."""
+    e.args = (scrub(str(e), view), *e.args[1:])
+    e.problems = tuple(
+        Problem(scrub(x.field, view), scrub(x.message, view), scrub(x.expected, view))
+        for x in e.problems
+    )
+    return e
 
 
 @router.get("/runs", summary="What-if runs and assessments the caller may see")
@@ -124,13 +147,14 @@ def list_runs(p: Caller, store: StoreDep, page: PageDep) -> dict[str, Any]:
         q = select(Run).order_by(Run.id.desc())
         if not access.is_fleet_admin(p):
             q = q.where(_visible_to(p))
-        return page.of_query(s, q, run_dict)
+        view = view_of(s, p)
+        return page.of_query(s, q, lambda run: run_dict(run, view=view))
 
 
 @router.get("/runs/{run_id}", summary="A run: status, and its result when done")
 def get_run(run_id: IdPath, p: Caller, store: StoreDep) -> dict[str, Any]:
     with store.read() as s:
-        return run_dict(_load(s, run_id, p), with_result=True)
+        return run_dict(_load(s, run_id, p), with_result=True, view=view_of(s, p))
 
 
 @router.get(
@@ -140,7 +164,7 @@ def get_run(run_id: IdPath, p: Caller, store: StoreDep) -> dict[str, Any]:
 )
 def run_report(run_id: IdPath, p: Caller, store: StoreDep) -> HTMLResponse:
     with store.read() as s:
-        run = run_dict(_load(s, run_id, p), with_result=True)
+        run = run_dict(_load(s, run_id, p), with_result=True, view=view_of(s, p))
     if run["status"] != RunStatus.DONE.value:
         raise ConflictError(
             f"run {run_id} is {run['status']}: its report comes when it is done"

@@ -1,0 +1,122 @@
+"""What a token scoped to an entity may read of the other entities (docs/security.md,
+"What a token may read"), applied to what runs return.
+
+The rule: a scoped token (viewer, entity-admin, approver of entity E) sees E's own
+programs, quotas, pools, roles and runs in full; of the other entities only the shared
+objects (sites, groups, entity names, people) and per-entity aggregates, never another
+entity's programs, quotas, pools, milestones or per-program results. A fleet-admin sees
+everything.
+
+A run's stored result stays whole (the fleet-admin's, and the audit log commits to it);
+:func:`visible_result` redacts the copy a scoped token is sent:
+
+- each arm's ``programs`` and ``milestones`` and each variant's ``deltas.programs`` keep
+  E's programs only; ``entities`` (per-entity figures) and ``fleet`` stay: those are the
+  aggregates;
+- each arm's ``charges`` keep the transfers E pays or is paid for;
+- an assessment's ``programs`` summary keeps E's programs only;
+- ``redacted`` says what was left out, so nobody mistakes it for the whole.
+
+:func:`scrub` is the last line for text (error messages that list names): every other
+entity's program and pool name in it becomes ``<another entity's>``.
+"""
+
+from __future__ import annotations
+
+import re
+from copy import deepcopy
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gpufleet.auth import access
+from gpufleet.auth.tokens import Principal
+from gpufleet.store.models import Entity, Pool, Program
+
+HIDDEN = "<another entity's>"
+
+
+@dataclass(frozen=True)
+class View:
+    """What one caller may see by name: None for a fleet-admin (everything)."""
+
+    entity: str | None
+    own_programs: frozenset[str]
+    hidden_names: frozenset[str]
+
+    @property
+    def whole(self) -> bool:
+        return self.entity is None
+
+
+WHOLE = View(None, frozenset(), frozenset())
+
+
+def view_of(s: Session, p: Principal) -> View:
+    """The caller's view: its entity's program names, and the names it may not see."""
+    if access.is_fleet_admin(p):
+        return WHOLE
+    own: set[str] = set()
+    hidden: set[str] = set()
+    for name, entity_id in s.execute(select(Program.name, Program.entity_id)).all():
+        (own if entity_id == p.entity_id else hidden).add(name)
+    for name, owner_id in s.execute(select(Pool.name, Pool.owner_id)).all():
+        if owner_id != p.entity_id:
+            hidden.add(name)
+    entity = s.scalar(select(Entity.name).where(Entity.id == p.entity_id)) or ""
+    return View(entity, frozenset(own), frozenset(hidden - own))
+
+
+def _keep(d: Any, own: frozenset[str]) -> tuple[dict[str, Any], int]:
+    if not isinstance(d, dict):
+        return {}, 0
+    kept = {k: v for k, v in d.items() if k in own}
+    return kept, len(d) - len(kept)
+
+
+def _comparison(c: dict[str, Any], v: View) -> set[str]:
+    """Redact a comparison in place; the program names left out."""
+    gone: set[str] = set()
+    for arm in (c.get("arms") or {}).values():
+        for key in ("programs", "milestones"):
+            gone |= set(arm.get(key) or {}) - v.own_programs
+            arm[key], _ = _keep(arm.get(key), v.own_programs)
+    for delta in (c.get("deltas") or {}).values():
+        gone |= set(delta.get("programs") or {}) - v.own_programs
+        delta["programs"], _ = _keep(delta.get("programs"), v.own_programs)
+    charges = c.get("charges") or {}
+    for arm, rows in charges.items():
+        charges[arm] = [
+            ch for ch in rows if v.entity in (ch.get("payer"), ch.get("payee"))
+        ]  # fmt: skip
+    return gone
+
+
+def visible_result(result: Any, v: View) -> Any:
+    """The run's result as the caller may see it (a redacted copy; see the module)."""
+    if v.whole or not isinstance(result, dict):
+        return result
+    out = deepcopy(result)
+    gone: set[str] = set()
+    if isinstance(out.get("comparison"), dict):
+        gone |= _comparison(out["comparison"], v)
+    if isinstance(out.get("programs"), dict):
+        gone |= set(out["programs"]) - v.own_programs
+        out["programs"], _ = _keep(out["programs"], v.own_programs)
+    out["redacted"] = {
+        "programs_left_out": len(gone),
+        "why": f"a token of {v.entity} sees its own programs in full and the other "
+        "entities' as per-entity totals (arms.*.entities, deltas.*.entities)",
+    }
+    return out
+
+
+def scrub(text: str, v: View) -> str:
+    """``text`` with every name the caller may not see replaced by ``<another entity's>``."""
+    if v.whole or not text or not v.hidden_names:
+        return text
+    names = sorted(v.hidden_names, key=len, reverse=True)
+    pattern = r"(?<![\w.\-])(" + "|".join(re.escape(n) for n in names) + r")(?![\w\-])"
+    return re.sub(pattern, HIDDEN, text)
