@@ -1,5 +1,5 @@
 """The audit log, fleet-admin only: a page of records (``?after_seq=`` to follow the log),
-the chain's verification, and exports for auditors (CSV or JSON, the same as
+its verification (chain, signed anchors, rows), and exports for auditors (CSV or JSON, the same as
 ``gpufleet audit export``)."""
 
 from __future__ import annotations
@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from gpufleet.auth import access
+from gpufleet.service.checkpoints import AnchorSettings
 from gpufleet.service.deps import MAX_ID, Caller, StoreDep
 from gpufleet.service.pagination import PageDep
-from gpufleet.store import audit
+from gpufleet.store import audit, audit_check
 from gpufleet.store.models import AuditRecord
 
 router = APIRouter(tags=["audit"])
@@ -40,18 +41,21 @@ def list_audit(
         return page.of_query(s, q, record_dict)
 
 
-@router.get("/audit/verify", summary="Verify the hash chain (fleet-admin)")
-def verify_audit(p: Caller, store: StoreDep) -> dict[str, Any]:
+@router.get("/audit/verify", summary="Verify the chain, its anchors and the rows (fleet-admin)")
+def verify_audit(
+    p: Caller,
+    store: StoreDep,
+    request: Request,
+    rows: Annotated[bool, Query(description="replay the log against the rows")] = True,
+) -> dict[str, Any]:
+    """The chain; the signed checkpoints when the server was started with an anchor file
+    and a key; and, unless ``rows=false``, every row of every audited table against the
+    log's replay. ``ok`` only when all of them agree."""
     access.require_fleet_admin(p, "verifying the audit log")
+    settings: AnchorSettings | None = getattr(request.app.state, "anchors", None)
     with store.read() as s:
-        v = audit.verify(s)
-    return {
-        "ok": v.ok,
-        "records": v.records,
-        "first_bad_seq": v.first_bad_seq,
-        "problem": v.problem,
-        "message": v.render(),
-    }
+        report = audit_check.verify_store(s, settings.anchors() if settings else None, rows)
+    return report.as_dict()
 
 
 @router.get(

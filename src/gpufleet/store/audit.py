@@ -115,9 +115,14 @@ class Verdict:
         return f"audit log broken at record {self.first_bad_seq}: {self.problem}"
 
 
-def verify_records(records: Iterable[dict[str, Any]], head: tuple[int, str] | None) -> Verdict:
-    """Check a sequence of records (in ``seq`` order) and the head; name the first bad one."""
-    prev, expected_seq, n = GENESIS, 1, 0
+def verify_records(
+    records: Iterable[dict[str, Any]],
+    head: tuple[int, str] | None,
+    start: tuple[int, str] = (0, GENESIS),
+) -> Verdict:
+    """Check a sequence of records (in ``seq`` order) and the head; name the first bad one.
+    ``start``: the (seq, hash) the records follow (a checkpoint already checked)."""
+    prev, expected_seq, n = start[1], start[0] + 1, 0
     for f in records:
         n += 1
         seq = f["seq"]
@@ -131,22 +136,33 @@ def verify_records(records: Iterable[dict[str, Any]], head: tuple[int, str] | No
         prev, expected_seq = f["hash"], seq + 1
     last = expected_seq - 1
     if head is not None and (head[0] != last or head[1] != prev):
-        return Verdict(
-            False,
-            n,
-            last + 1,
-            f"the head says the log ends at record {head[0]}, the log ends at {last} "
-            "(records removed from the end)",
-        )
+        return _head_verdict(n, head, last)
     return Verdict(True, n)
 
 
-def iter_records(s: Session, batch: int = 1000) -> Iterator[dict[str, Any]]:
-    last = 0
+def _head_verdict(n: int, head: tuple[int, str], last: int) -> Verdict:
+    if head[0] > last:
+        why, bad = "records removed from the end", last + 1
+    elif head[0] < last:
+        why, bad = "the head was moved back, or records appended without moving it", head[0] + 1
+    else:
+        why, bad = "the head's hash is not the last record's", last
+    return Verdict(
+        False, n, bad, f"the head says the log ends at record {head[0]}, the log ends at {last} "
+        f"({why})",
+    )  # fmt: skip
+
+
+def iter_records(
+    s: Session, batch: int = 1000, after: int = 0, upto: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """The stored records with ``after < seq`` (and ``seq <= upto``), in ``seq`` order."""
+    last = after
     while True:
-        rows = s.scalars(
-            select(AuditRecord).where(AuditRecord.seq > last).order_by(AuditRecord.seq).limit(batch)
-        ).all()
+        q = select(AuditRecord).where(AuditRecord.seq > last)
+        if upto is not None:
+            q = q.where(AuditRecord.seq <= upto)
+        rows = s.scalars(q.order_by(AuditRecord.seq).limit(batch)).all()
         if not rows:
             return
         for r in rows:
@@ -154,11 +170,25 @@ def iter_records(s: Session, batch: int = 1000) -> Iterator[dict[str, Any]]:
         last = rows[-1].seq
 
 
+def snapshot(s: Session) -> None:
+    """Make the rest of ``s``'s transaction read one snapshot (call it first): on
+    PostgreSQL, READ COMMITTED would let a writer commit between reading the head and
+    reading the log, so a concurrent append would look like a truncation. SQLite's read
+    transaction is a snapshot already."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+def head_of(s: Session) -> tuple[int, str]:
+    head = s.get(AuditHead, 1)
+    return (head.seq, head.hash) if head else (0, GENESIS)
+
+
 def verify(s: Session) -> Verdict:
     """Verify the stored log. Records are read in storage order of their ``seq`` key, so a
     reordering shows as a broken link; the head row catches a truncated tail."""
-    head = s.get(AuditHead, 1)
-    return verify_records(iter_records(s), (head.seq, head.hash) if head else (0, GENESIS))
+    snapshot(s)
+    return verify_records(iter_records(s), head_of(s))
 
 
 def export_json(records: Iterable[dict[str, Any]]) -> str:
@@ -179,13 +209,15 @@ def export_csv(records: Iterable[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def verify_export(text: str, fmt: str) -> Verdict:
-    """Verify an exported log (an auditor's copy) without the database."""
-    if fmt == "json":
-        rows = json.loads(text)
-        recs = [
-            {**r, "before": canonical(r["before"]), "after": canonical(r["after"])} for r in rows
-        ]
-    else:
-        recs = [{**r, "seq": int(r["seq"])} for r in csv.DictReader(io.StringIO(text))]
-    return verify_records(recs, None)
+def verify_export(text: str, fmt: str, file: str = "") -> Verdict:
+    """Verify an exported log (an auditor's copy) without the database. A file that is not
+    a well-formed export raises :class:`InputError` naming the file, record and field."""
+    return verify_records(parse_export(text, fmt, file), None)
+
+
+def parse_export(text: str, fmt: str, file: str = "") -> list[dict[str, Any]]:
+    """The records of an export, as the store holds them (``before``/``after`` as canonical
+    JSON text); every problem located by line, record number and field."""
+    from gpufleet.store.export_format import parse_csv, parse_json
+
+    return parse_json(text, file) if fmt == "json" else parse_csv(text, file)
