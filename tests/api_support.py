@@ -6,7 +6,8 @@ with every kind of object the access matrix needs.
 - a third entity, ``spacex`` ("other": involved in no transfer), with a site, a program
   and a pool; spare objects nobody refers to (a site, an entity, a group, a person, a
   Tesla program, pool, dated quota and role) that a matrix cell may delete;
-- people: ``tesla-admin`` (officer of tesla: requests transfers), ``tesla-director``
+- people: ``tesla-requester`` (officer of tesla: requested the transfers),
+  ``tesla-admin`` (officer of tesla: admin-own's person), ``tesla-director``
   (director of tesla: an eligible approver), ``xai-officer`` (officer of xai: the
   fleet-admin's person), ``spacex-admin`` and ``spacex-director``, ``conflicted``
   (officer of tesla and director of xai), ``tesla-employee``, ``spare-person``;
@@ -110,6 +111,7 @@ def _create(tx: Tx, kind: str, **body: Any) -> Any:
 
 PEOPLE_ROLES = {
     "tesla-admin": [("tesla", "officer")],
+    "tesla-requester": [("tesla", "officer")],
     "tesla-director": [("tesla", "director")],
     "xai-officer": [("xai", "officer")],
     "spacex-admin": [("spacex", "officer")],
@@ -183,7 +185,8 @@ def article_register(store: Store) -> Register:
         seed_from_scenario(tx)
         _extras(tx, reg)
         reg.ids["fsd-quota"] = ops.find(tx.session, "quota", 1).id
-        reg.ids["requester"] = ops.find(tx.session, "person", "tesla-admin").id
+        # not admin-own's person: a requester may not change roles while his request is open
+        reg.ids["requester"] = ops.find(tx.session, "person", "tesla-requester").id
     _transfers(store, reg, reg.ids["requester"])
     for caller, spec in CALLERS.items():
         if spec is not None:

@@ -188,7 +188,8 @@ ROWS: list[Row] = [
     r("POST", f"{T}/approve", DECIDE, {"note": "ok"}, transfer_id="@t-assessed"),
     r("POST", f"{T}/reject", DECIDE, {"note": "no"}, transfer_id="@t-assessed"),
     r("POST", f"{T}/activate", PARTY_ADMIN, {}, transfer_id="@t-approved"),
-    r("POST", f"{T}/end", PARTY_ADMIN, {"at": "2024-12-01"}, transfer_id="@t-active"),
+    # t-active is permanent: ending it on a date is a decision (an eligible person's)
+    r("POST", f"{T}/end", DECIDE, {"at": "2024-12-01"}, transfer_id="@t-active"),
     r("POST", f"{T}/revoke", DECIDE, {"note": "undo"}, transfer_id="@t-approved"),
     r(
         "POST",
@@ -201,7 +202,8 @@ ROWS: list[Row] = [
     # the run is queued, not done: who may read it gets 409 not-done
     r("GET", f"{V}/runs/{{run_id}}/report", OWN_READ.replace("200", "409"), run_id="@run"),
     r("GET", f"{V}/reports/fleet", TOKEN),
-    r("GET", f"{V}/exports/{{format}}", "401 200 403 403 200 200 403 403", format="kueue"),
+    # the whole fleet's quotas: fleet-admin only (docs/security.md, "What a token may read")
+    r("GET", f"{V}/exports/{{format}}", fleet_only(200), format="kueue"),
     r("GET", f"{V}/audit", fleet_only(200)),
     r("GET", f"{V}/audit/verify", fleet_only(200)),
     r("GET", f"{V}/audit/export", fleet_only(200)),

@@ -193,6 +193,10 @@ def test_a_seed_over_the_api_may_not_make_the_server_read_a_file_as_a_trace(
     text = SMALL.replace("        workload:\n", f"        workload:\n          trace: {trace}\n", 1)
     assert text != SMALL
     err = ok(c.post(f"{API}/seed", headers=admin, json={"scenario_yaml": text}), 422)["error"]
-    assert "over the API a trace must be one of the registry's names" in err["message"]
-    assert "philly-2017" in err["message"]
+    (problem,) = err["problems"]
+    assert problem["field"].endswith("workload.trace.path") or problem["field"].endswith(
+        "workload.trace.source"
+    )
+    assert "a request may" in problem["message"]
+    assert "philly-2017" in problem["expected"]
     assert ok(c.get(f"{API}/sites", headers=admin))["total"] == 0

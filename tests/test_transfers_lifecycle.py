@@ -159,7 +159,7 @@ def test_request_assess_approve_activate_end(store: Store, people: dict[str, int
     with store.write("test:ops") as tx:
         T.activate(tx, tid)
     with store.write("test:ops") as tx:
-        t = T.end(tx, tid, "2024-01-08")
+        t = T.end(tx, tid, "2024-01-08", by=people["fay"])  # a permanent one: a decision
     assert (t.state, t.end, t.assessment_run_id) == ("ended", "2024-01-08", run_id)
     assert step_list(store, tid) == [
         (None, "requested", ""),
@@ -271,7 +271,7 @@ def approved(store: Store, people: dict[str, int], fields: dict[str, Any] = SMAL
     [
         pytest.param(lambda tx, tid: T.activate(tx, tid), "bad-state", id="activate-a-request"),
         pytest.param(lambda tx, tid: T.end(tx, tid, "2024-01-05"), "bad-state", id="end-a-request"),
-        pytest.param(lambda tx, tid: T.revoke(tx, tid), "bad-state", id="revoke-a-request"),
+        pytest.param(lambda tx, tid: T.revoke(tx, tid, by=1), "bad-state", id="revoke-a-request"),
         pytest.param(
             lambda tx, tid: T.record_assessment(tx, T.Run(id=0, transfer_id=tid)),
             None,
@@ -295,7 +295,7 @@ def test_revoking_takes_a_transfer_out_of_the_plan(store: Store, people: dict[st
     with store.write("test:ops") as tx:
         T.activate(tx, tid)
     with store.write("test:board") as tx:
-        assert T.revoke(tx, tid, "the board said no").state == "revoked"
+        assert T.revoke(tx, tid, "the board said no", by=people["fay"]).state == "revoked"
     with store.read() as s:
         assert plan_scenario(s).transfers == ()
 
@@ -309,7 +309,7 @@ def test_a_revocation_that_would_break_the_plan_is_refused(
     fake_assessment(store, second)
     approve(store, second, people["cat"])
     with pytest.raises(ConflictError) as e, store.write("test:board") as tx:
-        T.revoke(tx, first)
+        T.revoke(tx, first, by=people["fay"])
     assert e.value.code == "plan-conflict"
     assert "'beta' holds 0 GPUs" in str(e.value)
     assert state(store, first) == "approved"  # rolled back

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from gpufleet.domain.gpus import default_catalog
 from gpufleet.errors import InputError, NotFoundError
 from gpufleet.governance import rules as R
+from gpufleet.governance import terms
 from gpufleet.store.models import (
     Approval,
     Entity,
@@ -71,7 +73,17 @@ def assessment_charge(s: Session, t: Transfer) -> dict[str, Any] | None:
 def case_of(s: Session, t: Transfer, people_ids: Iterable[int] = ()) -> R.Case:
     """The case of transfer ``t``: its parties and their groups, value, rules, decisions,
     fair value, and the people concerned: everyone with a role in either party or in an
-    entity of their groups, the requester, and ``people_ids`` (someone about to decide)."""
+    entity of their groups, the requester, and ``people_ids`` (someone about to decide).
+    ``frozen`` is the case as it stood at the request (``t.terms``): the rules apply both
+    and the stricter holds."""
+    current = current_case(s, t, people_ids)
+    if t.terms is None:
+        return current
+    return replace(current, frozen=terms.thaw(t.terms))
+
+
+def current_case(s: Session, t: Transfer, people_ids: Iterable[int] = ()) -> R.Case:
+    """The case of ``t`` from the register as it is now (no frozen terms)."""
     ents = {e.id: e for e in s.scalars(select(Entity))}
     groups = {g.id: g for g in s.scalars(select(GroupRules))}
 

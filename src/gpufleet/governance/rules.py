@@ -25,6 +25,14 @@ human message), checked in this order:
    or an outsider cannot commit a company.
 
 Approvals count only from eligible people; one eligible rejection rejects the transfer.
+
+**Frozen terms.** What a decision depends on (the parties and their groups, the value, the
+rules, everyone's roles) is frozen when the transfer is requested (:mod:`.terms`) and kept
+as ``Case.frozen``. Every check then runs on both the case as requested and the case now,
+and the stricter answer holds: a person must be eligible under both (so a role granted or
+a conflicting seat removed after the request does not count, and a conflict that arises
+later does), the approvals required are the larger number, the value the larger one. A
+change made after the request can make a decision harder, never easier.
 **Price flag**: with the rules' ``flag_below_fair_value``, a price below the fair value
 (the assessment's cost-plus or market charge, see :mod:`gpufleet.whatif.charges`) is
 flagged: ``price_usd + 0.5 < fair_usd`` (the same half-dollar tolerance as the charges).
@@ -104,6 +112,9 @@ class Case:
     decisions: tuple[Decision, ...] = ()
     price_usd: float = 0.0
     fair_usd: float | None = None  # from the assessment; None before it
+    # the case as it stood when the transfer was requested (its frozen terms, see
+    # gpufleet.governance.terms); None for the frozen case itself or before any request
+    frozen: Case | None = None
 
 
 @dataclass(frozen=True)
@@ -178,20 +189,61 @@ def is_related(c: Case) -> bool:
     return c.giver.group is not None and c.giver.group == c.taker.group
 
 
-def needs_independent(c: Case) -> bool:
+def _needs_independent_now(c: Case) -> bool:
     return is_related(c) and c.value_usd > c.rules.related_threshold_usd
 
 
+def _approvals_required_now(c: Case) -> int:
+    return c.rules.independent_approvals if _needs_independent_now(c) else 1
+
+
+def needs_independent(c: Case) -> bool:
+    """Related and over the threshold, now or when the transfer was requested."""
+    return _needs_independent_now(c) or (c.frozen is not None and _needs_independent_now(c.frozen))
+
+
 def approvals_required(c: Case) -> int:
-    return c.rules.independent_approvals if needs_independent(c) else 1
+    """The larger of the number required now and when the transfer was requested."""
+    now = _approvals_required_now(c)
+    return max(now, _approvals_required_now(c.frozen)) if c.frozen is not None else now
+
+
+def requires_assessment(c: Case) -> bool:
+    """Approval needs an assessment under the rules now or as they were at the request."""
+    return c.rules.require_assessment or (
+        c.frozen is not None and c.frozen.rules.require_assessment
+    )
+
+
+def value_usd(c: Case) -> float:
+    """The larger of the transfer's value now and when it was requested."""
+    return max(c.value_usd, c.frozen.value_usd) if c.frozen is not None else c.value_usd
 
 
 def _describe(roles: Sequence[Role]) -> str:
     return " and ".join(f"{r.role.value} of {r.entity}" for r in roles)
 
 
+AS_REQUESTED = "when the transfer was requested: "
+
+
 def eligibility(c: Case, p: Person) -> Eligibility:
-    """Whether ``p`` may decide on the transfer, with every reason they may not."""
+    """Whether ``p`` may decide on the transfer, with every reason they may not: under the
+    case as it is now and, when ``c.frozen`` holds the case as requested, under that one
+    too (with the roles ``p`` had then; none if they had none), so a change made after the
+    request (a role added or removed, the pool re-valued, the rules relaxed) can only make
+    a decision harder, never easier. A reason found only in the frozen case says so."""
+    reasons = list(_eligibility_now(c, p))
+    if c.frozen is not None:
+        then = next((x for x in c.frozen.people if x.id == p.id), Person(p.id, p.name, ()))
+        codes = {r.code for r in reasons}
+        for r in _eligibility_now(c.frozen, then):
+            if r.code not in codes:
+                reasons.append(Reason(r.code, AS_REQUESTED + r.message))
+    return Eligibility(p.id, p.name, tuple(reasons))
+
+
+def _eligibility_now(c: Case, p: Person) -> tuple[Reason, ...]:
     reasons: list[Reason] = []
     parties = {c.giver.entity, c.taker.entity}
     group = c.giver.group if is_related(c) else None
@@ -208,7 +260,7 @@ def eligibility(c: Case, p: Person) -> Eligibility:
         return in_scope and r.role in kinds
 
     scope = " or ".join(sorted(parties)) + (f" or their group {group!r}" if group else "")
-    if needs_independent(c):
+    if _needs_independent_now(c):
         if not any(counts(r, (RoleKind.INDEPENDENT_DIRECTOR,)) for r in p.roles):
             reasons.append(
                 Reason(
@@ -220,12 +272,15 @@ def eligibility(c: Case, p: Person) -> Eligibility:
             )
     elif not any(counts(r, DECIDING_ROLES) for r in p.roles):
         reasons.append(Reason("no-role", f"{p.name} is not an officer or director of {scope}"))
-    return Eligibility(p.id, p.name, tuple(reasons))
+    return tuple(reasons)
 
 
 def price_flag(c: Case) -> bool | None:
     """True: the price is below the fair value and the rules flag that; None: unknown."""
-    if not c.rules.flag_below_fair_value or c.fair_usd is None:
+    flags = c.rules.flag_below_fair_value or (
+        c.frozen is not None and c.frozen.rules.flag_below_fair_value
+    )
+    if not flags or c.fair_usd is None:
         return None
     return c.price_usd + 0.5 < c.fair_usd
 
@@ -238,8 +293,8 @@ def evaluate(c: Case) -> Verdict:
     approvals = sum(1 for d in c.decisions if d.decision == "approve" and d.person_id in ok)
     rejections = sum(1 for d in c.decisions if d.decision == "reject" and d.person_id in ok)
     return Verdict(
-        related=is_related(c),
-        value_usd=c.value_usd,
+        related=is_related(c) or (c.frozen is not None and is_related(c.frozen)),
+        value_usd=value_usd(c),
         needs_independent=needs_independent(c),
         approvals_required=approvals_required(c),
         approvals=approvals,

@@ -13,7 +13,9 @@ version it saw (``expected_version``) to refuse acting on a stale view.
 Errors (``code``): NotFoundError ``not-found``; ConflictError ``bad-state`` (a step not
 allowed from the current state), ``stale-state``, ``already-decided``, ``not-assessed``,
 ``assessment-pending``, ``name-taken``, ``plan-conflict`` (the plan would no longer load);
-ForbiddenError ``own-request``, ``conflicted``, ``not-independent``, ``no-role``;
+ForbiddenError ``own-request``, ``conflicted``, ``not-independent``, ``no-role`` (for every
+decision: approve, reject, revoke, and ending a transfer before its approved end, which
+also needs a person: ``needs-decider``);
 InputError for a bad request field (its message names the field).
 """
 
@@ -41,7 +43,8 @@ from gpufleet.errors import (
     ScenarioError,
 )
 from gpufleet.governance import rules as R
-from gpufleet.governance.case import case_of
+from gpufleet.governance import terms
+from gpufleet.governance.case import case_of, current_case
 from gpufleet.register.plan import plan_scenario
 from gpufleet.scenario.dates import as_datetime
 from gpufleet.scenario.schema import Name, NonNeg, PosInt, Strict, When
@@ -169,6 +172,8 @@ def request(tx: Tx, person_id: int, fields: TransferBody | Mapping[str, Any]) ->
     )
     _check_candidate(s, t)
     s.add(t)
+    s.flush()
+    t.terms = terms.freeze(current_case(s, t))
     s.flush()
     tx.audit("request", "transfer", t.id, None, row_dict(t))
     _step(tx, t, None, St.REQUESTED, b.note)
@@ -403,11 +408,8 @@ def _decide(
         raise ConflictError(
             f"{person.name} has already decided on transfer {t.id}", code="already-decided"
         )
-    me = next(p for p in case.people if p.id == person_id)
-    elig = R.eligibility(case, me)
-    if not elig.eligible:
-        raise ForbiddenError(elig.reasons[0].message, elig.reasons[0].code)
-    if decision == "approve" and case.rules.require_assessment and state != St.ASSESSED:
+    _require_eligible(case, person_id)
+    if decision == "approve" and R.requires_assessment(case) and state != St.ASSESSED:
         raise ConflictError(
             f"transfer {t.id} must be assessed before it is approved (queue its assessment)",
             code="not-assessed",
@@ -434,6 +436,21 @@ def _decide(
     return t
 
 
+def _require_eligible(case: R.Case, person_id: int) -> None:
+    """ForbiddenError with the first reason unless the person may decide on the case."""
+    me = next(p for p in case.people if p.id == person_id)
+    elig = R.eligibility(case, me)
+    if not elig.eligible:
+        raise ForbiddenError(elig.reasons[0].message, elig.reasons[0].code)
+
+
+def require_decider(s: Session, t: Transfer, person_id: int) -> None:
+    """The person may take a decision on ``t`` (approve, reject, revoke, end it early):
+    the rules' eligibility, under the frozen terms and now (:func:`rules.eligibility`)."""
+    _get(s, Person, person_id, "person")
+    _require_eligible(case_of(s, t, [person_id]), person_id)
+
+
 # --- after approval -----------------------------------------------------------------------
 
 
@@ -446,20 +463,43 @@ def activate(
     return _advance(tx, t, St.ACTIVE, "activate", note)
 
 
+def ends_early(t: Transfer, at: date | datetime | str | None) -> bool:
+    """Whether ending ``t`` at ``at`` changes what was approved: a permanent transfer
+    ended, or a lease ended before its own end. (Ending a lease at its end is not.)"""
+    if at is None:
+        return t.end is None
+    when = as_datetime(_parse_when(at))
+    return t.end is None or when < datetime.fromisoformat(t.end)
+
+
 def end(
     tx: Tx,
     transfer_id: int,
     at: date | datetime | str | None = None,
     note: str = "",
     *,
+    by: int | None = None,
     expected_version: int | None = None,
 ) -> Transfer:
     """An active transfer ends (the GPUs go back) at ``at``: ``ended``. Without ``at`` it
     ends at its own end (a lease); a permanent transfer needs ``at``. It stays in the plan
-    up to its end; the plan must still load (the receiver must still hold the GPUs)."""
+    up to its end; the plan must still load (the receiver must still hold the GPUs).
+
+    Ending a lease at its own end carries out what was approved. Ending it earlier, or
+    ending a permanent transfer, changes the decision: like a revocation it needs ``by``, a
+    person eligible to decide on the transfer (ForbiddenError otherwise)."""
     t = _load(tx, transfer_id, expected_version)
     _require(t, (St.ACTIVE,), "end")
     when = _end_date(t, at)
+    if ends_early(t, when):
+        if by is None:
+            raise ForbiddenError(
+                f"ending transfer {t.id} on {when}, before its approved end "
+                f"({t.end or 'none: permanent'}), is a decision: a person eligible to "
+                "decide on it must take it",
+                "needs-decider",
+            )
+        require_decider(tx.session, t, by)
     _advance(tx, t, St.ENDED, "end", note or f"ended on {when}", {"end": when})
     _check_plan(tx.session, f"ending transfer {t.id}")
     return t
@@ -491,12 +531,17 @@ def _parse_when(at: date | datetime | str) -> date | datetime:
 
 
 def revoke(
-    tx: Tx, transfer_id: int, note: str = "", *, expected_version: int | None = None
+    tx: Tx, transfer_id: int, note: str = "", *, by: int, expected_version: int | None = None
 ) -> Transfer:
-    """An approved or active transfer is revoked: out of the plan, as if never made. The
-    plan must still load (no later transfer may depend on these GPUs)."""
+    """Person ``by`` revokes an approved or active transfer: out of the plan, as if never
+    made. Revoking is a decision: ``by`` must be eligible to decide on the transfer, as an
+    approver must (not its requester, not conflicted, an officer or director of a party or,
+    when independence is required, an independent director); one such person suffices, as
+    one eligible rejection does. The plan must still load (no later transfer may depend on
+    these GPUs)."""
     t = _load(tx, transfer_id, expected_version)
     _require(t, (St.APPROVED, St.ACTIVE), "revoke")
+    require_decider(tx.session, t, by)
     _advance(tx, t, St.REVOKED, "revoke", note)
     _check_plan(tx.session, f"revoking transfer {t.id}")
     return t

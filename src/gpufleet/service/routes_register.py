@@ -26,7 +26,6 @@ from collections.abc import Callable
 from copy import copy
 from typing import Any
 
-import yaml
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from sqlalchemy import Select, select
@@ -34,16 +33,17 @@ from sqlalchemy.orm import Session
 
 from gpufleet.auth import access
 from gpufleet.auth.tokens import Principal
-from gpufleet.errors import InputError, NotFoundError
+from gpufleet.errors import InputError, NotFoundError, Problem
+from gpufleet.governance.role_changes import check_role_change
 from gpufleet.register import ops
 from gpufleet.register.bodies import PlanBody
 from gpufleet.register.plan import seed_from_scenario
 from gpufleet.scenario.schema import Strict
+from gpufleet.scenario.workloads import registry_only_problem
 from gpufleet.service.deps import MAX_ID, Caller, StoreDep
 from gpufleet.service.pagination import PageDep
 from gpufleet.store.audit import row_dict
-from gpufleet.store.models import Entity, PersonRole, Plan, Pool, Program, Quota
-from gpufleet.traces.registry import known_traces
+from gpufleet.store.models import Entity, Person, PersonRole, Plan, Pool, Program, Quota
 
 router = APIRouter(tags=["register"])
 
@@ -132,6 +132,46 @@ def check_write(s: Session, kind: str, p: Principal, owners: list[int | None]) -
         access.require_admin(p, eid, what)
 
 
+def guard_roles(s: Session, kind: str, p: Principal, row: Any, data: dict[str, Any]) -> None:
+    """A role created, changed or deleted: nobody changes their own roles, nor the roles
+    that decide a transfer they requested while it is open
+    (:mod:`gpufleet.governance.role_changes`). ``row``: the role before (None: a create);
+    ``data``: the body (names of the person and entity after the change)."""
+    if kind != "role":
+        return
+    people: set[int] = set()
+    entities: set[int] = set()
+    if row is not None:
+        people.add(int(row.person_id))
+        entities.add(int(row.entity_id))
+    person = data.get("person")
+    if isinstance(person, str):
+        pid = s.scalar(select(Person.id).where(Person.name == person))
+        if pid is not None:
+            people.add(pid)
+    eid = _entity_id(s, data.get("entity"))
+    if eid is not None:
+        entities.add(eid)
+    check_role_change(s, p.person_id, people, entities)
+
+
+def no_server_files(kind: str, data: dict[str, Any]) -> None:
+    """A program's workload sent over the API may name registry traces only: the plan's
+    validation would otherwise open any file the server can read, on a caller's say-so,
+    and quote it in its errors. Decided from the names, without touching the disk."""
+    workload = data.get("workload") if kind == "program" else None
+    trace = workload.get("trace") if isinstance(workload, dict) else None
+    if not isinstance(trace, dict):
+        return
+    problem = registry_only_problem(trace.get("path"), trace.get("source"))
+    if problem is not None:
+        field, message, expected = problem
+        raise InputError(
+            f"workload.trace.{field}: {message}",
+            [Problem(f"workload.trace.{field}", message, expected)],
+        )
+
+
 # --- models ------------------------------------------------------------------------------
 
 
@@ -146,7 +186,7 @@ def partial_model(model: type[BaseModel]) -> type[BaseModel]:
         annotation: Any = f.annotation
         fields[name] = (annotation | None, info)
     patch: type[BaseModel] = create_model(
-        f"{model.__name__}Patch", __config__=ConfigDict(extra="forbid"), **fields
+        f"{model.__name__}Patch", __config__=ConfigDict(extra="forbid", strict=True), **fields
     )
     return patch
 
@@ -185,15 +225,18 @@ def add_kind(kind: str) -> None:
 
     def create_item(body: Any, p: Caller, store: StoreDep) -> dict[str, Any]:
         data = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        no_server_files(kind, data)
         with store.write(p.actor) as tx:
             s = tx.session
             owners = [] if kind in SHARED else [owner_of_body(s, kind, data)]
             check_write(s, kind, p, owners)
+            guard_roles(s, kind, p, None, data)
             row = ops.create(tx, kind, data)
             return ops.body_of(s, kind, row)
 
     def patch_item(key: str, body: Any, p: Caller, store: StoreDep) -> dict[str, Any]:
         patch = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        no_server_files(kind, patch)
         with store.write(p.actor) as tx:
             s = tx.session
             row = find(s, kind, key)
@@ -204,6 +247,7 @@ def add_kind(kind: str) -> None:
                 if OWNER_FIELD[kind] in patch:
                     owners.append(owner_of_body(s, kind, patch))
             check_write(s, kind, p, owners)
+            guard_roles(s, kind, p, row, patch)
             row = ops.update(tx, kind, key, patch)
             return ops.body_of(s, kind, row)
 
@@ -216,6 +260,7 @@ def add_kind(kind: str) -> None:
                 check_read(s, kind, row, p)
                 owners.append(owner_of_row(s, kind, row))
             check_write(s, kind, p, owners)
+            guard_roles(s, kind, p, row, {})
             ops.delete(tx, kind, key)
         return Response(status_code=204)
 
@@ -291,37 +336,6 @@ def put_plan(body: PlanBody, p: Caller, store: StoreDep, response: Response) -> 
         return ops.body_of(s, "plan", row)
 
 
-def _traces(doc: object) -> list[tuple[str, dict[str, Any]]]:
-    """Every program's ``workload.trace`` mapping in a parsed scenario, with its path."""
-    out = []
-    ents = doc.get("entities") if isinstance(doc, dict) else None
-    for i, ent in enumerate(ents if isinstance(ents, list) else []):
-        progs = ent.get("programs") if isinstance(ent, dict) else None
-        for j, prog in enumerate(progs if isinstance(progs, list) else []):
-            wl = prog.get("workload") if isinstance(prog, dict) else None
-            trace = wl.get("trace") if isinstance(wl, dict) else None
-            if isinstance(trace, dict):
-                out.append((f"entities[{i}].programs[{j}].workload.trace", trace))
-    return out
-
-
-def _no_trace_files(text: str) -> None:
-    """A scenario sent over the API may name traces of the registry, not files: the server
-    would otherwise read any file it can reach as a trace, on a caller's say-so."""
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return  # the loader reports it, with its line
-    names = {t.name for t in known_traces()}
-    for where, trace in _traces(doc):
-        if "path" in trace or str(trace.get("source", "")) not in names:
-            raise InputError(
-                f"scenario_yaml: {where}: over the API a trace must be one of the registry's "
-                f"names ({', '.join(sorted(names))}); seed from files with "
-                "'gpufleet db seed FILE' on the server"
-            )
-
-
 class SeedBody(Strict):
     """What to fill an empty register from: a scenario file's YAML text, or nothing for
     the built-in article scenario."""
@@ -339,9 +353,8 @@ class SeedBody(Strict):
 def seed(p: Caller, store: StoreDep, body: SeedBody | None = None) -> dict[str, Any]:
     access.require_fleet_admin(p, "seeding the register")
     text = body.scenario_yaml if body else None
-    if text is not None:
-        _no_trace_files(text)
-    if text is not None and "\n" not in text:
-        text += "\n"  # seed_from_scenario reads a one-line string as a file's path
     with store.write(p.actor) as tx:
-        return seed_from_scenario(tx, text, requester_id=p.person_id)
+        if text is None:  # the built-in article scenario
+            return seed_from_scenario(tx, None, requester_id=p.person_id)
+        # YAML text, never a path; traces by registry name only, no server file opened
+        return seed_from_scenario(tx, text, requester_id=p.person_id, text_only=True)

@@ -13,8 +13,14 @@ end
 approve, reject   an approver of either party, or a fleet-admin, whose token
                   belongs to a person; governance then decides whether that
                   person is eligible (own request, conflicted...: 403 with its code)
-revoke            an approver of either party, or a fleet-admin
+revoke, end       an approver of either party, or a fleet-admin, whose token
+early             belongs to a person eligible to decide (as for approve):
+                  revoking, or ending a transfer before its approved end,
+                  changes the decision
 ================  ==============================================================
+
+``end`` at a lease's own end carries out the decision (an entity-admin of either party);
+``end`` earlier, or of a permanent transfer, is a decision (as revoke).
 
 A transfer's page (``GET /transfers/{id}``) shows its steps, decisions, everyone's
 eligibility with the reasons, the approvals required and received, the price flag, the
@@ -246,22 +252,25 @@ def allowed_actions(s: Session, t: Transfer, p: Principal) -> list[str]:
     admin = _may(lambda: require_party_admin(p, t, "x"))
     if admin and state is St.REQUESTED and not _assessment_pending(s, t):
         out.append("assess")
-    if state in T.OPEN and _may(lambda: require_decider(p, t, "x")):
+    decider = False
+    case: R.Case | None = None
+    if _may(lambda: require_decider(p, t, "x")):
         assert p.person_id is not None
         case = case_of(s, t, [p.person_id])
         me = next(x for x in case.people if x.id == p.person_id)
-        decided = any(d.person_id == p.person_id for d in case.decisions)
-        if R.eligibility(case, me).eligible and not decided:
-            if state is St.ASSESSED or not case.rules.require_assessment:
-                out.append("approve")
-            out.append("reject")
+        decider = R.eligibility(case, me).eligible
+    undecided = case is not None and all(d.person_id != p.person_id for d in case.decisions)
+    if state in T.OPEN and decider and undecided and case is not None:
+        if state is St.ASSESSED or not R.requires_assessment(case):
+            out.append("approve")
+        out.append("reject")
     if admin and state is St.APPROVED:
         out.append("activate")
-    if admin and state is St.ACTIVE:
+    if admin and state is St.ACTIVE and not T.ends_early(t, t.end):
         out.append("end")
-    if state in (St.APPROVED, St.ACTIVE) and _may(
-        lambda: access.require_approver(p, _parties(t), "x")
-    ):
+    if decider and state is St.ACTIVE and "end" not in out:
+        out.append("end")  # before its approved end: a decision
+    if decider and state in (St.APPROVED, St.ACTIVE):
         out.append("revoke")
     return out
 
@@ -372,6 +381,10 @@ def end_transfer(
     b = body or EndBody()
 
     def step(tx: Tx, t: Transfer) -> Transfer:
+        if T.ends_early(t, b.at if b.at is not None else t.end):
+            # ending before the approved end is a decision, taken by an eligible person
+            person = require_decider(p, t, f"ending transfer {t.id} before its approved end")
+            return T.end(tx, t.id, b.at, b.note, by=person, expected_version=b.expected_version)
         require_party_admin(p, t, f"ending transfer {t.id}")
         return T.end(tx, t.id, b.at, b.note, expected_version=b.expected_version)
 
@@ -385,7 +398,7 @@ def revoke_transfer(
     b = body or ActionBody()
 
     def step(tx: Tx, t: Transfer) -> Transfer:
-        access.require_approver(p, _parties(t), f"revoking transfer {t.id}")
-        return T.revoke(tx, t.id, b.note, expected_version=b.expected_version)
+        person = require_decider(p, t, f"revoking transfer {t.id}")
+        return T.revoke(tx, t.id, b.note, by=person, expected_version=b.expected_version)
 
     return _act(store, p, transfer_id, step)
