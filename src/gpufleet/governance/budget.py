@@ -4,8 +4,10 @@ the one run worker for ever.
 
 - **time**: the parent waits ``timeout_s`` for the child's answer, then kills it (a
   thread cannot be stopped; a process can);
-- **memory**: the child's address space is limited to ``memory_mb`` (``RLIMIT_AS``): an
-  allocation past it raises ``MemoryError`` there (or kills it), never in the server;
+- **memory**: the parent reads the child's resident memory (``/proc/PID/statm``) every
+  0.1 s and kills it past ``memory_mb``; the child's address space is limited too
+  (``RLIMIT_AS``, twice the budget plus 2 GB: numerical libraries reserve address space
+  they never touch), so an allocation far past the budget fails at once, in the child;
 - **orphans**: a child whose server died stops by itself: it checks every second that
   its parent is alive, and its CPU time is limited (``RLIMIT_CPU``) as a last resort.
 
@@ -74,7 +76,8 @@ def _child(
 
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     if memory_mb > 0:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_mb * MB, memory_mb * MB))
+        limit = (2 * memory_mb + 2048) * MB
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 5))
     try:
         out: tuple[str, Any] = ("ok", fn(arg))
@@ -97,6 +100,28 @@ def _died(code: int | None, budget: RunBudget) -> str:
     return f"the run's process {how} without a result; it probably used {mem}"
 
 
+def _rss_mb(pid: int | None) -> float:
+    """Resident memory of process ``pid`` in MB (0 where /proc cannot tell)."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MB
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _wait(recv: Connection, pid: int | None, budget: RunBudget) -> None:
+    """Until the child answers (or dies); RunBudgetError past its time or memory."""
+    deadline = time.monotonic() + budget.timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise RunBudgetError(f"ran past its {budget.timeout_s:g} s budget and was stopped")
+        if recv.poll(min(0.1, left)):
+            return
+        if budget.memory_mb and _rss_mb(pid) > budget.memory_mb:
+            raise RunBudgetError(f"used more than its {budget.memory_mb} MB budget and was stopped")
+
+
 def run_within(fn: Callable[[Any], Any], arg: Any, budget: RunBudget) -> Any:
     """``fn(arg)`` (a module-level function and picklable values) in a child process
     within ``budget``. Raises :class:`RunBudgetError` past the budget, ``InputError``
@@ -117,8 +142,7 @@ def run_within(fn: Callable[[Any], Any], arg: Any, budget: RunBudget) -> Any:
     send.close()
     msg: tuple[str, Any] | None = None
     try:
-        if not recv.poll(budget.timeout_s):
-            raise RunBudgetError(f"ran past its {budget.timeout_s:g} s budget and was stopped")
+        _wait(recv, proc.pid, budget)
         try:
             msg = recv.recv()
         except EOFError:
