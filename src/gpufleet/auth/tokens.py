@@ -7,10 +7,14 @@ the token is created.
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from gpufleet.errors import InputError, NotFoundError, UnauthorizedError
@@ -19,6 +23,7 @@ from gpufleet.store.db import Tx, now
 from gpufleet.store.models import AccessRole, Entity, Person, Token
 
 PREFIX = "gf_"
+log = logging.getLogger(__name__)
 
 
 def hash_secret(secret: str) -> str:
@@ -56,15 +61,46 @@ def parse_role(text: str) -> AccessRole:
         raise InputError(f"role {text!r} is not a role (expected one of: {valid})") from None
 
 
+def aware(t: datetime) -> datetime:
+    """SQLite hands back naive times for timezone-aware columns; the store writes UTC."""
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def parse_expiry(text: str, at: datetime | None = None) -> datetime:
+    """``--expires``: a duration from now (``90d``, ``12h``, ``30m``) or an ISO date or
+    time (a date means its midnight UTC; a time without offset is UTC)."""
+    at = at or now()
+    m = re.fullmatch(r"\s*(\d{1,6})\s*([dhm])\s*", text)
+    if m:
+        unit = {"d": "days", "h": "hours", "m": "minutes"}[m.group(2)]
+        return at + timedelta(**{unit: int(m.group(1))})
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(
+            f"--expires {text!r}: expected a duration (90d, 12h, 30m) or an ISO date or "
+            "time (2027-01-31, 2027-01-31T18:00:00+01:00)"
+        ) from None
+    return aware(when)
+
+
 def create_token(
     tx: Tx,
     name: str,
     role: AccessRole,
     entity: str | None = None,
     person: str | None = None,
+    *,
+    expires_at: datetime | None = None,
 ) -> tuple[Token, str]:
-    """A new token; returns it with its secret (shown once, never stored)."""
+    """A new token; returns it with its secret (shown once, never stored). With
+    ``expires_at`` (in the future) it stops working then."""
     s = tx.session
+    if expires_at is not None and aware(expires_at) <= now():
+        raise InputError(
+            f"expires_at: {aware(expires_at).isoformat()} is not in the future "
+            f"(now: {now().isoformat(timespec='seconds')})"
+        )
     if not name.strip():
         raise InputError("token name is empty (expected a short label, e.g. 'ci' or 'alice')")
     if role is AccessRole.FLEET_ADMIN and entity is not None:
@@ -92,6 +128,7 @@ def create_token(
         entity_id=entity_id,
         person_id=person_id,
         created_at=now(),
+        expires_at=aware(expires_at) if expires_at is not None else None,
     )
     s.add(tok)
     s.flush()
@@ -121,6 +158,11 @@ def resolve(s: Session, secret: str | None) -> Principal:
         raise UnauthorizedError("unknown API token")
     if tok.revoked_at is not None:
         raise UnauthorizedError(f"API token {tok.id} was revoked at {tok.revoked_at.isoformat()}")
+    if tok.expires_at is not None and aware(tok.expires_at) <= now():
+        raise UnauthorizedError(
+            f"API token {tok.id} expired at {aware(tok.expires_at).isoformat()} "
+            "(ask a fleet-admin for a new one)"
+        )
     ent = s.get(Entity, tok.entity_id) if tok.entity_id is not None else None
     per = s.get(Person, tok.person_id) if tok.person_id is not None else None
     return Principal(
@@ -132,6 +174,41 @@ def resolve(s: Session, secret: str | None) -> Principal:
         tok.person_id,
         per.name if per else None,
     )
+
+
+USE_GRANULARITY = timedelta(minutes=1)
+"""A token's last use is written at most once a minute: a read stays a read."""
+
+
+def record_use(engine: Engine, token_id: int, at: datetime | None = None) -> None:
+    """Note that token ``token_id`` was used now (``tokens.last_used_at``), unless it was
+    noted less than :data:`USE_GRANULARITY` ago. Operational metadata, not a decision: it
+    is written outside the audited writer transaction (so reads do not queue behind
+    writers) and is the one column the audit replay leaves out. Best effort: a busy
+    database skips the note rather than failing the request."""
+    at = at or now()
+    stmt = (
+        update(Token)
+        .where(
+            Token.id == token_id,
+            or_(Token.last_used_at.is_(None), Token.last_used_at < at - USE_GRANULARITY),
+        )
+        .values(last_used_at=at)
+    )
+    try:
+        with engine.begin() as conn:
+            conn.execute(stmt)
+    except OperationalError as e:
+        log.info("token %s: last use not recorded (%s)", token_id, e.orig)
+
+
+def token_state(t: Token, at: datetime | None = None) -> str:
+    """``active``, ``expired`` or ``revoked``."""
+    if t.revoked_at is not None:
+        return "revoked"
+    if t.expires_at is not None and aware(t.expires_at) <= (at or now()):
+        return "expired"
+    return "active"
 
 
 def token_count(s: Session) -> int:

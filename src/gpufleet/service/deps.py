@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from gpufleet.auth.tokens import Principal, resolve
+from gpufleet.auth.tokens import Principal, record_use, resolve
 from gpufleet.errors import InternalError, UnauthorizedError
 from gpufleet.store.db import Store
 
@@ -43,7 +43,9 @@ def get_principal(
         )
     store = get_store(request)
     with store.read() as s:
-        return resolve(s, creds.credentials if creds else None)
+        p = resolve(s, creds.credentials if creds else None)
+    record_use(store.engine, p.token_id)
+    return p
 
 
 MAX_ID = 2**31 - 1

@@ -1,8 +1,9 @@
-"""API tokens, fleet-admin only: create (the secret is in the response, once), list (no
-secrets, no hashes), revoke."""
+"""API tokens, fleet-admin only: create (the secret is in the response, once; optionally
+expiring), list (no secrets, no hashes; each token's state and last use), revoke."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
@@ -11,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gpufleet.auth import access
-from gpufleet.auth.tokens import create_token, revoke_token
-from gpufleet.scenario.schema import Name, Strict
+from gpufleet.auth.tokens import create_token, revoke_token, token_state
+from gpufleet.errors import InputError, Problem
+from gpufleet.scenario.schema import ByValue, Name, Strict
 from gpufleet.service.deps import Caller, IdPath, StoreDep
 from gpufleet.service.pagination import PageDep
 from gpufleet.service.values import iso_utc
@@ -21,11 +23,38 @@ from gpufleet.store.models import AccessRole, Entity, Person, Token
 router = APIRouter(tags=["tokens"])
 
 
+EXAMPLE = "2027-01-31T18:00:00+01:00"
+
+
 class TokenBody(Strict):
     name: Annotated[str, Field(min_length=1, max_length=100, description="a short label")]
-    role: AccessRole
+    role: Annotated[AccessRole, ByValue]
     entity: Name | None = Field(default=None, description="the entity (all roles but fleet-admin)")
     person: Name | None = Field(default=None, description="the person (approvers need one)")
+    expires_at: Annotated[str, Field(max_length=40)] | None = Field(
+        default=None,
+        description="when it stops working: an ISO time with its offset, e.g. "
+        "2027-01-31T18:00:00+01:00 (default: never)",
+    )
+
+    def expiry(self) -> datetime | None:
+        """``expires_at`` as an aware time; InputError naming the field otherwise."""
+        if self.expires_at is None:
+            return None
+        try:
+            at = datetime.fromisoformat(self.expires_at)
+        except ValueError:
+            at = None
+        if at is None or at.tzinfo is None:
+            raise InputError(
+                f"expires_at: {self.expires_at!r} is not an ISO time with an offset",
+                [
+                    Problem(
+                        "expires_at", "not an ISO time with an offset", "2027-01-31T18:00:00+01:00"
+                    )
+                ],
+            )
+        return at
 
 
 def token_dict(s: Session, t: Token) -> dict[str, Any]:
@@ -39,6 +68,9 @@ def token_dict(s: Session, t: Token) -> dict[str, Any]:
         "person": per.name if per else None,
         "created_at": iso_utc(t.created_at),
         "revoked_at": iso_utc(t.revoked_at),
+        "expires_at": iso_utc(t.expires_at),
+        "last_used_at": iso_utc(t.last_used_at),
+        "state": token_state(t),
     }
 
 
@@ -53,7 +85,9 @@ def list_tokens(p: Caller, store: StoreDep, page: PageDep) -> dict[str, Any]:
 def new_token(body: TokenBody, p: Caller, store: StoreDep) -> dict[str, Any]:
     access.require_fleet_admin(p, "creating tokens")
     with store.write(p.actor) as tx:
-        tok, secret = create_token(tx, body.name, body.role, body.entity, body.person)
+        tok, secret = create_token(
+            tx, body.name, body.role, body.entity, body.person, expires_at=body.expiry()
+        )
         return {**token_dict(tx.session, tok), "secret": secret}
 
 
