@@ -110,8 +110,10 @@ def _check_fields(
     where = f"record {n}"
     missing = [f for f in audit.FIELDS if f not in rec]
     extra = sorted(set(rec) - set(audit.FIELDS))
-    for f in missing:
-        ps.add(line, f"{where}.{f}", "missing", "every field of " + ", ".join(audit.FIELDS))
+    if missing:  # one problem per record: "record 3.hash: missing" or the list
+        field = f"{where}.{missing[0]}" if len(missing) == 1 else where
+        what = "missing" if len(missing) == 1 else "missing " + ", ".join(missing)
+        ps.add(line, field, what, "every field of " + ", ".join(audit.FIELDS))
     for f in extra:
         ps.add(line, f"{where}.{f}", "not a field of an audit record")
     if missing or extra:
