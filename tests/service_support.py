@@ -10,8 +10,10 @@ Reuse from a test module: a fixture that starts servers and kills them all at te
         with servers(tmp_path / "logs") as factory:
             yield factory
 
-``server_factory(db_url, worker=, env=, wait=)`` starts ``gpufleet serve`` on a free port,
-waits until ``/api/v1/health`` answers and returns a :class:`Server`. For a server shared
+``server_factory(db_url, worker=, env=, wait=, fault=)`` starts ``gpufleet serve`` on a
+free port, waits until ``/api/v1/health`` answers and returns a :class:`Server`; with
+``fault`` (e.g. ``"after-audit"``) the server runs through :mod:`tests.faulty_server`,
+which installs that failpoint (the package itself has none). For a server shared
 by a module, use :func:`running_server` in a module-scoped fixture. PostgreSQL comes from
 ``GPUFLEET_TEST_PG_URL`` (CI sets it); without it :func:`pg_base_url` skips the test and
 says why.
@@ -36,10 +38,11 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from gpufleet.store.db import FAULT_ENV
-
 PG_ENV = "GPUFLEET_TEST_PG_URL"
 CLI = (sys.executable, "-m", "gpufleet.cli")
+FAULTY_CLI = (sys.executable, "-m", "tests.faulty_server")
+ROOT = Path(__file__).resolve().parent.parent
+"""The repository: on the children's ``PYTHONPATH``, so ``tests.faulty_server`` imports."""
 READY_TIMEOUT_S = 60.0
 """How long a server may take to answer its first health check (imports, migrations)."""
 
@@ -96,8 +99,7 @@ def database(backend: str, folder: Path) -> Iterator[str]:
 
 def cli(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``gpufleet ARGS`` in a child process; its exit code, stdout and stderr."""
-    full_env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
-    full_env.update(env or {})
+    full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [*CLI, *args], capture_output=True, text=True, env=full_env, timeout=120, check=False
     )
@@ -190,14 +192,21 @@ class Server:
                 self.kill()
 
 
-def _spawn(db_url: str, log_dir: Path, worker: bool, env: Mapping[str, str] | None) -> Server:
+def _spawn(
+    db_url: str,
+    log_dir: Path,
+    worker: bool,
+    env: Mapping[str, str] | None,
+    fault: str | None = None,
+) -> Server:
     port = free_port()
     log = log_dir / f"server-{port}-{uuid.uuid4().hex[:6]}.log"
-    args = [*CLI, "serve", "--db", db_url, "--port", str(port), "--log-level", "warning"]
+    cli_args = [*CLI] if fault is None else [*FAULTY_CLI, fault]
+    args = [*cli_args, "serve", "--db", db_url, "--port", str(port), "--log-level", "warning"]
     if not worker:
         args.append("--no-worker")
-    full_env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
-    full_env.update(env or {})
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    full_env = {**os.environ, "PYTHONPATH": path, **(env or {})}
     with log.open("wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=full_env)
     return Server(db_url, port, log, proc)
@@ -210,12 +219,14 @@ def start_server(
     worker: bool = True,
     env: Mapping[str, str] | None = None,
     wait: bool = True,
+    fault: str | None = None,
 ) -> Server:
-    """Start ``gpufleet serve`` on a free port (``env`` adds variables, e.g. the failpoint
-    ``GPUFLEET_FAULT``); wait until it answers unless ``wait`` is False. A port taken
-    between choosing it and binding it (another process was quicker) is tried again."""
+    """Start ``gpufleet serve`` on a free port (``env`` adds variables; ``fault`` names a
+    failpoint of :mod:`tests.faulty_server` to run it with); wait until it answers unless
+    ``wait`` is False. A port taken between choosing it and binding it (another process
+    was quicker) is tried again."""
     for attempt in range(3):
-        server = _spawn(db_url, log_dir, worker, env)
+        server = _spawn(db_url, log_dir, worker, env, fault)
         if not wait:
             return server
         try:
@@ -256,9 +267,10 @@ class ServerFactory:
         worker: bool = True,
         env: Mapping[str, str] | None = None,
         wait: bool = True,
+        fault: str | None = None,
     ) -> Server:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        server = start_server(db_url, self.log_dir, worker=worker, env=env, wait=wait)
+        server = start_server(db_url, self.log_dir, worker=worker, env=env, wait=wait, fault=fault)
         self.started.append(server)
         return server
 

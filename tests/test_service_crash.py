@@ -2,9 +2,10 @@
 reliability, as tests): a real ``gpufleet serve`` process, on PostgreSQL (when
 ``GPUFLEET_TEST_PG_URL`` is set; else those cases skip, saying why) and on SQLite.
 
-- **failpoint**: with ``GPUFLEET_FAULT=after-audit`` a writing transaction kills the
-  process (exit 137) after its audit records are flushed and before it commits; restarted
-  without it, the chain verifies and neither the change nor its records exist;
+- **failpoint**: a server started through :mod:`tests.faulty_server` with ``after-audit``
+  (the package has no fault switch of its own) dies (exit 137) in a writing transaction
+  after its audit records are flushed and before it commits; restarted plainly, the chain
+  verifies and neither the change nor its records exist;
 - **SIGKILL at a seeded random moment** of a burst of register writes: after a restart the
   chain verifies, every acknowledged write is there, and every object of the store equals
   the after-state of its last audit record (and every object has one);
@@ -31,7 +32,7 @@ from gpufleet.auth.tokens import create_token
 from gpufleet.governance.runs import audited_run
 from gpufleet.register.plan import seed_from_scenario
 from gpufleet.store import audit
-from gpufleet.store.db import FAULT_ENV, Store
+from gpufleet.store.db import Store
 from gpufleet.store.models import (
     AccessRole,
     Approval,
@@ -48,6 +49,7 @@ from gpufleet.store.models import (
     Token,
     Transfer,
 )
+from tests.faulty_server import KILLED
 from tests.service_support import Api, ServerFactory, database, servers, wait_until
 from tests.small_scenario import SMALL
 
@@ -160,14 +162,14 @@ def test_a_crash_between_the_audit_append_and_the_commit_leaves_neither_change_n
     db_url: str, server_factory: ServerFactory
 ) -> None:
     secret = prepare(db_url, seeded=False)
-    faulty = server_factory(db_url, worker=False, env={FAULT_ENV: "after-audit"})
+    faulty = server_factory(db_url, worker=False, fault="after-audit")
     with Api(faulty.url, secret) as api:
         before = verdict(api)["records"]  # 1: the token
         # seeding SMALL is one transaction of 13 rows, each audited: 1 plan + 2 sites +
         # 2 entities + 2 programs + 3 quotas + 3 pools = 13
         with pytest.raises(httpx.TransportError):
             api.post("/seed", {"scenario_yaml": SMALL})
-    assert faulty.wait_exit() == 137
+    assert faulty.wait_exit() == KILLED
 
     server = server_factory(db_url, worker=False)
     with Api(server.url, secret) as api:
