@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from gpufleet.scenario.schema import (
+    ByValue,
     CohortIn,
     CostIn,
     FailuresIn,
@@ -111,4 +112,4 @@ class PersonBody(Strict):
 class RoleBody(Strict):
     person: Name
     entity: Name
-    role: RoleKind
+    role: Annotated[RoleKind, ByValue]

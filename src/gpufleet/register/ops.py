@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -45,8 +45,8 @@ def iso(v: date | datetime | None) -> str | None:
     """A date as a scenario file writes it: ``2024-06-15``, or a full ISO time."""
     if v is None:
         return None
-    if isinstance(v, datetime) and (v.hour, v.minute, v.second, v.microsecond) == (0, 0, 0, 0):
-        v = v.date()
+    if isinstance(v, datetime) and v.tzinfo is None and v.time() == time():
+        v = v.date()  # a naive midnight is that day; with an offset it is an instant
     return v.isoformat()
 
 

@@ -60,7 +60,7 @@ def read_governance(text: str, file: str) -> tuple[GovernanceIn, Located]:
     if located is None or problems:
         raise ScenarioError(file, problems)
     try:
-        return GovernanceIn.model_validate(located.value or {}), located
+        return GovernanceIn.model_validate(located.value or {}, strict=False), located
     except ValidationError as e:
         raise ScenarioError(
             file, problems_from_validation(e, located, file, GovernanceIn)
