@@ -3,6 +3,12 @@
 PyYAML's composer gives nodes with marks; we build the values ourselves so that every path
 (``("sites", 0, "power_kw")``) maps to a 1-based line number. Duplicate keys, which plain
 ``yaml.safe_load`` silently collapses, are errors here.
+
+What no scenario needs and would crash or stall a plain loader is refused with its line:
+nesting deeper than :data:`MAX_DEPTH` (PyYAML composes recursively: a few hundred levels
+raise RecursionError), integers outside 64 bits (past 4,300 digits Python's ``int()``
+raises ValueError; no column or RNG seed holds more than 64 bits anyway) and alias bombs
+(:data:`MAX_NODES`).
 """
 
 from __future__ import annotations
@@ -35,13 +41,22 @@ class Located:
 
 MAX_NODES = 1_000_000
 """More values than this, after expanding aliases, is an alias bomb, not a scenario."""
+MAX_DEPTH = 50
+"""Mappings and lists nested deeper than this are refused (a scenario nests about 8)."""
+INT_RANGE = (-(2**63), 2**63 - 1)
+"""The integers a file may hold: a 64-bit signed integer's range."""
+_EXPECTED_INT = f"an integer from {INT_RANGE[0]} to {INT_RANGE[1]}"
 
 
 def parse(text: str, file: str) -> tuple[Located | None, list[Problem]]:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_DepthLoader)
     except yaml.YAMLError as e:
         return None, [_yaml_problem(e, text, file)]
+    except _TooDeep as e:
+        return None, [e.problem(file)]
+    except RecursionError:  # a last resort: _DepthLoader stops far earlier
+        return None, [_too_deep(file, None)]
     if node is None:
         return None, [Problem("", "the file is empty", "a YAML mapping of scenario keys", file, 1)]
     builder = _Builder(file)
@@ -50,11 +65,49 @@ def parse(text: str, file: str) -> tuple[Located | None, list[Problem]]:
     except _TooBig:
         too_big = f"more than {MAX_NODES:,} values once aliases are expanded"
         return None, [Problem("", too_big, "a scenario without alias chains", file, None)]
+    except RecursionError:  # aliases nesting a deep value in itself, deeper and deeper
+        return None, [_too_deep(file, None)]
     return Located(value, builder.lines), builder.problems
 
 
 class _TooBig(Exception):
     pass
+
+
+class _TooDeep(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+    def problem(self, file: str) -> Problem:
+        return _too_deep(file, self.line)
+
+
+def _too_deep(file: str, line: int | None) -> Problem:
+    return Problem(
+        "",
+        f"mappings and lists are nested more than {MAX_DEPTH} levels deep",
+        f"at most {MAX_DEPTH} levels; a scenario needs about 8",
+        file,
+        line,
+    )
+
+
+class _DepthLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing nesting deeper than :data:`MAX_DEPTH` at the line
+    where it goes too deep, before its recursive composer overflows Python's stack."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise _TooDeep(event.start_mark.line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 class _Builder:
@@ -93,13 +146,26 @@ class _Builder:
 
     def scalar(self, n: yaml.Node, path: Path) -> Any:
         try:
-            return self.constructor.construct_object(n)
+            value = self.constructor.construct_object(n)
         except (ValueError, OverflowError):  # 2024-13-01 looks like a date but is not one:
+            if n.tag == "tag:yaml.org,2002:int":  # or past int()'s 4,300 digits
+                return self.huge_int(n, path)
             return n.value  # keep the text; the schema then says what it should be
         except yaml.YAMLError as e:  # an unknown tag, bad base64...
             problem = getattr(e, "problem", None) or str(e)
             self.problem(n, f"not valid YAML: {problem}", "YAML syntax", path)
             return None
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        if is_int and not INT_RANGE[0] <= value <= INT_RANGE[1]:
+            return self.huge_int(n, path)
+        return value
+
+    def huge_int(self, n: yaml.Node, path: Path) -> None:
+        text = str(n.value)
+        digits = sum(c.isdigit() for c in text)
+        shown = text if len(text) <= 24 else f"{text[:20]}... ({digits:,} digits)"
+        self.problem(n, f"the integer {shown} is too large", _EXPECTED_INT, path)
+        return None
 
     def mapping(self, n: yaml.MappingNode, path: Path) -> dict[str, Any]:
         out: dict[str, Any] = {}
