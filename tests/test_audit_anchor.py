@@ -277,7 +277,7 @@ def test_keygen_writes_a_private_key_only_its_owner_reads_and_never_overwrites(
     assert main(["audit", "keygen", "--out", str(tmp_path / "no" / "k")]) == 2
 
 
-def test_verify_needs_both_anchor_flags_and_real_keys(
+def test_verify_needs_both_anchor_flags_real_keys_and_a_checkpoint(
     log: Anchored, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = log.store.url
@@ -287,6 +287,11 @@ def test_verify_needs_both_anchor_flags_and_real_keys(
     flags = ["--public-key", key, "--anchor-file", str(log.file)]  # the private key
     assert main(["audit", "verify", "--db", url, *flags]) == 2
     assert "not a PEM public key" in capsys.readouterr().err
+    empty = log.file.with_name("empty.jsonl")
+    empty.write_text("")
+    flags = ["--public-key", str(log.pub), "--anchor-file", str(empty)]
+    assert main(["audit", "verify", "--db", url, *flags]) == 2
+    assert "holds no checkpoints" in capsys.readouterr().err
 
 
 def test_an_export_is_checked_against_the_anchors(

@@ -174,8 +174,9 @@ def snapshot(s: Session) -> None:
     """Make the rest of ``s``'s transaction read one snapshot (call it first): on
     PostgreSQL, READ COMMITTED would let a writer commit between reading the head and
     reading the log, so a concurrent append would look like a truncation. SQLite's read
-    transaction is a snapshot already."""
-    if s.get_bind().dialect.name == "postgresql":
+    transaction is a snapshot already. A session that has read already keeps its level
+    (it cannot change mid-transaction)."""
+    if s.get_bind().dialect.name == "postgresql" and not s.in_transaction():
         s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 

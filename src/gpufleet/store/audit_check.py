@@ -48,6 +48,16 @@ class Anchors:
             raise InputError(f"{given} needs {missing} too (the checkpoints and the key)")
         return cls(Path(file), anchor.load_public_key(Path(public_key)))
 
+    def checkpoints(self) -> list[anchor.Checkpoint]:
+        """The file's checkpoints; none is bad input: an empty file proves nothing."""
+        cps = anchor.read_anchor_file(self.file)
+        if not cps:
+            raise InputError(
+                f"--anchor-file {self.file}: holds no checkpoints, so nothing to check the log "
+                "against (write one with `gpufleet audit checkpoint`)"
+            )
+        return cps
+
 
 @dataclass(frozen=True)
 class Report:
@@ -110,7 +120,7 @@ def verify_store(s: Session, anchors: Anchors | None = None, rows: bool = True) 
     chain = audit.verify_records(audit.iter_records(s), audit.head_of(s))
     av = None
     if anchors is not None:
-        cps = anchor.read_anchor_file(anchors.file)
+        cps = anchors.checkpoints()
         wanted = {cp.seq for cp in cps}
         q = select(AuditRecord.seq, AuditRecord.hash).where(AuditRecord.seq.in_(wanted))
         hashes = {seq: h for seq, h in s.execute(q)}
@@ -126,7 +136,7 @@ def verify_file(text: str, fmt: str, file: str, anchors: Anchors | None = None) 
     chain = audit.verify_records(recs, None)
     av = None
     if anchors is not None:
-        cps = anchor.read_anchor_file(anchors.file)
+        cps = anchors.checkpoints()
         av = anchor.check_records(cps, anchors.key, recs, str(anchors.file))
     return Report(chain, av)
 
