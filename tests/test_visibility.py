@@ -15,11 +15,13 @@ from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from gpufleet.governance import runs as R
 from gpufleet.governance import transfers as T
 from gpufleet.governance.budget import RunBudget
-from gpufleet.store.db import Store
+from gpufleet.store.db import Store, now
+from gpufleet.store.models import Entity, Run, RunStatus
 from tests.api_support import Register, article_register, bearer, client
 
 pytest_plugins = ["tests.store_fixtures"]  # pg_url: a PostgreSQL database per module
@@ -51,11 +53,31 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     fast = RunBudget(in_process=True)
     for run in ("run", "assessment"):
         assert R.execute(store, reg.ids[run], fast).status == "done"
+    reg.ids["failed"] = failed_run(store)
     try:
         with client(store) as c:
             yield Env(c, reg)
     finally:
         store.dispose()
+
+
+def failed_run(store: Store) -> int:
+    """A run of tesla's that failed with an error listing every program (as an unknown
+    name's error does)."""
+    with store.write("test") as tx:
+        tesla = tx.session.scalar(select(Entity.id).where(Entity.name == "tesla"))
+        run = Run(
+            kind="whatif",
+            status=RunStatus.FAILED.value,
+            request={"name": "probe"},
+            error="unknown program 'x'; programs: fsd-training, grok-pretraining, starlink-ml",
+            created_by="test",
+            created_at=now(),
+            entity_id=tesla,
+        )
+        tx.session.add(run)
+        tx.session.flush()
+        return run.id
 
 
 ROUTES = [
@@ -76,6 +98,7 @@ ROUTES = [
     "/runs/@run/report",
     "/runs/@assessment",
     "/runs/@assessment/report",
+    "/runs/@failed",
     "/reports/fleet?at=2024-07-01",
     "/exports/kueue?at=2024-07-01",
     pytest.param(
@@ -141,8 +164,30 @@ def test_exports_are_the_fleet_admins_only(env: Env) -> None:
 
 def test_an_error_never_lists_another_entitys_program_names(env: Env) -> None:
     admin = bearer(env.reg.tokens["admin-own"])
-    body = {"name": "probe", "changes": {"scale": ["nosuch x2"]}, "seeds": 1}
-    resp = env.client.post(f"{V}/runs", headers=admin, json=body)
-    assert resp.status_code == 422
-    assert "fsd-training" in resp.text  # its own program, named among the valid ones
-    assert not [name for name in SECRETS if name in resp.text], resp.text
+    run = env.client.get(f"{V}/runs/{env.reg.ids['failed']}", headers=admin).json()
+    assert run["error"] == (
+        "unknown program 'x'; programs: fsd-training, <another entity's>, <another entity's>"
+    )
+
+
+def test_a_whatif_of_tesla_may_not_name_another_entitys_program_whether_it_exists_or_not(
+    env: Env,
+) -> None:
+    admin = bearer(env.reg.tokens["admin-own"])
+    answers = []
+    for program in ("grok-pretraining", "no-such-program"):
+        body = {"name": "probe", "changes": {"scale": [f"{program} x2"]}, "seeds": 1}
+        resp = env.client.post(f"{V}/runs", headers=admin, json=body)
+        assert resp.status_code == 403
+        err = resp.json()["error"]
+        assert err["code"] == "other-entity"
+        answers.append(err["message"].replace(program, "P"))
+    # the same answer for a program that exists and one that does not: no oracle
+    assert (
+        answers[0]
+        == answers[1]
+        == (
+            "changes.scale: 'P x2': a what-if of tesla may name only its own programs and pools "
+            "(program 'P' is not one of them)"
+        )
+    )

@@ -32,6 +32,7 @@ from gpufleet.service.run_report import render_run_page
 from gpufleet.service.values import iso_utc
 from gpufleet.service.visibility import WHOLE, View, scrub, view_of, visible_result
 from gpufleet.store.models import AccessRole, Run, RunStatus, Transfer
+from gpufleet.whatif.changes import PARSERS
 
 router = APIRouter(tags=["runs"])
 
@@ -122,12 +123,37 @@ def create_run(body: RunBody, p: Caller, store: StoreDep, request: Request) -> d
     cap = getattr(request.app.state, "runs_per_entity", MAX_ACTIVE_RUNS)
     with store.write(p.actor) as tx:
         view = view_of(tx.session, p)
+        _require_own_names(req["changes"], view)
         try:
             out = run_dict(queue_whatif(tx, req, p.entity_id, cap), with_result=True, view=view)
         except InputError as e:
             raise _scrubbed(e, view) from None
     wake_worker(request)
     return out
+
+
+def _require_own_names(changes: dict[str, list[str]], view: View) -> None:
+    """A scoped token's what-if may name its own entity's programs and pools only (any
+    entity, site or GPU type): changing another entity's program would tell, by a 202
+    against a 422, whether a program of that name exists. The same refusal for a name
+    that exists and one that does not."""
+    if view.whole:
+        return
+    own = view.own_programs | view.own_pools
+    for kind, texts in changes.items():
+        for text in texts:
+            try:
+                change = PARSERS[kind](text)
+            except InputError:
+                continue  # queue_whatif reports it, scrubbed
+            for attr in ("program", "from_program", "to_program", "pool"):
+                name = getattr(change, attr, None)
+                if name is not None and name not in own:
+                    raise ForbiddenError(
+                        f"changes.{kind}: {text!r}: a what-if of {view.entity} may name only "
+                        f"its own programs and pools ({attr} {name!r} is not one of them)",
+                        "other-entity",
+                    )
 
 
 def _scrubbed(e: InputError, view: View) -> InputError:

@@ -45,6 +45,7 @@ class View:
     entity: str | None
     own_programs: frozenset[str]
     hidden_names: frozenset[str]
+    own_pools: frozenset[str] = frozenset()
 
     @property
     def whole(self) -> bool:
@@ -59,14 +60,14 @@ def view_of(s: Session, p: Principal) -> View:
     if access.is_fleet_admin(p):
         return WHOLE
     own: set[str] = set()
+    pools: set[str] = set()
     hidden: set[str] = set()
     for name, entity_id in s.execute(select(Program.name, Program.entity_id)).all():
         (own if entity_id == p.entity_id else hidden).add(name)
     for name, owner_id in s.execute(select(Pool.name, Pool.owner_id)).all():
-        if owner_id != p.entity_id:
-            hidden.add(name)
+        (pools if owner_id == p.entity_id else hidden).add(name)
     entity = s.scalar(select(Entity.name).where(Entity.id == p.entity_id)) or ""
-    return View(entity, frozenset(own), frozenset(hidden - own))
+    return View(entity, frozenset(own), frozenset(hidden - own - pools), frozenset(pools))
 
 
 def _keep(d: Any, own: frozenset[str]) -> tuple[dict[str, Any], int]:
