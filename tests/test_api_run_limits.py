@@ -4,9 +4,12 @@ past its expensive requests a 429 ``rate-limited``, each with ``Retry-After``.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
+from gpufleet.cli import main
 from gpufleet.service.app import create_app
 from gpufleet.service.ratelimit import DEFAULT_RATE, RateLimit
 from gpufleet.store.db import Store
@@ -68,3 +71,16 @@ def test_a_token_past_its_expensive_requests_gets_a_429_and_others_do_not(store:
     assert ok(resp, 429)["error"]["code"] == "rate-limited"
     resp = c.post(f"{API}/transfers/1/assess", headers=admin, json={})
     assert ok(resp, 429)["error"]["code"] == "rate-limited"
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [("--run-timeout", "0"), ("--run-attempts", "0"), ("--runs-per-entity", "0"),
+     ("--rate-per-minute", "-1"), ("--run-memory-mb", "-5")],
+)  # fmt: skip
+def test_serve_refuses_a_budget_or_limit_that_allows_nothing_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str
+) -> None:
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    assert main(["serve", "--db", db, flag, value]) == 2
+    assert f"{flag} {value}: expected a number of" in capsys.readouterr().err
