@@ -208,3 +208,13 @@ def test_a_whatif_whose_changes_scale_load_past_the_limit_is_refused_when_queued
         R.queue_whatif(tx, req)
     assert "too big to simulate" in str(e.value)
     assert "programs.language.workload" in e.value.render()
+
+
+def test_a_negative_seed_is_a_problem_naming_it_not_an_internal_error(tmp_path: Path) -> None:
+    neg = tmp_path / "neg.yaml"
+    neg.write_text(SMALL.replace("seed: 7", "seed: -3"))
+    assert main(["simulate", str(neg)]) == 2  # was exit 1: NumPy's "expected non-negative"
+    with pytest.raises(ScenarioError) as e:
+        load_scenario_text(neg.read_text())
+    (p,) = e.value.problems
+    assert (p.field, p.expected) == ("seed", "an integer from 0 to 9223372036854775807")

@@ -25,3 +25,6 @@ MAX_TOPOLOGY = 1_024
 """``nvlink_domain_gpus``, ``nodes_per_rack``, ``racks_per_block``."""
 MIN_MTBF_HOURS = 1.0
 """``failures.node_mtbf_hours``: at least an hour."""
+MAX_SEED = 2**63 - 1
+"""The scenario's ``seed``: from 0 (NumPy's seeds are non-negative) to the largest 64-bit
+integer (a run's seeds are ``seed``, ``seed + 1``...; its store's columns are 64-bit)."""
