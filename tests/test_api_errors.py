@@ -192,7 +192,7 @@ def test_a_bug_is_a_500_with_a_generic_message_and_a_logged_traceback(
     def broken(*_a: Any, **_k: Any) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr("gpufleet.store.audit.verify", broken)
+    monkeypatch.setattr("gpufleet.store.audit_check.verify_store", broken)
     with caplog.at_level(logging.ERROR, logger="gpufleet.service"):
         resp = c.get(f"{API}/audit/verify", headers=admin)
     err = error_of(resp, 500, "internal-error")
