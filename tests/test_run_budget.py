@@ -218,3 +218,15 @@ def test_a_negative_seed_is_a_problem_naming_it_not_an_internal_error(tmp_path: 
         load_scenario_text(neg.read_text())
     (p,) = e.value.problems
     assert (p.field, p.expected) == ("seed", "an integer from 0 to 9223372036854775807")
+
+
+def test_a_whatif_delivering_a_billion_gpus_is_refused_naming_the_nodes(
+    store: Store, people: dict[str, int]
+) -> None:
+    # 1,000,000,000 GPUs / 8 per node = 125,000,000 nodes, + SMALL's 14 > 200,000
+    req = {"changes": {"deliver": ["1000000000 H100 acme@east 2024-01-03"]}, "name": "big"}
+    with pytest.raises(InputError) as e, store.write("test") as tx:
+        R.queue_whatif(tx, {**req, "seeds": 1})
+    (p,) = e.value.problems
+    assert (p.file, p.field) == ("arm big", "pools")
+    assert p.message.startswith("the pools hold 125,000,014 nodes together")

@@ -42,6 +42,11 @@ MAX_NODES = 200_000
 MAX_JOBS_PER_RUN = 5_000_000
 
 
+def _n(x: float) -> str:
+    """A count for people: 1,040,000; a huge one (a what-if's x1e300) as 8e+301."""
+    return f"{x:,.0f}" if x < 1e12 else f"{x:.3g}"
+
+
 def expected_jobs(w: ProgramWorkload, horizon_s: float) -> float:
     """The jobs one simulation of ``w`` submits on average: generators' rate times their
     active days within ``[0, horizon_s]``, plus every fixed (listed or trace) job."""
@@ -94,14 +99,14 @@ def size_problems(
     if total > MAX_JOBS_PER_SIMULATION:
         biggest = max(jobs, key=lambda k: jobs[k])
         field, line, file = where(biggest)
-        top = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(jobs.items(), key=lambda kv: -kv[1])[:3])
+        top = ", ".join(f"{k} {_n(v)}" for k, v in sorted(jobs.items(), key=lambda kv: -kv[1])[:3])
         out.append(
             Problem(
                 field,
-                f"the programs' workloads add up to {total:,.0f} expected jobs per simulation "
+                f"the programs' workloads add up to {_n(total)} expected jobs per simulation "
                 f"({top}); the engine runs at most {MAX_JOBS_PER_SIMULATION:,}",
-                f"at most {MAX_JOBS_PER_SIMULATION:,} jobs over the plan, summed over programs "
-                "(fewer jobs_per_day, a shorter plan, or a smaller count)",
+                f"at most {MAX_JOBS_PER_SIMULATION:,} jobs over the plan, summed over programs: "
+                "fewer jobs_per_day, a shorter plan or a smaller count",
                 file,
                 line,
             )
@@ -112,7 +117,7 @@ def size_problems(
         out.append(
             Problem(
                 "pools",
-                f"the pools hold {nodes:,} nodes together; the engine runs at most {MAX_NODES:,}",
+                f"the pools hold {_n(nodes)} nodes together; the engine runs at most {MAX_NODES:,}",
                 f"at most {MAX_NODES:,} nodes over all pools",
                 file,
             )
@@ -123,8 +128,8 @@ def size_problems(
             out.append(
                 Problem(
                     "failures.node_mtbf_hours",
-                    f"{nodes:,} nodes over {sc.horizon_s / 3600:,.0f} h with a node MTBF of "
-                    f"{sc.failures.node_mtbf_hours:g} h make {fails:,.0f} expected failures",
+                    f"{_n(nodes)} nodes over {sc.horizon_s / 3600:,.0f} h with a node MTBF of "
+                    f"{sc.failures.node_mtbf_hours:g} h make {_n(fails)} expected failures",
                     f"at most {MAX_FAILURES_PER_SIMULATION:,} failures per simulation "
                     "(a longer node_mtbf_hours)",
                     file,
@@ -150,12 +155,12 @@ def require_runnable(arms: dict[str, Scenario], seeds: int, what: str) -> None:
         raise InputError(f"{what}: too big to simulate", problems)
     if total > MAX_JOBS_PER_RUN:
         raise InputError(
-            f"{what}: seeds: {seeds} seeds x {len(arms)} arms would simulate {total:,.0f} "
+            f"{what}: seeds: {seeds} seeds x {len(arms)} arms would simulate {_n(total)} "
             f"jobs; a run simulates at most {MAX_JOBS_PER_RUN:,}",
             [
                 Problem(
                     "seeds",
-                    f"{seeds} seeds make {total:,.0f} simulated jobs",
+                    f"{seeds} seeds make {_n(total)} simulated jobs",
                     f"at most {MAX_JOBS_PER_RUN:,} simulated jobs per run (fewer seeds)",
                 )
             ],
