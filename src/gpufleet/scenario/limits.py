@@ -5,14 +5,16 @@ that never ends.
 Measured on a 2-core CI machine (one core per simulation), the article's plan scaled up:
 one simulation of ~1,040,000 jobs (the article's two generators x100 over its 304 days,
 the fleet overloaded so that jobs pile up) takes 21.7 s and peaks at 700 MB resident;
-the article itself (~10,400 jobs) takes ~1 s. So about 50,000 jobs per second and
-~0.7 kB per queued job. The limits:
+the article itself (~10,400 jobs) takes ~1 s; a 10-seed assessment of the article (20
+simulations, 207,000 jobs on its 4,000 nodes and large gangs) 18.3 s and 128 MB. So
+11,000 to 50,000 jobs per second, and ~0.7 kB per queued job. The limits:
 
 - one simulation: at most :data:`MAX_JOBS_PER_SIMULATION` expected jobs (~40 s, ~1.4 GB)
   and :data:`MAX_FAILURES_PER_SIMULATION` expected node failures, over at most
   :data:`MAX_NODES` nodes;
 - one run (what-if or assessment: two arms x ``seeds`` simulations): at most
-  :data:`MAX_JOBS_PER_RUN` simulated jobs (~100 s here);
+  :data:`MAX_JOBS_PER_RUN` simulated jobs (100 to 450 s here, inside the default 600 s
+  budget of :mod:`gpufleet.governance.budget`);
 - each field of the format (``jobs_per_day``, ``count``, ``gpus``, durations, a pool's
   ``nodes``...): the bounds of :mod:`gpufleet.scenario.bounds`, which
   :mod:`gpufleet.scenario.schema` applies.
