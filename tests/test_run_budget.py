@@ -230,3 +230,17 @@ def test_a_whatif_delivering_a_billion_gpus_is_refused_naming_the_nodes(
     (p,) = e.value.problems
     assert (p.file, p.field) == ("arm big", "pools")
     assert p.message.startswith("the pools hold 125,000,014 nodes together")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="transfers.queue_assessment must call fairness.require_room(tx.session, "
+    "t.from_entity_id) (the coordinator's file)",
+)
+def test_an_assessment_counts_against_its_givers_cap(store: Store, people: dict[str, int]) -> None:
+    acme = entity_id(store, "acme")
+    for i in range(3):
+        whatif(store, acme, f"w{i}")
+    tid = request(store, people["ann"], SMALL_MOVE)  # acme gives
+    with pytest.raises(TooManyRequestsError):
+        assessment(store, tid)
