@@ -33,17 +33,26 @@ from gpufleet.store.models import AccessRole
 from tests.api_support import API, bearer, client
 from tests.small_scenario import SMALL, with_defect
 
-pytest_plugins = ["tests.store_fixtures"]  # the `store` fixture, on SQLite and PostgreSQL
+pytest_plugins = ["tests.store_fixtures"]  # pg_url: a PostgreSQL database per module
 pytestmark = pytest.mark.security
 
 LONE = "\ud800"
 """Half of a UTF-16 pair: json.dumps writes it as the escape ``\\ud800``."""
 
 
-@pytest.fixture
-def api(store: Store) -> Iterator[tuple[TestClient, dict[str, str]]]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[TestClient, dict[str, str]]]:
     """SMALL, person ann (officer of acme) with a fleet-admin token, transfer 1 requested
-    by her (acme lends 16 GPUs to beta)."""
+    by her (acme lends 16 GPUs to beta); one register per backend for the module (the
+    refusals write nothing, and the two tests that write use names of their own)."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_url")
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('abuse') / 'fleet.db'}"
+    store = Store(url)
+    store.upgrade()
     with store.write("test:setup") as tx:
         seed_from_scenario(tx, SMALL)
         ann = ops.create(tx, "person", {"name": "ann"})
@@ -52,8 +61,11 @@ def api(store: Store) -> Iterator[tuple[TestClient, dict[str, str]]]:
             tx, ann.id, {"pool": "acme-h100", "gpus": 16, "to": "beta", "start": "2024-01-03"}
         )
         secret = create_token(tx, "admin", AccessRole.FLEET_ADMIN, None, "ann")[1]
-    with client(store) as c:
-        yield c, bearer(secret)
+    try:
+        with client(store) as c:
+            yield c, bearer(secret)
+    finally:
+        store.dispose()
 
 
 def send(c: TestClient, admin: dict[str, str], method: str, path: str, raw: bytes) -> Any:

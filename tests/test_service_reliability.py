@@ -401,8 +401,9 @@ BAD_REQUESTS = [
          "invalid-parameter", "state"),
     case("an export format that does not exist", "GET", "/exports/lsf", None, 422,
          "invalid-parameter", "format"),
-    case("JSON nested 50,000 deep", "POST", "/people", DEEP, 400, "bad-request"),
-    case("a body that is not UTF-8", "POST", "/people", b'{"name": "\xff"}', 400, "bad-request"),
+    case("JSON nested 50,000 deep", "POST", "/people", DEEP, 422, "invalid-body"),
+    case("a body that is not UTF-8", "POST", "/people", b'{"name": "\xff"}', 400,
+         "malformed-json"),
 ]  # fmt: skip
 
 
