@@ -7,10 +7,12 @@
     │   ├── ScenarioError         one or more problems in a scenario file (``problems``)
     │   ├── UnknownNameError      a name that is not registered (policy, GPU type, ...)
     │   ├── NotFoundError         no such object in the store: HTTP 404
-    │   └── ConflictError         the object changed or the step is not allowed now: HTTP 409
+    │   ├── ConflictError         the object changed or the step is not allowed now: HTTP 409
+    │   └── TooManyRequestsError  more than the caller's share (runs, requests): HTTP 429
     ├── AccessError               who is asking may not do it: exit code 3
     │   ├── UnauthorizedError     no token, or not a valid one: HTTP 401
     │   └── ForbiddenError        a valid token without the right: HTTP 403
+    ├── BusyError                 the store stayed locked by other writers: HTTP 503, try again
     └── InternalError             a broken invariant inside gpufleet: exit code 1, HTTP 500
 
 Every input problem is a :class:`Problem` with data on it: where (file, line, field), what
@@ -105,6 +107,16 @@ class ConflictError(InputError):
         self.code = code
 
 
+class TooManyRequestsError(InputError):
+    """The caller asks for more than its share (runs queued, requests per minute): HTTP
+    429 with ``Retry-After: retry_after_s``; the same request later may succeed."""
+
+    def __init__(self, message: str, retry_after_s: int, code: str = "rate-limited") -> None:
+        super().__init__(message)
+        self.code = code
+        self.retry_after_s = retry_after_s
+
+
 class AccessError(GpufleetError):
     """The caller is not allowed to do this."""
 
@@ -125,22 +137,40 @@ class ForbiddenError(AccessError):
         self.code = code
 
 
+class BusyError(GpufleetError):
+    """The store stayed locked by other writers past a bound: nothing was changed, and
+    the same request may succeed later (HTTP 503 with ``Retry-After: retry_after_s``)."""
+
+    code = "busy"
+
+    def __init__(self, message: str, retry_after_s: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class InternalError(GpufleetError):
     """An invariant of gpufleet itself broke: a bug, never the user's fault."""
 
 
 def exit_code(error: BaseException) -> int:
-    """The CLI exit code for an error: 2 bad input, 3 not allowed, 1 anything else."""
+    """The CLI exit code for an error: 2 bad input, 3 not allowed, 5 the store is busy
+    (nothing changed: run it again), 1 anything else. (4, a broken audit chain, is not an
+    error but a verdict: ``gpufleet audit verify``.)"""
     if isinstance(error, InputError):
         return 2
+    if isinstance(error, BusyError):
+        return 5
     return 3 if isinstance(error, AccessError) else 1
 
 
 def http_status(error: BaseException) -> int:
-    """The HTTP status for an error: 404, 409, 401, 403, 422 for other bad input, else 500."""
+    """The HTTP status for an error: 404, 409, 429, 401, 403, 422 for other bad input, 503
+    for a busy store, else 500."""
     for kind, status in (
+        (BusyError, 503),
         (NotFoundError, 404),
         (ConflictError, 409),
+        (TooManyRequestsError, 429),
         (UnauthorizedError, 401),
         (ForbiddenError, 403),
         (AccessError, 403),

@@ -17,6 +17,14 @@ fleet-admin       everything                             everything, tokens incl
 Every check raises :class:`ForbiddenError` with a code and a sentence saying what was
 missing; reads of another entity's objects are refused, not silently filtered, when asked
 for by id; lists are filtered to what the caller may read.
+
+**What a scoped token may read of other entities** (docs/security.md, "What a token may
+read"): the shared objects (sites, groups, entity names, people, the plan's header) and
+per-entity aggregates, never another entity's programs, quotas, pools, milestones or
+per-program results. A transfer's two parties read it and its assessment, each with its
+own programs in full. Run results are redacted to the caller's programs before they are
+sent (:mod:`gpufleet.service.visibility`); exports, the whole fleet's configuration, are
+the fleet-admin's only.
 """
 
 from __future__ import annotations

@@ -253,7 +253,7 @@ def normalize_doc(raw: Mapping[str, Any], base_dir: Path | None = None) -> dict[
     changes by date and program, then transfers by start). ``plan_doc`` of a register
     seeded from ``raw`` equals this."""
     try:
-        model = S.ScenarioIn.model_validate(dict(raw))
+        model = S.ScenarioIn.model_validate(dict(raw), strict=False)  # YAML: see S.Strict
     except ValidationError as e:
         raise InputError(f"not a valid scenario document: {e.errors()[0]['msg']}") from None
     doc: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -316,7 +316,11 @@ def _read_source(path_or_text: str | Path | None) -> tuple[str, str, Path]:
 
 
 def seed_from_scenario(
-    tx: Tx, path_or_text: str | Path | None = None, *, requester_id: int | None = None
+    tx: Tx,
+    path_or_text: str | Path | None = None,
+    *,
+    requester_id: int | None = None,
+    text_only: bool = False,
 ) -> dict[str, Any]:
     """Fill an empty register from a scenario file (default: the article's) or YAML text.
 
@@ -330,9 +334,17 @@ def seed_from_scenario(
     audited. The file is validated by the scenario loader first (every problem with its
     line), and the seeded register must load as a plan, else nothing is written.
 
+    ``text_only`` (a request over the API): ``path_or_text`` is YAML text, never a path,
+    and the scenario may not name files on this machine (traces by registry name only;
+    see :func:`gpufleet.scenario.load.load_scenario_text`'s ``files``).
+
     Returns a report: rows created per kind, and ``variants_skipped``."""
-    text, label, folder = _read_source(path_or_text)
-    load_scenario_text(text, label, base_dir=folder)  # every problem, with the file's lines
+    if text_only:
+        text, label, folder = str(path_or_text or ""), "<seed>", Path(".")
+    else:
+        text, label, folder = _read_source(path_or_text)
+    # every problem, with the file's lines; nothing below runs unless the text is valid
+    load_scenario_text(text, label, base_dir=folder, files=not text_only)
     s = tx.session
     taken = s.scalar(select(func.count()).select_from(Site)) or 0
     taken += s.scalar(select(func.count()).select_from(Entity)) or 0

@@ -24,6 +24,7 @@ from gpufleet.errors import InputError, Problem, ScenarioError
 from gpufleet.scenario import schema as S
 from gpufleet.scenario.cohorts import check_cohorts, program_cohort
 from gpufleet.scenario.dates import as_datetime
+from gpufleet.scenario.limits import program_where, size_problems
 from gpufleet.scenario.pydantic_errors import problems_from_validation
 from gpufleet.scenario.workloads import build_workload
 from gpufleet.scenario.yamlsrc import Located, dotted, parse
@@ -60,8 +61,13 @@ def validate_file(path: str | Path) -> list[Problem]:
 
 
 def load_scenario_text(
-    text: str, file: str = "<scenario>", base_dir: Path | None = None
+    text: str, file: str = "<scenario>", base_dir: Path | None = None, *, files: bool = True
 ) -> Scenario:
+    """A scenario from YAML text. ``files=False``: the text came from someone who may not
+    choose files on this machine (an API request): a workload's trace may then only name
+    a trace of the registry ('gpufleet trace list'); a ``path``, or a ``source`` that is
+    not a registry name, is a problem, found without touching the file system (so neither
+    a file's content nor its existence is revealed)."""
     located, problems = parse(text, file)
     if located is None:
         raise ScenarioError(file, problems)
@@ -80,13 +86,17 @@ def load_scenario_text(
             ],
         )
     try:
-        model = S.ScenarioIn.model_validate(located.value)
+        model = S.ScenarioIn.model_validate(located.value, strict=False)  # YAML: see S.Strict
     except ValidationError as e:
-        problems += problems_from_validation(e, located, file, S.ScenarioIn)
+        told = {p.field for p in problems if p.field}  # the parser's say on a value comes first
+        found = problems_from_validation(e, located, file, S.ScenarioIn)
+        problems += [p for p in found if p.field not in told]
         raise ScenarioError(file, _in_file_order(problems, file)) from None
-    checker = _Checker(model, located, file, base_dir or Path("."))
+    checker = _Checker(model, located, file, base_dir or Path("."), files)
     scenario = checker.build()
     problems += checker.problems
+    if scenario is not None:  # the engine's limits on the totals (runs work)
+        problems += size_problems(scenario, program_where(model, located, file))
     if problems:
         raise ScenarioError(file, _in_file_order(problems, file))
     assert scenario is not None
@@ -115,11 +125,14 @@ def _cost(c: S.CostIn) -> CostModel:
 class _Checker:
     """Cross-reference checks and the build, in one pass so each check sits by its use."""
 
-    def __init__(self, m: S.ScenarioIn, src: Located, file: str, base: Path) -> None:
+    def __init__(
+        self, m: S.ScenarioIn, src: Located, file: str, base: Path, files: bool = True
+    ) -> None:
         self.m = m
         self.src = src
         self.file = file
         self.base = base
+        self.files = files
         self.problems: list[Problem] = []
         self.transfer_paths: dict[int, YPath] = {}
         self.reported: set[YPath] = set()

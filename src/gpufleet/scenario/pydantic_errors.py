@@ -173,18 +173,23 @@ _NOUNS: dict[Any, str] = {
 
 def _bounds(limits: list[Any]) -> str:
     """Bounds in words, from annotated-types' ``Gt(gt=0)``, ``Ge(ge=1)``, ``Le(le=3)``..."""
-    b = {k: getattr(m, k) for m in limits for k in ("gt", "ge", "lt", "le") if hasattr(m, k)}
+    b = {
+        k: str(v) if isinstance(v := getattr(m, k), int) else f"{v:g}"
+        for m in limits
+        for k in ("gt", "ge", "lt", "le")
+        if hasattr(m, k)
+    }  # an integer bound in full (a seed's 2^63 - 1), a float's in short
     if "ge" in b and "le" in b:
-        return f"from {b['ge']:g} to {b['le']:g}"
+        return f"from {b['ge']} to {b['le']}"
     words = []
     if "gt" in b:
-        words.append(f"greater than {b['gt']:g}")
+        words.append(f"greater than {b['gt']}")
     elif "ge" in b:
-        words.append(f"of {b['ge']:g} or more")
+        words.append(f"of {b['ge']} or more")
     if "lt" in b:
-        words.append(f"less than {b['lt']:g}")
-    elif "le" in b:
-        words.append(f"of {b['le']:g} or less")
+        words.append(f"less than {b['lt']}")
+    elif "le" in b:  # "greater than 0 and at most 100000"; alone: "of 100000 or less"
+        words.append(f"at most {b['le']}" if words else f"of {b['le']} or less")
     return " and ".join(words)
 
 

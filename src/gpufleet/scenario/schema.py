@@ -7,17 +7,86 @@ enough GPUs, ...) are checked in :mod:`gpufleet.scenario.load`.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic import Strict as StrictMode
+from pydantic_core import PydanticCustomError
+
+from gpufleet.scenario import bounds as B
 
 Pos = Annotated[float, Field(gt=0)]
 NonNeg = Annotated[float, Field(ge=0)]
 PosInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
-When = date | datetime
+
+ByValue = StrictMode(False)
+"""An enum field of a :class:`Strict` model that takes the enum's value (``"officer"``):
+``Annotated[RoleKind, ByValue]``. JSON has no enums, and strict models want instances."""
+
+WHEN_EXPECTED = (
+    "an ISO date string such as 2024-07-02, or a date and time such as 2024-07-02T10:00:00 "
+    "(an offset such as -10:00 is kept)"
+)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d")
+_DATE: TypeAdapter[date] = TypeAdapter(date)
+_DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+
+
+def _instant(v: object) -> object:
+    """What a :data:`When` accepts, decided before pydantic's ``date | datetime`` union:
+
+    - a date or datetime object (a YAML file's ``2024-07-02`` is one already);
+    - an ISO date string ``YYYY-MM-DD``: a date;
+    - an ISO date-and-time string: a datetime, its offset kept (pydantic's union would
+      make ``2024-07-02T00:00:00-10:00`` the date 2024-07-02, dropping the offset);
+    - nothing else: a number (a unix time?) or a string of digits is refused, where
+      pydantic's lax mode would read it as seconds since 1970."""
+    if isinstance(v, date):
+        return v
+    if not isinstance(v, str):
+        raise PydanticCustomError(
+            "date_type",
+            "Input should be an ISO date string, not {kind}",
+            {"kind": type(v).__name__, "expected": WHEN_EXPECTED},
+        )
+    text = v.strip()
+    if _ISO_DATE.fullmatch(text):
+        return _parsed(_DATE, text, "date_parsing")
+    if _ISO_DATETIME.match(text):
+        return _parsed(_DATETIME, text, "datetime_parsing")
+    raise PydanticCustomError(
+        "date_parsing",
+        "Input should be an ISO date (YYYY-MM-DD) or date and time (YYYY-MM-DDTHH:MM)",
+        {"expected": WHEN_EXPECTED},
+    )
+
+
+def _parsed(adapter: TypeAdapter[date] | TypeAdapter[datetime], text: str, kind: str) -> date:
+    try:
+        return adapter.validate_python(text, strict=False)
+    except ValidationError as e:
+        reason = str(e.errors()[0]["msg"])
+        raise PydanticCustomError(
+            kind, "{reason}", {"reason": reason, "expected": WHEN_EXPECTED}
+        ) from None
+
+
+When = Annotated[date | datetime, BeforeValidator(_instant)]
+"""A day or an instant. Dates are midnight UTC; a time with an offset keeps it."""
 
 
 class KeyProblem(ValueError):
@@ -44,26 +113,43 @@ def exactly_one(a: str, a_value: object, b: str, b_value: object) -> None:
         raise KeyProblem(f"neither {a!r} nor {b!r} is given", expected, (a, b))
 
 
-def _has_nul(v: object) -> bool:
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _bad_text(v: object) -> str | None:
+    """Why a string in ``v`` (or in its items, keys and values) cannot be stored; None if
+    every one can."""
     if isinstance(v, str):
-        return "\x00" in v
+        if "\x00" in v:
+            return "contains a NUL character (U+0000)"
+        if _SURROGATE.search(v):
+            return "contains a lone surrogate (U+D800 to U+DFFF), which is not text"
+        return None
     if isinstance(v, list | tuple):
-        return any(_has_nul(x) for x in v)
+        return next((w for x in v if (w := _bad_text(x))), None)
     if isinstance(v, dict):
-        return any(_has_nul(k) or _has_nul(x) for k, x in v.items())
-    return False
+        return next((w for k, x in v.items() if (w := _bad_text(k) or _bad_text(x))), None)
+    return None
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """The base of every input model: unknown keys are errors, and types are strict
+    (``"gpus": "8"`` is not an integer, ``true`` is not 1, ``1720000000`` is not a date).
+    Files validate with ``model_validate(..., strict=False)``: YAML spells some numbers
+    as text (``1e6``); JSON bodies are held to the letter. Enum fields take their values
+    (:data:`ByValue`); dates and times are :data:`When`'s."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     @field_validator("*", mode="after")
     @classmethod
-    def _no_nul(cls, v: object) -> object:
+    def _storable_text(cls, v: object) -> object:
         # a NUL has no business in a name or a note, and PostgreSQL's text cannot hold one
-        # (SQLite's can): refused here, the store behaves the same on both backends
-        if _has_nul(v):
-            raise ValueError("contains a NUL character (U+0000)")
+        # (SQLite's can); a lone surrogate is not text at all and cannot be encoded:
+        # refused here, so the store behaves the same on both backends
+        why = _bad_text(v)
+        if why:
+            raise ValueError(why)
         return v
 
 
@@ -131,17 +217,22 @@ class MilestoneIn(Strict):
     due: When
 
 
+# --- bounds on what scales the engine's work (gpufleet.scenario.bounds; runs work) ------
+Hours = Annotated[float, Field(gt=0, le=B.MAX_HOURS)]
+JobGpus = Annotated[int, Field(gt=0, le=B.MAX_JOB_GPUS)]
+
+
 class Lognormal(Strict):
-    median: Pos
-    sigma: NonNeg
+    median: Hours
+    sigma: Annotated[float, Field(ge=0, le=B.MAX_SIGMA)]
 
 
 class DurationDist(Strict):
     lognormal: Lognormal | None = None
-    choices: list[Pos] | None = None
-    weights: list[Pos] | None = None
-    min: Pos | None = None
-    max: Pos | None = None
+    choices: Annotated[list[Hours], Field(max_length=B.MAX_CHOICES)] | None = None
+    weights: Annotated[list[Pos], Field(max_length=B.MAX_CHOICES)] | None = None
+    min: Hours | None = None
+    max: Hours | None = None
 
     @model_validator(mode="after")
     def one_kind(self) -> DurationDist:
@@ -159,8 +250,8 @@ class DurationDist(Strict):
 
 
 class GpuDist(Strict):
-    choices: list[PosInt]
-    weights: list[Pos] | None = None
+    choices: Annotated[list[JobGpus], Field(max_length=B.MAX_CHOICES)]
+    weights: Annotated[list[Pos], Field(max_length=B.MAX_CHOICES)] | None = None
 
     @model_validator(mode="after")
     def same_length(self) -> GpuDist:
@@ -189,16 +280,16 @@ class TopologyIn(Strict):
 
 
 class GeneratorIn(Strict):
-    jobs_per_day: Pos
-    gpus: PosInt | GpuDist
-    duration_hours: Pos | DurationDist
+    jobs_per_day: Annotated[float, Field(gt=0, le=B.MAX_JOBS_PER_DAY)]
+    gpus: JobGpus | GpuDist
+    duration_hours: Hours | DurationDist
     start: When | None = None
     end: When | None = None
     gpu_types: list[str] | None = None
     priority: int | None = None  # default: the program's priority
     preemptible: bool = True
-    checkpoint_hours: Pos | None = None
-    time_limit_hours: Pos | None = None
+    checkpoint_hours: Hours | None = None
+    time_limit_hours: Hours | None = None
     name: str = ""
     topology: TopologyIn | None = None
 
@@ -206,15 +297,15 @@ class GeneratorIn(Strict):
 class JobIn(Strict):
     name: str = ""
     submit: When
-    gpus: PosInt
-    duration_hours: Pos | None = None
-    gpu_hours: Pos | None = None
+    gpus: JobGpus
+    duration_hours: Hours | None = None
+    gpu_hours: Annotated[float, Field(gt=0, le=B.MAX_HOURS * B.MAX_JOB_GPUS)] | None = None
     gpu_types: list[str] | None = None
     priority: int | None = None  # default: the program's priority
     preemptible: bool = True
-    checkpoint_hours: Pos | None = None
-    time_limit_hours: Pos | None = None  # Slurm's --time; used by EASY backfill
-    count: PosInt = 1
+    checkpoint_hours: Hours | None = None
+    time_limit_hours: Hours | None = None  # Slurm's --time; used by EASY backfill
+    count: Annotated[int, Field(gt=0, le=B.MAX_JOB_COUNT)] = 1
     every_hours: NonNeg = 0.0
     topology: TopologyIn | None = None
 
@@ -237,7 +328,7 @@ class TraceIn(Strict):
     queue: str | None = None
     map: str | None = None
     time_format: str | None = None
-    scale_load: Pos = 1.0
+    scale_load: Annotated[float, Field(gt=0, le=B.MAX_SCALE_LOAD)] = 1.0
 
     @model_validator(mode="after")
     def path_or_source(self) -> TraceIn:
@@ -289,14 +380,14 @@ class PoolIn(Strict):
     name: Name
     site: str
     gpu_type: str
-    gpus_per_node: PosInt = 8
-    nodes: PosInt
+    gpus_per_node: Annotated[int, Field(gt=0, le=B.MAX_GPUS_PER_NODE)] = 8
+    nodes: Annotated[int, Field(gt=0, le=B.MAX_POOL_NODES)]
     owner: str
     delivered: When | None = None
     value_usd: NonNeg | None = None
-    nvlink_domain_gpus: PosInt = 8
-    nodes_per_rack: PosInt = 4
-    racks_per_block: PosInt = 8
+    nvlink_domain_gpus: Annotated[int, Field(gt=0, le=B.MAX_TOPOLOGY)] = 8
+    nodes_per_rack: Annotated[int, Field(gt=0, le=B.MAX_TOPOLOGY)] = 4
+    racks_per_block: Annotated[int, Field(gt=0, le=B.MAX_TOPOLOGY)] = 8
     note: str = ""
 
 
@@ -344,8 +435,8 @@ class VariantIn(Strict):
 
 
 class FailuresIn(Strict):
-    node_mtbf_hours: Pos
-    repair_hours: Pos
+    node_mtbf_hours: Annotated[float, Field(ge=B.MIN_MTBF_HOURS, le=1e9)]
+    repair_hours: Hours
 
 
 LAST_YEAR = 9000
@@ -358,7 +449,7 @@ class ScenarioIn(Strict):
     start: When
     end: When | None = None
     horizon_days: Annotated[float, Field(gt=0, le=36_525)] | None = None  # up to 100 years
-    seed: int = 0
+    seed: Annotated[int, Field(ge=0, le=B.MAX_SEED)] = 0  # NumPy seeds are non-negative
     policy: str | PolicyIn = "quota"
     cost: CostIn = CostIn()
     failures: FailuresIn | None = None

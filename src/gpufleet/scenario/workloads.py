@@ -27,6 +27,7 @@ class Context(Protocol):
     base: Path
     file: str
     src: Located
+    files: bool  # False: traces by registry name only, no file opened (an API request)
 
 
 def build_workload(
@@ -124,6 +125,12 @@ def build_workload(
     if drafts:
         drafts.sort(key=lambda d: d.submit_s)
         sources.append(FixedJobs(tuple(drafts)))
+    if w.trace is not None and not ctx.files:
+        tp = (*path, "trace")
+        problem = registry_only_problem(w.trace.path, w.trace.source)
+        if problem is not None:
+            err((*tp, problem[0]), problem[1], problem[2])
+            return None, problems
     if w.trace is not None and w.trace.source is not None:
         tp = (*path, "trace")
         got = _trace_source(w.trace, types(w.trace.gpu_types, (*tp, "gpu_types")), ctx)
@@ -181,6 +188,31 @@ def build_workload(
     return ProgramWorkload(tuple(sources)), problems
 
 
+def registry_only_problem(path: object, source: object) -> tuple[str, str, str] | None:
+    """(field, message, expected) when a trace given over the API names anything but a
+    registry trace; None when it names one. Decided from the names alone: the file system
+    is not consulted, so the answer reveals nothing about the server's files."""
+    from gpufleet.traces.registry import known_traces
+
+    names = sorted(t.name for t in known_traces())
+    expected = "one of the registry's traces: " + ", ".join(names)
+    if path is not None:
+        return (
+            "path",
+            "a request may not name a file on the server; seed file traces with "
+            "'gpufleet db seed FILE' on the server",
+            expected,
+        )
+    if not isinstance(source, str) or source not in names:
+        return (
+            "source",
+            f"{str(source)[:100]!r} is not a trace of the registry (a request may name "
+            "registry traces only, not files on the server)",
+            expected,
+        )
+    return None
+
+
 def _trace_source(
     t: S.TraceIn, types: tuple[GpuTypeName, ...], ctx: Context
 ) -> list[JobDraft] | str:
@@ -192,7 +224,8 @@ def _trace_source(
 
     src = t.source or ""
     local = ctx.base / src
-    name = str(local) if not Path(src).is_absolute() and local.exists() else src
+    use_local = ctx.files and not Path(src).is_absolute() and local.exists()
+    name = str(local) if use_local else src
     kwargs: dict[str, str] = {}
     if t.map:
         kwargs["column_map"] = t.map

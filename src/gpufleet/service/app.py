@@ -7,7 +7,10 @@
 - with ``run_worker``, a background worker that runs queued what-if runs and
   assessments (:class:`gpufleet.governance.runs.RunWorker`): started with the app and
   stopped with it. One server per database runs them (the worker's lease); it first puts
-  back in the queue the runs a killed predecessor left running.
+  back in the queue the runs a killed predecessor left running. Each run runs within
+  ``run_budget`` (time and memory, :mod:`gpufleet.governance.budget`); an entity has at
+  most ``runs_per_entity`` runs queued or running (:mod:`gpufleet.governance.fairness`);
+- rate limits per token on the expensive routes (:mod:`gpufleet.service.ratelimit`).
 
 Run it with ``gpufleet serve --db URL --port N``, or any ASGI server:
 ``uvicorn --factory`` cannot pass a store, so build it in a small module of your own.
@@ -24,6 +27,8 @@ from fastapi import APIRouter, FastAPI
 
 import gpufleet
 from gpufleet.auth.tokens import Principal
+from gpufleet.governance.budget import DEFAULT_BUDGET, RunBudget
+from gpufleet.governance.fairness import MAX_ACTIVE_RUNS
 from gpufleet.governance.runs import RunWorker
 from gpufleet.service import (
     dashboard,
@@ -35,7 +40,9 @@ from gpufleet.service import (
     routes_tokens,
     routes_transfers,
 )
+from gpufleet.service.checkpoints import AnchorSettings, Checkpointer
 from gpufleet.service.deps import Caller, StoreDep
+from gpufleet.service.ratelimit import DEFAULT_RATE, RateLimit, RateLimitMiddleware
 from gpufleet.store.db import Store
 from gpufleet.store.migrate import current
 
@@ -66,19 +73,36 @@ def principal_dict(p: Principal) -> dict[str, Any]:
     }
 
 
-def create_app(store: Store, run_worker: bool = True) -> FastAPI:
-    """The service over ``store`` (whose schema is upgraded already)."""
+def create_app(
+    store: Store,
+    run_worker: bool = True,
+    anchors: AnchorSettings | None = None,
+    *,
+    run_budget: RunBudget = DEFAULT_BUDGET,
+    runs_per_entity: int = MAX_ACTIVE_RUNS,
+    rate_limit: RateLimit = DEFAULT_RATE,
+) -> FastAPI:
+    """The service over ``store`` (whose schema is upgraded already); with ``anchors``,
+    ``GET /audit/verify`` checks the signed checkpoints too, and with a signing key and a
+    period a thread signs new ones (:mod:`gpufleet.service.checkpoints`). The run budget,
+    the cap on runs per entity and the rate limit are ``gpufleet serve``'s options
+    (docs/security.md, "Runs")."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         worker: RunWorker | None = None
         if run_worker:
-            worker = RunWorker(store)
+            worker = RunWorker(store, budget=run_budget)
             worker.start()
             app.state.worker = worker
+        signer = Checkpointer(store, anchors) if anchors and anchors.every_s else None
+        if signer is not None:
+            signer.start()
         try:
             yield
         finally:
+            if signer is not None:
+                signer.stop()
             if worker is not None:
                 worker.stop()
                 app.state.worker = None
@@ -96,7 +120,10 @@ def create_app(store: Store, run_worker: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.store = store
+    app.state.anchors = anchors
+    app.state.runs_per_entity = runs_per_entity
     errors.install(app)
+    app.add_middleware(RateLimitMiddleware, limit=rate_limit)
     for r in (
         meta,
         routes_register.router,

@@ -23,9 +23,22 @@ a value the database refuses      422     ``unstorable-value``
 (a NUL in text, an int too big)
 a JSON number no column holds     422     ``invalid-body`` (:class:`GuardMiddleware`)
 (NaN, Infinity, |int| > 2^53)
+a JSON string that is not text    422     ``invalid-body`` (:class:`GuardMiddleware`)
+(a lone surrogate, ``"\ud800"``)
+JSON nested over MAX_JSON_DEPTH   422     ``invalid-body`` (:class:`GuardMiddleware`)
+a JSON body that is not UTF-8     400     ``malformed-json`` (:class:`GuardMiddleware`)
+a store locked past its bound     503     ``busy``, with ``Retry-After``
+(BusyError, "database is locked",
+a PostgreSQL lock timeout,
+deadlock or serialization failure)
+the database out of reach         503     ``database-unavailable``, with ``Retry-After``
+(another OperationalError)
 OverflowError (a date past 9999)  422     ``out-of-range``
 anything else                     500     ``internal-error`` (logged, never returned)
 ================================  ======  =====================================
+
+Error bodies are encoded so that no text can break them: a character UTF-8 cannot hold
+is written as its escape (:class:`ErrorJSON`).
 
 The 500 path is the middleware's, not an exception handler's: Starlette re-raises what
 its catch-all handler saw, which a server logs a second time and a test client raises.
@@ -35,17 +48,28 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gpufleet.errors import GpufleetError, InputError, Problem, error_code, http_status
+from gpufleet.errors import (
+    BusyError,
+    GpufleetError,
+    InputError,
+    Problem,
+    TooManyRequestsError,
+    error_code,
+    http_status,
+)
+from gpufleet.store.db import RETRY_AFTER_S, is_busy
 
 log = logging.getLogger("gpufleet.service")
 
@@ -54,7 +78,10 @@ MAX_BODY = 1024 * 1024
 
 
 def problem_dict(p: Problem) -> dict[str, str]:
-    return {"field": p.field, "message": p.message, "expected": p.expected}
+    """A problem as the API gives it; one found in a file (a scenario's YAML text) says
+    its line in the message."""
+    message = f"line {p.line}: {p.message}" if p.line is not None else p.message
+    return {"field": p.field, "message": message, "expected": p.expected}
 
 
 def error_body(code: str, message: str, problems: Sequence[Problem] = ()) -> dict[str, Any]:
@@ -67,6 +94,16 @@ def error_body(code: str, message: str, problems: Sequence[Problem] = ()) -> dic
     }
 
 
+class ErrorJSON(JSONResponse):
+    """A JSON response that any text can go into: an error may quote what a request sent,
+    and a lone surrogate in it would make Starlette's UTF-8 encoding raise (a 500 while
+    reporting a 4xx). Such a character is written as its ``\\udXXX`` escape."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", errors="backslashreplace")
+
+
 def error_response(
     status: int,
     code: str,
@@ -74,7 +111,7 @@ def error_response(
     problems: Sequence[Problem] = (),
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(error_body(code, message, problems), status_code=status, headers=headers)
+    return ErrorJSON(error_body(code, message, problems), status_code=status, headers=headers)
 
 
 # --- pydantic's errors as problems ------------------------------------------------------
@@ -143,7 +180,8 @@ def problems_of(errors: Sequence[Any]) -> list[Problem]:
         where = loc[0] if loc else ""
         path = loc[1:] if where in ("body", "query", "path", "header") else loc
         field = ".".join(path) or where
-        out.append(Problem(field, str(err.get("msg", "invalid")), expected_of(err)))
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        out.append(Problem(field, message, expected_of(err)))
     return out
 
 
@@ -158,6 +196,8 @@ async def on_gpufleet_error(_request: Request, exc: Exception) -> JSONResponse:
         log.error("internal error", exc_info=exc)
         return error_response(500, "internal-error", "internal error; see the server log")
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, TooManyRequestsError | BusyError):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return error_response(status, error_code(exc), str(exc), problems, headers)
 
 
@@ -237,6 +277,37 @@ async def on_data_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def on_operational_error(_request: Request, exc: Exception) -> JSONResponse:
+    """The database said no for reasons of its own: locked by other writers past the
+    bound (503 ``busy``: the same request may succeed later), or out of reach (503
+    ``database-unavailable``, logged). Never a 500: nothing in the request was wrong."""
+    assert isinstance(exc, OperationalError)
+    retry = {"Retry-After": str(RETRY_AFTER_S)}
+    if is_busy(exc):
+        log.info("busy database turned into 503: %s", exc.orig)
+        return error_response(
+            503, "busy", "the register is busy with other writes; try again", headers=retry
+        )
+    log.error("database error turned into 503", exc_info=exc)
+    return error_response(
+        503,
+        "database-unavailable",
+        "the database cannot be reached or refused the operation; try again later",
+        headers=retry,
+    )
+
+
+async def on_pool_timeout(_request: Request, exc: Exception) -> JSONResponse:
+    """Every database connection stayed in use past the pool's timeout: a 503 ``busy``."""
+    log.warning("connection pool timeout turned into 503: %s", exc)
+    return error_response(
+        503,
+        "busy",
+        "the service is busy: no database connection came free in time; try again",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 async def on_overflow(_request: Request, exc: Exception) -> JSONResponse:
     """Python's own range errors (a date past year 9999, an int SQLite cannot bind) come
     from values a request carried, not from a broken invariant: a 422 that says so."""
@@ -254,6 +325,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, on_integrity_error)
     app.add_exception_handler(DataError, on_data_error)
     app.add_exception_handler(OverflowError, on_overflow)
+    app.add_exception_handler(OperationalError, on_operational_error)
+    app.add_exception_handler(PoolTimeout, on_pool_timeout)
     app.add_middleware(GuardMiddleware)
 
 
@@ -288,22 +361,86 @@ def _constant(text: str) -> float:
     raise _Unsafe(text)  # NaN, Infinity, -Infinity: Python's json reads them, JSON has none
 
 
-def unsafe_number(scope: Scope, messages: list[Message]) -> str | None:
-    """The first number of a JSON body that no column can hold and no JSON reply can
-    carry, as written; None when there is none (or the body is not JSON: FastAPI says
-    so). Checked here, once, so that every route's models need not."""
+MAX_JSON_DEPTH = 32
+"""Objects and lists nested deeper than this in a body are refused (a body nests 6 at
+most; Python's json gives up with RecursionError near 1,000)."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _is_json(scope: Scope) -> bool:
+    """Whether FastAPI would read the body as JSON: no content type, or a JSON one."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            kind = str(value.decode("latin-1")).split(";")[0].strip().lower()
+            return kind.startswith("application/") and kind.endswith(("/json", "+json"))
+    return True
+
+
+def body_problem(scope: Scope, messages: list[Message]) -> tuple[int, str, str, Problem] | None:
+    """What in a JSON body no route can take, as (status, code, message, problem); None
+    when nothing (or the body is not JSON: FastAPI says so). Checked here, once, for
+    every route, with the field's path, so that no model needs to:
+
+    - a number no column can hold and no JSON reply can carry (NaN, Infinity, an integer
+      past 2^53);
+    - a string or key that is not text: a lone surrogate (``"\\ud800"``), which JSON's
+      escapes allow and UTF-8 cannot encode;
+    - nesting deeper than :data:`MAX_JSON_DEPTH`;
+    - bytes that are not UTF-8."""
     if scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
         return None
     body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
-    if not body:
+    if not body or not _is_json(scope):
         return None
     try:
-        json.loads(body, parse_int=_int, parse_float=_float, parse_constant=_constant)
+        value = json.loads(body, parse_int=_int, parse_float=_float, parse_constant=_constant)
     except _Unsafe as e:
-        return str(e)
-    except (ValueError, RecursionError):  # not JSON, or nested too deep: FastAPI says so
+        return _invalid("", f"the number {e} cannot be stored", SAFE_NUMBER)
+    except RecursionError:
+        return _too_deep("")
+    except UnicodeDecodeError as e:
+        problem = Problem("", f"byte {e.start} is not UTF-8 ({e.reason})", "UTF-8 JSON")
+        return 400, "malformed-json", f"the body is not UTF-8 JSON: {problem.message}", problem
+    except ValueError:  # not JSON: FastAPI says where
         return None
+    return _walk(value)
+
+
+def _invalid(field: str, message: str, expected: str) -> tuple[int, str, str, Problem]:
+    return 422, "invalid-body", "the body: 1 problem", Problem(field, message, expected)
+
+
+def _too_deep(field: str) -> tuple[int, str, str, Problem]:
+    return _invalid(
+        field,
+        f"objects and lists are nested more than {MAX_JSON_DEPTH} levels deep",
+        f"at most {MAX_JSON_DEPTH} levels",
+    )
+
+
+def _walk(value: object) -> tuple[int, str, str, Problem] | None:
+    """The first string that is not text, or the first place nested too deep, in a
+    parsed body (iteratively: a deep body must not overflow the stack here either)."""
+    stack: list[tuple[object, tuple[str, ...]]] = [(value, ())]
+    while stack:
+        v, path = stack.pop()
+        field = ".".join(path)
+        if len(path) > MAX_JSON_DEPTH:
+            return _too_deep(field)
+        if isinstance(v, str) and _SURROGATE.search(v):
+            return _invalid(field, _NOT_TEXT, "text (a lone surrogate is half a character)")
+        if isinstance(v, dict):
+            for k, x in reversed(v.items()):
+                if _SURROGATE.search(k):
+                    where = ".".join((*path, k.encode("utf-8", "backslashreplace").decode()))
+                    return _invalid(where, f"the key {_NOT_TEXT}", "a key of text")
+                stack.append((x, (*path, k)))
+        elif isinstance(v, list):
+            stack.extend((x, (*path, str(i))) for i, x in reversed(list(enumerate(v))))
     return None
+
+
+_NOT_TEXT = "contains a lone surrogate (U+D800 to U+DFFF), which is not text"
 
 
 class GuardMiddleware:
@@ -312,7 +449,8 @@ class GuardMiddleware:
     1. refuses a body over :data:`MAX_BODY` with 413: at once when ``Content-Length``
        says so, else by counting the bytes as they stream in (the body is buffered, at
        most ``MAX_BODY`` bytes, and replayed to the app);
-    2. refuses a JSON body with a number no column can hold (:func:`unsafe_number`);
+    2. refuses a JSON body with a number no column can hold, a string that is not text
+       or nesting too deep (:func:`body_problem`);
     3. turns an exception nothing else handled into a 500 ``internal-error`` response,
        logging the traceback, when no response has started yet.
     """
@@ -332,15 +470,10 @@ class GuardMiddleware:
         if size > self.max_body:
             await self._too_large(send)
             return
-        bad = unsafe_number(scope, messages)
+        bad = body_problem(scope, messages)
         if bad:
-            resp = error_response(
-                422,
-                "invalid-body",
-                "the body: 1 problem",
-                [Problem("", f"the number {bad} cannot be stored", SAFE_NUMBER)],
-            )
-            await resp(scope, receive, send)
+            status, code, message, problem = bad
+            await error_response(status, code, message, [problem])(scope, receive, send)
             return
         started = False
 

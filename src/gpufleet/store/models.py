@@ -225,6 +225,9 @@ class Run(Base):
     transfer_id: Mapped[int | None] = mapped_column(Integer, default=None)
     # the entity whose token queued it (None: a fleet admin's): who else may see it
     entity_id: Mapped[int | None] = mapped_column(ForeignKey("entities.id"), default=None)
+    # times a worker has started it (runs work): a run that took its server down is
+    # requeued while attempts < the worker's limit, then failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Token(Base):
