@@ -232,11 +232,6 @@ def test_a_whatif_delivering_a_billion_gpus_is_refused_naming_the_nodes(
     assert p.message.startswith("the pools hold 125,000,014 nodes together")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="transfers.queue_assessment must call fairness.require_room(tx.session, "
-    "t.from_entity_id) (the coordinator's file)",
-)
 def test_an_assessment_counts_against_its_givers_cap(store: Store, people: dict[str, int]) -> None:
     acme = entity_id(store, "acme")
     for i in range(3):

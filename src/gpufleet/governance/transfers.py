@@ -42,8 +42,8 @@ from gpufleet.errors import (
     Problem,
     ScenarioError,
 )
+from gpufleet.governance import fairness, terms
 from gpufleet.governance import rules as R
-from gpufleet.governance import terms
 from gpufleet.governance.case import case_of, current_case
 from gpufleet.register.plan import plan_scenario
 from gpufleet.scenario.dates import as_datetime
@@ -351,6 +351,7 @@ def queue_assessment(
             f"transfer {t.id} already has assessment run {pending} pending",
             code="assessment-pending",
         )
+    fairness.require_room(tx.session, t.from_entity_id)  # the giver's cap on queued runs
     run = Run(
         kind="assessment",
         status=RunStatus.QUEUED.value,

@@ -167,6 +167,14 @@ def _scrubbed(e: InputError, view: View) -> InputError:
     return e
 
 
+def _run_view(s: Session, p: Principal, run: Run) -> View:
+    """What ``p`` may see of ``run``: an assessment shows its transfer's parties both
+    parties' programs (:func:`gpufleet.service.visibility.view_of`)."""
+    t = s.get(Transfer, run.transfer_id) if run.transfer_id is not None else None
+    parties = [t.from_entity_id, t.to_entity_id] if t is not None else []
+    return view_of(s, p, parties)
+
+
 @router.get("/runs", summary="What-if runs and assessments the caller may see")
 def list_runs(p: Caller, store: StoreDep, page: PageDep) -> dict[str, Any]:
     with store.read() as s:
@@ -180,7 +188,8 @@ def list_runs(p: Caller, store: StoreDep, page: PageDep) -> dict[str, Any]:
 @router.get("/runs/{run_id}", summary="A run: status, and its result when done")
 def get_run(run_id: IdPath, p: Caller, store: StoreDep) -> dict[str, Any]:
     with store.read() as s:
-        return run_dict(_load(s, run_id, p), with_result=True, view=view_of(s, p))
+        run = _load(s, run_id, p)
+        return run_dict(run, with_result=True, view=_run_view(s, p, run))
 
 
 @router.get(
@@ -190,7 +199,8 @@ def get_run(run_id: IdPath, p: Caller, store: StoreDep) -> dict[str, Any]:
 )
 def run_report(run_id: IdPath, p: Caller, store: StoreDep) -> HTMLResponse:
     with store.read() as s:
-        run = run_dict(_load(s, run_id, p), with_result=True, view=view_of(s, p))
+        row = _load(s, run_id, p)
+        run = run_dict(row, with_result=True, view=_run_view(s, p, row))
     if run["status"] != RunStatus.DONE.value:
         raise ConflictError(
             f"run {run_id} is {run['status']}: its report comes when it is done"

@@ -48,6 +48,7 @@ from gpufleet.service.deps import Caller, IdPath, StoreDep
 from gpufleet.service.pagination import PageDep
 from gpufleet.service.routes_runs import run_dict, wake_worker
 from gpufleet.service.values import iso_utc
+from gpufleet.service.visibility import view_of, visible_result
 from gpufleet.store.db import Tx
 from gpufleet.store.models import (
     AccessRole,
@@ -152,9 +153,13 @@ def get_transfer(transfer_id: IdPath, p: Caller, store: StoreDep) -> dict[str, A
 def transfer_page(s: Session, t: Transfer, p: Principal) -> dict[str, Any]:
     verdict = R.evaluate(case_of(s, t)).as_dict()
     run = s.get(Run, t.assessment_run_id) if t.assessment_run_id is not None else None
+    # one visibility rule (docs/security.md, "What a token may read"): the parties both
+    # see the assessment's figures for both parties' programs, not a third entity's
+    view = view_of(s, p, _parties(t))
     summary = None
     if run is not None and run.result:
-        summary = {k: v for k, v in run.result.items() if k != "comparison"}
+        whole = {k: v for k, v in run.result.items() if k != "comparison"}
+        summary = visible_result(whole, view)
     latest = run or _latest_run(s, t)
     return {
         "transfer": transfer_dict(s, t),
@@ -186,7 +191,7 @@ def transfer_page(s: Session, t: Transfer, p: Principal) -> dict[str, Any]:
         "rejections": verdict["rejections"],
         "price_flag": verdict["price_flag"],
         "assessment": summary,
-        "assessment_run": run_dict(latest) if latest is not None else None,
+        "assessment_run": run_dict(latest, view=view) if latest is not None else None,
         "allowed_actions": allowed_actions(s, t, p),
     }
 

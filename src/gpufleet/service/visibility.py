@@ -4,7 +4,9 @@
 The rule: a scoped token (viewer, entity-admin, approver of entity E) sees E's own
 programs, quotas, pools, roles and runs in full; of the other entities only the shared
 objects (sites, groups, entity names, people) and per-entity aggregates, never another
-entity's programs, quotas, pools, milestones or per-program results. A fleet-admin sees
+entity's programs, quotas, pools, milestones or per-program results. One exception: the
+assessment of a transfer shows its two parties each other's programs too (both decide on
+the transfer from the same figures); a third entity's stay hidden. A fleet-admin sees
 everything.
 
 A run's stored result stays whole (the fleet-admin's, and the audit log commits to it);
@@ -24,6 +26,7 @@ entity's program and pool name in it becomes ``<another entity's>``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any
@@ -55,17 +58,23 @@ class View:
 WHOLE = View(None, frozenset(), frozenset())
 
 
-def view_of(s: Session, p: Principal) -> View:
-    """The caller's view: its entity's program names, and the names it may not see."""
+def view_of(s: Session, p: Principal, parties: Iterable[int] = ()) -> View:
+    """The caller's view: its entity's program names, and the names it may not see.
+    ``parties``: the two entities of a transfer whose assessment is shown; when the caller
+    is one of them, both parties' programs and pools count as its own (they decide on the
+    transfer from the same assessment); a third entity's stay hidden."""
     if access.is_fleet_admin(p):
         return WHOLE
+    mine = {p.entity_id}
+    if p.entity_id in set(parties):
+        mine |= set(parties)
     own: set[str] = set()
     pools: set[str] = set()
     hidden: set[str] = set()
     for name, entity_id in s.execute(select(Program.name, Program.entity_id)).all():
-        (own if entity_id == p.entity_id else hidden).add(name)
+        (own if entity_id in mine else hidden).add(name)
     for name, owner_id in s.execute(select(Pool.name, Pool.owner_id)).all():
-        (pools if owner_id == p.entity_id else hidden).add(name)
+        (pools if owner_id in mine else hidden).add(name)
     entity = s.scalar(select(Entity.name).where(Entity.id == p.entity_id)) or ""
     return View(entity, frozenset(own), frozenset(hidden - own - pools), frozenset(pools))
 
