@@ -51,7 +51,7 @@ def test_validate_a_bad_file_exits_2_with_file_line_field_and_expected(
     assert err == (
         f"{bad}: 1 problem\n"
         f"  {bad}:{BAD_LINE}: pools[0].nodes: Input should be greater than 0, got -8"
-        " (expected an integer greater than 0)\n"
+        " (expected an integer greater than 0 and at most 100000)\n"
     )
 
 
@@ -64,7 +64,7 @@ def test_validate_json_lists_the_problems_as_data(bad: Path, capsys: Capture) ->
             {
                 "field": "pools[0].nodes",
                 "message": "Input should be greater than 0, got -8",
-                "expected": "an integer greater than 0",
+                "expected": "an integer greater than 0 and at most 100000",
                 "file": str(bad),
                 "line": BAD_LINE,
             }
@@ -241,8 +241,13 @@ def test_policies_json(capsys: Capture) -> None:
         pytest.param(["launch"], "invalid choice: 'launch'", id="unknown-command"),
         pytest.param(
             ["simulate", "x.yaml", "--seed", "one"],
-            "argument --seed: invalid int value: 'one'",
+            "argument --seed: 'one' is not an integer",
             id="a-seed-that-is-not-a-number",
+        ),
+        pytest.param(
+            ["simulate", "x.yaml", "--seed", "-1"],
+            "argument --seed: -1 is outside 0 .. 9223372036854775807",  # NumPy's seeds
+            id="a-negative-seed",
         ),
     ],
 )

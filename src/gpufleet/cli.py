@@ -16,10 +16,18 @@ from typing import Any, TextIO
 
 from gpufleet.api import article_scenario_path, run_variants
 from gpufleet.domain.scenario import Scenario
-from gpufleet.errors import AccessError, GpufleetError, InputError, ScenarioError, exit_code
+from gpufleet.errors import (
+    AccessError,
+    BusyError,
+    GpufleetError,
+    InputError,
+    ScenarioError,
+    exit_code,
+)
 from gpufleet.fileio import write_text_atomic
 from gpufleet.policies.registry import available_policies, make_policy
 from gpufleet.report.compare import comparison
+from gpufleet.scenario.bounds import seed_arg
 from gpufleet.scenario.load import load_scenario
 from gpufleet.sim.result import SimResult
 from gpufleet.sim.simulator import Simulation
@@ -297,7 +305,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="the article's scenario: keep the GPUs or move them")
     d.add_argument("--scenario", help="another scenario file (default: the built-in one)")
-    d.add_argument("--seed", type=int, help="override the scenario's seed")
+    d.add_argument("--seed", type=seed_arg, help="override the scenario's seed")
     d.add_argument("--json", action="store_true", help="machine-readable output")
     d.add_argument(
         "--report-dir",
@@ -318,7 +326,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("scenario")
     s.add_argument("--variant", help="a variant named in the file")
     s.add_argument("--policy", help="override the scenario's policy (see 'gpufleet policies')")
-    s.add_argument("--seed", type=int, help="override the scenario's seed")
+    s.add_argument("--seed", type=seed_arg, help="override the scenario's seed")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     s.add_argument("--out", help="also write the JSON result to this file")
     s.add_argument("--jobs-csv", help="write one row per finished job to this CSV file")
@@ -368,6 +376,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_code(e)
     except AccessError as e:
         print(f"gpufleet: not allowed: {e}", file=sys.stderr)
+        return exit_code(e)
+    except BusyError as e:
+        print(f"gpufleet: busy, nothing changed; run it again: {e}", file=sys.stderr)
         return exit_code(e)
     except GpufleetError as e:
         print(f"gpufleet: internal error: {e}", file=sys.stderr)

@@ -18,6 +18,7 @@ from gpufleet.errors import InputError
 from gpufleet.policies.base import Reason
 from gpufleet.policies.registry import make_policy
 from gpufleet.policies.slurm import SlurmBackfill
+from gpufleet.scenario.bounds import seed_arg
 from gpufleet.scenario.dates import as_datetime
 from gpufleet.scenario.load import load_scenario
 from gpufleet.sim.simulator import Simulation
@@ -255,6 +256,6 @@ def add_commands(sub: Any) -> None:
     )
     e.add_argument("--variant", help="a variant named in the file")
     e.add_argument("--policy", help="override the scenario's policy")
-    e.add_argument("--seed", type=int, help="override the scenario's seed")
+    e.add_argument("--seed", type=seed_arg, help="override the scenario's seed")
     e.add_argument("--json", action="store_true")
     e.set_defaults(fn=cmd_explain)

@@ -10,6 +10,7 @@ from typing import Any
 from gpufleet.errors import InputError
 from gpufleet.policies.registry import make_policy
 from gpufleet.report.table import num, render
+from gpufleet.scenario.bounds import seed_arg
 from gpufleet.sim.simulator import Simulation
 from gpufleet.traces.info import summarize
 from gpufleet.traces.registry import known_traces, load_source, traces_root
@@ -228,6 +229,6 @@ def add_commands(sub: Any) -> None:
         default=1.0,
         help="multiply the arrival rate (divide inter-arrival times) by X",
     )
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=seed_arg, default=0)
     r.add_argument("--json", action="store_true")
     r.set_defaults(fn=cmd_replay)

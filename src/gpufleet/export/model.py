@@ -159,6 +159,12 @@ def load_yaml(text: str, what: str) -> list[dict[str, Any]]:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as e:
         raise InputError(f"{what}: not YAML: {e}") from None
+    except RecursionError:
+        raise InputError(
+            f"{what}: nested too deeply to read (expected a scheduler's config)"
+        ) from None
+    except ValueError as e:  # e.g. an integer past Python's 4,300-digit conversion limit
+        raise InputError(f"{what}: a value cannot be read: {e}") from None
     if not all(isinstance(d, dict) for d in docs):
         raise InputError(f"{what}: every YAML document must be a mapping")
     return docs

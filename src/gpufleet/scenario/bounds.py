@@ -28,3 +28,17 @@ MIN_MTBF_HOURS = 1.0
 MAX_SEED = 2**63 - 1
 """The scenario's ``seed``: from 0 (NumPy's seeds are non-negative) to the largest 64-bit
 integer (a run's seeds are ``seed``, ``seed + 1``...; its store's columns are 64-bit)."""
+
+
+def seed_arg(text: str) -> int:
+    """argparse ``type=`` for ``--seed``: an integer from 0 to :data:`MAX_SEED` (NumPy
+    seeds are non-negative), else argparse's usage error (exit 2) saying so."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0 .. {MAX_SEED}")
+    return value
