@@ -285,68 +285,34 @@ CALLERS: dict[str, tuple[str, str | None, str | None]] = {
     "eligible-independent": ("approver", "xai", "xai-independent"),
 }
 
-# transition x caller -> the HTTP status (and the error code for a refusal)
+# caller -> the HTTP status (and the error code for a refusal)
+DECISION: dict[str, tuple[int, str | None]] = {  # an eligible person's, as approval
+    "requester": (403, "own-request"),
+    "conflicted-officer": (403, "conflicted"),
+    "shared-employee": (403, "conflicted"),
+    "non-independent-officer": (403, "not-independent"),
+    "fleet-admin-no-person": (403, "no-person"),
+    "giver-admin": (403, "forbidden"),
+    "taker-viewer": (403, "forbidden"),
+    "eligible-independent": (200, None),
+}
+OPERATION: dict[str, tuple[int, str | None]] = {  # carries a decision out: a party's admin
+    "requester": (403, "forbidden"),
+    "conflicted-officer": (403, "forbidden"),
+    "shared-employee": (403, "forbidden"),
+    "non-independent-officer": (403, "forbidden"),
+    "fleet-admin-no-person": (200, None),
+    "giver-admin": (200, None),
+    "taker-viewer": (403, "forbidden"),
+    "eligible-independent": (403, "forbidden"),
+}
 TABLE: dict[str, dict[str, tuple[int, str | None]]] = {
-    "revoke": {
-        "requester": (403, "own-request"),
-        "conflicted-officer": (403, "conflicted"),
-        "shared-employee": (403, "conflicted"),
-        "non-independent-officer": (403, "not-independent"),
-        "fleet-admin-no-person": (403, "no-person"),
-        "giver-admin": (403, "forbidden"),
-        "taker-viewer": (403, "forbidden"),
-        "eligible-independent": (200, None),
-    },
-    "end-early": {
-        "requester": (403, "own-request"),
-        "conflicted-officer": (403, "conflicted"),
-        "shared-employee": (403, "conflicted"),
-        "non-independent-officer": (403, "not-independent"),
-        "fleet-admin-no-person": (403, "no-person"),
-        "giver-admin": (403, "forbidden"),
-        "taker-viewer": (403, "forbidden"),
-        "eligible-independent": (200, None),
-    },
-    "approve": {
-        "requester": (403, "own-request"),
-        "conflicted-officer": (403, "conflicted"),
-        "shared-employee": (403, "conflicted"),
-        "non-independent-officer": (403, "not-independent"),
-        "fleet-admin-no-person": (403, "no-person"),
-        "giver-admin": (403, "forbidden"),
-        "taker-viewer": (403, "forbidden"),
-        "eligible-independent": (200, None),
-    },
-    "reject": {
-        "requester": (403, "own-request"),
-        "conflicted-officer": (403, "conflicted"),
-        "shared-employee": (403, "conflicted"),
-        "non-independent-officer": (403, "not-independent"),
-        "fleet-admin-no-person": (403, "no-person"),
-        "giver-admin": (403, "forbidden"),
-        "taker-viewer": (403, "forbidden"),
-        "eligible-independent": (200, None),
-    },
-    "activate": {  # carries out the approved decision: a party's entity-admin
-        "requester": (403, "forbidden"),
-        "conflicted-officer": (403, "forbidden"),
-        "shared-employee": (403, "forbidden"),
-        "non-independent-officer": (403, "forbidden"),
-        "fleet-admin-no-person": (200, None),
-        "giver-admin": (200, None),
-        "taker-viewer": (403, "forbidden"),
-        "eligible-independent": (403, "forbidden"),
-    },
-    "end-at-its-end": {  # a lease reaching its end: a party's entity-admin
-        "requester": (403, "forbidden"),
-        "conflicted-officer": (403, "forbidden"),
-        "shared-employee": (403, "forbidden"),
-        "non-independent-officer": (403, "forbidden"),
-        "fleet-admin-no-person": (200, None),
-        "giver-admin": (200, None),
-        "taker-viewer": (403, "forbidden"),
-        "eligible-independent": (403, "forbidden"),
-    },
+    "approve": DECISION,
+    "reject": DECISION,
+    "revoke": DECISION,
+    "end-early": DECISION,  # ending before the approved end undoes part of the decision
+    "activate": OPERATION,
+    "end-at-its-end": OPERATION,  # a lease reaching its end
 }
 
 
