@@ -39,6 +39,7 @@ from gpufleet.register.plan import seed_from_scenario
 from gpufleet.service.app import create_app
 from gpufleet.store.db import Store, Tx
 from gpufleet.store.models import AccessRole, Transfer, TransferState
+from tests.small_scenario import SMALL
 
 API = "/api/v1"
 
@@ -200,6 +201,16 @@ def article_register(store: Store) -> Register:
         run = G_runs.queue_whatif(tx, {**req, "seeds": 1}, admin_own.entity_id)
         reg.ids["run"] = run.id
     return reg
+
+
+def small_with_a_request(tx: Tx) -> int:
+    """SMALL seeded, person ann (officer of acme) and transfer 1 requested by her (acme
+    lends 16 GPUs to beta): a register where ids 1 reach real objects; ann's id."""
+    seed_from_scenario(tx, SMALL)
+    ann = ops.create(tx, "person", {"name": "ann"})
+    ops.create(tx, "role", {"person": "ann", "entity": "acme", "role": "officer"})
+    G.request(tx, ann.id, {"pool": "acme-h100", "gpus": 16, "to": "beta", "start": "2024-01-03"})
+    return int(ann.id)
 
 
 def seeded_client(store: Store, run_worker: bool = False) -> tuple[TestClient, dict[str, str]]:

@@ -3,8 +3,8 @@
     pytest_plugins = ["tests.store_fixtures"]
 
 and take ``store``: an upgraded, empty :class:`Store`, once on SQLite (a temporary file)
-and once on PostgreSQL. PostgreSQL runs when ``GPUFLEET_TEST_PG_URL`` names a server
-whose role may create databases (e.g. postgresql://gpufleet:gpufleet@127.0.0.1/gpufleet_test);
+and once on PostgreSQL (or ``module_url``: one such database shared by a module).
+PostgreSQL runs when ``GPUFLEET_TEST_PG_URL`` names a server whose role may create databases (e.g. postgresql://gpufleet:gpufleet@127.0.0.1/gpufleet_test);
 otherwise those cases skip saying why. Each test module gets its own database
 ``gpufleet_t_<random>`` (dropped at the end); each test starts from empty tables.
 SQLite: the schema is migrated once per module into a template file that each test copies.
@@ -56,6 +56,20 @@ def pg_url() -> Iterator[str]:
         with admin.connect() as c:
             c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One migrated, empty database per module and backend, for a module that seeds a
+    register once and shares it between its tests: a SQLite file, or ``pg_url``'s."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('module') / 'fleet.db'}"
+        st = Store(url)
+        st.upgrade()
+        st.dispose()
+        return url
+    url: str = request.getfixturevalue("pg_url")
+    return url
 
 
 @pytest.fixture(scope="module")

@@ -24,42 +24,27 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gpufleet.auth.tokens import create_token
-from gpufleet.governance import transfers as G
-from gpufleet.register import ops
-from gpufleet.register.plan import seed_from_scenario
 from gpufleet.service.errors import MAX_JSON_DEPTH
 from gpufleet.store.db import Store
 from gpufleet.store.models import AccessRole
-from tests.api_support import API, bearer, client
-from tests.small_scenario import SMALL, with_defect
+from tests.api_support import API, bearer, client, small_with_a_request
+from tests.small_scenario import with_defect
 
-pytest_plugins = ["tests.store_fixtures"]  # pg_url: a PostgreSQL database per module
+pytest_plugins = ["tests.store_fixtures"]  # module_url: one database per module and backend
 pytestmark = pytest.mark.security
 
 LONE = "\ud800"
 """Half of a UTF-16 pair: json.dumps writes it as the escape ``\\ud800``."""
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def api(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[TestClient, dict[str, str]]]:
+@pytest.fixture(scope="module")
+def api(module_url: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
     """SMALL, person ann (officer of acme) with a fleet-admin token, transfer 1 requested
     by her (acme lends 16 GPUs to beta); one register per backend for the module (the
     refusals write nothing, and the two tests that write use names of their own)."""
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_url")
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('abuse') / 'fleet.db'}"
-    store = Store(url)
-    store.upgrade()
+    store = Store(module_url)
     with store.write("test:setup") as tx:
-        seed_from_scenario(tx, SMALL)
-        ann = ops.create(tx, "person", {"name": "ann"})
-        ops.create(tx, "role", {"person": "ann", "entity": "acme", "role": "officer"})
-        G.request(
-            tx, ann.id, {"pool": "acme-h100", "gpus": 16, "to": "beta", "start": "2024-01-03"}
-        )
+        small_with_a_request(tx)
         secret = create_token(tx, "admin", AccessRole.FLEET_ADMIN, None, "ann")[1]
     try:
         with client(store) as c:

@@ -38,7 +38,7 @@ from tests.api_support import (
     client,
 )
 
-pytest_plugins = ["tests.store_fixtures"]  # pg_url: a PostgreSQL database per module
+pytest_plugins = ["tests.store_fixtures"]  # module_url: one database per module and backend
 
 V = "/api/v1"
 COLUMNS = tuple(CALLERS)  # none fleet viewer-own viewer-other admin-own ... approver-other
@@ -239,14 +239,10 @@ class Env:
     reg: Register
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+@pytest.fixture(scope="module")
+def env(module_url: str) -> Iterator[Env]:
     """The article's register on one backend, seeded once per module."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('matrix') / 'matrix.db'}"
-        Store(url).upgrade()
-    else:
-        url = request.getfixturevalue("pg_url")
+    url = module_url
     seeded = Store(url)
     reg = article_register(seeded)
     seeded.dispose()

@@ -18,7 +18,6 @@ import os
 import re
 import string
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,17 +26,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gpufleet.auth.tokens import create_token
-from gpufleet.governance import transfers as G
 from gpufleet.register import ops
-from gpufleet.register.plan import seed_from_scenario
 from gpufleet.service.app import create_app
 from gpufleet.service.ratelimit import RateLimit
 from gpufleet.store.db import Store
 from gpufleet.store.models import AccessRole
-from tests.api_support import API, bearer
+from tests.api_support import API, bearer, small_with_a_request
 from tests.small_scenario import SMALL
 
-pytest_plugins = ["tests.store_fixtures"]  # pg_url: the PostgreSQL database of a module
+pytest_plugins = ["tests.store_fixtures"]  # module_url: one database per module and backend
 pytestmark = pytest.mark.security
 
 EXAMPLES = int(os.environ.get("GPUFLEET_FUZZ_EXAMPLES", "30"))
@@ -197,28 +194,16 @@ def _raw(text: str) -> st.SearchStrategy[bytes]:
 # --- the service under fuzz -------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def served(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[TestClient, dict[str, str]]]:
+@pytest.fixture(scope="module")
+def served(module_url: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
     """SMALL with group holding, people ann (officer of acme, the token's) and cat,
     transfer 1 requested by ann; a fleet-admin token; no rate limit (the fuzz is one
     caller sending hundreds of requests)."""
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_url")
-    else:
-        url = f"sqlite:///{Path(tmp_path_factory.mktemp('fuzz')) / 'fleet.db'}"
-    store = Store(url)
-    store.upgrade()
+    store = Store(module_url)
     with store.write("test:setup") as tx:
-        seed_from_scenario(tx, SMALL)
+        small_with_a_request(tx)
         ops.create(tx, "group", {"name": "holding"})
-        ann = ops.create(tx, "person", {"name": "ann"})
         ops.create(tx, "person", {"name": "cat"})
-        ops.create(tx, "role", {"person": "ann", "entity": "acme", "role": "officer"})
-        G.request(
-            tx, ann.id, {"pool": "acme-h100", "gpus": 16, "to": "beta", "start": "2024-01-03"}
-        )
         secret = create_token(tx, "admin", AccessRole.FLEET_ADMIN, None, "ann")[1]
     app = create_app(store, run_worker=False, rate_limit=RateLimit(per_minute=0))
     try:

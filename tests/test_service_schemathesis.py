@@ -23,14 +23,11 @@ from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 
 from gpufleet.auth.tokens import create_token
-from gpufleet.governance import transfers as G
 from gpufleet.governance.runs import queue_whatif
-from gpufleet.register import ops
-from gpufleet.register.plan import seed_from_scenario
 from gpufleet.service.app import create_app
 from gpufleet.store.db import Store
 from gpufleet.store.models import AccessRole
-from tests.small_scenario import SMALL
+from tests.api_support import small_with_a_request
 
 EXAMPLES = int(os.environ.get("GPUFLEET_SCHEMATHESIS_EXAMPLES", "6"))
 FUZZ = settings(
@@ -52,12 +49,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict
     store = Store(f"sqlite:///{folder / 'fleet.db'}")
     store.upgrade()
     with store.write("test:setup") as tx:
-        seed_from_scenario(tx, SMALL)
-        ann = ops.create(tx, "person", {"name": "ann"})
-        ops.create(tx, "role", {"person": "ann", "entity": "acme", "role": "officer"})
-        G.request(
-            tx, ann.id, {"pool": "acme-h100", "gpus": 16, "to": "beta", "start": "2024-01-03"}
-        )
+        small_with_a_request(tx)
         move = {"move": ["16 H100-SXM acme->beta 2024-01-03"]}
         queue_whatif(tx, {"name": "lend", "changes": move, "seeds": 1})
         tokens = {

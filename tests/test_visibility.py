@@ -24,7 +24,7 @@ from gpufleet.store.db import Store, now
 from gpufleet.store.models import Entity, Run, RunStatus
 from tests.api_support import Register, article_register, bearer, client
 
-pytest_plugins = ["tests.store_fixtures"]  # pg_url: a PostgreSQL database per module
+pytest_plugins = ["tests.store_fixtures"]  # module_url: one database per module and backend
 pytestmark = pytest.mark.security
 
 V = "/api/v1"
@@ -43,14 +43,9 @@ class Env:
     reg: Register
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('vis') / 'vis.db'}"
-        Store(url).upgrade()
-    else:
-        url = request.getfixturevalue("pg_url")
-    store = Store(url)
+@pytest.fixture(scope="module")
+def env(module_url: str) -> Iterator[Env]:
+    store = Store(module_url)
     reg = article_register(store)
     with store.write("test") as tx:
         reg.ids["assessment"] = T.queue_assessment(tx, reg.ids["t-requested"], seeds=1).id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -82,6 +82,14 @@ def case_of(s: Session, t: Transfer, people_ids: Iterable[int] = ()) -> R.Case:
     return replace(current, frozen=terms.thaw(t.terms))
 
 
+def entity_scope(ents: Mapping[int, Entity], t: Transfer) -> set[int]:
+    """The entities whose people the rules look at for ``t``: its two parties and every
+    entity of their groups (``ents``: every entity by id)."""
+    parties = (t.from_entity_id, t.to_entity_id)
+    groups = {ents[e].group_id for e in parties} - {None}
+    return {*parties} | {e.id for e in ents.values() if e.group_id in groups}
+
+
 def current_case(s: Session, t: Transfer, people_ids: Iterable[int] = ()) -> R.Case:
     """The case of ``t`` from the register as it is now (no frozen terms)."""
     ents = {e.id: e for e in s.scalars(select(Entity))}
@@ -95,9 +103,7 @@ def current_case(s: Session, t: Transfer, people_ids: Iterable[int] = ()) -> R.C
         g = group(eid)
         return R.Party(ents[eid].name, g.name if g else None)
 
-    group_ids = {g.id for g in (group(t.from_entity_id), group(t.to_entity_id)) if g}
-    scope = {t.from_entity_id, t.to_entity_id}
-    scope |= {e.id for e in ents.values() if e.group_id in group_ids}
+    scope = entity_scope(ents, t)
     in_scope = s.scalars(select(PersonRole.person_id).where(PersonRole.entity_id.in_(scope)))
     ids = {*in_scope, t.requested_by, *people_ids}
     people = []

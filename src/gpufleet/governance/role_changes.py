@@ -23,19 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gpufleet.errors import ForbiddenError
-from gpufleet.store.models import Entity, Person, Transfer, TransferState
-
-OPEN = (TransferState.REQUESTED.value, TransferState.ASSESSED.value)
-
-
-def _scope(s: Session, t: Transfer) -> set[int]:
-    """The parties of ``t`` and every entity of their groups."""
-    parties = [s.get(Entity, t.from_entity_id), s.get(Entity, t.to_entity_id)]
-    groups = {e.group_id for e in parties if e is not None and e.group_id is not None}
-    out = {t.from_entity_id, t.to_entity_id}
-    if groups:
-        out |= set(s.scalars(select(Entity.id).where(Entity.group_id.in_(groups))))
-    return out
+from gpufleet.governance.case import entity_scope
+from gpufleet.governance.transfers import OPEN
+from gpufleet.store.models import Entity, Person, Transfer
 
 
 def check_role_change(
@@ -59,11 +49,12 @@ def check_role_change(
     mine = s.scalars(
         select(Transfer).where(
             Transfer.requested_by == actor_person_id,
-            Transfer.state.in_(OPEN),
+            Transfer.state.in_([state.value for state in OPEN]),
         )
     )
+    ents = {e.id: e for e in s.scalars(select(Entity))}
     for t in mine:
-        if targets & _scope(s, t):
+        if targets & entity_scope(ents, t):
             raise ForbiddenError(
                 f"{name} requested transfer {t.id} ({t.state}), which these roles decide: "
                 "while it is open they may not change roles in its parties or their group",

@@ -271,7 +271,7 @@ def allowed_actions(s: Session, t: Transfer, p: Principal) -> list[str]:
         out.append("reject")
     if admin and state is St.APPROVED:
         out.append("activate")
-    if admin and state is St.ACTIVE and not T.ends_early(t, t.end):
+    if admin and state is St.ACTIVE and not T.ends_early(t, None):
         out.append("end")
     if decider and state is St.ACTIVE and "end" not in out:
         out.append("end")  # before its approved end: a decision
@@ -386,7 +386,7 @@ def end_transfer(
     b = body or EndBody()
 
     def step(tx: Tx, t: Transfer) -> Transfer:
-        if T.ends_early(t, b.at if b.at is not None else t.end):
+        if T.ends_early(t, b.at):
             # ending before the approved end is a decision, taken by an eligible person
             person = require_decider(p, t, f"ending transfer {t.id} before its approved end")
             return T.end(tx, t.id, b.at, b.note, by=person, expected_version=b.expected_version)
