@@ -273,3 +273,19 @@ def test_demo_smoke_keep_or_move_the_articles_gpus(capsys: Capture) -> None:
     assert main(["demo", "--no-report"]) == 0
     out = capsys.readouterr().out
     assert "keep" in out and "move" in out and "stranded GPU-days" in out
+
+
+def test_a_busy_register_exits_5_saying_nothing_changed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Capture
+) -> None:
+    import gpufleet.cli_service as service
+    from gpufleet.errors import BusyError
+
+    def busy(_args: object) -> int:
+        raise BusyError("the writer queue stayed full for 30 s")
+
+    monkeypatch.setattr(service, "cmd_list_tokens", busy)
+    assert main(["admin", "list-tokens", "--db", f"sqlite:///{tmp_path / 'f.db'}"]) == 5
+    assert capsys.readouterr().err == (
+        "gpufleet: busy, nothing changed; run it again: the writer queue stayed full for 30 s\n"
+    )

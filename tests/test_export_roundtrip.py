@@ -250,3 +250,22 @@ def test_an_entity_and_a_program_of_one_name_would_be_one_slurm_account_and_are_
 def test_an_importer_refuses_what_is_not_its_export_as_bad_input(name: str) -> None:
     with pytest.raises(InputError, match=name):
         target(name).read("apiVersion: v1\nkind: Queue\nspec: {resources: 3}\n---\n- 1\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        pytest.param("[" * 100_000, "kueue: nested too deeply to read", id="nested-too-deep"),
+        pytest.param(
+            "a: " + "9" * 5000,
+            "kueue: a value cannot be read: Exceeds the limit (4300 digits)",
+            id="a-5000-digit-integer",
+        ),
+    ],
+)
+def test_a_scheduler_config_that_cannot_be_read_is_bad_input(text: str, says: str) -> None:
+    from gpufleet.export.model import load_yaml
+
+    with pytest.raises(InputError) as e:
+        load_yaml(text, "kueue")
+    assert str(e.value).startswith(says)
