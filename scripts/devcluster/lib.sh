@@ -1,0 +1,40 @@
+# Shared settings of the dev cluster's scripts (up, down, status). Sourced, not run.
+# Every setting can be overridden from the environment; the state folder holds all the
+# cluster's files, its logs and the PIDs of the daemons that `up` started.
+
+GF_STATE=${GPUFLEET_DEVCLUSTER_STATE:-/tmp/gpufleet-devcluster}
+GF_CLUSTER=${GPUFLEET_DEVCLUSTER_NAME:-gfdev}
+GF_CTLD_PORT=${GPUFLEET_DEVCLUSTER_CTLD_PORT:-16817}
+GF_DBD_PORT=${GPUFLEET_DEVCLUSTER_DBD_PORT:-16819}
+GF_SLURMD_PORT0=${GPUFLEET_DEVCLUSTER_SLURMD_PORT:-16820} # node i listens on PORT0 + i
+GF_DB_PORT=${GPUFLEET_DEVCLUSTER_DB_PORT:-13306}
+GF_PROM_PORT=${GPUFLEET_DEVCLUSTER_PROM_PORT:-19090}
+GF_EXPORTER_PORT=${GPUFLEET_DEVCLUSTER_EXPORTER_PORT:-19400}
+GF_DB_PASS=gfdev-slurm # MariaDB on 127.0.0.1 only, private datadir: a test password
+GF_MUNGE_SOCKET=/run/munge/munge.socket.2 # 22.05's dbd link ignores AuthInfo=socket=
+
+# The nodes: "name gres_type gpus partition". Each has its own slurmd on this host.
+GF_NODES=(
+    "gf-h100-1 h100 8 h100"
+    "gf-h100-2 h100 8 h100"
+    "gf-a100-1 a100 4 a100"
+)
+
+# The daemons in start order; `down` stops them in reverse.
+GF_PACKAGES=(slurm-wlm slurmdbd slurmrestd munge mariadb-server prometheus)
+
+export SLURM_CONF="$GF_STATE/etc/slurm.conf"
+
+gf_t0=${EPOCHREALTIME}
+gf_log() { printf '[%6.2fs] %s\n' "$(gf_elapsed)" "$*"; }
+gf_elapsed() { awk -v a="$EPOCHREALTIME" -v b="$gf_t0" 'BEGIN{printf "%.2f", a-b}'; }
+
+# gf_pid NAME: the PID recorded for NAME, empty when none
+gf_pid() { [ -f "$GF_STATE/pids" ] && awk -v n="$1" '$1==n {p=$2} END{print p}' "$GF_STATE/pids"; }
+
+# gf_alive NAME: true when NAME was started by `up` and its PID still runs that program
+gf_alive() {
+    local pid
+    pid=$(gf_pid "$1")
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
