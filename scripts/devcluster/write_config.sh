@@ -71,7 +71,9 @@ JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=30
 MpiDefault=none
 MailProg=/bin/true
-ReturnToService=2
+# 1, not 2: with 2 a node an operator set DOWN ("no power") comes back by itself at
+# its slurmd's next registration
+ReturnToService=1
 # more CPUs and GPUs declared than this machine has
 SlurmdParameters=config_overrides
 SelectType=select/cons_tres

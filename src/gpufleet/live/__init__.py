@@ -1,0 +1,18 @@
+"""Live sources: gpufleet reading real clusters, read-only.
+
+Each external system sits behind one small seam, and the package ships the fake that its
+own tests use (as httpx ships ``MockTransport``):
+
+- :mod:`gpufleet.live.runner`: run a command, get its stdout. ``SubprocessRunner`` runs it
+  for real; ``ReplayRunner`` replays outputs recorded from a real cluster;
+  ``RecordingRunner`` records them.
+- :mod:`gpufleet.live.slurm`: Slurm read through its commands (``squeue/sinfo/sacct
+  --json``, ``sacctmgr -P``, ``sshare -P``, ``scontrol show config``) or through
+  slurmrestd on its UNIX socket, parsed into frozen dataclasses.
+
+Every malformed or unexpected output raises :class:`gpufleet.live.errors.SourceError`
+(an ``InputError``: CLI exit 2, HTTP 422) naming the source, the field and what was
+expected; an unreachable source raises ``SourceUnavailableError``.
+
+This package imports nothing of gpufleet but ``errors`` and ``domain``.
+"""
