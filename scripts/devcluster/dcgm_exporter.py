@@ -104,6 +104,8 @@ def fields(line: str) -> dict[str, str]:
 
 
 Runner = Callable[[list[str]], str]
+# one per allocated node group: "Nodes=gf-h100-1 CPU_IDs=0 Mem=0 GRES=gpu:h100:4(IDX:0-3)"
+_DETAIL = re.compile(r"Nodes=(\S+) CPU_IDs=\S+ Mem=\S+ GRES=\S*?IDX:([\d,-]+)\)")
 
 
 def slurm_nodes(run: Runner) -> dict[str, tuple[str, int]]:
@@ -134,7 +136,9 @@ def slurm_holders(
             m = re.search(r"gpu_util=(\d+(?:\.\d+)?)", f.get("Comment", ""))
             util = float(m.group(1)) if m else busy_util
         holder = Holder(job_id, f.get("Account", ""), f.get("UserId", "").split("(")[0], util)
-        for nodes, idx in re.findall(r"Nodes=(\S+) CPU_IDs=\S+ Mem=\S+ GRES=\S*?IDX:([\d,-]+)\)", line):
+        for nodes, idx in re.findall(
+            r"Nodes=(\S+) CPU_IDs=\S+ Mem=\S+ GRES=\S*?IDX:([\d,-]+)\)", line
+        ):
             for node in expand_hostlist(nodes):
                 for i in expand_indices(idx):
                     held[(node, i)] = holder
@@ -237,7 +241,7 @@ def main() -> None:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass  # one scrape a second: no access log
 
     ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()

@@ -20,7 +20,7 @@ ASSOC_FORMAT = (
     "Cluster,Account,User,Partition,ParentName,Share,GrpJobs,GrpTRES,MaxJobs,MaxTRES,QOS,DefaultQOS"
 )
 _ASSOC_COLUMNS = (
-    "Cluster", "Account", "User", "Partition", "Par Name", "Share", "GrpJobs", "GrpTRES",
+    "Cluster", "Account", "User", "Partition", "ParentName", "Share", "GrpJobs", "GrpTRES",
     "MaxJobs", "MaxTRES", "QOS", "Def QOS",
 )  # fmt: skip
 _SSHARE_COLUMNS = (
@@ -46,7 +46,7 @@ def parse_associations(source: str, text: str) -> tuple[Association, ...]:
             account=row.text("Account"),
             user=row.text("User"),
             partition=row.text("Partition"),
-            parent=row.text("Par Name"),
+            parent=row.text("ParentName"),
             shares=_shares(row, "Share"),
             grp_tres=_tres(row, "GrpTRES"),
             max_tres=_tres(row, "MaxTRES"),

@@ -35,10 +35,11 @@ def check_errors(root: At) -> None:
     if errors is None or not errors.items():
         return
     first = errors.items()[0]
-    text = first.value if isinstance(first.value, str) else None
-    if text is None and first.has("error"):
-        text = str(first.key("error").value)
-    raise first.fail(f"Slurm reported an error: {text or first.value!r}", "no errors")
+    if isinstance(first.value, str):
+        text = first.value
+    else:  # {"error": ..., "description": ..., "error_number": ...}
+        text = first.opt_text("description") or first.opt_text("error") or repr(first.value)
+    raise first.fail(f"Slurm reported an error: {text}", "no errors")
 
 
 def epoch(at: At) -> datetime | None:
@@ -78,7 +79,9 @@ def _job(j: At, as_of: datetime) -> SlurmJob:
     tres = tres_list(j.key("tres_req_str"), j.key("tres_req_str").text())
     gpus = gpus_of_tres(tres) or (0, None)
     nodes = host_list(j.key("nodes"), j.key("nodes").text())
-    start = epoch(j.key("start_time")) if state is not JobState.PENDING else None
+    # a job cancelled while pending gets start = end from Slurm, and no nodes: not a start
+    started = state is not JobState.PENDING and bool(nodes)
+    start = epoch(j.key("start_time")) if started else None
     end = epoch(j.key("end_time")) if start is not None else None
     elapsed = None
     if start is not None:

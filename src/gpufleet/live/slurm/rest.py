@@ -34,8 +34,12 @@ class _UnixConnection(http.client.HTTPConnection):
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self.socket_path)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
         self.sock = sock
 
 
@@ -97,7 +101,7 @@ class SlurmRestSource:
                 first = root.key("errors").items()[0]
                 detail = first.opt_text("description") or first.opt_text("error")
             raise SourceUnavailableError(
-                self.source(path), f"HTTP {status}: {detail or body[:200]!r}", "HTTP 200"
+                self.source(path), f"HTTP {status}: {detail or repr(body[:200])}", "HTTP 200"
             )
         return root
 
