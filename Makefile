@@ -35,3 +35,15 @@ clean:
 validation: $(VENV)/.dev
 	$(BIN)/python bench/fgd.py
 	$(BIN)/python bench/validation.py
+
+# A real single-host Slurm 22.05 and Prometheus for the live tests (docs/live.md); root,
+# Debian. Installs the Debian packages it needs the first time.
+.PHONY: dev-cluster dev-cluster-down dev-cluster-status
+dev-cluster:
+	scripts/devcluster/up
+
+dev-cluster-down:
+	scripts/devcluster/down
+
+dev-cluster-status:
+	scripts/devcluster/status

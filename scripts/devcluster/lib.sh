@@ -29,12 +29,31 @@ gf_t0=${EPOCHREALTIME}
 gf_log() { printf '[%6.2fs] %s\n' "$(gf_elapsed)" "$*"; }
 gf_elapsed() { awk -v a="$EPOCHREALTIME" -v b="$gf_t0" 'BEGIN{printf "%.2f", a-b}'; }
 
+# The pids file has one line per daemon: NAME PID STARTTIME, where STARTTIME is the
+# process's start time in clock ticks since boot (/proc/PID/stat, field 22). A PID is only
+# ever signalled while its start time still matches: a PID the kernel has reused for
+# another program after a crash is left alone.
+
+# gf_starttime PID: the start time of PID, empty when it does not run (or is a zombie
+# its new parent has not reaped yet: PID 1 here is not an init that reaps at once)
+gf_starttime() {
+    [ -r "/proc/$1/stat" ] || return 0
+    # the command name (field 2) may hold spaces: cut after its closing parenthesis
+    sed -E 's/^.*\) //' "/proc/$1/stat" 2>/dev/null | awk '$1 != "Z" {print $20}'
+}
+
 # gf_pid NAME: the PID recorded for NAME, empty when none
 gf_pid() { [ -f "$GF_STATE/pids" ] && awk -v n="$1" '$1==n {p=$2} END{print p}' "$GF_STATE/pids"; }
 
-# gf_alive NAME: true when NAME was started by `up` and its PID still runs that program
+# gf_same PID STARTTIME: true when PID runs and is still the process that was recorded
+gf_same() {
+    [ -n "${1:-}" ] && [ -n "${2:-}" ] && [ "$(gf_starttime "$1")" = "$2" ]
+}
+
+# gf_alive NAME: true when NAME was started by `up` and that very process still runs
 gf_alive() {
-    local pid
-    pid=$(gf_pid "$1")
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+    local line
+    line=$([ -f "$GF_STATE/pids" ] && awk -v n="$1" '$1==n {l=$2" "$3} END{print l}' "$GF_STATE/pids")
+    # shellcheck disable=SC2086
+    gf_same $line
 }
