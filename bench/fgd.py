@@ -16,10 +16,10 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from gpufleet.sharing import POLICIES, run_packing
-from gpufleet.sharing.experiment import SEEDS
-from gpufleet.sharing.openb import read_gpu_nodes, read_pods
-from gpufleet.traces.loaders.openb import reference_results
+from gpufleet.inputs.traces.loaders.openb import reference_results
+from gpufleet.labs.fgd import POLICIES, run_packing
+from gpufleet.labs.fgd.experiment import SEEDS
+from gpufleet.labs.fgd.openb import read_gpu_nodes, read_pods
 from mdblocks import replace_md_block
 
 ROOT = Path(__file__).resolve().parents[1]

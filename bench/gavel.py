@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from gpufleet.hetero import compare_with_gavel, peer_workload_dir, solve_max_min
-from gpufleet.hetero.compare import GAVEL_JOB_PREFIX, Comparison
-from gpufleet.hetero.policies import PolicyName
+from gpufleet.labs.gavel import compare_with_gavel, peer_workload_dir, solve_max_min
+from gpufleet.labs.gavel.compare import GAVEL_JOB_PREFIX, Comparison
+from gpufleet.labs.gavel.policies import PolicyName
 from mdblocks import replace_md_block
 
 ROOT = Path(__file__).resolve().parent

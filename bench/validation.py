@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gpufleet.inputs.traces.info import summarize
+from gpufleet.inputs.traces.loaders import acme, helios, openb
+from gpufleet.inputs.traces.registry import load_source, traces_root
+from gpufleet.inputs.traces.replay import to_scenario
+from gpufleet.inputs.traces.workload import FleetGroup, Workload
 from gpufleet.sim.result import SimResult
 from gpufleet.sim.simulator import Simulation
-from gpufleet.traces.info import summarize
-from gpufleet.traces.loaders import acme, helios, openb
-from gpufleet.traces.registry import load_source, traces_root
-from gpufleet.traces.replay import to_scenario
-from gpufleet.traces.workload import FleetGroup, Workload
 
 POLICIES = ("fifo", "fifo-backfill", "drf", "quota")
 
@@ -193,7 +193,7 @@ def openb_section(root: Path) -> list[str]:
         "",
         "Default pod list, 6,212 GPUs, arrivals pushed to 130% of capacity, mean of 10 seeds "
         "(the artifact's `analysis_allo_discrete.csv` and `analysis_frag_discrete.csv`, "
-        "column 130); ours from `bench/fgd.py` (`gpufleet.sharing`), same inflation, our "
+        "column 130); ours from `bench/fgd.py` (`gpufleet.labs.fgd`), same inflation, our "
         "own random streams:",
         "",
         *rows,
@@ -246,7 +246,7 @@ def gavel_section() -> list[str]:
         "",
         "Gavel's own generated workload (36 V100 + 36 P100 + 36 K80, one job per 900 s), "
         "mean JCT over jobs 4,000-4,999, against the JCTs Gavel printed; ours from "
-        "`bench/gavel.py` (`gpufleet.hetero`, a fluid simulator re-allocating at every "
+        "`bench/gavel.py` (`gpufleet.labs.gavel`, a fluid simulator re-allocating at every "
         "arrival and completion; wall times end to end, median of 3, one core):",
         "",
         *rows,

@@ -45,7 +45,7 @@ def peak_rss_mib() -> float:
 
 def measure_synthetic(spec: dict[str, Any]) -> dict[str, Any]:
     """End to end: build the scenario, set up the simulation, run it, build the result."""
-    from gpufleet.scenario.synthetic import synthetic_scenario
+    from gpufleet.inputs.scenario.synthetic import synthetic_scenario
     from gpufleet.sim.simulator import Simulation
 
     rss_import = peak_rss_mib()
@@ -149,7 +149,7 @@ def measure_whatif(spec: dict[str, Any]) -> dict[str, Any]:
     """What ``gpufleet whatif`` computes on the article: every named variant under
     ``seeds`` seeds, in this process, and the comparison (intervals, charges) built."""
     import gpufleet
-    from gpufleet.whatif.compare import compare
+    from gpufleet.planning.whatif.compare import compare
 
     t0 = time.perf_counter()
     sc = gpufleet.load_scenario(gpufleet.article_scenario_path())
@@ -179,7 +179,7 @@ def measure_sweep(spec: dict[str, Any]) -> dict[str, Any]:
     cells (the 6 cells of 0 GPUs are one scenario), ``seeds`` seeds, ``workers`` processes.
     Peak RSS is this process's only, not its workers'."""
     import gpufleet
-    from gpufleet.whatif.sweep import (
+    from gpufleet.planning.sweep import (
         LocalExecutor,
         SweepSpec,
         parse_grid,
@@ -261,8 +261,8 @@ def measure_parse(spec: dict[str, Any]) -> dict[str, Any]:
     file, or a CSV read with a column map and unix times."""
     import tempfile
 
-    from gpufleet.traces.registry import load_source
-    from gpufleet.traces.rows import RowPolicy
+    from gpufleet.inputs.traces.registry import load_source
+    from gpufleet.inputs.traces.rows import RowPolicy
 
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / ("sacct.txt" if spec["format"] == "sacct" else "jobs.csv")
@@ -287,9 +287,9 @@ def measure_parse(spec: dict[str, Any]) -> dict[str, Any]:
 
 def measure_replay(spec: dict[str, Any]) -> dict[str, Any]:
     """Replay a public trace (load + simulate) under one policy, as 'gpufleet replay'."""
+    from gpufleet.inputs.traces.registry import load_source
+    from gpufleet.inputs.traces.replay import to_scenario
     from gpufleet.sim.simulator import Simulation
-    from gpufleet.traces.registry import load_source
-    from gpufleet.traces.replay import to_scenario
 
     t0 = time.perf_counter()
     w = load_source(spec["trace"])
@@ -315,8 +315,8 @@ def measure_cycle(spec: dict[str, Any]) -> dict[str, Any]:
 
     from gpufleet.domain.ids import GpuTypeName, JobId, ProgramId
     from gpufleet.domain.jobs import JobSpec
-    from gpufleet.scenario.synthetic import synthetic_scenario
-    from gpufleet.sim.build import timeline
+    from gpufleet.engine.timeline import timeline
+    from gpufleet.inputs.scenario.synthetic import synthetic_scenario
     from gpufleet.sim.simulator import Simulation
     from gpufleet.state.jobs import Job
 

@@ -31,14 +31,14 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from gpufleet.auth.tokens import create_token, resolve
-from gpufleet.governance import runs as G_runs
-from gpufleet.governance import transfers as G
-from gpufleet.register import ops
-from gpufleet.register.plan import seed_from_scenario
+from gpufleet.governance.auth.tokens import create_token, resolve
+from gpufleet.governance.register import ops
+from gpufleet.governance.register.plan import seed_from_scenario
+from gpufleet.governance.runs import queue as G_runs
+from gpufleet.governance.store.db import Store, Tx
+from gpufleet.governance.store.models import AccessRole, Transfer, TransferState
+from gpufleet.governance.transfers import lifecycle as G
 from gpufleet.service.app import create_app
-from gpufleet.store.db import Store, Tx
-from gpufleet.store.models import AccessRole, Transfer, TransferState
 from tests.small_scenario import SMALL
 
 API = "/api/v1"

@@ -11,14 +11,14 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import update
 
-from gpufleet.auth.tokens import create_token
-from gpufleet.governance import runs as G_runs
-from gpufleet.governance import transfers as G
-from gpufleet.register import ops
-from gpufleet.register.plan import seed_from_scenario
-from gpufleet.store import audit, audit_check, migrate
-from gpufleet.store.db import Store
-from gpufleet.store.models import AccessRole, AuditHead, RunStatus
+from gpufleet.governance.auth.tokens import create_token
+from gpufleet.governance.register import ops
+from gpufleet.governance.register.plan import seed_from_scenario
+from gpufleet.governance.runs import queue as G_runs
+from gpufleet.governance.store import audit, audit_check, migrate
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import AccessRole, AuditHead, RunStatus
+from gpufleet.governance.transfers import lifecycle as G
 
 _DROP = {
     "sqlite": [
@@ -101,7 +101,7 @@ def head(store: Store) -> tuple[int, str]:
 
 
 def keypair(tmp: Path) -> tuple[Ed25519PrivateKey, Path]:
-    from gpufleet.store import anchor
+    from gpufleet.governance.store import anchor
 
     key_file = tmp / "audit.key"
     pub = anchor.keygen(key_file)

@@ -16,8 +16,8 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-from gpufleet.cli import main
-from gpufleet.store.db import Store, Tx
+from gpufleet.cli.main import main
+from gpufleet.governance.store.db import Store, Tx
 
 KILLED = 137
 """The exit status of the killed process (128 + SIGKILL's 9)."""

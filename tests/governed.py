@@ -24,10 +24,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gpufleet.governance import transfers as T
-from gpufleet.register.plan import seed_from_scenario
-from gpufleet.store.db import Store
-from gpufleet.store.models import Entity, GroupRules, Person, PersonRole, Run, RunStatus
+from gpufleet.governance.register.plan import seed_from_scenario
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import Entity, GroupRules, Person, PersonRole, Run, RunStatus
+from gpufleet.governance.transfers import lifecycle as T
 from tests.small_scenario import SMALL
 
 ROLES = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gpufleet.domain.scenario import Scenario
-from gpufleet.scenario.load import load_scenario_text
+from gpufleet.inputs.scenario.load import load_scenario_text
 
 MIXED = """
 name: mixed

@@ -39,7 +39,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 PG_ENV = "GPUFLEET_TEST_PG_URL"
-CLI = (sys.executable, "-m", "gpufleet.cli")
+CLI = (sys.executable, "-m", "gpufleet.cli.main")
 FAULTY_CLI = (sys.executable, "-m", "tests.faulty_server")
 ROOT = Path(__file__).resolve().parent.parent
 """The repository: on the children's ``PYTHONPATH``, so ``tests.faulty_server`` imports."""

@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from gpufleet.store.db import Store
-from gpufleet.store.models import Base
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import Base
 
 PG_ENV = "GPUFLEET_TEST_PG_URL"
 BACKENDS = ["sqlite", "postgresql"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import gpufleet
-from gpufleet.cli import ProgressBar
+from gpufleet.cli.main import ProgressBar
 from tests.scenarios import mixed
 
 

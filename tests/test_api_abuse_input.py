@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from gpufleet.auth.tokens import create_token
+from gpufleet.governance.auth.tokens import create_token
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import AccessRole
 from gpufleet.service.errors import MAX_JSON_DEPTH
-from gpufleet.store.db import Store
-from gpufleet.store.models import AccessRole
 from tests.api_support import API, bearer, client, small_with_a_request
 from tests.small_scenario import with_defect
 

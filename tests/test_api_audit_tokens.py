@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
-from gpufleet.store import audit
-from gpufleet.store.db import Store
+from gpufleet.governance.store import audit
+from gpufleet.governance.store.db import Store
 from tests.api_support import API, admin_token, bearer, client, ok, seeded_client
 from tests.audit_support import as_owner
 

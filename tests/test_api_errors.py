@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from gpufleet.store.db import Store
-from gpufleet.store.models import AccessRole
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import AccessRole
 from tests.api_support import API, TestClient, admin_token, bearer, client, make_token
 
 pytest_plugins = ["tests.store_fixtures"]  # the `store` fixture, on SQLite and PostgreSQL
@@ -176,7 +176,7 @@ def test_a_database_constraint_is_a_409_conflict(
     def clash(*_a: Any, **_k: Any) -> None:
         raise IntegrityError("INSERT INTO sites", {}, Exception("UNIQUE constraint failed"))
 
-    monkeypatch.setattr("gpufleet.register.ops.create", clash)
+    monkeypatch.setattr("gpufleet.governance.register.ops.create", clash)
     resp = c.post(f"{API}/sites", headers=admin, json={"name": "s", "power_kw": 5})
     err = error_of(resp, 409, "conflict")
     assert "UNIQUE" not in err["message"]
@@ -192,7 +192,7 @@ def test_a_bug_is_a_500_with_a_generic_message_and_a_logged_traceback(
     def broken(*_a: Any, **_k: Any) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr("gpufleet.store.audit_check.verify_store", broken)
+    monkeypatch.setattr("gpufleet.governance.store.audit_check.verify_store", broken)
     with caplog.at_level(logging.ERROR, logger="gpufleet.service"):
         resp = c.get(f"{API}/audit/verify", headers=admin)
     err = error_of(resp, 500, "internal-error")

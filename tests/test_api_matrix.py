@@ -27,7 +27,7 @@ import fastapi.routing
 import pytest
 from starlette.routing import Mount
 
-from gpufleet.store.db import Store
+from gpufleet.governance.store.db import Store
 from tests.api_support import (
     CALLERS,
     Register,

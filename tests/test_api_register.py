@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from gpufleet.store.db import Store
-from gpufleet.store.models import AccessRole
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import AccessRole
 from tests.api_support import API, admin_token, bearer, client, make_token, ok, seeded_client
 from tests.small_scenario import SMALL
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from gpufleet.export import TARGETS
-from gpufleet.service.routes_reports import EXPORT_FORMATS
-from gpufleet.store.db import Store
-from gpufleet.store.models import AccessRole
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import AccessRole
+from gpufleet.planning.export import TARGETS
+from gpufleet.service.routes.reports import EXPORT_FORMATS
 from tests.api_support import API, admin_token, bearer, client, make_token, ok, seeded_client
 
 pytest_plugins = ["tests.store_fixtures"]  # the `store` fixture, on SQLite and PostgreSQL

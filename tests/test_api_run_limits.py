@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from gpufleet.cli import main
+from gpufleet.cli.main import main
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import AccessRole
 from gpufleet.service.app import create_app
 from gpufleet.service.ratelimit import DEFAULT_RATE, RateLimit
-from gpufleet.store.db import Store
-from gpufleet.store.models import AccessRole
 from tests.api_support import API, admin_token, bearer, make_token, ok
 from tests.small_scenario import SMALL
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
-from gpufleet.governance.runs import RunWorker
-from gpufleet.store.db import Store
-from gpufleet.store.models import AccessRole
+from gpufleet.governance.runs.queue import RunWorker
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import AccessRole
 from tests.api_support import API, TestClient, admin_token, bearer, client, make_token, ok
 from tests.small_scenario import SMALL
 

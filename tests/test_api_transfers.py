@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpufleet.governance.runs import RunWorker
-from gpufleet.store.db import Store
-from gpufleet.store.models import AccessRole
+from gpufleet.governance.runs.queue import RunWorker
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import AccessRole
 from tests.api_support import API, TestClient, bearer, make_token, ok, seeded_client
 
 pytest_plugins = ["tests.store_fixtures"]  # the `store` fixture, on SQLite and PostgreSQL

@@ -21,10 +21,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.exc import DBAPIError
 
-from gpufleet.cli import main
-from gpufleet.register import ops
-from gpufleet.store import anchor, audit, audit_check
-from gpufleet.store.db import Store
+from gpufleet.cli.main import main
+from gpufleet.governance.register import ops
+from gpufleet.governance.store import anchor, audit, audit_check
+from gpufleet.governance.store.db import Store
 from tests.audit_support import (
     as_owner,
     keypair,

@@ -16,12 +16,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 
-from gpufleet.auth.tokens import create_token
-from gpufleet.cli import main
-from gpufleet.register import ops
-from gpufleet.store import audit
-from gpufleet.store.db import Store
-from gpufleet.store.models import AccessRole
+from gpufleet.cli.main import main
+from gpufleet.governance.auth.tokens import create_token
+from gpufleet.governance.register import ops
+from gpufleet.governance.store import audit
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import AccessRole
 
 pytest_plugins = ["tests.store_fixtures"]
 pytestmark = pytest.mark.security

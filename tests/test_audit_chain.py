@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from gpufleet.cli import main
-from gpufleet.store import audit
-from gpufleet.store.db import Store
+from gpufleet.cli.main import main
+from gpufleet.governance.store import audit
+from gpufleet.governance.store.db import Store
 from tests.audit_support import as_owner
 
 pytest_plugins = ["tests.store_fixtures"]
@@ -30,8 +30,8 @@ def test_the_migrations_build_exactly_the_models_tables(store: Store) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from gpufleet.store.migrate import current, head
-    from gpufleet.store.models import Base
+    from gpufleet.governance.store.migrate import current, head
+    from gpufleet.governance.store.models import Base
 
     with store.engine.connect() as c:
         assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []

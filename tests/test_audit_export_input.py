@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gpufleet.cli import main
-from gpufleet.store import audit
+from gpufleet.cli.main import main
+from gpufleet.governance.store import audit
 
 pytestmark = pytest.mark.security
 

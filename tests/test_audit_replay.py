@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import delete, insert, select
 
-from gpufleet.cli import main
-from gpufleet.register import ops
-from gpufleet.store import audit_check, replay
-from gpufleet.store.db import Store
-from gpufleet.store.models import Base, Pool, Run, Token, Transfer, TransferStep
+from gpufleet.cli.main import main
+from gpufleet.governance.register import ops
+from gpufleet.governance.store import audit_check, replay
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import Base, Pool, Run, Token, Transfer, TransferStep
 from tests.audit_support import audited_register, flip
 
 pytest_plugins = ["tests.store_fixtures"]
@@ -186,7 +186,7 @@ def test_every_table_is_replayed_or_left_out_for_a_stated_reason() -> None:
 
 
 def test_the_replay_digest_is_the_one_a_finished_run_s_record_holds() -> None:
-    from gpufleet.governance.runs import result_digest
+    from gpufleet.governance.runs.queue import result_digest
 
     result = {"comparison": {"gpu_hours": 12.5, "arms": ["base", "é"]}}
     assert replay.result_digest(result) == result_digest(result)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gpufleet.cli import main
+from gpufleet.cli.main import main
 from gpufleet.policies.base import Reason
 from gpufleet.policies.slurm import SlurmBackfill
 from gpufleet.sim.simulator import Simulation

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gpufleet.cli import main
+from gpufleet.cli.main import main
 from tests.small_scenario import SMALL, line_of, with_defect
 
 Capture = pytest.CaptureFixture[str]
@@ -278,7 +278,7 @@ def test_demo_smoke_keep_or_move_the_articles_gpus(capsys: Capture) -> None:
 def test_a_busy_register_exits_5_saying_nothing_changed(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Capture
 ) -> None:
-    import gpufleet.cli_service as service
+    import gpufleet.cli.service as service
     from gpufleet.errors import BusyError
 
     def busy(_args: object) -> int:

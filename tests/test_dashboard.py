@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from gpufleet.governance.store.db import Store
 from gpufleet.service import dashboard
 from gpufleet.service.app import create_app
-from gpufleet.store.db import Store
 
 STATIC = Path(dashboard.__file__).parent / "static"
 HTML_REF = re.compile(r'(?:src|href)="(/static/[^"]+)"')

@@ -26,11 +26,11 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from gpufleet.auth.tokens import create_token
-from gpufleet.register import ops
-from gpufleet.register.plan import seed_from_scenario
-from gpufleet.store.db import Store
-from gpufleet.store.models import AccessRole
+from gpufleet.governance.auth.tokens import create_token
+from gpufleet.governance.register import ops
+from gpufleet.governance.register.plan import seed_from_scenario
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import AccessRole
 from tests.service_support import Server, start_server
 
 CHROMIUM = Path("/usr/bin/chromium")

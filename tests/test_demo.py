@@ -63,7 +63,7 @@ def test_moving_the_gpus_delays_tesla_and_speeds_xai(runs: dict[str, SimResult])
 def test_the_demo_prints_both_variants_side_by_side_and_writes_its_report(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    from gpufleet.cli import main
+    from gpufleet.cli.main import main
 
     assert main(["demo", "--report-dir", str(tmp_path / "report")]) == 0
     out = capsys.readouterr().out

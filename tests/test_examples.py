@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from gpufleet.api import article_scenario_path, load_scenario, run_variants
-from gpufleet.cli import main
-from gpufleet.scenario import validate_file
+from gpufleet.cli.main import main
+from gpufleet.inputs.scenario import validate_file
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SCENARIOS = sorted([*EXAMPLES.glob("*.yaml"), *EXAMPLES.glob("*.yml")])

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gpufleet.cli import main
+from gpufleet.cli.main import main
+from gpufleet.planning.report.compare import comparison
 from gpufleet.policies.base import Reason
-from gpufleet.report.compare import comparison
 from gpufleet.sim.simulator import Simulation
 from tests.builders import Harness
 from tests.scenarios import mixed, one_site

@@ -1,4 +1,5 @@
-"""The allocation in force at a date (gpufleet.plan): the article's move, the small lab's
+"""The allocation in force at a date (gpufleet.planning.allocation): the article's move, the small
+lab's
 mid-month quota change, the simulator's own quotas as the oracle, and the ceiling of a
 program's quota checked against the quota policy's admission rule."""
 
@@ -13,9 +14,9 @@ import pytest
 from gpufleet.domain.org import Quota
 from gpufleet.domain.scenario import Scenario
 from gpufleet.errors import InputError
-from gpufleet.plan.allocation import Replay, allocation_at, allocations, change_dates
-from gpufleet.policies.quota import quota_check
-from gpufleet.scenario.load import load_scenario, load_scenario_text
+from gpufleet.inputs.scenario.load import load_scenario, load_scenario_text
+from gpufleet.planning.allocation import Replay, allocation_at, allocations, change_dates
+from gpufleet.policies.basic.quota import quota_check
 from gpufleet.sim.simulator import Simulation
 from tests.scenarios import mixed
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gpufleet.cli import main
-from gpufleet.export import target
+from gpufleet.cli.main import main
+from gpufleet.planning.export import target
 
 Capture = pytest.CaptureFixture[str]
 ROOT = Path(__file__).resolve().parents[1]

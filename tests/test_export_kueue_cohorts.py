@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 import yaml
 
-from gpufleet.cli import main
+from gpufleet.cli.main import main
 from gpufleet.domain.org import Quota
-from gpufleet.export import target
-from gpufleet.export.kueue import CohortView, cohort_view, read_cohorts
-from gpufleet.export.schemas import KUEUE_COHORT, problems, problems_of_object
-from gpufleet.plan.allocation import Allocation, allocation_at
-from gpufleet.scenario.load import load_scenario_text
+from gpufleet.inputs.scenario.load import load_scenario_text
+from gpufleet.planning.allocation import Allocation, allocation_at
+from gpufleet.planning.export import target
+from gpufleet.planning.export.kueue import CohortView, cohort_view, read_cohorts
+from gpufleet.planning.export.schemas import KUEUE_COHORT, problems, problems_of_object
 
 TREE = """
 name: tree

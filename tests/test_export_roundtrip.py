@@ -13,9 +13,9 @@ import pytest
 
 from gpufleet.domain.scenario import Scenario
 from gpufleet.errors import InputError
-from gpufleet.export import TARGETS, GpuLimits, target
-from gpufleet.plan.allocation import Allocation, allocation_at
-from gpufleet.scenario.load import load_scenario, load_scenario_text
+from gpufleet.inputs.scenario.load import load_scenario, load_scenario_text
+from gpufleet.planning.allocation import Allocation, allocation_at
+from gpufleet.planning.export import TARGETS, GpuLimits, target
 from tests.scenarios import mixed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -264,7 +264,7 @@ def test_an_importer_refuses_what_is_not_its_export_as_bad_input(name: str) -> N
     ],
 )
 def test_a_scheduler_config_that_cannot_be_read_is_bad_input(text: str, says: str) -> None:
-    from gpufleet.export.model import load_yaml
+    from gpufleet.planning.export.model import load_yaml
 
     with pytest.raises(InputError) as e:
         load_yaml(text, "kueue")

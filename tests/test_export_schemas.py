@@ -1,5 +1,6 @@
 """The Kubernetes exports (Kueue, KAI, Volcano) and YuniKorn's queues.yaml against the
-schema subsets of gpufleet.export.schemas, and the checker itself: an unknown field, a wrong
+schema subsets of gpufleet.planning.export.schemas, and the checker itself: an unknown field, a
+wrong
 type, a value outside an enum or a range, a missing required field must each fail."""
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from gpufleet.export import target
-from gpufleet.export.schemas import (
+from gpufleet.inputs.scenario.load import load_scenario
+from gpufleet.planning.allocation import Allocation, allocation_at
+from gpufleet.planning.export import target
+from gpufleet.planning.export.schemas import (
     KAI_QUEUE,
     KUEUE_CLUSTER_QUEUE,
     VOLCANO_QUEUE,
@@ -21,8 +24,6 @@ from gpufleet.export.schemas import (
     problems,
     problems_of_object,
 )
-from gpufleet.plan.allocation import Allocation, allocation_at
-from gpufleet.scenario.load import load_scenario
 from tests.scenarios import mixed
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,12 +25,12 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gpufleet.auth.tokens import create_token
-from gpufleet.register import ops
+from gpufleet.governance.auth.tokens import create_token
+from gpufleet.governance.register import ops
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import AccessRole
 from gpufleet.service.app import create_app
 from gpufleet.service.ratelimit import RateLimit
-from gpufleet.store.db import Store
-from gpufleet.store.models import AccessRole
 from tests.api_support import API, bearer, small_with_a_request
 from tests.small_scenario import SMALL
 

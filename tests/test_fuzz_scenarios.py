@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from gpufleet.api import article_scenario_path
-from gpufleet.cli import main
+from gpufleet.cli.main import main
 
 pytestmark = pytest.mark.security
 

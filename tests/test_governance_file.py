@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from gpufleet.cli import main
+from gpufleet.cli.main import main
 from gpufleet.errors import ScenarioError
-from gpufleet.governance.story import article_governance_path
-from gpufleet.register.people import load_governance
-from gpufleet.register.plan import seed_from_scenario
-from gpufleet.store import audit
-from gpufleet.store.db import Store
-from gpufleet.store.models import Entity, GroupRules, Person, PersonRole
+from gpufleet.governance.register.people import load_governance
+from gpufleet.governance.register.plan import seed_from_scenario
+from gpufleet.governance.store import audit
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import Entity, GroupRules, Person, PersonRole
+from gpufleet.governance.transfers.story import article_governance_path
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from gpufleet.governance.rules import (
+from gpufleet.governance.store.models import RoleKind
+from gpufleet.governance.transfers.rules import (
     DEFAULT_RULES,
     Case,
     Decision,
@@ -19,7 +20,6 @@ from gpufleet.governance.rules import (
     gpu_value_usd,
     rules_for,
 )
-from gpufleet.store.models import RoleKind
 
 OFFICER, DIRECTOR, EMPLOYEE, INDEPENDENT = (
     RoleKind.OFFICER,

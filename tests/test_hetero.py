@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gpufleet.errors import UnknownNameError
-from gpufleet.hetero import (
+from gpufleet.labs.gavel import (
     ActiveView,
     HeteroWorkload,
     compare_with_gavel,
@@ -17,8 +17,8 @@ from gpufleet.hetero import (
     simulate,
     solve_max_min,
 )
-from gpufleet.hetero.policies import MaxMinFairness
-from gpufleet.hetero.warm import WarmMaxMin
+from gpufleet.labs.gavel.policies import MaxMinFairness
+from gpufleet.labs.gavel.warm import WarmMaxMin
 
 
 def test_two_jobs_two_types_hand_optimum() -> None:

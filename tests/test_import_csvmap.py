@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from gpufleet.errors import InputError, UnknownNameError
-from gpufleet.traces.detect import load_file
-from gpufleet.traces.importers.columnmap import ColumnMap, MapField
-from gpufleet.traces.importers.csvmap import load_csv
-from gpufleet.traces.registry import load_source
-from gpufleet.traces.rows import RowError, RowPolicy
-from gpufleet.traces.workload import Workload
+from gpufleet.inputs.traces.detect import load_file
+from gpufleet.inputs.traces.importers.columnmap import ColumnMap, MapField
+from gpufleet.inputs.traces.importers.csvmap import load_csv
+from gpufleet.inputs.traces.registry import load_source
+from gpufleet.inputs.traces.rows import RowError, RowPolicy
+from gpufleet.inputs.traces.workload import Workload
 
 MAP = "submit=created_at,duration=runtime_s,gpus=num_gpus,gpu_type=model,queue=team,user=owner"
 HEADER = "job_id,created_at,runtime_s,num_gpus,model,team,owner,state"

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from gpufleet.traces.detect import load_file, sniff
-from gpufleet.traces.importers.gpu_names import catalog_name
-from gpufleet.traces.importers.kubernetes import load_kubernetes
-from gpufleet.traces.rows import RowError, RowPolicy
-from gpufleet.traces.workload import Workload
+from gpufleet.inputs.traces.detect import load_file, sniff
+from gpufleet.inputs.traces.importers.gpu_names import catalog_name
+from gpufleet.inputs.traces.importers.kubernetes import load_kubernetes
+from gpufleet.inputs.traces.rows import RowError, RowPolicy
+from gpufleet.inputs.traces.workload import Workload
 
 EXPECTED_LIST = (
     "a Kubernetes List as written by kubectl get pods -A -o json "

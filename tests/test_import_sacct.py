@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpufleet.traces.detect import load_file, sniff
-from gpufleet.traces.importers.common import BadValue
-from gpufleet.traces.importers.sacct import FORMAT, elapsed_s, load_sacct, parse_tres
-from gpufleet.traces.rows import RowError, RowPolicy
-from gpufleet.traces.workload import Workload
+from gpufleet.inputs.traces.detect import load_file, sniff
+from gpufleet.inputs.traces.importers.common import BadValue
+from gpufleet.inputs.traces.importers.sacct import FORMAT, elapsed_s, load_sacct, parse_tres
+from gpufleet.inputs.traces.rows import RowError, RowPolicy
+from gpufleet.inputs.traces.workload import Workload
 
 HEADER = FORMAT.replace(",", "|")
 H100_JOB = (

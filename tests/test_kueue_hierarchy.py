@@ -3,7 +3,7 @@
 Table-driven cases transcribed from Kueue's own pages (kueue.sigs.k8s.io docs/concepts/
 cohort/ "Configuring Quotas" and "Hierarchical Cohorts"; KEP-79 "Hierarchical Cohorts";
 KEP-1714 "Fair Sharing"; docs/concepts/preemption/ "Fair Sharing"), worked by hand with the
-formulas of :mod:`gpufleet.policies.kueue_tree` in the comments, and seeded properties on
+formulas of :mod:`gpufleet.policies.kueue.tree` in the comments, and seeded properties on
 random trees checked against an independent oracle (KEP-79's balance T).
 """
 
@@ -17,9 +17,9 @@ import pytest
 from gpufleet.domain.ids import CohortId, GpuTypeName, ProgramId
 from gpufleet.domain.org import Cohort, CohortTree, Quota, cohort_trees
 from gpufleet.policies.base import Reason
-from gpufleet.policies.kueue import KueuePolicy
-from gpufleet.policies.kueue_tree import TreeQuota
-from gpufleet.policies.quota import quota_check
+from gpufleet.policies.basic.quota import quota_check
+from gpufleet.policies.kueue.policy import KueuePolicy
+from gpufleet.policies.kueue.tree import TreeQuota
 from gpufleet.state.jobs import Job, JobState
 from tests.builders import H100, Harness
 

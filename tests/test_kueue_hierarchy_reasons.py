@@ -1,9 +1,9 @@
 """Why a job waits in a cohort tree: ``over-borrowing-limit`` when its program or a cohort on
 its path would go past nominal + borrowingLimit, ``waiting-for-quota`` when the tree simply
 has no unused quota left, as the flat ``kueue`` policy chooses between the two
-(:func:`gpufleet.policies.quota.quota_check`: a limit outranks a short pool).
+(:func:`gpufleet.policies.basic.quota.quota_check`: a limit outranks a short pool).
 
-Hand-worked cases with the formulas of :mod:`gpufleet.policies.kueue_tree` in the comments,
+Hand-worked cases with the formulas of :mod:`gpufleet.policies.kueue.tree` in the comments,
 and a seeded property against KEP-79's balance, computed here independently.
 """
 
@@ -15,7 +15,7 @@ import pytest
 
 from gpufleet.domain.org import CohortTree, Quota
 from gpufleet.policies.base import Reason
-from gpufleet.policies.kueue_tree import TreeQuota
+from gpufleet.policies.kueue.tree import TreeQuota
 from gpufleet.state.jobs import JobState
 from tests.builders import H100
 from tests.test_kueue_hierarchy import ROOT, _options, _random_tree, build, cohort

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from gpufleet.errors import ScenarioError
-from gpufleet.scenario import load_scenario_text
+from gpufleet.inputs.scenario import load_scenario_text
 from gpufleet.sim.simulator import Simulation
 from tests.small_scenario import SMALL, line_of, with_defect
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from gpufleet.domain.org import Quota
-from gpufleet.policies.kai import KaiScheduler
-from gpufleet.policies.kai_fairshare import QueueShare, divide, divide_tree, parent_of
+from gpufleet.policies.kai.fairshare import QueueShare, divide, divide_tree, parent_of
+from gpufleet.policies.kai.policy import KaiScheduler
 from gpufleet.state.snapshot import Snapshot
 from tests.builders import H100, Harness
 

@@ -11,7 +11,7 @@ import pytest
 from gpufleet.domain.org import Quota
 from gpufleet.errors import InputError
 from gpufleet.policies.base import Reason
-from gpufleet.policies.kueue import KueuePolicy
+from gpufleet.policies.kueue.policy import KueuePolicy
 from gpufleet.state.jobs import JobState
 from tests.builders import A100, H100, Harness
 

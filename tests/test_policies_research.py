@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from gpufleet.policies.themis import Themis
-from gpufleet.policies.tiresias import Tiresias
+from gpufleet.policies.research.themis import Themis
+from gpufleet.policies.research.tiresias import Tiresias
 from gpufleet.sim.simulator import Simulation
 from gpufleet.state.jobs import JobState
 from tests.builders import Harness

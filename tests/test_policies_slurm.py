@@ -16,7 +16,7 @@ from gpufleet.domain.jobs import JobSpec
 from gpufleet.domain.org import Quota
 from gpufleet.policies.base import BasePolicy, Reason
 from gpufleet.policies.slurm import SlurmBackfill, SlurmMultifactor
-from gpufleet.policies.slurm_priority import DecayedUsage, classic_fairshare, fair_tree
+from gpufleet.policies.slurm.priority import DecayedUsage, classic_fairshare, fair_tree
 from gpufleet.state.jobs import Job, JobState
 from tests.builders import A100, H100, Harness
 

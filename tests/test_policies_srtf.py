@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpufleet.policies.srtf import Srtf
+from gpufleet.policies.research.srtf import Srtf
 from gpufleet.sim.simulator import Simulation
 from tests.builders import Harness
 from tests.scenarios import mixed

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import func, select
 
 from gpufleet.errors import ConflictError, InputError, NotFoundError
-from gpufleet.register import ops
-from gpufleet.register.plan import plan_doc, seed_from_scenario
-from gpufleet.store import audit
-from gpufleet.store.db import Store
-from gpufleet.store.models import AuditRecord, Pool
+from gpufleet.governance.register import ops
+from gpufleet.governance.register.plan import plan_doc, seed_from_scenario
+from gpufleet.governance.store import audit
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import AuditRecord, Pool
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +180,7 @@ def test_deleting_an_unused_pool_removes_it_from_the_plan(store: Store) -> None:
 def test_the_plan_body_accepts_every_header_key_of_a_scenario_file() -> None:
     # the plan header is the scenario file less the lists the register keeps in tables:
     # a key added to the scenario schema must be editable through PUT /plan too
-    from gpufleet.register.bodies import PlanBody
-    from gpufleet.register.plan import HEADER_KEYS
+    from gpufleet.governance.register.bodies import PlanBody
+    from gpufleet.governance.register.plan import HEADER_KEYS
 
     assert set(PlanBody.model_fields) == set(HEADER_KEYS)

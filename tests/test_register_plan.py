@@ -11,18 +11,16 @@ import yaml
 from sqlalchemy import func, select
 
 from gpufleet.errors import ConflictError, InputError, ScenarioError
-from gpufleet.register.plan import (
+from gpufleet.governance.register.plan import (
     article_path,
     normalize_doc,
     plan_doc,
     plan_scenario,
     seed_from_scenario,
 )
-from gpufleet.scenario.load import load_scenario
-from gpufleet.sim.simulator import simulate
-from gpufleet.store.audit import verify
-from gpufleet.store.db import Store
-from gpufleet.store.models import (
+from gpufleet.governance.store.audit import verify
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import (
     AuditRecord,
     Entity,
     Person,
@@ -32,6 +30,8 @@ from gpufleet.store.models import (
     Transfer,
     TransferState,
 )
+from gpufleet.inputs.scenario.load import load_scenario
+from gpufleet.sim.simulator import simulate
 from tests.small_scenario import SMALL, line_of, with_defect
 
 pytest_plugins = ["tests.store_fixtures"]  # the `store` fixture, on SQLite and PostgreSQL

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from gpufleet.cli import main
+from gpufleet.cli.main import main
 from gpufleet.errors import InputError
+from gpufleet.inputs.traces.replay import to_scenario
+from gpufleet.inputs.traces.workload import FleetGroup, Workload, read_parquet, write_parquet
 from gpufleet.sim.simulator import Simulation
-from gpufleet.traces.replay import to_scenario
-from gpufleet.traces.workload import FleetGroup, Workload, read_parquet, write_parquet
 
 
 def small(**extra: object) -> Workload:

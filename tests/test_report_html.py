@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from matplotlib import image as mpimg
 
-from gpufleet.cli import main
-from gpufleet.report.html import write_report
-from gpufleet.scenario.load import load_scenario
-from gpufleet.whatif.apply import apply_changes
-from gpufleet.whatif.changes import parse_delay
-from gpufleet.whatif.compare import Comparison, compare
+from gpufleet.cli.main import main
+from gpufleet.inputs.scenario.load import load_scenario
+from gpufleet.planning.report.html import write_report
+from gpufleet.planning.whatif.apply import apply_changes
+from gpufleet.planning.whatif.changes import parse_delay
+from gpufleet.planning.whatif.compare import Comparison, compare
 from tests.small_scenario import with_defect
 
 Capture = pytest.CaptureFixture[str]

@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from gpufleet.cli import main
+from gpufleet.cli.main import main
 from gpufleet.errors import InputError, ScenarioError, TooManyRequestsError
-from gpufleet.governance import runs as R
-from gpufleet.governance import transfers as T
-from gpufleet.governance.budget import RunBudget
-from gpufleet.register import ops
-from gpufleet.scenario.load import load_scenario_text
-from gpufleet.store.db import Store
-from gpufleet.store.models import Entity, RunStatus
+from gpufleet.governance.register import ops
+from gpufleet.governance.runs import queue as R
+from gpufleet.governance.runs.budget import RunBudget
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import Entity, RunStatus
+from gpufleet.governance.transfers import lifecycle as T
+from gpufleet.inputs.scenario.load import load_scenario_text
 from tests.governed import SMALL_MOVE, governed_register, request, run_row, state
 from tests.small_scenario import SMALL
 

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from gpufleet.errors import ConflictError, InputError
-from gpufleet.governance import runs as R
-from gpufleet.governance import transfers as T
-from gpufleet.governance.assess import assess_transfer
-from gpufleet.register.plan import seed_from_scenario
-from gpufleet.store.db import Store
-from gpufleet.store.models import Person, Run, RunStatus
+from gpufleet.governance.register.plan import seed_from_scenario
+from gpufleet.governance.runs import queue as R
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import Person, Run, RunStatus
+from gpufleet.governance.transfers import lifecycle as T
+from gpufleet.governance.transfers.assess import assess_transfer
 from tests.governed import SMALL_MOVE, governed_register, request, run_row, state
 
 pytest_plugins = ["tests.store_fixtures"]  # the `store` fixture, on SQLite and PostgreSQL
@@ -283,8 +283,8 @@ def test_the_audit_log_commits_to_a_runs_result_by_its_digest(
     # must match the stored result, rather than a second copy of it
     import json
 
-    from gpufleet.store import audit
-    from gpufleet.store.models import AuditRecord
+    from gpufleet.governance.store import audit
+    from gpufleet.governance.store.models import AuditRecord
 
     run_id = queue_whatif(store, MOVE_16)
     R.execute(store, run_id)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from gpufleet.cli import main
-from gpufleet.scenario.yamlsrc import MAX_DEPTH
+from gpufleet.cli.main import main
+from gpufleet.inputs.scenario.yamlsrc import MAX_DEPTH
 from tests.small_scenario import SMALL, with_defect
 
 pytestmark = pytest.mark.security

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from gpufleet.errors import Problem, ScenarioError
+from gpufleet.inputs.scenario import load_scenario, load_scenario_text, validate_file
 from gpufleet.policies.registry import available_policies
-from gpufleet.scenario import load_scenario, load_scenario_text, validate_file
 from tests.small_scenario import SMALL, line_of, with_defect
 
 # Snippets of SMALL that defects replace or extend.
@@ -959,7 +959,7 @@ def test_a_trace_offset_that_moves_jobs_before_the_start_is_an_error(tmp_path: P
         "{path: t.csv, time_offset_hours: -1}}}",
     )
     (tmp_path / "s.yaml").write_text(text)
-    from gpufleet.scenario.load import load_scenario
+    from gpufleet.inputs.scenario.load import load_scenario
 
     with pytest.raises(ScenarioError) as e:
         load_scenario(tmp_path / "s.yaml")
@@ -996,7 +996,7 @@ def test_a_program_can_take_its_jobs_from_any_trace_source(tmp_path: Path) -> No
     # A Parquet workload with two queues; the program takes queue 'b' only: 2 jobs, the
     # recorded H100 job keeps H100 as its constraint, the unknown model falls back to the
     # program's quota types; 1.5 GPUs round up to 2; durations at H100 speed (1.0) are kept.
-    from gpufleet.traces.workload import Workload, write_parquet
+    from gpufleet.inputs.traces.workload import Workload, write_parquet
 
     w = Workload.build(
         "w",
@@ -1049,7 +1049,7 @@ def test_a_program_can_take_its_jobs_from_any_trace_source(tmp_path: Path) -> No
 def test_bad_trace_sources_are_located(
     trace: str, field: str, message: str, tmp_path: Path
 ) -> None:
-    from gpufleet.traces.workload import Workload, write_parquet
+    from gpufleet.inputs.traces.workload import Workload, write_parquet
 
     write_parquet(Workload.build("w", [0], [60], [1], queue=["a"]), tmp_path / "w.parquet")
     text = HOLDINGS.format(timeline="  []").replace(

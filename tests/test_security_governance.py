@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from gpufleet.governance.story import article_governance_path
-from gpufleet.register.people import load_governance
-from gpufleet.register.plan import seed_from_scenario
-from gpufleet.store.db import Store
-from gpufleet.store.models import AccessRole
+from gpufleet.governance.register.people import load_governance
+from gpufleet.governance.register.plan import seed_from_scenario
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import AccessRole
+from gpufleet.governance.transfers.story import article_governance_path
 from tests.api_support import API, bearer, client, make_token, ok
 from tests.governed import fake_assessment
 
@@ -117,7 +117,7 @@ def test_a_program_may_not_name_a_server_file_as_its_trace(board: Board, server_
 
 
 def test_a_registry_trace_is_still_accepted_for_a_program() -> None:
-    from gpufleet.scenario.workloads import registry_only_problem
+    from gpufleet.inputs.scenario.workloads import registry_only_problem
 
     assert registry_only_problem(None, "philly-2017") is None
     problem = registry_only_problem(None, "philly-2017/../../etc")

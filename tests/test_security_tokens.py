@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from gpufleet.auth.tokens import USE_GRANULARITY, parse_expiry, record_use
 from gpufleet.errors import InputError
-from gpufleet.store.audit_check import verify_store
-from gpufleet.store.db import Store
-from gpufleet.store.models import AccessRole, Token
+from gpufleet.governance.auth.tokens import USE_GRANULARITY, parse_expiry, record_use
+from gpufleet.governance.store.audit_check import verify_store
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import AccessRole, Token
 from tests.api_support import API, bearer, client, make_token, ok
 
 pytest_plugins = ["tests.store_fixtures"]
@@ -96,7 +96,7 @@ def test_recording_use_does_not_read_as_tampering(store: Store) -> None:
 
 
 def test_the_cli_lists_tokens_and_refuses_a_past_expiry(tmp_path: Path) -> None:
-    from gpufleet.cli import main
+    from gpufleet.cli.main import main
 
     db = f"sqlite:///{tmp_path / 'fleet.db'}"
     assert (

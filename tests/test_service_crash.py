@@ -28,12 +28,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gpufleet.auth.tokens import create_token
-from gpufleet.governance.runs import audited_run
-from gpufleet.register.plan import seed_from_scenario
-from gpufleet.store import audit
-from gpufleet.store.db import Store
-from gpufleet.store.models import (
+from gpufleet.governance.auth.tokens import create_token
+from gpufleet.governance.register.plan import seed_from_scenario
+from gpufleet.governance.runs.queue import audited_run
+from gpufleet.governance.store import audit
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import (
     AccessRole,
     Approval,
     Entity,
@@ -49,7 +49,7 @@ from gpufleet.store.models import (
     Token,
     Transfer,
 )
-from gpufleet.store.replay import NOT_COMPARED
+from gpufleet.governance.store.replay import NOT_COMPARED
 from tests.faulty_server import KILLED
 from tests.service_support import Api, ServerFactory, database, servers, wait_until
 from tests.small_scenario import SMALL

@@ -35,12 +35,12 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from gpufleet.auth.tokens import create_token as create_token_in
-from gpufleet.governance import transfers as G
-from gpufleet.register import ops
-from gpufleet.register.plan import seed_from_scenario
-from gpufleet.store.db import Store
-from gpufleet.store.models import AccessRole, AuditHead
+from gpufleet.governance.auth.tokens import create_token as create_token_in
+from gpufleet.governance.register import ops
+from gpufleet.governance.register.plan import seed_from_scenario
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import AccessRole, AuditHead
+from gpufleet.governance.transfers import lifecycle as G
 from tests.api_support import API, bearer, client
 from tests.governed import ROLES
 from tests.service_support import (

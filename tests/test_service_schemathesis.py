@@ -22,11 +22,11 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 
-from gpufleet.auth.tokens import create_token
-from gpufleet.governance.runs import queue_whatif
+from gpufleet.governance.auth.tokens import create_token
+from gpufleet.governance.runs.queue import queue_whatif
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import AccessRole
 from gpufleet.service.app import create_app
-from gpufleet.store.db import Store
-from gpufleet.store.models import AccessRole
 from tests.api_support import small_with_a_request
 
 EXAMPLES = int(os.environ.get("GPUFLEET_SCHEMATHESIS_EXAMPLES", "6"))

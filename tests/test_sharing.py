@@ -1,4 +1,4 @@
-"""The GPU-sharing packing simulator (gpufleet.sharing): hand-computed policy scores on
+"""The GPU-sharing packing simulator (gpufleet.labs.fgd): hand-computed policy scores on
 tiny nodes, FGD's fragmentation, invariants under random placement, and the FGD
 reproduction against the artifact's published results (skipped without the traces)."""
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from gpufleet.errors import InputError, UnknownNameError
-from gpufleet.sharing import Cluster, PodShape, TargetWorkload, make_policy, run_packing
-from gpufleet.sharing.cluster import NodeSpec
-from gpufleet.sharing.experiment import _pick
-from gpufleet.sharing.frag import cluster_fragmentation, node_fragmentation
+from gpufleet.labs.fgd import Cluster, PodShape, TargetWorkload, make_policy, run_packing
+from gpufleet.labs.fgd.cluster import NodeSpec
+from gpufleet.labs.fgd.experiment import _pick
+from gpufleet.labs.fgd.frag import cluster_fragmentation, node_fragmentation
 from tests.traces_support import trace_folder
 
 HALF = PodShape(cpu_milli=2000, memory_mib=1024, num_gpu=1, gpu_milli=500)
@@ -168,7 +168,7 @@ def test_random_packing_keeps_every_limit(
         for _ in range(80)
     ]
     placed: list[tuple[PodShape, int, tuple[int, ...]]] = []
-    import gpufleet.sharing.cluster as cl
+    import gpufleet.labs.fgd.cluster as cl
 
     original = cl.Cluster.place
 
@@ -195,8 +195,8 @@ REPRO_SEEDS = (42, 43)
     "policy", ["Random", "DotProd", "GpuClustering", "GpuPacking", "BestFit", "FGD"]
 )
 def test_fgd_reproduction_against_published(policy: str) -> None:
-    from gpufleet.sharing.openb import read_gpu_nodes, read_pods
-    from gpufleet.traces.loaders.openb import reference_results
+    from gpufleet.inputs.traces.loaders.openb import reference_results
+    from gpufleet.labs.fgd.openb import read_gpu_nodes, read_pods
 
     folder = trace_folder("alibaba-openb-v2023")
     nodes, pods = read_gpu_nodes(folder), read_pods(folder)

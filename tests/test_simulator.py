@@ -160,7 +160,7 @@ def test_a_lease_moves_nodes_and_its_end_preempts_the_borrower() -> None:
     # x leases its 8 GPUs to y from Jan 2 to Jan 3. y's 48-hour job (checkpoint 1 h) runs
     # from 24 h to 48 h, is preempted when the lease ends, keeps 24 h of work
     # (24 checkpoints) and waits; y's work done = 8 GPUs x 24 h = 192 GPU-hours.
-    from gpufleet.scenario.load import load_scenario_text
+    from gpufleet.inputs.scenario.load import load_scenario_text
 
     text = """
 name: lease
@@ -232,7 +232,7 @@ timeline:
 def test_relocated_nodes_draw_power_at_their_new_sites_pue(
     start: str, stranded_gpu_hours: float
 ) -> None:
-    from gpufleet.scenario.load import load_scenario_text
+    from gpufleet.inputs.scenario.load import load_scenario_text
 
     sc = load_scenario_text(RELOCATE.format(start=start), "relocate.yaml")
     res = Simulation(sc).run()
@@ -309,7 +309,7 @@ pools: [{{name: pool, site: dc, gpu_type: H100-SXM, nodes: 8, owner: e}}]
 
 
 def test_node_failures_preempt_jobs_and_take_nodes_out_until_repaired() -> None:
-    from gpufleet.scenario.load import load_scenario_text
+    from gpufleet.inputs.scenario.load import load_scenario_text
 
     # 8 nodes with a 200-hour MTBF over 720 hours: about 8 x 720 / 200 = 28.8 failures
     # expected (Poisson, sd ~5.4); each keeps 8 GPUs down for 12 h: ~28.8 x 8 x 12 = 2,765
@@ -327,7 +327,7 @@ def test_node_failures_preempt_jobs_and_take_nodes_out_until_repaired() -> None:
 
 
 def test_failures_come_from_their_own_stream_so_the_workload_is_unchanged() -> None:
-    from gpufleet.scenario.load import load_scenario_text
+    from gpufleet.inputs.scenario.load import load_scenario_text
 
     rare = Simulation(load_scenario_text(FAILING.format(mtbf=1e9), "f.yaml")).run()
     often = Simulation(load_scenario_text(FAILING.format(mtbf=100), "f.yaml")).run()

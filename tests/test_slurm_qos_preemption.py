@@ -20,7 +20,7 @@ from gpufleet.errors import InputError
 from gpufleet.policies.base import Decision, Reason
 from gpufleet.policies.registry import make_policy
 from gpufleet.policies.slurm import SlurmBackfill, SlurmMultifactor
-from gpufleet.policies.slurm_preempt import preempt_levels
+from gpufleet.policies.slurm.preempt import preempt_levels
 from gpufleet.state.capacity import Placement
 from gpufleet.state.jobs import Job, JobState
 from gpufleet.state.snapshot import Snapshot

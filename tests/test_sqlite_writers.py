@@ -30,10 +30,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from gpufleet.auth.tokens import create_token
 from gpufleet.errors import BusyError
-from gpufleet.store.db import RETRY_AFTER_S, Store, WriterQueue
-from gpufleet.store.models import AccessRole, Person
+from gpufleet.governance.auth.tokens import create_token
+from gpufleet.governance.store.db import RETRY_AFTER_S, Store, WriterQueue
+from gpufleet.governance.store.models import AccessRole, Person
 from tests.api_support import API, bearer, client
 from tests.service_support import Api, ServerFactory, error_code, servers, sqlite_url
 
@@ -221,7 +221,7 @@ def test_a_database_locked_by_another_process_is_a_503_not_a_500(
     def locked(*_a: object, **_k: object) -> None:
         raise OperationalError("INSERT ...", {}, Exception("database is locked"))
 
-    monkeypatch.setattr("gpufleet.register.ops.create", locked)
+    monkeypatch.setattr("gpufleet.governance.register.ops.create", locked)
     with client(quick_store) as c:
         resp = c.post(f"{API}/people", headers=admin, json={"name": "ann"})
         assert resp.status_code == 503, resp.text
@@ -232,7 +232,7 @@ def test_a_database_locked_by_another_process_is_a_503_not_a_500(
 
 
 def test_a_postgresql_deadlock_or_lock_timeout_counts_as_busy() -> None:
-    from gpufleet.store.db import is_busy
+    from gpufleet.governance.store.db import is_busy
 
     class PgError(Exception):
         def __init__(self, sqlstate: str) -> None:

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from gpufleet.cli import main
+from gpufleet.cli.main import main
 from gpufleet.domain.scenario import Scenario
 from gpufleet.errors import InputError, ScenarioError
-from gpufleet.scenario.load import load_scenario_text
-from gpufleet.whatif.sweep import (
+from gpufleet.inputs.scenario.load import load_scenario_text
+from gpufleet.planning.sweep import (
     Axis,
     Cell,
     LocalExecutor,

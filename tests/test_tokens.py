@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gpufleet.auth import access
-from gpufleet.auth.tokens import create_token, parse_role, resolve, revoke_token
-from gpufleet.cli import main
+from gpufleet.cli.main import main
 from gpufleet.errors import ForbiddenError, InputError, NotFoundError, UnauthorizedError
-from gpufleet.register import ops
-from gpufleet.store.db import Store
-from gpufleet.store.models import AccessRole, Token
+from gpufleet.governance.auth import access
+from gpufleet.governance.auth.tokens import create_token, parse_role, resolve, revoke_token
+from gpufleet.governance.register import ops
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import AccessRole, Token
 
 
 @pytest.fixture

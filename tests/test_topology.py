@@ -19,9 +19,9 @@ from gpufleet.domain.jobs import TOPOLOGY_LEVELS, JobSpec
 from gpufleet.domain.org import Quota
 from gpufleet.engine.engine import Engine
 from gpufleet.errors import ScenarioError
+from gpufleet.inputs.scenario.load import load_scenario_text
 from gpufleet.policies.base import NoQuota, Reason
-from gpufleet.policies.topology import FifoTopology, TopologyAware, levels_to_try
-from gpufleet.scenario.load import load_scenario_text
+from gpufleet.policies.basic.topology import FifoTopology, TopologyAware, levels_to_try
 from gpufleet.state.capacity import Placement
 from gpufleet.state.cluster import ClusterState
 from gpufleet.state.fragmentation import fragmentation

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from gpufleet.errors import InputError
-from gpufleet.traces.info import summarize
-from gpufleet.traces.loaders import acme, pollux
-from gpufleet.traces.registry import load_source
-from gpufleet.traces.rows import RowError, RowPolicy
-from gpufleet.traces.workload import Workload
+from gpufleet.inputs.traces.info import summarize
+from gpufleet.inputs.traces.loaders import acme, pollux
+from gpufleet.inputs.traces.registry import load_source
+from gpufleet.inputs.traces.rows import RowError, RowPolicy
+from gpufleet.inputs.traces.workload import Workload
 from tests.traces_support import trace_folder
 
 ACME = "acme-2023"

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from gpufleet.errors import InputError, UnknownNameError
-from gpufleet.traces.info import summarize
-from gpufleet.traces.loaders import openb, pai, spot
-from gpufleet.traces.registry import Loader, known_traces, load_source
-from gpufleet.traces.rows import RowError, RowPolicy
-from gpufleet.traces.workload import FleetGroup, Workload
+from gpufleet.inputs.traces.info import summarize
+from gpufleet.inputs.traces.loaders import openb, pai, spot
+from gpufleet.inputs.traces.registry import Loader, known_traces, load_source
+from gpufleet.inputs.traces.rows import RowError, RowPolicy
+from gpufleet.inputs.traces.workload import FleetGroup, Workload
 from tests.traces_support import trace_folder
 
 OPENB = "alibaba-openb-v2023"

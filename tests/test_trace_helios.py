@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from gpufleet.traces.info import summarize
-from gpufleet.traces.loaders.helios import load, published_summary
-from gpufleet.traces.registry import known_traces
-from gpufleet.traces.rows import RowError, RowPolicy
-from gpufleet.traces.workload import Workload
+from gpufleet.inputs.traces.info import summarize
+from gpufleet.inputs.traces.loaders.helios import load, published_summary
+from gpufleet.inputs.traces.registry import known_traces
+from gpufleet.inputs.traces.rows import RowError, RowPolicy
+from gpufleet.inputs.traces.workload import Workload
 from tests.traces_support import trace_folder
 
 DAY_S = 86_400.0

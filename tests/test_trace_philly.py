@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gpufleet.traces.info import summarize
-from gpufleet.traces.loaders.philly import load, load_dirlab15k
-from gpufleet.traces.registry import known_traces, load_source
-from gpufleet.traces.rows import RowError, RowPolicy
-from gpufleet.traces.workload import FleetGroup, Workload
+from gpufleet.inputs.traces.info import summarize
+from gpufleet.inputs.traces.loaders.philly import load, load_dirlab15k
+from gpufleet.inputs.traces.registry import known_traces, load_source
+from gpufleet.inputs.traces.rows import RowError, RowPolicy
+from gpufleet.inputs.traces.workload import FleetGroup, Workload
 from tests.traces_support import trace_folder
 
 # --- the real trace ---------------------------------------------------------------------

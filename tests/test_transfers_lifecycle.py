@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gpufleet.errors import ConflictError, ForbiddenError, InputError, NotFoundError
-from gpufleet.governance import transfers as T
-from gpufleet.register.plan import plan_doc, plan_scenario
-from gpufleet.store.audit import verify
-from gpufleet.store.db import Store, Tx
-from gpufleet.store.models import AuditHead, AuditRecord, Transfer
+from gpufleet.governance.register.plan import plan_doc, plan_scenario
+from gpufleet.governance.store.audit import verify
+from gpufleet.governance.store.db import Store, Tx
+from gpufleet.governance.store.models import AuditHead, AuditRecord, Transfer
+from gpufleet.governance.transfers import lifecycle as T
 from tests.governed import (
     BIG_MOVE,
     SMALL_MOVE,

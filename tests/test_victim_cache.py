@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from gpufleet.policies.base import Decision
-from gpufleet.policies.priority import evict_until_fits
-from gpufleet.policies.srtf import Srtf
-from gpufleet.policies.tiresias import Tiresias
+from gpufleet.policies.basic.priority import evict_until_fits
+from gpufleet.policies.research.srtf import Srtf
+from gpufleet.policies.research.tiresias import Tiresias
 from gpufleet.policies.victim_cache import VictimCache
 from gpufleet.sim.simulator import Simulation
 from gpufleet.state.capacity import Placement

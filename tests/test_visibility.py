@@ -17,11 +17,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from gpufleet.governance import runs as R
-from gpufleet.governance import transfers as T
-from gpufleet.governance.budget import RunBudget
-from gpufleet.store.db import Store, now
-from gpufleet.store.models import Entity, Run, RunStatus
+from gpufleet.governance.runs import queue as R
+from gpufleet.governance.runs.budget import RunBudget
+from gpufleet.governance.store.db import Store, now
+from gpufleet.governance.store.models import Entity, Run, RunStatus
+from gpufleet.governance.transfers import lifecycle as T
 from tests.api_support import Register, article_register, bearer, client
 
 pytest_plugins = ["tests.store_fixtures"]  # module_url: one database per module and backend

@@ -19,17 +19,16 @@ from pathlib import Path
 import pytest
 
 from gpufleet.api import article_scenario_path
-from gpufleet.cli import main
+from gpufleet.cli.main import main
 from gpufleet.domain.fleet import NodePool, ReadyBlock
 from gpufleet.domain.ids import EntityId, GpuTypeName, PoolId, ProgramId, SiteId
 from gpufleet.domain.jobs import JobDraft
 from gpufleet.domain.scenario import Scenario
 from gpufleet.errors import InputError, ScenarioError
-from gpufleet.policies.registry import available_policies
-from gpufleet.scenario.load import load_scenario, load_scenario_text
-from gpufleet.sim.simulator import Simulation
-from gpufleet.whatif.apply import apply_changes
-from gpufleet.whatif.changes import (
+from gpufleet.inputs.scenario.load import load_scenario, load_scenario_text
+from gpufleet.inputs.traces.generator import Generator, ProgramWorkload
+from gpufleet.planning.whatif.apply import apply_changes
+from gpufleet.planning.whatif.changes import (
     FORMS,
     Change,
     ChangeError,
@@ -42,10 +41,11 @@ from gpufleet.whatif.changes import (
     SetWeight,
     parse,
 )
-from gpufleet.whatif.charges import charges
-from gpufleet.whatif.stats import estimate, paired, t975
-from gpufleet.whatif.variantfile import load_variant_file
-from gpufleet.workload.generator import Generator, ProgramWorkload
+from gpufleet.planning.whatif.charges import charges
+from gpufleet.planning.whatif.stats import estimate, paired, t975
+from gpufleet.planning.whatif.variantfile import load_variant_file
+from gpufleet.policies.registry import available_policies
+from gpufleet.sim.simulator import Simulation
 from tests.small_scenario import SMALL, with_defect
 
 Capture = pytest.CaptureFixture[str]

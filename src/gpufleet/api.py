@@ -12,7 +12,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from gpufleet.domain.scenario import Scenario
-from gpufleet.scenario.load import load_scenario as _load
+from gpufleet.inputs.scenario.load import load_scenario as _load
 from gpufleet.sim.result import SimResult
 from gpufleet.sim.simulator import Progress
 from gpufleet.sim.simulator import simulate as _simulate

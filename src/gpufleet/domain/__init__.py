@@ -3,15 +3,7 @@
 from gpufleet.domain.changes import QuotaChange, Transfer
 from gpufleet.domain.fleet import NodePool, ReadyBlock, Site
 from gpufleet.domain.gpus import GpuCatalog, GpuType, default_catalog
-from gpufleet.domain.ids import (
-    CohortId,
-    EntityId,
-    GpuTypeName,
-    JobId,
-    PoolId,
-    ProgramId,
-    SiteId,
-)
+from gpufleet.domain.ids import CohortId, EntityId, GpuTypeName, JobId, PoolId, ProgramId, SiteId
 from gpufleet.domain.jobs import JobSpec
 from gpufleet.domain.org import Entity, Milestone, Program, Quota
 from gpufleet.domain.scenario import CostModel, PolicySpec, Scenario, Variant

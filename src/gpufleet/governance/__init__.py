@@ -11,5 +11,6 @@ Lifecycle::
     approved --activate--> active --end--> ended
     approved | active --revoke--> revoked
 
-Approved, active and ended transfers are part of the plan (:mod:`gpufleet.register.plan`).
+Approved, active and ended transfers are part of the plan
+(:mod:`gpufleet.governance.register.plan`).
 """

@@ -6,17 +6,17 @@ from collections.abc import Callable, Mapping
 
 from gpufleet.errors import InputError, UnknownNameError
 from gpufleet.policies.base import Policy
-from gpufleet.policies.drf import WeightedDrf
-from gpufleet.policies.fifo import FifoBackfill, StrictFifo
-from gpufleet.policies.kai import KaiScheduler
-from gpufleet.policies.kueue import KueuePolicy
-from gpufleet.policies.priority import PriorityPreempt
-from gpufleet.policies.quota import QuotaBorrowing
+from gpufleet.policies.basic.drf import WeightedDrf
+from gpufleet.policies.basic.fifo import FifoBackfill, StrictFifo
+from gpufleet.policies.basic.priority import PriorityPreempt
+from gpufleet.policies.basic.quota import QuotaBorrowing
+from gpufleet.policies.basic.topology import DOMAIN_CHOICES, FifoTopology
+from gpufleet.policies.kai.policy import KaiScheduler
+from gpufleet.policies.kueue.policy import KueuePolicy
+from gpufleet.policies.research.srtf import Srtf
+from gpufleet.policies.research.themis import Themis
+from gpufleet.policies.research.tiresias import Tiresias
 from gpufleet.policies.slurm import SlurmBackfill, SlurmMultifactor
-from gpufleet.policies.srtf import Srtf
-from gpufleet.policies.themis import Themis
-from gpufleet.policies.tiresias import Tiresias
-from gpufleet.policies.topology import DOMAIN_CHOICES, FifoTopology
 
 Option = float | int | str | bool
 

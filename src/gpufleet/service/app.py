@@ -5,11 +5,11 @@
 - the dashboard (:mod:`gpufleet.service.dashboard`) at ``/`` and ``/static``;
 - one error shape for every error (:mod:`gpufleet.service.errors`);
 - with ``run_worker``, a background worker that runs queued what-if runs and
-  assessments (:class:`gpufleet.governance.runs.RunWorker`): started with the app and
+  assessments (:class:`gpufleet.governance.runs.queue.RunWorker`): started with the app and
   stopped with it. One server per database runs them (the worker's lease); it first puts
   back in the queue the runs a killed predecessor left running. Each run runs within
-  ``run_budget`` (time and memory, :mod:`gpufleet.governance.budget`); an entity has at
-  most ``runs_per_entity`` runs queued or running (:mod:`gpufleet.governance.fairness`);
+  ``run_budget`` (time and memory, :mod:`gpufleet.governance.runs.budget`); an entity has at
+  most ``runs_per_entity`` runs queued or running (:mod:`gpufleet.governance.runs.fairness`);
 - rate limits per token on the expensive routes (:mod:`gpufleet.service.ratelimit`).
 
 Run it with ``gpufleet serve --db URL --port N``, or any ASGI server:
@@ -26,25 +26,22 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 import gpufleet
-from gpufleet.auth.tokens import Principal
-from gpufleet.governance.budget import DEFAULT_BUDGET, RunBudget
-from gpufleet.governance.fairness import MAX_ACTIVE_RUNS
-from gpufleet.governance.runs import RunWorker
-from gpufleet.service import (
-    dashboard,
-    errors,
-    routes_audit,
-    routes_register,
-    routes_reports,
-    routes_runs,
-    routes_tokens,
-    routes_transfers,
-)
+from gpufleet.governance.auth.tokens import Principal
+from gpufleet.governance.runs.budget import DEFAULT_BUDGET, RunBudget
+from gpufleet.governance.runs.fairness import MAX_ACTIVE_RUNS
+from gpufleet.governance.runs.queue import RunWorker
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.migrate import current
+from gpufleet.service import dashboard, errors
 from gpufleet.service.checkpoints import AnchorSettings, Checkpointer
 from gpufleet.service.deps import Caller, StoreDep
 from gpufleet.service.ratelimit import DEFAULT_RATE, RateLimit, RateLimitMiddleware
-from gpufleet.store.db import Store
-from gpufleet.store.migrate import current
+from gpufleet.service.routes import audit as routes_audit
+from gpufleet.service.routes import register as routes_register
+from gpufleet.service.routes import reports as routes_reports
+from gpufleet.service.routes import runs as routes_runs
+from gpufleet.service.routes import tokens as routes_tokens
+from gpufleet.service.routes import transfers as routes_transfers
 
 log = logging.getLogger("gpufleet.service")
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from gpufleet.errors import InputError
-from gpufleet.store import anchor, audit_check
-from gpufleet.store.db import Store
+from gpufleet.governance.store import anchor, audit_check
+from gpufleet.governance.store.db import Store
 
 log = logging.getLogger("gpufleet.service.checkpoints")
 MIN_EVERY_S = 1.0

@@ -2,7 +2,7 @@
 
 The store lives on ``app.state.store`` (set by :func:`gpufleet.service.app.create_app`).
 The caller is resolved from ``Authorization: Bearer gf_...`` by
-:func:`gpufleet.auth.tokens.resolve` in a short read transaction of its own; a missing,
+:func:`gpufleet.governance.auth.tokens.resolve` in a short read transaction of its own; a missing,
 unknown or revoked token is a 401 (raised as :class:`~gpufleet.errors.UnauthorizedError`,
 which the error handlers shape).
 """
@@ -14,9 +14,9 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from gpufleet.auth.tokens import Principal, record_use, resolve
 from gpufleet.errors import InternalError, UnauthorizedError
-from gpufleet.store.db import Store
+from gpufleet.governance.auth.tokens import Principal, record_use, resolve
+from gpufleet.governance.store.db import Store
 
 _bearer = HTTPBearer(
     auto_error=False,

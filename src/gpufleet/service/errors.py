@@ -69,7 +69,7 @@ from gpufleet.errors import (
     error_code,
     http_status,
 )
-from gpufleet.store.db import RETRY_AFTER_S, is_busy
+from gpufleet.governance.store.db import RETRY_AFTER_S, is_busy
 
 log = logging.getLogger("gpufleet.service")
 

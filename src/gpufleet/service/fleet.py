@@ -1,7 +1,7 @@
 """The fleet report: what the plan holds by site and by entity, when sites become ready,
 the capacity stranded waiting for power, and every entity's allocation over time.
 
-Everything comes from one :class:`gpufleet.plan.allocation.Replay` of the plan: the
+Everything comes from one :class:`gpufleet.planning.allocation.Replay` of the plan: the
 simulator's own state and engine apply the plan's timeline (deliveries, readiness blocks,
 the approved, active and ended transfers, quota changes) in the simulator's order, with
 no jobs. At each instant where something changes, the state gives per node its owner,
@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gpufleet.domain.scenario import Scenario
-from gpufleet.plan.allocation import Replay
+from gpufleet.planning.allocation import Replay
 from gpufleet.state.cluster import ClusterState
 
 DAY_S = 86_400.0

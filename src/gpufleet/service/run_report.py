@@ -2,7 +2,7 @@
 
 The run stores its comparison as JSON (``Comparison.to_dict()``), not its simulations,
 so the page renders what the JSON holds: the text comparison of
-:func:`gpufleet.report.whatif.render_comparison` (every program's and entity's figures per
+:func:`gpufleet.planning.report.whatif.render_comparison` (every program's and entity's figures per
 arm, the paired difference with its 95% interval), the charges, and one figure drawn
 here: each program's milestone shift (variant - base, days) with its 95% interval, as an
 embedded PNG. The full report with time series (``gpufleet whatif --report``) needs the
@@ -19,7 +19,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from gpufleet.report.whatif import render_comparison
+from gpufleet.planning.report.whatif import render_comparison
 
 _CSS = """
 body { font-family: system-ui, sans-serif; max-width: 72em; margin: 2em auto; color: #222;

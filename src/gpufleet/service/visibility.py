@@ -34,9 +34,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gpufleet.auth import access
-from gpufleet.auth.tokens import Principal
-from gpufleet.store.models import Entity, Pool, Program
+from gpufleet.governance.auth import access
+from gpufleet.governance.auth.tokens import Principal
+from gpufleet.governance.store.models import Entity, Pool, Program
 
 HIDDEN = "<another entity's>"
 

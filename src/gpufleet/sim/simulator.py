@@ -32,9 +32,9 @@ from gpufleet.domain.org import Quota
 from gpufleet.domain.scenario import Scenario
 from gpufleet.engine.clock import SimClock
 from gpufleet.engine.engine import Engine
+from gpufleet.engine.timeline import Change, TimedChange, build_state, timeline
 from gpufleet.policies.base import Policy
 from gpufleet.policies.registry import make_policy
-from gpufleet.sim.build import Change, TimedChange, build_state, timeline
 from gpufleet.sim.costs import CostRates
 from gpufleet.sim.recorder import Recorder
 from gpufleet.sim.result import SimResult, build_result

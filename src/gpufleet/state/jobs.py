@@ -121,7 +121,7 @@ class ProgramState:
         self.usage: dict[str, int] = {t: 0 for t in quotas}
         self.guaranteed: dict[str, int] = {t: q.guaranteed_gpus for t, q in quotas.items()}
         # the cohort's shared pool per GPU type and how much of it is drawn (Kueue
-        # semantics, see gpufleet.policies.quota); shared dicts owned by the cohort
+        # semantics, see gpufleet.policies.basic.quota); shared dicts owned by the cohort
         self.cohort_pool: dict[str, int] = {}
         self.cohort_drawn: dict[str, int] = {}
         self.used_gpus = 0

@@ -1,0 +1,130 @@
+"""``gpufleet audit verify|export|keygen|checkpoint`` and ``gpufleet db grant-app-role``.
+
+Exit codes: 0 the log (and, when given, its anchors and the rows) verify; 2 bad input (a
+missing or malformed file, a key that is not one); 4 the log, an anchor or a row does not
+verify (:data:`BROKEN`), the report naming the first bad record or every bad row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from gpufleet.errors import InputError
+
+# `audit verify` and `audit checkpoint`: the log, its anchors or the rows do not verify
+BROKEN = 4
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from gpufleet.governance.store import audit_check
+
+    anchors = audit_check.Anchors.load(args.anchor_file, args.public_key)
+    if args.file:
+        path = Path(args.file)
+        if not path.is_file():
+            raise InputError(f"--file {path}: no such file")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(f"--file {path}: not UTF-8 text (byte {e.start})") from None
+        fmt = "json" if path.suffix == ".json" else "csv"
+        report = audit_check.verify_file(text, fmt, str(path), anchors)
+    else:
+        from gpufleet.cli.service import open_store
+
+        with open_store(args) as store, store.read() as s:
+            report = audit_check.verify_store(s, anchors, rows=not args.no_rows)
+    print(report.render(), file=sys.stdout if report.ok else sys.stderr)
+    return 0 if report.ok else BROKEN
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    from gpufleet.cli.service import _emit, open_store
+    from gpufleet.governance.store import audit
+
+    with open_store(args) as store, store.read() as s:
+        recs = list(audit.iter_records(s))
+    text = audit.export_json(recs) if args.format == "json" else audit.export_csv(recs)
+    _emit(args.out, text, f"{len(recs)} audit records")
+    return 0
+
+
+def cmd_audit_keygen(args: argparse.Namespace) -> int:
+    from gpufleet.governance.store import anchor
+
+    out = Path(args.out)
+    pub = anchor.keygen(out)
+    key = anchor.load_public_key(pub)
+    print(
+        f"signing key written to {out} (mode 0600; keep it off the database host), "
+        f"public key to {pub} (key {anchor.fingerprint(key)})"
+    )
+    return 0
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
+    from gpufleet.cli.service import open_store
+    from gpufleet.governance.store import anchor, audit_check
+
+    key = anchor.load_signing_key(Path(args.signing_key))
+    file = Path(args.anchor_file)
+    with open_store(args) as store:
+        done = audit_check.checkpoint(store, key, file)
+    ok = done.refused is None
+    print(done.render(file), file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else BROKEN
+
+
+def cmd_grant_app_role(args: argparse.Namespace) -> int:
+    from gpufleet.cli.service import open_store
+    from gpufleet.governance.store.roles import grant_app_role
+
+    with open_store(args) as store:
+        done = grant_app_role(store.engine, args.role)
+    print(f"role {args.role}: {len(done)} statements run; it may append to audit_log, never")
+    print("update, delete or truncate it. Run `db upgrade` as the schema's owner from now on.")
+    return 0
+
+
+def add_audit_commands(sub: Any, db_arg: Any) -> None:
+    """The ``audit`` command group; ``db_arg`` adds ``--db`` and ``--actor``."""
+    au = sub.add_parser("audit", help="the hash-chained audit log and its signed anchors")
+    aus = au.add_subparsers(dest="audit_command", required=True)
+    ve = aus.add_parser(
+        "verify",
+        help="check the chain, the signed checkpoints and the rows; name what does not verify",
+    )
+    ve.add_argument("--file", help="verify an exported copy (.json or .csv) instead of the store")
+    ve.add_argument("--public-key", metavar="PUB", help="the checkpoints' public key (PEM)")
+    ve.add_argument("--anchor-file", metavar="FILE", help="the checkpoints (one JSON per line)")
+    ve.add_argument(
+        "--no-rows", action="store_true", help="skip replaying the log against the rows"
+    )
+    db_arg(ve)
+    ve.set_defaults(fn=cmd_audit_verify)
+    ex = aus.add_parser("export", help="write the log as CSV or JSON for auditors")
+    ex.add_argument("--format", choices=("csv", "json"), default="json")
+    ex.add_argument("-o", "--out", help="file to write (default: stdout)")
+    db_arg(ex)
+    ex.set_defaults(fn=cmd_audit_export)
+    kg = aus.add_parser("keygen", help="make an Ed25519 signing key (FILE) and its FILE.pub")
+    kg.add_argument("--out", required=True, metavar="KEYFILE", help="never overwritten")
+    kg.set_defaults(fn=cmd_audit_keygen)
+    cp = aus.add_parser("checkpoint", help="sign the log's head and append it to the anchor file")
+    cp.add_argument("--signing-key", required=True, metavar="KEYFILE")
+    cp.add_argument("--anchor-file", required=True, metavar="FILE", help="appended to")
+    db_arg(cp)
+    cp.set_defaults(fn=cmd_audit_checkpoint)
+
+
+def add_grant_command(dbs: Any, db_arg: Any) -> None:
+    gr = dbs.add_parser(
+        "grant-app-role",
+        help="PostgreSQL: give a role the app's rights, with no UPDATE/DELETE on the audit log",
+    )
+    gr.add_argument("role", help="an existing PostgreSQL role (CREATE ROLE name LOGIN ...)")
+    db_arg(gr)
+    gr.set_defaults(fn=cmd_grant_app_role)

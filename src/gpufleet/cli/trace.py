@@ -1,0 +1,234 @@
+"""The ``gpufleet trace ...`` and ``gpufleet replay`` commands (part of the CLI ring)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from gpufleet.errors import InputError
+from gpufleet.inputs.scenario.bounds import seed_arg
+from gpufleet.inputs.traces.info import summarize
+from gpufleet.inputs.traces.registry import known_traces, load_source, traces_root
+from gpufleet.inputs.traces.replay import to_scenario
+from gpufleet.inputs.traces.rows import RowPolicy
+from gpufleet.inputs.traces.workload import Workload, write_parquet
+from gpufleet.planning.report.table import num, render
+from gpufleet.policies.registry import make_policy
+from gpufleet.sim.simulator import Simulation
+
+
+def _add_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help="a trace name (see 'gpufleet trace list') or a file path")
+    p.add_argument(
+        "--map",
+        help="for a plain CSV: FIELD=COLUMN,... (fields: submit, start, "
+        "end, duration, gpus, gpu_type, queue, user, status)",
+    )
+    p.add_argument(
+        "--time-format",
+        choices=["relative-seconds", "unix", "iso"],
+        help="how the CSV's times are written (with --map)",
+    )
+    p.add_argument(
+        "--on-error",
+        choices=["stop", "skip"],
+        default="stop",
+        help="stop at the first bad row (default) or skip bad rows, counting them",
+    )
+    p.add_argument(
+        "--rejects",
+        help="with --on-error=skip: write skipped rows to this CSV "
+        "(default: SOURCE-NAME.rejects.csv here)",
+    )
+
+
+def load(args: argparse.Namespace) -> Workload:
+    policy = RowPolicy(args.source, skip=args.on_error == "skip")
+    kwargs: dict[str, Any] = {}
+    if args.map:
+        kwargs["column_map"] = args.map
+    if args.time_format:
+        kwargs["time_format"] = args.time_format
+    if args.time_format and not args.map:
+        raise InputError("--time-format applies to a plain CSV read with --map")
+    w = load_source(args.source, policy, **kwargs)
+    if policy.rejects:
+        out = Path(args.rejects or f"{Path(args.source).name}.rejects.csv")
+        policy.write_rejects(out)  # the loaders already noted what they skipped
+        w.notes.append(f"rejected rows written to {out}")
+    return w
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    root = traces_root()
+    variants: dict[str, int] = {}
+    for spec in known_traces():
+        if ":" in spec.name:  # NAME:VARIANT sources are listed as one line per family
+            variants[spec.name.split(":")[0]] = variants.get(spec.name.split(":")[0], 0) + 1
+            continue
+        here = "found" if (root / spec.folder).is_dir() else "not found"
+        print(f"{spec.name:32s} {spec.description} [{here} under {root}]")
+    for family, n in sorted(variants.items()):
+        print(f"{family + ':<variant>':32s} {n} more sources in {family} (see its SOURCE.md)")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    s = summarize(load(args))
+    if args.json:
+        print(json.dumps(s, indent=2))
+        return 0
+    print(
+        f"{s['name']}: {s['jobs']:,} jobs ({s['gpu_jobs']:,} with GPUs), "
+        f"{s['gpu_hours']:,.0f} GPU-hours, {s['span_days']} days"
+    )
+    if s["first_submit"]:
+        print(f"  submitted {s['first_submit']} .. {s['last_submit']}")
+    print(
+        f"  GPUs per GPU job: mean {s['gpus_per_gpu_job_mean']}, max {s['gpus_per_job_max']}; "
+        f"multi-GPU jobs {s['multi_gpu_job_share'] * 100:.1f}% of GPU jobs, "
+        f"{s['multi_gpu_gpu_time_share'] * 100:.1f}% of GPU-time"
+    )
+    sizes = ", ".join(f"{k}: {v:,}" for k, v in list(s["size_distribution"].items())[:12])
+    print(f"  sizes: {sizes}")
+    d = s["duration_s"]
+    print(
+        f"  duration s: mean {d['mean']:,.0f}, p50 {d['p50']:,.0f}, p90 {d['p90']:,.0f}, "
+        f"p99 {d['p99']:,.0f}, max {d['max']:,.0f}"
+    )
+    print(f"  arrivals by hour of day: {s['arrivals_by_hour']}")
+    if s["recorded_queueing_delay_s"]:
+        q = s["recorded_queueing_delay_s"]
+        print(f"  recorded queueing delay s: mean {q['mean']:,.1f}, p50 {q['p50']:,.1f}")
+    if s["fleet"]:
+        print(
+            f"  fleet: {s['fleet_gpus']:,} GPUs: "
+            + ", ".join(f"{g['nodes']} x {g['gpus_per_node']} {g['gpu_type']}" for g in s["fleet"])
+        )
+    rows = [[q, num(v["jobs"]), num(v["gpu_hours"])] for q, v in s["queues"].items()]
+    if rows:
+        print(
+            render(
+                ["queue", "jobs", "GPU-hours"],
+                rows,
+                f"  queues ({s['queue_count']}; largest {len(rows)})",
+            )
+        )
+    for n in s["notes"]:
+        print(f"  note: {n}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix != ".parquet":
+        raise InputError(f"{out}: the output must be a .parquet file")
+    if not out.parent.is_dir():
+        raise InputError(f"{out}: folder {out.parent} does not exist")
+    w = load(args)
+    write_parquet(w, out)
+    print(f"wrote {out}: {len(w):,} jobs, {w.gpu_hours:,.0f} GPU-hours")
+    for n in w.notes:
+        print(f"  note: {n}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    make_policy(args.policy)  # an unknown name fails before any loading
+    if args.fleet and args.gpus:
+        raise InputError("give --fleet or --gpus, not both")
+    w = load(args)
+    fleet = load_source(args.fleet).fleet if args.fleet else None
+    if args.fleet and not fleet:
+        raise InputError(f"--fleet {args.fleet}: that source describes no fleet")
+    sc = to_scenario(
+        w,
+        args.policy,
+        fleet=fleet,
+        gpus=args.gpus,
+        scale_load=args.scale_load,
+        seed=args.seed,
+        strict=args.on_error == "stop",
+    )
+    res = Simulation(sc).run()
+    span_s = float(w.submit_s.max() - w.submit_s.min()) / args.scale_load if len(w) else 0.0
+    if args.json:
+        d = res.to_dict()
+        d["notes"] = sc.description.splitlines()
+        d["utilisation_while_arriving"] = _arrival_utilisation(res, span_s)
+        print(json.dumps(d, indent=2, sort_keys=True))
+        return 0
+    gpus = sum(p.gpu_count for p in sc.pools)
+    print(
+        f"replay {w.name} under {args.policy}: {res.summary['jobs_submitted']:,} jobs on "
+        f"{gpus:,} GPUs; {res.summary['jobs_finished']:,} finished"
+    )
+    q, j = res.summary["queueing_delay_s"], res.summary["jct_s"]
+    rows = [
+        ["queueing delay (s)", *(num(q[k], 1) for k in ("mean", "p50", "p95", "p99", "max"))],
+        ["JCT (s)", *(num(j[k], 1) for k in ("mean", "p50", "p95", "p99", "max"))],
+    ]
+    print(render(["", "mean", "p50", "p95", "p99", "max"], rows))
+    print(
+        f"utilisation of the fleet: {_arrival_utilisation(res, span_s) * 100:.1f}% while jobs "
+        f"arrive, {res.fleet['utilisation'] * 100:.1f}% until the last one finishes"
+    )
+    total = sum(p["gpu_hours_received"] for p in res.programs.values()) or 1.0
+    prog_rows = sorted(res.programs.items(), key=lambda kv: -kv[1]["gpu_hours_received"])
+    print(
+        render(
+            ["queue", "jobs", "GPU-hours", "share", "mean queueing (s)"],
+            [
+                [
+                    k,
+                    num(v["jobs_finished"]),
+                    num(v["gpu_hours_received"]),
+                    f"{v['gpu_hours_received'] / total * 100:.1f}%",
+                    num(v["queueing_delay_s"]["mean"], 1),
+                ]
+                for k, v in prog_rows[:20]
+            ],
+        )
+    )
+    for n in sc.description.splitlines():
+        print(f"note: {n}")
+    return 0
+
+
+def _arrival_utilisation(res: Any, span_s: float) -> float:
+    """Used over ready GPU-hours in the buckets up to the last submit (the trace's span)."""
+    n = max(1, int(span_s // res.series["bucket_s"]) + 1)
+    used = sum(res.series["fleet_used_gpus"][:n])
+    ready = sum(res.series["fleet_ready_gpus"][:n])
+    return float(used / ready) if ready else 0.0
+
+
+def add_commands(sub: Any) -> None:
+    t = sub.add_parser("trace", help="public traces and your own exports: list, info, convert")
+    tsub = t.add_subparsers(dest="trace_command", required=True)
+    lst = tsub.add_parser("list", help="the traces gpufleet can load by name")
+    lst.set_defaults(fn=cmd_list)
+    info = tsub.add_parser("info", help="what a trace holds")
+    _add_source(info)
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(fn=cmd_info)
+    conv = tsub.add_parser("convert", help="write a trace as a normalized Parquet workload")
+    _add_source(conv)
+    conv.add_argument("out", help="OUT.parquet")
+    conv.set_defaults(fn=cmd_convert)
+    r = sub.add_parser("replay", help="simulate a trace's jobs under a policy")
+    _add_source(r)
+    r.add_argument("--policy", default="fifo", help="see 'gpufleet policies' (default fifo)")
+    r.add_argument("--fleet", help="take the fleet from this source (a trace with a fleet)")
+    r.add_argument("--gpus", type=int, help="a homogeneous fleet of N GPUs, 8 per node")
+    r.add_argument(
+        "--scale-load",
+        type=float,
+        default=1.0,
+        help="multiply the arrival rate (divide inter-arrival times) by X",
+    )
+    r.add_argument("--seed", type=seed_arg, default=0)
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(fn=cmd_replay)

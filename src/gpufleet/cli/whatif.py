@@ -1,0 +1,132 @@
+"""``gpufleet whatif``: a base scenario against variants, over seeds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from gpufleet.api import article_scenario_path
+from gpufleet.domain.scenario import Scenario
+from gpufleet.errors import InputError
+from gpufleet.inputs.scenario.load import load_scenario
+from gpufleet.planning.report.whatif import render_comparison
+from gpufleet.planning.whatif.apply import apply_changes
+from gpufleet.planning.whatif.changes import PARSERS, Change
+from gpufleet.planning.whatif.compare import compare
+from gpufleet.planning.whatif.variantfile import load_variant_file
+
+
+def arms_from(args: argparse.Namespace) -> tuple[str, dict[str, Scenario]]:
+    sc = load_scenario(args.base or article_scenario_path())
+    base_name = args.base_variant or "base"
+    arms: dict[str, Scenario] = {}
+    base = sc.variant(base_name) if args.base_variant else sc
+    for v in args.variant or []:
+        if Path(v).is_file():
+            name, _description, changes = load_variant_file(v)
+            arms[name] = apply_changes(base, changes, f"{sc.name} [{name}]")
+        else:
+            arms[v] = sc.variant(v)
+    cli: list[tuple[Change, str]] = []
+    for kind in PARSERS:
+        for text in getattr(args, kind) or []:
+            cli.append((PARSERS[kind](text), text))
+    if cli:
+        name = args.name or "changes"
+        arms[name] = apply_changes(base, cli, f"{sc.name} [{name}]")
+    if not arms:
+        if not sc.variants:
+            raise InputError(
+                "nothing to compare: give --variant FILE|NAME or a change "
+                "(--move, --quota, ...); the scenario names no variants"
+            )
+        names = [v.name for v in sc.variants]
+        # several variants: the first is the base (the article: keep vs move); one
+        # variant: the scenario as written is the base
+        base_name = args.base_variant or (names[0] if len(names) > 1 else "base")
+        arms = {n: sc.variant(n) for n in names if n != base_name}
+        base = sc.variant(base_name)
+    if base_name in arms:
+        raise InputError(f"the variant name {base_name!r} is the base's; name it differently")
+    return base_name, {base_name: base, **arms}
+
+
+def cmd_whatif(args: argparse.Namespace) -> int:
+    if args.seeds < 1:
+        raise InputError(f"--seeds {args.seeds}: at least 1")
+    if args.workers < 1:
+        raise InputError(f"--workers {args.workers}: at least 1")
+    if args.out and not Path(args.out).parent.is_dir():
+        raise InputError(f"--out {args.out}: folder {Path(args.out).parent} does not exist")
+    if args.report:
+        # imported here: matplotlib takes half a second to load, and only reports need it
+        from gpufleet.planning.report.html import check_folder
+
+        check_folder(Path(args.report), "--report")
+    base_name, arms = arms_from(args)
+    seed0 = arms[base_name].seed
+    from gpufleet.cli.main import ProgressBar
+
+    bar = ProgressBar("whatif")
+    c = compare(
+        base_name,
+        arms,
+        [seed0 + i for i in range(args.seeds)],
+        args.workers,
+        bar,
+        args.market_rate,
+        args.markup,
+    )
+    bar.close()
+    d: dict[str, Any] = c.to_dict()
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(exist_ok=True)
+        (out / "whatif.json").write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")
+    print(json.dumps(d, indent=2, sort_keys=True) if args.json else render_comparison(d))
+    if args.report:
+        from gpufleet.planning.report.html import write_report
+
+        page = write_report(c, Path(args.report))
+        # with --json, stdout stays one JSON document
+        print(f"Report: {page}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    w = sub.add_parser("whatif", help="compare a base scenario with variants over seeds")
+    w.add_argument("base", nargs="?", help="scenario file (default: the article's)")
+    w.add_argument(
+        "--variant",
+        action="append",
+        help="a variant file, or the name of a variant in the base file (repeat)",
+    )
+    w.add_argument("--base-variant", help="use this named variant of the file as the base")
+    for kind, help_text in (
+        ("move", "N TYPE FROM->TO[@SITE] DATE[..END] [price=USD] [pool=NAME]"),
+        ("quota", "PROGRAM TYPE=N DATE [borrow=N] [lend=N]"),
+        ("weight", "PROGRAM=W"),
+        ("deliver", "N TYPE ENTITY@SITE DATE [value=USD] [per-node=8]"),
+        ("delay", "SITE +Nd"),
+        ("policy", "NAME"),
+        ("scale", "PROGRAM xF"),
+    ):
+        w.add_argument(f"--{kind}", action="append", metavar="SPEC", help=help_text)
+    w.add_argument("--name", help="name of the variant the change flags make (default: changes)")
+    w.add_argument("--seeds", type=int, default=5, help="seeds per arm (default 5)")
+    w.add_argument("--workers", type=int, default=1, help="local worker processes")
+    w.add_argument(
+        "--market-rate", type=float, help="charge transfers at this $/GPU-hour instead of cost-plus"
+    )
+    w.add_argument("--markup", type=float, default=0.0, help="cost-plus margin (0.1 = 10%%)")
+    w.add_argument("--json", action="store_true")
+    w.add_argument("--out", help="folder to write whatif.json into")
+    w.add_argument(
+        "--report",
+        metavar="DIR",
+        help="write an HTML report with plots (report.html, PNGs, whatif.json) into DIR",
+    )
+    w.set_defaults(fn=cmd_whatif)

@@ -1,0 +1,1 @@
+"""Governed transfers: the rules, the frozen terms, the lifecycle and the assessment."""

@@ -1,0 +1,138 @@
+"""The rules' inputs read from the register: a transfer row -> :class:`rules.Case`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gpufleet.domain.gpus import default_catalog
+from gpufleet.errors import InputError, NotFoundError
+from gpufleet.governance.store.models import (
+    Approval,
+    Entity,
+    GroupRules,
+    Person,
+    PersonRole,
+    Plan,
+    Pool,
+    RoleKind,
+    Run,
+    Transfer,
+)
+from gpufleet.governance.transfers import rules as R
+from gpufleet.governance.transfers import terms
+
+
+def rules_of(g: GroupRules | None) -> R.Rules | None:
+    if g is None:
+        return None
+    return R.Rules(
+        g.related_threshold_usd, g.independent_approvals, g.require_assessment,
+        g.flag_below_fair_value,
+    )  # fmt: skip
+
+
+def catalog_price_usd(s: Session, gpu_type: str) -> float:
+    """The price of a GPU type: the plan's own ``gpu_types`` first, then the catalog."""
+    plan = s.get(Plan, 1)
+    for g in (plan.doc.get("gpu_types") or []) if plan else []:
+        if g.get("name") == gpu_type:
+            return float(g.get("price_usd", 0.0))
+    try:
+        return default_catalog().get(gpu_type).price_usd
+    except InputError:
+        return 0.0
+
+
+def transfer_value_usd(s: Session, t: Transfer) -> float:
+    """``gpus x`` the pool's value per GPU (see :func:`rules.gpu_value_usd`)."""
+    pool = s.get(Pool, t.pool_id)
+    if pool is None:
+        raise NotFoundError("pool", t.pool_id)
+    per_gpu = R.gpu_value_usd(
+        pool.value_usd, pool.nodes, pool.gpus_per_node, catalog_price_usd(s, pool.gpu_type)
+    )
+    return t.gpus * per_gpu
+
+
+def assessment_charge(s: Session, t: Transfer) -> dict[str, Any] | None:
+    """The charge its assessment computed (fair_usd, price_usd, rule...), if assessed."""
+    if t.assessment_run_id is None:
+        return None
+    run = s.get(Run, t.assessment_run_id)
+    if run is None or not run.result:
+        return None
+    charge = run.result.get("charge")
+    return charge if isinstance(charge, dict) else None
+
+
+def case_of(s: Session, t: Transfer, people_ids: Iterable[int] = ()) -> R.Case:
+    """The case of transfer ``t``: its parties and their groups, value, rules, decisions,
+    fair value, and the people concerned: everyone with a role in either party or in an
+    entity of their groups, the requester, and ``people_ids`` (someone about to decide).
+    ``frozen`` is the case as it stood at the request (``t.terms``): the rules apply both
+    and the stricter holds."""
+    current = current_case(s, t, people_ids)
+    if t.terms is None:
+        return current
+    return replace(current, frozen=terms.thaw(t.terms))
+
+
+def entity_scope(ents: Mapping[int, Entity], t: Transfer) -> set[int]:
+    """The entities whose people the rules look at for ``t``: its two parties and every
+    entity of their groups (``ents``: every entity by id)."""
+    parties = (t.from_entity_id, t.to_entity_id)
+    groups = {ents[e].group_id for e in parties} - {None}
+    return {*parties} | {e.id for e in ents.values() if e.group_id in groups}
+
+
+def current_case(s: Session, t: Transfer, people_ids: Iterable[int] = ()) -> R.Case:
+    """The case of ``t`` from the register as it is now (no frozen terms)."""
+    ents = {e.id: e for e in s.scalars(select(Entity))}
+    groups = {g.id: g for g in s.scalars(select(GroupRules))}
+
+    def group(eid: int) -> GroupRules | None:
+        gid = ents[eid].group_id
+        return groups.get(gid) if gid is not None else None
+
+    def party(eid: int) -> R.Party:
+        g = group(eid)
+        return R.Party(ents[eid].name, g.name if g else None)
+
+    scope = entity_scope(ents, t)
+    in_scope = s.scalars(select(PersonRole.person_id).where(PersonRole.entity_id.in_(scope)))
+    ids = {*in_scope, t.requested_by, *people_ids}
+    people = []
+    for p in s.scalars(select(Person).where(Person.id.in_(ids)).order_by(Person.id)):
+        roles = tuple(
+            R.Role(ents[r.entity_id].name, RoleKind(r.role), party(r.entity_id).group)
+            for r in s.scalars(
+                select(PersonRole).where(PersonRole.person_id == p.id).order_by(PersonRole.id)
+            )
+        )
+        people.append(R.Person(p.id, p.name, roles))
+    decisions = tuple(
+        R.Decision(a.person_id, a.decision)
+        for a in s.scalars(select(Approval).where(Approval.transfer_id == t.id))
+    )
+    charge = assessment_charge(s, t)
+    return R.Case(
+        giver=party(t.from_entity_id),
+        taker=party(t.to_entity_id),
+        value_usd=transfer_value_usd(s, t),
+        rules=R.rules_for(rules_of(group(t.from_entity_id)), rules_of(group(t.to_entity_id))),
+        people=tuple(people),
+        requester_id=t.requested_by,
+        decisions=decisions,
+        price_usd=t.price_usd,
+        fair_usd=float(charge["fair_usd"]) if charge else None,
+    )
+
+
+def verdict(s: Session, t: Transfer) -> R.Verdict:
+    """The rules' verdict on ``t`` now (for showing who may still approve)."""
+    return R.evaluate(case_of(s, t))

@@ -1,0 +1,1 @@
+"""Inputs: scenario files, real traces and workloads, validated into domain objects."""

@@ -1,0 +1,320 @@
+"""A workload as a scenario: its jobs, on its own fleet or on one you give.
+
+Rules (each reported in the result's ``notes`` with a count when it drops or changes jobs):
+
+- one program per queue (``default`` when a job has none), all in one entity and cohort;
+- a fleet comes from the trace, from ``fleet`` (another source with a fleet), or from
+  ``gpus`` (a homogeneous fleet of that many GPUs, 8 per node, of the trace's GPU type
+  or a neutral ``trace-gpu``); with none of them, an error;
+- GPU models the catalog does not know are added with throughput 1.0 and H100-like power
+  (the replay then preserves recorded durations on them);
+- a job's work is its recorded duration times the throughput of its recorded GPU type, so
+  on that type it runs exactly as long as it did; a ``|``-separated list of models
+  (``P100|T4``) lets the job run on any of them (work at the first one's throughput);
+- fractional GPU requests are rounded up to whole GPUs (fractional placement is a separate
+  policy); CPU-only jobs and jobs with an unknown duration are dropped; so are jobs that ask
+  for a model the fleet lacks; a job asking for more GPUs than any (site, type) group of
+  the fleet holds is an error with ``strict`` (the CLI's default ``--on-error=stop``) and
+  dropped otherwise;
+- quotas (used by the ``quota`` policy): a queue's allocation series when the trace has one,
+  otherwise a share of each GPU type proportional to the queue's GPU-hours;
+- ``scale_load`` divides inter-arrival times (2.0 = twice the arrival rate);
+- the horizon runs to the last submit plus the longest job plus the time the whole fleet
+  would need to run all the work once, so queues can drain.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from functools import partial
+
+import numpy as np
+
+from gpufleet.domain.changes import QuotaChange
+from gpufleet.domain.fleet import NodePool, Site
+from gpufleet.domain.gpus import GpuCatalog, GpuType, default_catalog
+from gpufleet.domain.ids import CohortId, EntityId, GpuTypeName, PoolId, ProgramId, SiteId
+from gpufleet.domain.jobs import JobDraft
+from gpufleet.domain.org import Entity, Program, Quota
+from gpufleet.domain.scenario import CostModel, PolicySpec, Scenario
+from gpufleet.errors import InputError
+from gpufleet.inputs.traces.workload import FleetGroup, Workload
+
+NEUTRAL = "trace-gpu"
+DEFAULT_ORIGIN = datetime(2000, 1, 1)
+
+
+def _drafts(drafts: tuple[JobDraft, ...], seed: int) -> Iterator[JobDraft]:
+    return iter(drafts)
+
+
+def _rows(w: Workload) -> Iterator[tuple[float, float, float, str, str]]:
+    """(submit s, duration s, GPUs, GPU type, queue) per job, in submit order from 0."""
+    sw = w.sorted()
+    yield from zip(
+        sw.submit_s.tolist(),
+        sw.duration_s.tolist(),
+        sw.gpus.tolist(),
+        sw.gpu_type.tolist(),
+        sw.queue.tolist(),
+        strict=True,
+    )
+
+
+def fleet_for(
+    w: Workload, fleet: tuple[FleetGroup, ...] | None, gpus: int | None
+) -> tuple[FleetGroup, ...]:
+    if fleet:
+        return fleet
+    if gpus is not None:
+        if gpus <= 0 or gpus % 8:
+            raise InputError(
+                f"--gpus {gpus}: a homogeneous fleet is built of 8-GPU nodes",
+            )
+        types = sorted({str(t) for t in w.gpu_type.tolist() if t})
+        gtype = types[0] if len(types) == 1 else NEUTRAL
+        return (FleetGroup(gtype, 8, gpus // 8),)
+    if w.fleet:
+        return w.fleet
+    raise InputError(
+        f"{w.name}: the trace carries no fleet; give --gpus N (a homogeneous "
+        "fleet of N GPUs, 8 per node) or --fleet SOURCE (a trace with a fleet)"
+    )
+
+
+def to_scenario(
+    w: Workload,
+    policy: str = "fifo",
+    *,
+    fleet: tuple[FleetGroup, ...] | None = None,
+    gpus: int | None = None,
+    scale_load: float = 1.0,
+    seed: int = 0,
+    strict: bool = False,
+) -> Scenario:
+    if scale_load <= 0:
+        raise InputError(f"--scale-load {scale_load}: must be a positive number")
+    groups = fleet_for(w, fleet, gpus)
+    notes: list[str] = list(w.notes)
+    catalog = default_catalog()
+    extra = [
+        GpuType(
+            GpuTypeName(g.gpu_type),
+            1.0,
+            700,
+            1275,
+            0,
+            80,
+            ("unknown model from a trace: throughput 1.0 assumed",),
+        )
+        for g in groups
+        if g.gpu_type not in catalog
+    ]
+    for t in sorted({x.name for x in extra}):
+        notes.append(f"GPU model {t!r} is not in the catalog: throughput 1.0 assumed")
+    catalog = catalog.with_types({x.name: x for x in extra}.values())
+    fleet_types = {g.gpu_type for g in groups}
+    biggest: dict[str, int] = defaultdict(int)
+    for g in groups:
+        biggest[g.gpu_type] += g.gpus
+    jobs = _jobs(w, fleet_types, dict(biggest), catalog, scale_load, notes, strict)
+    return _assemble(w, groups, jobs, catalog, policy, seed, notes)
+
+
+def _jobs(
+    w: Workload,
+    fleet_types: set[str],
+    capacity: dict[str, int],
+    catalog: GpuCatalog,
+    scale_load: float,
+    notes: list[str],
+    strict: bool = False,
+) -> dict[str, list[JobDraft]]:
+    drops: dict[str, int] = defaultdict(int)
+    rounded = 0
+    by_queue: dict[str, list[JobDraft]] = defaultdict(list)
+    all_types = tuple(GpuTypeName(t) for t in sorted(fleet_types))
+    for submit, dur, g, t, q in _rows(w):
+        if not g or g <= 0:
+            drops["CPU-only (no GPU)"] += 1
+            continue
+        if dur != dur or dur <= 0:  # NaN or not positive
+            drops["unknown or zero duration"] += 1
+            continue
+        whole = math.ceil(g - 1e-9)
+        if whole != g:
+            rounded += 1
+        t = str(t or "")
+        wanted = [x for x in t.split("|") if x]  # "P100|T4": any of these models
+        if wanted and not any(x in fleet_types for x in wanted):
+            drops[f"GPU model {t!r} not in the fleet"] += 1
+            continue
+        types = tuple(GpuTypeName(x) for x in wanted if x in fleet_types) or all_types
+        most = max(capacity.get(x, 0) for x in types)
+        if whole > most:
+            if strict:
+                raise InputError(
+                    f"{w.name}: the job submitted at {submit:,.0f} s asks for {whole} GPUs; "
+                    f"no part of the fleet can hold it (at most {most} of "
+                    f"{'/'.join(types)})",
+                )
+            drops["more GPUs than the fleet holds of its type"] += 1
+            continue
+        speed = catalog.get(types[0]).throughput if wanted else 1.0
+        by_queue[str(q or "default")].append(
+            JobDraft(submit / scale_load, whole, dur * speed, types)
+        )
+    if rounded:
+        notes.append(f"{rounded} job(s) with fractional GPUs rounded up to whole GPUs")
+    for why, n in sorted(drops.items()):
+        notes.append(f"dropped {n} job(s): {why}")
+    if scale_load != 1.0:
+        notes.append(f"arrival times divided by {scale_load:g} (load x{scale_load:g})")
+    return by_queue
+
+
+def _assemble(
+    w: Workload,
+    groups: tuple[FleetGroup, ...],
+    jobs: dict[str, list[JobDraft]],
+    catalog: GpuCatalog,
+    policy: str,
+    seed: int,
+    notes: list[str],
+) -> Scenario:
+    if not jobs:
+        raise InputError(f"{w.name}: no job left to replay ({'; '.join(notes) or 'empty'})")
+    origin = w.origin or DEFAULT_ORIGIN
+    last = max(d.submit_s for js in jobs.values() for d in js)
+    longest = max(d.work_s for js in jobs.values() for d in js)
+    total_gpu_s = sum(d.work_s * d.gpus for js in jobs.values() for d in js)
+    fleet_gpus = sum(g.gpus for g in groups)
+    horizon = last + longest + total_gpu_s / max(1, fleet_gpus) + 3600
+    pools = tuple(
+        NodePool(
+            PoolId(f"pool-{i}-{g.gpu_type}-{g.gpus_per_node}"),
+            SiteId("trace-site"),
+            GpuTypeName(g.gpu_type),
+            g.gpus_per_node,
+            g.nodes,
+            EntityId("trace"),
+            origin,
+            0.0,
+        )
+        for i, g in enumerate(groups)
+    )
+    power_kw = sum(g.gpus * catalog.get(g.gpu_type).server_power_w for g in groups) / 1000 * 2
+    share = _quota_shares(w, jobs, groups)
+    programs = tuple(Program(ProgramId(q), EntityId("trace"), share[q]) for q in sorted(jobs))
+    changes = _allocation_changes(w, jobs, groups, origin)
+    workloads = tuple((ProgramId(q), partial(_drafts, tuple(jobs[q]))) for q in sorted(jobs))
+    return Scenario(
+        name=f"replay:{w.name}",
+        start=origin,
+        end=origin + timedelta(seconds=horizon),
+        seed=seed,
+        catalog=catalog,
+        sites=(Site(SiteId("trace-site"), power_kw, 1.0),),
+        pools=pools,
+        entities=(Entity(EntityId("trace"), CohortId("trace"), programs),),
+        transfers=(),
+        quota_changes=changes,
+        policy=PolicySpec(policy),
+        cost=CostModel(2.0, "replay: $2 per GPU-hour, for scale only"),
+        workloads=workloads,
+        description="\n".join(notes),
+        source_file=w.source,
+    )
+
+
+def _split(total: int, weights: dict[str, float]) -> dict[str, int]:
+    """``total`` in whole GPUs in proportion to ``weights`` (largest remainder: the parts
+    sum to ``total`` exactly)."""
+    wsum = sum(weights.values())
+    if total <= 0 or wsum <= 0:
+        return {k: 0 for k in weights}
+    raw = {k: total * w / wsum for k, w in weights.items()}
+    out = {k: int(np.floor(v)) for k, v in raw.items()}
+    left = total - sum(out.values())
+    for k in sorted(raw, key=lambda k: (out[k] - raw[k], k))[:left]:
+        out[k] += 1
+    return out
+
+
+def _per_type(groups: tuple[FleetGroup, ...]) -> dict[str, int]:
+    per_type: dict[str, int] = defaultdict(int)
+    for g in groups:
+        per_type[g.gpu_type] += g.gpus
+    return dict(sorted(per_type.items()))
+
+
+def workload_drafts(
+    w: Workload,
+    types: tuple[GpuTypeName, ...],
+    catalog: GpuCatalog,
+    queue: str | None = None,
+    scale_load: float = 1.0,
+    offset_s: float = 0.0,
+) -> tuple[list[JobDraft], list[str]]:
+    """A trace's jobs (or one queue's) as one scenario program's drafts: the rules of
+    :func:`to_scenario` for GPUs, durations and models; a recorded model the catalog knows
+    is kept as the job's constraint, otherwise the program's ``types`` apply."""
+    drafts: list[JobDraft] = []
+    dropped = 0
+    for submit, dur, g, t, q in _rows(w):
+        if queue is not None and str(q) != queue:
+            continue
+        if not g or g <= 0 or dur != dur or dur <= 0:
+            dropped += 1
+            continue
+        known = [GpuTypeName(x) for x in str(t or "").split("|") if x and x in catalog]
+        speed = catalog.get(known[0]).throughput if known else 1.0
+        drafts.append(
+            JobDraft(
+                submit / scale_load + offset_s,
+                math.ceil(g - 1e-9),
+                dur * speed,
+                tuple(known) or types,
+            )
+        )
+    notes = [f"dropped {dropped} job(s) without GPUs or a duration"] if dropped else []
+    return drafts, notes
+
+
+def _quota_shares(
+    w: Workload, jobs: dict[str, list[JobDraft]], groups: tuple[FleetGroup, ...]
+) -> dict[str, tuple[tuple[GpuTypeName, Quota], ...]]:
+    """Nominal GPUs per queue and type. A queue with an allocation series starts at its
+    first value, spread over the GPU types in proportion to their capacity; the capacity
+    left (if any) goes to the queues without one in proportion to their GPU-hours."""
+    per_type = _per_type(groups)
+    sized = {q: w.allocations[q][0][1] for q in jobs if w.allocations.get(q)}
+    demand = {q: sum(d.work_s * d.gpus for d in js) for q, js in jobs.items() if q not in sized}
+    out: dict[str, list[tuple[GpuTypeName, Quota]]] = defaultdict(list)
+    spread = {q: _split(int(a), dict(per_type)) for q, a in sized.items()}
+    for t, cap in per_type.items():
+        left = max(0, cap - sum(spread[q][t] for q in sized))
+        rest = _split(left, demand) if demand else {}
+        for q in sorted(jobs):
+            n = spread[q][t] if q in sized else rest.get(q, 0)
+            out[q].append((GpuTypeName(t), Quota(n)))
+    return {q: tuple(v) for q, v in out.items()}
+
+
+def _allocation_changes(
+    w: Workload, jobs: dict[str, list[JobDraft]], groups: tuple[FleetGroup, ...], origin: datetime
+) -> tuple[QuotaChange, ...]:
+    """Later points of each allocation series, spread over types like the first."""
+    per_type = _per_type(groups)
+    out = []
+    for q, series in sorted(w.allocations.items()):
+        if q not in jobs:
+            continue
+        for at_s, n in series[1:]:
+            at = origin + timedelta(seconds=max(0.0, at_s))
+            for t, part in _split(int(n), dict(per_type)).items():
+                out.append(QuotaChange(at, ProgramId(q), GpuTypeName(t), part))
+    return tuple(out)

@@ -1,0 +1,63 @@
+"""Running our policies on Gavel's exact workload and comparing with Gavel's own JCTs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gpufleet.labs.gavel.fluid import FluidResult, simulate
+from gpufleet.labs.gavel.policies import PolicyName, make_policy
+from gpufleet.labs.gavel.workload import (
+    GAVEL_CLUSTER_GPUS,
+    WINDOW,
+    load_workload,
+    read_gavel_results,
+)
+
+#: How many jobs Gavel generated before its run ended (README of the peer workload).
+GAVEL_JOB_PREFIX = {PolicyName.MAX_MIN: 5576, PolicyName.FIFO: 7591}
+#: Gavel's printed average JCT over jobs 4,000-4,999 (summary.csv).
+GAVEL_AVG_JCT_S = {PolicyName.MAX_MIN: 61460.622710, PolicyName.FIFO: 94579.078827}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Ours against Gavel on the window jobs 4,000-4,999."""
+
+    policy: PolicyName
+    avg_jct_s: float
+    gavel_avg_jct_s: float
+    pearson_r: float  # per-job JCT, ours vs Gavel's
+    pearson_r_log: float  # the same on log(JCT)
+    allocations: int
+    simulated_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.avg_jct_s / self.gavel_avg_jct_s
+
+
+def run_gavel_workload(folder: Path, policy: str) -> tuple[PolicyName, FluidResult]:
+    """Simulate Gavel's job prefix for ``policy`` until every window job is done."""
+    name = PolicyName(policy)
+    wl = load_workload(folder).prefix(GAVEL_JOB_PREFIX[name])
+    window = np.arange(*WINDOW, dtype=np.int64)
+    return name, simulate(wl, make_policy(name), GAVEL_CLUSTER_GPUS, must_finish=window)
+
+
+def compare_with_gavel(folder: Path, policy: str) -> Comparison:
+    name, res = run_gavel_workload(folder, policy)
+    gavel = read_gavel_results(folder)
+    ours = res.jct_s[gavel["job_id"].astype(np.int64)]
+    theirs = gavel[name.value]
+    return Comparison(
+        policy=name,
+        avg_jct_s=float(ours.mean()),
+        gavel_avg_jct_s=GAVEL_AVG_JCT_S[name],
+        pearson_r=float(np.corrcoef(ours, theirs)[0, 1]),
+        pearson_r_log=float(np.corrcoef(np.log(ours), np.log(theirs))[0, 1]),
+        allocations=res.allocations,
+        simulated_s=res.end_s,
+    )

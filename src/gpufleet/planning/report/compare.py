@@ -1,0 +1,112 @@
+"""Side by side: the figures of several runs of one scenario (variants or policies)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from gpufleet.planning.report.table import num, render
+from gpufleet.sim.result import SimResult
+
+
+def _date(iso: str | None) -> str:
+    return datetime.fromisoformat(iso).strftime("%Y-%m-%d") if iso else "not reached"
+
+
+def _delay(m: dict[str, Any] | None) -> str:
+    if not m:
+        return "-"
+    if m["delay_days"] is None:
+        return f"> horizon ({m['done_fraction'] * 100:.0f}% done)"
+    d = m["delay_days"]
+    return f"{d:+.1f} d" + (" late" if d > 0 else " early" if d < 0 else "")
+
+
+def _cost_title(fleet: dict[str, Any]) -> str:
+    rate = fleet["cost_usd_per_gpu_hour"]
+    if rate is None:
+        return "Entities (itemized cost: capex over the GPUs' life, power, operations)"
+    return f"Entities (cost at ${rate:.2f} per owned GPU-hour)"
+
+
+def _reason_rows(programs: list[dict[str, Any]], top: int = 3) -> list[list[str]]:
+    """A heading row, then one row per reason: the ``top`` largest of any run (the JSON's
+    ``pending_reasons_hours`` has them all)."""
+    hours = [m.get("pending_reasons_hours") or {} for m in programs]
+    peak: dict[str, float] = {}
+    for h in hours:
+        for code, x in h.items():
+            peak[code] = max(peak.get(code, 0.0), x)
+    codes = sorted(peak, key=lambda c: (-peak[c], c))[:top]
+    rows = [["  pending job-hours by reason", *(["-"] if not codes else [""]) * len(hours)]]
+    rows += [[f"    {c}", *[num(h.get(c, 0.0)) for h in hours]] for c in codes]
+    return rows
+
+
+def comparison(results: dict[str, SimResult]) -> str:
+    """One table per subject: programs, entities, fleet; one column per run."""
+    names = list(results)
+    first = next(iter(results.values()))
+    blocks = []
+    prog_rows: list[list[str]] = []
+    for prog, m0 in first.programs.items():
+        ms = m0["milestone"]
+        label = f"{prog}: milestone '{ms['name']}' due {_date(ms['due'])}" if ms else prog
+        prog_rows.append([label] + [""] * len(names))
+        row = {
+            "  milestone reached": [
+                _date((r.programs[prog]["milestone"] or {}).get("reached"))
+                for r in results.values()
+            ],
+            "  vs due date": [_delay(r.programs[prog]["milestone"]) for r in results.values()],
+            "  GPU-hours received": [
+                num(r.programs[prog]["gpu_hours_received"]) for r in results.values()
+            ],
+            "  work done (H100 GPU-h)": [
+                num(r.programs[prog]["work_done_gpu_hours"]) for r in results.values()
+            ],
+            "  mean queueing delay (h)": [
+                num(r.programs[prog]["queueing_delay_s"]["mean"] / 3600, 1)
+                for r in results.values()
+            ],
+            "  jobs finished": [num(r.programs[prog]["jobs_finished"]) for r in results.values()],
+        }
+        prog_rows += [[k, *v] for k, v in row.items()]
+        prog_rows += _reason_rows([r.programs[prog] for r in results.values()])
+    blocks.append(render(["program", *names], prog_rows, "Programs"))
+    ent_rows: list[list[str]] = []
+    for ent in first.entities:
+        ent_rows.append([ent] + [""] * len(names))
+        e = {n: r.entities[ent] for n, r in results.items()}
+        ent_rows += [
+            ["  GPUs owned at end", *[num(x["gpus_owned_at_end"]) for x in e.values()]],
+            ["  GPU-hours used", *[num(x["gpu_hours_used"]) for x in e.values()]],
+            ["  stranded GPU-days", *[num(x["stranded_gpu_days"]) for x in e.values()]],
+            ["  cost of stranded GPUs ($)", *[num(x["stranded_cost_usd"]) for x in e.values()]],
+            ["  cost of owned GPUs ($)", *[num(x["cost_usd"]) for x in e.values()]],
+            [
+                "  $ per used GPU-hour",
+                *[num(x["cost_usd_per_used_gpu_hour"], 2) for x in e.values()],
+            ],
+        ]
+    blocks.append(
+        render(
+            ["entity", *names],
+            ent_rows,
+            _cost_title(first.fleet),
+        )
+    )
+    f = {n: r.fleet for n, r in results.items()}
+    fleet_rows = [
+        ["utilisation of ready GPUs", *[f"{x['utilisation'] * 100:.1f}%" for x in f.values()]],
+        ["GPU-hours used", *[num(x["gpu_hours_used"]) for x in f.values()]],
+        ["idle-but-ready GPU-hours", *[num(x["idle_ready_gpu_hours"]) for x in f.values()]],
+        ["stranded GPU-days", *[num(x["stranded_gpu_days"]) for x in f.values()]],
+        ["fairness (Jain, received/entitled)", *[f"{x['fairness_jain']:.3f}" for x in f.values()]],
+    ]
+    blocks.append(render(["fleet", *names], fleet_rows, "Fleet"))
+    return "\n\n".join(blocks)
+
+
+def single(result: SimResult) -> str:
+    return comparison({result.policy: result})

@@ -1,0 +1,1 @@
+"""NVIDIA KAI Scheduler's semantics: hierarchical queues, fair share and reclaim."""

@@ -1,0 +1,2 @@
+"""Kueue's admission semantics: ClusterQueues, cohorts (flat and hierarchical), preemption and fair
+sharing."""

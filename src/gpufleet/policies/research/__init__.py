@@ -1,0 +1,1 @@
+"""Policies from the research literature: SRTF, Tiresias and Themis."""

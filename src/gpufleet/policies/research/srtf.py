@@ -1,0 +1,77 @@
+"""Shortest remaining time first, with known durations: an optimistic bound.
+
+Rule: pending jobs in order of remaining work (reference seconds on their GPU count; ties
+by submit time, then id). Each is started if it fits; if it does not, it may preempt
+preemptible running jobs of its cohort whose remaining work is strictly larger than its
+own, largest remaining first, until it fits. Because a job only preempts jobs with more
+work left and running only ever shortens what is left, two jobs can never preempt each
+other back and forth.
+
+A real scheduler does not know durations; with them known, SRTF minimizes mean job
+completion time on one machine (Schrage, 1968), which is why it serves as the lower bound
+research schedulers (Tiresias, NSDI '19; Gavel, OSDI '20) compare against.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import ClassVar
+
+from gpufleet.policies.base import Admission, BasePolicy, Decision, NoQuota, PlacementStrategy
+from gpufleet.policies.basic.priority import evict_until_fits
+from gpufleet.policies.placement import BestFit
+from gpufleet.policies.victim_cache import VictimCache
+from gpufleet.state.capacity import Placement
+from gpufleet.state.jobs import Job
+from gpufleet.state.snapshot import Snapshot
+
+
+def _key(job: Job) -> tuple[float, float, int]:
+    return (job.remaining_s, job.spec.submit_s, job.spec.id)
+
+
+def _left_now(snap: Snapshot, v: Job) -> float:
+    """A running job's remaining work now, as of its last start less progress since."""
+    return v.remaining_s - (snap.now_s - v.start_s) * v.speed
+
+
+class PreemptLongerRemaining:
+    """Victims: preemptible running jobs with strictly more remaining work, largest
+    first (their remaining work as of their last start: progress since is not counted,
+    which only makes victims look longer than they are, never shorter). The cohort's
+    candidates are sorted once per cycle (:mod:`gpufleet.policies.victim_cache`); the
+    policy clears the cache at each cycle."""
+
+    def __init__(self, admission: Admission, placement: PlacementStrategy) -> None:
+        self.admission = admission
+        self.placement = placement
+        self.cache = VictimCache(lambda snap, v: (-_left_now(snap, v), -v.spec.id))
+
+    def make_room(self, snap: Snapshot, job: Job, decision: Decision) -> Placement | None:
+        index = self.cache.of(snap, snap.cohort(job.cohort))
+        victims, bound = index.above(snap, job.spec.gpu_types, job.remaining_s)
+        if not bound:
+            return None
+        return evict_until_fits(snap, job, victims, bound, self.admission, self.placement, decision)
+
+
+class Srtf(BasePolicy):
+    name: ClassVar[str] = "srtf"
+    summary: ClassVar[str] = "shortest remaining time first with known durations (a bound)"
+
+    def __init__(self, depth: int = 256) -> None:
+        admission, placement = NoQuota(), BestFit()
+        self.victims = PreemptLongerRemaining(admission, placement)
+        super().__init__(admission, placement, self.victims)
+        self.depth = depth
+
+    def decide(self, snap: Snapshot) -> Decision:
+        self.victims.cache.clear()
+        return super().decide(snap)
+
+    def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
+        """The ``depth`` shortest pending jobs, shortest first; each that cannot start even
+        by preemption is passed over (later, longer jobs may still fit)."""
+        c = snap.cohort(cohort)
+        for job in heapq.nsmallest(self.depth, c.queue.values(), key=_key):
+            self.try_start(snap, job, d)

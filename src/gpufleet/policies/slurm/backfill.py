@@ -1,0 +1,230 @@
+"""EASY backfill over Slurm's multifactor order (``sched/backfill``).
+
+Sources: slurm.schedmd.com/sched_config.html ("Backfill") and slurm.conf's
+``SchedulerParameters`` (``bf_max_job_test``, default 500 jobs). Slurm reserves for
+many jobs; this is the EASY variant, with a reservation for the top job only.
+
+Rule, per cohort and cycle:
+
+1. Jobs start in multifactor order until the first one, J, cannot start.
+2. **Reservation.** Every running job (and every job started this cycle) is estimated to
+   end at ``start + limit``, where ``limit`` is its ``time_limit_s`` or, without one, its
+   run time at the slowest GPU type it allows (``remaining work / slowest throughput``).
+   Going through those ends in time order and freeing each job's GPUs, the shadow time
+   T is the first end at which J would fit (the placement rule of
+   :mod:`gpufleet.state.capacity`, on J's allowed (type, site) groups). If J never fits,
+   there is no reservation and later jobs start whenever they fit.
+3. **Backfill.** Each of the next ``bf_max_job_test`` jobs K, in order, starts now iff it
+   fits now (best fit) and J still fits at T once every job estimated to end by T has
+   left, K and earlier backfilled jobs included. That is: K ends (by its limit) by T, or
+   the GPUs K takes are not ones J needs at T. K's placement is the best-fit one; a K whose
+   best-fit placement would delay J is skipped even if another placement would not; its
+   reason is ``HELD_FOR_BACKFILL``. J keeps the reason it could not start for
+   (``CAPACITY``, ...); its reserved start is :meth:`SlurmBackfill.reserved_start_s`.
+   With QOS preemption on (:mod:`gpufleet.policies.slurm.preempt`), a K that does not fit
+   may preempt as in phase 1, and starts only if J still fits at T with K's victims gone
+   (a victim gone now leaves J's GPUs at T as they were, unless it would have ended by T).
+   J's shadow time counts running jobs' ends only, not what J could preempt later.
+
+The reservation keeps, per node, ``delta = free at T - free now``; a K started now that
+ends by T adds its GPUs to ``delta`` (they are free again at T), one that runs past T
+leaves ``delta`` as it is (both sides lose them).
+
+So, with accurate limits, a backfilled job never delays J's reserved start. Cost: when J
+waits, O(R log R) in the cohort's running jobs to find T, then O(bf_max_job_test) probes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from gpufleet.domain.gpus import default_catalog
+from gpufleet.policies.base import Decision, Reason
+from gpufleet.policies.slurm.priority import SlurmMultifactor
+from gpufleet.state.capacity import CapacityIndex, Placement, Slots
+from gpufleet.state.jobs import Job
+from gpufleet.state.snapshot import Snapshot
+
+
+@dataclass
+class Reservation:
+    """J's reserved start ``start_s`` on its allowed ``groups``; ``delta`` is, per node,
+    GPUs free at ``start_s`` minus GPUs free now."""
+
+    job: Job
+    start_s: float
+    groups: list[int]
+    delta: dict[int, int] = field(default_factory=dict)
+
+    def add(self, slots: Slots, sign: int) -> None:
+        for node, n in slots:
+            self.delta[node] = self.delta.get(node, 0) + sign * n
+
+
+def fits_later(cap: CapacityIndex, groups: list[int], delta: dict[int, int], gpus: int) -> bool:
+    """Whether ``gpus`` GPUs could be placed on one of ``groups`` if each node's free count
+    were ``node_free + delta`` (the existence test of ``CapacityIndex.fit``: up to a node's
+    size on one node, more on the group's total)."""
+    for gi in groups:
+        g = cap.groups[gi]
+        mine = [(n, cap.node_free[n] + dv) for n, dv in delta.items() if cap.node_group[n] == gi]
+        if gpus > g.max_gpus:
+            if g.free_total + sum(f - cap.node_free[n] for n, f in mine) >= gpus:
+                return True
+            continue
+        if any(f >= gpus for _, f in mine):
+            return True
+        for k in range(gpus, g.max_gpus + 1):
+            if any(n not in delta for n in g.buckets[k]):
+                return True
+    return False
+
+
+class SlurmBackfill(SlurmMultifactor):
+    """EASY backfill on the multifactor order; the rule is in the module docstring."""
+
+    name: ClassVar[str] = "slurm-backfill"
+    summary: ClassVar[str] = "Slurm multifactor order with EASY backfill (top-job reservation)"
+
+    def __init__(
+        self,
+        bf_max_job_test: int = 500,
+        speeds: Mapping[str, float] | None = None,
+        **multifactor: float | bool | int,
+    ) -> None:
+        super().__init__(**multifactor)  # type: ignore[arg-type]
+        self.depth = bf_max_job_test
+        self.speeds = dict(speeds or {t.name: t.throughput for t in default_catalog()})
+        # cohort -> (id of the job holding the reservation, its reserved start), as of the
+        # cohort's last cycle
+        self.reservations: dict[str, tuple[int, float]] = {}
+
+    def reserved_start_s(self, job: Job) -> float | None:
+        """The reserved start of ``job`` if it is its cohort's top job and holds one."""
+        held = self.reservations.get(job.cohort)
+        return held[1] if held is not None and held[0] == job.spec.id else None
+
+    def limit_s(self, job: Job) -> float:
+        """The job's time limit, or its run time at the slowest GPU type it allows."""
+        if job.spec.time_limit_s is not None:
+            return job.spec.time_limit_s
+        slowest = min((self.speeds.get(t, 1.0) for t in job.spec.gpu_types), default=1.0)
+        return job.remaining_s / slowest
+
+    def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
+        queue = self.ordered(snap, snap.cohort(cohort))
+        self.reservations.pop(cohort, None)
+        started: list[tuple[Job, Placement]] = []
+        for i, job in enumerate(queue):
+            mark = len(d.admit)
+            if self.try_start(snap, job, d):
+                started.append(d.admit[mark])
+                continue
+            res = self.reserve(snap, job, started)
+            if res is not None:
+                self.reservations[cohort] = (job.spec.id, res.start_s)
+            self.backfill(snap, res, queue[i + 1 : i + 1 + self.depth], d)
+            return
+
+    def reserve(
+        self, snap: Snapshot, top: Job, started: list[tuple[Job, Placement]]
+    ) -> Reservation | None:
+        """Phase 2: the shadow time of ``top`` and the free GPUs it will find then."""
+        cap, now = snap.capacity, snap.now_s
+        by_type = cap.by_cohort_type.get(top.cohort, {})
+        groups = [gi for t in top.spec.gpu_types for gi in by_type.get(t, [])]
+        wanted = set(groups)
+        ends: list[tuple[float, int, Slots]] = []
+        for j in snap.running(snap.cohort(top.cohort)):
+            pl = j.placement
+            if pl is not None and pl.group in wanted:
+                ends.append((max(now, j.start_s + self.limit_s(j)), j.spec.id, pl.slots))
+        for j, pl in started:
+            if pl.group in wanted:
+                ends.append((now + self.limit_s(j), j.spec.id, pl.slots))
+        ends.sort()
+        res = Reservation(top, now, groups)
+        i = 0
+        while i < len(ends):
+            t = ends[i][0]
+            while i < len(ends) and ends[i][0] == t:
+                res.add(ends[i][2], +1)
+                i += 1
+            if fits_later(cap, groups, res.delta, top.spec.gpus):
+                res.start_s = t
+                return res
+        return None
+
+    def backfill(
+        self, snap: Snapshot, res: Reservation | None, candidates: list[Job], d: Decision
+    ) -> None:
+        """Phase 3: start the candidates that fit now and leave the reservation intact."""
+        for job in candidates:
+            got = self.placement.place(snap, job, self.admission)
+            if isinstance(got, Placement):
+                if res is not None and not self._keeps(snap, res, job, got):
+                    d.blocked.append((job, Reason.HELD_FOR_BACKFILL))
+                    continue
+                self._start(snap, res, job, got, d)
+            else:
+                why = self._preempt_for(snap, res, job, d, got)
+                if why is not None:
+                    d.blocked.append((job, why))
+
+    def _preempt_for(
+        self, snap: Snapshot, res: Reservation | None, job: Job, d: Decision, why: Reason
+    ) -> Reason | None:
+        """A candidate that does not fit (for reason ``why``) preempts as in phase 1 if
+        that keeps the reservation. None once started; else the reason it waits:
+        ``HELD_FOR_BACKFILL`` if its victims and GPUs would delay J, ``why`` if there is no
+        preemption or it cannot make room."""
+        if self.preemption is None:
+            return why
+        mark, first = snap.mark(), len(d.preempt)
+        saved = dict(res.delta) if res is not None else {}
+        pl = self.preemption.make_room(snap, job, d)
+        if pl is None:
+            return why
+        if res is not None:
+            for v in d.preempt[first:]:
+                self._gone_now(snap, res, v)
+            if not self._keeps(snap, res, job, pl):
+                snap.undo_to(mark)
+                del d.preempt[first:]
+                res.delta = saved
+                return Reason.HELD_FOR_BACKFILL
+        self._start(snap, res, job, pl, d)
+        return None
+
+    def _ends_by(self, snap: Snapshot, res: Reservation, job: Job) -> bool:
+        return snap.now_s + self.limit_s(job) <= res.start_s
+
+    def _keeps(self, snap: Snapshot, res: Reservation, job: Job, pl: Placement) -> bool:
+        """Whether J still fits at its shadow time with ``job`` started now on ``pl``."""
+        if pl.group not in res.groups or self._ends_by(snap, res, job):
+            return True  # on GPUs J cannot use, or gone by T (its GPUs come back by then)
+        res.add(pl.slots, -1)
+        ok = fits_later(snap.capacity, res.groups, res.delta, res.job.spec.gpus)
+        res.add(pl.slots, +1)
+        return ok
+
+    def _start(
+        self, snap: Snapshot, res: Reservation | None, job: Job, pl: Placement, d: Decision
+    ) -> None:
+        """Start ``job`` on ``pl``; free now drops by its GPUs, free at T only if it runs
+        past T, so ``delta`` grows by them when it ends by T."""
+        snap.assume_start(job, pl)
+        d.admit.append((job, pl))
+        if res is not None and pl.group in res.groups and self._ends_by(snap, res, job):
+            res.add(pl.slots, +1)
+
+    def _gone_now(self, snap: Snapshot, res: Reservation, v: Job) -> None:
+        """A victim stopped now: free now grows by its GPUs, free at T only if it would
+        have run past T (as :meth:`reserve` estimated its end)."""
+        pl = v.placement
+        if pl is None or pl.group not in res.groups:
+            return
+        if max(snap.now_s, v.start_s + self.limit_s(v)) <= res.start_s:
+            res.add(pl.slots, -1)

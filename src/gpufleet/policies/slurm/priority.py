@@ -1,0 +1,331 @@
+"""Slurm's multifactor job priority, with Fair Tree (or classic) fair-share.
+
+Formula (slurm.schedmd.com/priority_multifactor.html, "Multifactor Job Priority Plugin"),
+every factor normalized to [0, 1]::
+
+    priority(j) = W_age * age(j) + W_fs * fairshare(program(j)) + W_size * size(j)
+                + W_qos * qos(j) + W_part * partition(program(j))
+
+- ``age(j) = min(1, (now - submit(j)) / PriorityMaxAge)`` ("Age Factor");
+- ``size(j) = g / G`` for g GPUs of the G usable GPUs in its cohort, or with
+  ``PriorityFavorSmall`` ``(G - g + 1) / G`` so that a 1-GPU job scores 1.0 ("Job Size
+  Factor"); both capped to [0, 1];
+- ``qos(j) = max(0, priority(j)) / max over the cohort's pending jobs`` (JobSpec.priority
+  stands for the QOS priority; "Quality of Service (QOS) Factor");
+- ``partition(p) = max(0, priority(p)) / max over the cohort's programs`` ("Partition
+  Factor");
+- ``fairshare`` over the tree root -> entity (account) -> program (user), a program's
+  shares being its weight and an entity's the sum of its programs'. Usage is GPU-seconds,
+  decayed with ``PriorityDecayHalfLife``: usage(t) = sum over past GPU-seconds s of
+  2^-((t - s) / half-life).
+
+  *Fair Tree* (slurm.schedmd.com/fair_tree.html, "Level Fairshare Calculation",
+  "Algorithm", "Ties"): at each level ``LF = S / U`` with ``S = shares / shares of self and
+  siblings`` and ``U = usage / usage of self and siblings`` (infinite when U = 0). Accounts
+  are visited in descending LF (tied accounts have their children merged); programs are
+  ranked in descending LF, the first getting rank n (n programs), tied programs sharing a
+  rank, the rank dropping by the size of each tie group. ``fairshare = rank / n``: every
+  program of a higher-LF entity outranks every program of a lower-LF one.
+
+  *Classic* (slurm.schedmd.com/classic_fair_share.html): ``F = 2^(-U/S)`` with S the
+  program's normalized share (product of the normalized shares down the tree) and U its
+  normalized decayed usage; the parent-usage term of Slurm's "effective usage" is left out,
+  so U is the program's own share of the cohort's usage.
+
+Defaults: the weights and times of priority_multifactor.html's "Configuration Example"
+(Age 1000, FairShare 10000, JobSize 1000, Partition 1000, QOS 0) and slurm.conf's 7-day
+PriorityMaxAge and PriorityDecayHalfLife. (slurm.conf's own weight defaults are all 0,
+which is FIFO by submit time.) Ties go by submit time, then job id, as Slurm orders them.
+
+Preemption (off by default, as Slurm's ``PreemptType=preempt/none``): with
+``preempt_qos_gap`` >= 1 a job may preempt running jobs of a QOS at least that much lower,
+which are requeued; ``preempt_exempt_time_s`` is ``PreemptExemptTime``. The rules, and how
+requeued jobs age and jobs that can preempt are ordered first, are in
+:mod:`gpufleet.policies.slurm.preempt`. A requeued job's age counts from its requeue
+(Slurm resets its submit time), with or without preemption.
+
+Cost per cycle: the cohort's pending queue is sorted, O(n log n) in pending jobs; the
+fair-share ranking is O(p log p) in programs; usage is advanced in O(programs seen).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import ClassVar, NamedTuple
+
+from gpufleet.errors import InputError
+from gpufleet.policies.base import BasePolicy, Decision, NoQuota
+from gpufleet.policies.placement import BestFit
+from gpufleet.policies.slurm.preempt import QosPreemption, preempt_levels
+from gpufleet.state.cluster import CohortState
+from gpufleet.state.jobs import Job, ProgramState
+from gpufleet.state.snapshot import Snapshot
+
+_HOUR_S = 3600.0
+_LN2 = math.log(2.0)
+
+
+class Factors(NamedTuple):
+    """One job's normalized factors, as ``sprio -n`` shows them."""
+
+    age: float
+    fairshare: float
+    job_size: float
+    qos: float
+    partition: float
+
+
+# --- fair share --------------------------------------------------------------------------
+def level_fairness(shares: float, sib_shares: float, usage: float, sib_usage: float) -> float:
+    """Fair Tree's ``LF = S / U``, infinite for an association with no usage."""
+    s = shares / sib_shares if sib_shares > 0 else 0.0
+    u = usage / sib_usage if sib_usage > 0 else 0.0
+    return math.inf if u == 0 else s / u
+
+
+def _tie_groups(items: list[tuple[float, int]]) -> list[list[int]]:
+    """(LF, key) pairs grouped by equal LF, highest LF first."""
+    items.sort(key=lambda x: -x[0])
+    groups: list[list[int]] = []
+    last = math.nan
+    for lf, key in items:
+        if groups and (lf == last or math.isclose(lf, last, rel_tol=1e-12)):
+            groups[-1].append(key)
+        else:
+            groups.append([key])
+        last = lf
+    return groups
+
+
+def fair_tree(tree: Mapping[str, Mapping[int, tuple[float, float]]]) -> dict[int, float]:
+    """Fair Tree fair-share factors. ``tree``: entity -> program key -> (shares, usage)."""
+    n = sum(len(progs) for progs in tree.values())
+    if n == 0:
+        return {}
+    names = list(tree)
+    ent = [
+        (sum(s for s, _ in tree[e].values()), sum(u for _, u in tree[e].values())) for e in names
+    ]
+    all_s, all_u = sum(s for s, _ in ent), sum(u for _, u in ent)
+    ent_lf = [(level_fairness(s, all_s, u, all_u), i) for i, (s, u) in enumerate(ent)]
+    out: dict[int, float] = {}
+    rank = n
+    for group in _tie_groups(ent_lf):
+        merged: list[tuple[float, int]] = []
+        for i in group:
+            progs = tree[names[i]]
+            ps, pu = sum(s for s, _ in progs.values()), sum(u for _, u in progs.values())
+            merged += [(level_fairness(s, ps, u, pu), k) for k, (s, u) in progs.items()]
+        for tied in _tie_groups(merged):
+            for k in tied:
+                out[k] = rank / n
+            rank -= len(tied)
+    return out
+
+
+def classic_fairshare(shares: float, usage: float) -> float:
+    """``F = 2^(-U/S)`` for normalized shares S and normalized usage U (0 when S = 0)."""
+    return 2.0 ** (-usage / shares) if shares > 0 else 0.0
+
+
+class DecayedUsage:
+    """GPU-seconds per program, decayed with a half-life, accumulated between cycles.
+
+    Each cycle it first decays what it holds by ``2^(-dt/h)`` and adds the GPUs each
+    program held since the last cycle, integrated with the same decay:
+    ``g * h/ln2 * (1 - 2^(-dt/h))``. Every change to what runs dirties a cohort and so
+    triggers a cycle, so a program's GPU count is constant between two cycles. Half-life
+    0 means no decay. Time comes only from the snapshot."""
+
+    def __init__(self, half_life_s: float) -> None:
+        self.half_life_s = half_life_s
+        self.gpu_s: dict[int, float] = {}
+        self._gpus: dict[int, int] = {}
+        self._programs: dict[int, ProgramState] = {}
+        self._last_s: float | None = None
+
+    def advance(self, now_s: float) -> None:
+        last, self._last_s = self._last_s, now_s
+        if last is None or now_s <= last:
+            return
+        dt, h = now_s - last, self.half_life_s
+        if h > 0:
+            keep = 2.0 ** (-dt / h)
+            run = h / _LN2 * (1.0 - keep)
+        else:
+            keep, run = 1.0, dt
+        for idx in self._programs:
+            self.gpu_s[idx] = self.gpu_s.get(idx, 0.0) * keep + self._gpus.get(idx, 0) * run
+
+    def watch(self, programs: Iterable[ProgramState]) -> None:
+        for p in programs:
+            self._programs.setdefault(p.index, p)
+
+    def settle(self) -> None:
+        """Remember what each program holds once this cycle's decision is taken."""
+        for idx, p in self._programs.items():
+            self._gpus[idx] = p.used_gpus
+
+    def of(self, p: ProgramState) -> float:
+        return self.gpu_s.get(p.index, 0.0)
+
+
+# --- the policy --------------------------------------------------------------------------
+class SlurmMultifactor(BasePolicy):
+    """Slurm's ``priority/multifactor`` with its main scheduler: pending jobs sorted by the
+    module docstring's priority each cycle and started in that order; the first that
+    cannot start (even by QOS preemption, when it is on) blocks the rest of its cohort
+    (``sched/builtin``: strict priority order within a partition, here a cohort)."""
+
+    name: ClassVar[str] = "slurm-multifactor"
+    summary: ClassVar[str] = "Slurm multifactor priority (age, Fair Tree, size, QOS, partition)"
+
+    def __init__(
+        self,
+        weight_age: float = 1000.0,
+        weight_fairshare: float = 10000.0,
+        weight_job_size: float = 1000.0,
+        weight_qos: float = 0.0,
+        weight_partition: float = 1000.0,
+        max_age_hours: float = 168.0,
+        decay_half_life_hours: float = 168.0,
+        favor_small: bool = False,
+        classic_fairshare: bool = False,
+        preempt_qos_gap: int = 0,
+        preempt_exempt_time_s: float = 0.0,
+    ) -> None:
+        super().__init__(NoQuota(), BestFit())
+        if preempt_qos_gap < 0:
+            raise InputError(
+                f"policy {self.name!r} option 'preempt_qos_gap' must be 0 (no preemption) "
+                f"or a QOS priority difference >= 1, got {preempt_qos_gap}"
+            )
+        self.preempt_gap = preempt_qos_gap
+        if preempt_qos_gap:
+            self.preemption = QosPreemption(
+                self.admission, self.placement, preempt_qos_gap, preempt_exempt_time_s
+            )
+        # job id -> (its preemption count, when it was requeued): a requeue resets its age
+        self._requeued: dict[int, tuple[int, float]] = {}
+        self.weights = Factors(
+            weight_age, weight_fairshare, weight_job_size, weight_qos, weight_partition
+        )
+        self.max_age_s = max_age_hours * _HOUR_S
+        self.favor_small = favor_small
+        self.classic = classic_fairshare
+        self.usage = DecayedUsage(decay_half_life_hours * _HOUR_S)
+
+    def decide(self, snap: Snapshot) -> Decision:
+        self.usage.advance(snap.now_s)
+        d = Decision()
+        for cohort in snap.dirty_cohorts():
+            self.usage.watch(cohort.programs)
+            self.schedule_cohort(snap, cohort.name, d)
+        self.usage.settle()
+        for v in d.preempt:  # requeued now, by this decision
+            self._requeued[v.spec.id] = (v.preemptions + 1, snap.now_s)
+        for job, _ in d.admit:
+            self._requeued.pop(job.spec.id, None)
+        return d
+
+    def queued_since_s(self, job: Job, now_s: float) -> float:
+        """When the job entered the queue: its submit time, or its last requeue (Slurm
+        resets a requeued job's submit time). A requeue the policy did not cause (a node
+        failure, a transfer) is noted when first seen, at the cycle of that instant."""
+        n = job.preemptions
+        if not n:
+            return job.spec.submit_s
+        seen = self._requeued.get(job.spec.id)
+        if seen is None or seen[0] != n:
+            seen = (n, now_s)
+            self._requeued[job.spec.id] = seen
+        return seen[1]
+
+    def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
+        for job in self.ordered(snap, snap.cohort(cohort)):
+            if not self.try_start(snap, job, d):
+                return
+
+    # --- priority ----------------------------------------------------------------------
+    def ordered(self, snap: Snapshot, cohort: CohortState) -> list[Job]:
+        """The cohort's pending jobs by preemption level (jobs that can preempt first, when
+        preemption is on), priority (highest first), submit time, id."""
+        factors = self.factors_of(snap, cohort)
+        w = self.weights
+        now = snap.now_s
+        level = preempt_levels(cohort, self.preempt_gap) if self.preempt_gap else {}
+
+        def key(job: Job) -> tuple[int, float, float, int]:
+            f = factors(job)
+            prio = sum(wi * fi for wi, fi in zip(w, f, strict=True))
+            lv = level.get(job.spec.priority, 0)
+            return (-lv, -prio, self.queued_since_s(job, now), job.spec.id)
+
+        return sorted(cohort.queue.values(), key=key)
+
+    def priority(self, snap: Snapshot, job: Job) -> float:
+        f = self.factors_of(snap, snap.cohort(job.cohort))(job)
+        return sum(wi * fi for wi, fi in zip(self.weights, f, strict=True))
+
+    def factors_of(self, snap: Snapshot, cohort: CohortState) -> _FactorFn:
+        self.usage.watch(cohort.programs)
+        cap = snap.capacity
+        total = sum(
+            cap.groups[g].usable_gpus
+            for gs in cap.by_cohort_type.get(cohort.name, {}).values()
+            for g in gs
+        )
+        qos_max = max((max(0, j.spec.priority) for j in cohort.queue.values()), default=0)
+        part_max = max((max(0, p.priority) for p in cohort.programs), default=0)
+        return _FactorFn(
+            self, snap.now_s, self.fairshare(cohort.programs), total, qos_max, part_max
+        )
+
+    def fairshare(self, programs: list[ProgramState]) -> dict[int, float]:
+        if self.classic:
+            total_w = sum(p.weight for p in programs)
+            total_u = sum(self.usage.of(p) for p in programs)
+            return {
+                p.index: classic_fairshare(
+                    p.weight / total_w if total_w else 0.0,
+                    self.usage.of(p) / total_u if total_u else 0.0,
+                )
+                for p in programs
+            }
+        tree: dict[str, dict[int, tuple[float, float]]] = {}
+        for p in programs:
+            tree.setdefault(p.entity, {})[p.index] = (p.weight, self.usage.of(p))
+        return fair_tree(tree)
+
+
+class _FactorFn:
+    """A cohort's per-cycle constants; called on a job, its :class:`Factors`."""
+
+    __slots__ = ("fs", "now_s", "part_max", "policy", "qos_max", "total")
+
+    def __init__(
+        self,
+        policy: SlurmMultifactor,
+        now_s: float,
+        fs: dict[int, float],
+        total: int,
+        qos_max: int,
+        part_max: int,
+    ) -> None:
+        self.policy, self.now_s, self.fs = policy, now_s, fs
+        self.total, self.qos_max, self.part_max = total, qos_max, part_max
+
+    def __call__(self, job: Job) -> Factors:
+        pol, s = self.policy, job.spec
+        waited = max(0.0, self.now_s - pol.queued_since_s(job, self.now_s))
+        age = min(1.0, waited / pol.max_age_s) if pol.max_age_s > 0 else 1.0
+        size = 0.0
+        if self.total > 0:
+            g = s.gpus
+            size = (self.total - g + 1) / self.total if pol.favor_small else g / self.total
+            size = min(1.0, max(0.0, size))
+        qos = max(0, s.priority) / self.qos_max if self.qos_max > 0 else 0.0
+        pp = job.program.priority
+        part = max(0, pp) / self.part_max if self.part_max > 0 else 0.0
+        return Factors(age, self.fs.get(job.program.index, 0.0), size, qos, part)
