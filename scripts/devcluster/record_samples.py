@@ -9,7 +9,8 @@ gres/gpu=4 lets two run, the third pends with AssocGrpGRES), one 8-H100 job of t
 and gf-a100-1 set DOWN with reason "no power". Which of tesla's jobs runs and which pends
 with Resources is Slurm's choice (by fair-share priority), recorded as it fell.
 
-Run with the project's venv: ``.venv/bin/python scripts/devcluster/record_samples.py``.
+Run with the project's venv: ``.venv/bin/python scripts/devcluster/record_samples.py``
+(and with ``--multinode`` for the second scene, :func:`multinode`).
 The slurmrestd ``/openapi`` document (500 kB) is kept with its path keys only.
 """
 
@@ -39,11 +40,11 @@ def sh(*argv: str) -> str:
     return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def submit(user: str, account: str, part: str, gres: str, name: str, secs: int) -> str:
+def submit(user: str, account: str, part: str, gres: str, name: str, secs: int, *extra: str) -> str:
     return sh(
         "runuser", "-u", user, "--", "sbatch", "--parsable", "-A", account, "-p", part,
         "--chdir=/tmp", "-o", "/dev/null", f"--gres=gpu:{gres}", "-t", "10", "-J", name,
-        "--wrap", f"sleep {secs}",
+        *extra, "--wrap", f"sleep {secs}",
     )  # fmt: skip
 
 
@@ -102,5 +103,30 @@ def record(since: datetime) -> None:
     (OUT / "recorded.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
+def multinode() -> None:
+    """A second, smaller scene: a 2-node job (one GRES detail per node), a job whose
+    utilisation is set by its comment, a job pending on xai's cap. Records squeue's JSON
+    (samples/slurm-multinode) and what the DCGM exporter reads and serves (samples/dcgm)."""
+    ids = [
+        submit("tesla1", "tesla", "h100", "h100:3", "tesla-train", 600, "--comment=gpu_util=73"),
+        submit("xai1", "xai", "h100", "h100:2", "xai-wide", 600, "-N", "2"),
+    ]
+    wait_for("2 running jobs", lambda: len(sh("squeue", "-h", "-t", "R", "-o", "%i").split()) == 2)
+    ids.append(submit("xai2", "xai", "h100", "h100:1", "xai-pend", 600))
+    try:
+        wait_for("AssocGrpGRES", lambda: "AssocGrpGRES" in sh("squeue", "-h", "-o", "%r"))
+        time.sleep(1.5)  # the exporter caches Slurm's answer for a second
+        RecordingRunner(SubprocessRunner(), ROOT / "tests/live/samples/slurm-multinode").run(
+            ["squeue", "--json"]
+        )
+        dcgm = RecordingRunner(SubprocessRunner(), ROOT / "tests/live/samples/dcgm")
+        dcgm.run(["scontrol", "-d", "-o", "show", "job"])
+        dcgm.run(["scontrol", "-o", "show", "node"])
+        port = os.environ.get("GPUFLEET_DEVCLUSTER_EXPORTER_PORT", "19400")
+        dcgm.run(["curl", "-sf", f"http://127.0.0.1:{port}/metrics"])
+    finally:
+        sh("scancel", *ids)
+
+
 if __name__ == "__main__":
-    main()
+    multinode() if sys.argv[1:] == ["--multinode"] else main()
