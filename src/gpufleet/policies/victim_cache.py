@@ -16,7 +16,7 @@ sorted once per cycle, per GPU type, and each head takes:
 
 Per head: O(T log R + S) for T allowed types and S jobs stopped so far this cycle, plus
 the victims actually taken. The order and the set are those of the full scan, so the
-decisions are the same (tests/test_victim_cache.py compares both on seeded workloads).
+decisions are the same (tests/policies/test_victim_cache.py compares both on seeded workloads).
 """
 
 from __future__ import annotations

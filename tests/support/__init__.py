@@ -1,0 +1,1 @@
+"""What the tests share: builders, scenarios, stores, servers, the import graph."""

@@ -1,0 +1,68 @@
+"""The tests' Harness with a policy instance in place of a registered name (Slurm's tests)."""
+
+from __future__ import annotations
+
+import itertools
+
+from gpufleet.domain.ids import GpuTypeName, JobId, ProgramId
+from gpufleet.domain.jobs import JobSpec
+from gpufleet.domain.org import Quota
+from gpufleet.policies.base import BasePolicy
+from gpufleet.state.jobs import Job
+from tests.support.builders import H100, Harness
+
+
+class SlurmHarness:
+    """The tests' Harness with a policy instance in place of a registered name, and jobs
+    that may carry a time limit."""
+
+    def __init__(
+        self,
+        policy: BasePolicy,
+        nodes: list[int] | None = None,
+        programs: dict[str, tuple[str, float, dict[str, Quota]]] | None = None,
+    ) -> None:
+        self.h = Harness("fifo", nodes=nodes, programs=programs)
+        self.h.engine.policy = policy
+        self.policy = policy
+        self._ids = itertools.count()
+
+    def submit(
+        self,
+        program: str,
+        gpus: int,
+        *,
+        at: float = 0.0,
+        work_s: float = 3600.0,
+        limit_s: float | None = None,
+        priority: int = 0,
+        types: tuple[str, ...] = (H100,),
+    ) -> Job:
+        spec = JobSpec(
+            JobId(next(self._ids)),
+            ProgramId(program),
+            at,
+            gpus,
+            work_s,
+            tuple(GpuTypeName(t) for t in types),
+            priority,
+            time_limit_s=limit_s,
+        )
+        job = Job(spec, self.h.state.program_by_name[program])
+        self.h.engine.submit(job)
+        return job
+
+    def running_jobs(self) -> list[Job]:
+        return [j for p in self.h.state.programs for j in p.running.values()]
+
+    def advance(self) -> float | None:
+        """Complete the running jobs that end first, then cycle; returns the time."""
+        run = self.running_jobs()
+        if not run:
+            return None
+        t = min(j.start_s + j.remaining_s / j.speed for j in run)
+        for j in run:
+            if j.start_s + j.remaining_s / j.speed <= t + 1e-9:
+                self.h.finish(j, t)
+        self.h.cycle(t)
+        return t
