@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The article's accounts and users in Slurm's accounting (sourced by up). Idempotent:
 # sacctmgr's "add" of what exists changes nothing and says so, and the modify sets values.
 #
@@ -24,8 +25,8 @@ add_accounts() {
     # each sacctmgr call costs about 0.4 s: skip them all when everything is in place
     local have
     have=$(sacctmgr -n -P show assoc cluster="$GF_CLUSTER" format=Account,User,Share,GrpTRES)
-    if [ -z "$(gf_expected_assocs | grep -vxF -f <(echo "$have"))" ]; then
-        return 0
+    if ! gf_expected_assocs | grep -qvxF -f <(echo "$have"); then
+        return 0 # no expected line is missing
     fi
     sacctmgr -i add account tesla cluster="$GF_CLUSTER" parent=root fairshare=60 \
         description=tesla organization=tesla >/dev/null 2>&1 || true

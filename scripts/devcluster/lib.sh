@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # the settings are read by the scripts that source this
 # Shared settings of the dev cluster's scripts (up, down, status). Sourced, not run.
 # Every setting can be overridden from the environment; the state folder holds all the
 # cluster's files, its logs and the PIDs of the daemons that `up` started.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The dev cluster's configuration files, written fresh at each `up` (sourced by up).
 
 # write_configs HOST: slurm.conf, slurmdbd.conf, gres.conf (with the fake devices) and
