@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from gpufleet.live.slurm import JobState, NodeState, SlurmJob
+from gpufleet.live.slurm import (
+    JobState,
+    NodeState,
+    SlurmJob,
+    SlurmReader,
+    SlurmRestSource,
+    open_slurm,
+)
 from tests.live.devcluster import DevCluster, wait_for
 
 pytestmark = pytest.mark.live
@@ -174,6 +181,18 @@ def test_a_test_sets_a_jobs_utilisation_and_prometheus_returns_it(story: Story) 
         return found if len(found) == 2 else None
 
     assert len(wait_for("utilisation 35 in Prometheus", at_35, 20)) == 2
+
+
+def test_both_modes_opened_by_name_read_the_same_nodes(devcluster: DevCluster) -> None:
+    commands = open_slurm("commands", env=devcluster.env)
+    rest = open_slurm("rest", rest_socket=devcluster.rest_socket)
+    assert isinstance(rest, SlurmRestSource) and rest.version == "v0.0.38"  # from /openapi
+
+    def view(reader: SlurmReader) -> dict[str, tuple[object, ...]]:
+        return {n.name: (n.state, n.reason, n.gpus) for n in reader.nodes()}
+
+    assert view(commands) == view(rest)
+    assert set(view(rest)) == {"gf-h100-1", "gf-h100-2", "gf-a100-1"}
 
 
 def test_the_live_configuration_gives_the_weights_the_scripts_set(

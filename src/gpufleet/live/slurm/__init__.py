@@ -27,8 +27,11 @@ from gpufleet.live.slurm.model import (
     TresLimit,
 )
 from gpufleet.live.slurm.rest import SlurmRestSource
+from gpufleet.live.slurm.source import DEFAULT_MODE, MODES, SlurmReader, open_slurm
 
 __all__ = [
+    "DEFAULT_MODE",
+    "MODES",
     "Association",
     "FairShare",
     "GpuAllocation",
@@ -41,6 +44,8 @@ __all__ = [
     "SlurmConfig",
     "SlurmJob",
     "SlurmNode",
+    "SlurmReader",
     "SlurmRestSource",
     "TresLimit",
+    "open_slurm",
 ]
