@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import heapq
 import itertools
 import json
@@ -315,15 +316,15 @@ def measure_cycle(spec: dict[str, Any]) -> dict[str, Any]:
 
     from gpufleet.domain.ids import GpuTypeName, JobId, ProgramId
     from gpufleet.domain.jobs import JobSpec
-    from gpufleet.engine.timeline import timeline
+    from gpufleet.engine.timeline import apply_change, timeline
     from gpufleet.inputs.scenario.synthetic import synthetic_scenario
     from gpufleet.sim.simulator import Simulation
     from gpufleet.state.jobs import Job
 
     sc = synthetic_scenario(1000, spec["gpus"], spec["policy"], programs=16)
     sim = Simulation(sc)
-    for c in timeline(sc):
-        sim._apply_change(c, 0.0)
+    for c in timeline(sc):  # every change at once, before the measured cycles
+        apply_change(sim.engine, dataclasses.replace(c, t_s=0.0))
     engine, state = sim.engine, sim.state
     rng = random.Random(1)
     h100 = (GpuTypeName("H100-SXM"),)

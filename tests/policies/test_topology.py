@@ -18,6 +18,7 @@ from gpufleet.domain.ids import GpuTypeName, JobId, ProgramId
 from gpufleet.domain.jobs import TOPOLOGY_LEVELS, JobSpec
 from gpufleet.domain.org import Quota
 from gpufleet.engine.engine import Engine
+from gpufleet.engine.fakes import Recording
 from gpufleet.errors import ScenarioError
 from gpufleet.inputs.scenario.load import load_scenario_text
 from gpufleet.policies.base import NoQuota, Reason
@@ -27,7 +28,6 @@ from gpufleet.state.cluster import ClusterState
 from gpufleet.state.fragmentation import fragmentation
 from gpufleet.state.jobs import Job
 from gpufleet.state.snapshot import Snapshot
-from tests.support.builders import Recording
 
 H100 = GpuTypeName("H100-SXM")
 

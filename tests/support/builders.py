@@ -2,55 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-
 from gpufleet.domain.gpus import default_catalog
 from gpufleet.domain.ids import GpuTypeName, JobId, ProgramId
 from gpufleet.domain.jobs import JobSpec
 from gpufleet.domain.org import Quota
 from gpufleet.engine.engine import Engine
-from gpufleet.policies.base import Decision, Reason
+from gpufleet.engine.fakes import Recording
+from gpufleet.policies.base import Decision
 from gpufleet.policies.registry import make_policy
 from gpufleet.state.cluster import ClusterState
 from gpufleet.state.jobs import Job, JobState
 
 H100 = GpuTypeName("H100-SXM")
 A100 = GpuTypeName("A100-80GB")
-
-
-@dataclass
-class Recording:
-    """Executor and observer that remember what happened."""
-
-    launched: list[tuple[int, float, float]] = field(default_factory=list)
-    halted: list[tuple[int, float]] = field(default_factory=list)
-    stops: list[tuple[int, float, float, bool]] = field(default_factory=list)
-    reasons: list[tuple[int, str, str, float]] = field(default_factory=list)
-
-    def launch(self, job: Job, now_s: float, run_s: float) -> None:
-        self.launched.append((job.spec.id, now_s, run_s))
-
-    def halt(self, job: Job, now_s: float) -> None:
-        self.halted.append((job.spec.id, now_s))
-
-    def on_start(self, job: Job, now_s: float) -> None:
-        pass
-
-    def on_stop(
-        self, job: Job, now_s: float, progress_s: float, lost_s: float, finished: bool
-    ) -> None:
-        self.stops.append((job.spec.id, progress_s, lost_s, finished))
-
-    def on_capacity(self, state: ClusterState, now_s: float) -> None:
-        pass
-
-    def on_quota(self, program: str, gpu_type: str, nominal: int, now_s: float) -> None:
-        pass
-
-    def on_reasons(self, jobs_and_reasons: Sequence[tuple[Job, Reason]], now_s: float) -> None:
-        """(job id, old reason, new reason, time) per change."""
-        self.reasons.extend((j.spec.id, j.reason, r, now_s) for j, r in jobs_and_reasons)
 
 
 class Harness:

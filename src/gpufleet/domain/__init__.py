@@ -6,6 +6,7 @@ from gpufleet.domain.gpus import GpuCatalog, GpuType, default_catalog
 from gpufleet.domain.ids import CohortId, EntityId, GpuTypeName, JobId, PoolId, ProgramId, SiteId
 from gpufleet.domain.jobs import JobSpec
 from gpufleet.domain.org import Entity, Milestone, Program, Quota
+from gpufleet.domain.reasons import Reason
 from gpufleet.domain.scenario import CostModel, PolicySpec, Scenario, Variant
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Quota",
     "QuotaChange",
     "ReadyBlock",
+    "Reason",
     "Scenario",
     "Site",
     "SiteId",

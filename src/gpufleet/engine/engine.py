@@ -32,8 +32,9 @@ from typing import Protocol
 from gpufleet.domain.changes import Transfer
 from gpufleet.domain.gpus import GpuCatalog
 from gpufleet.domain.org import Quota
+from gpufleet.domain.reasons import Reason
 from gpufleet.errors import InternalError
-from gpufleet.policies.base import Decision, Policy, Reason
+from gpufleet.policies.base import Decision, Policy
 from gpufleet.state.capacity import Placement
 from gpufleet.state.cluster import ClusterState
 from gpufleet.state.jobs import Job, JobState

@@ -1,4 +1,10 @@
-"""Scenario -> ClusterState and the timeline of capacity events."""
+"""A run's starting state, its dated changes, and the one dispatch of a change to the engine.
+
+Every host that replays a scenario goes through here: the simulator pushes :func:`timeline`'s
+changes into its event heap and hands each to :func:`apply_change` when it pops;
+:mod:`gpufleet.planning.allocation` applies the same list with no jobs in the fleet. So the
+allocation in force at a date is what the simulator holds at that instant, by construction.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,9 @@ from datetime import datetime
 from enum import IntEnum
 
 from gpufleet.domain.changes import QuotaChange, Transfer
+from gpufleet.domain.org import Quota
 from gpufleet.domain.scenario import Scenario
+from gpufleet.engine.engine import Engine
 from gpufleet.state.cluster import ClusterState
 
 
@@ -81,3 +89,21 @@ def timeline(sc: Scenario) -> list[TimedChange]:
         out.append(TimedChange(at(q.at), Change.QUOTA, q))
     horizon = sc.horizon_s
     return sorted((c for c in out if c.t_s <= horizon), key=lambda c: (c.t_s, c.kind))
+
+
+def apply_change(engine: Engine, c: TimedChange) -> None:
+    """One change, at its own instant ``c.t_s``, through the engine method that makes it."""
+    if c.kind == Change.DELIVERY:
+        assert isinstance(c.subject, str)
+        engine.deliver(c.subject, c.t_s)
+    elif c.kind == Change.SITE_READY:
+        assert isinstance(c.subject, str)
+        engine.site_ready(c.subject, c.t_s)
+    elif c.kind in (Change.TRANSFER_START, Change.TRANSFER_END):
+        assert isinstance(c.subject, Transfer)
+        engine.transfer(c.subject, c.t_s, back=c.kind == Change.TRANSFER_END)
+    else:
+        q = c.subject
+        assert isinstance(q, QuotaChange)
+        quota = Quota(q.nominal_gpus, q.borrowing_limit_gpus, q.lending_limit_gpus)
+        engine.set_quota(q.program, q.gpu_type, quota, c.t_s)

@@ -7,8 +7,8 @@ builds the state a simulation starts from (:func:`gpufleet.engine.timeline.build
 the simulator's list of changes (:func:`gpufleet.engine.timeline.timeline`: a change dated before
 the start applies at the start, one after the end never; ties in the order deliveries,
 readiness, transfer starts, transfer ends, quota changes, then file order) and applies each
-through the :class:`~gpufleet.engine.engine.Engine` method the simulator calls, with no jobs
-in the fleet. Hence, exactly as in a simulation:
+with :func:`gpufleet.engine.timeline.apply_change`, the dispatch the simulator calls, with no
+jobs in the fleet. Hence, exactly as in a simulation:
 
 - a quota change replaces the program's whole quota for that GPU type from its instant on;
 - from a transfer's ``start`` the giving program's nominal quota for the pool's GPU type
@@ -21,21 +21,19 @@ The allocation at instant t holds every change dated at or before t.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from gpufleet.domain.changes import QuotaChange, Transfer
 from gpufleet.domain.ids import CohortId, EntityId, GpuTypeName, ProgramId
 from gpufleet.domain.org import CohortTree, Quota
 from gpufleet.domain.scenario import Scenario
 from gpufleet.engine.engine import Engine
-from gpufleet.engine.timeline import Change, TimedChange, build_state, timeline
+from gpufleet.engine.fakes import NullObserver, RecordingExecutor
+from gpufleet.engine.timeline import apply_change, build_state, timeline
 from gpufleet.errors import InputError
-from gpufleet.policies.base import Reason
 from gpufleet.policies.registry import make_policy
 from gpufleet.state.cluster import ClusterState
-from gpufleet.state.jobs import Job, ProgramState
+from gpufleet.state.jobs import ProgramState
 
 
 @dataclass(frozen=True)
@@ -138,53 +136,17 @@ class Allocation:
         return list(seen)
 
 
-class _Quiet:
-    """Executor and observer of a replay: there are no jobs, and nobody is listening."""
-
-    def launch(self, job: Job, now_s: float, run_s: float) -> None: ...
-
-    def halt(self, job: Job, now_s: float) -> None: ...
-
-    def on_start(self, job: Job, now_s: float) -> None: ...
-
-    def on_stop(
-        self, job: Job, now_s: float, progress_s: float, lost_s: float, finished: bool
-    ) -> None: ...
-
-    def on_capacity(self, state: ClusterState, now_s: float) -> None: ...
-
-    def on_quota(self, program: str, gpu_type: str, nominal: int, now_s: float) -> None: ...
-
-    def on_reasons(self, jobs_and_reasons: Sequence[tuple[Job, Reason]], now_s: float) -> None: ...
-
-
-def _apply(engine: Engine, c: TimedChange) -> None:
-    """One timeline change, through the engine method the simulator's host calls for it."""
-    if c.kind == Change.DELIVERY:
-        assert isinstance(c.subject, str)
-        engine.deliver(c.subject, c.t_s)
-    elif c.kind == Change.SITE_READY:
-        assert isinstance(c.subject, str)
-        engine.site_ready(c.subject, c.t_s)
-    elif c.kind in (Change.TRANSFER_START, Change.TRANSFER_END):
-        assert isinstance(c.subject, Transfer)
-        engine.transfer(c.subject, c.t_s, back=c.kind == Change.TRANSFER_END)
-    else:
-        q = c.subject
-        assert isinstance(q, QuotaChange)
-        quota = Quota(q.nominal_gpus, q.borrowing_limit_gpus, q.lending_limit_gpus)
-        engine.set_quota(q.program, q.gpu_type, quota, c.t_s)
-
-
 class Replay:
     """A scenario's timeline, applied once forward in the simulator's order."""
 
     def __init__(self, sc: Scenario) -> None:
         self.sc = sc
         self.state = build_state(sc)
-        quiet = _Quiet()
-        # the policy is never asked to decide: the replay runs no scheduling cycle
-        self.engine = Engine(self.state, make_policy("fifo"), sc.catalog, quiet, quiet)
+        # no jobs, so the executor is never called, and nobody listens; the policy is never
+        # asked to decide: the replay runs no scheduling cycle
+        self.engine = Engine(
+            self.state, make_policy("fifo"), sc.catalog, RecordingExecutor(), NullObserver()
+        )
         self.changes = timeline(sc)
         self._applied = 0
 
@@ -195,7 +157,7 @@ class Replay:
     def advance(self, t_s: float) -> None:
         """Apply every change dated at or before ``t_s`` not applied yet."""
         while self._applied < len(self.changes) and self.changes[self._applied].t_s <= t_s:
-            _apply(self.engine, self.changes[self._applied])
+            apply_change(self.engine, self.changes[self._applied])
             self._applied += 1
 
     def allocation(self, at: datetime) -> Allocation:

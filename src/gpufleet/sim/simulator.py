@@ -25,14 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from gpufleet.domain.changes import QuotaChange, Transfer
 from gpufleet.domain.ids import JobId, ProgramId
 from gpufleet.domain.jobs import JobDraft, JobSpec
-from gpufleet.domain.org import Quota
 from gpufleet.domain.scenario import Scenario
-from gpufleet.engine.clock import SimClock
 from gpufleet.engine.engine import Engine
-from gpufleet.engine.timeline import Change, TimedChange, build_state, timeline
+from gpufleet.engine.timeline import apply_change, build_state, timeline
 from gpufleet.policies.base import Policy
 from gpufleet.policies.registry import make_policy
 from gpufleet.sim.costs import CostRates
@@ -64,7 +61,6 @@ class Simulation:
         self.seed = scenario.seed if seed is None else seed
         self.policy = policy or make_policy(scenario.policy.name, dict(scenario.policy.options))
         self.progress = progress
-        self.clock = SimClock()
         self.state = build_state(scenario)
         horizon = scenario.horizon_s
         self.bucket_s = bucket_s or (86_400.0 if horizon >= 20 * 86_400 else 3_600.0)
@@ -129,7 +125,6 @@ class Simulation:
             t = heap[0][0]
             if t > stop:
                 break
-            self.clock.advance_to(t)
             while heap and heap[0][0] == t:
                 _, kind, _, payload = pop(heap)
                 events += 1
@@ -152,7 +147,7 @@ class Simulation:
                 elif kind == _WAKE:
                     self._wake_up(payload, t)
                 else:
-                    self._apply_change(payload, t)
+                    apply_change(engine, payload)  # its instant is t
             wake_at = engine.cycle(t).wake_at
             if wake_at is not None:
                 self._ask_wake(wake_at, t)
@@ -254,27 +249,6 @@ class Simulation:
                 (t + fm.repair_hours * 3600.0, _NODE, next(self._seq), (_REPAIR, victim)),
             )
         self._push_failure(t)
-
-    def _apply_change(self, c: TimedChange, t: float) -> None:
-        e = self.engine
-        if c.kind == Change.DELIVERY:
-            assert isinstance(c.subject, str)
-            e.deliver(c.subject, t)
-        elif c.kind == Change.SITE_READY:
-            assert isinstance(c.subject, str)
-            e.site_ready(c.subject, t)
-        elif c.kind in (Change.TRANSFER_START, Change.TRANSFER_END):
-            assert isinstance(c.subject, Transfer)
-            e.transfer(c.subject, t, back=c.kind == Change.TRANSFER_END)
-        else:
-            q = c.subject
-            assert isinstance(q, QuotaChange)
-            e.set_quota(
-                q.program,
-                q.gpu_type,
-                Quota(q.nominal_gpus, q.borrowing_limit_gpus, q.lending_limit_gpus),
-                t,
-            )
 
 
 def _tagged(drafts: Iterator[JobDraft], prog: ProgramId) -> Iterator[tuple[JobDraft, ProgramId]]:
