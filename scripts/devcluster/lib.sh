@@ -22,8 +22,8 @@ GF_NODES=(
     "gf-a100-1 a100 4 a100"
 )
 
-# The daemons in start order; `down` stops them in reverse.
-GF_PACKAGES=(slurm-wlm slurmdbd slurmrestd munge mariadb-server prometheus)
+# What `up` installs with apt-get when missing (curl: its readiness checks).
+GF_PACKAGES=(slurm-wlm slurmdbd slurmrestd munge mariadb-server prometheus curl)
 
 export SLURM_CONF="$GF_STATE/etc/slurm.conf"
 

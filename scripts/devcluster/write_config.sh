@@ -16,8 +16,11 @@ write_configs() {
         mkdir -p "$GF_STATE/dev/$name"
         local g
         for g in $(seq 0 $((count - 1))); do
-            [ -e "$GF_STATE/dev/$name/nvidia$g" ] ||
-                mknod -m 666 "$GF_STATE/dev/$name/nvidia$g" c 195 "$g"
+            [ -e "$GF_STATE/dev/$name/nvidia$g" ] && continue
+            # a container without CAP_MKNOD: a plain file works too (slurmd logs that it
+            # is "not a valid character or block device" and goes on)
+            mknod -m 666 "$GF_STATE/dev/$name/nvidia$g" c 195 "$g" 2>/dev/null ||
+                touch "$GF_STATE/dev/$name/nvidia$g"
         done
         gresl+="NodeName=$name Name=gpu Type=$type File=$GF_STATE/dev/$name/nvidia[0-$((count - 1))]"$'\n'
         part_nodes[$part]+="${part_nodes[$part]:+,}$name"

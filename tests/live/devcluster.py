@@ -3,6 +3,7 @@ its SLURM_CONF, job submission as the article's users, and Prometheus's query AP
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -10,7 +11,8 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +39,27 @@ class DevCluster:
     @property
     def util_control(self) -> Path:
         return self.state / "dcgm/util"
+
+    @contextmanager
+    def exclusive(self, timeout_s: float = 300.0) -> Iterator[None]:
+        """Hold the cluster for one test run: the story cancels its users' jobs and sets a
+        node down, so two runs at once (two checkouts on one machine) would spoil both."""
+        with open(self.state / "live-tests.lock", "w") as lock:
+            end = time.monotonic() + timeout_s
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > end:
+                        raise AssertionError(
+                            f"another live test run held {lock.name} for {timeout_s:g} s"
+                        ) from None
+                    time.sleep(1)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def cli(self) -> SlurmCliSource:
         return SlurmCliSource(SubprocessRunner(env=self.env))

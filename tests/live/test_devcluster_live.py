@@ -52,6 +52,11 @@ def _none_left(cluster: DevCluster) -> bool | None:
 @pytest.fixture(scope="module")
 def story(devcluster: DevCluster) -> Iterator[Story]:
     cluster = devcluster
+    with cluster.exclusive():
+        yield from _story(cluster)
+
+
+def _story(cluster: DevCluster) -> Iterator[Story]:
     _clean(cluster)  # also what a run killed midway left: its jobs, the node down
     tesla = tuple(
         cluster.submit("tesla1", "tesla", "h100:4", f"tesla-train-{i}", "gpu_util=73")
