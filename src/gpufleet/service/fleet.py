@@ -61,8 +61,9 @@ class Tally:
 
 
 @dataclass
-class Snapshot:
-    """The fleet at one instant, by site and by entity (with each entity's quotas)."""
+class FleetView:
+    """The fleet at one instant, by site and by entity (with each entity's quotas): a
+    report's view, not the engine's :class:`gpufleet.state.snapshot.Snapshot`."""
 
     at: datetime
     sites: dict[str, Tally] = field(default_factory=dict)
@@ -80,11 +81,11 @@ class Snapshot:
         return t
 
 
-def snapshot(replay: Replay, at: datetime) -> Snapshot:
+def fleet_view(replay: Replay, at: datetime) -> FleetView:
     """The replay's state now, labelled ``at``."""
     st: ClusterState = replay.state
     sc = replay.sc
-    snap = Snapshot(at)
+    snap = FleetView(at)
     snap.sites = {s.name: Tally() for s in sc.sites}
     snap.entities = {e.name: Tally() for e in sc.entities}
     cap = st.capacity
@@ -107,18 +108,18 @@ def snapshot(replay: Replay, at: datetime) -> Snapshot:
     return snap
 
 
-def timeline(sc: Scenario) -> list[tuple[float, Snapshot]]:
-    """(seconds since the start, snapshot) at the start and at each change, in order."""
+def plan_timeline(sc: Scenario) -> list[tuple[float, FleetView]]:
+    """(seconds since the start, fleet view) at the start and at each change, in order."""
     replay = Replay(sc)
     out = []
     for t_s in replay.instants_s():
         replay.advance(t_s)
-        out.append((t_s, snapshot(replay, sc.start + timedelta(seconds=t_s))))
+        out.append((t_s, fleet_view(replay, sc.start + timedelta(seconds=t_s))))
     return out
 
 
 def stranded_gpu_days(
-    steps: list[tuple[float, Snapshot]], horizon_s: float
+    steps: list[tuple[float, FleetView]], horizon_s: float
 ) -> tuple[float, dict[str, float], dict[str, float]]:
     """(fleet, by site, by entity) stranded GPU-days: each step's stranded GPUs times
     the time until the next step (the last: until the horizon)."""
@@ -136,8 +137,8 @@ def stranded_gpu_days(
     return fleet, sites, ents
 
 
-def at_instant(steps: list[tuple[float, Snapshot]], at_s: float) -> Snapshot:
-    """The snapshot in force ``at_s`` seconds after the start (the last step at or
+def at_instant(steps: list[tuple[float, FleetView]], at_s: float) -> FleetView:
+    """The fleet view in force ``at_s`` seconds after the start (the last step at or
     before it)."""
     current = steps[0][1]
     for t_s, snap in steps:
@@ -170,7 +171,7 @@ def report(sc: Scenario, at: datetime, entities: Iterable[str] | None = None) ->
     entities whose own figures may be shown (None: all); fleet and site totals are
     always shown, a site's split by entity never."""
     at = min(max(at, sc.start), sc.end)
-    steps = timeline(sc)
+    steps = plan_timeline(sc)
     show = set(entities) if entities is not None else {e.name for e in sc.entities}
     fleet_days, site_days, ent_days = stranded_gpu_days(steps, sc.horizon_s)
     snap = at_instant(steps, sc.seconds(at))
