@@ -15,7 +15,7 @@ from gpufleet.errors import exit_code, http_status
 from gpufleet.live.errors import SourceError, SourceUnavailableError
 from gpufleet.live.runner import ReplayRunner, SubprocessRunner
 from gpufleet.live.slurm.cli import SACCTMGR_ASSOC, SCONTROL_CONFIG, SSHARE
-from tests.live.samples import SAMPLES, cli_client, replay
+from tests.live.replay import SAMPLES, cli_client, replay
 
 SQUEUE_TEXT = (SAMPLES / "squeue-json.json").read_text()
 SINFO_TEXT = (SAMPLES / "sinfo-json.json").read_text()

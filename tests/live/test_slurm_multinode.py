@@ -7,7 +7,7 @@ from pathlib import Path
 
 from gpufleet.live.runner import ReplayRunner
 from gpufleet.live.slurm import GpuAllocation, JobState
-from tests.live.samples import cli_client
+from tests.live.replay import cli_client
 
 SAMPLES = Path(__file__).parent / "samples" / "slurm-multinode"
 

@@ -11,7 +11,7 @@ import pytest
 
 from gpufleet.live.errors import SourceError, SourceUnavailableError
 from gpufleet.live.slurm import JobState, NodeState, SlurmRestSource
-from tests.live.samples import READ_AT, SAMPLES, rest_client
+from tests.live.replay import READ_AT, SAMPLES, rest_client
 
 
 def test_discover_picks_the_newest_version_the_daemon_lists() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from gpufleet.live.slurm import GpuAllocation, GpuCount, JobState, NodeState, TresLimit
-from tests.live.samples import SACCT_SINCE, cli_client, replay
+from tests.live.replay import SACCT_SINCE, cli_client, replay
 
 
 def at(hms: str) -> datetime:
