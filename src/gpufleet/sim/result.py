@@ -23,29 +23,28 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from gpufleet.sim.simulator import Simulation
+from gpufleet.domain.scenario import Scenario
+from gpufleet.sim.metrics import (
+    CostLines,
+    EntityMetrics,
+    FleetMetrics,
+    MilestoneOutcome,
+    ProgramMetrics,
+    RunMetrics,
+    RunStats,
+    RunSummary,
+    Series,
+    Spread,
+    rounded,
+)
+from gpufleet.sim.recorder import Recorder
 
-
-def _r(x: float, nd: int = 4) -> float:
-    return float(round(x, nd))
-
-
-def _pcts(a: np.ndarray[Any, Any]) -> dict[str, float]:
-    if a.size == 0:
-        return {"mean": 0.0, "p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
-    p50, p95, p99 = np.percentile(a, [50, 95, 99])
-    return {
-        "mean": _r(float(a.mean()), 2),
-        "p50": _r(float(p50), 2),
-        "p95": _r(float(p95), 2),
-        "p99": _r(float(p99), 2),
-        "max": _r(float(a.max()), 2),
-    }
+_H = 3600.0
 
 
 def jain(xs: list[float]) -> float:
@@ -58,18 +57,48 @@ def jain(xs: list[float]) -> float:
 
 @dataclass
 class SimResult:
+    """One run: its typed figures (``metrics``, unrounded) and its finished jobs' rows.
+
+    ``summary``, ``programs``, ``entities``, ``fleet``, ``series`` and ``run`` are the same
+    figures as JSON values (rounded, dates as ISO text): the shape ``to_dict`` writes,
+    for the edges that print or serialise them."""
+
     scenario: str
     policy: str
     seed: int
     start: datetime
     horizon_s: float
-    summary: dict[str, Any]
-    programs: dict[str, dict[str, Any]]
-    entities: dict[str, dict[str, Any]]
-    fleet: dict[str, Any]
-    series: dict[str, Any]
-    run: dict[str, Any]
+    metrics: RunMetrics
     jobs: dict[str, np.ndarray[Any, Any]] = field(repr=False)
+
+    @property
+    def end(self) -> datetime:
+        """The horizon as a date (naive, as the scenario's start)."""
+        return self.start + timedelta(seconds=self.horizon_s)
+
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        return self.metrics.summary.to_dict()
+
+    @cached_property
+    def programs(self) -> dict[str, dict[str, Any]]:
+        return {k: m.to_dict() for k, m in self.metrics.programs.items()}
+
+    @cached_property
+    def entities(self) -> dict[str, dict[str, Any]]:
+        return {k: m.to_dict() for k, m in self.metrics.entities.items()}
+
+    @cached_property
+    def fleet(self) -> dict[str, Any]:
+        return self.metrics.fleet.to_dict(self.entities)
+
+    @cached_property
+    def series(self) -> dict[str, Any]:
+        return self.metrics.series.to_dict()
+
+    @cached_property
+    def run(self) -> dict[str, Any]:
+        return self.metrics.run.to_dict()
 
     def to_dict(self, with_run: bool = False) -> dict[str, Any]:
         """Everything but the per-job rows. ``with_run`` adds wall time and event counts,
@@ -80,7 +109,7 @@ class SimResult:
             "policy": self.policy,
             "seed": self.seed,
             "start": self.start.isoformat(),
-            "horizon_days": _r(self.horizon_s / 86400, 3),
+            "horizon_days": rounded(self.horizon_s / 86400, 3),
             "summary": self.summary,
             "programs": self.programs,
             "entities": self.entities,
@@ -119,103 +148,85 @@ class SimResult:
         return pd.DataFrame(rows)
 
 
-def build_result(sim: Simulation, wall_s: float, submitted: int) -> SimResult:
-    sc, rec, st = sim.sc, sim.recorder, sim.state
-    h = 3600.0
-    jobs = _job_columns(sim)
-    programs: dict[str, dict[str, Any]] = {}
-    ratios: list[float] = []
+def build_result(
+    sc: Scenario,
+    rec: Recorder,
+    policy: str,
+    seed: int,
+    run: RunStats,
+    submitted: int,
+    node_failures: int,
+) -> SimResult:
+    """The result of a run whose recorder ``rec`` is closed at the horizon. It takes what
+    it reads, not the simulation, so the simulator imports this module and not back."""
+    st = rec.state
+    jobs = _job_columns(rec)
     waits = rec.pending_reasons_s(sc.horizon_s)
     fleet_waits: dict[str, float] = {}
     for d in waits:
         for code, s in d.items():
             fleet_waits[code] = fleet_waits.get(code, 0.0) + s
+    programs: dict[str, ProgramMetrics] = {}
+    ratios: list[float] = []
     for p in st.programs:
-        received = rec.program[p.index].used_total / h
-        entitled = rec.program_entitled[p.index].total / h
+        received = rec.program[p.index].used_total / _H
+        entitled = rec.program_entitled[p.index].total / _H
         if entitled > 0:
             ratios.append(received / entitled)
         mask = jobs["program"] == p.name
-        programs[p.name] = {
-            "entity": p.entity,
-            "jobs_finished": int(mask.sum()),
-            "jobs_pending_at_end": len(p.pending),
-            "jobs_running_at_end": len(p.running),
-            "gpu_hours_received": _r(received, 1),
-            "gpu_hours_entitled": _r(entitled, 1),
-            "received_over_entitled": _r(received / entitled, 4) if entitled else None,
-            "work_done_gpu_hours": _r(rec.program[p.index].work_total / h, 1),
-            "work_lost_gpu_hours": _r(rec.program_lost[p.index] / h, 1),
-            "queueing_delay_s": _pcts(jobs["queueing_delay_s"][mask]),
-            "jct_s": _pcts(jobs["jct_s"][mask]),
-            "milestone": _milestone(sim, p.name, p.index),
-            "pending_reasons_hours": _hours_by_reason(waits[p.index]),
-        }
-    entities = {name: _entity(sim, i) for i, name in enumerate(st.entities)}
-    used_h = rec.fleet_used_gpu_s / h
-    ready_h = rec.fleet_ready.total / h
-    fleet = {
-        "gpu_hours_used": _r(used_h, 1),
-        "gpu_hours_ready": _r(ready_h, 1),
-        "gpu_hours_delivered": _r(rec.fleet_delivered.total / h, 1),
-        "idle_ready_gpu_hours": _r(ready_h - used_h, 1),
-        "stranded_gpu_hours": _r(rec.fleet_stranded.total / h, 1),
-        "down_gpu_hours": _r(rec.fleet_down.total / h, 1),
-        "stranded_gpu_days": _r(rec.fleet_stranded.total / h / 24, 2),
-        "utilisation": _r(used_h / ready_h, 4) if ready_h else 0.0,
-        "fairness_jain": _r(jain(ratios), 4),
-        "cost_usd_per_gpu_hour": sc.cost.usd_per_gpu_hour,
-        "cost_model": "itemized" if sc.cost.itemized else "flat",
-        "cost_usd": _r(sum(e["cost_usd"] for e in entities.values()), 0),
-        "stranded_cost_usd": _r(sum(e["stranded_cost_usd"] for e in entities.values()), 0),
-        "pending_reasons_hours": _hours_by_reason(fleet_waits),
-    }
-    summary = {
-        "jobs_submitted": submitted,
-        "jobs_finished": int(jobs["id"].size),
-        "jobs_preempted": rec.preemptions,
-        "node_failures": sim.node_failures,
-        "queueing_delay_s": _pcts(jobs["queueing_delay_s"]),
-        "jct_s": _pcts(jobs["jct_s"]),
-        "slowdown": _pcts(jobs["slowdown"]),
-    }
-    series = _series(sim)
-    run = {
-        "wall_s": _r(wall_s, 3),
-        "events": sim.events,
-        "cycles": sim.engine.cycles,
-        "events_per_s": _r(sim.events / wall_s, 0) if wall_s > 0 else None,
-    }
-    return SimResult(
-        sc.name,
-        sim.policy.name,
-        sim.seed,
-        sc.start,
-        sc.horizon_s,
-        summary,
-        programs,
-        entities,
-        fleet,
-        series,
-        run,
-        jobs,
+        programs[p.name] = ProgramMetrics(
+            entity=p.entity,
+            jobs_finished=int(mask.sum()),
+            jobs_pending_at_end=len(p.pending),
+            jobs_running_at_end=len(p.running),
+            gpu_hours_received=received,
+            gpu_hours_entitled=entitled,
+            work_done_gpu_hours=rec.program[p.index].work_total / _H,
+            work_lost_gpu_hours=rec.program_lost[p.index] / _H,
+            queueing_delay_s=Spread.of(jobs["queueing_delay_s"][mask]),
+            jct_s=Spread.of(jobs["jct_s"][mask]),
+            milestone=_milestone(sc, rec, p.name, p.index),
+            pending_reasons_hours=_hours_by_reason(waits[p.index]),
+        )
+    entities = {name: _entity(sc, rec, i) for i, name in enumerate(st.entities)}
+    fleet = FleetMetrics(
+        gpu_hours_used=rec.fleet_used_gpu_s / _H,
+        gpu_hours_ready=rec.fleet_ready.total / _H,
+        gpu_hours_delivered=rec.fleet_delivered.total / _H,
+        stranded_gpu_hours=rec.fleet_stranded.total / _H,
+        down_gpu_hours=rec.fleet_down.total / _H,
+        fairness_jain=jain(ratios),
+        cost_usd_per_gpu_hour=sc.cost.usd_per_gpu_hour,
+        cost_usd=sum(e.cost_usd for e in entities.values()),
+        stranded_cost_usd=sum(e.stranded_cost_usd for e in entities.values()),
+        pending_reasons_hours=_hours_by_reason(fleet_waits),
     )
+    summary = RunSummary(
+        jobs_submitted=submitted,
+        jobs_finished=int(jobs["id"].size),
+        jobs_preempted=rec.preemptions,
+        node_failures=node_failures,
+        queueing_delay_s=Spread.of(jobs["queueing_delay_s"]),
+        jct_s=Spread.of(jobs["jct_s"]),
+        slowdown=Spread.of(jobs["slowdown"]),
+    )
+    metrics = RunMetrics(summary, programs, entities, fleet, _series(rec), run)
+    return SimResult(sc.name, policy, seed, sc.start, sc.horizon_s, metrics, jobs)
 
 
 def _hours_by_reason(seconds: dict[str, float]) -> dict[str, float]:
     """Job-hours pending per reason code (codes as plain strings, largest first)."""
     rows = sorted(seconds.items(), key=lambda kv: (-kv[1], str(kv[0])))
-    return {str(code): _r(s / 3600.0, 2) for code, s in rows if s > 0}
+    return {str(code): s / _H for code, s in rows if s > 0}
 
 
-def _entity(sim: Simulation, i: int) -> dict[str, Any]:
+def _entity(sc: Scenario, rec: Recorder, i: int) -> EntityMetrics:
     """One entity's hours and costs; cost lines by the scenario's cost model (flat or
     itemized, see gpufleet.domain.scenario.CostModel and docs/cost-model.md)."""
-    rec, cost, h = sim.recorder, sim.sc.cost, 3600.0
-    owned = rec.entity_delivered[i].total / h
-    used = rec.entity_used[i].total / h
-    stranded = rec.entity_stranded[i].total / h
-    lines: dict[str, float | None] = {"capex_usd": None, "power_usd": None, "ops_usd": None}
+    cost = sc.cost
+    owned = rec.entity_delivered[i].total / _H
+    stranded = rec.entity_stranded[i].total / _H
+    lines: CostLines | None = None
     if cost.usd_per_gpu_hour is not None:
         total = owned * cost.usd_per_gpu_hour
         stranded_cost = stranded * cost.usd_per_gpu_hour
@@ -225,29 +236,23 @@ def _entity(sim: Simulation, i: int) -> dict[str, Any]:
         ops = owned * cost.ops_usd_per_gpu_hour
         total = capex + power + ops
         stranded_cost = rec.entity_stranded_capex[i].total + stranded * cost.ops_usd_per_gpu_hour
-        lines = {"capex_usd": _r(capex, 0), "power_usd": _r(power, 0), "ops_usd": _r(ops, 0)}
-    return {
-        "gpu_hours_used": _r(used, 1),
-        "gpu_hours_owned": _r(owned, 1),
-        "gpu_hours_ready": _r(rec.entity_ready[i].total / h, 1),
-        "stranded_gpu_hours": _r(stranded, 1),
-        "stranded_gpu_days": _r(stranded / 24, 2),
-        "gpu_hours_lent": _r(rec.entity_lent[i].total / h, 1),
-        "gpu_hours_borrowed": _r(rec.entity_borrowed[i].total / h, 1),
-        "cost_usd": _r(total, 0),
-        **lines,
-        "stranded_cost_usd": _r(stranded_cost, 0),
-        "stranded_cost_usd_per_gpu_day": _r(stranded_cost / (stranded / 24), 2)
-        if stranded
-        else None,
-        "cost_usd_per_used_gpu_hour": _r(total / used, 4) if used else None,
-        "gpus_owned_at_end": int(rec.entity_delivered[i].value),
-    }
+        lines = CostLines(capex, power, ops)
+    return EntityMetrics(
+        gpu_hours_used=rec.entity_used[i].total / _H,
+        gpu_hours_owned=owned,
+        gpu_hours_ready=rec.entity_ready[i].total / _H,
+        stranded_gpu_hours=stranded,
+        gpu_hours_lent=rec.entity_lent[i].total / _H,
+        gpu_hours_borrowed=rec.entity_borrowed[i].total / _H,
+        cost_usd=total,
+        lines=lines,
+        stranded_cost_usd=stranded_cost,
+        gpus_owned_at_end=int(rec.entity_delivered[i].value),
+    )
 
 
-def _job_columns(sim: Simulation) -> dict[str, np.ndarray[Any, Any]]:
-    rec = sim.recorder
-    names = np.array([p.name for p in sim.state.programs] or [""], dtype=object)
+def _job_columns(rec: Recorder) -> dict[str, np.ndarray[Any, Any]]:
+    names = np.array([p.name for p in rec.state.programs] or [""], dtype=object)
     submit = np.frombuffer(rec.j_submit, dtype=np.float64)
     start = np.frombuffer(rec.j_start, dtype=np.float64)
     finish = np.frombuffer(rec.j_finish, dtype=np.float64)
@@ -267,46 +272,28 @@ def _job_columns(sim: Simulation) -> dict[str, np.ndarray[Any, Any]]:
     }
 
 
-def _milestone(sim: Simulation, program: str, index: int) -> dict[str, Any] | None:
-    p = sim.sc.program(program)
-    m = p.milestone
+def _milestone(sc: Scenario, rec: Recorder, program: str, index: int) -> MilestoneOutcome | None:
+    m = sc.program(program).milestone
     if m is None:
         return None
-    w = sim.recorder.program[index]
-    reached = (sim.sc.start + timedelta(seconds=w.reached_t)) if w.reached_t is not None else None
-    out: dict[str, Any] = {
-        "name": m.name,
-        "gpu_hours": m.gpu_hours,
-        "due": m.due.isoformat(),
-        "reached": reached.isoformat() if reached else None,
-        "delay_days": None,
-        "done_fraction": _r(min(1.0, w.work_total / 3600 / m.gpu_hours), 4),
-    }
-    if reached is not None:
-        out["delay_days"] = _r((reached - m.due).total_seconds() / 86400, 2)
-    return out
+    w = rec.program[index]
+    reached = sc.start + timedelta(seconds=w.reached_t) if w.reached_t is not None else None
+    done = min(1.0, w.work_total / 3600 / m.gpu_hours)
+    return MilestoneOutcome(m.name, m.gpu_hours, m.due, reached, done)
 
 
-def _series(sim: Simulation) -> dict[str, Any]:
-    rec = sim.recorder
-    used = rec.fleet_used_series()
-    ready = rec.fleet_ready.series()
-    return {
-        "bucket_s": sim.bucket_s,
-        "fleet_used_gpus": [_r(x, 1) for x in used],
-        "fleet_ready_gpus": [_r(x, 1) for x in ready],
-        "fleet_stranded_gpus": [_r(x, 1) for x in rec.fleet_stranded.series()],
-        "utilisation": [_r(u / r, 4) if r else 0.0 for u, r in zip(used, ready, strict=True)],
-        "entity_used_gpus": {
-            name: [_r(x, 1) for x in rec.entity_used[i].series()]
-            for i, name in enumerate(sim.state.entities)
+def _series(rec: Recorder) -> Series:
+    st = rec.state
+    return Series(
+        bucket_s=rec.bucket_s,
+        fleet_used_gpus=rec.fleet_used_series(),
+        fleet_ready_gpus=rec.fleet_ready.series(),
+        fleet_stranded_gpus=rec.fleet_stranded.series(),
+        entity_used_gpus={name: rec.entity_used[i].series() for i, name in enumerate(st.entities)},
+        program_work_done_gpu_hours={
+            p.name: [x / _H for x in rec.program[p.index].cumulative_work()] for p in st.programs
         },
-        "program_work_done_gpu_hours": {
-            p.name: [_r(x / 3600, 1) for x in rec.program[p.index].cumulative_work()]
-            for p in sim.state.programs
+        entity_stranded_gpus={
+            name: rec.entity_stranded[i].series() for i, name in enumerate(st.entities)
         },
-        "entity_stranded_gpus": {
-            name: [_r(x, 1) for x in rec.entity_stranded[i].series()]
-            for i, name in enumerate(sim.state.entities)
-        },
-    }
+    )

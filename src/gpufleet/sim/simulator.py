@@ -33,6 +33,7 @@ from gpufleet.engine.timeline import apply_change, build_state, timeline
 from gpufleet.policies.base import Policy
 from gpufleet.policies.registry import make_policy
 from gpufleet.sim.costs import CostRates
+from gpufleet.sim.metrics import RunStats
 from gpufleet.sim.recorder import Recorder
 from gpufleet.sim.result import SimResult, build_result
 from gpufleet.state.jobs import Job
@@ -167,7 +168,16 @@ class Simulation:
         self.recorder.close(horizon)
         if self.progress is not None:
             self.progress(1.0)
-        return build_result(self, self.wall_s, submitted=self.submitted)
+        run = RunStats(self.wall_s, self.events, self.engine.cycles)
+        return build_result(
+            self.sc,
+            self.recorder,
+            self.policy.name,
+            self.seed,
+            run,
+            self.submitted,
+            self.node_failures,
+        )
 
     def _prime(self) -> None:
         heap, seq = self._heap, self._seq
