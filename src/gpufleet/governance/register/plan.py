@@ -6,7 +6,8 @@ transfers), so the plan is the register written out in the scenario file's own s
 
     seed_from_scenario(tx, file)          file --normalize_doc--> rows
     plan_doc(session)                     rows --> the same normalized document
-    plan_scenario(session)                rows --> document --> load_scenario_text --> Scenario
+    plan_scenario(session)                rows --> document --> the loader's validation
+                                          (scenario_from_document, no YAML) --> Scenario
 
 What a document holds that the register has no place for is left out by
 :func:`normalize_doc`, and so by seeding:
@@ -50,8 +51,10 @@ from gpufleet.governance.store.models import (
     TransferState,
     TransferStep,
 )
-from gpufleet.inputs.scenario import schema as S
-from gpufleet.inputs.scenario.load import load_scenario_text
+from gpufleet.inputs.scenario.load import load_scenario_text, scenario_from_document
+from gpufleet.inputs.scenario.schema import ScenarioIn
+from gpufleet.inputs.scenario.yamlsrc import Located, parse
+from gpufleet.inputs.scenario.yamlsrc import Path as YPath
 
 REGISTER_FILE = "<register>"
 """The file label of the plan's document in the loader's messages."""
@@ -59,7 +62,7 @@ REGISTER_FILE = "<register>"
 REGISTER_SECTIONS = ("sites", "entities", "pools", "timeline", "variants")
 """The scenario file's lists that the register keeps in tables (variants: not at all)."""
 
-HEADER_KEYS = tuple(k for k in S.ScenarioIn.model_fields if k not in REGISTER_SECTIONS)
+HEADER_KEYS = tuple(k for k in ScenarioIn.model_fields if k not in REGISTER_SECTIONS)
 """The scenario file's other top-level keys (name, start, end, seed, policy, cost,
 gpu_types, assumptions, sources, ...): table ``plan`` (row 1, column ``doc``) holds them."""
 
@@ -113,14 +116,30 @@ def plan_doc(session: Session, extra_transfers: Sequence[Transfer] = ()) -> dict
 
 def plan_text(session: Session, extra_transfers: Sequence[Transfer] = ()) -> str:
     """:func:`plan_doc` as YAML text (a scenario file of the plan)."""
-    return yaml.safe_dump(plan_doc(session, extra_transfers), sort_keys=False, allow_unicode=True)
+    return _yaml_text(plan_doc(session, extra_transfers))
+
+
+def _yaml_text(doc: dict[str, Any]) -> str:
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
 
 
 def plan_scenario(session: Session, extra_transfers: Sequence[Transfer] = ()) -> Scenario:
     """The plan as a validated scenario; raises the loader's :class:`ScenarioError` (every
-    problem, each located by its field path in the plan's document) when the register
-    does not make a valid plan."""
-    return load_scenario_text(plan_text(session, extra_transfers), REGISTER_FILE)
+    problem, each located by its field path in the plan's document, and by its line in
+    :func:`plan_text`) when the register does not make a valid plan.
+
+    The document goes to the loader's own validation as values: a valid plan is never
+    written out as YAML nor parsed back (a transfer request validates the plan twice).
+    Only a problem's line needs the text, so the text is written, and its lines read,
+    only when there is a problem to locate."""
+    doc = plan_doc(session, extra_transfers)
+    located = Located(doc, locate=lambda: _lines_of(_yaml_text(doc)))
+    return scenario_from_document(located, REGISTER_FILE)
+
+
+def _lines_of(text: str) -> dict[YPath, int]:
+    parsed, _ = parse(text, REGISTER_FILE)
+    return parsed.lines if parsed is not None else {}
 
 
 class _Names:
@@ -253,7 +272,7 @@ def normalize_doc(raw: Mapping[str, Any], base_dir: Path | None = None) -> dict[
     changes by date and program, then transfers by start). ``plan_doc`` of a register
     seeded from ``raw`` equals this."""
     try:
-        model = S.ScenarioIn.model_validate(dict(raw), strict=False)  # YAML: see S.Strict
+        model = ScenarioIn.model_validate(dict(raw), strict=False)  # YAML: see schema.Strict
     except ValidationError as e:
         raise InputError(f"not a valid scenario document: {e.errors()[0]['msg']}") from None
     doc: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -7,6 +7,7 @@ and what is allowed (``gpufleet validate FILE``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,11 @@ from gpufleet.domain.ids import CohortId, EntityId, GpuTypeName, PoolId, Program
 from gpufleet.domain.org import Cohort, Entity, Milestone, Program, Quota, root_of
 from gpufleet.domain.scenario import CostModel, FailureModel, PolicySpec, Scenario, Variant
 from gpufleet.errors import InputError, Problem, ScenarioError
-from gpufleet.inputs.scenario import schema as S
 from gpufleet.inputs.scenario.cohorts import check_cohorts, program_cohort
 from gpufleet.inputs.scenario.dates import as_datetime
 from gpufleet.inputs.scenario.limits import program_where, size_problems
 from gpufleet.inputs.scenario.pydantic_errors import problems_from_validation
+from gpufleet.inputs.scenario.schema import CostIn, PolicyIn, ScenarioIn, TimelineItem, TransferIn
 from gpufleet.inputs.scenario.workloads import build_workload
 from gpufleet.inputs.scenario.yamlsrc import Located, dotted, parse
 from gpufleet.inputs.scenario.yamlsrc import Path as YPath
@@ -85,20 +86,51 @@ def load_scenario_text(
                 ),
             ],
         )
+    return scenario_from_document(located, file, base_dir, files=files, problems=problems)
+
+
+def scenario_from_document(
+    doc: Located,
+    file: str,
+    base_dir: Path | None = None,
+    *,
+    files: bool = True,
+    problems: Sequence[Problem] = (),
+) -> Scenario:
+    """A scenario from a document's values: the loader's one validation path, whether the
+    values came from a file's YAML or from objects (the register's plan, which has no
+    text and reaches here without any). ``doc`` gives each path's line (from the file, or
+    computed only when a problem needs it); ``problems``: those the parser already found,
+    which win over pydantic's on the same field. Every problem is raised at once."""
     try:
-        model = S.ScenarioIn.model_validate(located.value, strict=False)  # YAML: see S.Strict
+        model = ScenarioIn.model_validate(doc.value, strict=False)  # YAML: see schema.Strict
     except ValidationError as e:
         told = {p.field for p in problems if p.field}  # the parser's say on a value comes first
-        found = problems_from_validation(e, located, file, S.ScenarioIn)
-        problems += [p for p in found if p.field not in told]
-        raise ScenarioError(file, _in_file_order(problems, file)) from None
-    checker = _Checker(model, located, file, base_dir or Path("."), files)
+        found = problems_from_validation(e, doc, file, ScenarioIn)
+        all_problems = [*problems, *(p for p in found if p.field not in told)]
+        raise ScenarioError(file, _in_file_order(all_problems, file)) from None
+    return scenario_from_model(model, doc, file, base_dir, files=files, problems=problems)
+
+
+def scenario_from_model(
+    model: ScenarioIn,
+    doc: Located,
+    file: str,
+    base_dir: Path | None = None,
+    *,
+    files: bool = True,
+    problems: Sequence[Problem] = (),
+) -> Scenario:
+    """A scenario from a valid input model: every cross-reference checked, the domain
+    objects built and the engine's limits on the totals applied (``doc`` locates the
+    problems; see :func:`scenario_from_document`)."""
+    checker = _Checker(model, doc, file, base_dir or Path("."), files)
     scenario = checker.build()
-    problems += checker.problems
+    found = [*problems, *checker.problems]
     if scenario is not None:  # the engine's limits on the totals (runs work)
-        problems += size_problems(scenario, program_where(model, located, file))
-    if problems:
-        raise ScenarioError(file, _in_file_order(problems, file))
+        found += size_problems(scenario, program_where(model, doc, file))
+    if found:
+        raise ScenarioError(file, _in_file_order(found, file))
     assert scenario is not None
     return scenario
 
@@ -108,7 +140,7 @@ def _in_file_order(problems: list[Problem], file: str) -> list[Problem]:
     return sorted(problems, key=lambda p: (0, p.line or 0) if p.file == file else (1, 0))
 
 
-def _cost(c: S.CostIn) -> CostModel:
+def _cost(c: CostIn) -> CostModel:
     itemized = {"life_years", "ops_usd_per_gpu_hour", "idle_power_fraction"}
     if c.usd_per_gpu_hour is not None or not itemized & c.model_fields_set:
         rate = 2.0 if c.usd_per_gpu_hour is None else c.usd_per_gpu_hour
@@ -126,7 +158,7 @@ class _Checker:
     """Cross-reference checks and the build, in one pass so each check sits by its use."""
 
     def __init__(
-        self, m: S.ScenarioIn, src: Located, file: str, base: Path, files: bool = True
+        self, m: ScenarioIn, src: Located, file: str, base: Path, files: bool = True
     ) -> None:
         self.m = m
         self.src = src
@@ -228,7 +260,7 @@ class _Checker:
                 )
             seen.add(n)
 
-    def _policy(self, p: str | S.PolicyIn | None, path: YPath) -> PolicySpec | None:
+    def _policy(self, p: str | PolicyIn | None, path: YPath) -> PolicySpec | None:
         from gpufleet.policies.registry import available_policies, make_policy
 
         if p is None:
@@ -371,7 +403,7 @@ class _Checker:
 
     def _timeline(
         self,
-        items: list[S.TimelineItem],
+        items: list[TimelineItem],
         path: YPath,
         pools: dict[str, NodePool],
         entities: dict[str, Entity],
@@ -424,7 +456,7 @@ class _Checker:
                 )
 
     def _transfer(
-        self, t: S.TransferIn, path: YPath, pools: dict[str, NodePool], entities: dict[str, Entity]
+        self, t: TransferIn, path: YPath, pools: dict[str, NodePool], entities: dict[str, Entity]
     ) -> Transfer | None:
         pool = pools.get(t.pool)
         if pool is None:

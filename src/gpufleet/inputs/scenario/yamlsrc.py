@@ -13,6 +13,7 @@ raises ValueError; no column or RNG seed holds more than 64 bits anyway) and ali
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -23,11 +24,28 @@ Path = tuple[str | int, ...]
 
 
 class Located:
-    """Parsed YAML with a line for every path."""
+    """A document's values with a line for every path.
 
-    def __init__(self, value: Any, lines: dict[Path, int]) -> None:
+    Parsed YAML knows its lines at once. A document built from objects (the register's
+    plan) has no text: ``locate`` gives the lines of the text it would be written as, and
+    is called only when a problem needs a line, so a valid document is never written out."""
+
+    def __init__(
+        self,
+        value: Any,
+        lines: dict[Path, int] | None = None,
+        *,
+        locate: Callable[[], dict[Path, int]] | None = None,
+    ) -> None:
         self.value = value
-        self.lines = lines
+        self._lines = lines
+        self._locate = locate
+
+    @property
+    def lines(self) -> dict[Path, int]:
+        if self._lines is None:
+            self._lines = self._locate() if self._locate is not None else {}
+        return self._lines
 
     def line(self, path: Path) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""
