@@ -178,19 +178,22 @@ def _require(
 
 
 class NodeSpec(NamedTuple):
-    """One node of a node list; ``gpu_type`` is "" for a CPU-only node (0 GPUs)."""
+    """One node of a node list; ``gpu_type`` is "" for a CPU-only node (0 GPUs). ``name``:
+    the node's id in the list where it has one (openb's ``sn``); fleets group nodes
+    without it."""
 
     gpu_type: str
     gpus: int
     cpus: float | None = None
     memory_gb: float | None = None
+    name: str = ""
 
 
 def gpu_fleet(nodes: Sequence[NodeSpec], what: str) -> tuple[tuple[FleetGroup, ...], list[str]]:
     """The GPU nodes as groups of identical ones (by model, then size), and a note on the
     CPU-only ``what`` (nodes, machines) left out: a fleet holds GPUs, and a replay drops
     CPU-only jobs."""
-    counts = Counter(n for n in nodes if n.gpus > 0)
+    counts = Counter(n._replace(name="") for n in nodes if n.gpus > 0)
 
     def key(spec: NodeSpec) -> tuple[str, int, float, float]:
         return (spec.gpu_type, spec.gpus, spec.cpus or 0.0, spec.memory_gb or 0.0)

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 from gpufleet.errors import InputError, UnknownNameError
-from gpufleet.inputs.traces.loaders._tables import NodeSpec, Row, gpu_fleet, read_table
+from gpufleet.inputs.traces.loaders._tables import NodeSpec as NodeSpec  # read_nodes' type
+from gpufleet.inputs.traces.loaders._tables import Row, gpu_fleet, read_table
 from gpufleet.inputs.traces.registry import Loader, register
 from gpufleet.inputs.traces.rows import RowPolicy
 from gpufleet.inputs.traces.workload import FleetGroup, Workload
@@ -64,6 +65,10 @@ Metric = Literal["allo", "frag", "frag_ratio"]
 
 
 class Pod(NamedTuple):
+    """One row of a pod list. ``gpus`` folds the request into one number; ``num_gpu`` GPUs of
+    ``gpu_milli`` milli-GPU each (``gpu_milli`` 0 for a pod asking no GPU) keep it exact, as
+    a packing replay needs it (:mod:`gpufleet.labs.fgd`)."""
+
     submit_s: float
     start_s: float
     duration_s: float
@@ -73,6 +78,8 @@ class Pod(NamedTuple):
     memory_gb: float
     qos: str
     phase: str
+    num_gpu: int
+    gpu_milli: int
 
 
 @register(
@@ -111,12 +118,10 @@ def load_variant(folder: Path, policy: RowPolicy, variant: str) -> Workload:
     """The fleet with the pods of ``csv/openb_pod_list_<variant>.csv``: ``default`` or one of
     :data:`VARIANTS` (re-sampled lists with more CPU-only, GPU-sharing, GPU-constrained or
     multi-GPU pods)."""
-    if variant != DEFAULT and variant not in VARIANTS:
-        raise UnknownNameError(f"{NAME} pod list", variant, [DEFAULT, *VARIANTS])
+    path = _pod_list(folder, variant)
     fleet, fleet_notes = read_fleet(folder, policy)
-    path = folder / "csv" / f"openb_pod_list_{variant}.csv"
+    pods = read_pods(folder, policy, variant)
     short = variant.startswith("multigpu")
-    pods = read_table(path, policy, SHORT_POD_COLUMNS if short else POD_COLUMNS, _PodParser(short))
     name = NAME if variant == DEFAULT else f"{NAME}:{variant}"
     return Workload.build(
         name,
@@ -135,10 +140,30 @@ def load_variant(folder: Path, policy: RowPolicy, variant: str) -> Workload:
     )
 
 
+def read_pods(folder: Path, policy: RowPolicy, variant: str = DEFAULT) -> list[Pod]:
+    """The pods of ``csv/openb_pod_list_<variant>.csv``, in file order."""
+    path = _pod_list(folder, variant)
+    short = variant.startswith("multigpu")
+    return read_table(path, policy, SHORT_POD_COLUMNS if short else POD_COLUMNS, _PodParser(short))
+
+
+def _pod_list(folder: Path, variant: str) -> Path:
+    if variant != DEFAULT and variant not in VARIANTS:
+        raise UnknownNameError(f"{NAME} pod list", variant, [DEFAULT, *VARIANTS])
+    return folder / "csv" / f"openb_pod_list_{variant}.csv"
+
+
 def read_fleet(folder: Path, policy: RowPolicy) -> tuple[tuple[FleetGroup, ...], list[str]]:
     """The GPU nodes of the full node list, and a note on the CPU-only ones."""
+    return gpu_fleet(read_nodes(folder, policy), "nodes")
+
+
+def read_nodes(folder: Path, policy: RowPolicy) -> list[NodeSpec]:
+    """Every node of ``csv/openb_node_list_all_node.csv`` in file order, named by its ``sn``.
+    Its GPU nodes are those of ``openb_node_list_gpu_node.csv`` (the FGD artifact's cluster),
+    in the same order, with the same sizes; only their ``sn`` differ."""
     path = folder / "csv" / "openb_node_list_all_node.csv"
-    return gpu_fleet(read_table(path, policy, NODE_COLUMNS, _node), "nodes")
+    return read_table(path, policy, NODE_COLUMNS, _node)
 
 
 def _node(row: Row) -> NodeSpec:
@@ -152,7 +177,7 @@ def _node(row: Row) -> NodeSpec:
         row.fail("model", f"set on a node without GPUs: {model!r}", "empty when gpu is 0")
     cpus = row.number("cpu_milli", integer=True, strict=True) / 1000
     memory_gb = row.number("memory_mib", integer=True, strict=True) / 1024
-    return NodeSpec(model, gpus, cpus, memory_gb)
+    return NodeSpec(model, gpus, cpus, memory_gb, name=row.text("sn"))
 
 
 class _PodParser:
@@ -171,8 +196,9 @@ class _PodParser:
         cpus = row.number("cpu_milli", integer=True) / 1000
         memory_gb = row.number("memory_mib", integer=True) / 1024
         gpus = num_gpu * milli / 1000
+        exact = (int(num_gpu), int(milli) if num_gpu else 0)  # num_gpu, gpu_milli
         if self.short:
-            return Pod(0.0, math.nan, math.nan, gpus, "", cpus, memory_gb, "", "")
+            return Pod(0.0, math.nan, math.nan, gpus, "", cpus, memory_gb, "", "", *exact)
         spec = row.text("gpu_spec")
         for model in spec.split("|") if spec else ():
             if model not in GPU_MODELS:
@@ -184,7 +210,7 @@ class _PodParser:
         qos = row.choice("qos", QOS, "QoS class")
         phase = row.choice("pod_phase", PHASES, "pod phase")
         created, start, duration = _times(row)
-        return Pod(created, start, duration, gpus, spec, cpus, memory_gb, qos, phase)
+        return Pod(created, start, duration, gpus, spec, cpus, memory_gb, qos, phase, *exact)
 
 
 def _times(row: Row) -> tuple[float, float, float]:
