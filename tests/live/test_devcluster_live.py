@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -186,6 +187,28 @@ def test_a_test_sets_a_jobs_utilisation_and_prometheus_returns_it(story: Story) 
         return found if len(found) == 2 else None
 
     assert len(wait_for("utilisation 35 in Prometheus", at_35, 20)) == 2
+
+
+def test_accounting_lists_the_storys_jobs_and_fairshare_the_two_accounts(story: Story) -> None:
+    jobs = _jobs_when(story)
+    since = min(jobs[i].submit_time for i in story.tesla) - timedelta(seconds=1)
+    ids = {*story.tesla, *story.xai_running, story.xai_over_quota}
+
+    def recorded() -> dict[int, SlurmJob] | None:  # slurmdbd hears of jobs a little later
+        seen = {j.job_id: j for j in story.cluster.cli().history(since) if j.job_id in ids}
+        return seen if set(seen) == ids else None
+
+    history = wait_for("the story's jobs in sacct", recorded, 30)
+    assert {i: (history[i].account, history[i].gpus) for i in ids} == {
+        story.tesla[0]: ("tesla", 4),
+        story.tesla[1]: ("tesla", 4),
+        story.xai_running[0]: ("xai", 2),
+        story.xai_running[1]: ("xai", 2),
+        story.xai_over_quota: ("xai", 2),
+    }
+    assert history[story.tesla[0]].state is JobState.RUNNING
+    shares = {r.account: r.raw_shares for r in story.cluster.cli().fairshare() if not r.user}
+    assert (shares["tesla"], shares["xai"]) == (60, 40)
 
 
 def test_both_modes_opened_by_name_read_the_same_nodes(devcluster: DevCluster) -> None:
