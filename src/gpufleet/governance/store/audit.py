@@ -27,35 +27,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gpufleet.governance.store.canonical import FIELDS, GENESIS, canonical, plain
+from gpufleet.governance.store.export_format import parse_csv, parse_json
 from gpufleet.governance.store.models import AuditHead, AuditRecord, Base
-
-GENESIS = "0" * 64
-FIELDS = (
-    "seq",
-    "at",
-    "actor",
-    "action",
-    "object_type",
-    "object_id",
-    "before",
-    "after",
-    "prev_hash",
-    "hash",
-)
-
-
-def _plain(v: object) -> object:
-    if isinstance(v, datetime | date):
-        return v.isoformat()
-    if isinstance(v, Enum):
-        return v.value
-    return str(v)
-
-
-def canonical(obj: object) -> str:
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
-    )
 
 
 def row_dict(row: Base) -> dict[str, Any]:
@@ -63,7 +37,7 @@ def row_dict(row: Base) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for col in row.__table__.columns:
         v = getattr(row, col.key)
-        out[col.key] = _plain(v) if isinstance(v, datetime | date | Enum) else v
+        out[col.key] = plain(v) if isinstance(v, datetime | date | Enum) else v
     return out
 
 
@@ -219,6 +193,4 @@ def verify_export(text: str, fmt: str, file: str = "") -> Verdict:
 def parse_export(text: str, fmt: str, file: str = "") -> list[dict[str, Any]]:
     """The records of an export, as the store holds them (``before``/``after`` as canonical
     JSON text); every problem located by line, record number and field."""
-    from gpufleet.governance.store.export_format import parse_csv, parse_json
-
     return parse_json(text, file) if fmt == "json" else parse_csv(text, file)

@@ -3,7 +3,7 @@ input (exit 2), never an "intact" log.
 
 An export (``gpufleet audit export``) is either
 
-- JSON: a non-empty list of objects with exactly the fields of :data:`audit.FIELDS`,
+- JSON: a non-empty list of objects with exactly the fields of :data:`~.canonical.FIELDS`,
   ``before``/``after`` as objects (or null), or
 - CSV: a header naming exactly those fields, then one row per record, ``before``/``after``
   as JSON text.
@@ -22,7 +22,7 @@ import re
 from typing import Any
 
 from gpufleet.errors import InputError, Problem
-from gpufleet.governance.store import audit
+from gpufleet.governance.store.canonical import FIELDS, canonical
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _TEXT_FIELDS = ("at", "actor", "action", "object_type", "object_id")
@@ -108,12 +108,12 @@ def _check_fields(
 ) -> dict[str, Any] | None:
     """One record's fields, type-checked; ``before``/``after`` as canonical JSON text."""
     where = f"record {n}"
-    missing = [f for f in audit.FIELDS if f not in rec]
-    extra = sorted(set(rec) - set(audit.FIELDS))
+    missing = [f for f in FIELDS if f not in rec]
+    extra = sorted(set(rec) - set(FIELDS))
     if missing:  # one problem per record: "record 3.hash: missing" or the list
         field = f"{where}.{missing[0]}" if len(missing) == 1 else where
         what = "missing" if len(missing) == 1 else "missing " + ", ".join(missing)
-        ps.add(line, field, what, "every field of " + ", ".join(audit.FIELDS))
+        ps.add(line, field, what, "every field of " + ", ".join(FIELDS))
     for f in extra:
         ps.add(line, f"{where}.{f}", "not a field of an audit record")
     if missing or extra:
@@ -133,7 +133,7 @@ def _check_fields(
         value = rec[f] if json_doc else _json_text(rec[f], f"{where}.{f}", line, ps)
         if value is not None and not isinstance(value, dict):
             ps.add(line, f"{where}.{f}", f"found {_kind(value)}", "an object or null")
-        out[f] = audit.canonical(value)
+        out[f] = canonical(value)
     return out if len(ps.items) == before else None
 
 
@@ -171,11 +171,11 @@ def parse_csv(text: str, file: str = "") -> list[dict[str, Any]]:
     try:
         header = next(reader, None)
         if header is None:
-            ps.add(1, "", "the file is empty", "a header: " + ",".join(audit.FIELDS))
+            ps.add(1, "", "the file is empty", "a header: " + ",".join(FIELDS))
             ps.raise_if_any()
         assert header is not None
-        if header != list(audit.FIELDS):
-            ps.add(1, "header", f"found {','.join(header)!r}", ",".join(audit.FIELDS))
+        if header != list(FIELDS):
+            ps.add(1, "header", f"found {','.join(header)!r}", ",".join(FIELDS))
             ps.raise_if_any()
         recs = [_csv_row(row, n, reader.line_num, ps) for n, row in enumerate(reader, start=1)]
     except csv.Error as e:
@@ -188,10 +188,10 @@ def parse_csv(text: str, file: str = "") -> list[dict[str, Any]]:
 
 
 def _csv_row(row: list[str], n: int, line: int, ps: _Problems) -> dict[str, Any] | None:
-    if len(row) != len(audit.FIELDS):
-        ps.add(line, f"record {n}", f"{len(row)} columns", f"{len(audit.FIELDS)}")
+    if len(row) != len(FIELDS):
+        ps.add(line, f"record {n}", f"{len(row)} columns", f"{len(FIELDS)}")
         return None
-    rec: dict[str, Any] = dict(zip(audit.FIELDS, row, strict=True))
+    rec: dict[str, Any] = dict(zip(FIELDS, row, strict=True))
     try:
         rec["seq"] = int(rec["seq"])
     except ValueError:
