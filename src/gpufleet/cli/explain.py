@@ -2,7 +2,9 @@
 (``--job ID``) or at a program's queue (``--program P``).
 
 The run stops after the last event at or before ``--at`` (``Simulation.run_until``); what
-is shown is the state after that instant's scheduling cycle.
+is shown is the state after that instant's scheduling cycle. The explanations are the
+engine's (:mod:`gpufleet.engine.explain`); this module checks the arguments against the run
+and renders them as text or JSON.
 """
 
 from __future__ import annotations
@@ -14,20 +16,26 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gpufleet.domain.scenario import Scenario
+from gpufleet.engine.explain import (
+    DoneJob,
+    Finished,
+    JobExplanation,
+    PendingView,
+    ProgramExplanation,
+    QueuedJob,
+    RunAt,
+    explain_job,
+    explain_program,
+)
 from gpufleet.errors import InputError
 from gpufleet.inputs.scenario.bounds import seed_arg
 from gpufleet.inputs.scenario.dates import as_datetime
 from gpufleet.inputs.scenario.load import load_scenario
-from gpufleet.policies.base import Reason
 from gpufleet.policies.registry import make_policy
-from gpufleet.policies.slurm import SlurmBackfill
 from gpufleet.sim.simulator import Simulation
-from gpufleet.state.jobs import Job, JobState
 
 _UNITS_S = {"m": 60.0, "h": 3600.0, "d": 86_400.0}
 _OFFSET = re.compile(r"\+\s*(\d+(?:\.\d*)?)\s*([mhd])")
-LIST_LIMIT = 20
-AHEAD_SHOWN = 5
 
 
 def parse_at(text: str, sc: Scenario) -> float:
@@ -54,177 +62,162 @@ def parse_at(text: str, sc: Scenario) -> float:
     return t_s
 
 
-def _stamp(sc: Scenario, t_s: float) -> str:
-    return (sc.start + timedelta(seconds=t_s)).isoformat()
+def _iso(d: datetime) -> str:
+    return d.isoformat()
 
 
-def _reason(job: Job) -> dict[str, Any]:
-    code = job.reason
-    return {
-        "code": str(code),
-        "sentence": Reason(code).sentence if code else "not yet looked at by a scheduling cycle",
-        "since": job.reason_since_s,
-    }
+def _queued(j: QueuedJob) -> dict[str, Any]:
+    return {"id": j.id, "gpus": j.gpus, "submit": _iso(j.submit), "reason": j.reason}
 
 
-def _pending_view(sim: Simulation, job: Job) -> dict[str, Any]:
-    """Reason, queue positions and the jobs ahead in its program's queue."""
-    ahead: list[Job] = []
-    for j in job.program.pending.values():
-        if j is job:
-            break
-        ahead.append(j)
-    cohort_pos = 1
-    for j in sim.state.cohorts[job.cohort].queue.values():
-        if j is job:
-            break
-        cohort_pos += 1
-    sc = sim.sc
-    reason = _reason(job)
-    return {
-        "reason": reason["code"],
-        "sentence": reason["sentence"],
-        "reason_since": _stamp(sc, reason["since"]),
-        "program_queue_position": len(ahead) + 1,
-        "program_queue_length": len(job.program.pending),
-        "cohort_queue_position": cohort_pos,
-        "ahead_gpus": sum(j.spec.gpus for j in ahead),
-        "ahead": [_brief(sc, j) for j in ahead[:AHEAD_SHOWN]],
-    } | _reservation(sim, job)
-
-
-def _reservation(sim: Simulation, job: Job) -> dict[str, Any]:
-    """Under EASY backfill: the reserved start of the cohort's top job, shown on that job
-    (``reserved_start``) and on a job held for it (``held_for``)."""
-    pol = sim.policy
-    held = pol.reservations.get(job.cohort) if isinstance(pol, SlurmBackfill) else None
-    if held is None:
-        return {}
-    top, start = held[0], _stamp(sim.sc, held[1])
-    if top == job.spec.id:
-        return {"reserved_start": start}
-    if job.reason == Reason.HELD_FOR_BACKFILL:
-        return {"held_for": {"job": top, "reserved_start": start}}
-    return {}
-
-
-def _brief(sc: Scenario, j: Job) -> dict[str, Any]:
-    return {
-        "id": j.spec.id,
-        "gpus": j.spec.gpus,
-        "submit": _stamp(sc, j.spec.submit_s),
-        "reason": str(j.reason),
-    }
-
-
-def explain_job(sim: Simulation, job_id: int, at_s: float) -> dict[str, Any]:
-    sc = sim.sc
-    if job_id < 0 or job_id >= sim.submitted:
-        ids = f"ids 0 to {sim.submitted - 1} were" if sim.submitted else "none was"
-        raise InputError(f"--job {job_id}: no such job submitted by {_stamp(sc, at_s)} ({ids})")
-    out: dict[str, Any] = {"job": job_id, "at": _stamp(sc, at_s)}
-    job = sim.job(job_id)
-    if job is None:
-        rec = sim.recorder
-        i = list(rec.j_id).index(job_id)
-        prog = sim.state.programs[rec.j_program[i]]
-        out |= {
+def job_dict(e: JobExplanation) -> dict[str, Any]:
+    """The ``--json`` form of a job's explanation: dates as ISO text."""
+    out: dict[str, Any] = {"job": e.job, "at": _iso(e.at)}
+    if isinstance(e, DoneJob):
+        return out | {
             "state": "done",
-            "program": prog.name,
-            "gpus": rec.j_gpus[i],
-            "submit": _stamp(sc, rec.j_submit[i]),
-            "started": _stamp(sc, rec.j_start[i]),
-            "finished": _stamp(sc, rec.j_finish[i]),
+            "program": e.program,
+            "gpus": e.gpus,
+            "submit": _iso(e.submit),
+            "started": _iso(e.started),
+            "finished": _iso(e.finished),
         }
-        return out
-    s = job.spec
     out |= {
-        "state": "pending" if job.state is JobState.PENDING else "running",
-        "program": job.program.name,
-        "cohort": job.cohort,
-        "gpus": s.gpus,
-        "gpu_types": list(s.gpu_types),
-        "priority": s.priority,
-        "submit": _stamp(sc, s.submit_s),
-        "preemptions": job.preemptions,
+        "state": e.state,
+        "program": e.program,
+        "cohort": e.cohort,
+        "gpus": e.gpus,
+        "gpu_types": list(e.gpu_types),
+        "priority": e.priority,
+        "submit": _iso(e.submit),
+        "preemptions": e.preemptions,
     }
-    if job.state is JobState.RUNNING:
-        out["started"] = _stamp(sc, job.start_s)
-        group = sim.state.capacity.groups[job.group]
-        out["running_on"] = f"{group.gpu_type} at {group.site}"
-    else:
-        out |= _pending_view(sim, job)
+    if e.started is not None:
+        out |= {"started": _iso(e.started), "running_on": e.running_on}
+    if e.pending is not None:
+        out |= _pending_dict(e.pending)
     return out
 
 
-def explain_program(sim: Simulation, program: str, at_s: float) -> dict[str, Any]:
-    st = sim.state
-    p = st.program_by_name.get(program)
-    if p is None:
-        valid = ", ".join(sorted(st.program_by_name))
-        raise InputError(f"--program {program!r}: no such program; the scenario has: {valid}")
-    sc = sim.sc
-    shown = []
-    for i, j in enumerate(p.pending.values()):
-        if i >= LIST_LIMIT:
-            break
-        shown.append(_brief(sc, j) | {"sentence": _reason(j)["sentence"]})
-    counts: dict[str, int] = {}
-    for j in p.pending.values():
-        counts[str(j.reason)] = counts.get(str(j.reason), 0) + 1
+def _pending_dict(v: PendingView) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "reason": v.reason,
+        "sentence": v.sentence,
+        "reason_since": _iso(v.reason_since),
+        "program_queue_position": v.program_queue_position,
+        "program_queue_length": v.program_queue_length,
+        "cohort_queue_position": v.cohort_queue_position,
+        "ahead_gpus": v.ahead_gpus,
+        "ahead": [_queued(a) for a in v.ahead],
+    }
+    if v.reserved_start is not None:
+        out["reserved_start"] = _iso(v.reserved_start)
+    if v.held_for is not None:
+        h = v.held_for
+        out["held_for"] = {"job": h.job, "reserved_start": _iso(h.reserved_start)}
+    return out
+
+
+def program_dict(e: ProgramExplanation) -> dict[str, Any]:
+    """The ``--json`` form of a program's explanation."""
     return {
-        "program": program,
-        "at": _stamp(sc, at_s),
-        "pending": len(p.pending),
-        "running": len(p.running),
-        "pending_by_reason": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
-        "jobs": shown,
+        "program": e.program,
+        "at": _iso(e.at),
+        "pending": e.pending,
+        "running": e.running,
+        "pending_by_reason": dict(e.pending_by_reason),
+        "jobs": [_queued(j) | {"sentence": j.sentence} for j in e.jobs],
     }
 
 
-def render_job(d: dict[str, Any]) -> str:
-    lines = [f"job {d['job']} at {d['at']}: {d['state']}"]
-    lines.append(f"  program {d['program']}, {d['gpus']} GPUs, submitted {d['submit']}")
-    if d["state"] == "done":
-        lines.append(f"  ran {d['started']} to {d['finished']}")
+def render_job(e: JobExplanation) -> str:
+    lines = [f"job {e.job} at {_iso(e.at)}: {'done' if isinstance(e, DoneJob) else e.state}"]
+    lines.append(f"  program {e.program}, {e.gpus} GPUs, submitted {_iso(e.submit)}")
+    if isinstance(e, DoneJob):
+        lines.append(f"  ran {_iso(e.started)} to {_iso(e.finished)}")
         return "\n".join(lines)
-    lines.append(f"  allowed GPU types: {', '.join(d['gpu_types'])}; priority {d['priority']}")
-    if d["state"] == "running":
-        lines.append(f"  running since {d['started']} on {d['running_on']}")
+    lines.append(f"  allowed GPU types: {', '.join(e.gpu_types)}; priority {e.priority}")
+    if e.started is not None:
+        lines.append(f"  running since {_iso(e.started)} on {e.running_on}")
         return "\n".join(lines)
-    lines.append(f"  reason: {d['reason']} (since {d['reason_since']})")
-    lines.append(f"    {d['sentence']}")
-    if "reserved_start" in d:
+    assert e.pending is not None  # a live job not running is pending
+    lines += _render_pending(e.pending, e.program, e.cohort)
+    return "\n".join(lines)
+
+
+def _render_pending(v: PendingView, program: str, cohort: str) -> list[str]:
+    lines = [f"  reason: {v.reason} (since {_iso(v.reason_since)})", f"    {v.sentence}"]
+    if v.reserved_start is not None:
         lines.append(
-            f"    it holds its cohort's backfill reservation to start at {d['reserved_start']}"
+            f"    it holds its cohort's backfill reservation to start at {_iso(v.reserved_start)}"
         )
-    if "held_for" in d:
-        h = d["held_for"]
-        lines.append(f"    held for job {h['job']}, reserved to start at {h['reserved_start']}")
+    if v.held_for is not None:
+        h = v.held_for
+        lines.append(f"    held for job {h.job}, reserved to start at {_iso(h.reserved_start)}")
     lines.append(
-        f"  queue position {d['program_queue_position']} of {d['program_queue_length']} in "
-        f"its program, {d['cohort_queue_position']} in cohort {d['cohort']}"
+        f"  queue position {v.program_queue_position} of {v.program_queue_length} in "
+        f"its program, {v.cohort_queue_position} in cohort {cohort}"
     )
-    n_ahead = d["program_queue_position"] - 1
+    n_ahead = v.program_queue_position - 1
     if n_ahead:
-        lines.append(f"  ahead of it in {d['program']}: {n_ahead} jobs, {d['ahead_gpus']} GPUs")
-        for a in d["ahead"]:
-            lines.append(f"    job {a['id']}: {a['gpus']} GPUs, {a['submit']}, {a['reason']}")
-        if n_ahead > len(d["ahead"]):
-            lines.append(f"    ... {n_ahead - len(d['ahead'])} more")
-    return "\n".join(lines)
+        lines.append(f"  ahead of it in {program}: {n_ahead} jobs, {v.ahead_gpus} GPUs")
+        for a in v.ahead:
+            lines.append(f"    job {a.id}: {a.gpus} GPUs, {_iso(a.submit)}, {a.reason}")
+        if n_ahead > len(v.ahead):
+            lines.append(f"    ... {n_ahead - len(v.ahead)} more")
+    return lines
 
 
-def render_program(d: dict[str, Any]) -> str:
-    lines = [f"program {d['program']} at {d['at']}: {d['pending']} pending, {d['running']} running"]
-    for code, n in d["pending_by_reason"].items():
+def render_program(e: ProgramExplanation) -> str:
+    lines = [f"program {e.program} at {_iso(e.at)}: {e.pending} pending, {e.running} running"]
+    for code, n in e.pending_by_reason:
         lines.append(f"  {n} {code}")
-    if d["jobs"]:
-        lines.append(f"first {len(d['jobs'])} pending:")
-        for j in d["jobs"]:
-            lines.append(f"  job {j['id']}: {j['gpus']} GPUs, {j['submit']}, {j['reason']}")
-            lines.append(f"    {j['sentence']}")
+    if e.jobs:
+        lines.append(f"first {len(e.jobs)} pending:")
+        for j in e.jobs:
+            lines.append(f"  job {j.id}: {j.gpus} GPUs, {_iso(j.submit)}, {j.reason}")
+            lines.append(f"    {j.sentence}")
     return "\n".join(lines)
+
+
+class _Recorded:
+    """The simulator's record of a finished job, as the explanation asks for it."""
+
+    def __init__(self, sim: Simulation) -> None:
+        self.sim = sim
+
+    def finished(self, job_id: int) -> Finished | None:
+        rec = self.sim.recorder
+        ids = list(rec.j_id)
+        if job_id not in ids:
+            return None
+        i = ids.index(job_id)
+        return Finished(
+            self.sim.state.programs[rec.j_program[i]].name,
+            int(rec.j_gpus[i]),
+            float(rec.j_submit[i]),
+            float(rec.j_start[i]),
+            float(rec.j_finish[i]),
+        )
+
+
+def _explain(sim: Simulation, args: argparse.Namespace, at_s: float) -> tuple[dict[str, Any], str]:
+    """(the JSON form, the text) of what ``--job`` or ``--program`` asks, each argument
+    checked against the run."""
+    run = RunAt(sim.state, sim.policy, sim.sc.start, at_s, sim.submitted)
+    if args.job is not None:
+        job_id = args.job
+        if job_id < 0 or job_id >= sim.submitted:
+            ids = f"ids 0 to {sim.submitted - 1} were" if sim.submitted else "none was"
+            raise InputError(f"--job {job_id}: no such job submitted by {_iso(run.at)} ({ids})")
+        e = explain_job(run, _Recorded(sim), job_id)
+        return job_dict(e), render_job(e)
+    p = sim.state.program_by_name.get(args.program)
+    if p is None:
+        valid = ", ".join(sorted(sim.state.program_by_name))
+        raise InputError(f"--program {args.program!r}: no such program; the scenario has: {valid}")
+    pe = explain_program(run, p)
+    return program_dict(pe), render_program(pe)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -235,12 +228,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     at_s = parse_at(args.at, sc)
     sim = Simulation(sc, policy, args.seed)
     sim.run_until(at_s)
-    if args.job is not None:
-        d = explain_job(sim, args.job, at_s)
-        text = render_job(d)
-    else:
-        d = explain_program(sim, args.program, at_s)
-        text = render_program(d)
+    d, text = _explain(sim, args, at_s)
     print(json.dumps(d, indent=2, sort_keys=True) if args.json else text)
     return 0
 

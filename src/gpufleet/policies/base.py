@@ -16,7 +16,7 @@ A policy decides on a :class:`~gpufleet.state.snapshot.Snapshot` and returns a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import ClassVar, NamedTuple, Protocol
 
 from gpufleet.domain.reasons import Reason as Reason  # re-exported: its old home
 from gpufleet.state.capacity import Placement
@@ -59,11 +59,23 @@ class Preemption(Protocol):
         ...
 
 
+class ReservedStart(NamedTuple):
+    """A cohort's reservation: the job holding it and the instant it is reserved to start."""
+
+    job_id: int
+    start_s: float
+
+
 class Policy(Protocol):
     name: ClassVar[str]
     summary: ClassVar[str]
 
     def decide(self, snap: Snapshot) -> Decision: ...
+
+    def reservation(self, cohort: str) -> ReservedStart | None:
+        """The reservation ``cohort``'s last cycle made, for a policy that reserves (Slurm's
+        EASY backfill); None for every other policy (:class:`BasePolicy`'s answer)."""
+        ...
 
 
 class NoQuota:
@@ -97,6 +109,9 @@ class BasePolicy:
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
         raise NotImplementedError
+
+    def reservation(self, cohort: str) -> ReservedStart | None:
+        return None  # no reservations: a policy that makes them overrides this
 
     def try_start(self, snap: Snapshot, job: Job, d: Decision) -> bool:
         """Admission, placement, then preemption if the policy has it."""

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from gpufleet.domain.gpus import default_catalog
-from gpufleet.policies.base import Decision, Reason
+from gpufleet.policies.base import Decision, Reason, ReservedStart
 from gpufleet.policies.slurm.priority import SlurmMultifactor
 from gpufleet.state.capacity import CapacityIndex, Placement, Slots
 from gpufleet.state.jobs import Job
@@ -100,6 +100,10 @@ class SlurmBackfill(SlurmMultifactor):
         # cohort -> (id of the job holding the reservation, its reserved start), as of the
         # cohort's last cycle
         self.reservations: dict[str, tuple[int, float]] = {}
+
+    def reservation(self, cohort: str) -> ReservedStart | None:
+        held = self.reservations.get(cohort)
+        return None if held is None else ReservedStart(*held)
 
     def reserved_start_s(self, job: Job) -> float | None:
         """The reserved start of ``job`` if it is its cohort's top job and holds one."""
