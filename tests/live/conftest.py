@@ -1,5 +1,5 @@
-"""The ``live`` marker (tests against the dev cluster of scripts/devcluster/up) and the
-fixture that skips them, saying why, when the cluster is not up."""
+"""The fixture of the ``live`` tests (marker in pyproject.toml): the dev cluster of
+scripts/devcluster/up, or a skip saying why when it is not up."""
 
 from __future__ import annotations
 
@@ -8,12 +8,6 @@ import os
 import pytest
 
 from tests.live.devcluster import DevCluster, find_devcluster
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "live: needs the dev cluster (scripts/devcluster/up); skips when it is down"
-    )
 
 
 @pytest.fixture(scope="session")
