@@ -8,8 +8,8 @@ database::
     {"seq": 42, "hash": "<record 42's hash>", "at": "2026-12-06T17:00:00+00:00",
      "records": 42, "signature": "<base64 Ed25519 signature>"}
 
-where the signature is over the canonical JSON (:func:`audit.canonical`) of the other four
-fields. Checkpoints are appended, one JSON line each, to an **anchor file** opened with
+where the signature is over the canonical JSON (:func:`.canonical.canonical`) of the other
+four fields. Checkpoints are appended, one JSON line each, to an **anchor file** opened with
 ``O_APPEND`` (keep it where the database's writers cannot rewrite it: another host, a
 ``chattr +a`` file, a WORM bucket). :func:`check` then requires, for every checkpoint, that
 its signature verifies with the public key, that checkpoints never go back, and that the
@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from gpufleet.errors import InputError, Problem
-from gpufleet.governance.store import audit
+from gpufleet.governance.store.canonical import GENESIS, canonical
 
 SIGNED = ("seq", "hash", "at", "records")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -139,11 +139,11 @@ class Checkpoint:
         return {"seq": self.seq, "hash": self.hash, "at": self.at, "records": self.records}
 
     def to_line(self) -> str:
-        return audit.canonical({**self.body(), "signature": self.signature}) + "\n"
+        return canonical({**self.body(), "signature": self.signature}) + "\n"
 
     def verifies(self, key: Ed25519PublicKey) -> bool:
         try:
-            key.verify(base64.b64decode(self.signature), audit.canonical(self.body()).encode())
+            key.verify(base64.b64decode(self.signature), canonical(self.body()).encode())
         except (InvalidSignature, binascii.Error, ValueError):
             return False
         return True
@@ -152,7 +152,7 @@ class Checkpoint:
 def sign(key: Ed25519PrivateKey, seq: int, hash_: str, at: datetime | None = None) -> Checkpoint:
     """The head (``seq``, ``hash``) of an intact log of ``seq`` records, signed now."""
     unsigned = Checkpoint(seq, hash_, (at or datetime.now(UTC)).isoformat(), seq, "")
-    sig = key.sign(audit.canonical(unsigned.body()).encode())
+    sig = key.sign(canonical(unsigned.body()).encode())
     return replace(unsigned, signature=base64.b64encode(sig).decode())
 
 
@@ -276,7 +276,7 @@ def check(
                 f"records {last_seq + 1} to {cp.seq} were removed"
                 + (" (the log was emptied)" if last_seq == 0 else ""),
             )  # fmt: skip
-        found = audit.GENESIS if cp.seq == 0 else hash_at(cp.seq)
+        found = GENESIS if cp.seq == 0 else hash_at(cp.seq)
         if found != cp.hash:
             first = good + 1
             span = f"record {first}" if first == cp.seq else f"one of records {first} to {cp.seq}"

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from gpufleet.errors import InputError
 from gpufleet.governance.store import anchor, audit, replay
+from gpufleet.governance.store.canonical import GENESIS
 from gpufleet.governance.store.db import Store
 from gpufleet.governance.store.models import AuditRecord
 
@@ -195,7 +196,7 @@ def _since(
 ) -> tuple[audit.Verdict | anchor.AnchorVerdict | None, tuple[int, str]]:
     """The log since ``last`` (which must still match) up to the head: checked."""
     head = audit.head_of(s)
-    start = (last.seq, last.hash) if last else (0, audit.GENESIS)
+    start = (last.seq, last.hash) if last else (0, GENESIS)
     if last is not None:
         at = [r["hash"] for r in audit.iter_records(s, after=last.seq - 1, upto=last.seq)]
         tail = anchor.check(

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from gpufleet.errors import BusyError, InputError
 from gpufleet.governance.store import audit
+from gpufleet.governance.store.canonical import GENESIS
 from gpufleet.governance.store.models import AuditHead
 
 DEFAULT_URL = "sqlite:///gpufleet.db"
@@ -203,7 +204,7 @@ class Store:
         head = s.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())
         row = head.scalar_one_or_none()
         if row is None:
-            row = AuditHead(id=1, seq=0, hash=audit.GENESIS)
+            row = AuditHead(id=1, seq=0, hash=GENESIS)
             s.add(row)
         return Tx(s, actor, row)
 

@@ -41,6 +41,7 @@ from sqlalchemy import DateTime, Float, select
 from sqlalchemy.orm import Session
 
 from gpufleet.governance.store import audit
+from gpufleet.governance.store.canonical import canonical
 from gpufleet.governance.store.models import (
     Approval,
     Base,
@@ -91,7 +92,7 @@ _DIGEST_KEYS = {"sha256", "bytes"}
 def result_digest(result: Any) -> dict[str, Any]:
     """A run result as its ``finish`` record commits to it: SHA-256 and size of its
     canonical JSON."""
-    text = audit.canonical(result).encode()
+    text = canonical(result).encode()
     return {"sha256": hashlib.sha256(text).hexdigest(), "bytes": len(text)}
 
 
