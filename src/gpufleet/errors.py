@@ -9,22 +9,25 @@
     │   ├── NotFoundError         no such object in the store: HTTP 404
     │   ├── ConflictError         the object changed or the step is not allowed now: HTTP 409
     │   └── TooManyRequestsError  more than the caller's share (runs, requests): HTTP 429
-    ├── AccessError               who is asking may not do it: exit code 3
+    ├── AccessError               who is asking may not do it: exit code 3, HTTP 403
     │   ├── UnauthorizedError     no token, or not a valid one: HTTP 401
     │   └── ForbiddenError        a valid token without the right: HTTP 403
-    ├── BusyError                 the store stayed locked by other writers: HTTP 503, try again
+    ├── BusyError                 the store stayed locked by other writers: exit code 5, HTTP
+    │                             503; nothing changed, try again
     └── InternalError             a broken invariant inside gpufleet: exit code 1, HTTP 500
 
 Every input problem is a :class:`Problem` with data on it: where (file, line, field), what
 was wrong, and what would be right. The CLI maps the tree to exit codes in one place
-(:func:`exit_code`) and the API to HTTP statuses in one place (:func:`http_status`). Errors
-the API returns carry a machine-readable ``code`` besides their message.
+(:func:`exit_code`, every code named in :class:`ExitCode`) and the API to HTTP statuses in
+one place (:func:`http_status`). Errors the API returns carry a machine-readable ``code``
+besides their message.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import IntEnum
 
 
 @dataclass(frozen=True)
@@ -152,15 +155,29 @@ class InternalError(GpufleetError):
     """An invariant of gpufleet itself broke: a bug, never the user's fault."""
 
 
-def exit_code(error: BaseException) -> int:
+class ExitCode(IntEnum):
+    """Every exit code of the ``gpufleet`` command; no command returns a bare number."""
+
+    OK = 0
+    INTERNAL = 1  # an InternalError, or any exception gpufleet did not expect
+    BAD_INPUT = 2  # an InputError (and argparse's usage errors); the message says where
+    NOT_ALLOWED = 3  # an AccessError
+    # not an error but a verdict: `audit verify` / `audit checkpoint` found a record, an
+    # anchor or a row that does not verify
+    BROKEN = 4
+    BUSY = 5  # a BusyError: the store stayed locked, nothing changed; run it again
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
+
+
+def exit_code(error: BaseException) -> ExitCode:
     """The CLI exit code for an error: 2 bad input, 3 not allowed, 5 the store is busy
     (nothing changed: run it again), 1 anything else. (4, a broken audit chain, is not an
     error but a verdict: ``gpufleet audit verify``.)"""
     if isinstance(error, InputError):
-        return 2
+        return ExitCode.BAD_INPUT
     if isinstance(error, BusyError):
-        return 5
-    return 3 if isinstance(error, AccessError) else 1
+        return ExitCode.BUSY
+    return ExitCode.NOT_ALLOWED if isinstance(error, AccessError) else ExitCode.INTERNAL
 
 
 def http_status(error: BaseException) -> int:

@@ -278,7 +278,7 @@ def test_demo_smoke_keep_or_move_the_articles_gpus(capsys: Capture) -> None:
 def test_a_busy_register_exits_5_saying_nothing_changed(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Capture
 ) -> None:
-    import gpufleet.cli.service as service
+    import gpufleet.cli.admin as service
     from gpufleet.errors import BusyError
 
     def busy(_args: object) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import gpufleet
-from gpufleet.cli.main import ProgressBar
+from gpufleet.cli.common import ProgressBar
 from tests.support.scenarios import mixed
 
 

@@ -1,8 +1,8 @@
-"""``gpufleet audit verify|export|keygen|checkpoint`` and ``gpufleet db grant-app-role``.
+"""``gpufleet audit verify|export|keygen|checkpoint``: the hash-chained audit log.
 
 Exit codes: 0 the log (and, when given, its anchors and the rows) verify; 2 bad input (a
 missing or malformed file, a key that is not one); 4 the log, an anchor or a row does not
-verify (:data:`BROKEN`), the report naming the first bad record or every bad row.
+verify (:attr:`ExitCode.BROKEN`), the report naming the first bad record or every bad row.
 """
 
 from __future__ import annotations
@@ -12,15 +12,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gpufleet.errors import InputError
-
-# `audit verify` and `audit checkpoint`: the log, its anchors or the rows do not verify
-BROKEN = 4
+from gpufleet.cli.common import emit
+from gpufleet.cli.store import db_arg, open_store
+from gpufleet.errors import ExitCode, InputError
+from gpufleet.governance.store import anchor, audit, audit_check
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from gpufleet.governance.store import audit_check
-
     anchors = audit_check.Anchors.load(args.anchor_file, args.public_key)
     if args.file:
         path = Path(args.file)
@@ -33,28 +31,21 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         fmt = "json" if path.suffix == ".json" else "csv"
         report = audit_check.verify_file(text, fmt, str(path), anchors)
     else:
-        from gpufleet.cli.service import open_store
-
         with open_store(args) as store, store.read() as s:
             report = audit_check.verify_store(s, anchors, rows=not args.no_rows)
     print(report.render(), file=sys.stdout if report.ok else sys.stderr)
-    return 0 if report.ok else BROKEN
+    return ExitCode.OK if report.ok else ExitCode.BROKEN
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
-    from gpufleet.cli.service import _emit, open_store
-    from gpufleet.governance.store import audit
-
     with open_store(args) as store, store.read() as s:
         recs = list(audit.iter_records(s))
     text = audit.export_json(recs) if args.format == "json" else audit.export_csv(recs)
-    _emit(args.out, text, f"{len(recs)} audit records")
-    return 0
+    emit(args.out, text, f"{len(recs)} audit records")
+    return ExitCode.OK
 
 
 def cmd_audit_keygen(args: argparse.Namespace) -> int:
-    from gpufleet.governance.store import anchor
-
     out = Path(args.out)
     pub = anchor.keygen(out)
     key = anchor.load_public_key(pub)
@@ -62,35 +53,20 @@ def cmd_audit_keygen(args: argparse.Namespace) -> int:
         f"signing key written to {out} (mode 0600; keep it off the database host), "
         f"public key to {pub} (key {anchor.fingerprint(key)})"
     )
-    return 0
+    return ExitCode.OK
 
 
 def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
-    from gpufleet.cli.service import open_store
-    from gpufleet.governance.store import anchor, audit_check
-
     key = anchor.load_signing_key(Path(args.signing_key))
     file = Path(args.anchor_file)
     with open_store(args) as store:
         done = audit_check.checkpoint(store, key, file)
     ok = done.refused is None
     print(done.render(file), file=sys.stdout if ok else sys.stderr)
-    return 0 if ok else BROKEN
+    return ExitCode.OK if ok else ExitCode.BROKEN
 
 
-def cmd_grant_app_role(args: argparse.Namespace) -> int:
-    from gpufleet.cli.service import open_store
-    from gpufleet.governance.store.roles import grant_app_role
-
-    with open_store(args) as store:
-        done = grant_app_role(store.engine, args.role)
-    print(f"role {args.role}: {len(done)} statements run; it may append to audit_log, never")
-    print("update, delete or truncate it. Run `db upgrade` as the schema's owner from now on.")
-    return 0
-
-
-def add_audit_commands(sub: Any, db_arg: Any) -> None:
-    """The ``audit`` command group; ``db_arg`` adds ``--db`` and ``--actor``."""
+def add_commands(sub: Any) -> None:
     au = sub.add_parser("audit", help="the hash-chained audit log and its signed anchors")
     aus = au.add_subparsers(dest="audit_command", required=True)
     ve = aus.add_parser(
@@ -118,13 +94,3 @@ def add_audit_commands(sub: Any, db_arg: Any) -> None:
     cp.add_argument("--anchor-file", required=True, metavar="FILE", help="appended to")
     db_arg(cp)
     cp.set_defaults(fn=cmd_audit_checkpoint)
-
-
-def add_grant_command(dbs: Any, db_arg: Any) -> None:
-    gr = dbs.add_parser(
-        "grant-app-role",
-        help="PostgreSQL: give a role the app's rights, with no UPDATE/DELETE on the audit log",
-    )
-    gr.add_argument("role", help="an existing PostgreSQL role (CREATE ROLE name LOGIN ...)")
-    db_arg(gr)
-    gr.set_defaults(fn=cmd_grant_app_role)

@@ -10,7 +10,7 @@ from typing import Any
 
 from gpufleet.cli.common import write_text_atomic
 from gpufleet.domain.scenario import Scenario
-from gpufleet.errors import InputError
+from gpufleet.errors import ExitCode, InputError
 from gpufleet.inputs.scenario.dates import as_datetime
 from gpufleet.inputs.scenario.load import load_scenario
 from gpufleet.planning.allocation import allocation_at, allocations, change_dates, check_instant
@@ -82,14 +82,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     files = _exports(args, sc)
     if args.out is None:
         print("".join(f.text for _, f in files), end="")
-        return 0
+        return ExitCode.OK
     out = _out_dir(args.out)
     for folder, f in files:
         where = out / folder if folder else out
         where.mkdir(exist_ok=True)
         _write(where / f.name, f.text)
         print(f"wrote {where / f.name}")
-    return 0
+    return ExitCode.OK
 
 
 def add_commands(sub: Any) -> None:

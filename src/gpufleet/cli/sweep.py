@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from gpufleet.api import article_scenario_path
-from gpufleet.errors import InputError
+from gpufleet.cli.common import ProgressBar
+from gpufleet.errors import ExitCode, InputError
 from gpufleet.inputs.scenario.load import load_scenario
 from gpufleet.planning.sweep import (
     Executor,
@@ -83,8 +84,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         )
     build_cells(base, spec)  # every cell's changes checked against the base, before running
     executor = _executor(args)
-    from gpufleet.cli.main import ProgressBar
-
     bar = ProgressBar("sweep")
     t0 = time.perf_counter()
     result = run_sweep(base, spec, [base.seed + i for i in range(seeds_n)], executor, bar)
@@ -101,7 +100,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         written.append(paths["png"])
     if args.json:
         print(json.dumps(d, indent=2, sort_keys=True))
-        return 0
+        return ExitCode.OK
     print(render(result, metric))
     n_runs = result.distinct_scenarios * len(result.seeds)
     print(
@@ -110,7 +109,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         f" in {wall:.1f} s"
     )
     print("wrote " + ", ".join(str(p) for p in written))
-    return 0
+    return ExitCode.OK
 
 
 def render(result: SweepResult, metric: str) -> str:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gpufleet.errors import InputError
+from gpufleet.errors import ExitCode, InputError
 from gpufleet.inputs.scenario.bounds import seed_arg
 from gpufleet.inputs.traces.info import summarize
 from gpufleet.inputs.traces.registry import known_traces, load_source, traces_root
@@ -72,14 +72,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"{spec.name:32s} {spec.description} [{here} under {root}]")
     for family, n in sorted(variants.items()):
         print(f"{family + ':<variant>':32s} {n} more sources in {family} (see its SOURCE.md)")
-    return 0
+    return ExitCode.OK
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     s = summarize(load(args))
     if args.json:
         print(json.dumps(s, indent=2))
-        return 0
+        return ExitCode.OK
     print(
         f"{s['name']}: {s['jobs']:,} jobs ({s['gpu_jobs']:,} with GPUs), "
         f"{s['gpu_hours']:,.0f} GPU-hours, {s['span_days']} days"
@@ -118,7 +118,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         )
     for n in s["notes"]:
         print(f"  note: {n}")
-    return 0
+    return ExitCode.OK
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -132,7 +132,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     print(f"wrote {out}: {len(w):,} jobs, {w.gpu_hours:,.0f} GPU-hours")
     for n in w.notes:
         print(f"  note: {n}")
-    return 0
+    return ExitCode.OK
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -159,7 +159,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         d["notes"] = sc.description.splitlines()
         d["utilisation_while_arriving"] = _arrival_utilisation(res, span_s)
         print(json.dumps(d, indent=2, sort_keys=True))
-        return 0
+        return ExitCode.OK
     gpus = sum(p.gpu_count for p in sc.pools)
     print(
         f"replay {w.name} under {args.policy}: {res.summary['jobs_submitted']:,} jobs on "
@@ -194,7 +194,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
     for n in sc.description.splitlines():
         print(f"note: {n}")
-    return 0
+    return ExitCode.OK
 
 
 def _arrival_utilisation(res: Any, span_s: float) -> float:

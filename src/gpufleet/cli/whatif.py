@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from gpufleet.api import article_scenario_path
+from gpufleet.cli.common import ProgressBar
 from gpufleet.domain.scenario import Scenario
-from gpufleet.errors import InputError
+from gpufleet.errors import ExitCode, InputError
 from gpufleet.inputs.scenario.load import load_scenario
 from gpufleet.planning.report.whatif import render_comparison
 from gpufleet.planning.whatif.apply import apply_changes
@@ -68,8 +69,6 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         check_folder(Path(args.report), "--report")
     base_name, arms = arms_from(args)
     seed0 = arms[base_name].seed
-    from gpufleet.cli.main import ProgressBar
-
     bar = ProgressBar("whatif")
     c = compare(
         base_name,
@@ -93,7 +92,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         page = write_report(c, Path(args.report))
         # with --json, stdout stays one JSON document
         print(f"Report: {page}", file=sys.stderr if args.json else sys.stdout)
-    return 0
+    return ExitCode.OK
 
 
 def add_commands(sub: Any) -> None:

@@ -1,0 +1,182 @@
+"""``gpufleet demo``: the article's scenario (keep the GPUs or move them), its HTML report
+over a few seeds, and the article's move as a governed transfer in a SQLite register."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from gpufleet.api import article_scenario_path, run_variants
+from gpufleet.cli.common import ProgressBar, scenario_or_article
+from gpufleet.domain.scenario import Scenario
+from gpufleet.errors import ExitCode, InputError
+from gpufleet.governance.store.db import Store
+from gpufleet.governance.transfers.story import article_governance_path, governed_move
+from gpufleet.inputs.scenario.bounds import seed_arg
+from gpufleet.planning.report.compare import comparison
+from gpufleet.planning.whatif.compare import Comparison, compare
+from gpufleet.sim.result import SimResult
+from gpufleet.sim.simulator import Simulation
+
+DEMO_REGISTER = "demo-register.db"
+DEMO_REPORT_DIR = Path("out") / "demo-report"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    report_dir = _demo_report_dir(args)
+    sc = scenario_or_article(args.scenario)
+    bar = ProgressBar("demo")
+    t0 = time.perf_counter()
+    results = run_variants(sc, args.seed, bar)
+    bar.close()
+    wall = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps({n: r.to_dict() for n, r in results.items()}, indent=2, sort_keys=True))
+        if report_dir:  # stdout stays one JSON document
+            print(f"Report: {_demo_report(sc, args, report_dir, results)}", file=sys.stderr)
+        return ExitCode.OK
+    print(f"gpufleet demo: {sc.name}")
+    if sc.description:
+        print(sc.description)
+    for v in sc.variants:
+        print(f"  {v.name}: {v.description}")
+    print()
+    print(comparison(results))
+    print()
+    print(f"Every figure marked ASSUMPTION in the scenario file can be changed: {sc.source_file}")
+    print(f"({len(results)} runs, seed {next(iter(results.values())).seed}, {wall:.1f} s)")
+    if report_dir:
+        print(f"Report: {_demo_report(sc, args, report_dir, results)}")
+    if args.scenario is None and not args.no_governance:
+        print()
+        print(_demo_governance(report_dir))
+    return ExitCode.OK
+
+
+def _demo_governance(report_dir: Path | None) -> str:
+    """The article's move as a governed transfer in a SQLite register (no server)."""
+    folder = report_dir or Path(tempfile.mkdtemp(prefix="gpufleet-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / DEMO_REGISTER
+    db.unlink(missing_ok=True)  # the demo's own file, remade on every run
+    store = Store(f"sqlite:///{db}")
+    try:
+        store.upgrade()
+        story = governed_move(store, article_scenario_path(), article_governance_path())
+    finally:
+        store.dispose()
+    return render_governance(story, db)
+
+
+def render_governance(story: dict[str, Any], db: Path) -> str:
+    v, a = story["verdict"], story["assessment"]
+    c = a["charge"]
+    lines = [f"Governed transfer (SQLite register {db}; no server):"]
+    lines.append(
+        f"  {a['transfer']}: worth ${v['value_usd']:,.0f}, price ${c['price_usd']:,.0f}, "
+        f"state {story['state']}"
+    )
+    shifts = ", ".join(
+        f"{p} {m['milestone']['shift_days']['mean']:+.1f} d"
+        for p, m in a["programs"].items()
+        if m["milestone"]
+    )
+    st = a["stranded_gpu_days"]
+    lines.append(
+        f"  assessment ({len(a['seeds'])} seed), with the move vs without: milestones "
+        f"{shifts}; stranded {st['without']['mean']:,.0f} -> {st['with']['mean']:,.0f} GPU-days"
+    )
+    flag = "BELOW FAIR VALUE" if c["below_fair_value"] else "at or above fair value"
+    lines.append(
+        f"  fair charge ({c['rule']}): ${c['fair_usd']:,.0f} owed by {c['payer']} to "
+        f"{c['payee']}; price ${c['price_usd']:,.0f}: {flag}"
+    )
+    need = "independent " if v["needs_independent"] else ""
+    lines.append(
+        f"  {'related-party' if v['related'] else 'arm-length'} transfer: needs "
+        f"{v['approvals_required']} {need}approvals"
+    )
+    ok = [e["name"] for e in v["eligibility"] if e["eligible"]]
+    lines.append(f"    may approve: {', '.join(ok) or 'nobody'}")
+    for e in v["eligibility"]:
+        if not e["eligible"]:
+            why = "; ".join(r["message"].removeprefix(f"{e['name']} ") for r in e["reasons"])
+            lines.append(f"    may not: {e['name']}: {why}")
+    if story["requester_refused"]:
+        lines.append(f"  the requester's own approval was refused: {story['requester_refused']}")
+    lines.append(f"  {story['audit']}")
+    return "\n".join(lines)
+
+
+def _demo_report_dir(args: argparse.Namespace) -> Path | None:
+    """Where the demo writes its report, checked before any run (None: no report). The
+    default folder is made with its parents when the report is written; a folder given must
+    have an existing parent."""
+    if args.no_report:
+        return None
+    if args.report_seeds < 1:
+        raise InputError(f"--report-seeds {args.report_seeds}: at least 1")
+    # imported here: matplotlib takes half a second to load, and only reports need it
+    from gpufleet.planning.report.html import check_folder
+
+    if args.report_dir is None:
+        for path in (DEMO_REPORT_DIR.parent, DEMO_REPORT_DIR):
+            if path.exists() and not path.is_dir():
+                raise InputError(f"{path}: is a file; move it or give --report-dir DIR")
+        return DEMO_REPORT_DIR
+    folder = Path(args.report_dir)
+    check_folder(folder, "--report-dir")
+    return folder
+
+
+def _demo_report(
+    sc: Scenario, args: argparse.Namespace, folder: Path, done: dict[str, SimResult]
+) -> Path:
+    """The what-if report of the demo's variants over ``--report-seeds`` seeds: the first
+    variant is the base (keep, for the article); a single variant is compared with the
+    scenario as written. The runs the tables came from are the first seed's (a run is a
+    pure function of scenario and seed), so only the other seeds run again."""
+    # imported here: matplotlib takes half a second to load, and only reports need it
+    from gpufleet.planning.report.html import write_report
+
+    names = [v.name for v in sc.variants]
+    if len(names) < 2:
+        names = ["base", *names]
+    arms = {n: sc.variant(n) for n in names}
+    seeds = [next(iter(done.values())).seed + i for i in range(args.report_seeds)]
+    bar = ProgressBar("report")
+    rest = compare(names[0], arms, seeds[1:], progress=bar)
+    bar.close()
+    runs = {
+        n: [done[n] if n in done else Simulation(arms[n], seed=seeds[0]).run(), *rest.results[n]]
+        for n in names
+    }
+    folder.parent.mkdir(parents=True, exist_ok=True)  # out/ for the default folder
+    return write_report(Comparison(names[0], arms, seeds, runs), folder)
+
+
+def add_commands(sub: Any) -> None:
+    d = sub.add_parser("demo", help="the article's scenario: keep the GPUs or move them")
+    d.add_argument("--scenario", help="another scenario file (default: the built-in one)")
+    d.add_argument("--seed", type=seed_arg, help="override the scenario's seed")
+    d.add_argument("--json", action="store_true", help="machine-readable output")
+    d.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        help=f"write the HTML report with plots here (default: {DEMO_REPORT_DIR})",
+    )
+    d.add_argument("--no-report", action="store_true", help="print the tables only")
+    d.add_argument(
+        "--no-governance",
+        action="store_true",
+        help="skip the governed transfer (the article's move in a SQLite register)",
+    )
+    d.add_argument(
+        "--report-seeds", type=int, default=3, help="seeds per variant in the report (default 3)"
+    )
+    d.set_defaults(fn=cmd_demo)

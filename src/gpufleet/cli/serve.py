@@ -1,0 +1,112 @@
+"""``gpufleet serve``: the REST API and the web dashboard on the store named by ``--db``,
+with the run budget, the cap on runs per entity, the rate limit and signed checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gpufleet.cli.store import db_arg, open_store
+from gpufleet.errors import ExitCode, InputError
+from gpufleet.governance.runs.budget import RunBudget
+from gpufleet.service.checkpoints import AnchorSettings
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    # imported here: the service loads FastAPI and uvicorn (about a second), which only
+    # `serve` needs; every other command starts without them
+    import uvicorn
+
+    from gpufleet.service.app import create_app
+
+    anchors = AnchorSettings.from_args(
+        args.anchor_file, args.signing_key, args.public_key, args.checkpoint_every
+    )
+    with open_store(args) as store:
+        app = create_app(store, run_worker=not args.no_worker, anchors=anchors, **_run_limits(args))
+        print(
+            f"gpufleet serving {store.engine.url.render_as_string()} on http://{args.host}:{args.port}"
+        )
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+        return ExitCode.OK
+
+
+def _run_limits(args: argparse.Namespace) -> dict[str, Any]:
+    """``serve``'s run budget, cap on runs per entity and rate limit (runs work)."""
+    # imported here: the rate limit is Starlette middleware (see cmd_serve)
+    from gpufleet.service.ratelimit import RateLimit
+
+    for flag, value, least in (
+        ("--run-timeout", args.run_timeout, 1),
+        ("--run-memory-mb", args.run_memory_mb, 0),
+        ("--run-attempts", args.run_attempts, 1),
+        ("--runs-per-entity", args.runs_per_entity, 1),
+        ("--rate-per-minute", args.rate_per_minute, 0),
+        ("--rate-burst", args.rate_burst, 1),
+    ):
+        if not value >= least:
+            raise InputError(f"{flag} {value:g}: expected a number of {least} or more")
+    return {
+        "run_budget": RunBudget(args.run_timeout, args.run_memory_mb, args.run_attempts),
+        "runs_per_entity": args.runs_per_entity,
+        "rate_limit": RateLimit(args.rate_per_minute, args.rate_burst),
+    }
+
+
+def _serve_limits(sv: argparse.ArgumentParser) -> None:
+    add = sv.add_argument
+    add(
+        "--run-timeout",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="a run's wall-time budget, seconds; past it the run fails (default 600)",
+    )
+    add(
+        "--run-memory-mb",
+        type=int,
+        default=2048,
+        metavar="M",
+        help="a run's memory budget (address space), MB; 0: none (default 2048)",
+    )
+    add(
+        "--run-attempts",
+        type=int,
+        default=2,
+        metavar="N",
+        help="starts of a run before one its server died in is failed (default 2)",
+    )
+    add(
+        "--runs-per-entity",
+        type=int,
+        default=3,
+        metavar="N",
+        help="runs an entity may have queued or running at once (default 3)",
+    )
+    add(
+        "--rate-per-minute",
+        type=float,
+        default=30.0,
+        metavar="N",
+        help="expensive requests (runs, assessments, reports, exports, seeding) a token "
+        "may make a minute after its burst; 0: no limit (default 30)",
+    )
+    add("--rate-burst", type=int, default=20, metavar="B",
+        help="expensive requests a token may make at once (default 20)")  # fmt: skip
+
+
+def add_commands(sub: Any) -> None:
+    sv = sub.add_parser("serve", help="run the REST API and the web dashboard")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--log-level", default="info")
+    sv.add_argument("--no-worker", action="store_true", help="do not run what-if runs here")
+    _serve_limits(sv)
+    sv.add_argument("--anchor-file", metavar="FILE", help="signed audit checkpoints (verify)")
+    sv.add_argument("--signing-key", metavar="KEYFILE", help="sign checkpoints with this key")
+    sv.add_argument("--public-key", metavar="PUB", help="verify checkpoints with this key")
+    sv.add_argument(
+        "--checkpoint-every", type=float, metavar="SECONDS", help="sign the head this often"
+    )
+    db_arg(sv)
+    sv.set_defaults(fn=cmd_serve)
