@@ -21,9 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from gpufleet.labs.gavel import compare_with_gavel, peer_workload_dir, solve_max_min
-from gpufleet.labs.gavel.compare import GAVEL_JOB_PREFIX, Comparison
-from gpufleet.labs.gavel.policies import PolicyName
+from gpufleet.labs.gavel import (
+    GavelComparison,
+    compare_with_gavel,
+    peer_workload_dir,
+    solve_max_min,
+)
+from gpufleet.labs.gavel.compare import GAVEL_JOB_PREFIX
 from mdblocks import replace_md_block
 
 ROOT = Path(__file__).resolve().parent
@@ -53,7 +57,7 @@ def lp_micro_bench(n_jobs: int = 2000, repeats: int = 5) -> dict[str, float]:
     return out
 
 
-def timed(policy: str, repeats: int) -> tuple[Comparison, float, float]:
+def timed(policy: str, repeats: int) -> tuple[GavelComparison, float, float]:
     """The comparison, and the median wall and CPU seconds of ``repeats`` runs."""
     walls, cpus = [], []
     for _ in range(repeats):
@@ -107,7 +111,7 @@ def main() -> None:
     for policy in ("max-min", "fifo"):
         c, wall, cpu = timed(policy, args.repeats)
         results[policy] = {
-            "jobs_simulated": GAVEL_JOB_PREFIX[PolicyName(policy)],
+            "jobs_simulated": GAVEL_JOB_PREFIX[policy],
             "ours_avg_jct_s": c.avg_jct_s,
             "gavel_avg_jct_s": c.gavel_avg_jct_s,
             "ratio": c.ratio,

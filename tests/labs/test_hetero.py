@@ -12,11 +12,11 @@ from gpufleet.labs.gavel import (
     HeteroWorkload,
     compare_with_gavel,
     equal_share_throughput,
-    make_policy,
     peer_workload_dir,
-    simulate,
     solve_max_min,
 )
+from gpufleet.labs.gavel import allocation_policy as make_policy
+from gpufleet.labs.gavel import simulate_fluid as simulate
 from gpufleet.labs.gavel.policies import MaxMinFairness
 from gpufleet.labs.gavel.warm import WarmMaxMin
 

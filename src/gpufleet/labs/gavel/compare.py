@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gpufleet.labs.gavel.fluid import FluidResult, simulate
-from gpufleet.labs.gavel.policies import PolicyName, make_policy
+from gpufleet.labs.gavel.fluid import FluidResult, simulate_fluid
+from gpufleet.labs.gavel.policies import allocation_policy
 from gpufleet.labs.gavel.workload import (
     GAVEL_CLUSTER_GPUS,
     WINDOW,
@@ -17,16 +17,16 @@ from gpufleet.labs.gavel.workload import (
 )
 
 #: How many jobs Gavel generated before its run ended (README of the peer workload).
-GAVEL_JOB_PREFIX = {PolicyName.MAX_MIN: 5576, PolicyName.FIFO: 7591}
+GAVEL_JOB_PREFIX = {"max-min": 5576, "fifo": 7591}
 #: Gavel's printed average JCT over jobs 4,000-4,999 (summary.csv).
-GAVEL_AVG_JCT_S = {PolicyName.MAX_MIN: 61460.622710, PolicyName.FIFO: 94579.078827}
+GAVEL_AVG_JCT_S = {"max-min": 61460.622710, "fifo": 94579.078827}
 
 
 @dataclass(frozen=True)
-class Comparison:
+class GavelComparison:
     """Ours against Gavel on the window jobs 4,000-4,999."""
 
-    policy: PolicyName
+    policy: str  # a name in GAVEL_POLICIES
     avg_jct_s: float
     gavel_avg_jct_s: float
     pearson_r: float  # per-job JCT, ours vs Gavel's
@@ -39,23 +39,23 @@ class Comparison:
         return self.avg_jct_s / self.gavel_avg_jct_s
 
 
-def run_gavel_workload(folder: Path, policy: str) -> tuple[PolicyName, FluidResult]:
+def run_gavel_workload(folder: Path, policy: str) -> FluidResult:
     """Simulate Gavel's job prefix for ``policy`` until every window job is done."""
-    name = PolicyName(policy)
-    wl = load_workload(folder).prefix(GAVEL_JOB_PREFIX[name])
+    chosen = allocation_policy(policy)  # first: an unknown name lists the valid ones
+    wl = load_workload(folder).prefix(GAVEL_JOB_PREFIX[policy])
     window = np.arange(*WINDOW, dtype=np.int64)
-    return name, simulate(wl, make_policy(name), GAVEL_CLUSTER_GPUS, must_finish=window)
+    return simulate_fluid(wl, chosen, GAVEL_CLUSTER_GPUS, must_finish=window)
 
 
-def compare_with_gavel(folder: Path, policy: str) -> Comparison:
-    name, res = run_gavel_workload(folder, policy)
+def compare_with_gavel(folder: Path, policy: str) -> GavelComparison:
+    res = run_gavel_workload(folder, policy)
     gavel = read_gavel_results(folder)
     ours = res.jct_s[gavel["job_id"].astype(np.int64)]
-    theirs = gavel[name.value]
-    return Comparison(
-        policy=name,
+    theirs = gavel[policy]
+    return GavelComparison(
+        policy=policy,
         avg_jct_s=float(ours.mean()),
-        gavel_avg_jct_s=GAVEL_AVG_JCT_S[name],
+        gavel_avg_jct_s=GAVEL_AVG_JCT_S[policy],
         pearson_r=float(np.corrcoef(ours, theirs)[0, 1]),
         pearson_r_log=float(np.corrcoef(np.log(ours), np.log(theirs))[0, 1]),
         allocations=res.allocations,

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from gpufleet.errors import InternalError
 from gpufleet.labs.gavel.lp import FloatArray
-from gpufleet.labs.gavel.policies import ActiveView, Policy
+from gpufleet.labs.gavel.policies import ActiveView, AllocationPolicy
 from gpufleet.labs.gavel.workload import HeteroWorkload
 
 #: A job whose remaining work is below this share of its total is done (float round-off).
@@ -35,9 +35,9 @@ class FluidResult:
     end_s: float
 
 
-def simulate(
+def simulate_fluid(
     workload: HeteroWorkload,
-    policy: Policy,
+    policy: AllocationPolicy,
     gpus_per_type: npt.ArrayLike,
     must_finish: npt.NDArray[np.int64] | None = None,
 ) -> FluidResult:

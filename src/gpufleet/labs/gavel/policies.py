@@ -15,14 +15,14 @@ jobs into time fractions ``X[j, t]`` and never changes state itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from gpufleet.errors import UnknownNameError
+from gpufleet.labs.common import LabPolicies
 from gpufleet.labs.gavel.lp import FloatArray, equal_share_throughput, solve_max_min
 from gpufleet.labs.gavel.warm import WarmMaxMin
 
@@ -37,7 +37,7 @@ class ActiveView:
     gpus_per_type: FloatArray
 
 
-class Policy(Protocol):
+class AllocationPolicy(Protocol):
     """One method: the time fractions of the active jobs."""
 
     def allocate(self, view: ActiveView) -> FloatArray: ...
@@ -97,29 +97,18 @@ class Fifo:
         return x
 
 
-class PolicyName(StrEnum):
-    MAX_MIN = "max-min"
-    FIFO = "fifo"
+GAVEL_POLICIES: LabPolicies[Callable[[], AllocationPolicy]] = LabPolicies("Gavel lab policy")
+GAVEL_POLICIES.define(
+    "max-min",
+    "heterogeneity-aware max-min fairness on effective throughput, an LP on HiGHS "
+    "at every arrival and completion (Gavel, OSDI '20)",
+    MaxMinFairness,
+)
+GAVEL_POLICIES.define(
+    "fifo", "first in, first out on the first free GPU type (heterogeneity-agnostic)", Fifo
+)
 
 
-POLICIES: dict[PolicyName, type[MaxMinFairness] | type[Fifo]] = {
-    PolicyName.MAX_MIN: MaxMinFairness,
-    PolicyName.FIFO: Fifo,
-}
-
-
-SUMMARIES: dict[PolicyName, str] = {
-    PolicyName.MAX_MIN: (
-        "heterogeneity-aware max-min fairness on effective throughput, an LP on HiGHS "
-        "at every arrival and completion (Gavel, OSDI '20)"
-    ),
-    PolicyName.FIFO: "first in, first out on the first free GPU type (heterogeneity-agnostic)",
-}
-
-
-def make_policy(name: str) -> Policy:
-    """The registered policy ``name``; an unknown name lists the valid ones."""
-    try:
-        return POLICIES[PolicyName(name)]()
-    except ValueError:
-        raise UnknownNameError("hetero policy", name, [p.value for p in PolicyName]) from None
+def allocation_policy(name: str) -> AllocationPolicy:
+    """A new policy registered as ``name``; an unknown name lists the valid ones."""
+    return GAVEL_POLICIES.builder(name)()
