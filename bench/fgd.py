@@ -17,7 +17,7 @@ from statistics import mean
 from typing import Any
 
 from gpufleet.inputs.traces.loaders.openb import reference_results
-from gpufleet.labs.fgd import POLICIES, run_packing
+from gpufleet.labs.fgd import FGD_POLICIES, run_packing
 from gpufleet.labs.fgd.experiment import SEEDS
 from gpufleet.labs.fgd.openb import read_gpu_nodes, read_pods
 from mdblocks import replace_md_block
@@ -62,28 +62,28 @@ def main() -> None:
         f"{'policy':<14}{'ours %':>8}{'published %':>13}{'gap pp':>8}"
         f"{'frag %':>8}{'pub. frag %':>13}{'wall s':>8}"
     )
-    for policy in POLICIES:
+    for policy in FGD_POLICIES:
         start = time.perf_counter()
         runs = [run_packing(nodes, pods, policy, seed) for seed in SEEDS[: args.seeds]]
         wall = time.perf_counter() - start
         ours = mean(r.allocated_pct for r in runs)
-        ref = published[policy.value]
+        ref = published[policy]
         frag = mean(r.frag_pct for r in runs)
         rows.append(
             {
-                "policy": policy.value,
+                "policy": policy,
                 "ours_allocated_pct": round(ours, 3),
                 "published_allocated_pct": round(ref, 3),
                 "gap_pp": round(ours - ref, 3),
                 "per_seed": [round(r.allocated_pct, 3) for r in runs],
                 "frag_pct": round(frag, 3),
-                "published_frag_pct": round(published_frag[policy.value], 3),
+                "published_frag_pct": round(published_frag[policy], 3),
                 "wall_s": round(wall, 2),
             }
         )
         print(
-            f"{policy.value:<14}{ours:>8.2f}{ref:>13.2f}{ours - ref:>8.2f}{frag:>8.2f}"
-            f"{published_frag[policy.value]:>13.2f}{wall:>8.1f}"
+            f"{policy:<14}{ours:>8.2f}{ref:>13.2f}{ours - ref:>8.2f}{frag:>8.2f}"
+            f"{published_frag[policy]:>13.2f}{wall:>8.1f}"
         )
     args.out.write_text(json.dumps({"seeds": list(SEEDS[: args.seeds]), "rows": rows}, indent=2))
     print(f"wrote {args.out}")

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from gpufleet.errors import InputError, UnknownNameError
-from gpufleet.labs.fgd import Cluster, PodShape, TargetWorkload, make_policy, run_packing
-from gpufleet.labs.fgd.cluster import NodeSpec
+from gpufleet.labs.fgd import Cluster, PodShape, TargetWorkload, run_packing
+from gpufleet.labs.fgd import packing_policy as make_policy
+from gpufleet.labs.fgd.cluster import node_spec as NodeSpec
 from gpufleet.labs.fgd.experiment import _pick
 from gpufleet.labs.fgd.frag import cluster_fragmentation, node_fragmentation
 from tests.support.traces import trace_folder

@@ -9,10 +9,10 @@ Modules, one job each:
 * :mod:`.frag` -- the target workload's pod-shape distribution and the fragmentation
   measure (GPUs free but unusable by the workload's shapes), per node and per cluster.
 * :mod:`.policies` -- Random, DotProd, GpuClustering, GpuPacking, BestFit and FGD, each a
-  vectorised node score plus a GPU choice, in a registry by name.
+  vectorised node score plus a GPU choice, in a registry by name (:data:`FGD_POLICIES`).
 * :mod:`.experiment` -- the artifact's packing experiment: shuffle, inflate to 130 % of
   GPU capacity, place in order with no departures, report the share of GPUs allocated.
-* :mod:`.openb` -- reading the openb trace's node and pod CSVs as exact integers.
+* :mod:`.openb` -- the openb trace's GPU nodes and pods, read through its trace loader.
 """
 
 from __future__ import annotations
@@ -20,19 +20,19 @@ from __future__ import annotations
 from gpufleet.labs.fgd.cluster import MILLI, Cluster, PodShape
 from gpufleet.labs.fgd.experiment import RunResult, inflate, run_packing
 from gpufleet.labs.fgd.frag import TargetWorkload, cluster_fragmentation, node_fragmentation
-from gpufleet.labs.fgd.policies import POLICIES, PolicyName, make_policy
+from gpufleet.labs.fgd.policies import FGD_POLICIES, PackingPolicy, packing_policy
 
 __all__ = [
+    "FGD_POLICIES",
     "MILLI",
-    "POLICIES",
     "Cluster",
+    "PackingPolicy",
     "PodShape",
-    "PolicyName",
     "RunResult",
     "TargetWorkload",
     "cluster_fragmentation",
     "inflate",
-    "make_policy",
     "node_fragmentation",
+    "packing_policy",
     "run_packing",
 ]

@@ -6,18 +6,24 @@ never fit a request and add nothing to a sum. A pod asks for ``num_gpu`` GPUs of
 ``gpu_milli`` each: ``gpu_milli < 1000`` means it shares one GPU (``num_gpu == 1``);
 otherwise it takes ``num_gpu`` whole GPUs. Policies read the arrays; only
 :meth:`Cluster.place` changes them.
+
+Nodes come in as the trace loaders' :class:`~gpufleet.inputs.traces.loaders.openb.NodeSpec`
+(CPU cores, memory in GiB) and are converted to these integers once, in :meth:`Cluster.build`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from gpufleet.errors import InputError
+from gpufleet.inputs.traces.loaders.openb import NodeSpec
 
 MILLI = 1000
+MIB_PER_GIB = 1024
 MAX_GPUS = 8
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -60,13 +66,22 @@ class PodShape:
         return "share-gpu" if self.shares_gpu else f"{self.num_gpu}-gpu"
 
 
-@dataclass(frozen=True)
-class NodeSpec:
-    name: str
-    cpu_milli: int
-    memory_mib: int
-    gpus: int
-    model: str
+def node_spec(name: str, cpu_milli: int, memory_mib: int, gpus: int, model: str) -> NodeSpec:
+    """A node given in the artifact's units (its node list's columns ``sn``, ``cpu_milli``,
+    ``memory_mib``, ``gpu``, ``model``)."""
+    return NodeSpec(model, gpus, cpu_milli / MILLI, memory_mib / MIB_PER_GIB, name=name)
+
+
+def _milli_units(node: NodeSpec) -> tuple[int, int]:
+    """(milli-CPU, MiB) of a node. Exact: the loader divided integers by 1000 and 1024, and
+    rounding the product back recovers them (1024 is a power of two; x/1000*1000 is within
+    one ulp of x)."""
+    if node.cpus is None or node.memory_gb is None:
+        raise InputError(
+            f"node {node.name or node.gpu_type!r}: CPU or memory unknown; the packing "
+            "simulator needs both (cpus, memory_gb)"
+        )
+    return round(node.cpus * MILLI), round(node.memory_gb * MIB_PER_GIB)
 
 
 @dataclass
@@ -83,20 +98,21 @@ class Cluster:
     affinity: list[dict[str, int]] = field(default_factory=list)
 
     @classmethod
-    def build(cls, nodes: list[NodeSpec]) -> Cluster:
+    def build(cls, nodes: Sequence[NodeSpec]) -> Cluster:
         for n in nodes:
             if not 0 <= n.gpus <= MAX_GPUS:
                 raise InputError(f"node {n.name}: {n.gpus} GPUs, expected 0 to {MAX_GPUS}")
+        units = np.array([_milli_units(n) for n in nodes], dtype=np.int64).reshape(-1, 2)
         gpu_count = np.array([n.gpus for n in nodes], dtype=np.int64)
         gpu_left = np.where(np.arange(MAX_GPUS)[None, :] < gpu_count[:, None], MILLI, 0)
-        cpu = np.array([n.cpu_milli for n in nodes], dtype=np.int64)
+        cpu = units[:, 0].copy()
         return cls(
             names=tuple(n.name for n in nodes),
-            models=tuple(n.model for n in nodes),
+            models=tuple(n.gpu_type for n in nodes),
             gpu_count=gpu_count,
             cpu_cap=cpu,
             cpu_left=cpu.copy(),
-            mem_left=np.array([n.memory_mib for n in nodes], dtype=np.int64),
+            mem_left=units[:, 1].copy(),
             gpu_left=gpu_left.astype(np.int64),
             affinity=[{} for _ in nodes],
         )

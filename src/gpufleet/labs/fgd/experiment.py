@@ -28,7 +28,7 @@ implies was measured: with a uniform draw per pod the score-tie-heavy policies
 the CPU of 8-GPU nodes and came out 3-5 points low; with one fixed order per run every
 policy lands within half a point of the published means (docs/validation.md). A fixed
 order packs ties onto the same nodes, which keeps whole nodes free for 8-GPU pods.
-Random keeps its uniform draw (:attr:`~gpufleet.labs.fgd.policies.Policy.draws_node`).
+Random keeps its uniform draw (:attr:`~gpufleet.labs.fgd.policies.PackingPolicy.draws_node`).
 
 The artifact's seeds are 42..51 for Go's ``math/rand``; these runs use numpy's PCG64
 with the same seed numbers, so the draws differ and only the mean is comparable.
@@ -38,13 +38,15 @@ per shape and recomputed only for nodes changed since (the decisions are unchang
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from gpufleet.labs.fgd.cluster import Cluster, IntArray, NodeSpec, PodShape
+from gpufleet.inputs.traces.loaders.openb import NodeSpec
+from gpufleet.labs.fgd.cluster import Cluster, IntArray, PodShape
 from gpufleet.labs.fgd.frag import TargetWorkload, cluster_fragmentation
-from gpufleet.labs.fgd.policies import Policy, make_policy
+from gpufleet.labs.fgd.policies import PackingPolicy, packing_policy
 
 TUNE_RATIO = 1.3
 SEEDS = tuple(range(42, 52))
@@ -80,7 +82,7 @@ def inflate(
 class _ScoreCache:
     """Per pod shape: the last scores of every node (−1 = infeasible) and when."""
 
-    def __init__(self, cluster: Cluster, policy: Policy) -> None:
+    def __init__(self, cluster: Cluster, policy: PackingPolicy) -> None:
         self.cluster = cluster
         self.policy = policy
         self.node_version = np.zeros(cluster.size, dtype=np.int64)
@@ -124,7 +126,7 @@ def _pick(ties: IntArray, rank: IntArray, uniform: bool, rng: np.random.Generato
 
 
 def run_packing(
-    nodes: list[NodeSpec],
+    nodes: Sequence[NodeSpec],
     pods: list[PodShape],
     policy: str,
     seed: int,
@@ -136,7 +138,7 @@ def run_packing(
     target = TargetWorkload.from_pods(pods)
     arrivals = inflate(pods, cluster.total_gpu_milli, ratio, rng)
     rank = rng.permutation(cluster.size)  # the run's node order: ties go to the first
-    chosen = make_policy(policy, cluster, target)
+    chosen = packing_policy(policy, cluster, target)
     cache = _ScoreCache(cluster, chosen)
     placed = 0
     for pod in arrivals:

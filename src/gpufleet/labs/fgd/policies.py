@@ -7,7 +7,7 @@ scheduler-framework range; the artifact truncates to int64, and those truncation
 ties) and the scheduler takes the best node, ties going to the node first in an order
 drawn once per run (:mod:`.experiment` explains why); Random instead draws its node
 uniformly among the feasible ones, as the artifact's ``RandomScore`` does in ``PreScore``
-(:attr:`Policy.draws_node`). Then the policy picks the GPU(s) on that node: a pod asking
+(:attr:`PackingPolicy.draws_node`). Then the policy picks the GPU(s) on that node: a pod asking
 whole GPUs takes the first fully free ones; a sharing pod takes the best-fit GPU (least left
 that still fits) except under Random (a random fitting GPU) and FGD (its own choice).
 
@@ -17,12 +17,12 @@ Notation: ``c`` = node CPU left, ``L`` = node milli-GPU left (sum over GPUs), ``
 
 from __future__ import annotations
 
-from enum import StrEnum
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
 
-from gpufleet.errors import UnknownNameError
+from gpufleet.labs.common import LabPolicies
 from gpufleet.labs.fgd.cluster import (
     MAX_GPUS,
     MILLI,
@@ -39,16 +39,7 @@ MAX_SPEC_GPU = 8_000
 MAX_SCORE = 100
 
 
-class PolicyName(StrEnum):
-    RANDOM = "Random"
-    DOT_PROD = "DotProd"
-    CLUSTERING = "GpuClustering"
-    PACKING = "GpuPacking"
-    BEST_FIT = "BestFit"
-    FGD = "FGD"
-
-
-class Policy(Protocol):
+class PackingPolicy(Protocol):
     """Scores nodes for a pod; picks GPUs on the chosen node. Reads state, never writes.
 
     ``draws_node``: the policy's node is a uniform draw among the best scores (Random),
@@ -124,7 +115,7 @@ class DotProdPolicy(BestFitGpu):
         return np.asarray(np.trunc(MAX_SCORE * (1 - dot / 2)), dtype=np.int64)
 
 
-class ClusteringPolicy(BestFitGpu):
+class GpuClusteringPolicy(BestFitGpu):
     """GpuClustering (``gpu_clustering_score.go``): keep pods of one class together, the
     classes being no-gpu, share-gpu and n-gpu. With ``u = ⌊25 (MaxSpecGpu − L) / MaxSpecGpu⌋``:
     the node holds only the pod's class → 75 + u; the pod's class among others → 50 + u;
@@ -147,7 +138,7 @@ class ClusteringPolicy(BestFitGpu):
         return np.asarray(base + bonus, dtype=np.int64)
 
 
-class PackingPolicy(BestFitGpu):
+class GpuPackingPolicy(BestFitGpu):
     """GpuPacking (``gpu_packing_score.go``), from high to low:
 
     1. the pod fits on partly used GPUs: 100 − ⌊Σ_used-gpus ⌊100 l_g / 1000⌋ / 10⌋, at least 50;
@@ -245,37 +236,48 @@ class FGDPolicy:
         return _default_gpus(cluster, pod, node)
 
 
-POLICIES = tuple(PolicyName)
-
-SUMMARIES: dict[PolicyName, str] = {
-    PolicyName.FGD: (
-        "fragmentation gradient descent: the node and GPUs that grow the expected "
-        "fragmentation least (Weng et al., ATC '23)"
-    ),
-    PolicyName.BEST_FIT: "the node left with the least free CPU and GPU",
-    PolicyName.PACKING: "partly used GPUs first, then free GPUs of used nodes, then empty nodes",
-    PolicyName.CLUSTERING: "pods of one class (no-GPU, shared-GPU, n-GPU) together on nodes",
-    PolicyName.DOT_PROD: "the node whose free (CPU, GPU) aligns least with the request (Tetris)",
-    PolicyName.RANDOM: "a uniformly random feasible node",
-}
+Builder = Callable[[Cluster, TargetWorkload], PackingPolicy]
 
 
-def make_policy(name: str, cluster: Cluster, target: TargetWorkload) -> Policy:
-    """The policy registered as ``name`` (see :class:`PolicyName`)."""
-    try:
-        which = PolicyName(name)
-    except ValueError:
-        raise UnknownNameError("sharing policy", name, [p.value for p in PolicyName]) from None
-    if which is PolicyName.FGD:
-        return FGDPolicy(target, cluster)
-    simple: dict[PolicyName, type[Policy]] = {
-        PolicyName.RANDOM: RandomPolicy,
-        PolicyName.DOT_PROD: DotProdPolicy,
-        PolicyName.CLUSTERING: ClusteringPolicy,
-        PolicyName.PACKING: PackingPolicy,
-        PolicyName.BEST_FIT: BestFitPolicy,
-    }
-    return simple[which]()
+def _stateless(policy: Callable[[], PackingPolicy]) -> Builder:
+    """The builder of a policy that needs neither the cluster nor the target workload."""
+    return lambda cluster, target: policy()
 
 
-__all__ = ["POLICIES", "SUMMARIES", "Policy", "PolicyName", "make_policy"]
+#: In the artifact's order (its policies are numbered 01-Random to 06-FGD), which the
+#: experiment's tables keep.
+FGD_POLICIES: LabPolicies[Builder] = LabPolicies("FGD lab policy")
+FGD_POLICIES.define("Random", "a uniformly random feasible node", _stateless(RandomPolicy))
+FGD_POLICIES.define(
+    "DotProd",
+    "the node whose free (CPU, GPU) aligns least with the request (Tetris)",
+    _stateless(DotProdPolicy),
+)
+FGD_POLICIES.define(
+    "GpuClustering",
+    "pods of one class (no-GPU, shared-GPU, n-GPU) together on nodes",
+    _stateless(GpuClusteringPolicy),
+)
+FGD_POLICIES.define(
+    "GpuPacking",
+    "partly used GPUs first, then free GPUs of used nodes, then empty nodes",
+    _stateless(GpuPackingPolicy),
+)
+FGD_POLICIES.define(
+    "BestFit", "the node left with the least free CPU and GPU", _stateless(BestFitPolicy)
+)
+FGD_POLICIES.define(
+    "FGD",
+    "fragmentation gradient descent: the node and GPUs that grow the expected "
+    "fragmentation least (Weng et al., ATC '23)",
+    lambda cluster, target: FGDPolicy(target, cluster),
+)
+
+
+def packing_policy(name: str, cluster: Cluster, target: TargetWorkload) -> PackingPolicy:
+    """A new policy registered as ``name`` for ``cluster`` and the ``target`` workload; an
+    unknown name lists the valid ones."""
+    return FGD_POLICIES.builder(name)(cluster, target)
+
+
+__all__ = ["FGD_POLICIES", "PackingPolicy", "packing_policy"]
