@@ -4,6 +4,10 @@ Seed i drives the same workload randomness in every arm, so differences are pair
 :mod:`gpufleet.planning.whatif.stats`). Runs go to local worker processes when ``workers > 1``.
 A milestone not reached within the horizon counts as reached at the horizon for the
 arithmetic and is reported as censored (``not_reached`` seeds).
+
+The statistics read each run's typed figures (:mod:`gpufleet.sim.metrics`), unrounded:
+a mean over seeds is the mean of exact figures, rounded once, when written as JSON
+(``Comparison.to_dict``) or text.
 """
 
 from __future__ import annotations
@@ -12,15 +16,31 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from gpufleet.domain.scenario import Scenario
 from gpufleet.planning.whatif.charges import charges
-from gpufleet.planning.whatif.stats import estimate, paired
+from gpufleet.planning.whatif.stats import Estimate, estimate, paired
 from gpufleet.sim.result import SimResult
 from gpufleet.sim.simulator import Simulation
 
-PROGRAM_METRICS = (
+ProgramMetric = Literal[
+    "milestone_delay_days",
+    "queueing_delay_mean_s",
+    "queueing_delay_p95_s",
+    "jct_mean_s",
+    "jct_p95_s",
+    "gpu_hours_received",
+    "gpu_hours_entitled",
+    "received_over_entitled",
+    "work_done_gpu_hours",
+]
+EntityMetric = Literal[
+    "gpu_hours_used", "gpu_hours_lent", "gpu_hours_borrowed", "stranded_gpu_days", "cost_usd"
+]
+FleetMetric = Literal["utilisation", "fairness_jain", "stranded_gpu_days", "idle_ready_gpu_hours"]
+
+PROGRAM_METRICS: tuple[ProgramMetric, ...] = (
     "milestone_delay_days",
     "queueing_delay_mean_s",
     "queueing_delay_p95_s",
@@ -31,21 +51,67 @@ PROGRAM_METRICS = (
     "received_over_entitled",
     "work_done_gpu_hours",
 )
-ENTITY_METRICS = (
+ENTITY_METRICS: tuple[EntityMetric, ...] = (
     "gpu_hours_used",
     "gpu_hours_lent",
     "gpu_hours_borrowed",
     "stranded_gpu_days",
     "cost_usd",
 )
-FLEET_METRICS = ("utilisation", "fairness_jain", "stranded_gpu_days", "idle_ready_gpu_hours")
+FLEET_METRICS: tuple[FleetMetric, ...] = (
+    "utilisation",
+    "fairness_jain",
+    "stranded_gpu_days",
+    "idle_ready_gpu_hours",
+)
 
 
 def _run(sc: Scenario, seed: int) -> SimResult:
     return Simulation(sc, seed=seed).run()
 
 
+def program_figures(r: SimResult, prog: str) -> dict[ProgramMetric, float]:
+    """A program's compared figures in one run, unrounded; a milestone not reached within
+    the horizon counts as reached at the horizon."""
+    p = r.metrics.programs[prog]
+    ms = p.milestone
+    return {
+        "milestone_delay_days": ms.delay_days_censored(r.end) if ms is not None else 0.0,
+        "queueing_delay_mean_s": p.queueing_delay_s.mean,
+        "queueing_delay_p95_s": p.queueing_delay_s.p95,
+        "jct_mean_s": p.jct_s.mean,
+        "jct_p95_s": p.jct_s.p95,
+        "gpu_hours_received": p.gpu_hours_received,
+        "gpu_hours_entitled": p.gpu_hours_entitled,
+        "received_over_entitled": p.received_over_entitled or 0.0,
+        "work_done_gpu_hours": p.work_done_gpu_hours,
+    }
+
+
+def entity_figures(r: SimResult, ent: str) -> dict[EntityMetric, float]:
+    e = r.metrics.entities[ent]
+    return {
+        "gpu_hours_used": e.gpu_hours_used,
+        "gpu_hours_lent": e.gpu_hours_lent,
+        "gpu_hours_borrowed": e.gpu_hours_borrowed,
+        "stranded_gpu_days": e.stranded_gpu_days,
+        "cost_usd": e.cost_usd,
+    }
+
+
+def fleet_figures(r: SimResult) -> dict[FleetMetric, float]:
+    f = r.metrics.fleet
+    return {
+        "utilisation": f.utilisation,
+        "fairness_jain": f.fairness_jain,
+        "stranded_gpu_days": f.stranded_gpu_days,
+        "idle_ready_gpu_hours": f.idle_ready_gpu_hours,
+    }
+
+
 def program_values(r: SimResult, prog: str) -> dict[str, float]:
+    """The figures of :func:`program_figures` as printed in a run's JSON (rounded), for
+    :mod:`gpufleet.planning.sweep`, whose published figures are computed from these."""
     p = r.programs[prog]
     ms = p["milestone"]
     delay = 0.0
@@ -69,6 +135,70 @@ def program_values(r: SimResult, prog: str) -> dict[str, float]:
     }
 
 
+def _estimates_to_dict(es: dict[Any, Estimate]) -> dict[str, Any]:
+    return {str(m): e.as_dict() for m, e in es.items()}
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Per program, entity and the fleet: one :class:`Estimate` per compared metric, over
+    the seeds (an arm's means) or paired by seed (a variant's differences from the base)."""
+
+    programs: dict[str, dict[ProgramMetric, Estimate]]
+    entities: dict[str, dict[EntityMetric, Estimate]]
+    fleet: dict[FleetMetric, Estimate]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "programs": {k: _estimates_to_dict(v) for k, v in self.programs.items()},
+            "entities": {k: _estimates_to_dict(v) for k, v in self.entities.items()},
+            "fleet": _estimates_to_dict(self.fleet),
+        }
+
+
+@dataclass(frozen=True)
+class MilestoneSpread:
+    """A milestone over an arm's seeds: the dates it was reached, and in how many seeds it
+    was not reached within the horizon."""
+
+    due: datetime
+    reached: list[datetime]
+    not_reached: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "due": self.due.isoformat(),
+            "reached": [d.isoformat() for d in self.reached],
+            "not_reached": self.not_reached,
+        }
+
+
+@dataclass(frozen=True)
+class ArmFigures:
+    """One arm over the seeds: its scenario's name, its figures' means with their 95%
+    intervals, and its programs' milestones (programs without one are absent)."""
+
+    scenario: str
+    figures: Figures
+    milestones: dict[str, MilestoneSpread]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            **self.figures.to_dict(),
+            "milestones": {k: m.to_dict() for k, m in self.milestones.items()},
+        }
+
+
+def _milestones(res: list[SimResult], prog: str) -> MilestoneSpread | None:
+    ms = [r.metrics.programs[prog].milestone for r in res]
+    first = ms[0]
+    if first is None:
+        return None
+    reached = [m.reached for m in ms if m is not None and m.reached is not None]
+    return MilestoneSpread(first.due, reached, len(ms) - len(reached))
+
+
 @dataclass
 class Comparison:
     base: str
@@ -78,75 +208,65 @@ class Comparison:
     market_rate: float | None = None
     markup: float = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
-        base = self.base
-        first = self.results[base][0]
-        out: dict[str, Any] = {
-            "base": base,
-            "variants": [a for a in self.arms if a != base],
-            "seeds": self.seeds,
-            "arms": {},
-            "deltas": {},
-            "charges": {},
-        }
-        for arm, sc in self.arms.items():
-            res = self.results[arm]
-            a: dict[str, Any] = {
-                "scenario": sc.name,
-                "programs": {},
-                "entities": {},
-                "fleet": {},
-                "milestones": {},
-            }
-            for prog in first.programs:
-                vals = [program_values(r, prog) for r in res]
-                a["programs"][prog] = {
-                    m: estimate([v[m] for v in vals]).as_dict() for m in PROGRAM_METRICS
-                }
-                ms = [r.programs[prog]["milestone"] for r in res]
-                if ms[0] is not None:
-                    reached = [m["reached"] for m in ms if m and m["reached"]]
-                    a["milestones"][prog] = {
-                        "due": ms[0]["due"],
-                        "reached": reached,
-                        "not_reached": len(ms) - len(reached),
-                    }
-            for ent in first.entities:
-                a["entities"][ent] = {
-                    m: estimate([r.entities[ent][m] for r in res]).as_dict() for m in ENTITY_METRICS
-                }
-            a["fleet"] = {m: estimate([r.fleet[m] for r in res]).as_dict() for m in FLEET_METRICS}
-            out["arms"][arm] = a
-            out["charges"][arm] = [c.as_dict() for c in charges(sc, self.market_rate, self.markup)]
-        for arm in self.arms:
-            if arm != base:
-                out["deltas"][arm] = self._deltas(arm)
-        return out
+    @property
+    def variants(self) -> list[str]:
+        return [a for a in self.arms if a != self.base]
 
-    def _deltas(self, arm: str) -> dict[str, Any]:
-        base, first = self.base, self.results[self.base][0]
-        d: dict[str, Any] = {"programs": {}, "entities": {}, "fleet": {}}
+    def arm(self, arm: str) -> ArmFigures:
+        """``arm``'s figures: each metric's mean over the seeds with its 95% interval."""
+        res = self.results[arm]
+        first = self.results[self.base][0].metrics
+        programs = {}
+        milestones = {}
         for prog in first.programs:
-            b = [program_values(r, prog) for r in self.results[base]]
-            v = [program_values(r, prog) for r in self.results[arm]]
-            d["programs"][prog] = {
-                m: paired([x[m] for x in b], [y[m] for y in v]).as_dict() for m in PROGRAM_METRICS
-            }
+            vals = [program_figures(r, prog) for r in res]
+            programs[prog] = {m: estimate([v[m] for v in vals]) for m in PROGRAM_METRICS}
+            spread = _milestones(res, prog)
+            if spread is not None:
+                milestones[prog] = spread
+        entities = {}
         for ent in first.entities:
-            d["entities"][ent] = {
-                m: paired(
-                    [r.entities[ent][m] for r in self.results[base]],
-                    [r.entities[ent][m] for r in self.results[arm]],
-                ).as_dict()
-                for m in ENTITY_METRICS
+            vals_e = [entity_figures(r, ent) for r in res]
+            entities[ent] = {m: estimate([v[m] for v in vals_e]) for m in ENTITY_METRICS}
+        vals_f = [fleet_figures(r) for r in res]
+        fleet = {m: estimate([v[m] for v in vals_f]) for m in FLEET_METRICS}
+        return ArmFigures(self.arms[arm].name, Figures(programs, entities, fleet), milestones)
+
+    def deltas(self, arm: str) -> Figures:
+        """``arm`` - base, paired by seed: each metric's mean difference and its interval."""
+        base, other = self.results[self.base], self.results[arm]
+        first = base[0].metrics
+        programs = {}
+        for prog in first.programs:
+            b = [program_figures(r, prog) for r in base]
+            v = [program_figures(r, prog) for r in other]
+            programs[prog] = {
+                m: paired([x[m] for x in b], [y[m] for y in v]) for m in PROGRAM_METRICS
             }
-        d["fleet"] = {
-            m: paired(
-                [r.fleet[m] for r in self.results[base]], [r.fleet[m] for r in self.results[arm]]
-            ).as_dict()
-            for m in FLEET_METRICS
+        entities = {}
+        for ent in first.entities:
+            be = [entity_figures(r, ent) for r in base]
+            ve = [entity_figures(r, ent) for r in other]
+            entities[ent] = {
+                m: paired([x[m] for x in be], [y[m] for y in ve]) for m in ENTITY_METRICS
+            }
+        bf, vf = [fleet_figures(r) for r in base], [fleet_figures(r) for r in other]
+        fleet = {m: paired([x[m] for x in bf], [y[m] for y in vf]) for m in FLEET_METRICS}
+        return Figures(programs, entities, fleet)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The comparison as JSON values: each estimate rounded to 4 decimals, dates ISO."""
+        return {
+            "base": self.base,
+            "variants": self.variants,
+            "seeds": self.seeds,
+            "arms": {arm: self.arm(arm).to_dict() for arm in self.arms},
+            "deltas": {arm: self.deltas(arm).to_dict() for arm in self.variants},
+            "charges": {
+                arm: [c.as_dict() for c in charges(sc, self.market_rate, self.markup)]
+                for arm, sc in self.arms.items()
+            },
         }
-        return d
 
 
 def compare(
