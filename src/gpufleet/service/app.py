@@ -1,6 +1,7 @@
 """The app factory: ``create_app(store)`` is the whole service, REST API and dashboard.
 
-- the REST API under ``/api/v1`` (routers ``routes_*``), its OpenAPI schema at
+- the REST API under ``/api/v1`` (the routers in :data:`ROUTERS`, one module of
+  :mod:`gpufleet.service.routes` per resource), its OpenAPI schema at
   ``/api/openapi.json`` and its docs at ``/api/docs``;
 - the dashboard (:mod:`gpufleet.service.dashboard`) at ``/`` and ``/static``;
 - one error shape for every error (:mod:`gpufleet.service.errors`);
@@ -32,16 +33,12 @@ from gpufleet.governance.runs.fairness import MAX_ACTIVE_RUNS
 from gpufleet.governance.runs.queue import RunWorker
 from gpufleet.governance.store.db import Store
 from gpufleet.governance.store.migrate import current
+from gpufleet.registry import Registry
 from gpufleet.service import dashboard, errors
 from gpufleet.service.checkpoints import AnchorSettings, Checkpointer
 from gpufleet.service.deps import Caller, StoreDep
 from gpufleet.service.ratelimit import DEFAULT_RATE, RateLimit, RateLimitMiddleware
-from gpufleet.service.routes import audit as routes_audit
-from gpufleet.service.routes import register as routes_register
-from gpufleet.service.routes import reports as routes_reports
-from gpufleet.service.routes import runs as routes_runs
-from gpufleet.service.routes import tokens as routes_tokens
-from gpufleet.service.routes import transfers as routes_transfers
+from gpufleet.service.routes import audit, register, reports, runs, tokens, transfers
 
 log = logging.getLogger("gpufleet.service")
 
@@ -68,6 +65,17 @@ def principal_dict(p: Principal) -> dict[str, Any]:
         "entity": p.entity_name,
         "person": p.person_name,
     }
+
+
+# the API's routers by resource, included under API in this order (the OpenAPI schema's)
+ROUTERS = Registry[APIRouter]("API router")
+ROUTERS.add("service", meta)
+ROUTERS.add("register", register.router)
+ROUTERS.add("transfers", transfers.router)
+ROUTERS.add("runs", runs.router)
+ROUTERS.add("reports", reports.router)
+ROUTERS.add("audit", audit.router)
+ROUTERS.add("tokens", tokens.router)
 
 
 def create_app(
@@ -121,15 +129,7 @@ def create_app(
     app.state.runs_per_entity = runs_per_entity
     errors.install(app)
     app.add_middleware(RateLimitMiddleware, limit=rate_limit)
-    for r in (
-        meta,
-        routes_register.router,
-        routes_transfers.router,
-        routes_runs.router,
-        routes_reports.router,
-        routes_audit.router,
-        routes_tokens.router,
-    ):
-        app.include_router(r, prefix=API)
+    for _resource, router in ROUTERS.items():
+        app.include_router(router, prefix=API)
     app.include_router(dashboard.router)
     return app

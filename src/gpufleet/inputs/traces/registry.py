@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gpufleet.errors import InputError, UnknownNameError
+from gpufleet.inputs.traces.detect import load_file
 from gpufleet.inputs.traces.rows import RowPolicy
 from gpufleet.inputs.traces.workload import Workload, read_parquet
+from gpufleet.registry import Registry
 
 Loader = Callable[[Path, RowPolicy], Workload]
 
@@ -28,7 +30,7 @@ class TraceSpec:
     folder: str  # the folder under the traces root (a variant shares its trace's folder)
 
 
-_REGISTRY: dict[str, TraceSpec] = {}
+_REGISTRY = Registry[TraceSpec]("trace")
 
 
 def register(name: str, description: str, folder: str | None = None) -> Callable[[Loader], Loader]:
@@ -38,7 +40,7 @@ def register(name: str, description: str, folder: str | None = None) -> Callable
     folder is a name's part before any ':' (``alibaba-openb-v2023:gpushare20``)."""
 
     def deco(fn: Loader) -> Loader:
-        _REGISTRY[name] = TraceSpec(name, description, fn, folder or _default_folder(name))
+        _REGISTRY.add(name, TraceSpec(name, description, fn, folder or _default_folder(name)))
         return fn
 
     return deco
@@ -66,11 +68,12 @@ def traces_root() -> Path:
 
 def known_traces() -> list[TraceSpec]:
     _load_builtin_loaders()
-    return [v for _, v in sorted(_REGISTRY.items())]
+    return [spec for _, spec in sorted(_REGISTRY.items())]
 
 
 def _load_builtin_loaders() -> None:
-    # importing the modules registers their loaders
+    # importing the modules registers their loaders; imported here, not at the top, because
+    # each of them imports `register` from this module
     from gpufleet.inputs.traces import loaders  # noqa: F401
 
 
@@ -87,28 +90,27 @@ def load_source(
     _load_builtin_loaders()
     if source in _REGISTRY:
         _no_map(source, "a registered trace", column_map, time_format)
-        folder = traces_root() / _REGISTRY[source].folder
+        spec = _REGISTRY.get(source)
+        folder = traces_root() / spec.folder
         if not folder.is_dir():
             raise InputError(
                 f"trace {source!r}: folder {folder} not found; set GPUFLEET_TRACES "
                 "to the folder that holds the public traces"
             )
-        return _REGISTRY[source].load(folder, policy or RowPolicy(str(folder)))
+        return spec.load(folder, policy or RowPolicy(str(folder)))
     path = Path(source)
     if not path.exists():
-        raise UnknownNameError("trace or file", source, list(_REGISTRY))
+        raise UnknownNameError("trace or file", source, _REGISTRY.names())
     if path.is_dir():
         _no_map(source, "a folder", column_map, time_format)
         if path.name in _REGISTRY:
-            return _REGISTRY[path.name].load(path, policy or RowPolicy(str(path)))
+            return _REGISTRY.get(path.name).load(path, policy or RowPolicy(str(path)))
         raise InputError(
             f"{path}: a folder, but not one of the known traces ({', '.join(sorted(_REGISTRY))})"
         )
     if path.suffix == ".parquet":
         _no_map(source, "a Parquet workload", column_map, time_format)
         return read_parquet(path)
-    from gpufleet.inputs.traces.detect import load_file
-
     loaded: Workload = load_file(
         path, policy or RowPolicy(str(path)), column_map=column_map, time_format=time_format
     )
