@@ -33,22 +33,30 @@ import hashlib
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import Field, ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gpufleet.domain.scenario import Scenario
 from gpufleet.errors import ConflictError, GpufleetError, InputError, NotFoundError, Problem
 from gpufleet.governance.register.plan import plan_scenario
 from gpufleet.governance.runs import fairness
 from gpufleet.governance.runs.budget import DEFAULT_BUDGET, RunBudget, RunBudgetError, run_within
+from gpufleet.governance.runs.kinds import (
+    BASE,
+    DEFAULT_SEEDS,
+    MAX_SEEDS,
+    RUN_KINDS,
+    Prepared,
+    RunKind,
+    json_safe,
+    seed_list,
+)
 from gpufleet.governance.store.audit import canonical, row_dict
 from gpufleet.governance.store.db import Store, Tx, now
-from gpufleet.governance.store.models import Run, RunStatus, Transfer
-from gpufleet.governance.transfers import assess as A
-from gpufleet.governance.transfers.lifecycle import MAX_SEEDS, record_assessment
+from gpufleet.governance.store.models import Run, RunStatus
 from gpufleet.inputs.scenario.limits import require_runnable
 from gpufleet.inputs.scenario.schema import NonNeg, Strict
 from gpufleet.planning.whatif.apply import apply_changes
@@ -56,8 +64,6 @@ from gpufleet.planning.whatif.changes import PARSERS, Change
 from gpufleet.planning.whatif.compare import compare
 
 log = logging.getLogger(__name__)
-
-KINDS = ("assessment", "whatif")
 
 
 def actor_of(run_id: int) -> str:
@@ -71,7 +77,7 @@ class WhatIfBody(Strict):
 
     changes: dict[str, list[str]]
     name: Annotated[str, Field(min_length=1, max_length=100)] = "changes"
-    seeds: Annotated[int, Field(ge=1, le=MAX_SEEDS)] = A.DEFAULT_SEEDS
+    seeds: Annotated[int, Field(ge=1, le=MAX_SEEDS)] = DEFAULT_SEEDS
     markup: NonNeg = 0.0
     market_rate: NonNeg | None = None
 
@@ -113,12 +119,12 @@ def queue_whatif(
     tokens may see it); it may have ``cap`` runs queued or running (else
     TooManyRequestsError ``too-many-runs``)."""
     body = whatif_body(request)
-    if body.name == A.BASE:
+    if body.name == BASE:
         raise InputError(f"name: {body.name!r} is the base arm's; choose another")
     fairness.require_room(tx.session, entity_id, cap)
     base = plan_scenario(tx.session)
     arm = _whatif_arm(base, body)
-    require_runnable({A.BASE: base, body.name: arm}, body.seeds, "the what-if")
+    require_runnable({BASE: base, body.name: arm}, body.seeds, "the what-if")
     run = Run(
         kind="whatif",
         status=RunStatus.QUEUED.value,
@@ -172,18 +178,6 @@ def _lock_next(tx: Tx) -> Run | None:
     return None
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    kind: str
-    base: Scenario
-    arm: Scenario
-    transfer_name: str
-    seeds: int
-    markup: float
-    market_rate: float | None
-    arm_name: str
-
-
 def _runnable(store: Store, run_id: int) -> None:
     with store.read() as s:
         run = s.get(Run, run_id)
@@ -193,43 +187,45 @@ def _runnable(store: Store, run_id: int) -> None:
             raise ConflictError(f"run {run_id} is already {run.status}", code="bad-state")
 
 
-def _prepare(store: Store, run_id: int) -> _Prepared:
+def _kind(run: Run) -> RunKind:
+    if run.kind not in RUN_KINDS:
+        kinds = ", ".join(sorted(RUN_KINDS))
+        raise InputError(f"run {run.id}: unknown kind {run.kind!r}; kinds: {kinds}")
+    return RUN_KINDS.get(run.kind)
+
+
+def _prepare(store: Store, run_id: int) -> Prepared:
     """Everything the run needs from the store, read in one short transaction."""
     with store.read() as s:
         run = s.get(Run, run_id)
         if run is None:
             raise NotFoundError("run", run_id)
-        req = dict(run.request)
-        if run.kind == "assessment":
-            t = s.get(Transfer, req.get("transfer_id", run.transfer_id))
-            if t is None:
-                raise NotFoundError("transfer", req.get("transfer_id"))
-            base, arm = A.arms_for(s, t)
-            p = _Prepared(
-                "assessment", base, arm, t.name, int(req.get("seeds", A.DEFAULT_SEEDS)),
-                float(req.get("markup") or 0.0), req.get("market_rate"), A.ARM,
-            )  # fmt: skip
-        elif run.kind == "whatif":
-            body = whatif_body(req)
-            base = plan_scenario(s)
-            p = _Prepared(
-                "whatif", base, _whatif_arm(base, body), "", body.seeds, body.markup,
-                body.market_rate, body.name,
-            )  # fmt: skip
-        else:
-            raise InputError(f"run {run_id}: unknown kind {run.kind!r}; kinds: {', '.join(KINDS)}")
-    require_runnable({A.BASE: p.base, p.arm_name: p.arm}, p.seeds, f"run {run_id}")
+        p = _kind(run).prepare(s, run)
+    require_runnable({BASE: p.base, p.arm_name: p.arm}, p.seeds, f"run {run_id}")
     return p
 
 
-def _compute(p: _Prepared) -> dict[str, Any]:
-    if p.kind == "assessment":
-        return A.assess(p.base, p.arm, p.transfer_name, p.seeds, p.markup, p.market_rate)
-    arms = {A.BASE: p.base, p.arm_name: p.arm}
-    seeds = A.seed_list(p.base, p.seeds)
-    c = compare(A.BASE, arms, seeds, 1, None, p.market_rate, p.markup)
-    out: dict[str, Any] = A.json_safe({"comparison": c.to_dict()})
+def _compute(p: Prepared) -> dict[str, Any]:
+    return p.compute(p)
+
+
+def _prepare_whatif(s: Session, run: Run) -> Prepared:
+    body = whatif_body(dict(run.request))
+    base = plan_scenario(s)
+    arm = _whatif_arm(base, body)
+    return Prepared(
+        _compute_whatif, base, arm, body.name, body.seeds, body.markup, body.market_rate
+    )
+
+
+def _compute_whatif(p: Prepared) -> dict[str, Any]:
+    arms = {BASE: p.base, p.arm_name: p.arm}
+    c = compare(BASE, arms, seed_list(p.base, p.seeds), 1, None, p.market_rate, p.markup)
+    out: dict[str, Any] = json_safe({"comparison": c.to_dict()})
     return out
+
+
+RUN_KINDS.add("whatif", RunKind(_prepare_whatif))
 
 
 def _message(e: BaseException) -> str:
@@ -284,8 +280,9 @@ def execute(store: Store, run_id: int, budget: RunBudget = DEFAULT_BUDGET) -> Ru
     try:
         with store.write(actor) as tx:
             run = _finish(tx, run_id, RunStatus.DONE, result, "")
-            if prepared.kind == "assessment":
-                record_assessment(tx, run)
+            record = RUN_KINDS.get(run.kind).record
+            if record is not None:
+                record(tx, run)
             return run
     except ConflictError as e:  # the transfer moved on meanwhile: keep the result anyway
         result = {**result, "not_recorded": str(e)}

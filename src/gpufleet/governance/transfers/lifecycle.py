@@ -45,6 +45,7 @@ from gpufleet.errors import (
 )
 from gpufleet.governance.register.plan import plan_scenario
 from gpufleet.governance.runs import fairness
+from gpufleet.governance.runs.kinds import MAX_SEEDS, RUN_KINDS, RunKind
 from gpufleet.governance.store.audit import row_dict
 from gpufleet.governance.store.db import Tx, now
 from gpufleet.governance.store.models import (
@@ -61,6 +62,7 @@ from gpufleet.governance.store.models import (
 )
 from gpufleet.governance.transfers import rules as R
 from gpufleet.governance.transfers import terms
+from gpufleet.governance.transfers.assessment_run import prepare_assessment
 from gpufleet.governance.transfers.case import case_of, current_case
 from gpufleet.inputs.scenario.dates import as_datetime
 from gpufleet.inputs.scenario.schema import Name, NonNeg, PosInt, Strict, When
@@ -68,8 +70,6 @@ from gpufleet.inputs.scenario.schema import Name, NonNeg, PosInt, Strict, When
 St = TransferState
 OPEN = (St.REQUESTED, St.ASSESSED)
 """States in which people decide."""
-
-MAX_SEEDS = 50
 
 
 class TransferBody(Strict):
@@ -333,8 +333,8 @@ def queue_assessment(
     market_rate: float | None = None,
 ) -> Run:
     """Queue the assessment of a requested transfer: a ``runs`` row of kind
-    ``assessment`` that :mod:`.runs` executes; its result moves the transfer to
-    ``assessed``."""
+    ``assessment`` that :mod:`gpufleet.governance.runs.queue` executes (the kind is
+    registered below); its result moves the transfer to ``assessed``."""
     t = _load(tx, transfer_id, None)
     _require(t, (St.REQUESTED,), "assess")
     if not 1 <= seeds <= MAX_SEEDS:
@@ -377,6 +377,9 @@ def record_assessment(tx: Tx, run: Run) -> Transfer:
     _require(t, (St.REQUESTED,), "record an assessment of")
     note = f"assessed by run {run.id}"
     return _advance(tx, t, St.ASSESSED, "assess", note, {"assessment_run_id": run.id})
+
+
+RUN_KINDS.add("assessment", RunKind(prepare_assessment, record_assessment))
 
 
 # --- decisions ----------------------------------------------------------------------------
