@@ -17,9 +17,9 @@ from gpufleet.cli.common import ProgressBar
 from gpufleet.errors import ExitCode, InputError
 from gpufleet.inputs.scenario.load import load_scenario
 from gpufleet.planning.sweep import (
-    Executor,
     LocalExecutor,
     RayExecutor,
+    RunPool,
     SweepFile,
     SweepResult,
     SweepSpec,
@@ -50,7 +50,7 @@ def _spec(args: argparse.Namespace) -> tuple[SweepSpec, SweepFile | None]:
     return SweepSpec(templates, axes), None
 
 
-def _executor(args: argparse.Namespace) -> Executor:
+def _executor(args: argparse.Namespace) -> RunPool:
     if args.ray:
         import_ray()  # a missing Ray is bad input, said before anything runs
         return RayExecutor(args.ray, args.workers if args.workers > 1 else None)
