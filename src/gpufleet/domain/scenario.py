@@ -14,13 +14,20 @@ from gpufleet.domain.jobs import JobDraft
 from gpufleet.domain.org import Cohort, CohortTree, Entity, Program, cohort_trees
 from gpufleet.errors import UnknownNameError
 
+OptionValue = float | int | str | bool
+
 
 @dataclass(frozen=True)
 class PolicySpec:
-    name: str
-    options: tuple[tuple[str, float | int | str | bool], ...] = field(default=())
+    """A policy by name and its options, sorted by key. Read from a scenario it has been
+    checked once (``gpufleet.policies.registry.policy_spec``: known name, declared options,
+    values of their types, the policy's own rules); every run builds a fresh policy from it
+    without checking again (``build_policy``)."""
 
-    def option(self, key: str, default: float | int | str | bool) -> float | int | str | bool:
+    name: str
+    options: tuple[tuple[str, OptionValue], ...] = field(default=())
+
+    def option(self, key: str, default: OptionValue) -> OptionValue:
         for k, v in self.options:
             if k == key:
                 return v

@@ -1,6 +1,14 @@
 """Scheduling policies. They see the domain and a Snapshot, and return a Decision."""
 
 from gpufleet.policies.base import Decision, Policy, Reason
-from gpufleet.policies.registry import available_policies, make_policy
+from gpufleet.policies.registry import available_policies, build_policy, make_policy, policy_spec
 
-__all__ = ["Decision", "Policy", "Reason", "available_policies", "make_policy"]
+__all__ = [
+    "Decision",
+    "Policy",
+    "Reason",
+    "available_policies",
+    "build_policy",
+    "make_policy",
+    "policy_spec",
+]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple, Protocol
 
 from gpufleet.domain.reasons import Reason as Reason  # re-exported: its old home
+from gpufleet.policies.options import Options
 from gpufleet.state.capacity import Placement
 from gpufleet.state.jobs import Job
 from gpufleet.state.snapshot import Snapshot
@@ -69,6 +70,7 @@ class ReservedStart(NamedTuple):
 class Policy(Protocol):
     name: ClassVar[str]
     summary: ClassVar[str]
+    options: ClassVar[Options]  # its constructor's keywords a scenario may set, and their types
 
     def decide(self, snap: Snapshot) -> Decision: ...
 
@@ -90,6 +92,7 @@ class BasePolicy:
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    options: ClassVar[Options] = {}
 
     def __init__(
         self,

@@ -1,133 +1,85 @@
-"""The explicit registry of policies by name."""
+"""The explicit registry of policies by name (:class:`gpufleet.registry.Registry`), and the
+one check of a scenario's policy options: :func:`policy_spec` checks them against what each
+policy declares (``options``, :mod:`gpufleet.policies.options`) when the scenario is read,
+and :func:`build_policy` builds a fresh policy from the checked spec for every run."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from gpufleet.errors import InputError, UnknownNameError
-from gpufleet.policies.base import Policy
+from gpufleet.domain.scenario import OptionValue, PolicySpec
+from gpufleet.errors import InputError
+from gpufleet.policies.base import BasePolicy, Policy
 from gpufleet.policies.basic.drf import WeightedDrf
 from gpufleet.policies.basic.fifo import FifoBackfill, StrictFifo
 from gpufleet.policies.basic.priority import PriorityPreempt
 from gpufleet.policies.basic.quota import QuotaBorrowing
-from gpufleet.policies.basic.topology import DOMAIN_CHOICES, FifoTopology
+from gpufleet.policies.basic.topology import FifoTopology
 from gpufleet.policies.kai.policy import KaiScheduler
 from gpufleet.policies.kueue.policy import KueuePolicy
 from gpufleet.policies.research.srtf import Srtf
 from gpufleet.policies.research.themis import Themis
 from gpufleet.policies.research.tiresias import Tiresias
 from gpufleet.policies.slurm import SlurmBackfill, SlurmMultifactor
+from gpufleet.registry import Registry
 
-Option = float | int | str | bool
-
-
-class AnyInt:
-    """Option type: any whole number, negative included (a priority threshold)."""
-
-
-_SLURM_OPTIONS: dict[str, type] = {
-    "weight_age": float,
-    "weight_fairshare": float,
-    "weight_job_size": float,
-    "weight_qos": float,
-    "weight_partition": float,
-    "max_age_hours": float,
-    "decay_half_life_hours": float,
-    "favor_small": bool,
-    "classic_fairshare": bool,
-    "preempt_qos_gap": AnyInt,  # 0: no preemption; checked >= 0 by the policy
-    "preempt_exempt_time_s": float,
-}
-
-_FACTORIES: dict[str, tuple[type, dict[str, type | tuple[str, ...]]]] = {
-    StrictFifo.name: (StrictFifo, {}),
-    FifoBackfill.name: (FifoBackfill, {"backfill_depth": int}),
-    PriorityPreempt.name: (PriorityPreempt, {}),
-    WeightedDrf.name: (WeightedDrf, {}),
-    QuotaBorrowing.name: (QuotaBorrowing, {}),
-    Srtf.name: (Srtf, {"depth": int}),
-    SlurmMultifactor.name: (SlurmMultifactor, dict(_SLURM_OPTIONS)),
-    SlurmBackfill.name: (SlurmBackfill, {"bf_max_job_test": int, **_SLURM_OPTIONS}),
-    FifoTopology.name: (FifoTopology, {"domain_choice": DOMAIN_CHOICES}),
-    KueuePolicy.name: (
-        KueuePolicy,
-        {
-            "when_can_borrow": ("Borrow", "TryNextFlavor"),
-            "when_can_preempt": ("Preempt", "TryNextFlavor"),
-            "queueing_strategy": ("StrictFIFO", "BestEffortFIFO"),
-            "within_cluster_queue": ("Never", "LowerPriority", "LowerOrNewerEqualPriority"),
-            "reclaim_within_cohort": ("Never", "LowerPriority", "Any"),
-            "borrow_within_cohort": ("Never", "LowerPriority"),
-            "max_priority_threshold": AnyInt,
-            "fair_sharing": bool,
-            "fair_sharing_strategies": (
-                "LessThanOrEqualToFinalShare,LessThanInitialShare",
-                "LessThanOrEqualToFinalShare",
-                "LessThanInitialShare",
-            ),
-        },
-    ),
-    Tiresias.name: (
-        Tiresias,
-        {
-            "threshold_gpu_hours": float,
-            "queues": int,
-            "threshold_growth": float,
-            "starve_limit": float,
-            "depth": int,
-        },
-    ),
-    Themis.name: (Themis, {"f": float, "depth": int}),
-    KaiScheduler.name: (
-        KaiScheduler,
-        {
-            "hierarchy": ("entity", "flat"),
-            "reclaim": bool,
-            "reclaim_multiplier": float,
-            "half_life_hours": float,
-            "k_value": float,
-        },
-    ),
-}
+POLICIES = Registry[type[BasePolicy]]("policy")
+for _cls in (
+    StrictFifo,
+    FifoBackfill,
+    PriorityPreempt,
+    WeightedDrf,
+    QuotaBorrowing,
+    Srtf,
+    SlurmMultifactor,
+    SlurmBackfill,
+    FifoTopology,
+    KueuePolicy,
+    Tiresias,
+    Themis,
+    KaiScheduler,
+):
+    POLICIES.add(_cls.name, _cls)
 
 
 def available_policies() -> list[tuple[str, str, list[str]]]:
     """(name, summary, option names) for every registered policy."""
-    return [
-        (n, str(getattr(cls, "summary", "")), sorted(opts)) for n, (cls, opts) in _FACTORIES.items()
-    ]
+    return [(n, cls.summary, sorted(cls.options)) for n, cls in POLICIES.items()]
 
 
-def _check_option(policy: str, key: str, value: Option, want: type | tuple[str, ...]) -> None:
-    if isinstance(want, tuple):  # one of several words
-        ok, what = value in want, "one of " + ", ".join(map(str, want))
-    elif want is AnyInt:
-        ok, what = isinstance(value, int) and not isinstance(value, bool), "a whole number"
-    elif want is str:
-        ok, what = isinstance(value, str) and bool(value), "a word"
-    elif want is bool:
-        ok, what = isinstance(value, bool), "true or false"
-    elif want is int:
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
-        what = "a positive integer"
-    else:
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
-        what = "a number >= 0"
-    if not ok:
-        raise InputError(f"policy {policy!r} option {key!r} must be {what}, got {value!r}")
+def policy_spec(name: str, options: Mapping[str, OptionValue] | None = None) -> PolicySpec:
+    """``name`` and ``options`` checked once, when a scenario is read: the name is
+    registered, each option is one the policy declares with a value of its declared type,
+    and the policy's own rules across options hold (its constructor states them: a Themis
+    ``f`` in (0, 1], a Kueue ``borrow_within_cohort`` only with reclaim, so it is built once
+    here and let go). The spec keeps them for :func:`build_policy`."""
+    spec = _typed(name, options or {})
+    build_policy(spec)
+    return spec
 
 
-def make_policy(name: str, options: Mapping[str, Option] | None = None) -> Policy:
-    if name not in _FACTORIES:
-        raise UnknownNameError("policy", name, list(_FACTORIES))
-    cls, allowed = _FACTORIES[name]
-    kwargs: dict[str, Option] = {}
-    for key, value in (options or {}).items():
-        if key not in allowed:
-            ok = ", ".join(sorted(allowed)) or "none"
+def build_policy(spec: PolicySpec) -> Policy:
+    """A fresh policy from checked options (:func:`policy_spec`); nothing is checked again.
+
+    Fresh each time: a policy keeps state across cycles (reservations, decayed usage), so a
+    scenario holds the spec and every run builds its own."""
+    factory: Callable[..., Policy] = POLICIES.get(spec.name)
+    return factory(**dict(spec.options))
+
+
+def make_policy(name: str, options: Mapping[str, OptionValue] | None = None) -> Policy:
+    """A policy by name with its options checked (a name given on the command line)."""
+    return build_policy(_typed(name, options or {}))
+
+
+def _typed(name: str, options: Mapping[str, OptionValue]) -> PolicySpec:
+    """The spec, each option checked against the type the policy declares for it."""
+    cls = POLICIES.get(name)
+    for key, value in options.items():
+        want = cls.options.get(key)
+        if want is None:
+            ok = ", ".join(sorted(cls.options)) or "none"
             raise InputError(f"policy {name!r} has no option {key!r}; its options: {ok}")
-        want = allowed[key]
-        _check_option(name, key, value, want)
-        kwargs[key] = value
-    factory: Callable[..., Policy] = cls
-    return factory(**kwargs)
+        if not want.accepts(value):
+            raise InputError(f"policy {name!r} option {key!r} must be {want.what}, got {value!r}")
+    return PolicySpec(name, tuple(sorted(options.items())))

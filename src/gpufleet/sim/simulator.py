@@ -31,7 +31,7 @@ from gpufleet.domain.scenario import Scenario
 from gpufleet.engine.engine import Engine
 from gpufleet.engine.timeline import apply_change, build_state, timeline
 from gpufleet.policies.base import Policy
-from gpufleet.policies.registry import make_policy
+from gpufleet.policies.registry import build_policy, make_policy
 from gpufleet.sim.costs import CostRates
 from gpufleet.sim.metrics import RunStats
 from gpufleet.sim.recorder import Recorder
@@ -60,7 +60,7 @@ class Simulation:
     ) -> None:
         self.sc = scenario
         self.seed = scenario.seed if seed is None else seed
-        self.policy = policy or make_policy(scenario.policy.name, dict(scenario.policy.options))
+        self.policy = policy or build_policy(scenario.policy)  # its options were checked at load
         self.progress = progress
         self.state = build_state(scenario)
         horizon = scenario.horizon_s

@@ -261,7 +261,7 @@ class _Checker:
             seen.add(n)
 
     def _policy(self, p: str | PolicyIn | None, path: YPath) -> PolicySpec | None:
-        from gpufleet.policies.registry import available_policies, make_policy
+        from gpufleet.policies.registry import available_policies, policy_spec
 
         if p is None:
             return None
@@ -283,11 +283,10 @@ class _Checker:
         if not ok:
             return None
         try:
-            make_policy(name, options)
+            return policy_spec(name, options)  # checked once; the simulator builds from it
         except InputError as e:  # a value the policy refuses; its message names the option
             self.err((*path, "options"), str(e))
             return None
-        return PolicySpec(name, tuple(sorted(options.items())))
 
     def _gpu_type(self, name: str, path: YPath) -> bool:
         if name in self.catalog:

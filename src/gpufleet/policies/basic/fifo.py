@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from gpufleet.policies import ordering
 from gpufleet.policies.base import BasePolicy, Decision, NoQuota, Reason
+from gpufleet.policies.options import POSITIVE_INT, Options
 from gpufleet.policies.placement import BestFit
 from gpufleet.state.snapshot import Snapshot
 
@@ -35,6 +36,7 @@ class FifoBackfill(BasePolicy):
 
     name: ClassVar[str] = "fifo-backfill"
     summary: ClassVar[str] = "FIFO; later jobs that fit start while the head waits"
+    options: ClassVar[Options] = {"backfill_depth": POSITIVE_INT}
 
     def __init__(self, backfill_depth: int = 256) -> None:
         super().__init__(NoQuota(), BestFit())

@@ -45,6 +45,7 @@ from gpufleet.domain.jobs import TOPOLOGY_LEVELS
 from gpufleet.errors import InternalError
 from gpufleet.policies.base import Admission, Reason
 from gpufleet.policies.basic.fifo import StrictFifo
+from gpufleet.policies.options import Options, one_of
 from gpufleet.policies.placement import BestFit
 from gpufleet.state.capacity import CapacityIndex, Group, Placement, Slots
 from gpufleet.state.cluster import NodeTopology
@@ -197,6 +198,7 @@ class FifoTopology(StrictFifo):
 
     name: ClassVar[str] = "fifo-topology"
     summary: ClassVar[str] = "strict FIFO with topology-aware gang placement (Kueue TAS)"
+    options: ClassVar[Options] = {"domain_choice": one_of(*DOMAIN_CHOICES)}
 
     def __init__(self, domain_choice: str = "consolidate") -> None:
         super().__init__()

@@ -51,6 +51,7 @@ from typing import ClassVar
 
 from gpufleet.policies.base import BasePolicy, Decision, Reason
 from gpufleet.policies.kai.fairshare import QueueShare, divide_tree, parent_of
+from gpufleet.policies.options import FLAG, NON_NEGATIVE, Options, one_of
 from gpufleet.policies.placement import BestFit
 from gpufleet.state.capacity import Placement
 from gpufleet.state.cluster import CohortState
@@ -279,6 +280,13 @@ class KaiScheduler(BasePolicy):
 
     name: ClassVar[str] = "kai"
     summary: ClassVar[str] = "NVIDIA KAI-like two-level fair share with quota and reclaim"
+    options: ClassVar[Options] = {
+        "hierarchy": one_of("entity", "flat"),
+        "reclaim": FLAG,
+        "reclaim_multiplier": NON_NEGATIVE,
+        "half_life_hours": NON_NEGATIVE,
+        "k_value": NON_NEGATIVE,
+    }
 
     def __init__(
         self,

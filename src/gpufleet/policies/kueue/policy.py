@@ -59,6 +59,7 @@ from gpufleet.policies.kueue.preemption import (
 )
 from gpufleet.policies.kueue.tree import TreeQuota
 from gpufleet.policies.kueue.tree_preemption import TreePreemptor
+from gpufleet.policies.options import FLAG, WHOLE_NUMBER, Options, one_of
 from gpufleet.policies.placement import BestFit
 from gpufleet.state.capacity import Placement
 from gpufleet.state.cluster import CohortState
@@ -117,6 +118,21 @@ class KueuePolicy(BasePolicy):
     summary: ClassVar[str] = (
         "Kueue admission: flavor fungibility, StrictFIFO/BestEffortFIFO, preemption, fair sharing"
     )
+    options: ClassVar[Options] = {
+        "when_can_borrow": one_of("Borrow", "TryNextFlavor"),
+        "when_can_preempt": one_of("Preempt", "TryNextFlavor"),
+        "queueing_strategy": one_of("StrictFIFO", "BestEffortFIFO"),
+        "within_cluster_queue": one_of("Never", "LowerPriority", "LowerOrNewerEqualPriority"),
+        "reclaim_within_cohort": one_of("Never", "LowerPriority", "Any"),
+        "borrow_within_cohort": one_of("Never", "LowerPriority"),
+        "max_priority_threshold": WHOLE_NUMBER,
+        "fair_sharing": FLAG,
+        "fair_sharing_strategies": one_of(
+            "LessThanOrEqualToFinalShare,LessThanInitialShare",
+            "LessThanOrEqualToFinalShare",
+            "LessThanInitialShare",
+        ),
+    }
 
     def __init__(
         self,

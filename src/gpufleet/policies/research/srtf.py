@@ -19,6 +19,7 @@ from typing import ClassVar
 
 from gpufleet.policies.base import Admission, BasePolicy, Decision, NoQuota, PlacementStrategy
 from gpufleet.policies.basic.priority import evict_until_fits
+from gpufleet.policies.options import POSITIVE_INT, Options
 from gpufleet.policies.placement import BestFit
 from gpufleet.policies.victim_cache import VictimCache
 from gpufleet.state.capacity import Placement
@@ -58,6 +59,7 @@ class PreemptLongerRemaining:
 class Srtf(BasePolicy):
     name: ClassVar[str] = "srtf"
     summary: ClassVar[str] = "shortest remaining time first with known durations (a bound)"
+    options: ClassVar[Options] = {"depth": POSITIVE_INT}
 
     def __init__(self, depth: int = 256) -> None:
         admission, placement = NoQuota(), BestFit()

@@ -41,6 +41,7 @@ from typing import ClassVar
 from gpufleet.domain.gpus import GpuCatalog, default_catalog
 from gpufleet.errors import InputError
 from gpufleet.policies.base import BasePolicy, Decision, NoQuota
+from gpufleet.policies.options import NON_NEGATIVE, POSITIVE_INT, Options
 from gpufleet.policies.placement import BestFit
 from gpufleet.state.jobs import Job, JobState
 from gpufleet.state.snapshot import Snapshot
@@ -49,6 +50,7 @@ from gpufleet.state.snapshot import Snapshot
 class Themis(BasePolicy):
     name: ClassVar[str] = "themis"
     summary: ClassVar[str] = "finish-time fairness: free GPUs to the highest rho first (Themis)"
+    options: ClassVar[Options] = {"f": NON_NEGATIVE, "depth": POSITIVE_INT}
 
     def __init__(self, f: float = 1.0, depth: int = 256, catalog: GpuCatalog | None = None) -> None:
         if not 0 < f <= 1:

@@ -46,6 +46,7 @@ from typing import ClassVar
 from gpufleet.errors import InputError
 from gpufleet.policies.base import Admission, BasePolicy, Decision, NoQuota, PlacementStrategy
 from gpufleet.policies.basic.priority import evict_until_fits
+from gpufleet.policies.options import NON_NEGATIVE, POSITIVE_INT, Options
 from gpufleet.policies.placement import BestFit
 from gpufleet.policies.victim_cache import VictimCache
 from gpufleet.state.capacity import Placement
@@ -58,6 +59,13 @@ _TOL = 1e-9  # relative: a job exactly at a threshold (up to rounding) has cross
 class Tiresias(BasePolicy):
     name: ClassVar[str] = "tiresias"
     summary: ClassVar[str] = "discretized 2D-LAS on attained GPU-time, preemptive (Tiresias)"
+    options: ClassVar[Options] = {
+        "threshold_gpu_hours": NON_NEGATIVE,
+        "queues": POSITIVE_INT,
+        "threshold_growth": NON_NEGATIVE,
+        "starve_limit": NON_NEGATIVE,
+        "depth": POSITIVE_INT,
+    }
 
     def __init__(
         self,

@@ -42,6 +42,7 @@ from typing import ClassVar
 
 from gpufleet.domain.gpus import default_catalog
 from gpufleet.policies.base import Decision, Reason, ReservedStart
+from gpufleet.policies.options import POSITIVE_INT, Options
 from gpufleet.policies.slurm.priority import SlurmMultifactor
 from gpufleet.state.capacity import CapacityIndex, Placement, Slots
 from gpufleet.state.jobs import Job
@@ -87,6 +88,7 @@ class SlurmBackfill(SlurmMultifactor):
 
     name: ClassVar[str] = "slurm-backfill"
     summary: ClassVar[str] = "Slurm multifactor order with EASY backfill (top-job reservation)"
+    options: ClassVar[Options] = {"bf_max_job_test": POSITIVE_INT, **SlurmMultifactor.options}
 
     def __init__(
         self,

@@ -56,6 +56,7 @@ from typing import ClassVar, NamedTuple
 
 from gpufleet.errors import InputError
 from gpufleet.policies.base import BasePolicy, Decision, NoQuota
+from gpufleet.policies.options import FLAG, NON_NEGATIVE, WHOLE_NUMBER, Options
 from gpufleet.policies.placement import BestFit
 from gpufleet.policies.slurm.preempt import QosPreemption, preempt_levels
 from gpufleet.state.cluster import CohortState
@@ -180,6 +181,19 @@ class SlurmMultifactor(BasePolicy):
 
     name: ClassVar[str] = "slurm-multifactor"
     summary: ClassVar[str] = "Slurm multifactor priority (age, Fair Tree, size, QOS, partition)"
+    options: ClassVar[Options] = {
+        "weight_age": NON_NEGATIVE,
+        "weight_fairshare": NON_NEGATIVE,
+        "weight_job_size": NON_NEGATIVE,
+        "weight_qos": NON_NEGATIVE,
+        "weight_partition": NON_NEGATIVE,
+        "max_age_hours": NON_NEGATIVE,
+        "decay_half_life_hours": NON_NEGATIVE,
+        "favor_small": FLAG,
+        "classic_fairshare": FLAG,
+        "preempt_qos_gap": WHOLE_NUMBER,  # 0: no preemption; checked >= 0 below
+        "preempt_exempt_time_s": NON_NEGATIVE,
+    }
 
     def __init__(
         self,
