@@ -1,0 +1,214 @@
+"""Prometheus's query API read into typed GPU samples, on the answers recorded from the dev
+cluster's real Prometheus (story_samples.py), and each bad answer a SourceError naming
+the URL and query, the field and what was expected."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from gpufleet.errors import exit_code, http_status
+from gpufleet.live.errors import SourceError, SourceUnavailableError
+from gpufleet.live.prometheus import (
+    GpuSample,
+    HttpAnswer,
+    PrometheusSource,
+    RecordingTransport,
+    ReplayTransport,
+    UrllibTransport,
+)
+from gpufleet.live.prometheus.transport import request_key
+from tests.live.story_samples import PROMETHEUS, PROMETHEUS_URL, READ_AT, prometheus
+
+UTIL_URL = (
+    f"{PROMETHEUS_URL}/api/v1/query?query=DCGM_FI_DEV_GPU_UTIL&time={READ_AT.timestamp():.3f}"
+)
+UTIL_KEY = request_key(UTIL_URL)
+
+
+def by_gpu(samples: tuple[GpuSample, ...]) -> dict[tuple[str, int], GpuSample]:
+    return {s.key: s for s in samples}
+
+
+def test_every_gpu_of_the_cluster_is_one_sample_with_its_job_labels() -> None:
+    gpus = by_gpu(prometheus().gpu_samples())
+    assert len(gpus) == 8 + 8 + 4  # two H100 nodes and the A100 node
+    tesla = gpus[("gf-h100-1", 4)]
+    assert (tesla.namespace, tesla.pod, tesla.container) == ("tesla", "slurm-job-70", "tesla1")
+    assert (tesla.utilisation_pct, tesla.model_name) == (73.0, "NVIDIA H100 80GB HBM3")
+    assert tesla.uuid.startswith("GPU-") and tesla.at == READ_AT
+    # the exporter: framebuffer in proportion to utilisation, power between idle and TDP
+    assert tesla.fb_used_mib == 59538.0  # round(81559 MiB x 0.73)
+    assert tesla.power_w == pytest.approx(70 + (700 - 70) * 0.73)  # 529.9 W
+    idle = gpus[("gf-h100-2", 7)]
+    assert (idle.utilisation_pct, idle.fb_used_mib, idle.power_w, idle.pod) == (0, 0, 70, "")
+
+
+def test_the_down_nodes_gpus_report_zero_and_idle_power() -> None:
+    gpus = by_gpu(prometheus().gpu_samples())
+    down = [gpus[("gf-a100-1", i)] for i in range(4)]
+    assert {(g.utilisation_pct, g.power_w, g.model_name) for g in down} == {
+        (0.0, 60.0, "NVIDIA A100-SXM4-80GB")
+    }
+
+
+def test_a_window_mean_counts_the_scrapes_before_the_job_started() -> None:
+    gpus = by_gpu(prometheus().gpu_samples(util_window_s=30))
+    # the jobs had run 8 of the window's 30 one-second scrapes: 8 at their value, 22 at 0
+    assert gpus[("gf-h100-1", 4)].utilisation_pct == pytest.approx(73 * 8 / 30)  # 19.47
+    assert gpus[("gf-h100-1", 0)].utilisation_pct == pytest.approx(90 * 8 / 30)  # 24.0
+    # job 73 ran 2 scrapes at 90 before the test set it to 4 for the next 6
+    assert gpus[("gf-h100-1", 2)].utilisation_pct == pytest.approx((90 * 2 + 4 * 6) / 30)
+    # the pod labels are the instant's, not lost in the window's aggregation
+    assert gpus[("gf-h100-1", 2)].pod == "slurm-job-73"
+
+
+def test_a_range_query_gives_each_series_its_points_oldest_first() -> None:
+    series = prometheus().query_range(
+        'DCGM_FI_DEV_GPU_UTIL{Hostname="gf-h100-1"}', READ_AT - timedelta(seconds=20), READ_AT, 5
+    )
+    # a series per GPU and per pod label set it had in the 20 s: 8 idle ones before the
+    # jobs, then 8 with the jobs' labels (the idle ones still answer 5 min of staleness)
+    assert {len(s.points) for s in series} <= {1, 2, 3, 4, 5}
+    for s in series:
+        times = [t for t, _ in s.points]
+        assert times == sorted(times) and times[-1] <= READ_AT
+    busy = [s for s in series if s.labels.get("pod") == "slurm-job-70"]
+    assert len(busy) == 4 and {v for s in busy for _, v in s.points} == {73.0}
+
+
+# --- bad answers ---------------------------------------------------------------------
+
+
+def replay_with(key: str, answer: HttpAnswer) -> PrometheusSource:
+    transport = ReplayTransport.from_directory(PROMETHEUS)
+    transport.answers[key] = answer
+    return prometheus(transport)
+
+
+def broken_util(edit: Callable[[dict[str, Any]], None]) -> SourceError:
+    doc = json.loads(ReplayTransport.from_directory(PROMETHEUS).answers[UTIL_KEY].body)
+    edit(doc)
+    with pytest.raises(SourceError) as err:
+        replay_with(UTIL_KEY, HttpAnswer(200, json.dumps(doc))).gpu_samples()
+    return err.value
+
+
+def first_series(doc: dict[str, Any]) -> dict[str, Any]:
+    series: dict[str, Any] = doc["data"]["result"][0]
+    return series
+
+
+def test_an_unreachable_server_is_unavailable_and_names_the_url_and_query() -> None:
+    with socket.socket() as sock:  # a port nothing listens on: bound, never listening
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        with pytest.raises(SourceUnavailableError) as err:
+            PrometheusSource(url, UrllibTransport(timeout_s=2)).query("up")
+    assert err.value.source == f"{url}/api/v1/query?query=up"
+    assert "cannot connect" in str(err.value) and "refused" in str(err.value).lower()
+    assert (exit_code(err.value), http_status(err.value)) == (2, 422)
+
+
+def test_a_query_prometheus_refuses_is_an_error_with_its_own_words() -> None:
+    with pytest.raises(SourceError) as err:
+        prometheus().query("DCGM_FI_DEV_GPU_UTIL{")  # recorded: HTTP 400 from the real one
+    assert not isinstance(err.value, SourceUnavailableError)
+    assert err.value.source == f"{PROMETHEUS_URL}/api/v1/query?query=DCGM_FI_DEV_GPU_UTIL{{"
+    assert "HTTP 400: bad_data: " in str(err.value)
+    assert err.value.expected == "a query Prometheus accepts"
+
+
+def test_an_overloaded_server_is_unavailable_not_a_bad_query() -> None:
+    body = '{"status":"error","errorType":"timeout","error":"query timed out"}'
+    with pytest.raises(SourceUnavailableError) as err:
+        replay_with(UTIL_KEY, HttpAnswer(503, body)).gpu_samples()
+    assert "HTTP 503: timeout: query timed out" in str(err.value)
+
+
+def test_a_status_error_inside_a_200_answer_is_named() -> None:
+    body = '{"status":"error","errorType":"internal","error":"tsdb closed"}'
+    with pytest.raises(SourceError) as err:
+        replay_with(UTIL_KEY, HttpAnswer(200, body)).gpu_samples()
+    assert err.value.field == "status"
+    assert "is 'error' (internal: tsdb closed) (expected 'success')" in str(err.value)
+
+
+def test_an_answer_that_is_not_json_names_the_query() -> None:
+    with pytest.raises(SourceError) as err:
+        replay_with(UTIL_KEY, HttpAnswer(200, "<html>proxy login</html>")).gpu_samples()
+    assert str(err.value).startswith(
+        f"{PROMETHEUS_URL}/api/v1/query?query=DCGM_FI_DEV_GPU_UTIL: not JSON ("
+    )
+
+
+def test_a_series_without_its_hostname_label_names_the_label_and_the_series() -> None:
+    err = broken_util(lambda d: first_series(d)["metric"].pop("Hostname"))
+    assert err.field == "data.result[0].metric.Hostname"
+    assert 'missing on DCGM_FI_DEV_GPU_UTIL{gpu="3"}' in str(err)
+    assert "the label Hostname on every DCGM series" in err.expected
+
+
+def test_a_nan_utilisation_is_refused_not_counted_as_idle() -> None:
+    err = broken_util(lambda d: first_series(d)["value"].__setitem__(1, "NaN"))
+    assert err.field == "data.result[0].value[1]"
+    assert str(err).endswith(
+        ': DCGM_FI_DEV_GPU_UTIL{Hostname="gf-a100-1", gpu="3"} is nan '
+        "(expected a finite number from 0 to 100)"
+    )
+
+
+@pytest.mark.parametrize("value", ["-1", "100.5", "+Inf"])
+def test_a_utilisation_outside_0_to_100_is_refused(value: str) -> None:
+    err = broken_util(lambda d: first_series(d)["value"].__setitem__(1, value))
+    assert err.expected == "a finite number from 0 to 100"
+
+
+def test_a_value_that_is_not_a_number_names_its_field() -> None:
+    err = broken_util(lambda d: first_series(d)["value"].__setitem__(1, "busy"))
+    assert (err.field, err.expected) == ("data.result[0].value[1]", "a number as text")
+
+
+def test_a_matrix_where_an_instant_vector_was_asked_is_refused() -> None:
+    err = broken_util(lambda d: d["data"].update(resultType="matrix"))
+    assert str(err).endswith("data.resultType: is 'matrix' (expected 'vector')")
+
+
+def test_two_series_for_one_gpu_ask_for_a_filtered_query() -> None:
+    err = broken_util(lambda d: d["data"]["result"].append(first_series(d)))
+    assert err.field == "data.result[20]"
+    assert "a second series for GPU 3 of gf-a100-1" in str(err)
+
+
+def test_a_gpu_index_that_is_not_a_number_is_refused() -> None:
+    err = broken_util(lambda d: first_series(d)["metric"].update(gpu="GPU-3"))
+    assert (err.field, err.expected) == ("data.result[0].metric.gpu", "a device index (0, 1, ...)")
+
+
+# --- the seam ------------------------------------------------------------------------
+
+
+def test_a_request_never_recorded_lists_the_recorded_ones() -> None:
+    with pytest.raises(SourceUnavailableError) as err:
+        prometheus().query("up")
+    assert "not recorded" in str(err.value)
+    assert "/api/v1/query?query=DCGM_FI_DEV_FB_USED&time=" in err.value.expected
+
+
+def test_recorded_answers_replay_byte_for_byte_with_their_status(tmp_path: Any) -> None:
+    source = ReplayTransport.from_directory(PROMETHEUS)
+    recorder = RecordingTransport(source, tmp_path)
+    PrometheusSource(PROMETHEUS_URL, recorder, clock=lambda: READ_AT).gpu_samples()
+    with pytest.raises(SourceError):
+        PrometheusSource(PROMETHEUS_URL, recorder).query("DCGM_FI_DEV_GPU_UTIL{", READ_AT)
+    again = ReplayTransport.from_directory(tmp_path)
+    assert set(again.answers) <= set(source.answers) and len(again.answers) == 4
+    assert all(again.answers[k] == source.answers[k] for k in again.answers)
+    assert {k: a.status for k, a in again.answers.items() if a.status != 200} == {
+        k: 400 for k in again.answers if "%7B&" in k
+    }
