@@ -1,7 +1,8 @@
-"""Governed transfers of GPUs between entities: the rules of who approves (:mod:`.rules`,
-pure), the lifecycle with its audited steps (:mod:`.transfers`), the assessment of a
-candidate by the what-if planner (:mod:`.assess`) and the background runs that compute
-assessments and what-ifs (:mod:`.runs`).
+"""Governed transfers of GPUs between entities: the rules of who approves
+(:mod:`.transfers.rules`, pure), the lifecycle with its audited steps
+(:mod:`.transfers.lifecycle`), the assessment of a candidate by the what-if planner
+(:mod:`.transfers.assess`) and the background runs that compute assessments and what-ifs
+(:mod:`.runs`).
 
 Lifecycle::
 

@@ -13,7 +13,7 @@ children (see :func:`~gpufleet.policies.kai.fairshare.parent_of`).
 
 Each cycle, per cohort:
 
-1. **fair share** ``fs`` per queue and type, divided as in :mod:`.kai_fairshare`, from the
+1. **fair share** ``fs`` per queue and type, divided as in :mod:`.fairshare`, from the
    cohort's usable GPUs of the type;
 2. **allocate**: repeatedly take the queue with the lowest saturation ratio
    ``sat = max_t alloc_t / fs_t`` (parent's ratio first, then the leaf's: queues "further

@@ -78,7 +78,8 @@ def preempt_levels(cohort: CohortState, gap: int) -> dict[int, int]:
 
 
 class QosPreemption:
-    """Rules 1-3 and 6 of the module docstring, as the engine's :class:`Preemption` seam."""
+    """Rules 1-3 and 6 of the module docstring, as the engine's
+    :class:`~gpufleet.policies.base.Preemption` seam."""
 
     def __init__(
         self, admission: Admission, placement: PlacementStrategy, gap: int, exempt_s: float
