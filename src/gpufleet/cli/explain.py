@@ -27,7 +27,7 @@ from gpufleet.engine.explain import (
     explain_job,
     explain_program,
 )
-from gpufleet.errors import InputError
+from gpufleet.errors import ExitCode, InputError
 from gpufleet.inputs.scenario.bounds import seed_arg
 from gpufleet.inputs.scenario.dates import as_datetime
 from gpufleet.inputs.scenario.load import load_scenario
@@ -230,7 +230,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     sim.run_until(at_s)
     d, text = _explain(sim, args, at_s)
     print(json.dumps(d, indent=2, sort_keys=True) if args.json else text)
-    return 0
+    return ExitCode.OK
 
 
 def add_commands(sub: Any) -> None:

@@ -87,7 +87,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         (out / "whatif.json").write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")
     print(json.dumps(d, indent=2, sort_keys=True) if args.json else render_comparison(d))
     if args.report:
-        from gpufleet.planning.report.html import write_report
+        from gpufleet.planning.report.html import write_report  # matplotlib: as above
 
         page = write_report(c, Path(args.report))
         # with --json, stdout stays one JSON document
