@@ -56,14 +56,12 @@ def test_an_unknown_key_names_its_line_and_the_keys_allowed_there() -> None:
 def test_an_unknown_key_inside_an_account_lists_the_targets_keys() -> None:
     text = "slurm:\n  accounts:\n    xai: {entity: xai, programme: grok}\n"
     found = problems_of(text)
-    assert (
-        "m.yaml:3: slurm.accounts.xai.programme: unknown key 'programme' (expected one of: entity, program)"
-        in found
-    )
-    assert (
-        "m.yaml:3: slurm.accounts.xai.program: required key is missing (expected a value for 'program')"
-        in found
-    )
+    assert found == [
+        "m.yaml:3: slurm.accounts.xai.program: required key is missing "
+        "(expected a value for 'program')",
+        "m.yaml:3: slurm.accounts.xai.programme: unknown key 'programme' "
+        "(expected one of: entity, program)",
+    ]
 
 
 def test_a_node_rule_needs_exactly_one_of_a_glob_and_a_partition() -> None:
