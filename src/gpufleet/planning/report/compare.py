@@ -1,4 +1,9 @@
-"""Side by side: the figures of several runs of one scenario (variants or policies)."""
+"""Side by side: the figures of several runs of one scenario (variants or policies).
+
+The tables print each run's JSON figures (``SimResult.programs``, ``.entities``, ``.fleet``:
+the typed figures of :mod:`gpufleet.sim.metrics` as ``to_dict`` rounds them), not the
+unrounded ones, so that the text and ``--json`` agree to the last digit printed: formatting
+an unrounded 582.53 GPU-hours gives 583 where the JSON's 582.5 prints as 582."""
 
 from __future__ import annotations
 

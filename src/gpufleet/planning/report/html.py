@@ -21,13 +21,14 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from gpufleet.errors import InputError
 from gpufleet.planning.report.plots import ComparisonLike, Plot, render_plots
+from gpufleet.sim.result import SimResult
 
 # (metric key in Comparison.to_dict(), label with its unit, scale to that unit, decimals)
 Row = tuple[str, str, float, int]
@@ -319,19 +320,20 @@ def _signed(x: float | None, scale: float, nd: int) -> str:
 # --- milestones and charges ---------------------------------------------------------------
 def _milestones(c: ComparisonLike, d: dict[str, Any]) -> str:
     arms = [d["base"], *d["variants"]]
-    progs = list(d["arms"][d["base"]]["milestones"])
+    first = c.results[d["base"]][0].metrics.programs
+    progs = [p for p, m in first.items() if m.milestone is not None]
     if not progs:
         return ""
     head = "<tr><th>program</th><th>milestone</th><th class=n>GPU-hours</th><th>due</th>"
     head += "".join(f"<th>reached in {escape(a)}</th>" for a in arms)
     rows = []
     for prog in progs:
-        ms = c.results[d["base"]][0].programs[prog]["milestone"] or {}
-        cells = "".join(f"<td>{_reached(d['arms'][a]['milestones'].get(prog))}</td>" for a in arms)
+        ms = first[prog].milestone
+        assert ms is not None
+        cells = "".join(f"<td>{_reached(c.results[a], prog)}</td>" for a in arms)
         rows.append(
-            f"<tr><td>{escape(prog)}</td><td class=name>{escape(str(ms.get('name', '')))}</td>"
-            f"<td class=n>{ms.get('gpu_hours', 0):,.0f}</td>"
-            f"<td>{escape(d['arms'][d['base']]['milestones'][prog]['due'][:10])}</td>{cells}</tr>"
+            f"<tr><td>{escape(prog)}</td><td class=name>{escape(ms.name)}</td>"
+            f"<td class=n>{ms.gpu_hours:,.0f}</td><td>{ms.due:%Y-%m-%d}</td>{cells}</tr>"
         )
     return (
         "<h2>Milestones</h2><table class=ms><caption>Date each milestone's work was done: "
@@ -340,18 +342,20 @@ def _milestones(c: ComparisonLike, d: dict[str, Any]) -> str:
     )
 
 
-def _reached(ms: dict[str, Any] | None) -> str:
-    if not ms:
+def _reached(runs: Sequence[SimResult], prog: str) -> str:
+    outcomes = [r.metrics.programs[prog].milestone for r in runs]
+    if outcomes[0] is None:
         return "-"
-    dates = sorted(datetime.fromisoformat(x) for x in ms["reached"])
-    missed = f" <span class=flag>not reached in {ms['not_reached']}</span>"
+    dates = sorted(m.reached for m in outcomes if m is not None and m.reached is not None)
+    not_reached = len(outcomes) - len(dates)
+    missed = f" <span class=flag>not reached in {not_reached}</span>"
     if not dates:
         return "<span class=flag>not reached</span>"
     # dates are naive: average their offsets, never .timestamp() (local time, DST)
     mean = dates[0] + sum((x - dates[0] for x in dates), timedelta()) / len(dates)
     first, last = f"{dates[0]:%Y-%m-%d}", f"{dates[-1]:%Y-%m-%d}"
     spread = f" <span class=muted>({first} to {last})</span>" if first != last else ""
-    return f"{mean:%Y-%m-%d}" + spread + (missed if ms["not_reached"] else "")
+    return f"{mean:%Y-%m-%d}" + spread + (missed if not_reached else "")
 
 
 def _charges(d: dict[str, Any]) -> str:

@@ -13,7 +13,9 @@
 
 Series are mean levels per bucket (``SimResult.series``), drawn as steps from each bucket's
 start; cumulative work is the level at each bucket's end. Dates come from
-``SimResult.start`` plus the bucket index times ``bucket_s``.
+``SimResult.start`` plus the bucket index times ``bucket_s``. Levels and the figures in
+titles are the run's JSON figures (rounded as ``whatif.json`` and ``--json`` print them,
+so a title agrees with them); milestones and their dates are the typed ones.
 
 Figures are drawn on the Agg canvas directly (``Figure`` + ``FigureCanvasAgg``), never
 through pyplot: no display is needed and a notebook's own backend is left alone.
@@ -41,6 +43,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from gpufleet.domain.scenario import Scenario
+from gpufleet.sim.metrics import MilestoneOutcome
 from gpufleet.sim.result import SimResult
 
 DPI = 150
@@ -255,16 +258,16 @@ def _utilisation(c: ComparisonLike) -> Figure:
 def _milestones(c: ComparisonLike) -> Figure:
     arms = _arm_order(c)
     first = c.results[c.base][0]
-    programs = list(first.programs)
+    programs = list(first.metrics.programs)
     fig, axes = _panels(len(programs), 3.0, sharex=True, sharey=False)
     for ax, prog in zip(axes, programs, strict=True):
-        ms = first.programs[prog]["milestone"]
+        ms = first.metrics.programs[prog].milestone
         for arm in arms:
             _work_curve(ax, c.results[arm], prog, _arm_colour(c, arm), _width(c, arm))
         if ms is not None:
             _milestone_lines(ax, ms)
             verdicts = ", ".join(f"{arm} {_verdict(c.results[arm], prog)}" for arm in arms)
-            ax.set_title(f"{prog}: '{ms['name']}' due {ms['due'][:10]}: {verdicts}")
+            ax.set_title(f"{prog}: '{ms.name}' due {ms.due:%Y-%m-%d}: {verdicts}")
         else:
             ax.set_title(f"{prog} (no milestone)")
         ax.set_ylabel("work done\n(H100 GPU-hours)")
@@ -276,7 +279,7 @@ def _milestones(c: ComparisonLike) -> Figure:
     if len(c.seeds) > 1:
         handles.append(Patch(facecolor="#888888", alpha=0.3))
         labels.append("min-max over seeds")
-    if any(first.programs[p]["milestone"] for p in programs):
+    if any(first.metrics.programs[p].milestone for p in programs):
         handles += [
             Line2D([], [], color="black", linestyle="--", linewidth=1.1),
             Line2D([], [], color="black", linestyle=":", linewidth=1.3),
@@ -296,10 +299,10 @@ def _work_curve(ax: Axes, runs: Sequence[SimResult], prog: str, colour: str, wid
     ax.plot(x, ys.mean(axis=0), color=colour, linewidth=width)
     if len(runs) > 1:
         ax.fill_between(x, ys.min(axis=0), ys.max(axis=0), color=colour, alpha=0.25, lw=0)
-    ms = [r.programs[prog]["milestone"] for r in runs]
-    reached = [datetime.fromisoformat(m["reached"]) for m in ms if m and m["reached"]]
+    ms = [r.metrics.programs[prog].milestone for r in runs]
+    reached = [m.reached for m in ms if m is not None and m.reached is not None]
     if reached and ms[0]:
-        level = [ms[0]["gpu_hours"]] * len(reached)
+        level = [ms[0].gpu_hours] * len(reached)
         ax.plot(_dates(reached), level, "o", color=colour, markersize=6, markeredgecolor="white")
 
 
@@ -316,13 +319,13 @@ def _verdict(runs: Sequence[SimResult], prog: str) -> str:
     return text + (f" ({missed} of {len(delays)} seeds not reached)" if missed else "")
 
 
-def _milestone_lines(ax: Axes, ms: dict[str, Any]) -> None:
-    due = float(_dates([datetime.fromisoformat(ms["due"])])[0])
-    ax.axhline(ms["gpu_hours"], color="black", linestyle="--", linewidth=1.1)
+def _milestone_lines(ax: Axes, ms: MilestoneOutcome) -> None:
+    due = float(_dates([ms.due])[0])
+    ax.axhline(ms.gpu_hours, color="black", linestyle="--", linewidth=1.1)
     ax.axvline(due, color="black", linestyle=":", linewidth=1.3)
     ax.annotate(
-        f"{_compact(ms['gpu_hours'])} GPU-h",
-        (0.0, ms["gpu_hours"]),
+        f"{_compact(ms.gpu_hours)} GPU-h",
+        (0.0, ms.gpu_hours),
         xycoords=("axes fraction", "data"),
         xytext=(4, 3),
         textcoords="offset points",
@@ -335,7 +338,7 @@ def _milestone_lines(ax: Axes, ms: dict[str, Any]) -> None:
 # --- 3. queueing --------------------------------------------------------------------------
 def _queueing(c: ComparisonLike) -> Figure:
     arms = _arm_order(c)
-    programs = list(c.results[c.base][0].programs)
+    programs = list(c.results[c.base][0].metrics.programs)
     fig, axes = _panels(len(programs), 2.9, sharex=False, sharey=True)
     for ax, prog in zip(axes, programs, strict=True):
         delays = {arm: np.sort(_delays_h(c.results[arm], prog)) for arm in arms}
