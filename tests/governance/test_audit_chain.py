@@ -36,7 +36,7 @@ def test_the_migrations_build_exactly_the_models_tables(store: Store) -> None:
     assert current(store.engine) == head()
 
 
-def verdict(store: Store) -> audit.Verdict:
+def verdict(store: Store) -> audit.ChainCheck:
     with store.read() as s:
         return audit.verify(s)
 

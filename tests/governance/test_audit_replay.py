@@ -15,7 +15,7 @@ from gpufleet.cli.main import main
 from gpufleet.governance.register import ops
 from gpufleet.governance.store import audit_check, replay
 from gpufleet.governance.store.db import Store
-from gpufleet.governance.store.models import Base, Pool, Run, Token, Transfer, TransferStep
+from gpufleet.governance.store.models import Base, Pool, Run, Token, TransferRow, TransferStep
 from tests.support.audit import audited_register, flip
 
 pytestmark = pytest.mark.security
@@ -51,7 +51,7 @@ def test_a_register_written_through_the_app_agrees_with_its_log(
 def test_a_transfer_flipped_to_approved_is_named(
     store: Store, reg: dict[str, int], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    flip(store, Transfer, reg["transfer"], state="approved")
+    flip(store, TransferRow, reg["transfer"], state="approved")
     tid = reg["transfer"]
     assert problems(store) == [
         f'transfers row {tid} (\'t-1\'): state is "approved", the log says "rejected" '
@@ -197,7 +197,7 @@ def test_the_api_names_the_rows_that_differ(store: Store, reg: dict[str, int]) -
     headers = bearer(admin_token(store))
     c = client(store)
     assert ok(c.get(f"{API}/audit/verify", headers=headers))["ok"] is True
-    flip(store, Transfer, reg["transfer"], state="approved")
+    flip(store, TransferRow, reg["transfer"], state="approved")
     body = ok(c.get(f"{API}/audit/verify", headers=headers))
     assert (body["ok"], body["chain"]["ok"], body["rows"]["ok"]) == (False, True, False)
     [diff] = body["rows"]["differences"]

@@ -14,7 +14,7 @@ from gpufleet.governance.register.people import load_governance
 from gpufleet.governance.register.plan import seed_from_scenario
 from gpufleet.governance.store import audit
 from gpufleet.governance.store.db import Store
-from gpufleet.governance.store.models import Entity, GroupRules, Person, PersonRole
+from gpufleet.governance.store.models import EntityRow, GroupRules, PersonRole, PersonRow
 from gpufleet.governance.transfers.story import article_governance_path
 
 
@@ -31,7 +31,7 @@ def counts(store: Store) -> tuple[int, int, int]:
     with store.read() as s:
         return tuple(  # type: ignore[return-value]
             s.scalar(select(func.count()).select_from(m)) or 0
-            for m in (GroupRules, Person, PersonRole)
+            for m in (GroupRules, PersonRow, PersonRole)
         )
 
 
@@ -42,7 +42,7 @@ def test_the_articles_governance_file_joins_both_companies_and_adds_the_cast(
         got = load_governance(tx, article_governance_path())
     assert got == {"groups": 1, "members": 2, "people": 7, "roles": 10}
     with store.read() as s:
-        groups = {e.name: e.group_id for e in s.scalars(select(Entity))}
+        groups = {e.name: e.group_id for e in s.scalars(select(EntityRow))}
         assert groups["tesla"] == groups["xai"] is not None
         assert audit.verify(s).ok
 

@@ -10,11 +10,11 @@ from gpufleet.governance.store.models import RoleKind
 from gpufleet.governance.transfers.rules import (
     DEFAULT_RULES,
     Case,
-    Decision,
     Party,
     Person,
     Role,
     Rules,
+    Vote,
     eligibility,
     evaluate,
     gpu_value_usd,
@@ -170,7 +170,7 @@ def test_not_independent_says_the_value_and_the_threshold() -> None:
 def test_counting_decisions(
     decisions: list[tuple[str, str]], approvals: int, rejections: int, approved: bool
 ) -> None:
-    case = replace(BIG, decisions=tuple(Decision(BY_NAME[n].id, d) for n, d in decisions))
+    case = replace(BIG, decisions=tuple(Vote(BY_NAME[n].id, d) for n, d in decisions))
     v = evaluate(case)
     assert (v.approvals, v.rejections, v.approved) == (approvals, rejections, approved)
 

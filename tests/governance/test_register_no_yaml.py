@@ -13,7 +13,7 @@ from sqlalchemy import select
 from gpufleet.errors import InputError, ScenarioError
 from gpufleet.governance.register.plan import plan_scenario, plan_text
 from gpufleet.governance.store.db import Store
-from gpufleet.governance.store.models import Program, Quota, Transfer
+from gpufleet.governance.store.models import ProgramRow, QuotaRow, TransferRow
 from gpufleet.governance.transfers.lifecycle import request
 from tests.support.governed import SMALL_MOVE, governed_register
 
@@ -43,7 +43,7 @@ def test_a_transfer_request_neither_writes_nor_parses_yaml(
         t = request(tx, people["ann"], SMALL_MOVE)
     assert called == []
     with store.read() as s:
-        stored = s.get(Transfer, t.id)
+        stored = s.get(TransferRow, t.id)
         assert stored is not None and stored.state == "requested"
 
 
@@ -65,8 +65,8 @@ def test_a_refused_request_names_the_problem_without_yaml(
 def test_a_broken_plans_problem_has_its_line_in_the_plan_text(store: Store) -> None:
     governed_register(store)
     with store.write("test") as tx:
-        prog = tx.session.scalars(select(Program).where(Program.name == "vision")).one()
-        tx.session.add(Quota(program_id=prog.id, gpu_type="TPU-v9", nominal=8))
+        prog = tx.session.scalars(select(ProgramRow).where(ProgramRow.name == "vision")).one()
+        tx.session.add(QuotaRow(program_id=prog.id, gpu_type="TPU-v9", nominal=8))
     with store.read() as s, pytest.raises(ScenarioError) as e:
         plan_scenario(s)
     with store.read() as s:

@@ -22,12 +22,12 @@ from gpufleet.governance.store.audit import verify
 from gpufleet.governance.store.db import Store
 from gpufleet.governance.store.models import (
     AuditRecord,
-    Entity,
-    Person,
+    EntityRow,
+    PersonRow,
     Pool,
-    Program,
-    Quota,
-    Transfer,
+    ProgramRow,
+    QuotaRow,
+    TransferRow,
     TransferState,
 )
 from gpufleet.inputs.scenario.load import load_scenario
@@ -83,7 +83,7 @@ def test_seeding_reports_its_rows_and_the_variants_it_left_out(store: Store) -> 
 def test_dated_quotas_become_the_plans_timeline(store: Store) -> None:
     seed(store, SMALL_LAB)
     with store.read() as s:
-        dated = s.scalars(select(Quota).where(Quota.effective.is_not(None))).all()
+        dated = s.scalars(select(QuotaRow).where(QuotaRow.effective.is_not(None))).all()
         assert sorted((q.gpu_type, q.effective, q.nominal) for q in dated) == [
             ("H100-SXM", "2025-03-17", 16),
             ("H100-SXM", "2025-03-17", 48),
@@ -107,7 +107,7 @@ def test_dated_quotas_become_the_plans_timeline(store: Store) -> None:
 def test_a_relative_trace_path_becomes_absolute(store: Store) -> None:
     seed(store, SMALL_LAB)
     with store.read() as s:
-        eval_program = s.scalar(select(Program).where(Program.name == "eval"))
+        eval_program = s.scalar(select(ProgramRow).where(ProgramRow.name == "eval"))
     assert eval_program is not None and eval_program.workload is not None
     assert eval_program.workload["trace"]["path"] == str(EXAMPLES / "small-lab-jobs.csv")
 
@@ -148,13 +148,13 @@ def test_base_timeline_transfers_need_someone_who_requested_them(store: Store) -
     with pytest.raises(InputError, match="requester_id"):
         seed(store, BASE_TRANSFER)
     with store.write("test") as tx:
-        p = Person(name="alice")
+        p = PersonRow(name="alice")
         tx.session.add(p)
         tx.session.flush()
         pid = p.id
     seed(store, BASE_TRANSFER, requester_id=pid)
     with store.read() as s:
-        t = s.scalars(select(Transfer)).one()
+        t = s.scalars(select(TransferRow)).one()
         assert (t.state, t.gpus, t.start, t.end) == ("active", 16, "2024-01-03", "2024-01-08")
         sc = plan_scenario(s)
     assert [(x.pool, x.gpus, x.from_entity, x.to_entity) for x in sc.transfers] == [
@@ -162,7 +162,9 @@ def test_base_timeline_transfers_need_someone_who_requested_them(store: Store) -
     ]
 
 
-def _transfer(s_pool: Pool, giver: Entity, taker: Entity, state: str, **kw: object) -> Transfer:
+def _transfer(
+    s_pool: Pool, giver: EntityRow, taker: EntityRow, state: str, **kw: object
+) -> TransferRow:
     fields: dict[str, object] = {
         "name": f"t-{state}",
         "pool_id": s_pool.id,
@@ -175,17 +177,17 @@ def _transfer(s_pool: Pool, giver: Entity, taker: Entity, state: str, **kw: obje
         "requested_at": datetime(2024, 1, 1, tzinfo=UTC),
         **kw,
     }
-    return Transfer(**fields)
+    return TransferRow(**fields)
 
 
 def test_only_approved_active_and_ended_transfers_are_in_the_plan(store: Store) -> None:
     seed(store, SMALL)
     with store.write("test") as tx:
         s = tx.session
-        s.add(Person(id=1, name="alice"))
+        s.add(PersonRow(id=1, name="alice"))
         pool = s.scalars(select(Pool).where(Pool.name == "acme-h100")).one()
         acme, beta = (
-            s.scalars(select(Entity).where(Entity.name == n)).one() for n in ("acme", "beta")
+            s.scalars(select(EntityRow).where(EntityRow.name == n)).one() for n in ("acme", "beta")
         )
         for state in TransferState:
             end = "2024-01-06" if state == TransferState.ENDED else None
@@ -210,8 +212,8 @@ def test_only_approved_active_and_ended_transfers_are_in_the_plan(store: Store) 
 def test_a_broken_register_is_reported_by_the_plans_field(store: Store) -> None:
     seed(store, SMALL)
     with store.write("test") as tx:
-        prog = tx.session.scalars(select(Program).where(Program.name == "vision")).one()
-        tx.session.add(Quota(program_id=prog.id, gpu_type="TPU-v9", nominal=8))
+        prog = tx.session.scalars(select(ProgramRow).where(ProgramRow.name == "vision")).one()
+        tx.session.add(QuotaRow(program_id=prog.id, gpu_type="TPU-v9", nominal=8))
     with store.read() as s, pytest.raises(ScenarioError) as e:
         plan_scenario(s)
     assert [p.field for p in e.value.problems] == ["entities[0].programs[0].quotas.TPU-v9"]

@@ -16,7 +16,7 @@ from gpufleet.governance.register import ops
 from gpufleet.governance.runs import queue as R
 from gpufleet.governance.runs.budget import RunBudget
 from gpufleet.governance.store.db import Store
-from gpufleet.governance.store.models import Entity, RunStatus
+from gpufleet.governance.store.models import EntityRow, RunStatus
 from gpufleet.governance.transfers import lifecycle as T
 from gpufleet.inputs.scenario.load import load_scenario_text
 from tests.support.governed import SMALL_MOVE, governed_register, request, run_row, state
@@ -35,7 +35,7 @@ def people(store: Store) -> dict[str, int]:
 
 def entity_id(store: Store, name: str) -> int:
     with store.read() as s:
-        eid = s.scalar(select(Entity.id).where(Entity.name == name))
+        eid = s.scalar(select(EntityRow.id).where(EntityRow.name == name))
         assert eid is not None
         return eid
 

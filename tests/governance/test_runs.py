@@ -13,7 +13,7 @@ from gpufleet.errors import ConflictError, InputError
 from gpufleet.governance.register.plan import seed_from_scenario
 from gpufleet.governance.runs import queue as R
 from gpufleet.governance.store.db import Store
-from gpufleet.governance.store.models import Person, Run, RunStatus
+from gpufleet.governance.store.models import PersonRow, Run, RunStatus
 from gpufleet.governance.transfers import lifecycle as T
 from gpufleet.governance.transfers.assess import assess_transfer
 from tests.support.governed import SMALL_MOVE, governed_register, request, run_row, state
@@ -201,7 +201,7 @@ def test_the_worker_thread_runs_what_is_queued(store: Store, people: dict[str, i
 def test_the_articles_move_assessed_with_one_seed(store: Store) -> None:
     with store.write("test") as tx:
         seed_from_scenario(tx)
-        p = Person(name="elon")
+        p = PersonRow(name="elon")
         tx.session.add(p)
         tx.session.flush()
         tid = T.request(
@@ -238,7 +238,7 @@ def test_assessing_in_one_call_gives_what_the_run_stored(
     tid = request(store, people["ann"], SMALL_MOVE)
     run_id = queue_assessment(store, tid, seeds=1)
     with store.read() as s:
-        t = s.get(T.Transfer, tid)
+        t = s.get(T.TransferRow, tid)
         assert t is not None
         direct = assess_transfer(s, t, seeds=1)
     assert R.execute(store, run_id).result == direct  # the same seed, the same numbers

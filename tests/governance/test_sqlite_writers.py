@@ -33,7 +33,7 @@ from sqlalchemy.exc import OperationalError
 from gpufleet.errors import BusyError
 from gpufleet.governance.auth.tokens import create_token
 from gpufleet.governance.store.db import RETRY_AFTER_S, Store, WriterQueue
-from gpufleet.governance.store.models import AccessRole, Person
+from gpufleet.governance.store.models import AccessRole, PersonRow
 from tests.support.api import API, bearer, client
 from tests.support.servers import Api, ServerFactory, error_code, servers, sqlite_url
 
@@ -123,7 +123,7 @@ def test_64_concurrent_writers_get_2xx_or_a_503_to_retry_never_a_500_and_the_log
     store = Store(url)
     try:
         with store.read() as s:
-            assert set(s.scalars(select(Person.name))) == created
+            assert set(s.scalars(select(PersonRow.name))) == created
     finally:
         store.dispose()
 

@@ -14,7 +14,7 @@ from gpufleet.errors import ConflictError, ForbiddenError, InputError, NotFoundE
 from gpufleet.governance.register.plan import plan_doc, plan_scenario
 from gpufleet.governance.store.audit import verify
 from gpufleet.governance.store.db import Store, Tx
-from gpufleet.governance.store.models import AuditHead, AuditRecord, Transfer
+from gpufleet.governance.store.models import AuditHead, AuditRecord, TransferRow
 from gpufleet.governance.transfers import lifecycle as T
 from tests.support.governed import (
     BIG_MOVE,
@@ -31,7 +31,7 @@ def people(store: Store) -> dict[str, int]:
     return governed_register(store)
 
 
-def approve(store: Store, tid: int, who: int, **kw: Any) -> Transfer:
+def approve(store: Store, tid: int, who: int, **kw: Any) -> TransferRow:
     with store.write(f"test:person-{who}") as tx:
         return T.approve(tx, tid, who, **kw)
 
@@ -49,7 +49,7 @@ def test_a_request_is_recorded_with_its_first_step_and_audit(
 ) -> None:
     tid = request(store, people["ann"], SMALL_MOVE)
     with store.read() as s:
-        t = s.get(Transfer, tid)
+        t = s.get(TransferRow, tid)
         assert t is not None
         assert (t.name, t.state, t.version) == ("16 H100-SXM acme->beta 2024-01-03", "requested", 1)
         assert [(x.from_state, x.to_state, x.actor) for x in T.steps(s, tid)] == [
@@ -103,7 +103,7 @@ def test_a_bad_request_names_its_field(
         request(store, people["ann"], {**SMALL_MOVE, **change})
     assert message in e.value.render()
     with store.read() as s:
-        assert s.scalars(select(Transfer)).all() == []
+        assert s.scalars(select(TransferRow)).all() == []
 
 
 @pytest.mark.parametrize(
@@ -382,7 +382,7 @@ def test_without_the_writer_lock_the_version_check_stops_the_second(
     tid = approved(store, people)
     a, b = unlocked_tx(store, "test:a"), unlocked_tx(store, "test:b")
     try:
-        seen = [a.session.get(Transfer, tid), b.session.get(Transfer, tid)]  # both: version 3
+        seen = [a.session.get(TransferRow, tid), b.session.get(TransferRow, tid)]  # both: version 3
         assert [t.version for t in seen if t] == [3, 3]
         T.activate(a, tid)
         a.session.commit()

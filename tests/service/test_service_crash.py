@@ -36,18 +36,18 @@ from gpufleet.governance.store.db import Store
 from gpufleet.governance.store.models import (
     AccessRole,
     Approval,
-    Entity,
+    EntityRow,
     GroupRules,
-    Person,
     PersonRole,
+    PersonRow,
     Plan,
     Pool,
-    Program,
-    Quota,
+    ProgramRow,
+    QuotaRow,
     Run,
-    Site,
+    SiteRow,
     Token,
-    Transfer,
+    TransferRow,
 )
 from gpufleet.governance.store.replay import NOT_COMPARED
 from tests.support.faulty_server import KILLED
@@ -95,15 +95,15 @@ def verdict(api: Api) -> dict[str, Any]:
 KEYED: dict[str, tuple[Any, str]] = {
     "plan": (Plan, "id"),
     "group": (GroupRules, "name"),
-    "site": (Site, "name"),
-    "entity": (Entity, "name"),
-    "program": (Program, "name"),
-    "quota": (Quota, "id"),
+    "site": (SiteRow, "name"),
+    "entity": (EntityRow, "name"),
+    "program": (ProgramRow, "name"),
+    "quota": (QuotaRow, "id"),
     "pool": (Pool, "name"),
-    "person": (Person, "name"),
+    "person": (PersonRow, "name"),
     "role": (PersonRole, "id"),
     "token": (Token, "id"),
-    "transfer": (Transfer, "id"),
+    "transfer": (TransferRow, "id"),
     "approval": (Approval, "id"),
     "run": (Run, "id"),
 }
@@ -295,8 +295,8 @@ def kill_during_a_burst(db_url: str, server_factory: ServerFactory, seed: int) -
     store = Store(db_url)
     try:
         with store.read() as s:
-            stored = {p.name: p.email for p in s.scalars(select(Person))}
-            east = s.scalar(select(Site).where(Site.name == "east"))
+            stored = {p.name: p.email for p in s.scalars(select(PersonRow))}
+            east = s.scalar(select(SiteRow).where(SiteRow.name == "east"))
     finally:
         store.dispose()
     expected = {n: e for n, e in writer.people.items() if e is not None}

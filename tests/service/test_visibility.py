@@ -20,7 +20,7 @@ from sqlalchemy import select
 from gpufleet.governance.runs import queue as R
 from gpufleet.governance.runs.budget import RunBudget
 from gpufleet.governance.store.db import Store, now
-from gpufleet.governance.store.models import Entity, Run, RunStatus
+from gpufleet.governance.store.models import EntityRow, Run, RunStatus
 from gpufleet.governance.transfers import lifecycle as T
 from tests.support.api import Register, article_register, bearer, client
 
@@ -63,7 +63,7 @@ def failed_run(store: Store) -> int:
     """A run of tesla's that failed with an error listing every program (as an unknown
     name's error does)."""
     with store.write("test") as tx:
-        tesla = tx.session.scalar(select(Entity.id).where(Entity.name == "tesla"))
+        tesla = tx.session.scalar(select(EntityRow.id).where(EntityRow.name == "tesla"))
         run = Run(
             kind="whatif",
             status=RunStatus.FAILED.value,

@@ -36,7 +36,7 @@ from gpufleet.governance.register import ops
 from gpufleet.governance.register.plan import seed_from_scenario
 from gpufleet.governance.runs import queue as G_runs
 from gpufleet.governance.store.db import Store, Tx
-from gpufleet.governance.store.models import AccessRole, Transfer, TransferState
+from gpufleet.governance.store.models import AccessRole, TransferRow, TransferState
 from gpufleet.governance.transfers import lifecycle as G
 from gpufleet.service.app import create_app
 from tests.support.small_scenario import SMALL
@@ -175,7 +175,7 @@ def _transfers(store: Store, reg: Register, requester: int) -> None:
             }
             t = G.request(tx, requester, body)
             tx.session.execute(
-                update(Transfer).where(Transfer.id == t.id).values(state=state.value)
+                update(TransferRow).where(TransferRow.id == t.id).values(state=state.value)
             )
             reg.ids[name] = t.id
 

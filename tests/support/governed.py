@@ -26,7 +26,14 @@ from sqlalchemy import select
 
 from gpufleet.governance.register.plan import seed_from_scenario
 from gpufleet.governance.store.db import Store
-from gpufleet.governance.store.models import Entity, GroupRules, Person, PersonRole, Run, RunStatus
+from gpufleet.governance.store.models import (
+    EntityRow,
+    GroupRules,
+    PersonRole,
+    PersonRow,
+    Run,
+    RunStatus,
+)
 from gpufleet.governance.transfers import lifecycle as T
 from tests.support.small_scenario import SMALL
 
@@ -57,12 +64,12 @@ def governed_register(store: Store, require_assessment: bool = True) -> dict[str
         )
         s.add(g)
         s.flush()
-        ents = {e.name: e for e in s.scalars(select(Entity))}
+        ents = {e.name: e for e in s.scalars(select(EntityRow))}
         for e in ents.values():
             e.group_id = g.id
         ids = {}
         for name, roles in ROLES.items():
-            p = Person(name=name)
+            p = PersonRow(name=name)
             s.add(p)
             s.flush()
             ids[name] = p.id
@@ -90,7 +97,7 @@ def fake_assessment(store: Store, transfer_id: int, fair_usd: float = 1000.0) ->
 
 def state(store: Store, transfer_id: int) -> str:
     with store.read() as s:
-        t = s.get(T.Transfer, transfer_id)
+        t = s.get(T.TransferRow, transfer_id)
         assert t is not None
         return t.state
 

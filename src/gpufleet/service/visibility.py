@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from gpufleet.governance.auth import access
 from gpufleet.governance.auth.tokens import Principal
-from gpufleet.governance.store.models import Entity, Pool, Program
+from gpufleet.governance.store.models import EntityRow, Pool, ProgramRow
 
 HIDDEN = "<another entity's>"
 
@@ -71,11 +71,11 @@ def view_of(s: Session, p: Principal, parties: Iterable[int] = ()) -> View:
     own: set[str] = set()
     pools: set[str] = set()
     hidden: set[str] = set()
-    for name, entity_id in s.execute(select(Program.name, Program.entity_id)).all():
+    for name, entity_id in s.execute(select(ProgramRow.name, ProgramRow.entity_id)).all():
         (own if entity_id in mine else hidden).add(name)
     for name, owner_id in s.execute(select(Pool.name, Pool.owner_id)).all():
         (pools if owner_id in mine else hidden).add(name)
-    entity = s.scalar(select(Entity.name).where(Entity.id == p.entity_id)) or ""
+    entity = s.scalar(select(EntityRow.name).where(EntityRow.id == p.entity_id)) or ""
     return View(entity, frozenset(own), frozenset(hidden - own - pools), frozenset(pools))
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from gpufleet.errors import InputError, NotFoundError, UnauthorizedError
 from gpufleet.governance.store.audit import row_dict
 from gpufleet.governance.store.db import Tx, now
-from gpufleet.governance.store.models import AccessRole, Entity, Person, Token
+from gpufleet.governance.store.models import AccessRole, EntityRow, PersonRow, Token
 
 PREFIX = "gf_"
 log = logging.getLogger(__name__)
@@ -109,12 +109,12 @@ def create_token(
         raise InputError(f"a {role.value} token needs an entity (--entity NAME)")
     entity_id = person_id = None
     if entity is not None:
-        e = s.scalar(select(Entity).where(Entity.name == entity))
+        e = s.scalar(select(EntityRow).where(EntityRow.name == entity))
         if e is None:
             raise NotFoundError("entity", entity)
         entity_id = e.id
     if person is not None:
-        p = s.scalar(select(Person).where(Person.name == person))
+        p = s.scalar(select(PersonRow).where(PersonRow.name == person))
         if p is None:
             raise NotFoundError("person", person)
         person_id = p.id
@@ -163,8 +163,8 @@ def resolve(s: Session, secret: str | None) -> Principal:
             f"API token {tok.id} expired at {aware(tok.expires_at).isoformat()} "
             "(ask a fleet-admin for a new one)"
         )
-    ent = s.get(Entity, tok.entity_id) if tok.entity_id is not None else None
-    per = s.get(Person, tok.person_id) if tok.person_id is not None else None
+    ent = s.get(EntityRow, tok.entity_id) if tok.entity_id is not None else None
+    per = s.get(PersonRow, tok.person_id) if tok.person_id is not None else None
     return Principal(
         tok.id,
         tok.name,

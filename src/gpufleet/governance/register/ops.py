@@ -28,16 +28,16 @@ from gpufleet.governance.store.audit import row_dict
 from gpufleet.governance.store.db import Tx
 from gpufleet.governance.store.models import (
     Base,
-    Entity,
+    EntityRow,
     GroupRules,
-    Person,
     PersonRole,
+    PersonRow,
     Plan,
     Pool,
-    Program,
-    Quota,
-    Site,
-    Transfer,
+    ProgramRow,
+    QuotaRow,
+    SiteRow,
+    TransferRow,
 )
 
 
@@ -102,7 +102,7 @@ def _site_fields(s: Session, b: B.SiteIn) -> dict[str, Any]:
     return d
 
 
-def _site_body(s: Session, r: Site) -> dict[str, Any]:
+def _site_body(s: Session, r: SiteRow) -> dict[str, Any]:
     return {
         "name": r.name,
         "description": r.description,
@@ -126,7 +126,7 @@ def _entity_fields(s: Session, b: B.EntityBody) -> dict[str, Any]:
     return {"name": b.name, "description": b.description, "cohort": b.cohort, "group_id": group}
 
 
-def _entity_body(s: Session, r: Entity) -> dict[str, Any]:
+def _entity_body(s: Session, r: EntityRow) -> dict[str, Any]:
     g = s.get(GroupRules, r.group_id) if r.group_id else None
     return {
         "name": r.name,
@@ -139,7 +139,7 @@ def _entity_body(s: Session, r: Entity) -> dict[str, Any]:
 def _program_fields(s: Session, b: B.ProgramBody) -> dict[str, Any]:
     return {
         "name": b.name,
-        "entity_id": _ref(s, Entity, b.entity, "entity", "entity").id,
+        "entity_id": _ref(s, EntityRow, b.entity, "entity", "entity").id,
         "description": b.description,
         "weight": b.weight,
         "priority": b.priority,
@@ -150,8 +150,8 @@ def _program_fields(s: Session, b: B.ProgramBody) -> dict[str, Any]:
     }
 
 
-def _program_body(s: Session, r: Program) -> dict[str, Any]:
-    e = s.get(Entity, r.entity_id)
+def _program_body(s: Session, r: ProgramRow) -> dict[str, Any]:
+    e = s.get(EntityRow, r.entity_id)
     return {
         "name": r.name,
         "entity": e.name if e else None,
@@ -165,7 +165,7 @@ def _program_body(s: Session, r: Program) -> dict[str, Any]:
 
 def _quota_fields(s: Session, b: B.QuotaBody) -> dict[str, Any]:
     return {
-        "program_id": _ref(s, Program, b.program, "program", "program").id,
+        "program_id": _ref(s, ProgramRow, b.program, "program", "program").id,
         "gpu_type": b.gpu_type,
         "effective": iso(b.effective),
         "nominal": b.nominal,
@@ -174,8 +174,8 @@ def _quota_fields(s: Session, b: B.QuotaBody) -> dict[str, Any]:
     }
 
 
-def _quota_body(s: Session, r: Quota) -> dict[str, Any]:
-    p = s.get(Program, r.program_id)
+def _quota_body(s: Session, r: QuotaRow) -> dict[str, Any]:
+    p = s.get(ProgramRow, r.program_id)
     return {
         "id": r.id,
         "program": p.name if p else None,
@@ -189,14 +189,14 @@ def _quota_body(s: Session, r: Quota) -> dict[str, Any]:
 
 def _pool_fields(s: Session, b: B.PoolIn) -> dict[str, Any]:
     d = b.model_dump(mode="json")
-    d["site_id"] = _ref(s, Site, d.pop("site"), "site", "site").id
-    d["owner_id"] = _ref(s, Entity, d.pop("owner"), "owner", "entity").id
+    d["site_id"] = _ref(s, SiteRow, d.pop("site"), "site", "site").id
+    d["owner_id"] = _ref(s, EntityRow, d.pop("owner"), "owner", "entity").id
     d["delivered"] = iso(b.delivered)
     return d
 
 
 def _pool_body(s: Session, r: Pool) -> dict[str, Any]:
-    site, owner = s.get(Site, r.site_id), s.get(Entity, r.owner_id)
+    site, owner = s.get(SiteRow, r.site_id), s.get(EntityRow, r.owner_id)
     return {
         "name": r.name,
         "site": site.name if site else None,
@@ -217,20 +217,20 @@ def _person_fields(s: Session, b: B.PersonBody) -> dict[str, Any]:
     return b.model_dump()
 
 
-def _person_body(s: Session, r: Person) -> dict[str, Any]:
+def _person_body(s: Session, r: PersonRow) -> dict[str, Any]:
     return {"name": r.name, "email": r.email}
 
 
 def _role_fields(s: Session, b: B.RoleBody) -> dict[str, Any]:
     return {
-        "person_id": _ref(s, Person, b.person, "person", "person").id,
-        "entity_id": _ref(s, Entity, b.entity, "entity", "entity").id,
+        "person_id": _ref(s, PersonRow, b.person, "person", "person").id,
+        "entity_id": _ref(s, EntityRow, b.entity, "entity", "entity").id,
         "role": b.role.value,
     }
 
 
 def _role_body(s: Session, r: PersonRole) -> dict[str, Any]:
-    p, e = s.get(Person, r.person_id), s.get(Entity, r.entity_id)
+    p, e = s.get(PersonRow, r.person_id), s.get(EntityRow, r.entity_id)
     return {
         "id": r.id,
         "person": p.name if p else None,
@@ -269,12 +269,12 @@ KINDS: dict[str, Kind] = {
     for k in (
         Kind("plan", Plan, B.PlanBody, _plan_fields, _plan_body, by_id=True),
         Kind("group", GroupRules, B.GroupBody, _group_fields, _group_body),
-        Kind("site", Site, B.SiteIn, _site_fields, _site_body),
-        Kind("entity", Entity, B.EntityBody, _entity_fields, _entity_body),
-        Kind("program", Program, B.ProgramBody, _program_fields, _program_body),
-        Kind("quota", Quota, B.QuotaBody, _quota_fields, _quota_body, by_id=True),
+        Kind("site", SiteRow, B.SiteIn, _site_fields, _site_body),
+        Kind("entity", EntityRow, B.EntityBody, _entity_fields, _entity_body),
+        Kind("program", ProgramRow, B.ProgramBody, _program_fields, _program_body),
+        Kind("quota", QuotaRow, B.QuotaBody, _quota_fields, _quota_body, by_id=True),
         Kind("pool", Pool, B.PoolIn, _pool_fields, _pool_body),
-        Kind("person", Person, B.PersonBody, _person_fields, _person_body),
+        Kind("person", PersonRow, B.PersonBody, _person_fields, _person_body),
         Kind("role", PersonRole, B.RoleBody, _role_fields, _role_body, by_id=True),
     )
 }
@@ -364,12 +364,12 @@ def _rename_allowed(s: Session, kind: str, row: Any, body: Any) -> None:
 def _unique_rows(s: Session, kind: str, row: Any) -> None:
     """Quotas are unique per (program, type, date) and roles per (person, entity, role)."""
     if kind == "quota":
-        q = select(Quota).where(
-            Quota.program_id == row.program_id,
-            Quota.gpu_type == row.gpu_type,
-            Quota.effective.is_(None)
+        q = select(QuotaRow).where(
+            QuotaRow.program_id == row.program_id,
+            QuotaRow.gpu_type == row.gpu_type,
+            QuotaRow.effective.is_(None)
             if row.effective is None
-            else Quota.effective == row.effective,
+            else QuotaRow.effective == row.effective,
         )
         other = s.scalar(q)
         if other is not None and other is not row:
@@ -391,18 +391,18 @@ def _unique_rows(s: Session, kind: str, row: Any) -> None:
 
 
 _USERS: dict[str, list[tuple[type[Base], str, str]]] = {
-    "group": [(Entity, "group_id", "entities")],
-    "site": [(Pool, "site_id", "pools"), (Transfer, "to_site_id", "transfers")],
+    "group": [(EntityRow, "group_id", "entities")],
+    "site": [(Pool, "site_id", "pools"), (TransferRow, "to_site_id", "transfers")],
     "entity": [
-        (Program, "entity_id", "programs"),
+        (ProgramRow, "entity_id", "programs"),
         (Pool, "owner_id", "pools"),
         (PersonRole, "entity_id", "roles"),
-        (Transfer, "from_entity_id", "transfers"),
-        (Transfer, "to_entity_id", "transfers"),
+        (TransferRow, "from_entity_id", "transfers"),
+        (TransferRow, "to_entity_id", "transfers"),
     ],
-    "program": [(Quota, "program_id", "quotas")],
-    "pool": [(Transfer, "pool_id", "transfers")],
-    "person": [(PersonRole, "person_id", "roles"), (Transfer, "requested_by", "transfers")],
+    "program": [(QuotaRow, "program_id", "quotas")],
+    "pool": [(TransferRow, "pool_id", "transfers")],
+    "person": [(PersonRole, "person_id", "roles"), (TransferRow, "requested_by", "transfers")],
 }
 
 

@@ -41,13 +41,13 @@ from gpufleet.errors import ConflictError, InputError, ScenarioError
 from gpufleet.governance.store.audit import row_dict
 from gpufleet.governance.store.db import Tx, now
 from gpufleet.governance.store.models import (
-    Entity,
+    EntityRow,
     Plan,
     Pool,
-    Program,
-    Quota,
-    Site,
-    Transfer,
+    ProgramRow,
+    QuotaRow,
+    SiteRow,
+    TransferRow,
     TransferState,
     TransferStep,
 )
@@ -79,7 +79,7 @@ def article_path() -> Path:
 # --- register -> document --------------------------------------------------------------
 
 
-def plan_doc(session: Session, extra_transfers: Sequence[Transfer] = ()) -> dict[str, Any]:
+def plan_doc(session: Session, extra_transfers: Sequence[TransferRow] = ()) -> dict[str, Any]:
     """The register as a scenario document (plain JSON values, dates as ISO strings).
 
     ``extra_transfers``: transfer rows (stored or not yet) added to the timeline after
@@ -92,19 +92,19 @@ def plan_doc(session: Session, extra_transfers: Sequence[Transfer] = ()) -> dict
             code="no-plan",
         )
     doc: dict[str, Any] = {k: v for k, v in plan.doc.items() if v is not None}
-    sites = list(session.scalars(select(Site).order_by(Site.id)))
-    entities = list(session.scalars(select(Entity).order_by(Entity.id)))
-    programs = list(session.scalars(select(Program).order_by(Program.id)))
-    quotas = list(session.scalars(select(Quota).order_by(Quota.id)))
+    sites = list(session.scalars(select(SiteRow).order_by(SiteRow.id)))
+    entities = list(session.scalars(select(EntityRow).order_by(EntityRow.id)))
+    programs = list(session.scalars(select(ProgramRow).order_by(ProgramRow.id)))
+    quotas = list(session.scalars(select(QuotaRow).order_by(QuotaRow.id)))
     pools = list(session.scalars(select(Pool).order_by(Pool.id)))
     names = _Names(sites, entities, programs, pools)
     doc["sites"] = [_site(s) for s in sites]
     doc["entities"] = [_entity(e, programs, quotas) for e in entities]
     doc["pools"] = [_pool(p, names) for p in pools]
     stored = session.scalars(
-        select(Transfer)
-        .where(Transfer.state.in_([s.value for s in IN_PLAN]))
-        .order_by(Transfer.start, Transfer.id)
+        select(TransferRow)
+        .where(TransferRow.state.in_([s.value for s in IN_PLAN]))
+        .order_by(TransferRow.start, TransferRow.id)
     )
     timeline = [_quota_item(q, names) for q in quotas if q.effective is not None]
     timeline.sort(key=lambda i: (i["quota"]["at"], names.program_order[i["quota"]["program"]]))
@@ -114,7 +114,7 @@ def plan_doc(session: Session, extra_transfers: Sequence[Transfer] = ()) -> dict
     return doc
 
 
-def plan_text(session: Session, extra_transfers: Sequence[Transfer] = ()) -> str:
+def plan_text(session: Session, extra_transfers: Sequence[TransferRow] = ()) -> str:
     """:func:`plan_doc` as YAML text (a scenario file of the plan)."""
     return _yaml_text(plan_doc(session, extra_transfers))
 
@@ -123,7 +123,7 @@ def _yaml_text(doc: dict[str, Any]) -> str:
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
 
 
-def plan_scenario(session: Session, extra_transfers: Sequence[Transfer] = ()) -> Scenario:
+def plan_scenario(session: Session, extra_transfers: Sequence[TransferRow] = ()) -> Scenario:
     """The plan as a validated scenario; raises the loader's :class:`ScenarioError` (every
     problem, each located by its field path in the plan's document, and by its line in
     :func:`plan_text`) when the register does not make a valid plan.
@@ -147,9 +147,9 @@ class _Names:
 
     def __init__(
         self,
-        sites: list[Site],
-        entities: list[Entity],
-        programs: list[Program],
+        sites: list[SiteRow],
+        entities: list[EntityRow],
+        programs: list[ProgramRow],
         pools: list[Pool],
     ) -> None:
         self.site = {s.id: s.name for s in sites}
@@ -164,7 +164,7 @@ class _Names:
         return table[key]
 
 
-def _site(s: Site) -> dict[str, Any]:
+def _site(s: SiteRow) -> dict[str, Any]:
     return {
         "name": s.name,
         "power_kw": s.power_kw,
@@ -175,7 +175,7 @@ def _site(s: Site) -> dict[str, Any]:
     }
 
 
-def _limits(q: Quota) -> dict[str, Any]:
+def _limits(q: QuotaRow) -> dict[str, Any]:
     out: dict[str, Any] = {"nominal": q.nominal}
     if q.borrowing_limit is not None:
         out["borrowing_limit"] = q.borrowing_limit
@@ -184,7 +184,7 @@ def _limits(q: Quota) -> dict[str, Any]:
     return out
 
 
-def _entity(e: Entity, programs: list[Program], quotas: list[Quota]) -> dict[str, Any]:
+def _entity(e: EntityRow, programs: list[ProgramRow], quotas: list[QuotaRow]) -> dict[str, Any]:
     out: dict[str, Any] = {"name": e.name}
     if e.cohort is not None:
         out["cohort"] = e.cohort
@@ -193,7 +193,7 @@ def _entity(e: Entity, programs: list[Program], quotas: list[Quota]) -> dict[str
     return out
 
 
-def _program(p: Program, quotas: list[Quota]) -> dict[str, Any]:
+def _program(p: ProgramRow, quotas: list[QuotaRow]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": p.name,
         "description": p.description,
@@ -232,13 +232,13 @@ def _pool(p: Pool, names: _Names) -> dict[str, Any]:
     return out
 
 
-def _quota_item(q: Quota, names: _Names) -> dict[str, Any]:
+def _quota_item(q: QuotaRow, names: _Names) -> dict[str, Any]:
     program = names.of("program", names.program, q.program_id, "quota: program")
     body = {"at": q.effective, "program": program, "gpu_type": q.gpu_type, **_limits(q)}
     return {"quota": body}
 
 
-def _transfer(t: Transfer, names: _Names) -> dict[str, Any]:
+def _transfer(t: TransferRow, names: _Names) -> dict[str, Any]:
     label = f"transfer {t.name or t.id!r}"
     out: dict[str, Any] = {
         "name": t.name,
@@ -365,8 +365,8 @@ def seed_from_scenario(
     # every problem, with the file's lines; nothing below runs unless the text is valid
     load_scenario_text(text, label, base_dir=folder, files=not text_only)
     s = tx.session
-    taken = s.scalar(select(func.count()).select_from(Site)) or 0
-    taken += s.scalar(select(func.count()).select_from(Entity)) or 0
+    taken = s.scalar(select(func.count()).select_from(SiteRow)) or 0
+    taken += s.scalar(select(func.count()).select_from(EntityRow)) or 0
     if taken:
         raise ConflictError(
             "the register already has sites or entities; seeding fills an empty register "
@@ -432,15 +432,15 @@ class _Seeder:
 
     def sites(self, sites: list[dict[str, Any]]) -> None:
         for d in sites:
-            row = self._add("site", Site(**d), d["name"])
+            row = self._add("site", SiteRow(**d), d["name"])
             self.site_ids[d["name"]] = row.id
 
     def entities(self, entities: list[dict[str, Any]]) -> None:
         for e in entities:
-            ent = Entity(name=e["name"], description=e["description"], cohort=e.get("cohort"))
+            ent = EntityRow(name=e["name"], description=e["description"], cohort=e.get("cohort"))
             self.entity_ids[e["name"]] = self._add("entity", ent, e["name"]).id
             for p in e["programs"]:
-                prog = Program(
+                prog = ProgramRow(
                     name=p["name"],
                     entity_id=ent.id,
                     description=p["description"],
@@ -454,7 +454,7 @@ class _Seeder:
                     self._quota(prog.id, gpu_type, None, q)
 
     def _quota(self, program_id: int, gpu_type: str, at: str | None, q: dict[str, Any]) -> None:
-        row = Quota(
+        row = QuotaRow(
             program_id=program_id,
             gpu_type=gpu_type,
             effective=at,
@@ -480,7 +480,7 @@ class _Seeder:
         for t in transfers:
             assert requester_id is not None
             at = now()
-            row = Transfer(
+            row = TransferRow(
                 name=t["name"],
                 pool_id=self.pool_ids[t["pool"]],
                 gpus=t["gpus"],

@@ -26,7 +26,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from gpufleet.errors import TooManyRequestsError
-from gpufleet.governance.store.models import Entity, Run, RunStatus, Transfer
+from gpufleet.governance.store.models import EntityRow, Run, RunStatus, TransferRow
 
 MAX_ACTIVE_RUNS = 3
 """Runs an entity may have queued or running at once."""
@@ -37,11 +37,11 @@ ACTIVE = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 
 def run_entity() -> ColumnElement[Any]:
     """The run's entity id (see the module docstring); needs :func:`_with_transfer`."""
-    return func.coalesce(Run.entity_id, Transfer.from_entity_id)
+    return func.coalesce(Run.entity_id, TransferRow.from_entity_id)
 
 
 def _with_transfer(q: Select[Any]) -> Select[Any]:
-    return q.outerjoin(Transfer, Transfer.id == Run.transfer_id)
+    return q.outerjoin(TransferRow, TransferRow.id == Run.transfer_id)
 
 
 def active_runs(s: Session, entity_id: int) -> int:
@@ -58,7 +58,7 @@ def require_room(s: Session, entity_id: int | None, cap: int = MAX_ACTIVE_RUNS) 
         return
     n = active_runs(s, entity_id)
     if n >= cap:
-        name = s.scalar(select(Entity.name).where(Entity.id == entity_id)) or entity_id
+        name = s.scalar(select(EntityRow.name).where(EntityRow.id == entity_id)) or entity_id
         raise TooManyRequestsError(
             f"{name} has {n} runs queued or running, the most an entity may have at once "
             f"({cap}): try again when one has finished (GET /api/v1/runs)",

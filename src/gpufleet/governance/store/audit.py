@@ -82,7 +82,7 @@ def as_fields(r: AuditRecord) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class ChainCheck:
     ok: bool
     records: int
     first_bad_seq: int | None = None
@@ -98,7 +98,7 @@ def verify_records(
     records: Iterable[dict[str, Any]],
     head: tuple[int, str] | None,
     start: tuple[int, str] = (0, GENESIS),
-) -> Verdict:
+) -> ChainCheck:
     """Check a sequence of records (in ``seq`` order) and the head; name the first bad one.
     ``start``: the (seq, hash) the records follow (a checkpoint already checked)."""
     prev, expected_seq, n = start[1], start[0] + 1, 0
@@ -107,26 +107,28 @@ def verify_records(
         seq = f["seq"]
         if seq != expected_seq:
             what = "missing" if seq > expected_seq else "out of order or duplicated"
-            return Verdict(False, n, expected_seq, f"record {expected_seq} is {what} (found {seq})")
+            return ChainCheck(
+                False, n, expected_seq, f"record {expected_seq} is {what} (found {seq})"
+            )
         if f["prev_hash"] != prev:
-            return Verdict(False, n, seq, "prev_hash does not match the previous record's hash")
+            return ChainCheck(False, n, seq, "prev_hash does not match the previous record's hash")
         if record_hash(f) != f["hash"]:
-            return Verdict(False, n, seq, "content does not match its hash (edited)")
+            return ChainCheck(False, n, seq, "content does not match its hash (edited)")
         prev, expected_seq = f["hash"], seq + 1
     last = expected_seq - 1
     if head is not None and (head[0] != last or head[1] != prev):
         return _head_verdict(n, head, last)
-    return Verdict(True, n)
+    return ChainCheck(True, n)
 
 
-def _head_verdict(n: int, head: tuple[int, str], last: int) -> Verdict:
+def _head_verdict(n: int, head: tuple[int, str], last: int) -> ChainCheck:
     if head[0] > last:
         why, bad = "records removed from the end", last + 1
     elif head[0] < last:
         why, bad = "the head was moved back, or records appended without moving it", head[0] + 1
     else:
         why, bad = "the head's hash is not the last record's", last
-    return Verdict(
+    return ChainCheck(
         False, n, bad, f"the head says the log ends at record {head[0]}, the log ends at {last} "
         f"({why})",
     )  # fmt: skip
@@ -164,7 +166,7 @@ def head_of(s: Session) -> tuple[int, str]:
     return (head.seq, head.hash) if head else (0, GENESIS)
 
 
-def verify(s: Session) -> Verdict:
+def verify(s: Session) -> ChainCheck:
     """Verify the stored log. Records are read in storage order of their ``seq`` key, so a
     reordering shows as a broken link; the head row catches a truncated tail."""
     snapshot(s)
@@ -189,7 +191,7 @@ def export_csv(records: Iterable[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def verify_export(text: str, fmt: str, file: str = "") -> Verdict:
+def verify_export(text: str, fmt: str, file: str = "") -> ChainCheck:
     """Verify an exported log (an auditor's copy) without the database. A file that is not
     a well-formed export raises :class:`InputError` naming the file, record and field."""
     return verify_records(parse_export(text, fmt, file), None)

@@ -64,7 +64,7 @@ class Anchors:
 class Report:
     """What each check found; ok only when every check that ran is ok."""
 
-    chain: audit.Verdict
+    chain: audit.ChainCheck
     anchors: anchor.AnchorVerdict | None = None
     rows: replay.RowsVerdict | None = None
     notes: list[str] = field(default_factory=list)
@@ -148,7 +148,7 @@ class Checkpointed:
 
     checkpoint: anchor.Checkpoint | None
     number: int  # how many checkpoints the file holds now
-    refused: audit.Verdict | anchor.AnchorVerdict | None = None
+    refused: audit.ChainCheck | anchor.AnchorVerdict | None = None
 
     def render(self, file: Path) -> str:
         if self.refused is not None:
@@ -193,7 +193,7 @@ def _since(
     public: Ed25519PublicKey,
     cps: list[anchor.Checkpoint],
     file: str,
-) -> tuple[audit.Verdict | anchor.AnchorVerdict | None, tuple[int, str]]:
+) -> tuple[audit.ChainCheck | anchor.AnchorVerdict | None, tuple[int, str]]:
     """The log since ``last`` (which must still match) up to the head: checked."""
     head = audit.head_of(s)
     start = (last.seq, last.hash) if last else (0, GENESIS)

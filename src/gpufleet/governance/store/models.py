@@ -78,7 +78,7 @@ class GroupRules(Base):
     flag_below_fair_value: Mapped[bool] = mapped_column(default=True)
 
 
-class Site(Base):
+class SiteRow(Base):
     __tablename__ = "sites"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -89,7 +89,7 @@ class Site(Base):
     ready: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
-class Entity(Base):
+class EntityRow(Base):
     __tablename__ = "entities"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -98,7 +98,7 @@ class Entity(Base):
     group_id: Mapped[int | None] = mapped_column(ForeignKey("group_rules.id"), default=None)
 
 
-class Program(Base):
+class ProgramRow(Base):
     __tablename__ = "programs"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -110,7 +110,7 @@ class Program(Base):
     workload: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
-class Quota(Base):
+class QuotaRow(Base):
     """A program's quota of one GPU type from a date on (``effective`` None: from the
     plan's start); later rows become the scenario's quota timeline."""
 
@@ -142,7 +142,7 @@ class Pool(Base):
     note: Mapped[str] = mapped_column(Text, default="")
 
 
-class Person(Base):
+class PersonRow(Base):
     __tablename__ = "people"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -158,7 +158,7 @@ class PersonRole(Base):
     role: Mapped[str] = mapped_column(String(40))
 
 
-class Transfer(Base):
+class TransferRow(Base):
     __tablename__ = "transfers"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))

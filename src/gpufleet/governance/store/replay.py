@@ -45,18 +45,18 @@ from gpufleet.governance.store.canonical import canonical
 from gpufleet.governance.store.models import (
     Approval,
     Base,
-    Entity,
+    EntityRow,
     GroupRules,
-    Person,
     PersonRole,
+    PersonRow,
     Plan,
     Pool,
-    Program,
-    Quota,
+    ProgramRow,
+    QuotaRow,
     Run,
-    Site,
+    SiteRow,
     Token,
-    Transfer,
+    TransferRow,
     TransferStep,
 )
 
@@ -64,14 +64,14 @@ from gpufleet.governance.store.models import (
 AUDITED: dict[str, type[Base]] = {
     "plan": Plan,
     "group": GroupRules,
-    "site": Site,
-    "entity": Entity,
-    "program": Program,
-    "quota": Quota,
+    "site": SiteRow,
+    "entity": EntityRow,
+    "program": ProgramRow,
+    "quota": QuotaRow,
     "pool": Pool,
-    "person": Person,
+    "person": PersonRow,
     "role": PersonRole,
-    "transfer": Transfer,
+    "transfer": TransferRow,
     "approval": Approval,
     "run": Run,
     "token": Token,
@@ -240,7 +240,7 @@ def _apply(r: Replay, rec: dict[str, Any]) -> None:
         if changed:
             r.diffs.append(RowDiff(table, rid, _label(before), _between(prev, seq, changed)))
     r.seen[(table, rid)] = _Seen(seq, rec["action"], after)
-    if model is Transfer:
+    if model is TransferRow:
         was = before.get("state") if isinstance(before, dict) else None
         now = after.get("state") if isinstance(after, dict) else None
         r.transfer_records[rid].append((seq, rec["actor"], was, now))

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from gpufleet.domain.scenario import Scenario
 from gpufleet.errors import InputError
 from gpufleet.governance.register.plan import plan_scenario
-from gpufleet.governance.store.models import Transfer
+from gpufleet.governance.store.models import TransferRow
 from gpufleet.planning.whatif.charges import Charge, charges
 from gpufleet.planning.whatif.compare import Comparison, FleetMetric, MilestoneSpread, compare
 from gpufleet.planning.whatif.stats import Estimate
@@ -54,7 +54,7 @@ def json_safe(v: Any) -> Any:
     return str(v)
 
 
-def arms_for(s: Session, candidate: Transfer) -> tuple[Scenario, Scenario]:
+def arms_for(s: Session, candidate: TransferRow) -> tuple[Scenario, Scenario]:
     """(the plan, the plan with ``candidate``) from the register, both validated."""
     return plan_scenario(s), plan_scenario(s, extra_transfers=[candidate])
 
@@ -189,7 +189,7 @@ def assess(
 
 def assess_transfer(
     s: Session,
-    candidate: Transfer,
+    candidate: TransferRow,
     seeds: int | Sequence[int] = DEFAULT_SEEDS,
     markup: float = 0.0,
     market_rate: float | None = None,

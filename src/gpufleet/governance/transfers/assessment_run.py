@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 
 from gpufleet.errors import NotFoundError
 from gpufleet.governance.runs.kinds import DEFAULT_SEEDS, Prepared
-from gpufleet.governance.store.models import Run, Transfer
+from gpufleet.governance.store.models import Run, TransferRow
 from gpufleet.governance.transfers.assess import ARM, arms_for, assess
 
 
 def prepare_assessment(s: Session, run: Run) -> Prepared:
     req = dict(run.request)
-    t = s.get(Transfer, req.get("transfer_id", run.transfer_id))
+    t = s.get(TransferRow, req.get("transfer_id", run.transfer_id))
     if t is None:
         raise NotFoundError("transfer", req.get("transfer_id"))
     base, arm = arms_for(s, t)

@@ -13,15 +13,15 @@ from gpufleet.domain.gpus import default_catalog
 from gpufleet.errors import InputError, NotFoundError
 from gpufleet.governance.store.models import (
     Approval,
-    Entity,
+    EntityRow,
     GroupRules,
-    Person,
     PersonRole,
+    PersonRow,
     Plan,
     Pool,
     RoleKind,
     Run,
-    Transfer,
+    TransferRow,
 )
 from gpufleet.governance.transfers import rules as R
 from gpufleet.governance.transfers import terms
@@ -48,7 +48,7 @@ def catalog_price_usd(s: Session, gpu_type: str) -> float:
         return 0.0
 
 
-def transfer_value_usd(s: Session, t: Transfer) -> float:
+def transfer_value_usd(s: Session, t: TransferRow) -> float:
     """``gpus x`` the pool's value per GPU (see :func:`rules.gpu_value_usd`)."""
     pool = s.get(Pool, t.pool_id)
     if pool is None:
@@ -59,7 +59,7 @@ def transfer_value_usd(s: Session, t: Transfer) -> float:
     return t.gpus * per_gpu
 
 
-def assessment_charge(s: Session, t: Transfer) -> dict[str, Any] | None:
+def assessment_charge(s: Session, t: TransferRow) -> dict[str, Any] | None:
     """The charge its assessment computed (fair_usd, price_usd, rule...), if assessed."""
     if t.assessment_run_id is None:
         return None
@@ -70,7 +70,7 @@ def assessment_charge(s: Session, t: Transfer) -> dict[str, Any] | None:
     return charge if isinstance(charge, dict) else None
 
 
-def case_of(s: Session, t: Transfer, people_ids: Iterable[int] = ()) -> R.Case:
+def case_of(s: Session, t: TransferRow, people_ids: Iterable[int] = ()) -> R.Case:
     """The case of transfer ``t``: its parties and their groups, value, rules, decisions,
     fair value, and the people concerned: everyone with a role in either party or in an
     entity of their groups, the requester, and ``people_ids`` (someone about to decide).
@@ -82,7 +82,7 @@ def case_of(s: Session, t: Transfer, people_ids: Iterable[int] = ()) -> R.Case:
     return replace(current, frozen=terms.thaw(t.terms))
 
 
-def entity_scope(ents: Mapping[int, Entity], t: Transfer) -> set[int]:
+def entity_scope(ents: Mapping[int, EntityRow], t: TransferRow) -> set[int]:
     """The entities whose people the rules look at for ``t``: its two parties and every
     entity of their groups (``ents``: every entity by id)."""
     parties = (t.from_entity_id, t.to_entity_id)
@@ -90,9 +90,9 @@ def entity_scope(ents: Mapping[int, Entity], t: Transfer) -> set[int]:
     return {*parties} | {e.id for e in ents.values() if e.group_id in groups}
 
 
-def current_case(s: Session, t: Transfer, people_ids: Iterable[int] = ()) -> R.Case:
+def current_case(s: Session, t: TransferRow, people_ids: Iterable[int] = ()) -> R.Case:
     """The case of ``t`` from the register as it is now (no frozen terms)."""
-    ents = {e.id: e for e in s.scalars(select(Entity))}
+    ents = {e.id: e for e in s.scalars(select(EntityRow))}
     groups = {g.id: g for g in s.scalars(select(GroupRules))}
 
     def group(eid: int) -> GroupRules | None:
@@ -107,7 +107,7 @@ def current_case(s: Session, t: Transfer, people_ids: Iterable[int] = ()) -> R.C
     in_scope = s.scalars(select(PersonRole.person_id).where(PersonRole.entity_id.in_(scope)))
     ids = {*in_scope, t.requested_by, *people_ids}
     people = []
-    for p in s.scalars(select(Person).where(Person.id.in_(ids)).order_by(Person.id)):
+    for p in s.scalars(select(PersonRow).where(PersonRow.id.in_(ids)).order_by(PersonRow.id)):
         roles = tuple(
             R.Role(ents[r.entity_id].name, RoleKind(r.role), party(r.entity_id).group)
             for r in s.scalars(
@@ -116,7 +116,7 @@ def current_case(s: Session, t: Transfer, people_ids: Iterable[int] = ()) -> R.C
         )
         people.append(R.Person(p.id, p.name, roles))
     decisions = tuple(
-        R.Decision(a.person_id, a.decision)
+        R.Vote(a.person_id, a.decision)
         for a in s.scalars(select(Approval).where(Approval.transfer_id == t.id))
     )
     charge = assessment_charge(s, t)
@@ -133,6 +133,6 @@ def current_case(s: Session, t: Transfer, people_ids: Iterable[int] = ()) -> R.C
     )
 
 
-def verdict(s: Session, t: Transfer) -> R.Verdict:
+def verdict(s: Session, t: TransferRow) -> R.Verdict:
     """The rules' verdict on ``t`` now (for showing who may still approve)."""
     return R.evaluate(case_of(s, t))

@@ -50,13 +50,13 @@ from gpufleet.governance.store.audit import row_dict
 from gpufleet.governance.store.db import Tx, now
 from gpufleet.governance.store.models import (
     Approval,
-    Entity,
-    Person,
+    EntityRow,
+    PersonRow,
     Pool,
     Run,
     RunStatus,
-    Site,
-    Transfer,
+    SiteRow,
+    TransferRow,
     TransferState,
     TransferStep,
 )
@@ -127,24 +127,24 @@ def _named(s: Session, kind: type[Any], name: str, field: str, what: str) -> Any
 # --- request ------------------------------------------------------------------------------
 
 
-def request(tx: Tx, person_id: int, fields: TransferBody | Mapping[str, Any]) -> Transfer:
+def request(tx: Tx, person_id: int, fields: TransferBody | Mapping[str, Any]) -> TransferRow:
     """Person ``person_id`` requests a transfer (state ``requested``). Checked: the pool,
     the entities, the site and program exist; the giver holds ``gpus`` of the pool at the
     start (owned, or received by earlier transfers in the plan); dates inside the plan;
     and the plan with this transfer still loads."""
     s = tx.session
     b = _body(fields)
-    _get(s, Person, person_id, "person")
+    _get(s, PersonRow, person_id, "person")
     pool = _named(s, Pool, b.pool, "pool", "pool")
     giver = (
-        _named(s, Entity, b.from_entity, "from_entity", "entity")
+        _named(s, EntityRow, b.from_entity, "from_entity", "entity")
         if b.from_entity
-        else _get(s, Entity, pool.owner_id, "entity")
+        else _get(s, EntityRow, pool.owner_id, "entity")
     )
-    taker = _named(s, Entity, b.to_entity, "to", "entity")
+    taker = _named(s, EntityRow, b.to_entity, "to", "entity")
     if giver.id == taker.id:
         raise InputError(f"to: a transfer from {giver.name!r} to itself")
-    site = _named(s, Site, b.to_site, "to_site", "site") if b.to_site else None
+    site = _named(s, SiteRow, b.to_site, "to_site", "site") if b.to_site else None
     base = plan_scenario(s)
     start = _check_dates(base, b)
     _check_program(base, taker.name, b.to_program, pool.gpu_type, "to_program")
@@ -154,7 +154,7 @@ def request(tx: Tx, person_id: int, fields: TransferBody | Mapping[str, Any]) ->
     name = b.name or f"{b.gpus} {pool.gpu_type} {giver.name}->{taker.name} {_iso(b.start)}"
     _check_name_free(s, name)
     at = now()
-    t = Transfer(
+    t = TransferRow(
         name=name,
         pool_id=pool.id,
         gpus=b.gpus,
@@ -232,7 +232,9 @@ def _check_held(sc: Scenario, pool: Pool, giver: str, gpus: int, start: datetime
 
 def _check_name_free(s: Session, name: str) -> None:
     live = [St.REJECTED.value, St.REVOKED.value]
-    taken = s.scalar(select(Transfer.id).where(Transfer.name == name, Transfer.state.not_in(live)))
+    taken = s.scalar(
+        select(TransferRow.id).where(TransferRow.name == name, TransferRow.state.not_in(live))
+    )
     if taken is not None:
         raise ConflictError(
             f"name: transfer {taken} is already named {name!r}; give another name",
@@ -240,7 +242,7 @@ def _check_name_free(s: Session, name: str) -> None:
         )
 
 
-def _check_candidate(s: Session, t: Transfer) -> None:
+def _check_candidate(s: Session, t: TransferRow) -> None:
     try:
         plan_scenario(s, extra_transfers=[t])
     except ScenarioError as e:
@@ -260,7 +262,7 @@ def _check_plan(s: Session, why: str) -> None:
 # --- steps --------------------------------------------------------------------------------
 
 
-def _step(tx: Tx, t: Transfer, was: St | None, to: St, note: str) -> TransferStep:
+def _step(tx: Tx, t: TransferRow, was: St | None, to: St, note: str) -> TransferStep:
     st = TransferStep(
         transfer_id=t.id,
         from_state=was.value if was else None,
@@ -274,8 +276,8 @@ def _step(tx: Tx, t: Transfer, was: St | None, to: St, note: str) -> TransferSte
     return st
 
 
-def _load(tx: Tx, transfer_id: int, expected_version: int | None) -> Transfer:
-    t: Transfer = _get(tx.session, Transfer, transfer_id, "transfer")
+def _load(tx: Tx, transfer_id: int, expected_version: int | None) -> TransferRow:
+    t: TransferRow = _get(tx.session, TransferRow, transfer_id, "transfer")
     if expected_version is not None and t.version != expected_version:
         raise ConflictError(
             f"transfer {t.id} is at version {t.version}, not {expected_version}: it changed "
@@ -285,7 +287,7 @@ def _load(tx: Tx, transfer_id: int, expected_version: int | None) -> Transfer:
     return t
 
 
-def _require(t: Transfer, allowed: Sequence[St], verb: str) -> St:
+def _require(t: TransferRow, allowed: Sequence[St], verb: str) -> St:
     state = St(t.state)
     if state not in allowed:
         need = " or ".join(a.value for a in allowed)
@@ -297,14 +299,14 @@ def _require(t: Transfer, allowed: Sequence[St], verb: str) -> St:
 
 
 def _advance(
-    tx: Tx, t: Transfer, to: St, verb: str, note: str, values: Mapping[str, Any] | None = None
-) -> Transfer:
+    tx: Tx, t: TransferRow, to: St, verb: str, note: str, values: Mapping[str, Any] | None = None
+) -> TransferRow:
     """Move ``t`` to state ``to`` if nobody changed it since it was read (its version)."""
     before = row_dict(t)
     was = St(t.state)
     stmt = (
-        update(Transfer)
-        .where(Transfer.id == t.id, Transfer.version == t.version)
+        update(TransferRow)
+        .where(TransferRow.id == t.id, TransferRow.version == t.version)
         .values(state=to.value, version=t.version + 1, **(values or {}))
         .execution_options(synchronize_session=False)
     )
@@ -368,7 +370,7 @@ def queue_assessment(
     return run
 
 
-def record_assessment(tx: Tx, run: Run) -> Transfer:
+def record_assessment(tx: Tx, run: Run) -> TransferRow:
     """A finished assessment run: its transfer moves ``requested -> assessed`` and keeps
     the run's id (its charge gives the fair value the price is compared with)."""
     if run.transfer_id is None:
@@ -387,7 +389,7 @@ RUN_KINDS.add("assessment", RunKind(prepare_assessment, record_assessment))
 
 def approve(
     tx: Tx, transfer_id: int, person_id: int, note: str = "", *, expected_version: int | None = None
-) -> Transfer:
+) -> TransferRow:
     """Person ``person_id`` approves. They must be eligible (:mod:`.rules`) and not have
     decided before; with the group's ``require_assessment`` the transfer must be assessed.
     When eligible approvals reach the number required, the transfer is ``approved`` (and
@@ -397,18 +399,18 @@ def approve(
 
 def reject(
     tx: Tx, transfer_id: int, person_id: int, note: str = "", *, expected_version: int | None = None
-) -> Transfer:
+) -> TransferRow:
     """Person ``person_id`` rejects (one eligible rejection suffices): ``rejected``."""
     return _decide(tx, transfer_id, person_id, "reject", note, expected_version)
 
 
 def _decide(
     tx: Tx, transfer_id: int, person_id: int, decision: str, note: str, version: int | None
-) -> Transfer:
+) -> TransferRow:
     s = tx.session
     t = _load(tx, transfer_id, version)
     state = _require(t, OPEN, decision)
-    person: Person = _get(s, Person, person_id, "person")
+    person: PersonRow = _get(s, PersonRow, person_id, "person")
     case = case_of(s, t, [person_id])
     if any(d.person_id == person_id for d in case.decisions):
         raise ConflictError(
@@ -430,7 +432,7 @@ def _decide(
             f"{person.name} has already decided on transfer {t.id}", code="already-decided"
         ) from None
     tx.audit("create", "approval", a.id, None, row_dict(a))
-    v = R.evaluate(replace(case, decisions=(*case.decisions, R.Decision(person_id, decision))))
+    v = R.evaluate(replace(case, decisions=(*case.decisions, R.Vote(person_id, decision))))
     by = f"{person.name}" + (f": {note}" if note else "")
     if decision == "reject":
         return _advance(tx, t, St.REJECTED, "reject", f"rejected by {by}")
@@ -450,10 +452,10 @@ def _require_eligible(case: R.Case, person_id: int) -> None:
         raise ForbiddenError(elig.reasons[0].message, elig.reasons[0].code)
 
 
-def require_decider(s: Session, t: Transfer, person_id: int) -> None:
+def require_decider(s: Session, t: TransferRow, person_id: int) -> None:
     """The person may take a decision on ``t`` (approve, reject, revoke, end it early):
     the rules' eligibility, under the frozen terms and now (:func:`rules.eligibility`)."""
-    _get(s, Person, person_id, "person")
+    _get(s, PersonRow, person_id, "person")
     _require_eligible(case_of(s, t, [person_id]), person_id)
 
 
@@ -462,14 +464,14 @@ def require_decider(s: Session, t: Transfer, person_id: int) -> None:
 
 def activate(
     tx: Tx, transfer_id: int, note: str = "", *, expected_version: int | None = None
-) -> Transfer:
+) -> TransferRow:
     """An approved transfer takes effect: ``active``."""
     t = _load(tx, transfer_id, expected_version)
     _require(t, (St.APPROVED,), "activate")
     return _advance(tx, t, St.ACTIVE, "activate", note)
 
 
-def ends_early(t: Transfer, at: date | datetime | str | None) -> bool:
+def ends_early(t: TransferRow, at: date | datetime | str | None) -> bool:
     """Whether ending ``t`` at ``at`` changes what was approved: a permanent transfer
     ended, or a lease ended before its own end. (Ending a lease at its end is not.)"""
     if at is None:
@@ -486,7 +488,7 @@ def end(
     *,
     by: int | None = None,
     expected_version: int | None = None,
-) -> Transfer:
+) -> TransferRow:
     """An active transfer ends (the GPUs go back) at ``at``: ``ended``. Without ``at`` it
     ends at its own end (a lease); a permanent transfer needs ``at``. It stays in the plan
     up to its end; the plan must still load (the receiver must still hold the GPUs).
@@ -511,7 +513,7 @@ def end(
     return t
 
 
-def _end_date(t: Transfer, at: date | datetime | str | None) -> str:
+def _end_date(t: TransferRow, at: date | datetime | str | None) -> str:
     if at is None:
         if t.end is None:
             raise InputError(f"at: transfer {t.id} is permanent; give the date it ends")
@@ -538,7 +540,7 @@ def _parse_when(at: date | datetime | str) -> date | datetime:
 
 def revoke(
     tx: Tx, transfer_id: int, note: str = "", *, by: int, expected_version: int | None = None
-) -> Transfer:
+) -> TransferRow:
     """Person ``by`` revokes an approved or active transfer: out of the plan, as if never
     made. Revoking is a decision: ``by`` must be eligible to decide on the transfer, as an
     approver must (not its requester, not conflicted, an officer or director of a party or,
@@ -575,7 +577,7 @@ def approvals(s: Session, transfer_id: int) -> list[Approval]:
 def review(s: Session, transfer_id: int) -> dict[str, Any]:
     """A transfer with its steps, decisions and the rules' verdict (who may still decide,
     and why others may not), as JSON values."""
-    t: Transfer = _get(s, Transfer, transfer_id, "transfer")
+    t: TransferRow = _get(s, TransferRow, transfer_id, "transfer")
     v = R.evaluate(case_of(s, t))
     return {
         "transfer": row_dict(t),

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gpufleet.errors import ForbiddenError
-from gpufleet.governance.store.models import Entity, Person, Transfer
+from gpufleet.governance.store.models import EntityRow, PersonRow, TransferRow
 from gpufleet.governance.transfers.case import entity_scope
 from gpufleet.governance.transfers.lifecycle import OPEN
 
@@ -38,7 +38,7 @@ def check_role_change(
     ``entity_ids`` by the person behind the caller's token, per the module's two rules."""
     if actor_person_id is None:
         return
-    me = s.get(Person, actor_person_id)
+    me = s.get(PersonRow, actor_person_id)
     name = me.name if me is not None else f"person {actor_person_id}"
     if actor_person_id in set(role_person_ids):
         raise ForbiddenError(
@@ -47,12 +47,12 @@ def check_role_change(
         )
     targets = set(entity_ids)
     mine = s.scalars(
-        select(Transfer).where(
-            Transfer.requested_by == actor_person_id,
-            Transfer.state.in_([state.value for state in OPEN]),
+        select(TransferRow).where(
+            TransferRow.requested_by == actor_person_id,
+            TransferRow.state.in_([state.value for state in OPEN]),
         )
     )
-    ents = {e.id: e for e in s.scalars(select(Entity))}
+    ents = {e.id: e for e in s.scalars(select(EntityRow))}
     for t in mine:
         if targets & entity_scope(ents, t):
             raise ForbiddenError(

@@ -92,7 +92,7 @@ class Person:
 
 
 @dataclass(frozen=True)
-class Decision:
+class Vote:
     """A recorded decision: ``approve`` or ``reject``."""
 
     person_id: int
@@ -109,7 +109,7 @@ class Case:
     rules: Rules
     people: tuple[Person, ...]
     requester_id: int
-    decisions: tuple[Decision, ...] = ()
+    decisions: tuple[Vote, ...] = ()
     price_usd: float = 0.0
     fair_usd: float | None = None  # from the assessment; None before it
     # the case as it stood when the transfer was requested (its frozen terms, see
@@ -118,7 +118,7 @@ class Case:
 
 
 @dataclass(frozen=True)
-class Reason:
+class Objection:
     code: str  # own-request | conflicted | not-independent | no-role
     message: str
 
@@ -127,7 +127,7 @@ class Reason:
 class Eligibility:
     person_id: int
     name: str
-    reasons: tuple[Reason, ...] = ()
+    reasons: tuple[Objection, ...] = ()
 
     @property
     def eligible(self) -> bool:
@@ -239,21 +239,21 @@ def eligibility(c: Case, p: Person) -> Eligibility:
         codes = {r.code for r in reasons}
         for r in _eligibility_now(c.frozen, then):
             if r.code not in codes:
-                reasons.append(Reason(r.code, AS_REQUESTED + r.message))
+                reasons.append(Objection(r.code, AS_REQUESTED + r.message))
     return Eligibility(p.id, p.name, tuple(reasons))
 
 
-def _eligibility_now(c: Case, p: Person) -> tuple[Reason, ...]:
-    reasons: list[Reason] = []
+def _eligibility_now(c: Case, p: Person) -> tuple[Objection, ...]:
+    reasons: list[Objection] = []
     parties = {c.giver.entity, c.taker.entity}
     group = c.giver.group if is_related(c) else None
     if p.id == c.requester_id:
-        reasons.append(Reason("own-request", f"{p.name} requested this transfer"))
+        reasons.append(Objection("own-request", f"{p.name} requested this transfer"))
     giver_roles = [r for r in p.roles if r.entity == c.giver.entity]
     taker_roles = [r for r in p.roles if r.entity == c.taker.entity]
     if giver_roles and taker_roles:
         both = _describe([giver_roles[0], taker_roles[0]])
-        reasons.append(Reason("conflicted", f"{p.name} is {both}: a role on both sides"))
+        reasons.append(Objection("conflicted", f"{p.name} is {both}: a role on both sides"))
 
     def counts(r: Role, kinds: Sequence[RoleKind]) -> bool:
         in_scope = r.entity in parties or (group is not None and r.group == group)
@@ -263,7 +263,7 @@ def _eligibility_now(c: Case, p: Person) -> tuple[Reason, ...]:
     if _needs_independent_now(c):
         if not any(counts(r, (RoleKind.INDEPENDENT_DIRECTOR,)) for r in p.roles):
             reasons.append(
-                Reason(
+                Objection(
                     "not-independent",
                     f"{p.name} is not an independent director of {scope}: this related-party "
                     f"transfer of ${c.value_usd:,.0f} exceeds the "
@@ -271,7 +271,7 @@ def _eligibility_now(c: Case, p: Person) -> tuple[Reason, ...]:
                 )
             )
     elif not any(counts(r, DECIDING_ROLES) for r in p.roles):
-        reasons.append(Reason("no-role", f"{p.name} is not an officer or director of {scope}"))
+        reasons.append(Objection("no-role", f"{p.name} is not an officer or director of {scope}"))
     return tuple(reasons)
 
 

@@ -22,7 +22,7 @@ from gpufleet.governance.register.plan import seed_from_scenario
 from gpufleet.governance.runs import queue as runs
 from gpufleet.governance.store import audit
 from gpufleet.governance.store.db import Store
-from gpufleet.governance.store.models import Person
+from gpufleet.governance.store.models import PersonRow
 from gpufleet.governance.transfers import lifecycle as T
 
 REQUESTER = "group-ceo"
@@ -44,7 +44,7 @@ def article_governance_path() -> Path:
 
 def _person(store: Store, name: str) -> int:
     with store.read() as s:
-        pid = s.scalar(select(Person.id).where(Person.name == name))
+        pid = s.scalar(select(PersonRow.id).where(PersonRow.name == name))
     assert pid is not None, f"the governance file has no {name}"
     return pid
 

@@ -38,7 +38,15 @@ from gpufleet.governance.register import ops
 from gpufleet.governance.register.bodies import PlanBody
 from gpufleet.governance.register.plan import seed_from_scenario
 from gpufleet.governance.store.audit import row_dict
-from gpufleet.governance.store.models import Entity, Person, PersonRole, Plan, Pool, Program, Quota
+from gpufleet.governance.store.models import (
+    EntityRow,
+    PersonRole,
+    PersonRow,
+    Plan,
+    Pool,
+    ProgramRow,
+    QuotaRow,
+)
 from gpufleet.governance.transfers.role_changes import check_role_change
 from gpufleet.inputs.scenario.schema import Strict
 from gpufleet.inputs.scenario.workloads import registry_only_problem
@@ -68,14 +76,14 @@ OWNER_FIELD = {"program": "entity", "quota": "program", "pool": "owner", "role":
 def _entity_id(s: Session, name: object) -> int | None:
     if not isinstance(name, str):
         return None
-    return s.scalar(select(Entity.id).where(Entity.name == name))
+    return s.scalar(select(EntityRow.id).where(EntityRow.name == name))
 
 
 def owner_of_body(s: Session, kind: str, data: dict[str, Any]) -> int | None:
     """The entity an owned kind's body names (None: no such entity or program)."""
     ref = data.get(OWNER_FIELD[kind])
     if kind == "quota":
-        return s.scalar(select(Program.entity_id).where(Program.name == ref)) if ref else None
+        return s.scalar(select(ProgramRow.entity_id).where(ProgramRow.name == ref)) if ref else None
     return _entity_id(s, ref)
 
 
@@ -85,7 +93,7 @@ def owner_of_row(s: Session, kind: str, row: Any) -> int | None:
     if kind == "pool":
         return int(row.owner_id)
     if kind == "quota":
-        prog = s.get(Program, row.program_id)
+        prog = s.get(ProgramRow, row.program_id)
         return prog.entity_id if prog else None
     return None
 
@@ -96,13 +104,13 @@ def visible(query: Select[Any], kind: str, p: Principal) -> Select[Any]:
         return query
     eid = p.entity_id
     if kind == "program":
-        return query.where(Program.entity_id == eid)
+        return query.where(ProgramRow.entity_id == eid)
     if kind == "pool":
         return query.where(Pool.owner_id == eid)
     if kind == "role":
         return query.where(PersonRole.entity_id == eid)
-    mine = select(Program.id).where(Program.entity_id == eid)
-    return query.where(Quota.program_id.in_(mine))
+    mine = select(ProgramRow.id).where(ProgramRow.entity_id == eid)
+    return query.where(QuotaRow.program_id.in_(mine))
 
 
 def find(s: Session, kind: str, key: str) -> Any:
@@ -146,7 +154,7 @@ def guard_roles(s: Session, kind: str, p: Principal, row: Any, data: dict[str, A
         entities.add(int(row.entity_id))
     person = data.get("person")
     if isinstance(person, str):
-        pid = s.scalar(select(Person.id).where(Person.name == person))
+        pid = s.scalar(select(PersonRow.id).where(PersonRow.name == person))
         if pid is not None:
             people.add(pid)
     eid = _entity_id(s, data.get("entity"))

@@ -25,7 +25,7 @@ from gpufleet.governance.auth import access
 from gpufleet.governance.auth.tokens import Principal
 from gpufleet.governance.runs.fairness import MAX_ACTIVE_RUNS
 from gpufleet.governance.runs.queue import queue_whatif
-from gpufleet.governance.store.models import AccessRole, Run, RunStatus, Transfer
+from gpufleet.governance.store.models import AccessRole, Run, RunStatus, TransferRow
 from gpufleet.inputs.scenario.schema import NonNeg, Strict
 from gpufleet.planning.whatif.changes import PARSERS
 from gpufleet.service.deps import Caller, IdPath, StoreDep
@@ -91,8 +91,8 @@ def wake_worker(request: Request) -> None:
 
 
 def _visible_to(p: Principal) -> ColumnElement[bool]:
-    mine = select(Transfer.id).where(
-        or_(Transfer.from_entity_id == p.entity_id, Transfer.to_entity_id == p.entity_id)
+    mine = select(TransferRow.id).where(
+        or_(TransferRow.from_entity_id == p.entity_id, TransferRow.to_entity_id == p.entity_id)
     )
     return or_(Run.entity_id == p.entity_id, Run.transfer_id.in_(mine))
 
@@ -170,7 +170,7 @@ def _scrubbed(e: InputError, view: View) -> InputError:
 def _run_view(s: Session, p: Principal, run: Run) -> View:
     """What ``p`` may see of ``run``: an assessment shows its transfer's parties both
     parties' programs (:func:`gpufleet.service.visibility.view_of`)."""
-    t = s.get(Transfer, run.transfer_id) if run.transfer_id is not None else None
+    t = s.get(TransferRow, run.transfer_id) if run.transfer_id is not None else None
     parties = [t.from_entity_id, t.to_entity_id] if t is not None else []
     return view_of(s, p, parties)
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from gpufleet.errors import InputError, Problem
 from gpufleet.governance.auth import access
 from gpufleet.governance.auth.tokens import create_token, revoke_token, token_state
-from gpufleet.governance.store.models import AccessRole, Entity, Person, Token
+from gpufleet.governance.store.models import AccessRole, EntityRow, PersonRow, Token
 from gpufleet.inputs.scenario.schema import ByValue, Name, Strict
 from gpufleet.service.deps import Caller, IdPath, StoreDep
 from gpufleet.service.pagination import PageDep
@@ -58,8 +58,8 @@ class TokenBody(Strict):
 
 
 def token_dict(s: Session, t: Token) -> dict[str, Any]:
-    ent = s.get(Entity, t.entity_id) if t.entity_id is not None else None
-    per = s.get(Person, t.person_id) if t.person_id is not None else None
+    ent = s.get(EntityRow, t.entity_id) if t.entity_id is not None else None
+    per = s.get(PersonRow, t.person_id) if t.person_id is not None else None
     return {
         "id": t.id,
         "name": t.name,

@@ -44,13 +44,13 @@ from gpufleet.governance.auth.tokens import Principal
 from gpufleet.governance.store.db import Tx
 from gpufleet.governance.store.models import (
     AccessRole,
-    Entity,
-    Person,
+    EntityRow,
+    PersonRow,
     Pool,
     Run,
     RunStatus,
-    Site,
-    Transfer,
+    SiteRow,
+    TransferRow,
     TransferState,
 )
 from gpufleet.governance.transfers import lifecycle as T
@@ -90,7 +90,7 @@ class AssessBody(Strict):
 # --- reading ---------------------------------------------------------------------------
 
 
-def transfer_dict(s: Session, t: Transfer) -> dict[str, Any]:
+def transfer_dict(s: Session, t: TransferRow) -> dict[str, Any]:
     def name(model: Any, key: int | None) -> str | None:
         row = s.get(model, key) if key is not None else None
         return row.name if row is not None else None
@@ -101,15 +101,15 @@ def transfer_dict(s: Session, t: Transfer) -> dict[str, Any]:
         "state": t.state,
         "pool": name(Pool, t.pool_id),
         "gpus": t.gpus,
-        "from_entity": name(Entity, t.from_entity_id),
-        "to_entity": name(Entity, t.to_entity_id),
-        "to_site": name(Site, t.to_site_id),
+        "from_entity": name(EntityRow, t.from_entity_id),
+        "to_entity": name(EntityRow, t.to_entity_id),
+        "to_site": name(SiteRow, t.to_site_id),
         "to_program": t.to_program,
         "start": t.start,
         "end": t.end,
         "price_usd": t.price_usd,
         "note": t.note,
-        "requested_by": name(Person, t.requested_by),
+        "requested_by": name(PersonRow, t.requested_by),
         "requested_at": iso_utc(t.requested_at),
         "assessment_run_id": t.assessment_run_id,
         "version": t.version,
@@ -117,11 +117,11 @@ def transfer_dict(s: Session, t: Transfer) -> dict[str, Any]:
 
 
 def _involving(p: Principal) -> Any:
-    return or_(Transfer.from_entity_id == p.entity_id, Transfer.to_entity_id == p.entity_id)
+    return or_(TransferRow.from_entity_id == p.entity_id, TransferRow.to_entity_id == p.entity_id)
 
 
-def _load(s: Session, transfer_id: int, p: Principal) -> Transfer:
-    t = s.get(Transfer, transfer_id)
+def _load(s: Session, transfer_id: int, p: Principal) -> TransferRow:
+    t = s.get(TransferRow, transfer_id)
     if t is None:
         raise NotFoundError("transfer", transfer_id)
     access.require_read(p, [t.from_entity_id, t.to_entity_id], f"transfer {t.id}")
@@ -136,11 +136,11 @@ def list_transfers(
     state: Annotated[TransferState | None, Query(description="only those in this state")] = None,
 ) -> dict[str, Any]:
     with store.read() as s:
-        q = select(Transfer).order_by(Transfer.id.desc())
+        q = select(TransferRow).order_by(TransferRow.id.desc())
         if not access.is_fleet_admin(p):
             q = q.where(_involving(p))
         if state is not None:
-            q = q.where(Transfer.state == state.value)
+            q = q.where(TransferRow.state == state.value)
         return page.of_query(s, q, lambda t: transfer_dict(s, t))
 
 
@@ -151,7 +151,7 @@ def get_transfer(transfer_id: IdPath, p: Caller, store: StoreDep) -> dict[str, A
         return transfer_page(s, t, p)
 
 
-def transfer_page(s: Session, t: Transfer, p: Principal) -> dict[str, Any]:
+def transfer_page(s: Session, t: TransferRow, p: Principal) -> dict[str, Any]:
     verdict = R.evaluate(case_of(s, t)).as_dict()
     run = s.get(Run, t.assessment_run_id) if t.assessment_run_id is not None else None
     # one visibility rule (docs/security.md, "What a token may read"): the parties both
@@ -198,11 +198,11 @@ def transfer_page(s: Session, t: Transfer, p: Principal) -> dict[str, Any]:
 
 
 def _person_name(s: Session, person_id: int) -> str | None:
-    row = s.get(Person, person_id)
+    row = s.get(PersonRow, person_id)
     return row.name if row else None
 
 
-def _latest_run(s: Session, t: Transfer) -> Run | None:
+def _latest_run(s: Session, t: TransferRow) -> Run | None:
     return s.scalars(
         select(Run)
         .where(Run.transfer_id == t.id, Run.kind == "assessment")
@@ -211,7 +211,7 @@ def _latest_run(s: Session, t: Transfer) -> Run | None:
     ).first()
 
 
-def _assessment_pending(s: Session, t: Transfer) -> bool:
+def _assessment_pending(s: Session, t: TransferRow) -> bool:
     run = _latest_run(s, t)
     return run is not None and run.status in (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 
@@ -219,18 +219,18 @@ def _assessment_pending(s: Session, t: Transfer) -> bool:
 # --- who may act --------------------------------------------------------------------------
 
 
-def _parties(t: Transfer) -> list[int]:
+def _parties(t: TransferRow) -> list[int]:
     return [t.from_entity_id, t.to_entity_id]
 
 
-def require_party_admin(p: Principal, t: Transfer, what: str) -> None:
+def require_party_admin(p: Principal, t: TransferRow, what: str) -> None:
     """A fleet-admin, or an entity-admin of either party."""
     if p.role is AccessRole.ENTITY_ADMIN and p.entity_id in _parties(t):
         return
     access.require_admin(p, t.from_entity_id, what)
 
 
-def require_decider(p: Principal, t: Transfer, what: str) -> int:
+def require_decider(p: Principal, t: TransferRow, what: str) -> int:
     """An approver of either party or a fleet-admin, with a person: that person's id."""
     access.require_approver(p, _parties(t), what)
     if p.person_id is None:
@@ -250,7 +250,7 @@ def _may(check: Callable[[], object]) -> bool:
     return True
 
 
-def allowed_actions(s: Session, t: Transfer, p: Principal) -> list[str]:
+def allowed_actions(s: Session, t: TransferRow, p: Principal) -> list[str]:
     """What ``p`` may do to ``t`` now: the role allows it, the state allows it, and for a
     decision the person is eligible and has not decided yet."""
     state = St(t.state)
@@ -286,7 +286,7 @@ def allowed_actions(s: Session, t: Transfer, p: Principal) -> list[str]:
 
 def _giver_id(s: Session, body: T.TransferBody) -> int | None:
     if body.from_entity is not None:
-        return s.scalar(select(Entity.id).where(Entity.name == body.from_entity))
+        return s.scalar(select(EntityRow.id).where(EntityRow.name == body.from_entity))
     return s.scalar(select(Pool.owner_id).where(Pool.name == body.pool))
 
 
@@ -309,7 +309,7 @@ def request_transfer(body: T.TransferBody, p: Caller, store: StoreDep) -> dict[s
 
 
 def _act(
-    store: Any, p: Principal, transfer_id: int, step: Callable[[Tx, Transfer], Transfer]
+    store: Any, p: Principal, transfer_id: int, step: Callable[[Tx, TransferRow], TransferRow]
 ) -> dict[str, Any]:
     with store.write(p.actor) as tx:
         t = _load(tx.session, transfer_id, p)
@@ -347,7 +347,7 @@ def approve_transfer(
 ) -> dict[str, Any]:
     b = body or ActionBody()
 
-    def step(tx: Tx, t: Transfer) -> Transfer:
+    def step(tx: Tx, t: TransferRow) -> TransferRow:
         person = require_decider(p, t, f"approving transfer {t.id}")
         return T.approve(tx, t.id, person, b.note, expected_version=b.expected_version)
 
@@ -360,7 +360,7 @@ def reject_transfer(
 ) -> dict[str, Any]:
     b = body or ActionBody()
 
-    def step(tx: Tx, t: Transfer) -> Transfer:
+    def step(tx: Tx, t: TransferRow) -> TransferRow:
         person = require_decider(p, t, f"rejecting transfer {t.id}")
         return T.reject(tx, t.id, person, b.note, expected_version=b.expected_version)
 
@@ -373,7 +373,7 @@ def activate_transfer(
 ) -> dict[str, Any]:
     b = body or ActionBody()
 
-    def step(tx: Tx, t: Transfer) -> Transfer:
+    def step(tx: Tx, t: TransferRow) -> TransferRow:
         require_party_admin(p, t, f"activating transfer {t.id}")
         return T.activate(tx, t.id, b.note, expected_version=b.expected_version)
 
@@ -386,7 +386,7 @@ def end_transfer(
 ) -> dict[str, Any]:
     b = body or EndBody()
 
-    def step(tx: Tx, t: Transfer) -> Transfer:
+    def step(tx: Tx, t: TransferRow) -> TransferRow:
         if T.ends_early(t, b.at):
             # ending before the approved end is a decision, taken by an eligible person
             person = require_decider(p, t, f"ending transfer {t.id} before its approved end")
@@ -403,7 +403,7 @@ def revoke_transfer(
 ) -> dict[str, Any]:
     b = body or ActionBody()
 
-    def step(tx: Tx, t: Transfer) -> Transfer:
+    def step(tx: Tx, t: TransferRow) -> TransferRow:
         person = require_decider(p, t, f"revoking transfer {t.id}")
         return T.revoke(tx, t.id, b.note, by=person, expected_version=b.expected_version)
 
