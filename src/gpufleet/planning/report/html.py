@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from html import escape
 from pathlib import Path
@@ -28,6 +28,7 @@ from typing import Any
 
 from gpufleet.errors import InputError
 from gpufleet.planning.report.plots import ComparisonLike, Plot, render_plots
+from gpufleet.planning.whatif.stats import EstimateJson
 from gpufleet.sim.result import SimResult
 
 # (metric key in Comparison.to_dict(), label with its unit, scale to that unit, decimals)
@@ -246,7 +247,11 @@ def _variant_tables(d: dict[str, Any], v: str) -> str:
 
 
 def _group(
-    name: str, rows: Sequence[Row], b: dict[str, Any], a: dict[str, Any], delta: dict[str, Any]
+    name: str,
+    rows: Sequence[Row],
+    b: Mapping[str, EstimateJson],
+    a: Mapping[str, EstimateJson],
+    delta: Mapping[str, EstimateJson],
 ) -> str:
     out = [f'<tr class="group"><td colspan="6">{escape(name)}</td></tr>']
     for key, label, scale, nd in rows:
@@ -278,11 +283,11 @@ def _censored(a: dict[str, Any], b: dict[str, Any], prog: str, v: str, base: str
     )
 
 
-def _no_change(est: dict[str, Any]) -> bool:
+def _no_change(est: EstimateJson) -> bool:
     return bool(est["mean"] == 0 and est["ci95_low"] == 0 and est["ci95_high"] == 0)
 
 
-def _noise(est: dict[str, Any]) -> str:
+def _noise(est: EstimateJson) -> str:
     if _no_change(est):
         return " <span class=noise>no change</span>"
     if est["ci95_low"] is None:
@@ -290,7 +295,7 @@ def _noise(est: dict[str, Any]) -> str:
     return " <span class=noise>≈ within noise</span>" if est["within_noise"] else ""
 
 
-def _interval(est: dict[str, Any], scale: float, nd: int) -> str:
+def _interval(est: EstimateJson, scale: float, nd: int) -> str:
     lo, hi = est["ci95_low"], est["ci95_high"]
     if lo is None or hi is None or _no_change(est):
         return ""
@@ -299,7 +304,7 @@ def _interval(est: dict[str, Any], scale: float, nd: int) -> str:
     return f"[{_signed(lo, scale, nd)}, {_signed(hi, scale, nd)}]"
 
 
-def _ci_note(est: dict[str, Any], scale: float, nd: int) -> str:
+def _ci_note(est: EstimateJson, scale: float, nd: int) -> str:
     ci = _interval(est, scale, nd)
     if not ci.startswith("["):
         return f" ({ci})" if ci else ""

@@ -68,7 +68,8 @@ _FLOOR_H = 1 / 60  # on a log axis, delays under a minute are drawn at a minute
 
 class ComparisonLike(Protocol):
     """What the report needs of :class:`gpufleet.planning.whatif.compare.Comparison` (the report
-    layer does not import the what-if layer; it reads this shape)."""
+    does not import the what-if runner, :mod:`gpufleet.planning.whatif.compare`; it reads this
+    shape, and takes only the estimates' JSON type from :mod:`gpufleet.planning.whatif.stats`)."""
 
     @property
     def base(self) -> str: ...

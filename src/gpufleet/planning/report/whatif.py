@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from gpufleet.planning.report.table import render
+from gpufleet.planning.whatif.stats import EstimateJson
 
 _PROGRAM_ROWS = (
     ("milestone_delay_days", "milestone vs due (days)", 1),
@@ -39,7 +40,7 @@ def _fmt(x: float | None, nd: int, key: str) -> str:
     return f"{x:,.{nd}f}"
 
 
-def _delta(d: dict[str, Any], nd: int, key: str) -> str:
+def _delta(d: EstimateJson, nd: int, key: str) -> str:
     mean = _fmt(d["mean"], nd, key)
     if d["mean"] == 0 and d["ci95_low"] == 0 and d["ci95_high"] == 0:
         return "0 (no change)"

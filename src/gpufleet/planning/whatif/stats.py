@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 # t(0.975, df) for df = 1..30 (any statistics table)
 _T975 = (
@@ -54,6 +55,16 @@ def t975(df: int) -> float:
     return 2.000 if df <= 60 else 1.980 if df <= 120 else 1.960
 
 
+class EstimateJson(TypedDict):
+    """An :class:`Estimate` as JSON: rounded to 4 decimals; no interval (None) from one seed."""
+
+    mean: float
+    ci95_low: float | None
+    ci95_high: float | None
+    n: int
+    within_noise: bool
+
+
 @dataclass(frozen=True)
 class Estimate:
     mean: float
@@ -66,7 +77,7 @@ class Estimate:
         """True when the interval holds 0 (or there are too few seeds to tell)."""
         return self.n < 2 or self.low <= 0.0 <= self.high
 
-    def as_dict(self) -> dict[str, float | int | bool | None]:
+    def as_dict(self) -> EstimateJson:
         finite = math.isfinite(self.low)
         return {
             "mean": round(self.mean, 4),
