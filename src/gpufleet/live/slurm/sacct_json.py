@@ -11,9 +11,24 @@ from gpufleet.live.slurm.model import JobState, SlurmJob, TresLimit
 
 
 def parse_history(root: At) -> tuple[SlurmJob, ...]:
-    """The ``jobs`` of sacct's answer, one per job (steps are not read)."""
+    """The ``jobs`` of sacct's answer, one per job (steps are not read). No job in the
+    window is not an error: 22.05 says so as one (``Nothing found``, error_number 9003,
+    ESLURM_REST_EMPTY_RESULT) beside an empty list."""
+    if _nothing_found(root):
+        return ()
     check_errors(root)
     return tuple(_job(j) for j in root.key("jobs").items())
+
+
+def _nothing_found(root: At) -> bool:
+    errors = root.opt("errors")
+    if errors is None or not errors.items() or root.opt("jobs") is None:
+        return False
+    numbers = {e.value.get("error_number") for e in errors.items() if isinstance(e.value, dict)}
+    return numbers == {EMPTY_RESULT} and not root.key("jobs").items()
+
+
+EMPTY_RESULT = 9003  # ESLURM_REST_EMPTY_RESULT
 
 
 def _tres(at: At) -> tuple[TresLimit, ...]:
