@@ -13,11 +13,11 @@ from sqlalchemy import select
 from gpufleet.cli.main import main
 from gpufleet.errors import InputError, ScenarioError, TooManyRequestsError
 from gpufleet.governance.register import ops
-from gpufleet.governance.runs import queue as R
+from gpufleet.governance.runs import queue
 from gpufleet.governance.runs.budget import RunBudget
 from gpufleet.governance.store.db import Store
 from gpufleet.governance.store.models import EntityRow, RunStatus
-from gpufleet.governance.transfers import lifecycle as T
+from gpufleet.governance.transfers import lifecycle
 from gpufleet.inputs.scenario.load import load_scenario_text
 from tests.support.governed import SMALL_MOVE, governed_register, request, run_row, state
 from tests.support.small_scenario import SMALL
@@ -42,12 +42,12 @@ def entity_id(store: Store, name: str) -> int:
 
 def whatif(store: Store, entity: int | None, name: str = "w") -> int:
     with store.write("test:analyst") as tx:
-        return R.queue_whatif(tx, {**MOVE_16, "name": name}, entity).id
+        return queue.queue_whatif(tx, {**MOVE_16, "name": name}, entity).id
 
 
 def assessment(store: Store, tid: int) -> int:
     with store.write("test:ann") as tx:
-        return T.queue_assessment(tx, tid, seeds=1).id
+        return lifecycle.queue_assessment(tx, tid, seeds=1).id
 
 
 # --- the time and memory budgets ----------------------------------------------------------
@@ -60,21 +60,21 @@ def test_a_run_past_its_time_budget_fails_saying_so_and_the_next_run_proceeds(
     slow = assessment(store, tid)
     after = whatif(store, None)
     # a spawned interpreter alone takes longer than 0.05 s: the budget is always spent
-    run = R.execute(store, slow, RunBudget(timeout_s=0.05))
+    run = queue.execute(store, slow, RunBudget(timeout_s=0.05))
     assert run.status == RunStatus.FAILED.value
     assert run.error == "ran past its 0.05 s budget and was stopped"
     assert state(store, tid) == "requested"  # not assessed: it may be assessed again
-    assert R.RunWorker(store, budget=IN_PROCESS).run_once() == after
+    assert queue.RunWorker(store, budget=IN_PROCESS).run_once() == after
     assert run_row(store, after).status == RunStatus.DONE.value
     again = assessment(store, tid)  # the failed run left nothing pending
-    assert R.execute(store, again).status == RunStatus.DONE.value  # the default budget
+    assert queue.execute(store, again).status == RunStatus.DONE.value  # the default budget
     assert state(store, tid) == "assessed"
 
 
 def test_a_run_past_its_memory_budget_fails_saying_so(store: Store, people: dict[str, int]) -> None:
     run_id = whatif(store, None)
     # an interpreter with numpy holds more than 40 MB resident before it simulates
-    run = R.execute(store, run_id, RunBudget(memory_mb=40))
+    run = queue.execute(store, run_id, RunBudget(memory_mb=40))
     assert run.status == RunStatus.FAILED.value
     assert run.error == "used more than its 40 MB budget and was stopped"
 
@@ -83,8 +83,8 @@ def test_a_run_gives_the_same_result_in_its_process_as_in_the_server(
     store: Store, people: dict[str, int]
 ) -> None:
     a, b = whatif(store, None, "a"), whatif(store, None, "b")
-    ra = R.execute(store, a).result  # child process, default budget
-    rb = R.execute(store, b, IN_PROCESS).result
+    ra = queue.execute(store, a).result  # child process, default budget
+    rb = queue.execute(store, b, IN_PROCESS).result
     assert ra is not None and rb is not None
     assert ra["comparison"]["deltas"]["a"] == rb["comparison"]["deltas"]["b"]
 
@@ -96,19 +96,19 @@ def test_a_run_that_takes_its_server_down_twice_is_failed_not_requeued_for_ever(
     store: Store, people: dict[str, int]
 ) -> None:
     run_id = whatif(store, None)
-    claimed = R.claim_next(store)  # attempt 1 ... and the server dies mid-run
+    claimed = queue.claim_next(store)  # attempt 1 ... and the server dies mid-run
     assert claimed is not None and claimed.attempts == 1
-    assert R.recover(store, max_attempts=2) == [run_id]  # requeued once
+    assert queue.recover(store, max_attempts=2) == [run_id]  # requeued once
     assert run_row(store, run_id).status == RunStatus.QUEUED.value
-    claimed = R.claim_next(store)  # attempt 2 ... and the server dies again
+    claimed = queue.claim_next(store)  # attempt 2 ... and the server dies again
     assert claimed is not None and claimed.attempts == 2
-    assert R.recover(store, max_attempts=2) == []
+    assert queue.recover(store, max_attempts=2) == []
     run = run_row(store, run_id)
     assert run.status == RunStatus.FAILED.value
     assert run.error == (
         "the server stopped while running this run 2 times (at most 2 attempts): not run again"
     )
-    assert R.claim_next(store) is None
+    assert queue.claim_next(store) is None
 
 
 # --- fairness: a cap per entity, round robin by entity ----------------------------------------
@@ -124,7 +124,7 @@ def test_one_entitys_queued_runs_do_not_delay_anothers_assessment(
     b = assessment(store, request(store, people["fay"], beta_move))
     order = []
     for _ in range(4):
-        run = R.claim_next(store)
+        run = queue.claim_next(store)
         assert run is not None
         order.append(run.id)
     # acme and beta both never served: the oldest first (a1); then beta, served least
@@ -139,7 +139,7 @@ def test_an_entity_may_have_three_runs_queued_or_running_and_a_fleet_admin_more(
     tid = request(store, people["ann"], SMALL_MOVE)
     assessment(store, tid)  # acme gives: acme's run
     whatif(store, acme, "one")
-    R.claim_next(store)  # running counts as much as queued
+    queue.claim_next(store)  # running counts as much as queued
     whatif(store, acme, "two")
     with pytest.raises(TooManyRequestsError) as e:
         whatif(store, acme, "three")
@@ -204,7 +204,7 @@ def test_a_whatif_whose_changes_scale_load_past_the_limit_is_refused_when_queued
     # language's 8 jobs a day over 10 days = 80 jobs, x 30,000 = 2,400,000 > 2,000,000
     req = {"changes": {"scale": ["language x30000"]}, "seeds": 1, "name": "flood"}
     with pytest.raises(InputError) as e, store.write("test") as tx:
-        R.queue_whatif(tx, req)
+        queue.queue_whatif(tx, req)
     assert "too big to simulate" in str(e.value)
     assert "programs.language.workload" in e.value.render()
 
@@ -225,7 +225,7 @@ def test_a_whatif_delivering_a_billion_gpus_is_refused_naming_the_nodes(
     # 1,000,000,000 GPUs / 8 per node = 125,000,000 nodes, + SMALL's 14 > 200,000
     req = {"changes": {"deliver": ["1000000000 H100 acme@east 2024-01-03"]}, "name": "big"}
     with pytest.raises(InputError) as e, store.write("test") as tx:
-        R.queue_whatif(tx, {**req, "seeds": 1})
+        queue.queue_whatif(tx, {**req, "seeds": 1})
     (p,) = e.value.problems
     assert (p.file, p.field) == ("arm big", "pools")
     assert p.message.startswith("the pools hold 125,000,014 nodes together")

@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from gpufleet.errors import ConflictError, InputError
 from gpufleet.governance.register.plan import seed_from_scenario
-from gpufleet.governance.runs import queue as R
+from gpufleet.governance.runs import queue
 from gpufleet.governance.store.db import Store
 from gpufleet.governance.store.models import PersonRow, Run, RunStatus
-from gpufleet.governance.transfers import lifecycle as T
+from gpufleet.governance.transfers import lifecycle
 from gpufleet.governance.transfers.assess import assess_transfer
 from tests.support.governed import SMALL_MOVE, governed_register, request, run_row, state
 
@@ -28,18 +28,18 @@ def people(store: Store) -> dict[str, int]:
 
 def queue_assessment(store: Store, tid: int, seeds: int = 2) -> int:
     with store.write("test:ann") as tx:
-        return T.queue_assessment(tx, tid, seeds=seeds).id
+        return lifecycle.queue_assessment(tx, tid, seeds=seeds).id
 
 
 def queue_whatif(store: Store, request: dict[str, Any]) -> int:
     with store.write("test:analyst") as tx:
-        return R.queue_whatif(tx, request).id
+        return queue.queue_whatif(tx, request).id
 
 
 def test_an_assessment_run_assesses_its_transfer(store: Store, people: dict[str, int]) -> None:
     tid = request(store, people["ann"], SMALL_MOVE)
     run_id = queue_assessment(store, tid)
-    assert R.RunWorker(store).run_once() == run_id
+    assert queue.RunWorker(store).run_once() == run_id
     run = run_row(store, run_id)
     assert (run.status, run.error, state(store, tid)) == ("done", "", "assessed")
     res = run.result
@@ -71,12 +71,12 @@ def test_an_assessment_run_assesses_its_transfer(store: Store, people: dict[str,
     assert res["stranded_gpu_days"]["delta"]["mean"] == 0
     assert res["comparison"]["variants"] == ["with-transfer"]
     with store.read() as s:
-        assert T.review(s, tid)["verdict"]["price_flag"] is True
+        assert lifecycle.review(s, tid)["verdict"]["price_flag"] is True
 
 
 def test_a_whatif_run_compares_the_plan_with_changes(store: Store, people: dict[str, int]) -> None:
     run_id = queue_whatif(store, {**MOVE_16, "name": "lend-16"})
-    R.execute(store, run_id)
+    queue.execute(store, run_id)
     run = run_row(store, run_id)
     assert run.status == "done" and run.result is not None
     comp = run.result["comparison"]
@@ -119,7 +119,7 @@ def test_a_failing_run_is_stored_as_failed_with_its_message(
     store: Store, people: dict[str, int]
 ) -> None:
     run_id = add_run(store, {"changes": {"move": ["sixteen H100 acme->beta 2024-01-03"]}})
-    assert R.execute(store, run_id).status == "failed"
+    assert queue.execute(store, run_id).status == "failed"
     run = run_row(store, run_id)
     assert run.status == "failed" and run.result is None and run.finished_at is not None
     assert "--move 'sixteen H100 acme->beta 2024-01-03': GPU count 'sixteen'" in run.error
@@ -128,22 +128,22 @@ def test_a_failing_run_is_stored_as_failed_with_its_message(
 def test_an_unknown_kind_fails_naming_the_kinds(store: Store, people: dict[str, int]) -> None:
     run_id = add_run(store, {}, kind="forecast")
     assert (
-        R.execute(store, run_id).error
+        queue.execute(store, run_id).error
         == "run 1: unknown kind 'forecast'; kinds: assessment, whatif"
     )
 
 
 def test_a_finished_run_is_not_executed_again(store: Store, people: dict[str, int]) -> None:
     run_id = queue_whatif(store, MOVE_16)
-    R.execute(store, run_id)
+    queue.execute(store, run_id)
     with pytest.raises(ConflictError) as e:
-        R.execute(store, run_id)
+        queue.execute(store, run_id)
     assert e.value.code == "bad-state"
 
 
 def test_claims_take_the_oldest_queued_run_once(store: Store, people: dict[str, int]) -> None:
     first, second = queue_whatif(store, MOVE_16), queue_whatif(store, MOVE_16)
-    claimed = [R.claim_next(store), R.claim_next(store), R.claim_next(store)]
+    claimed = [queue.claim_next(store), queue.claim_next(store), queue.claim_next(store)]
     assert [r.id if r else None for r in claimed] == [first, second, None]
     assert run_row(store, first).status == "running"
 
@@ -152,11 +152,11 @@ def test_runs_left_running_by_a_killed_server_are_queued_again(
     store: Store, people: dict[str, int]
 ) -> None:
     run_id = queue_whatif(store, MOVE_16)
-    assert R.claim_next(store) is not None  # ... and the server dies here
-    assert R.recover(store) == [run_id]
+    assert queue.claim_next(store) is not None  # ... and the server dies here
+    assert queue.recover(store) == [run_id]
     run = run_row(store, run_id)
     assert (run.status, run.started_at) == ("queued", None)
-    assert R.RunWorker(store).run_once() == run_id
+    assert queue.RunWorker(store).run_once() == run_id
     assert run_row(store, run_id).status == "done"
 
 
@@ -166,8 +166,8 @@ def test_an_assessment_finished_after_a_rejection_keeps_its_result(
     tid = request(store, people["ann"], SMALL_MOVE)
     run_id = queue_assessment(store, tid, seeds=1)
     with store.write("test:dan") as tx:
-        T.reject(tx, tid, people["dan"], "no")
-    R.execute(store, run_id)
+        lifecycle.reject(tx, tid, people["dan"], "no")
+    queue.execute(store, run_id)
     run = run_row(store, run_id)
     assert run.status == "done" and run.result is not None
     assert "it is rejected" in run.result["not_recorded"]
@@ -183,7 +183,7 @@ def test_a_second_assessment_waits_for_the_first(store: Store, people: dict[str,
 
 
 def test_the_worker_thread_runs_what_is_queued(store: Store, people: dict[str, int]) -> None:
-    worker = R.RunWorker(store, poll_s=30.0)  # only a wake-up makes it look before 30 s
+    worker = queue.RunWorker(store, poll_s=30.0)  # only a wake-up makes it look before 30 s
     worker.start()
     try:
         run_id = queue_whatif(store, MOVE_16)
@@ -204,7 +204,7 @@ def test_the_articles_move_assessed_with_one_seed(store: Store) -> None:
         p = PersonRow(name="elon")
         tx.session.add(p)
         tx.session.flush()
-        tid = T.request(
+        tid = lifecycle.request(
             tx,
             p.id,
             {
@@ -218,7 +218,7 @@ def test_the_articles_move_assessed_with_one_seed(store: Store) -> None:
             },
         ).id
     run_id = queue_assessment(store, tid, seeds=1)
-    res = R.execute(store, run_id).result
+    res = queue.execute(store, run_id).result
     assert res is not None
     # 12,000 GPUs from 2024-06-15 to the end, 2025-03-31: 289 days = 6,936 h ->
     # 83,232,000 GPU-h x $1.50 = $124,848,000, and the price is 0
@@ -238,10 +238,10 @@ def test_assessing_in_one_call_gives_what_the_run_stored(
     tid = request(store, people["ann"], SMALL_MOVE)
     run_id = queue_assessment(store, tid, seeds=1)
     with store.read() as s:
-        t = s.get(T.TransferRow, tid)
+        t = s.get(lifecycle.TransferRow, tid)
         assert t is not None
         direct = assess_transfer(s, t, seeds=1)
-    assert R.execute(store, run_id).result == direct  # the same seed, the same numbers
+    assert queue.execute(store, run_id).result == direct  # the same seed, the same numbers
 
 
 def test_one_worker_per_database_and_only_it_recovers_runs(
@@ -249,14 +249,14 @@ def test_one_worker_per_database_and_only_it_recovers_runs(
 ) -> None:
     # two servers on one database: the second must not requeue the first's running run
     other = Store(store.url)
-    first, second = R.WorkerLease(store), R.WorkerLease(other)
+    first, second = queue.WorkerLease(store), queue.WorkerLease(other)
     try:
         assert first.acquire()
         assert not second.acquire()
         run_id = queue_whatif(store, MOVE_16)
-        claimed = R.claim_next(store)
+        claimed = queue.claim_next(store)
         assert claimed is not None and claimed.id == run_id
-        waiting = R.RunWorker(other, poll_s=0.05)
+        waiting = queue.RunWorker(other, poll_s=0.05)
         waiting.start()
         time.sleep(0.5)  # it polls for the lease ten times meanwhile
         assert waiting.recovered == []
@@ -285,7 +285,7 @@ def test_the_audit_log_commits_to_a_runs_result_by_its_digest(
     from gpufleet.governance.store.models import AuditRecord
 
     run_id = queue_whatif(store, MOVE_16)
-    R.execute(store, run_id)
+    queue.execute(store, run_id)
     with store.read() as s:
         rec = s.scalars(
             select(AuditRecord)
@@ -295,6 +295,6 @@ def test_the_audit_log_commits_to_a_runs_result_by_its_digest(
         run = s.get(Run, run_id)
         assert rec is not None and run is not None and run.result is not None
         after = json.loads(rec.after)
-        assert after["result"] == R.result_digest(run.result)
+        assert after["result"] == queue.result_digest(run.result)
         assert after["result"]["bytes"] == len(audit.canonical(run.result).encode())
         assert after["status"] == "done"

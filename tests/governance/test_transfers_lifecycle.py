@@ -15,7 +15,7 @@ from gpufleet.governance.register.plan import plan_doc, plan_scenario
 from gpufleet.governance.store.audit import verify
 from gpufleet.governance.store.db import Store, Tx
 from gpufleet.governance.store.models import AuditHead, AuditRecord, TransferRow
-from gpufleet.governance.transfers import lifecycle as T
+from gpufleet.governance.transfers import lifecycle
 from tests.support.governed import (
     BIG_MOVE,
     SMALL_MOVE,
@@ -33,12 +33,12 @@ def people(store: Store) -> dict[str, int]:
 
 def approve(store: Store, tid: int, who: int, **kw: Any) -> TransferRow:
     with store.write(f"test:person-{who}") as tx:
-        return T.approve(tx, tid, who, **kw)
+        return lifecycle.approve(tx, tid, who, **kw)
 
 
 def step_list(store: Store, tid: int) -> list[tuple[str | None, str, str]]:
     with store.read() as s:
-        return [(x.from_state, x.to_state, x.note) for x in T.steps(s, tid)]
+        return [(x.from_state, x.to_state, x.note) for x in lifecycle.steps(s, tid)]
 
 
 # --- request -----------------------------------------------------------------------------
@@ -52,7 +52,7 @@ def test_a_request_is_recorded_with_its_first_step_and_audit(
         t = s.get(TransferRow, tid)
         assert t is not None
         assert (t.name, t.state, t.version) == ("16 H100-SXM acme->beta 2024-01-03", "requested", 1)
-        assert [(x.from_state, x.to_state, x.actor) for x in T.steps(s, tid)] == [
+        assert [(x.from_state, x.to_state, x.actor) for x in lifecycle.steps(s, tid)] == [
             (None, "requested", "test:ann")
         ]
         last = s.scalars(select(AuditRecord).order_by(AuditRecord.seq.desc())).first()
@@ -155,9 +155,9 @@ def test_request_assess_approve_activate_end(store: Store, people: dict[str, int
     t = approve(store, tid, people["fay"], note="fine by beta")
     assert (t.state, t.version) == ("approved", 3)  # 1 requested, 2 assessed, 3 approved
     with store.write("test:ops") as tx:
-        T.activate(tx, tid)
+        lifecycle.activate(tx, tid)
     with store.write("test:ops") as tx:
-        t = T.end(tx, tid, "2024-01-08", by=people["fay"])  # a permanent one: a decision
+        t = lifecycle.end(tx, tid, "2024-01-08", by=people["fay"])  # a permanent one: a decision
     assert (t.state, t.end, t.assessment_run_id) == ("ended", "2024-01-08", run_id)
     assert step_list(store, tid) == [
         (None, "requested", ""),
@@ -236,7 +236,7 @@ def test_one_eligible_rejection_rejects(store: Store, people: dict[str, int]) ->
     fake_assessment(store, tid)
     approve(store, tid, people["cat"])
     with store.write("test:dan") as tx:
-        assert T.reject(tx, tid, people["dan"], "not at that price").state == "rejected"
+        assert lifecycle.reject(tx, tid, people["dan"], "not at that price").state == "rejected"
     with pytest.raises(ConflictError) as e:
         approve(store, tid, people["fay"])
     assert e.value.code == "bad-state"
@@ -248,7 +248,7 @@ def test_the_review_shows_the_price_flag_and_who_may_decide(
     tid = request(store, people["ann"], SMALL_MOVE)  # price 0
     fake_assessment(store, tid, fair_usd=1000.0)
     with store.read() as s:
-        v = T.review(s, tid)["verdict"]
+        v = lifecycle.review(s, tid)["verdict"]
     assert (v["price_flag"], v["approvals_required"], v["value_usd"]) == (True, 1, 480_000)
     eligible = sorted(e["name"] for e in v["eligibility"] if e["eligible"])
     assert eligible == ["cat", "dan", "fay"]
@@ -267,11 +267,17 @@ def approved(store: Store, people: dict[str, int], fields: dict[str, Any] = SMAL
 @pytest.mark.parametrize(
     ("action", "code"),
     [
-        pytest.param(lambda tx, tid: T.activate(tx, tid), "bad-state", id="activate-a-request"),
-        pytest.param(lambda tx, tid: T.end(tx, tid, "2024-01-05"), "bad-state", id="end-a-request"),
-        pytest.param(lambda tx, tid: T.revoke(tx, tid, by=1), "bad-state", id="revoke-a-request"),
         pytest.param(
-            lambda tx, tid: T.record_assessment(tx, T.Run(id=0, transfer_id=tid)),
+            lambda tx, tid: lifecycle.activate(tx, tid), "bad-state", id="activate-a-request"
+        ),
+        pytest.param(
+            lambda tx, tid: lifecycle.end(tx, tid, "2024-01-05"), "bad-state", id="end-a-request"
+        ),
+        pytest.param(
+            lambda tx, tid: lifecycle.revoke(tx, tid, by=1), "bad-state", id="revoke-a-request"
+        ),
+        pytest.param(
+            lambda tx, tid: lifecycle.record_assessment(tx, lifecycle.Run(id=0, transfer_id=tid)),
             None,
             id="record-an-assessment-twice",
         ),
@@ -291,9 +297,9 @@ def test_steps_out_of_order_are_refused(
 def test_revoking_takes_a_transfer_out_of_the_plan(store: Store, people: dict[str, int]) -> None:
     tid = approved(store, people)
     with store.write("test:ops") as tx:
-        T.activate(tx, tid)
+        lifecycle.activate(tx, tid)
     with store.write("test:board") as tx:
-        assert T.revoke(tx, tid, "the board said no", by=people["fay"]).state == "revoked"
+        assert lifecycle.revoke(tx, tid, "the board said no", by=people["fay"]).state == "revoked"
     with store.read() as s:
         assert plan_scenario(s).transfers == ()
 
@@ -307,7 +313,7 @@ def test_a_revocation_that_would_break_the_plan_is_refused(
     fake_assessment(store, second)
     approve(store, second, people["cat"])
     with pytest.raises(ConflictError) as e, store.write("test:board") as tx:
-        T.revoke(tx, first, by=people["fay"])
+        lifecycle.revoke(tx, first, by=people["fay"])
     assert e.value.code == "plan-conflict"
     assert "'beta' holds 0 GPUs" in str(e.value)
     assert state(store, first) == "approved"  # rolled back
@@ -316,19 +322,19 @@ def test_a_revocation_that_would_break_the_plan_is_refused(
 def test_a_permanent_transfer_ends_only_on_a_date(store: Store, people: dict[str, int]) -> None:
     tid = approved(store, people)
     with store.write("test:ops") as tx:
-        T.activate(tx, tid)
+        lifecycle.activate(tx, tid)
     with pytest.raises(InputError, match=r"at: transfer \d+ is permanent"), store.write("t") as tx:
-        T.end(tx, tid)
+        lifecycle.end(tx, tid)
     with pytest.raises(InputError, match="not after the transfer's start"), store.write("t") as tx:
-        T.end(tx, tid, "2024-01-02")
+        lifecycle.end(tx, tid, "2024-01-02")
 
 
 def test_a_lease_ends_at_its_own_end(store: Store, people: dict[str, int]) -> None:
     tid = approved(store, people, {**SMALL_MOVE, "end": "2024-01-09"})
     with store.write("test:ops") as tx:
-        T.activate(tx, tid)
+        lifecycle.activate(tx, tid)
     with store.write("test:ops") as tx:
-        assert T.end(tx, tid).end == "2024-01-09"
+        assert lifecycle.end(tx, tid).end == "2024-01-09"
 
 
 # --- concurrency -------------------------------------------------------------------------
@@ -337,10 +343,10 @@ def test_a_lease_ends_at_its_own_end(store: Store, people: dict[str, int]) -> No
 def test_a_stale_expected_version_is_refused(store: Store, people: dict[str, int]) -> None:
     tid = approved(store, people)  # version 3
     with pytest.raises(ConflictError) as e, store.write("test") as tx:
-        T.activate(tx, tid, expected_version=2)
+        lifecycle.activate(tx, tid, expected_version=2)
     assert e.value.code == "stale-state"
     with store.write("test") as tx:
-        assert T.activate(tx, tid, expected_version=3).version == 4
+        assert lifecycle.activate(tx, tid, expected_version=3).version == 4
 
 
 def test_two_concurrent_activations_have_one_winner(store: Store, people: dict[str, int]) -> None:
@@ -352,7 +358,7 @@ def test_two_concurrent_activations_have_one_winner(store: Store, people: dict[s
         start.wait()
         try:
             with store.write("test:ops") as tx:
-                T.activate(tx, tid)
+                lifecycle.activate(tx, tid)
             outcomes.append("won")
         except ConflictError as e:
             outcomes.append(e.code)
@@ -384,10 +390,10 @@ def test_without_the_writer_lock_the_version_check_stops_the_second(
     try:
         seen = [a.session.get(TransferRow, tid), b.session.get(TransferRow, tid)]  # both: version 3
         assert [t.version for t in seen if t] == [3, 3]
-        T.activate(a, tid)
+        lifecycle.activate(a, tid)
         a.session.commit()
         with pytest.raises(ConflictError) as e:
-            T.activate(b, tid)  # its copy still says approved, version 3
+            lifecycle.activate(b, tid)  # its copy still says approved, version 3
         assert e.value.code == "stale-state"
     finally:
         a.session.close()

@@ -40,7 +40,7 @@ from gpufleet.governance.register import ops
 from gpufleet.governance.register.plan import seed_from_scenario
 from gpufleet.governance.store.db import Store
 from gpufleet.governance.store.models import AccessRole, AuditHead
-from gpufleet.governance.transfers import lifecycle as G
+from gpufleet.governance.transfers import lifecycle
 from tests.support.api import API, bearer, client
 from tests.support.governed import ROLES
 from tests.support.servers import (
@@ -316,7 +316,7 @@ def in_process(
             ops.create(tx, "person", {"name": "ann"})
             secret = create_token_in(tx, "ann", AccessRole.FLEET_ADMIN, None, "ann")[1]
             ann = ops.find(tx.session, "person", "ann").id
-            G.request(
+            lifecycle.request(
                 tx, ann, {"pool": "acme-h100", "gpus": 16, "to": "beta", "start": "2024-01-03"}
             )
         try:

@@ -17,11 +17,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from gpufleet.governance.runs import queue as R
+from gpufleet.governance.runs import queue
 from gpufleet.governance.runs.budget import RunBudget
 from gpufleet.governance.store.db import Store, now
 from gpufleet.governance.store.models import EntityRow, Run, RunStatus
-from gpufleet.governance.transfers import lifecycle as T
+from gpufleet.governance.transfers import lifecycle
 from tests.support.api import Register, article_register, bearer, client
 
 pytestmark = pytest.mark.security
@@ -47,10 +47,10 @@ def env(module_url: str) -> Iterator[Env]:
     store = Store(module_url)
     reg = article_register(store)
     with store.write("test") as tx:
-        reg.ids["assessment"] = T.queue_assessment(tx, reg.ids["t-requested"], seeds=1).id
+        reg.ids["assessment"] = lifecycle.queue_assessment(tx, reg.ids["t-requested"], seeds=1).id
     fast = RunBudget(in_process=True)
     for run in ("run", "assessment"):
-        assert R.execute(store, reg.ids[run], fast).status == "done"
+        assert queue.execute(store, reg.ids[run], fast).status == "done"
     reg.ids["failed"] = failed_run(store)
     try:
         with client(store) as c:

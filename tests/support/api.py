@@ -34,10 +34,10 @@ from sqlalchemy import update
 from gpufleet.governance.auth.tokens import create_token, resolve
 from gpufleet.governance.register import ops
 from gpufleet.governance.register.plan import seed_from_scenario
-from gpufleet.governance.runs import queue as G_runs
+from gpufleet.governance.runs import queue
 from gpufleet.governance.store.db import Store, Tx
 from gpufleet.governance.store.models import AccessRole, TransferRow, TransferState
-from gpufleet.governance.transfers import lifecycle as G
+from gpufleet.governance.transfers import lifecycle
 from gpufleet.service.app import create_app
 from tests.support.small_scenario import SMALL
 
@@ -173,7 +173,7 @@ def _transfers(store: Store, reg: Register, requester: int) -> None:
                 "to": "xai",
                 "start": "2024-07-01",
             }
-            t = G.request(tx, requester, body)
+            t = lifecycle.request(tx, requester, body)
             tx.session.execute(
                 update(TransferRow).where(TransferRow.id == t.id).values(state=state.value)
             )
@@ -198,7 +198,7 @@ def article_register(store: Store) -> Register:
         admin_own = resolve(s, reg.tokens["admin-own"])
     with store.write(admin_own.actor) as tx:
         req = {"name": "try-move", "changes": {"move": ["800 H100-SXM tesla->xai 2024-07-01"]}}
-        run = G_runs.queue_whatif(tx, {**req, "seeds": 1}, admin_own.entity_id)
+        run = queue.queue_whatif(tx, {**req, "seeds": 1}, admin_own.entity_id)
         reg.ids["run"] = run.id
     return reg
 
@@ -209,7 +209,7 @@ def small_with_a_request(tx: Tx) -> int:
     seed_from_scenario(tx, SMALL)
     ann = ops.create(tx, "person", {"name": "ann"})
     ops.create(tx, "role", {"person": "ann", "entity": "acme", "role": "officer"})
-    G.request(tx, ann.id, {"pool": "acme-h100", "gpus": 16, "to": "beta", "start": "2024-01-03"})
+    lifecycle.request(tx, ann.id, {"pool": "acme-h100", "gpus": 16, "to": "beta", "start": "2024-01-03"})
     return int(ann.id)
 
 

@@ -14,11 +14,11 @@ from sqlalchemy import update
 from gpufleet.governance.auth.tokens import create_token
 from gpufleet.governance.register import ops
 from gpufleet.governance.register.plan import seed_from_scenario
-from gpufleet.governance.runs import queue as G_runs
+from gpufleet.governance.runs import queue
 from gpufleet.governance.store import audit, audit_check, migrate
 from gpufleet.governance.store.db import Store
 from gpufleet.governance.store.models import AccessRole, AuditHead, RunStatus
-from gpufleet.governance.transfers import lifecycle as G
+from gpufleet.governance.transfers import lifecycle
 
 _DROP = {
     "sqlite": [
@@ -142,16 +142,16 @@ def audited_register(store: Store) -> dict[str, int]:
         "start": "2024-07-01",
     }
     with store.write("test:musk") as tx:
-        ids["transfer"] = G.request(tx, ids["musk"], move).id
+        ids["transfer"] = lifecycle.request(tx, ids["musk"], move).id
     with store.write("test:board") as tx:
-        G.reject(tx, ids["transfer"], ids["board-member"], "not at this price")
+        lifecycle.reject(tx, ids["transfer"], ids["board-member"], "not at this price")
     with store.write("test:musk") as tx:
         req = {"name": "try", "changes": {"move": ["800 H100-SXM tesla->xai 2024-07-01"]}}
-        ids["run"] = G_runs.queue_whatif(tx, {**req, "seeds": 1}).id
-    claimed = G_runs.claim_next(store)  # queued -> running, audited as "start"
+        ids["run"] = queue.queue_whatif(tx, {**req, "seeds": 1}).id
+    claimed = queue.claim_next(store)  # queued -> running, audited as "start"
     assert claimed is not None and claimed.id == ids["run"]
     with store.write("system:runner") as tx:
-        G_runs._finish(tx, ids["run"], RunStatus.DONE, {"comparison": {"gpu_hours": 12.5}}, "")
+        queue._finish(tx, ids["run"], RunStatus.DONE, {"comparison": {"gpu_hours": 12.5}}, "")
     return ids
 
 

@@ -34,7 +34,7 @@ from gpufleet.governance.store.models import (
     Run,
     RunStatus,
 )
-from gpufleet.governance.transfers import lifecycle as T
+from gpufleet.governance.transfers import lifecycle
 from tests.support.small_scenario import SMALL
 
 ROLES = {
@@ -81,23 +81,23 @@ def governed_register(store: Store, require_assessment: bool = True) -> dict[str
 
 def request(store: Store, person: int, fields: dict[str, Any]) -> int:
     with store.write("test:ann") as tx:
-        return T.request(tx, person, fields).id
+        return lifecycle.request(tx, person, fields).id
 
 
 def fake_assessment(store: Store, transfer_id: int, fair_usd: float = 1000.0) -> int:
     """Queue an assessment and finish it by hand with a charge of ``fair_usd``."""
     with store.write("system:test") as tx:
-        run = T.queue_assessment(tx, transfer_id)
+        run = lifecycle.queue_assessment(tx, transfer_id)
         run.status = RunStatus.DONE.value
         run.result = {"charge": {"fair_usd": fair_usd, "price_usd": 0, "rule": "test"}}
         tx.session.flush()
-        T.record_assessment(tx, run)
+        lifecycle.record_assessment(tx, run)
         return run.id
 
 
 def state(store: Store, transfer_id: int) -> str:
     with store.read() as s:
-        t = s.get(T.TransferRow, transfer_id)
+        t = s.get(lifecycle.TransferRow, transfer_id)
         assert t is not None
         return t.state
 

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gpufleet.errors import ConflictError, InputError, NotFoundError, Problem, ScenarioError
-from gpufleet.governance.register import bodies as B
+from gpufleet.governance.register import bodies
 from gpufleet.governance.store.audit import row_dict
 from gpufleet.governance.store.db import Tx
 from gpufleet.governance.store.models import (
@@ -96,7 +96,7 @@ def _ref(s: Session, model: Any, name: str, field: str, kind: str) -> Any:
 # --- each kind: body -> row fields, and row -> body ------------------------------------
 
 
-def _site_fields(s: Session, b: B.SiteIn) -> dict[str, Any]:
+def _site_fields(s: Session, b: bodies.SiteIn) -> dict[str, Any]:
     d = b.model_dump(mode="json")
     d["ready"] = [{**r, "date": iso(x.date)} for r, x in zip(d["ready"], b.ready, strict=True)]
     return d
@@ -113,15 +113,15 @@ def _site_body(s: Session, r: SiteRow) -> dict[str, Any]:
     }
 
 
-def _group_fields(s: Session, b: B.GroupBody) -> dict[str, Any]:
+def _group_fields(s: Session, b: bodies.GroupBody) -> dict[str, Any]:
     return b.model_dump()
 
 
 def _group_body(s: Session, r: GroupRules) -> dict[str, Any]:
-    return {k: getattr(r, k) for k in B.GroupBody.model_fields}
+    return {k: getattr(r, k) for k in bodies.GroupBody.model_fields}
 
 
-def _entity_fields(s: Session, b: B.EntityBody) -> dict[str, Any]:
+def _entity_fields(s: Session, b: bodies.EntityBody) -> dict[str, Any]:
     group = _ref(s, GroupRules, b.group, "group", "group").id if b.group else None
     return {"name": b.name, "description": b.description, "cohort": b.cohort, "group_id": group}
 
@@ -136,7 +136,7 @@ def _entity_body(s: Session, r: EntityRow) -> dict[str, Any]:
     }
 
 
-def _program_fields(s: Session, b: B.ProgramBody) -> dict[str, Any]:
+def _program_fields(s: Session, b: bodies.ProgramBody) -> dict[str, Any]:
     return {
         "name": b.name,
         "entity_id": _ref(s, EntityRow, b.entity, "entity", "entity").id,
@@ -163,7 +163,7 @@ def _program_body(s: Session, r: ProgramRow) -> dict[str, Any]:
     }
 
 
-def _quota_fields(s: Session, b: B.QuotaBody) -> dict[str, Any]:
+def _quota_fields(s: Session, b: bodies.QuotaBody) -> dict[str, Any]:
     return {
         "program_id": _ref(s, ProgramRow, b.program, "program", "program").id,
         "gpu_type": b.gpu_type,
@@ -187,7 +187,7 @@ def _quota_body(s: Session, r: QuotaRow) -> dict[str, Any]:
     }
 
 
-def _pool_fields(s: Session, b: B.PoolIn) -> dict[str, Any]:
+def _pool_fields(s: Session, b: bodies.PoolIn) -> dict[str, Any]:
     d = b.model_dump(mode="json")
     d["site_id"] = _ref(s, SiteRow, d.pop("site"), "site", "site").id
     d["owner_id"] = _ref(s, EntityRow, d.pop("owner"), "owner", "entity").id
@@ -213,7 +213,7 @@ def _pool_body(s: Session, r: Pool) -> dict[str, Any]:
     }
 
 
-def _person_fields(s: Session, b: B.PersonBody) -> dict[str, Any]:
+def _person_fields(s: Session, b: bodies.PersonBody) -> dict[str, Any]:
     return b.model_dump()
 
 
@@ -221,7 +221,7 @@ def _person_body(s: Session, r: PersonRow) -> dict[str, Any]:
     return {"name": r.name, "email": r.email}
 
 
-def _role_fields(s: Session, b: B.RoleBody) -> dict[str, Any]:
+def _role_fields(s: Session, b: bodies.RoleBody) -> dict[str, Any]:
     return {
         "person_id": _ref(s, PersonRow, b.person, "person", "person").id,
         "entity_id": _ref(s, EntityRow, b.entity, "entity", "entity").id,
@@ -239,7 +239,7 @@ def _role_body(s: Session, r: PersonRole) -> dict[str, Any]:
     }
 
 
-def _plan_fields(s: Session, b: B.PlanBody) -> dict[str, Any]:
+def _plan_fields(s: Session, b: bodies.PlanBody) -> dict[str, Any]:
     doc = b.model_dump(mode="json", exclude_defaults=True)
     doc["name"] = b.name
     for k in ("start", "end"):
@@ -267,15 +267,15 @@ class Kind:
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
-        Kind("plan", Plan, B.PlanBody, _plan_fields, _plan_body, by_id=True),
-        Kind("group", GroupRules, B.GroupBody, _group_fields, _group_body),
-        Kind("site", SiteRow, B.SiteIn, _site_fields, _site_body),
-        Kind("entity", EntityRow, B.EntityBody, _entity_fields, _entity_body),
-        Kind("program", ProgramRow, B.ProgramBody, _program_fields, _program_body),
-        Kind("quota", QuotaRow, B.QuotaBody, _quota_fields, _quota_body, by_id=True),
-        Kind("pool", Pool, B.PoolIn, _pool_fields, _pool_body),
-        Kind("person", PersonRow, B.PersonBody, _person_fields, _person_body),
-        Kind("role", PersonRole, B.RoleBody, _role_fields, _role_body, by_id=True),
+        Kind("plan", Plan, bodies.PlanBody, _plan_fields, _plan_body, by_id=True),
+        Kind("group", GroupRules, bodies.GroupBody, _group_fields, _group_body),
+        Kind("site", SiteRow, bodies.SiteIn, _site_fields, _site_body),
+        Kind("entity", EntityRow, bodies.EntityBody, _entity_fields, _entity_body),
+        Kind("program", ProgramRow, bodies.ProgramBody, _program_fields, _program_body),
+        Kind("quota", QuotaRow, bodies.QuotaBody, _quota_fields, _quota_body, by_id=True),
+        Kind("pool", Pool, bodies.PoolIn, _pool_fields, _pool_body),
+        Kind("person", PersonRow, bodies.PersonBody, _person_fields, _person_body),
+        Kind("role", PersonRole, bodies.RoleBody, _role_fields, _role_body, by_id=True),
     )
 }
 

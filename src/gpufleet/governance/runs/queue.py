@@ -54,7 +54,8 @@ from gpufleet.governance.runs.kinds import (
     json_safe,
     seed_list,
 )
-from gpufleet.governance.store.audit import canonical, row_dict
+from gpufleet.governance.store.audit import row_dict
+from gpufleet.governance.store.canonical import canonical
 from gpufleet.governance.store.db import Store, Tx, now
 from gpufleet.governance.store.models import Run, RunStatus
 from gpufleet.inputs.scenario.limits import require_runnable

@@ -29,10 +29,7 @@ from sqlalchemy.orm import Session
 
 # the log's vocabulary, kept where the export reader can share it; re-exported for readers
 # of the log (audit.GENESIS, audit.canonical)
-from gpufleet.governance.store.canonical import FIELDS as FIELDS
-from gpufleet.governance.store.canonical import GENESIS as GENESIS
-from gpufleet.governance.store.canonical import canonical as canonical
-from gpufleet.governance.store.canonical import plain
+from gpufleet.governance.store.canonical import FIELDS, GENESIS, canonical, plain
 from gpufleet.governance.store.export_format import parse_csv, parse_json
 from gpufleet.governance.store.models import AuditHead, AuditRecord, Base
 

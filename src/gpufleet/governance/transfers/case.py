@@ -23,14 +23,13 @@ from gpufleet.governance.store.models import (
     Run,
     TransferRow,
 )
-from gpufleet.governance.transfers import rules as R
-from gpufleet.governance.transfers import terms
+from gpufleet.governance.transfers import rules, terms
 
 
-def rules_of(g: GroupRules | None) -> R.Rules | None:
+def rules_of(g: GroupRules | None) -> rules.Rules | None:
     if g is None:
         return None
-    return R.Rules(
+    return rules.Rules(
         g.related_threshold_usd, g.independent_approvals, g.require_assessment,
         g.flag_below_fair_value,
     )  # fmt: skip
@@ -53,7 +52,7 @@ def transfer_value_usd(s: Session, t: TransferRow) -> float:
     pool = s.get(Pool, t.pool_id)
     if pool is None:
         raise NotFoundError("pool", t.pool_id)
-    per_gpu = R.gpu_value_usd(
+    per_gpu = rules.gpu_value_usd(
         pool.value_usd, pool.nodes, pool.gpus_per_node, catalog_price_usd(s, pool.gpu_type)
     )
     return t.gpus * per_gpu
@@ -70,7 +69,7 @@ def assessment_charge(s: Session, t: TransferRow) -> dict[str, Any] | None:
     return charge if isinstance(charge, dict) else None
 
 
-def case_of(s: Session, t: TransferRow, people_ids: Iterable[int] = ()) -> R.Case:
+def case_of(s: Session, t: TransferRow, people_ids: Iterable[int] = ()) -> rules.Case:
     """The case of transfer ``t``: its parties and their groups, value, rules, decisions,
     fair value, and the people concerned: everyone with a role in either party or in an
     entity of their groups, the requester, and ``people_ids`` (someone about to decide).
@@ -90,7 +89,7 @@ def entity_scope(ents: Mapping[int, EntityRow], t: TransferRow) -> set[int]:
     return {*parties} | {e.id for e in ents.values() if e.group_id in groups}
 
 
-def current_case(s: Session, t: TransferRow, people_ids: Iterable[int] = ()) -> R.Case:
+def current_case(s: Session, t: TransferRow, people_ids: Iterable[int] = ()) -> rules.Case:
     """The case of ``t`` from the register as it is now (no frozen terms)."""
     ents = {e.id: e for e in s.scalars(select(EntityRow))}
     groups = {g.id: g for g in s.scalars(select(GroupRules))}
@@ -99,9 +98,9 @@ def current_case(s: Session, t: TransferRow, people_ids: Iterable[int] = ()) -> 
         gid = ents[eid].group_id
         return groups.get(gid) if gid is not None else None
 
-    def party(eid: int) -> R.Party:
+    def party(eid: int) -> rules.Party:
         g = group(eid)
-        return R.Party(ents[eid].name, g.name if g else None)
+        return rules.Party(ents[eid].name, g.name if g else None)
 
     scope = entity_scope(ents, t)
     in_scope = s.scalars(select(PersonRole.person_id).where(PersonRole.entity_id.in_(scope)))
@@ -109,22 +108,22 @@ def current_case(s: Session, t: TransferRow, people_ids: Iterable[int] = ()) -> 
     people = []
     for p in s.scalars(select(PersonRow).where(PersonRow.id.in_(ids)).order_by(PersonRow.id)):
         roles = tuple(
-            R.Role(ents[r.entity_id].name, RoleKind(r.role), party(r.entity_id).group)
+            rules.Role(ents[r.entity_id].name, RoleKind(r.role), party(r.entity_id).group)
             for r in s.scalars(
                 select(PersonRole).where(PersonRole.person_id == p.id).order_by(PersonRole.id)
             )
         )
-        people.append(R.Person(p.id, p.name, roles))
+        people.append(rules.Person(p.id, p.name, roles))
     decisions = tuple(
-        R.Vote(a.person_id, a.decision)
+        rules.Vote(a.person_id, a.decision)
         for a in s.scalars(select(Approval).where(Approval.transfer_id == t.id))
     )
     charge = assessment_charge(s, t)
-    return R.Case(
+    return rules.Case(
         giver=party(t.from_entity_id),
         taker=party(t.to_entity_id),
         value_usd=transfer_value_usd(s, t),
-        rules=R.rules_for(rules_of(group(t.from_entity_id)), rules_of(group(t.to_entity_id))),
+        rules=rules.rules_for(rules_of(group(t.from_entity_id)), rules_of(group(t.to_entity_id))),
         people=tuple(people),
         requester_id=t.requested_by,
         decisions=decisions,
@@ -133,6 +132,6 @@ def current_case(s: Session, t: TransferRow, people_ids: Iterable[int] = ()) -> 
     )
 
 
-def verdict(s: Session, t: TransferRow) -> R.Verdict:
+def verdict(s: Session, t: TransferRow) -> rules.Verdict:
     """The rules' verdict on ``t`` now (for showing who may still approve)."""
-    return R.evaluate(case_of(s, t))
+    return rules.evaluate(case_of(s, t))

@@ -60,15 +60,13 @@ from gpufleet.governance.store.models import (
     TransferState,
     TransferStep,
 )
-from gpufleet.governance.transfers import rules as R
-from gpufleet.governance.transfers import terms
+from gpufleet.governance.transfers import rules, terms
 from gpufleet.governance.transfers.assessment_run import prepare_assessment
 from gpufleet.governance.transfers.case import case_of, current_case
 from gpufleet.inputs.scenario.dates import as_datetime
 from gpufleet.inputs.scenario.schema import Name, NonNeg, PosInt, Strict, When
 
-St = TransferState
-OPEN = (St.REQUESTED, St.ASSESSED)
+OPEN = (TransferState.REQUESTED, TransferState.ASSESSED)
 """States in which people decide."""
 
 
@@ -167,7 +165,7 @@ def request(tx: Tx, person_id: int, fields: TransferBody | Mapping[str, Any]) ->
         end=_iso(b.end) if b.end else None,
         price_usd=b.price_usd,
         note=b.note,
-        state=St.REQUESTED.value,
+        state=TransferState.REQUESTED.value,
         requested_by=person_id,
         requested_at=at,
         version=1,
@@ -178,7 +176,7 @@ def request(tx: Tx, person_id: int, fields: TransferBody | Mapping[str, Any]) ->
     t.terms = terms.freeze(current_case(s, t))
     s.flush()
     tx.audit("request", "transfer", t.id, None, row_dict(t))
-    _step(tx, t, None, St.REQUESTED, b.note)
+    _step(tx, t, None, TransferState.REQUESTED, b.note)
     return t
 
 
@@ -231,7 +229,7 @@ def _check_held(sc: Scenario, pool: Pool, giver: str, gpus: int, start: datetime
 
 
 def _check_name_free(s: Session, name: str) -> None:
-    live = [St.REJECTED.value, St.REVOKED.value]
+    live = [TransferState.REJECTED.value, TransferState.REVOKED.value]
     taken = s.scalar(
         select(TransferRow.id).where(TransferRow.name == name, TransferRow.state.not_in(live))
     )
@@ -262,7 +260,9 @@ def _check_plan(s: Session, why: str) -> None:
 # --- steps --------------------------------------------------------------------------------
 
 
-def _step(tx: Tx, t: TransferRow, was: St | None, to: St, note: str) -> TransferStep:
+def _step(
+    tx: Tx, t: TransferRow, was: TransferState | None, to: TransferState, note: str
+) -> TransferStep:
     st = TransferStep(
         transfer_id=t.id,
         from_state=was.value if was else None,
@@ -287,8 +287,8 @@ def _load(tx: Tx, transfer_id: int, expected_version: int | None) -> TransferRow
     return t
 
 
-def _require(t: TransferRow, allowed: Sequence[St], verb: str) -> St:
-    state = St(t.state)
+def _require(t: TransferRow, allowed: Sequence[TransferState], verb: str) -> TransferState:
+    state = TransferState(t.state)
     if state not in allowed:
         need = " or ".join(a.value for a in allowed)
         raise ConflictError(
@@ -299,11 +299,16 @@ def _require(t: TransferRow, allowed: Sequence[St], verb: str) -> St:
 
 
 def _advance(
-    tx: Tx, t: TransferRow, to: St, verb: str, note: str, values: Mapping[str, Any] | None = None
+    tx: Tx,
+    t: TransferRow,
+    to: TransferState,
+    verb: str,
+    note: str,
+    values: Mapping[str, Any] | None = None,
 ) -> TransferRow:
     """Move ``t`` to state ``to`` if nobody changed it since it was read (its version)."""
     before = row_dict(t)
-    was = St(t.state)
+    was = TransferState(t.state)
     stmt = (
         update(TransferRow)
         .where(TransferRow.id == t.id, TransferRow.version == t.version)
@@ -338,7 +343,7 @@ def queue_assessment(
     ``assessment`` that :mod:`gpufleet.governance.runs.queue` executes (the kind is
     registered below); its result moves the transfer to ``assessed``."""
     t = _load(tx, transfer_id, None)
-    _require(t, (St.REQUESTED,), "assess")
+    _require(t, (TransferState.REQUESTED,), "assess")
     if not 1 <= seeds <= MAX_SEEDS:
         raise InputError(f"seeds: {seeds}; expected 1 to {MAX_SEEDS}")
     if markup < 0 or (market_rate is not None and market_rate < 0):
@@ -376,9 +381,9 @@ def record_assessment(tx: Tx, run: Run) -> TransferRow:
     if run.transfer_id is None:
         raise InputError(f"run {run.id} is not a transfer's assessment")
     t = _load(tx, run.transfer_id, None)
-    _require(t, (St.REQUESTED,), "record an assessment of")
+    _require(t, (TransferState.REQUESTED,), "record an assessment of")
     note = f"assessed by run {run.id}"
-    return _advance(tx, t, St.ASSESSED, "assess", note, {"assessment_run_id": run.id})
+    return _advance(tx, t, TransferState.ASSESSED, "assess", note, {"assessment_run_id": run.id})
 
 
 RUN_KINDS.add("assessment", RunKind(prepare_assessment, record_assessment))
@@ -417,7 +422,11 @@ def _decide(
             f"{person.name} has already decided on transfer {t.id}", code="already-decided"
         )
     _require_eligible(case, person_id)
-    if decision == "approve" and R.requires_assessment(case) and state != St.ASSESSED:
+    if (
+        decision == "approve"
+        and rules.requires_assessment(case)
+        and state != TransferState.ASSESSED
+    ):
         raise ConflictError(
             f"transfer {t.id} must be assessed before it is approved (queue its assessment)",
             code="not-assessed",
@@ -432,22 +441,28 @@ def _decide(
             f"{person.name} has already decided on transfer {t.id}", code="already-decided"
         ) from None
     tx.audit("create", "approval", a.id, None, row_dict(a))
-    v = R.evaluate(replace(case, decisions=(*case.decisions, R.Vote(person_id, decision))))
+    v = rules.evaluate(replace(case, decisions=(*case.decisions, rules.Vote(person_id, decision))))
     by = f"{person.name}" + (f": {note}" if note else "")
     if decision == "reject":
-        return _advance(tx, t, St.REJECTED, "reject", f"rejected by {by}")
+        return _advance(tx, t, TransferState.REJECTED, "reject", f"rejected by {by}")
     if not v.approved:
         tally = f"approval {v.approvals} of {v.approvals_required} by {by}"
         return _advance(tx, t, state, "approve", tally)
-    _advance(tx, t, St.APPROVED, "approve", f"approved ({v.approvals_required} needed) by {by}")
+    _advance(
+        tx,
+        t,
+        TransferState.APPROVED,
+        "approve",
+        f"approved ({v.approvals_required} needed) by {by}",
+    )
     _check_plan(s, f"approving transfer {t.id}")
     return t
 
 
-def _require_eligible(case: R.Case, person_id: int) -> None:
+def _require_eligible(case: rules.Case, person_id: int) -> None:
     """ForbiddenError with the first reason unless the person may decide on the case."""
     me = next(p for p in case.people if p.id == person_id)
-    elig = R.eligibility(case, me)
+    elig = rules.eligibility(case, me)
     if not elig.eligible:
         raise ForbiddenError(elig.reasons[0].message, elig.reasons[0].code)
 
@@ -467,8 +482,8 @@ def activate(
 ) -> TransferRow:
     """An approved transfer takes effect: ``active``."""
     t = _load(tx, transfer_id, expected_version)
-    _require(t, (St.APPROVED,), "activate")
-    return _advance(tx, t, St.ACTIVE, "activate", note)
+    _require(t, (TransferState.APPROVED,), "activate")
+    return _advance(tx, t, TransferState.ACTIVE, "activate", note)
 
 
 def ends_early(t: TransferRow, at: date | datetime | str | None) -> bool:
@@ -497,7 +512,7 @@ def end(
     ending a permanent transfer, changes the decision: like a revocation it needs ``by``, a
     person eligible to decide on the transfer (ForbiddenError otherwise)."""
     t = _load(tx, transfer_id, expected_version)
-    _require(t, (St.ACTIVE,), "end")
+    _require(t, (TransferState.ACTIVE,), "end")
     when = _end_date(t, at)
     if ends_early(t, when):
         if by is None:
@@ -508,7 +523,7 @@ def end(
                 "needs-decider",
             )
         require_decider(tx.session, t, by)
-    _advance(tx, t, St.ENDED, "end", note or f"ended on {when}", {"end": when})
+    _advance(tx, t, TransferState.ENDED, "end", note or f"ended on {when}", {"end": when})
     _check_plan(tx.session, f"ending transfer {t.id}")
     return t
 
@@ -548,9 +563,9 @@ def revoke(
     one eligible rejection does. The plan must still load (no later transfer may depend on
     these GPUs)."""
     t = _load(tx, transfer_id, expected_version)
-    _require(t, (St.APPROVED, St.ACTIVE), "revoke")
+    _require(t, (TransferState.APPROVED, TransferState.ACTIVE), "revoke")
     require_decider(tx.session, t, by)
-    _advance(tx, t, St.REVOKED, "revoke", note)
+    _advance(tx, t, TransferState.REVOKED, "revoke", note)
     _check_plan(tx.session, f"revoking transfer {t.id}")
     return t
 
@@ -578,7 +593,7 @@ def review(s: Session, transfer_id: int) -> dict[str, Any]:
     """A transfer with its steps, decisions and the rules' verdict (who may still decide,
     and why others may not), as JSON values."""
     t: TransferRow = _get(s, TransferRow, transfer_id, "transfer")
-    v = R.evaluate(case_of(s, t))
+    v = rules.evaluate(case_of(s, t))
     return {
         "transfer": row_dict(t),
         "steps": [row_dict(x) for x in steps(s, t.id)],

@@ -19,11 +19,11 @@ from sqlalchemy import select
 from gpufleet.errors import AccessError
 from gpufleet.governance.register.people import load_governance
 from gpufleet.governance.register.plan import seed_from_scenario
-from gpufleet.governance.runs import queue as runs
+from gpufleet.governance.runs import queue
 from gpufleet.governance.store import audit
 from gpufleet.governance.store.db import Store
 from gpufleet.governance.store.models import PersonRow
-from gpufleet.governance.transfers import lifecycle as T
+from gpufleet.governance.transfers import lifecycle
 
 REQUESTER = "group-ceo"
 MOVE: dict[str, Any] = {
@@ -56,17 +56,17 @@ def governed_move(store: Store, scenario: Path, governance: Path, seeds: int = 1
         load_governance(tx, governance)
     ceo = _person(store, REQUESTER)
     with store.write(REQUESTER) as tx:
-        tid = T.request(tx, ceo, MOVE).id
-        run_id = T.queue_assessment(tx, tid, seeds=seeds).id
-    run = runs.execute(store, run_id)
+        tid = lifecycle.request(tx, ceo, MOVE).id
+        run_id = lifecycle.queue_assessment(tx, tid, seeds=seeds).id
+    run = queue.execute(store, run_id)
     refused = ""
     try:
         with store.write(REQUESTER) as tx:
-            T.approve(tx, tid, ceo, "approving my own request")
+            lifecycle.approve(tx, tid, ceo, "approving my own request")
     except AccessError as e:
         refused = str(e)
     with store.read() as s:
-        review = T.review(s, tid)
+        review = lifecycle.review(s, tid)
         verdict = audit.verify(s)
     return {
         "transfer_id": tid,

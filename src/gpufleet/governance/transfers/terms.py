@@ -17,12 +17,12 @@ from __future__ import annotations
 from typing import Any
 
 from gpufleet.governance.store.models import RoleKind
-from gpufleet.governance.transfers import rules as R
+from gpufleet.governance.transfers.rules import Case, Party, Person, Role, Rules
 
 VERSION = 1
 
 
-def freeze(c: R.Case) -> dict[str, Any]:
+def freeze(c: Case) -> dict[str, Any]:
     """The case's decision inputs as JSON values (decisions and fair value excluded: they
     come later)."""
     return {
@@ -50,26 +50,24 @@ def freeze(c: R.Case) -> dict[str, Any]:
     }
 
 
-def thaw(doc: dict[str, Any]) -> R.Case:
+def thaw(doc: dict[str, Any]) -> Case:
     """The case a :func:`freeze` document describes."""
     rules = doc["rules"]
-    return R.Case(
-        giver=R.Party(doc["giver"]["entity"], doc["giver"]["group"]),
-        taker=R.Party(doc["taker"]["entity"], doc["taker"]["group"]),
+    return Case(
+        giver=Party(doc["giver"]["entity"], doc["giver"]["group"]),
+        taker=Party(doc["taker"]["entity"], doc["taker"]["group"]),
         value_usd=float(doc["value_usd"]),
-        rules=R.Rules(
+        rules=Rules(
             float(rules["related_threshold_usd"]),
             int(rules["independent_approvals"]),
             bool(rules["require_assessment"]),
             bool(rules["flag_below_fair_value"]),
         ),
         people=tuple(
-            R.Person(
+            Person(
                 int(p["id"]),
                 str(p["name"]),
-                tuple(
-                    R.Role(str(r["entity"]), RoleKind(r["role"]), r["group"]) for r in p["roles"]
-                ),
+                tuple(Role(str(r["entity"]), RoleKind(r["role"]), r["group"]) for r in p["roles"]),
             )
             for p in doc["people"]
         ),

@@ -13,14 +13,14 @@ from collections.abc import Callable
 
 from gpufleet.domain.ids import CohortId, GpuTypeName
 from gpufleet.domain.org import Cohort, Quota, root_of
-from gpufleet.inputs.scenario import schema as S
+from gpufleet.inputs.scenario.schema import CohortIn
 from gpufleet.inputs.scenario.yamlsrc import Path as YPath
 
 Err = Callable[[YPath, str, str], None]
 KnownType = Callable[[str, YPath], bool]
 
 
-def check_cohorts(items: list[S.CohortIn], err: Err, known: KnownType) -> dict[CohortId, Cohort]:
+def check_cohorts(items: list[CohortIn], err: Err, known: KnownType) -> dict[CohortId, Cohort]:
     """The declared cohorts, by name. An unknown parent or a cycle is reported and cut (the
     cohort becomes a root) so that later checks see a forest."""
     names = [c.name for c in items]
@@ -63,7 +63,7 @@ def check_cohorts(items: list[S.CohortIn], err: Err, known: KnownType) -> dict[C
     return out
 
 
-def _check_quotas(c: S.CohortIn, path: YPath, err: Err, known: KnownType) -> None:
+def _check_quotas(c: CohortIn, path: YPath, err: Err, known: KnownType) -> None:
     for t, q in c.quotas.items():
         known(t, (*path, "quotas", t))
         given = [k for k in ("borrowing_limit", "lending_limit") if getattr(q, k) is not None]
@@ -76,7 +76,7 @@ def _check_quotas(c: S.CohortIn, path: YPath, err: Err, known: KnownType) -> Non
             )
 
 
-def _cycles(items: list[S.CohortIn], parents: dict[str, str | None], err: Err) -> set[str]:
+def _cycles(items: list[CohortIn], parents: dict[str, str | None], err: Err) -> set[str]:
     """Cohorts on a cycle of 'parent' links; each cycle is reported once, at the parent of
     its first cohort in the file."""
     on_cycle: set[str] = set()

@@ -24,7 +24,7 @@ from pydantic import (
 from pydantic import Strict as StrictMode
 from pydantic_core import PydanticCustomError
 
-from gpufleet.inputs.scenario import bounds as B
+from gpufleet.inputs.scenario import bounds
 
 Pos = Annotated[float, Field(gt=0)]
 NonNeg = Annotated[float, Field(ge=0)]
@@ -219,19 +219,19 @@ class MilestoneIn(Strict):
 
 
 # --- bounds on what scales the engine's work (gpufleet.inputs.scenario.bounds; runs work) ------
-Hours = Annotated[float, Field(gt=0, le=B.MAX_HOURS)]
-JobGpus = Annotated[int, Field(gt=0, le=B.MAX_JOB_GPUS)]
+Hours = Annotated[float, Field(gt=0, le=bounds.MAX_HOURS)]
+JobGpus = Annotated[int, Field(gt=0, le=bounds.MAX_JOB_GPUS)]
 
 
 class Lognormal(Strict):
     median: Hours
-    sigma: Annotated[float, Field(ge=0, le=B.MAX_SIGMA)]
+    sigma: Annotated[float, Field(ge=0, le=bounds.MAX_SIGMA)]
 
 
 class DurationDist(Strict):
     lognormal: Lognormal | None = None
-    choices: Annotated[list[Hours], Field(max_length=B.MAX_CHOICES)] | None = None
-    weights: Annotated[list[Pos], Field(max_length=B.MAX_CHOICES)] | None = None
+    choices: Annotated[list[Hours], Field(max_length=bounds.MAX_CHOICES)] | None = None
+    weights: Annotated[list[Pos], Field(max_length=bounds.MAX_CHOICES)] | None = None
     min: Hours | None = None
     max: Hours | None = None
 
@@ -251,8 +251,8 @@ class DurationDist(Strict):
 
 
 class GpuDist(Strict):
-    choices: Annotated[list[JobGpus], Field(max_length=B.MAX_CHOICES)]
-    weights: Annotated[list[Pos], Field(max_length=B.MAX_CHOICES)] | None = None
+    choices: Annotated[list[JobGpus], Field(max_length=bounds.MAX_CHOICES)]
+    weights: Annotated[list[Pos], Field(max_length=bounds.MAX_CHOICES)] | None = None
 
     @model_validator(mode="after")
     def same_length(self) -> GpuDist:
@@ -281,7 +281,7 @@ class TopologyIn(Strict):
 
 
 class GeneratorIn(Strict):
-    jobs_per_day: Annotated[float, Field(gt=0, le=B.MAX_JOBS_PER_DAY)]
+    jobs_per_day: Annotated[float, Field(gt=0, le=bounds.MAX_JOBS_PER_DAY)]
     gpus: JobGpus | GpuDist
     duration_hours: Hours | DurationDist
     start: When | None = None
@@ -300,13 +300,15 @@ class JobIn(Strict):
     submit: When
     gpus: JobGpus
     duration_hours: Hours | None = None
-    gpu_hours: Annotated[float, Field(gt=0, le=B.MAX_HOURS * B.MAX_JOB_GPUS)] | None = None
+    gpu_hours: Annotated[float, Field(gt=0, le=bounds.MAX_HOURS * bounds.MAX_JOB_GPUS)] | None = (
+        None
+    )
     gpu_types: list[str] | None = None
     priority: int | None = None  # default: the program's priority
     preemptible: bool = True
     checkpoint_hours: Hours | None = None
     time_limit_hours: Hours | None = None  # Slurm's --time; used by EASY backfill
-    count: Annotated[int, Field(gt=0, le=B.MAX_JOB_COUNT)] = 1
+    count: Annotated[int, Field(gt=0, le=bounds.MAX_JOB_COUNT)] = 1
     every_hours: NonNeg = 0.0
     topology: TopologyIn | None = None
 
@@ -329,7 +331,7 @@ class TraceIn(Strict):
     queue: str | None = None
     map: str | None = None
     time_format: str | None = None
-    scale_load: Annotated[float, Field(gt=0, le=B.MAX_SCALE_LOAD)] = 1.0
+    scale_load: Annotated[float, Field(gt=0, le=bounds.MAX_SCALE_LOAD)] = 1.0
 
     @model_validator(mode="after")
     def path_or_source(self) -> TraceIn:
@@ -382,14 +384,14 @@ class PoolIn(Strict):
     name: Name
     site: str
     gpu_type: str
-    gpus_per_node: Annotated[int, Field(gt=0, le=B.MAX_GPUS_PER_NODE)] = 8
-    nodes: Annotated[int, Field(gt=0, le=B.MAX_POOL_NODES)]
+    gpus_per_node: Annotated[int, Field(gt=0, le=bounds.MAX_GPUS_PER_NODE)] = 8
+    nodes: Annotated[int, Field(gt=0, le=bounds.MAX_POOL_NODES)]
     owner: str
     delivered: When | None = None
     value_usd: NonNeg | None = None
-    nvlink_domain_gpus: Annotated[int, Field(gt=0, le=B.MAX_TOPOLOGY)] = 8
-    nodes_per_rack: Annotated[int, Field(gt=0, le=B.MAX_TOPOLOGY)] = 4
-    racks_per_block: Annotated[int, Field(gt=0, le=B.MAX_TOPOLOGY)] = 8
+    nvlink_domain_gpus: Annotated[int, Field(gt=0, le=bounds.MAX_TOPOLOGY)] = 8
+    nodes_per_rack: Annotated[int, Field(gt=0, le=bounds.MAX_TOPOLOGY)] = 4
+    racks_per_block: Annotated[int, Field(gt=0, le=bounds.MAX_TOPOLOGY)] = 8
     note: str = ""
 
 
@@ -437,7 +439,7 @@ class VariantIn(Strict):
 
 
 class FailuresIn(Strict):
-    node_mtbf_hours: Annotated[float, Field(ge=B.MIN_MTBF_HOURS, le=1e9)]
+    node_mtbf_hours: Annotated[float, Field(ge=bounds.MIN_MTBF_HOURS, le=1e9)]
     repair_hours: Hours
 
 
@@ -451,7 +453,7 @@ class ScenarioIn(Strict):
     start: When
     end: When | None = None
     horizon_days: Annotated[float, Field(gt=0, le=36_525)] | None = None  # up to 100 years
-    seed: Annotated[int, Field(ge=0, le=B.MAX_SEED)] = 0  # NumPy seeds are non-negative
+    seed: Annotated[int, Field(ge=0, le=bounds.MAX_SEED)] = 0  # NumPy seeds are non-negative
     policy: str | PolicyIn = "quota"
     cost: CostIn = CostIn()
     failures: FailuresIn | None = None

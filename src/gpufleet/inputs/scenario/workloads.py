@@ -12,8 +12,8 @@ from gpufleet.domain.gpus import GpuCatalog
 from gpufleet.domain.ids import GpuTypeName
 from gpufleet.domain.jobs import JobDraft
 from gpufleet.errors import Problem
-from gpufleet.inputs.scenario import schema as S
 from gpufleet.inputs.scenario.dates import as_datetime
+from gpufleet.inputs.scenario.schema import GeneratorIn, ProgramIn, TopologyIn, TraceIn
 from gpufleet.inputs.scenario.yamlsrc import Located, dotted
 from gpufleet.inputs.scenario.yamlsrc import Path as YPath
 from gpufleet.inputs.traces.generator import FixedJobs, Generator, ProgramWorkload
@@ -31,7 +31,7 @@ class Context(Protocol):
 
 
 def build_workload(
-    p: S.ProgramIn, path: YPath, ctx: Context
+    p: ProgramIn, path: YPath, ctx: Context
 ) -> tuple[ProgramWorkload | None, list[Problem]]:
     w = p.workload
     assert w is not None
@@ -213,9 +213,7 @@ def registry_only_problem(path: object, source: object) -> tuple[str, str, str] 
     return None
 
 
-def _trace_source(
-    t: S.TraceIn, types: tuple[GpuTypeName, ...], ctx: Context
-) -> list[JobDraft] | str:
+def _trace_source(t: TraceIn, types: tuple[GpuTypeName, ...], ctx: Context) -> list[JobDraft] | str:
     """The program's jobs from any trace source, or the loading error's message."""
     from gpufleet.errors import InputError
     from gpufleet.inputs.traces.registry import load_source
@@ -242,7 +240,7 @@ def _trace_source(
 
 
 def _generator(
-    g: S.GeneratorIn, ts: tuple[GpuTypeName, ...], start_s: float, end_s: float, priority: int
+    g: GeneratorIn, ts: tuple[GpuTypeName, ...], start_s: float, end_s: float, priority: int
 ) -> Generator:
     if isinstance(g.gpus, int):
         gc: tuple[int, ...] = (g.gpus,)
@@ -283,7 +281,7 @@ def _generator(
     )
 
 
-def _topology(t: S.TopologyIn | None) -> tuple[str | None, str | None]:
+def _topology(t: TopologyIn | None) -> tuple[str | None, str | None]:
     """(required level, preferred level) of a job's ``topology:`` block."""
     return (None, None) if t is None else (t.required, t.preferred)
 

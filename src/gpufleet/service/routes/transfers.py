@@ -53,8 +53,7 @@ from gpufleet.governance.store.models import (
     TransferRow,
     TransferState,
 )
-from gpufleet.governance.transfers import lifecycle as T
-from gpufleet.governance.transfers import rules as R
+from gpufleet.governance.transfers import lifecycle, rules
 from gpufleet.governance.transfers.case import case_of
 from gpufleet.inputs.scenario.schema import NonNeg, Strict, When
 from gpufleet.service.deps import Caller, IdPath, StoreDep
@@ -64,7 +63,6 @@ from gpufleet.service.values import iso_utc
 from gpufleet.service.visibility import view_of, visible_result
 
 router = APIRouter(tags=["transfers"])
-St = TransferState
 ACTIONS = ("assess", "approve", "reject", "activate", "end", "revoke")
 
 
@@ -152,7 +150,7 @@ def get_transfer(transfer_id: IdPath, p: Caller, store: StoreDep) -> dict[str, A
 
 
 def transfer_page(s: Session, t: TransferRow, p: Principal) -> dict[str, Any]:
-    verdict = R.evaluate(case_of(s, t)).as_dict()
+    verdict = rules.evaluate(case_of(s, t)).as_dict()
     run = s.get(Run, t.assessment_run_id) if t.assessment_run_id is not None else None
     # one visibility rule (docs/security.md, "What a token may read"): the parties both
     # see the assessment's figures for both parties' programs, not a third entity's
@@ -172,7 +170,7 @@ def transfer_page(s: Session, t: TransferRow, p: Principal) -> dict[str, Any]:
                 "at": iso_utc(x.at),
                 "note": x.note,
             }
-            for x in T.steps(s, t.id)
+            for x in lifecycle.steps(s, t.id)
         ],
         "approvals": [
             {
@@ -181,7 +179,7 @@ def transfer_page(s: Session, t: TransferRow, p: Principal) -> dict[str, Any]:
                 "at": iso_utc(a.at),
                 "note": a.note,
             }
-            for a in T.approvals(s, t.id)
+            for a in lifecycle.approvals(s, t.id)
         ],
         "eligibility": verdict["eligibility"],
         "related": verdict["related"],
@@ -253,30 +251,30 @@ def _may(check: Callable[[], object]) -> bool:
 def allowed_actions(s: Session, t: TransferRow, p: Principal) -> list[str]:
     """What ``p`` may do to ``t`` now: the role allows it, the state allows it, and for a
     decision the person is eligible and has not decided yet."""
-    state = St(t.state)
+    state = TransferState(t.state)
     out = []
     admin = _may(lambda: require_party_admin(p, t, "x"))
-    if admin and state is St.REQUESTED and not _assessment_pending(s, t):
+    if admin and state is TransferState.REQUESTED and not _assessment_pending(s, t):
         out.append("assess")
     decider = False
-    case: R.Case | None = None
+    case: rules.Case | None = None
     if _may(lambda: require_decider(p, t, "x")):
         assert p.person_id is not None
         case = case_of(s, t, [p.person_id])
         me = next(x for x in case.people if x.id == p.person_id)
-        decider = R.eligibility(case, me).eligible
+        decider = rules.eligibility(case, me).eligible
     undecided = case is not None and all(d.person_id != p.person_id for d in case.decisions)
-    if state in T.OPEN and decider and undecided and case is not None:
-        if state is St.ASSESSED or not R.requires_assessment(case):
+    if state in lifecycle.OPEN and decider and undecided and case is not None:
+        if state is TransferState.ASSESSED or not rules.requires_assessment(case):
             out.append("approve")
         out.append("reject")
-    if admin and state is St.APPROVED:
+    if admin and state is TransferState.APPROVED:
         out.append("activate")
-    if admin and state is St.ACTIVE and not T.ends_early(t, None):
+    if admin and state is TransferState.ACTIVE and not lifecycle.ends_early(t, None):
         out.append("end")
-    if decider and state is St.ACTIVE and "end" not in out:
+    if decider and state is TransferState.ACTIVE and "end" not in out:
         out.append("end")  # before its approved end: a decision
-    if decider and state in (St.APPROVED, St.ACTIVE):
+    if decider and state in (TransferState.APPROVED, TransferState.ACTIVE):
         out.append("revoke")
     return out
 
@@ -284,14 +282,14 @@ def allowed_actions(s: Session, t: TransferRow, p: Principal) -> list[str]:
 # --- writing ------------------------------------------------------------------------------
 
 
-def _giver_id(s: Session, body: T.TransferBody) -> int | None:
+def _giver_id(s: Session, body: lifecycle.TransferBody) -> int | None:
     if body.from_entity is not None:
         return s.scalar(select(EntityRow.id).where(EntityRow.name == body.from_entity))
     return s.scalar(select(Pool.owner_id).where(Pool.name == body.pool))
 
 
 @router.post("/transfers", status_code=201, summary="Request a transfer")
-def request_transfer(body: T.TransferBody, p: Caller, store: StoreDep) -> dict[str, Any]:
+def request_transfer(body: lifecycle.TransferBody, p: Caller, store: StoreDep) -> dict[str, Any]:
     if p.role not in (AccessRole.FLEET_ADMIN, AccessRole.ENTITY_ADMIN):
         access.require_admin(p, None, "requesting a transfer")
     if p.person_id is None:
@@ -304,7 +302,7 @@ def request_transfer(body: T.TransferBody, p: Caller, store: StoreDep) -> dict[s
         giver = _giver_id(tx.session, body)
         if giver is not None:
             access.require_admin(p, giver, "a transfer from this entity")
-        t = T.request(tx, p.person_id, body)
+        t = lifecycle.request(tx, p.person_id, body)
         return transfer_page(tx.session, t, p)
 
 
@@ -333,7 +331,7 @@ def assess_transfer(
     with store.write(p.actor) as tx:
         t = _load(tx.session, transfer_id, p)
         require_party_admin(p, t, f"assessing transfer {t.id}")
-        run = T.queue_assessment(
+        run = lifecycle.queue_assessment(
             tx, t.id, seeds=b.seeds, markup=b.markup, market_rate=b.market_rate
         )
         out = run_dict(run, with_result=True)
@@ -349,7 +347,7 @@ def approve_transfer(
 
     def step(tx: Tx, t: TransferRow) -> TransferRow:
         person = require_decider(p, t, f"approving transfer {t.id}")
-        return T.approve(tx, t.id, person, b.note, expected_version=b.expected_version)
+        return lifecycle.approve(tx, t.id, person, b.note, expected_version=b.expected_version)
 
     return _act(store, p, transfer_id, step)
 
@@ -362,7 +360,7 @@ def reject_transfer(
 
     def step(tx: Tx, t: TransferRow) -> TransferRow:
         person = require_decider(p, t, f"rejecting transfer {t.id}")
-        return T.reject(tx, t.id, person, b.note, expected_version=b.expected_version)
+        return lifecycle.reject(tx, t.id, person, b.note, expected_version=b.expected_version)
 
     return _act(store, p, transfer_id, step)
 
@@ -375,7 +373,7 @@ def activate_transfer(
 
     def step(tx: Tx, t: TransferRow) -> TransferRow:
         require_party_admin(p, t, f"activating transfer {t.id}")
-        return T.activate(tx, t.id, b.note, expected_version=b.expected_version)
+        return lifecycle.activate(tx, t.id, b.note, expected_version=b.expected_version)
 
     return _act(store, p, transfer_id, step)
 
@@ -387,12 +385,14 @@ def end_transfer(
     b = body or EndBody()
 
     def step(tx: Tx, t: TransferRow) -> TransferRow:
-        if T.ends_early(t, b.at):
+        if lifecycle.ends_early(t, b.at):
             # ending before the approved end is a decision, taken by an eligible person
             person = require_decider(p, t, f"ending transfer {t.id} before its approved end")
-            return T.end(tx, t.id, b.at, b.note, by=person, expected_version=b.expected_version)
+            return lifecycle.end(
+                tx, t.id, b.at, b.note, by=person, expected_version=b.expected_version
+            )
         require_party_admin(p, t, f"ending transfer {t.id}")
-        return T.end(tx, t.id, b.at, b.note, expected_version=b.expected_version)
+        return lifecycle.end(tx, t.id, b.at, b.note, expected_version=b.expected_version)
 
     return _act(store, p, transfer_id, step)
 
@@ -405,6 +405,6 @@ def revoke_transfer(
 
     def step(tx: Tx, t: TransferRow) -> TransferRow:
         person = require_decider(p, t, f"revoking transfer {t.id}")
-        return T.revoke(tx, t.id, b.note, by=person, expected_version=b.expected_version)
+        return lifecycle.revoke(tx, t.id, b.note, by=person, expected_version=b.expected_version)
 
     return _act(store, p, transfer_id, step)
