@@ -29,7 +29,6 @@ A run's audit records are written by actor ``system:run-<id>``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Mapping
@@ -55,9 +54,9 @@ from gpufleet.governance.runs.kinds import (
     seed_list,
 )
 from gpufleet.governance.store.audit import row_dict
-from gpufleet.governance.store.canonical import canonical
 from gpufleet.governance.store.db import Store, Tx, now
 from gpufleet.governance.store.models import Run, RunStatus
+from gpufleet.governance.store.replay import result_digest
 from gpufleet.inputs.scenario.limits import require_runnable
 from gpufleet.inputs.scenario.schema import NonNeg, Strict
 from gpufleet.planning.whatif.apply import apply_changes
@@ -258,11 +257,6 @@ def audited_run(run: Run) -> dict[str, Any]:
     if run.result is not None:
         d["result"] = result_digest(run.result)
     return d
-
-
-def result_digest(result: Any) -> dict[str, Any]:
-    text = canonical(result).encode()
-    return {"sha256": hashlib.sha256(text).hexdigest(), "bytes": len(text)}
 
 
 def execute(store: Store, run_id: int, budget: RunBudget = DEFAULT_BUDGET) -> Run:

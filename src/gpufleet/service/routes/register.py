@@ -113,7 +113,7 @@ def visible(query: Select[Any], kind: str, p: Principal) -> Select[Any]:
     return query.where(QuotaRow.program_id.in_(mine))
 
 
-def find(s: Session, kind: str, key: str) -> Any:
+def find_from_url(s: Session, kind: str, key: str) -> Any:
     """``ops.find``, with an id that is not a row id (not a number, or one too big for
     the column) answered as not found before it reaches the database."""
     numeric = key.isascii() and key.isdigit()
@@ -227,7 +227,7 @@ def add_kind(kind: str) -> None:
 
     def get_item(key: str, p: Caller, store: StoreDep) -> dict[str, Any]:
         with store.read() as s:
-            row = find(s, kind, key)
+            row = find_from_url(s, kind, key)
             check_read(s, kind, row, p)
             return ops.body_of(s, kind, row)
 
@@ -247,7 +247,7 @@ def add_kind(kind: str) -> None:
         no_server_files(kind, patch)
         with store.write(p.actor) as tx:
             s = tx.session
-            row = find(s, kind, key)
+            row = find_from_url(s, kind, key)
             owners: list[int | None] = []
             if kind not in SHARED:
                 check_read(s, kind, row, p)
@@ -262,7 +262,7 @@ def add_kind(kind: str) -> None:
     def delete_item(key: str, p: Caller, store: StoreDep) -> Response:
         with store.write(p.actor) as tx:
             s = tx.session
-            row = find(s, kind, key)
+            row = find_from_url(s, kind, key)
             owners: list[int | None] = []
             if kind not in SHARED:
                 check_read(s, kind, row, p)

@@ -228,7 +228,7 @@ def require_party_admin(p: Principal, t: TransferRow, what: str) -> None:
     access.require_admin(p, t.from_entity_id, what)
 
 
-def require_decider(p: Principal, t: TransferRow, what: str) -> int:
+def decider_of(p: Principal, t: TransferRow, what: str) -> int:
     """An approver of either party or a fleet-admin, with a person: that person's id."""
     access.require_approver(p, _parties(t), what)
     if p.person_id is None:
@@ -258,7 +258,7 @@ def allowed_actions(s: Session, t: TransferRow, p: Principal) -> list[str]:
         out.append("assess")
     decider = False
     case: rules.Case | None = None
-    if _may(lambda: require_decider(p, t, "x")):
+    if _may(lambda: decider_of(p, t, "x")):
         assert p.person_id is not None
         case = case_of(s, t, [p.person_id])
         me = next(x for x in case.people if x.id == p.person_id)
@@ -319,8 +319,9 @@ def _act(
     "/transfers/{transfer_id}/assess",
     status_code=202,
     summary="Queue the transfer's impact assessment (a what-if run)",
+    name="assess_transfer",  # the route's name, and so its OpenAPI operationId, as before
 )
-def assess_transfer(
+def request_assessment(
     transfer_id: IdPath,
     p: Caller,
     store: StoreDep,
@@ -346,7 +347,7 @@ def approve_transfer(
     b = body or ActionBody()
 
     def step(tx: Tx, t: TransferRow) -> TransferRow:
-        person = require_decider(p, t, f"approving transfer {t.id}")
+        person = decider_of(p, t, f"approving transfer {t.id}")
         return lifecycle.approve(tx, t.id, person, b.note, expected_version=b.expected_version)
 
     return _act(store, p, transfer_id, step)
@@ -359,7 +360,7 @@ def reject_transfer(
     b = body or ActionBody()
 
     def step(tx: Tx, t: TransferRow) -> TransferRow:
-        person = require_decider(p, t, f"rejecting transfer {t.id}")
+        person = decider_of(p, t, f"rejecting transfer {t.id}")
         return lifecycle.reject(tx, t.id, person, b.note, expected_version=b.expected_version)
 
     return _act(store, p, transfer_id, step)
@@ -387,7 +388,7 @@ def end_transfer(
     def step(tx: Tx, t: TransferRow) -> TransferRow:
         if lifecycle.ends_early(t, b.at):
             # ending before the approved end is a decision, taken by an eligible person
-            person = require_decider(p, t, f"ending transfer {t.id} before its approved end")
+            person = decider_of(p, t, f"ending transfer {t.id} before its approved end")
             return lifecycle.end(
                 tx, t.id, b.at, b.note, by=person, expected_version=b.expected_version
             )
@@ -404,7 +405,7 @@ def revoke_transfer(
     b = body or ActionBody()
 
     def step(tx: Tx, t: TransferRow) -> TransferRow:
-        person = require_decider(p, t, f"revoking transfer {t.id}")
+        person = decider_of(p, t, f"revoking transfer {t.id}")
         return lifecycle.revoke(tx, t.id, b.note, by=person, expected_version=b.expected_version)
 
     return _act(store, p, transfer_id, step)
