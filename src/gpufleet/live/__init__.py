@@ -9,6 +9,13 @@ own tests use (as httpx ships ``MockTransport``):
 - :mod:`gpufleet.live.slurm`: Slurm read through its commands (``squeue/sinfo/sacct
   --json``, ``sacctmgr -P``, ``sshare -P``, ``scontrol show config``) or through
   slurmrestd on its UNIX socket, parsed into frozen dataclasses.
+- :mod:`gpufleet.live.prometheus`: Prometheus's query API (behind ``HttpTransport``) and
+  the DCGM exporter's per-GPU utilisation, framebuffer and power.
+- :mod:`gpufleet.live.kubernetes`: nodes, pods and Kueue's queues and workloads through
+  ``kubectl -o json`` (tested on hand-written snapshots: no API server runs here).
+- :mod:`gpufleet.live.mapping`: the file that maps a cluster's names onto the register's.
+- :mod:`gpufleet.live.observe`: one :class:`~gpufleet.live.observation.Observation` from
+  the sources' outputs, the mapping and the registered counts (pure functions).
 
 Every malformed or unexpected output raises :class:`gpufleet.live.errors.SourceError`
 (an ``InputError``: CLI exit 2, HTTP 422) naming the source, the field and what was
