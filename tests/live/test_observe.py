@@ -276,3 +276,30 @@ def test_demand_rows_are_typed_and_sorted() -> None:
     rows = kube().demand
     assert all(isinstance(d, Demand) for d in rows)
     assert [d.program for d in rows] == sorted((d.program for d in rows), key=str)
+
+
+def test_a_gpu_type_the_mapping_does_not_name_is_recorded_and_not_counted() -> None:
+    text = (MAPPINGS / "devcluster.yaml").read_text().replace("  a100: A100-80GB\n", "")
+    obs = story(mapping=parse_mapping(text, "m.yaml"))
+    unmapped = {(u.kind, u.name): u.gpus for u in obs.unmapped}
+    # gf-a100-1's 4 GPUs and the pending A100 job's 2; DCGM's modelName is still mapped
+    assert unmapped == {("GPU type", "a100"): 4 + 2}
+    buffalo = row(obs, "tesla", "buffalo", A100)
+    assert (buffalo.registered, buffalo.seen, buffalo.not_seen) == (4, 0, 4)
+
+
+def test_gpus_a_node_has_but_cannot_allocate_are_down_as_unhealthy() -> None:
+    runner = ReplayRunner.from_directory(Path(__file__).parent / "samples" / "kubernetes")
+    command = "kubectl get nodes -o json"
+    nodes = json.loads(runner.outputs[command])
+    nodes["items"][0]["status"]["allocatable"]["nvidia.com/gpu"] = "6"
+    runner.outputs[command] = json.dumps(nodes)
+    mapping = load_mapping(MAPPINGS / "kubernetes.yaml")
+    obs = observe(READ_AT, mapping, (), kubernetes=read_kubernetes(KubernetesSource(runner)))
+    cb = row(obs, "tesla", "council-bluffs", H100)
+    # pool-1: 6 up + 2 unhealthy; up = 6 + 8 (pool-2) = 14; down = 2 + 8 (pool-3)
+    assert (cb.seen, cb.up, cb.down, cb.drained) == (32, 14, 10, 8)
+    unhealthy = [d for d in obs.down_nodes if d.node == "gke-a3-pool-1"]
+    assert [(d.gpus, d.reason) for d in unhealthy] == [
+        (2, "2 of 8 GPUs not allocatable (unhealthy)")
+    ]

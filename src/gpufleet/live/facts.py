@@ -70,6 +70,7 @@ class SchedulerFacts:
     held: tuple[Held, ...]
     waiting: tuple[Waiting, ...]
     unmapped: tuple[Unmapped, ...]
+    listed: frozenset[str]  # every node the scheduler lists, placed or not
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,8 @@ def slurm_facts(state: SlurmState, mapping: ClusterMapping) -> SchedulerFacts:
                     slurm_reason(job.reason),
                 )
             )
-    return SchedulerFacts(nodes, tuple(held), tuple(waiting), unmapped.all())
+    listed = frozenset(n.name for n in state.nodes)
+    return SchedulerFacts(nodes, tuple(held), tuple(waiting), unmapped.all(), listed)
 
 
 def _slurm_nodes(
@@ -228,7 +230,8 @@ def kubernetes_facts(state: KubernetesState, mapping: ClusterMapping) -> Schedul
         if load.pending and load.gpus > 0:
             cq = queue_of.get((load.namespace, load.queue_name), "")
             waiting.append(_kueue_waiting(load, cq, queues.get(cq), mapping, unmapped))
-    return SchedulerFacts(nodes, tuple(held), tuple(waiting), unmapped.all())
+    listed = frozenset(n.name for n in state.nodes)
+    return SchedulerFacts(nodes, tuple(held), tuple(waiting), unmapped.all(), listed)
 
 
 def _kube_nodes(

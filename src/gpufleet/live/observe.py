@@ -125,7 +125,8 @@ def observe(
         [h for f in facts for h in f.held], nodes, tallies, telemetry, busy_threshold_pct
     )
     if telemetry is not None and facts:
-        unmapped += _count_unscheduled(telemetry, nodes, mapping, tallies)
+        listed = frozenset().union(*(f.listed for f in facts))
+        unmapped += _count_unscheduled(telemetry, listed, mapping, tallies)
     # 5. demand
     demand = _demand([w for f in facts for w in f.waiting], nodes)
     # 6. rows
@@ -222,11 +223,12 @@ def _split(h: Held, telemetry: _Telemetry | None, threshold: float) -> tuple[int
 
 def _count_unscheduled(
     telemetry: _Telemetry,
-    nodes: Sequence[NodeGpus],
+    listed: frozenset[str],
     mapping: ClusterMapping,
     tallies: dict[Key, _Tally],
 ) -> list[Unmapped]:
-    listed = {n.node for n in nodes}
+    """GPUs DCGM reports on nodes that no scheduler lists at all (a node listed but not
+    placed by the mapping is recorded as unmapped by its scheduler's facts)."""
     unmapped: dict[tuple[str, str], int] = defaultdict(int)
     for s in telemetry.samples:
         node = mapping.node_of_hostname(s.hostname)
