@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -68,18 +68,24 @@ def test_a_window_mean_counts_the_scrapes_before_the_job_started() -> None:
     assert gpus[("gf-h100-1", 2)].pod == "slurm-job-73"
 
 
-def test_a_range_query_gives_each_series_its_points_oldest_first() -> None:
+def test_a_range_query_splits_a_gpus_history_into_one_series_per_job() -> None:
+    start = READ_AT - timedelta(seconds=20)
     series = prometheus().query_range(
-        'DCGM_FI_DEV_GPU_UTIL{Hostname="gf-h100-1"}', READ_AT - timedelta(seconds=20), READ_AT, 5
+        'DCGM_FI_DEV_GPU_UTIL{Hostname="gf-h100-1"}', start, READ_AT, 5
     )
-    # a series per GPU and per pod label set it had in the 20 s: 8 idle ones before the
-    # jobs, then 8 with the jobs' labels (the idle ones still answer 5 min of staleness)
-    assert {len(s.points) for s in series} <= {1, 2, 3, 4, 5}
+    steps: dict[str, list[tuple[datetime, float]]] = {}
     for s in series:
         times = [t for t, _ in s.points]
-        assert times == sorted(times) and times[-1] <= READ_AT
-    busy = [s for s in series if s.labels.get("pod") == "slurm-job-70"]
-    assert len(busy) == 4 and {v for s in busy for _, v in s.points} == {73.0}
+        assert times == sorted(times) and start <= times[0] and times[-1] <= READ_AT
+        steps.setdefault(s.labels["gpu"], []).extend(s.points)
+    # 20 s every 5 s = 5 steps, each in exactly one of the GPU's series (idle, or a job's)
+    assert {gpu: len(points) for gpu, points in steps.items()} == {str(g): 5 for g in range(8)}
+    assert {gpu: len({t for t, _ in points}) for gpu, points in steps.items()} == {
+        str(g): 5 for g in range(8)
+    }
+    # at the instant itself, each GPU's value is its job's: 73 (job 70), 90 (72), 4 (73)
+    now = {gpu: v for gpu, points in steps.items() for t, v in points if t == READ_AT}
+    assert now == {"0": 90, "1": 90, "2": 4, "3": 4, "4": 73, "5": 73, "6": 73, "7": 73}
 
 
 # --- bad answers ---------------------------------------------------------------------
