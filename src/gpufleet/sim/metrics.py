@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -22,6 +22,103 @@ import numpy as np
 def rounded(x: float, nd: int = 4) -> float:
     """``x`` rounded to ``nd`` decimals as a Python float (the JSON edge's rounding)."""
     return float(round(x, nd))
+
+
+# --- the JSON edge's shapes (what to_dict returns) ------------------------------------------
+class SpreadJson(TypedDict):
+    mean: float
+    p50: float
+    p95: float
+    p99: float
+    max: float
+
+
+class MilestoneJson(TypedDict):
+    name: str
+    gpu_hours: float
+    due: str  # ISO date-time
+    reached: str | None
+    delay_days: float | None
+    done_fraction: float
+
+
+class ProgramJson(TypedDict):
+    entity: str
+    jobs_finished: int
+    jobs_pending_at_end: int
+    jobs_running_at_end: int
+    gpu_hours_received: float
+    gpu_hours_entitled: float
+    received_over_entitled: float | None
+    work_done_gpu_hours: float
+    work_lost_gpu_hours: float
+    queueing_delay_s: SpreadJson
+    jct_s: SpreadJson
+    milestone: MilestoneJson | None
+    pending_reasons_hours: dict[str, float]
+
+
+class EntityJson(TypedDict):
+    gpu_hours_used: float
+    gpu_hours_owned: float
+    gpu_hours_ready: float
+    stranded_gpu_hours: float
+    stranded_gpu_days: float
+    gpu_hours_lent: float
+    gpu_hours_borrowed: float
+    cost_usd: float
+    capex_usd: float | None
+    power_usd: float | None
+    ops_usd: float | None
+    stranded_cost_usd: float
+    stranded_cost_usd_per_gpu_day: float | None
+    cost_usd_per_used_gpu_hour: float | None
+    gpus_owned_at_end: int
+
+
+class FleetJson(TypedDict):
+    gpu_hours_used: float
+    gpu_hours_ready: float
+    gpu_hours_delivered: float
+    idle_ready_gpu_hours: float
+    stranded_gpu_hours: float
+    down_gpu_hours: float
+    stranded_gpu_days: float
+    utilisation: float
+    fairness_jain: float
+    cost_usd_per_gpu_hour: float | None
+    cost_model: str  # "flat" or "itemized"
+    cost_usd: float
+    stranded_cost_usd: float
+    pending_reasons_hours: dict[str, float]
+
+
+class SummaryJson(TypedDict):
+    jobs_submitted: int
+    jobs_finished: int
+    jobs_preempted: int
+    node_failures: int
+    queueing_delay_s: SpreadJson
+    jct_s: SpreadJson
+    slowdown: SpreadJson
+
+
+class SeriesJson(TypedDict):
+    bucket_s: float
+    fleet_used_gpus: list[float]
+    fleet_ready_gpus: list[float]
+    fleet_stranded_gpus: list[float]
+    utilisation: list[float]
+    entity_used_gpus: dict[str, list[float]]
+    program_work_done_gpu_hours: dict[str, list[float]]
+    entity_stranded_gpus: dict[str, list[float]]
+
+
+class RunJson(TypedDict):
+    wall_s: float
+    events: int
+    cycles: int
+    events_per_s: float | None
 
 
 @dataclass(frozen=True)
@@ -41,7 +138,7 @@ class Spread:
         p50, p95, p99 = np.percentile(a, [50, 95, 99])
         return cls(float(a.mean()), float(p50), float(p95), float(p99), float(a.max()))
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> SpreadJson:
         return {
             "mean": rounded(self.mean, 2),
             "p50": rounded(self.p50, 2),
@@ -76,7 +173,7 @@ class MilestoneOutcome:
             return delay
         return (end - self.due).total_seconds() / 86400  # naive datetimes: no local DST
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> MilestoneJson:
         delay = self.delay_days
         return {
             "name": self.name,
@@ -116,7 +213,7 @@ class ProgramMetrics:
             return None
         return self.gpu_hours_received / self.gpu_hours_entitled
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ProgramJson:
         ratio = self.received_over_entitled
         return {
             "entity": self.entity,
@@ -173,7 +270,7 @@ class EntityMetrics:
     def cost_usd_per_used_gpu_hour(self) -> float | None:
         return self.cost_usd / self.gpu_hours_used if self.gpu_hours_used else None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> EntityJson:
         lines = self.lines
         per_day = self.stranded_cost_usd_per_gpu_day
         per_used = self.cost_usd_per_used_gpu_hour
@@ -223,7 +320,7 @@ class FleetMetrics:
     def utilisation(self) -> float:
         return self.gpu_hours_used / self.gpu_hours_ready if self.gpu_hours_ready else 0.0
 
-    def to_dict(self, entities: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    def to_dict(self, entities: dict[str, EntityJson]) -> FleetJson:
         """``entities``: the entities' own JSON. The fleet's cost totals printed there are
         the sums of the entities' printed lines, so that a reader's sum of the lines
         matches the total to the dollar."""
@@ -257,7 +354,7 @@ class RunSummary:
     jct_s: Spread
     slowdown: Spread
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> SummaryJson:
         return {
             "jobs_submitted": self.jobs_submitted,
             "jobs_finished": self.jobs_finished,
@@ -291,7 +388,7 @@ class Series:
         pairs = zip(self.fleet_used_gpus, self.fleet_ready_gpus, strict=True)
         return [u / r if r else 0.0 for u, r in pairs]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> SeriesJson:
         return {
             "bucket_s": self.bucket_s,
             "fleet_used_gpus": _rounded_all(self.fleet_used_gpus, 1),
@@ -320,7 +417,7 @@ class RunStats:
     def events_per_s(self) -> float | None:
         return self.events / self.wall_s if self.wall_s > 0 else None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> RunJson:
         rate = self.events_per_s
         return {
             "wall_s": rounded(self.wall_s, 3),

@@ -31,15 +31,21 @@ import numpy as np
 from gpufleet.domain.scenario import Scenario
 from gpufleet.sim.metrics import (
     CostLines,
+    EntityJson,
     EntityMetrics,
+    FleetJson,
     FleetMetrics,
     MilestoneOutcome,
+    ProgramJson,
     ProgramMetrics,
+    RunJson,
     RunMetrics,
     RunStats,
     RunSummary,
     Series,
+    SeriesJson,
     Spread,
+    SummaryJson,
     rounded,
 )
 from gpufleet.sim.recorder import Recorder
@@ -77,27 +83,27 @@ class SimResult:
         return self.start + timedelta(seconds=self.horizon_s)
 
     @cached_property
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> SummaryJson:
         return self.metrics.summary.to_dict()
 
     @cached_property
-    def programs(self) -> dict[str, dict[str, Any]]:
+    def programs(self) -> dict[str, ProgramJson]:
         return {k: m.to_dict() for k, m in self.metrics.programs.items()}
 
     @cached_property
-    def entities(self) -> dict[str, dict[str, Any]]:
+    def entities(self) -> dict[str, EntityJson]:
         return {k: m.to_dict() for k, m in self.metrics.entities.items()}
 
     @cached_property
-    def fleet(self) -> dict[str, Any]:
+    def fleet(self) -> FleetJson:
         return self.metrics.fleet.to_dict(self.entities)
 
     @cached_property
-    def series(self) -> dict[str, Any]:
+    def series(self) -> SeriesJson:
         return self.metrics.series.to_dict()
 
     @cached_property
-    def run(self) -> dict[str, Any]:
+    def run(self) -> RunJson:
         return self.metrics.run.to_dict()
 
     def to_dict(self, with_run: bool = False) -> dict[str, Any]:

@@ -8,17 +8,21 @@ an unrounded 582.53 GPU-hours gives 583 where the JSON's 582.5 prints as 582."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from gpufleet.planning.report.table import num, render
+from gpufleet.sim.metrics import FleetJson, MilestoneJson, MilestoneOutcome, ProgramJson
 from gpufleet.sim.result import SimResult
 
 
-def _date(iso: str | None) -> str:
-    return datetime.fromisoformat(iso).strftime("%Y-%m-%d") if iso else "not reached"
+def _date(d: datetime | None) -> str:
+    return f"{d:%Y-%m-%d}" if d else "not reached"
 
 
-def _delay(m: dict[str, Any] | None) -> str:
+def _reached(m: MilestoneOutcome | None) -> str:
+    return _date(m.reached if m else None)
+
+
+def _delay(m: MilestoneJson | None) -> str:
     if not m:
         return "-"
     if m["delay_days"] is None:
@@ -27,17 +31,17 @@ def _delay(m: dict[str, Any] | None) -> str:
     return f"{d:+.1f} d" + (" late" if d > 0 else " early" if d < 0 else "")
 
 
-def _cost_title(fleet: dict[str, Any]) -> str:
+def _cost_title(fleet: FleetJson) -> str:
     rate = fleet["cost_usd_per_gpu_hour"]
     if rate is None:
         return "Entities (itemized cost: capex over the GPUs' life, power, operations)"
     return f"Entities (cost at ${rate:.2f} per owned GPU-hour)"
 
 
-def _reason_rows(programs: list[dict[str, Any]], top: int = 3) -> list[list[str]]:
+def _reason_rows(programs: list[ProgramJson], top: int = 3) -> list[list[str]]:
     """A heading row, then one row per reason: the ``top`` largest of any run (the JSON's
     ``pending_reasons_hours`` has them all)."""
-    hours = [m.get("pending_reasons_hours") or {} for m in programs]
+    hours = [m["pending_reasons_hours"] for m in programs]
     peak: dict[str, float] = {}
     for h in hours:
         for code, x in h.items():
@@ -54,14 +58,13 @@ def comparison(results: dict[str, SimResult]) -> str:
     first = next(iter(results.values()))
     blocks = []
     prog_rows: list[list[str]] = []
-    for prog, m0 in first.programs.items():
-        ms = m0["milestone"]
-        label = f"{prog}: milestone '{ms['name']}' due {_date(ms['due'])}" if ms else prog
+    for prog, m0 in first.metrics.programs.items():
+        ms = m0.milestone
+        label = f"{prog}: milestone '{ms.name}' due {_date(ms.due)}" if ms else prog
         prog_rows.append([label] + [""] * len(names))
         row = {
             "  milestone reached": [
-                _date((r.programs[prog]["milestone"] or {}).get("reached"))
-                for r in results.values()
+                _reached(r.metrics.programs[prog].milestone) for r in results.values()
             ],
             "  vs due date": [_delay(r.programs[prog]["milestone"]) for r in results.values()],
             "  GPU-hours received": [

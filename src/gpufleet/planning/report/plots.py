@@ -149,9 +149,8 @@ def _edges(r: SimResult) -> Any:
     return _dates([r.start + timedelta(seconds=min(i * b, r.horizon_s)) for i in range(n + 1)])
 
 
-def _mean(runs: Sequence[SimResult], key: str, sub: str | None = None) -> Any:
-    """The mean over seeds of ``series[key]`` (or ``series[key][sub]``), per bucket."""
-    rows = [r.series[key] if sub is None else r.series[key][sub] for r in runs]
+def _mean(rows: Sequence[Sequence[float]]) -> Any:
+    """The mean over seeds (a row each) of a series, per bucket."""
     return np.mean(np.array(rows, dtype=float), axis=0)
 
 
@@ -219,9 +218,10 @@ def _utilisation(c: ComparisonLike) -> Figure:
     for ax, arm in zip(axes, arms, strict=True):
         runs = c.results[arm]
         x = _edges(runs[0])
-        used = [_step(_mean(runs, "entity_used_gpus", e)) for e in entities]
-        ready = _step(_mean(runs, "fleet_ready_gpus"))
-        stranded = _step(_mean(runs, "fleet_stranded_gpus"))
+        series = [r.series for r in runs]
+        used = [_step(_mean([s["entity_used_gpus"][e] for s in series])) for e in entities]
+        ready = _step(_mean([s["fleet_ready_gpus"] for s in series]))
+        stranded = _step(_mean([s["fleet_stranded_gpus"] for s in series]))
         ax.stackplot(
             x,
             used,
@@ -309,7 +309,8 @@ def _work_curve(ax: Axes, runs: Sequence[SimResult], prog: str, colour: str, wid
 
 def _verdict(runs: Sequence[SimResult], prog: str) -> str:
     """'+50.1 d' (mean delay over the seeds that reached it) or 'not reached'."""
-    delays = [(r.programs[prog]["milestone"] or {}).get("delay_days") for r in runs]
+    outcomes = [r.programs[prog]["milestone"] for r in runs]
+    delays = [m["delay_days"] if m else None for m in outcomes]
     reached = [d for d in delays if d is not None]
     if not reached:
         return "not reached"
@@ -402,7 +403,7 @@ def _stranded(c: ComparisonLike) -> Figure:
         totals = []
         for i, arm in enumerate(arms):
             runs = c.results[arm]
-            y = _step(_mean(runs, "entity_stranded_gpus", ent))
+            y = _step(_mean([r.series["entity_stranded_gpus"][ent] for r in runs]))
             x = _edges(runs[0])
             peak = max(peak, float(np.max(y)))
             colour = _arm_colour(c, arm)
