@@ -80,7 +80,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         args.markup,
     )
     bar.close()
-    d: dict[str, Any] = c.to_dict()
+    d = c.to_dict()
     if args.out:
         out = Path(args.out)
         out.mkdir(exist_ok=True)

@@ -28,6 +28,7 @@ from typing import Any
 
 from gpufleet.errors import InputError
 from gpufleet.planning.report.plots import ComparisonLike, Plot, render_plots
+from gpufleet.planning.whatif.shapes import ArmJson, ComparisonJson
 from gpufleet.planning.whatif.stats import EstimateJson
 from gpufleet.sim.result import SimResult
 
@@ -126,7 +127,7 @@ def _prepare(folder: Path) -> Path:
     return folder
 
 
-def render_html(c: ComparisonLike, d: dict[str, Any], plots: Sequence[Plot]) -> str:
+def render_html(c: ComparisonLike, d: ComparisonJson, plots: Sequence[Plot]) -> str:
     """The page: header, figures, difference tables, milestones, charges, assumptions."""
     title = f"What-if: {d['base']} against {', '.join(d['variants']) or 'nothing'}"
     body = [
@@ -150,7 +151,7 @@ def render_html(c: ComparisonLike, d: dict[str, Any], plots: Sequence[Plot]) -> 
 
 
 # --- header -------------------------------------------------------------------------------
-def _header(c: ComparisonLike, d: dict[str, Any]) -> str:
+def _header(c: ComparisonLike, d: ComparisonJson) -> str:
     base_sc = c.arms[d["base"]]
     first = c.results[d["base"]][0]
     days = first.horizon_s / 86400
@@ -183,7 +184,7 @@ def _arm_description(c: ComparisonLike, arm: str) -> str:
     return "the base scenario" if arm == c.base else "the base with changes applied"
 
 
-def _glance(d: dict[str, Any]) -> str:
+def _glance(d: ComparisonJson) -> str:
     """One line per variant and milestone: how many days it moved, and whether that is
     more than noise."""
     items = []
@@ -218,7 +219,7 @@ def _figure(p: Plot) -> str:
 
 
 # --- difference tables --------------------------------------------------------------------
-def _variant_tables(d: dict[str, Any], v: str) -> str:
+def _variant_tables(d: ComparisonJson, v: str) -> str:
     base, b, a, delta = d["base"], d["arms"][d["base"]], d["arms"][v], d["deltas"][v]
     head = (
         '<colgroup><col class="label"><col class="num"><col class="num"><col class="num">'
@@ -269,7 +270,7 @@ def _group(
     return "".join(out)
 
 
-def _censored(a: dict[str, Any], b: dict[str, Any], prog: str, v: str, base: str) -> str:
+def _censored(a: ArmJson, b: ArmJson, prog: str, v: str, base: str) -> str:
     notes = []
     for arm, data in ((base, b), (v, a)):
         ms = data["milestones"].get(prog)
@@ -323,7 +324,7 @@ def _signed(x: float | None, scale: float, nd: int) -> str:
 
 
 # --- milestones and charges ---------------------------------------------------------------
-def _milestones(c: ComparisonLike, d: dict[str, Any]) -> str:
+def _milestones(c: ComparisonLike, d: ComparisonJson) -> str:
     arms = [d["base"], *d["variants"]]
     first = c.results[d["base"]][0].metrics.programs
     progs = [p for p, m in first.items() if m.milestone is not None]
@@ -363,7 +364,7 @@ def _reached(runs: Sequence[SimResult], prog: str) -> str:
     return f"{mean:%Y-%m-%d}" + spread + (missed if not_reached else "")
 
 
-def _charges(d: dict[str, Any]) -> str:
+def _charges(d: ComparisonJson) -> str:
     blocks = []
     for arm in [d["base"], *d["variants"]]:
         rows = d["charges"].get(arm) or []

@@ -43,6 +43,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from gpufleet.domain.scenario import Scenario
+from gpufleet.planning.whatif.shapes import ComparisonJson
 from gpufleet.sim.metrics import MilestoneOutcome
 from gpufleet.sim.result import SimResult
 
@@ -69,7 +70,7 @@ _FLOOR_H = 1 / 60  # on a log axis, delays under a minute are drawn at a minute
 class ComparisonLike(Protocol):
     """What the report needs of :class:`gpufleet.planning.whatif.compare.Comparison` (the report
     does not import the what-if runner, :mod:`gpufleet.planning.whatif.compare`; it reads this
-    shape, and takes only the estimates' JSON type from :mod:`gpufleet.planning.whatif.stats`)."""
+    shape, and takes only the JSON's types from :mod:`gpufleet.planning.whatif.shapes`)."""
 
     @property
     def base(self) -> str: ...
@@ -79,7 +80,7 @@ class ComparisonLike(Protocol):
     def seeds(self) -> Sequence[int]: ...
     @property
     def results(self) -> Mapping[str, Sequence[SimResult]]: ...
-    def to_dict(self) -> dict[str, Any]: ...
+    def to_dict(self) -> ComparisonJson: ...
 
 
 @dataclass(frozen=True)

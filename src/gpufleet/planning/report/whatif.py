@@ -4,6 +4,7 @@ the difference is within noise."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from gpufleet.planning.report.table import render
@@ -51,7 +52,9 @@ def _delta(d: EstimateJson, nd: int, key: str) -> str:
     return f"{mean} [{lo}, {hi}]{mark}"
 
 
-def render_comparison(c: dict[str, Any]) -> str:
+def render_comparison(c: Mapping[str, Any]) -> str:
+    """The comparison's JSON as text tables: ``Comparison.to_dict()`` or a stored run's
+    ``comparison`` as read back from the store."""
     base = c["base"]
     blocks = [
         f"What-if: base '{base}' against {', '.join(c['variants'])}; "

@@ -14,9 +14,21 @@ flagged (a related-party transfer at less than fair value).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 from gpufleet.domain.changes import Transfer
 from gpufleet.domain.scenario import Scenario
+
+
+class ChargeJson(TypedDict):
+    transfer: str
+    payer: str
+    payee: str
+    gpu_hours: float  # one decimal
+    fair_usd: int  # whole dollars
+    price_usd: int
+    rule: str
+    below_fair_value: bool
 
 
 @dataclass(frozen=True)
@@ -33,7 +45,7 @@ class Charge:
     def below_fair_value(self) -> bool:
         return self.price_usd + 0.5 < self.fair_usd
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> ChargeJson:
         return {
             "transfer": self.transfer,
             "payer": self.payer,

@@ -12,14 +12,21 @@ a mean over seeds is the mean of exact figures, rounded once, when written as JS
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal, TypeVar
 
 from gpufleet.domain.scenario import Scenario
 from gpufleet.planning.whatif.charges import charges
+from gpufleet.planning.whatif.shapes import (
+    ArmJson,
+    ComparisonJson,
+    Estimates,
+    FiguresJson,
+    MilestoneSpreadJson,
+)
 from gpufleet.planning.whatif.stats import Estimate, estimate, paired
 from gpufleet.sim.result import SimResult
 from gpufleet.sim.simulator import Simulation
@@ -64,6 +71,7 @@ FLEET_METRICS: tuple[FleetMetric, ...] = (
     "stranded_gpu_days",
     "idle_ready_gpu_hours",
 )
+_Metric = TypeVar("_Metric", bound=str)
 
 
 def _run(sc: Scenario, seed: int) -> SimResult:
@@ -135,8 +143,8 @@ def program_values(r: SimResult, prog: str) -> dict[str, float]:
     }
 
 
-def _estimates_to_dict(es: dict[Any, Estimate]) -> dict[str, Any]:
-    return {str(m): e.as_dict() for m, e in es.items()}
+def _estimates_to_dict(es: Mapping[_Metric, Estimate]) -> Estimates:
+    return {m: e.as_dict() for m, e in es.items()}
 
 
 @dataclass(frozen=True)
@@ -148,7 +156,7 @@ class Figures:
     entities: dict[str, dict[EntityMetric, Estimate]]
     fleet: dict[FleetMetric, Estimate]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FiguresJson:
         return {
             "programs": {k: _estimates_to_dict(v) for k, v in self.programs.items()},
             "entities": {k: _estimates_to_dict(v) for k, v in self.entities.items()},
@@ -165,7 +173,7 @@ class MilestoneSpread:
     reached: list[datetime]
     not_reached: int
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> MilestoneSpreadJson:
         return {
             "due": self.due.isoformat(),
             "reached": [d.isoformat() for d in self.reached],
@@ -182,10 +190,13 @@ class ArmFigures:
     figures: Figures
     milestones: dict[str, MilestoneSpread]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ArmJson:
+        f = self.figures.to_dict()
         return {
             "scenario": self.scenario,
-            **self.figures.to_dict(),
+            "programs": f["programs"],
+            "entities": f["entities"],
+            "fleet": f["fleet"],
             "milestones": {k: m.to_dict() for k, m in self.milestones.items()},
         }
 
@@ -254,7 +265,7 @@ class Comparison:
         fleet = {m: paired([x[m] for x in bf], [y[m] for y in vf]) for m in FLEET_METRICS}
         return Figures(programs, entities, fleet)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ComparisonJson:
         """The comparison as JSON values: each estimate rounded to 4 decimals, dates ISO."""
         return {
             "base": self.base,
