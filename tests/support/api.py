@@ -209,7 +209,9 @@ def small_with_a_request(tx: Tx) -> int:
     seed_from_scenario(tx, SMALL)
     ann = ops.create(tx, "person", {"name": "ann"})
     ops.create(tx, "role", {"person": "ann", "entity": "acme", "role": "officer"})
-    lifecycle.request(tx, ann.id, {"pool": "acme-h100", "gpus": 16, "to": "beta", "start": "2024-01-03"})
+    lifecycle.request(
+        tx, ann.id, {"pool": "acme-h100", "gpus": 16, "to": "beta", "start": "2024-01-03"}
+    )
     return int(ann.id)
 
 
