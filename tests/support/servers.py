@@ -39,7 +39,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 PG_ENV = "GPUFLEET_TEST_PG_URL"
-CLI = (sys.executable, "-m", "gpufleet.cli.main")
+CLI = (sys.executable, "-m", "gpufleet.cli")
 FAULTY_CLI = (sys.executable, "-m", "tests.support.faulty_server")
 ROOT = Path(__file__).resolve().parents[2]
 """The repository: on the children's ``PYTHONPATH``, so ``tests.support.faulty_server`` imports."""

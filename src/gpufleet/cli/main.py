@@ -91,6 +91,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gpufleet: internal error: {type(e).__name__}: {e}", file=sys.stderr)
         return ExitCode.INTERNAL
 
-
-if __name__ == "__main__":
-    sys.exit(main())
