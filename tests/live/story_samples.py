@@ -16,8 +16,9 @@ from datetime import datetime
 from pathlib import Path
 
 from gpufleet.live.prometheus import PrometheusSource, ReplayTransport
-from gpufleet.live.runner import ReplayRunner
+from gpufleet.live.runner import ReplayRunner, command_text
 from gpufleet.live.slurm import SlurmCliSource
+from gpufleet.live.slurm.cli import SACCTMGR_ASSOC
 
 SAMPLES = Path(__file__).parent / "samples"
 PROMETHEUS = SAMPLES / "prometheus"
@@ -32,5 +33,16 @@ def prometheus(transport: ReplayTransport | None = None) -> PrometheusSource:
     return PrometheusSource(PROMETHEUS_URL, replay, clock=lambda: READ_AT)
 
 
+def story_runner() -> ReplayRunner:
+    """squeue and sinfo of the story's instant; the associations (the accounts' GPU caps)
+    from samples/slurm/, recorded 19 minutes earlier on the same cluster, whose accounts
+    did not change in between (scripts/devcluster/accounts.sh: xai GrpTRES gres/gpu=4)."""
+    runner = ReplayRunner.from_directory(SLURM)
+    earlier = ReplayRunner.from_directory(SAMPLES / "slurm")
+    assoc = command_text(SACCTMGR_ASSOC)
+    runner.outputs[assoc] = earlier.outputs[assoc]
+    return runner
+
+
 def slurm(runner: ReplayRunner | None = None) -> SlurmCliSource:
-    return SlurmCliSource(runner or ReplayRunner.from_directory(SLURM), clock=lambda: READ_AT)
+    return SlurmCliSource(runner or story_runner(), clock=lambda: READ_AT)

@@ -26,7 +26,7 @@ from gpufleet.live.observe import (
 )
 from gpufleet.live.prometheus import HttpAnswer, ReplayTransport
 from gpufleet.live.runner import ReplayRunner
-from tests.live.story_samples import PROMETHEUS, READ_AT, SLURM, prometheus, slurm
+from tests.live.story_samples import PROMETHEUS, READ_AT, prometheus, slurm, story_runner
 
 MAPPINGS = Path(__file__).parent / "samples" / "mapping"
 H100, A100 = GpuTypeName("H100-SXM"), GpuTypeName("A100-80GB")
@@ -176,7 +176,7 @@ def test_a_prometheus_that_fails_leaves_busy_unknown_and_the_rest_counted() -> N
 
 
 def test_a_slurm_that_fails_leaves_capacity_unknown_but_keeps_the_register() -> None:
-    runner = ReplayRunner.from_directory(SLURM)
+    runner = story_runner()
     del runner.outputs["squeue --json"]
     obs = observe(
         READ_AT,
@@ -213,7 +213,7 @@ def test_an_account_the_mapping_lacks_is_recorded_and_its_use_kept_unnamed() -> 
 
 
 def test_gpus_dcgm_reports_on_a_node_no_scheduler_lists_are_unscheduled() -> None:
-    runner = ReplayRunner.from_directory(SLURM)
+    runner = story_runner()
     sinfo = json.loads(runner.outputs["sinfo --json"])
     sinfo["nodes"] = [n for n in sinfo["nodes"] if n["name"] != "gf-h100-2"]
     runner.outputs["sinfo --json"] = json.dumps(sinfo)
@@ -303,3 +303,18 @@ def test_gpus_a_node_has_but_cannot_allocate_are_down_as_unhealthy() -> None:
     assert [(d.gpus, d.reason) for d in unhealthy] == [
         (2, "2 of 8 GPUs not allocatable (unhealthy)")
     ]
+
+
+def test_the_accounts_gpu_caps_in_force_are_observed_per_program() -> None:
+    quotas = {(q.program, q.gpu_type): q.gpus for q in story().quotas}
+    # scripts/devcluster/accounts.sh: xai GrpTRES gres/gpu=4 (all types); tesla no cap
+    assert quotas == {("grok", None): 4, ("fsd-training", None): None}
+    assert {q.scope for q in story().quotas} == {"account xai", "account tesla"}
+
+
+def test_kueue_nominal_quotas_are_observed_per_program_and_flavor() -> None:
+    quotas = {(q.program, q.scope): (q.gpu_type, q.gpus, q.borrowing_limit) for q in kube().quotas}
+    assert quotas == {
+        ("fsd-training", "ClusterQueue tesla-cq flavor h100"): (H100, 16, None),
+        ("grok", "ClusterQueue xai-cq flavor h100"): (H100, 4, 0),
+    }

@@ -89,3 +89,10 @@ def test_the_running_jobs_gpus_are_allocated_and_the_4_percent_job_idle(
     assert (allocated, busy, idle) == (12, 10, 2)
     grok_idle = sum(u.idle or 0 for u in obs.usage_of("grok"))
     assert grok_idle == 2, story.xai_running
+
+
+def test_xais_cap_in_force_is_the_one_the_accounts_script_set(
+    scene: tuple[DevCluster, Scene],
+) -> None:
+    quotas = {(q.program, q.gpu_type): q.gpus for q in observed(scene[0]).quotas}
+    assert quotas == {("grok", None): 4, ("fsd-training", None): None}

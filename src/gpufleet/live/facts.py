@@ -18,9 +18,9 @@ from gpufleet.live.kubernetes import (
     Workload,
 )
 from gpufleet.live.mapping import ClusterMapping, Place, Program
-from gpufleet.live.observation import Unmapped
+from gpufleet.live.observation import QuotaInForce, Unmapped
 from gpufleet.live.reasons import kueue_reason, pod_reason, slurm_reason
-from gpufleet.live.slurm import JobState, NodeState, SlurmJob, SlurmNode
+from gpufleet.live.slurm import Association, JobState, NodeState, SlurmJob, SlurmNode
 
 UP, DOWN, DRAINED = "up", "down", "drained"
 
@@ -71,12 +71,14 @@ class SchedulerFacts:
     waiting: tuple[Waiting, ...]
     unmapped: tuple[Unmapped, ...]
     listed: frozenset[str]  # every node the scheduler lists, placed or not
+    quotas: tuple[QuotaInForce, ...] = ()
 
 
 @dataclass(frozen=True)
 class SlurmState:
     jobs: tuple[SlurmJob, ...]
     nodes: tuple[SlurmNode, ...]
+    associations: tuple[Association, ...] = ()  # () where not read (slurmrestd)
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,31 @@ def slurm_facts(state: SlurmState, mapping: ClusterMapping) -> SchedulerFacts:
                 )
             )
     listed = frozenset(n.name for n in state.nodes)
-    return SchedulerFacts(nodes, tuple(held), tuple(waiting), unmapped.all(), listed)
+    quotas = _slurm_quotas(state.associations, mapping, unmapped)
+    return SchedulerFacts(nodes, tuple(held), tuple(waiting), unmapped.all(), listed, quotas)
+
+
+def _slurm_quotas(
+    associations: Iterable[Association], mapping: ClusterMapping, unmapped: _Unmapped
+) -> tuple[QuotaInForce, ...]:
+    """Each mapped account's own association (no user, no partition): its GrpTRES caps on
+    GPUs, all types (``gres/gpu``) or one (``gres/gpu:h100``); no cap is a row too."""
+    out: list[QuotaInForce] = []
+    for a in associations:
+        program = mapping.account(a.account)
+        if a.user or a.partition or program is None:
+            continue  # users share their account's cap; unmapped accounts: root and such
+        caps = [t for t in a.grp_tres if t.tres == "gres/gpu" or t.tres.startswith("gres/gpu:")]
+        scope = f"account {a.account}"
+        for cap in caps:
+            kind = cap.tres.partition(":")[2] or None
+            gpu_type = _gpu_type(mapping, kind, unmapped, cap.count) if kind else None
+            out.append(
+                QuotaInForce("slurm", scope, program.entity, program.program, gpu_type, cap.count)
+            )
+        if not caps:
+            out.append(QuotaInForce("slurm", scope, program.entity, program.program, None, None))
+    return tuple(out)
 
 
 def _slurm_nodes(
@@ -231,7 +257,26 @@ def kubernetes_facts(state: KubernetesState, mapping: ClusterMapping) -> Schedul
             cq = queue_of.get((load.namespace, load.queue_name), "")
             waiting.append(_kueue_waiting(load, cq, queues.get(cq), mapping, unmapped))
     listed = frozenset(n.name for n in state.nodes)
-    return SchedulerFacts(nodes, tuple(held), tuple(waiting), unmapped.all(), listed)
+    quotas = tuple(_kueue_quotas(state.cluster_queues, mapping, unmapped))
+    return SchedulerFacts(nodes, tuple(held), tuple(waiting), unmapped.all(), listed, quotas)
+
+
+def _kueue_quotas(
+    queues: Iterable[ClusterQueue], mapping: ClusterMapping, unmapped: _Unmapped
+) -> Iterable[QuotaInForce]:
+    for q in queues:
+        program = mapping.cluster_queue(q.name)
+        for quota in q.quotas:
+            gpu_type = _gpu_type(mapping, quota.flavor, unmapped, quota.nominal)
+            yield QuotaInForce(
+                "kubernetes",
+                f"ClusterQueue {q.name} flavor {quota.flavor}",
+                program.entity if program else None,
+                program.program if program else None,
+                gpu_type,
+                quota.nominal,
+                quota.borrowing_limit,
+            )
 
 
 def _kube_nodes(

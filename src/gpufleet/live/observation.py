@@ -14,7 +14,8 @@ Per entity, site and GPU type (:class:`Capacity`, the GPUs an entity holds)::
 
 Per program using GPUs (:class:`Usage`): allocated, busy, idle, on whose GPUs (the
 holding entity), where. Per program waiting (:class:`Demand`): GPUs asked by pending jobs
-with gpufleet's reason and the scheduler's own.
+with gpufleet's reason and the scheduler's own. Per program, the GPU caps in force
+(:class:`QuotaInForce`), for comparing with the plan's quota.
 """
 
 from __future__ import annotations
@@ -128,6 +129,21 @@ class Demand:
 
 
 @dataclass(frozen=True)
+class QuotaInForce:
+    """A GPU cap the scheduler enforces now on a program: a Slurm account's GrpTRES
+    (``gres/gpu=4``, or ``gres/gpu:h100=8`` for one type), a Kueue ClusterQueue's nominal
+    quota of one flavor. ``gpus`` None: the account has no GPU cap."""
+
+    scheduler: str
+    scope: str  # "account xai", "ClusterQueue xai-cq flavor h100"
+    entity: EntityId | None
+    program: ProgramId | None
+    gpu_type: GpuTypeName | None  # None: all types (Slurm's gres/gpu)
+    gpus: int | None
+    borrowing_limit: int | None = None  # Kueue: how far past nominal it may borrow
+
+
+@dataclass(frozen=True)
 class Observation:
     at: datetime
     busy_threshold_pct: float
@@ -137,6 +153,7 @@ class Observation:
     down_nodes: tuple[DownNode, ...]
     unmapped: tuple[Unmapped, ...]
     failures: tuple[SourceFailure, ...]
+    quotas: tuple[QuotaInForce, ...] = ()
 
     def capacity_of(self, entity: str, site: str, gpu_type: str) -> Capacity | None:
         key = (entity, site, gpu_type)

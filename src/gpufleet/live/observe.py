@@ -57,7 +57,7 @@ from gpufleet.live.observation import (
     Usage,
 )
 from gpufleet.live.prometheus import GpuSample, PrometheusSource
-from gpufleet.live.slurm import SlurmReader
+from gpufleet.live.slurm import SlurmCliSource, SlurmReader
 
 DEFAULT_BUSY_THRESHOLD_PCT = 10.0
 Key = tuple[EntityId, SiteId, GpuTypeName]
@@ -140,6 +140,7 @@ def observe(
         down_nodes=tuple(_down_nodes(nodes)),
         unmapped=tuple(sorted(unmapped, key=lambda u: (u.source, u.kind, u.name))),
         failures=failures,
+        quotas=tuple(q for f in facts for q in f.quotas),
     )
 
 
@@ -372,7 +373,14 @@ def _asked(source: str, read: Callable[[], T]) -> T | SourceFailure:
 
 
 def read_slurm(reader: SlurmReader) -> SlurmState | SourceFailure:
-    return _asked("slurm", lambda: SlurmState(reader.jobs(), reader.nodes()))
+    """Jobs and nodes; through the commands also the associations (GPU caps in force),
+    which slurmrestd's ``/slurm/`` paths do not give."""
+
+    def read() -> SlurmState:
+        quotas = reader.associations() if isinstance(reader, SlurmCliSource) else ()
+        return SlurmState(reader.jobs(), reader.nodes(), quotas)
+
+    return _asked("slurm", read)
 
 
 def read_kubernetes(source: KubernetesSource) -> KubernetesState | SourceFailure:
