@@ -5,6 +5,11 @@ moment (samples/story-slurm/). The scene is tests/live/scene.py's.
 Run as root with the dev cluster up: ``.venv/bin/python -m tests.live.record_story``.
 Besides the three DCGM queries at one instant it records a range query and a query
 Prometheus refuses (HTTP 400), so that the error path reads a real refusal.
+
+Re-recording gives new job ids and a new instant, and Slurm may place the jobs otherwise:
+the hand-computed values of test_prometheus.py and test_observe.py (which GPUs each job
+holds, the 8 of 30 scrapes in the window) and story_samples.py's docstring must then be
+worked out again from the new recording.
 """
 
 from __future__ import annotations
