@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal, TypeVar
 
 from gpufleet.domain.scenario import Scenario
@@ -121,15 +121,11 @@ def program_values(r: SimResult, prog: str) -> dict[str, float]:
     """The figures of :func:`program_figures` as printed in a run's JSON (rounded), for
     :mod:`gpufleet.planning.sweep`, whose published figures are computed from these."""
     p = r.programs[prog]
-    ms = p["milestone"]
+    ms, outcome = p["milestone"], r.metrics.programs[prog].milestone
     delay = 0.0
-    if ms is not None:
-        if ms["delay_days"] is not None:
-            delay = ms["delay_days"]
-        else:  # censored: counted as reached at the horizon
-            due = datetime.fromisoformat(ms["due"])  # naive: no .timestamp() (local DST)
-            end = r.start + timedelta(seconds=r.horizon_s)
-            delay = (end - due).total_seconds() / 86400
+    if ms is not None and outcome is not None:
+        printed = ms["delay_days"]  # censored: counted as reached at the horizon, unrounded
+        delay = printed if printed is not None else outcome.delay_days_censored(r.end)
     return {
         "milestone_delay_days": delay,
         "queueing_delay_mean_s": p["queueing_delay_s"]["mean"],
