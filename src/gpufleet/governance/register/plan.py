@@ -53,8 +53,7 @@ from gpufleet.governance.store.models import (
 )
 from gpufleet.inputs.scenario.load import load_scenario_text, scenario_from_document
 from gpufleet.inputs.scenario.schema import ScenarioIn
-from gpufleet.inputs.scenario.yamlsrc import Located, parse
-from gpufleet.inputs.scenario.yamlsrc import Path as YPath
+from gpufleet.inputs.scenario.yamlsrc import KeyPath, Located, parse
 
 REGISTER_FILE = "<register>"
 """The file label of the plan's document in the loader's messages."""
@@ -137,7 +136,7 @@ def plan_scenario(session: Session, extra_transfers: Sequence[TransferRow] = ())
     return scenario_from_document(located, REGISTER_FILE)
 
 
-def _lines_of(text: str) -> dict[YPath, int]:
+def _lines_of(text: str) -> dict[KeyPath, int]:
     parsed, _ = parse(text, REGISTER_FILE)
     return parsed.lines if parsed is not None else {}
 

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from gpufleet.domain.ids import CohortId, GpuTypeName
 from gpufleet.domain.org import Cohort, Quota, root_of
 from gpufleet.inputs.scenario.schema import CohortIn
-from gpufleet.inputs.scenario.yamlsrc import Path as YPath
+from gpufleet.inputs.scenario.yamlsrc import KeyPath
 
-Err = Callable[[YPath, str, str], None]
-KnownType = Callable[[str, YPath], bool]
+Err = Callable[[KeyPath, str, str], None]
+KnownType = Callable[[str, KeyPath], bool]
 
 
 def check_cohorts(items: list[CohortIn], err: Err, known: KnownType) -> dict[CohortId, Cohort]:
@@ -63,7 +63,7 @@ def check_cohorts(items: list[CohortIn], err: Err, known: KnownType) -> dict[Coh
     return out
 
 
-def _check_quotas(c: CohortIn, path: YPath, err: Err, known: KnownType) -> None:
+def _check_quotas(c: CohortIn, path: KeyPath, err: Err, known: KnownType) -> None:
     for t, q in c.quotas.items():
         known(t, (*path, "quotas", t))
         given = [k for k in ("borrowing_limit", "lending_limit") if getattr(q, k) is not None]
@@ -107,7 +107,7 @@ def program_cohort(
     given: str | None,
     entity_cohort: str,
     cohorts: dict[CohortId, Cohort],
-    path: YPath,
+    path: KeyPath,
     err: Err,
 ) -> CohortId | None:
     """The declared cohort a program's ClusterQueue joins: ``given``, else its entity's

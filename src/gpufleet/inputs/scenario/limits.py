@@ -31,8 +31,7 @@ from collections.abc import Callable
 from gpufleet.domain.scenario import Scenario
 from gpufleet.errors import InputError, Problem
 from gpufleet.inputs.scenario.schema import ScenarioIn
-from gpufleet.inputs.scenario.yamlsrc import Located, dotted
-from gpufleet.inputs.scenario.yamlsrc import Path as YPath
+from gpufleet.inputs.scenario.yamlsrc import KeyPath, Located, dotted
 from gpufleet.inputs.traces.generator import Generator, ProgramWorkload
 
 DAY_S = 86_400.0
@@ -75,7 +74,7 @@ def program_where(
     m: ScenarioIn, src: Located, file: str
 ) -> Callable[[str], tuple[str, int | None, str]]:
     """A program's ``workload`` field path, line and file in a scenario file."""
-    paths: dict[str, YPath] = {
+    paths: dict[str, KeyPath] = {
         p.name: ("entities", ei, "programs", pi, "workload")
         for ei, e in enumerate(m.entities)
         for pi, p in enumerate(e.programs)

@@ -28,8 +28,7 @@ from gpufleet.inputs.scenario.limits import program_where, size_problems
 from gpufleet.inputs.scenario.pydantic_errors import problems_from_validation
 from gpufleet.inputs.scenario.schema import CostIn, PolicyIn, ScenarioIn, TimelineItem, TransferIn
 from gpufleet.inputs.scenario.workloads import build_workload
-from gpufleet.inputs.scenario.yamlsrc import Located, dotted, parse
-from gpufleet.inputs.scenario.yamlsrc import Path as YPath
+from gpufleet.inputs.scenario.yamlsrc import KeyPath, Located, dotted, parse
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -166,8 +165,8 @@ class _Checker:
         self.base = base
         self.files = files
         self.problems: list[Problem] = []
-        self.transfer_paths: dict[int, YPath] = {}
-        self.reported: set[YPath] = set()
+        self.transfer_paths: dict[int, KeyPath] = {}
+        self.reported: set[KeyPath] = set()
         self.start = as_datetime(m.start)
         if m.end is not None:
             self.end = as_datetime(m.end)
@@ -187,7 +186,7 @@ class _Checker:
             for g in m.gpu_types
         )
 
-    def err(self, path: YPath, message: str, expected: str = "") -> None:
+    def err(self, path: KeyPath, message: str, expected: str = "") -> None:
         self.problems.append(
             Problem(dotted(path), message, expected, self.file, self.src.line(path))
         )
@@ -249,7 +248,7 @@ class _Checker:
             cohorts=tuple(self.cohorts.values()),
         )
 
-    def _unique(self, where: str, names: list[str], path: YPath | None = None) -> None:
+    def _unique(self, where: str, names: list[str], path: KeyPath | None = None) -> None:
         seen: set[str] = set()
         for i, n in enumerate(names):
             if n in seen:
@@ -260,7 +259,7 @@ class _Checker:
                 )
             seen.add(n)
 
-    def _policy(self, p: str | PolicyIn | None, path: YPath) -> PolicySpec | None:
+    def _policy(self, p: str | PolicyIn | None, path: KeyPath) -> PolicySpec | None:
         from gpufleet.policies.registry import available_policies, policy_spec
 
         if p is None:
@@ -288,7 +287,7 @@ class _Checker:
             self.err((*path, "options"), str(e))
             return None
 
-    def _gpu_type(self, name: str, path: YPath) -> bool:
+    def _gpu_type(self, name: str, path: KeyPath) -> bool:
         if name in self.catalog:
             return True
         self.err(
@@ -366,7 +365,7 @@ class _Checker:
         self._unique("pools", [p.name for p in self.m.pools])
         out: dict[str, NodePool] = {}
         for i, p in enumerate(self.m.pools):
-            path: YPath = ("pools", i)
+            path: KeyPath = ("pools", i)
             ok = self._gpu_type(p.gpu_type, (*path, "gpu_type"))
             if p.site not in sites:
                 ok = False
@@ -403,7 +402,7 @@ class _Checker:
     def _timeline(
         self,
         items: list[TimelineItem],
-        path: YPath,
+        path: KeyPath,
         pools: dict[str, NodePool],
         entities: dict[str, Entity],
     ) -> tuple[list[Transfer], list[QuotaChange]]:
@@ -417,7 +416,7 @@ class _Checker:
                     self.transfer_paths[id(t)] = (*path, i, "transfer")
             elif item.quota is not None:
                 q = item.quota
-                qp: YPath = (*path, i, "quota")
+                qp: KeyPath = (*path, i, "quota")
                 progs = {p.name for e in entities.values() for p in e.programs}
                 if q.program not in progs:
                     self.err(
@@ -455,7 +454,7 @@ class _Checker:
                 )
 
     def _transfer(
-        self, t: TransferIn, path: YPath, pools: dict[str, NodePool], entities: dict[str, Entity]
+        self, t: TransferIn, path: KeyPath, pools: dict[str, NodePool], entities: dict[str, Entity]
     ) -> Transfer | None:
         pool = pools.get(t.pool)
         if pool is None:
@@ -521,7 +520,7 @@ class _Checker:
         )
 
     def _program_for(
-        self, given: str | None, ent: Entity, gtype: str, path: YPath
+        self, given: str | None, ent: Entity, gtype: str, path: KeyPath
     ) -> ProgramId | None:
         names = [p.name for p in ent.programs]
         if given is not None:
@@ -552,7 +551,7 @@ class _Checker:
             for pi, p in enumerate(e.programs):
                 if p.workload is None:
                     continue
-                path: YPath = ("entities", ei, "programs", pi, "workload")
+                path: KeyPath = ("entities", ei, "programs", pi, "workload")
                 factory, problems = build_workload(p, path, self)
                 for pr in problems:
                     self.problems.append(pr)

@@ -19,14 +19,14 @@ from pydantic import BaseModel, ValidationError
 
 from gpufleet.errors import Problem
 from gpufleet.inputs.scenario.schema import KeyProblem
-from gpufleet.inputs.scenario.yamlsrc import Located, Path, dotted
+from gpufleet.inputs.scenario.yamlsrc import KeyPath, Located, dotted
 
 
 @dataclass(frozen=True)
 class _Where:
     """Where an error is, without union tags, and which member of a union it is about."""
 
-    path: Path
+    path: KeyPath
     annotation: Any  # the type expected at ``path``; None when unknown
     member: Any = None  # the union member the error is about, when it is about one
 
@@ -85,7 +85,7 @@ def _one_member_each(located: list[tuple[Any, _Where]]) -> list[tuple[Any, _Wher
     """Of the errors about whole union members at one place, keep those of the member the
     value was shaped like (see the module docstring)."""
     kept: list[tuple[Any, _Where]] = []
-    scalar_at: set[Path] = set()
+    scalar_at: set[KeyPath] = set()
     for e, w in located:
         if w.member is None:
             kept.append((e, w))
@@ -193,7 +193,7 @@ def _bounds(limits: list[Any]) -> str:
     return " and ".join(words)
 
 
-def _allowed_keys(root: type[BaseModel], path: Path) -> list[str]:
+def _allowed_keys(root: type[BaseModel], path: KeyPath) -> list[str]:
     tp: Any = root
     for part in path:
         tp = _step(tp, part)

@@ -14,8 +14,7 @@ from gpufleet.domain.jobs import JobDraft
 from gpufleet.errors import Problem
 from gpufleet.inputs.scenario.dates import as_datetime
 from gpufleet.inputs.scenario.schema import GeneratorIn, ProgramIn, TopologyIn, TraceIn
-from gpufleet.inputs.scenario.yamlsrc import Located, dotted
-from gpufleet.inputs.scenario.yamlsrc import Path as YPath
+from gpufleet.inputs.scenario.yamlsrc import KeyPath, Located, dotted
 from gpufleet.inputs.traces.generator import FixedJobs, Generator, ProgramWorkload
 from gpufleet.inputs.traces.trace_csv import read_csv_trace
 
@@ -31,19 +30,19 @@ class Context(Protocol):
 
 
 def build_workload(
-    p: ProgramIn, path: YPath, ctx: Context
+    p: ProgramIn, path: KeyPath, ctx: Context
 ) -> tuple[ProgramWorkload | None, list[Problem]]:
     w = p.workload
     assert w is not None
     problems: list[Problem] = []
 
-    def err(sub: YPath, message: str, expected: str = "") -> None:
+    def err(sub: KeyPath, message: str, expected: str = "") -> None:
         problems.append(Problem(dotted(sub), message, expected, ctx.file, ctx.src.line(sub)))
 
     def secs(d: date | datetime) -> float:
         return (as_datetime(d) - ctx.start).total_seconds()
 
-    def types(given: list[str] | None, sub: YPath) -> tuple[GpuTypeName, ...]:
+    def types(given: list[str] | None, sub: KeyPath) -> tuple[GpuTypeName, ...]:
         names = given if given is not None else list(p.quotas)
         if not names:
             err(
@@ -63,7 +62,7 @@ def build_workload(
     sources: list[Generator | FixedJobs] = []
     gens = ([w.generator] if w.generator else []) + list(w.generators)
     for gi, g in enumerate(gens):
-        gp: YPath = (
+        gp: KeyPath = (
             (*path, "generator")
             if w.generator and gi == 0
             else (*path, "generators", gi - (1 if w.generator else 0))
@@ -95,7 +94,7 @@ def build_workload(
         sources.append(_generator(g, types(g.gpu_types, (*gp, "gpu_types")), start_s, end_s, prio))
     drafts: list[JobDraft] = []
     for ji, j in enumerate(w.jobs):
-        jp: YPath = (*path, "jobs", ji)
+        jp: KeyPath = (*path, "jobs", ji)
         t0 = secs(j.submit)
         if t0 < 0:
             err(

@@ -20,7 +20,9 @@ import yaml
 
 from gpufleet.errors import Problem
 
-Path = tuple[str | int, ...]
+KeyPath = tuple[str | int, ...]
+"""Where a value sits in a document: keys and list positions from the top, such as
+``("sites", 0, "power_kw")`` (written ``sites[0].power_kw`` by :func:`dotted`)."""
 
 
 class Located:
@@ -33,21 +35,21 @@ class Located:
     def __init__(
         self,
         value: Any,
-        lines: dict[Path, int] | None = None,
+        lines: dict[KeyPath, int] | None = None,
         *,
-        locate: Callable[[], dict[Path, int]] | None = None,
+        locate: Callable[[], dict[KeyPath, int]] | None = None,
     ) -> None:
         self.value = value
         self._lines = lines
         self._locate = locate
 
     @property
-    def lines(self) -> dict[Path, int]:
+    def lines(self) -> dict[KeyPath, int]:
         if self._lines is None:
             self._lines = self._locate() if self._locate is not None else {}
         return self._lines
 
-    def line(self, path: Path) -> int | None:
+    def line(self, path: KeyPath) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""
         p = tuple(path)
         while p:
@@ -134,17 +136,17 @@ class _Builder:
 
     def __init__(self, file: str) -> None:
         self.file = file
-        self.lines: dict[Path, int] = {}
+        self.lines: dict[KeyPath, int] = {}
         self.problems: list[Problem] = []
         self.constructor = yaml.SafeLoader("")
         self.inside: set[int] = set()  # ids of the nodes being built: an alias to one is a cycle
         self.count = 0
 
-    def problem(self, n: yaml.Node, message: str, expected: str, path: Path) -> None:
+    def problem(self, n: yaml.Node, message: str, expected: str, path: KeyPath) -> None:
         line = n.start_mark.line + 1
-        self.problems.append(Problem(_dotted(path), message, expected, self.file, line))
+        self.problems.append(Problem(dotted(path), message, expected, self.file, line))
 
-    def build(self, n: yaml.Node, path: Path) -> Any:
+    def build(self, n: yaml.Node, path: KeyPath) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
             raise _TooBig
@@ -162,7 +164,7 @@ class _Builder:
         finally:
             self.inside.discard(id(n))
 
-    def scalar(self, n: yaml.Node, path: Path) -> Any:
+    def scalar(self, n: yaml.Node, path: KeyPath) -> Any:
         try:
             value = self.constructor.construct_object(n)
         except (ValueError, OverflowError):  # 2024-13-01 looks like a date but is not one:
@@ -178,14 +180,14 @@ class _Builder:
             return self.huge_int(n, path)
         return value
 
-    def huge_int(self, n: yaml.Node, path: Path) -> None:
+    def huge_int(self, n: yaml.Node, path: KeyPath) -> None:
         text = str(n.value)
         digits = sum(c.isdigit() for c in text)
         shown = text if len(text) <= 24 else f"{text[:20]}... ({digits:,} digits)"
         self.problem(n, f"the integer {shown} is too large", _EXPECTED_INT, path)
         return None
 
-    def mapping(self, n: yaml.MappingNode, path: Path) -> dict[str, Any]:
+    def mapping(self, n: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for k, v in n.value:
             if not isinstance(k, yaml.ScalarNode):
@@ -219,7 +221,7 @@ def _yaml_problem(e: yaml.YAMLError, text: str, file: str) -> Problem:
     return Problem("", f"not valid YAML: {message}", "YAML syntax", file, line)
 
 
-def _dotted(path: Path) -> str:
+def dotted(path: KeyPath) -> str:
     out = ""
     for p in path:
         if isinstance(p, int):
@@ -227,6 +229,3 @@ def _dotted(path: Path) -> str:
         else:
             out += ("." if out else "") + p
     return out
-
-
-dotted = _dotted

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gpufleet.errors import InputError, Problem, ScenarioError
-from gpufleet.inputs.scenario.yamlsrc import Path as YPath
-from gpufleet.inputs.scenario.yamlsrc import dotted, parse
+from gpufleet.inputs.scenario.yamlsrc import KeyPath, dotted, parse
 from gpufleet.planning.sweep.spec import Axis, SweepSpec, Template, parse_grid, parse_template
 
 
@@ -54,7 +53,7 @@ def load_sweep_file(path: str | Path) -> SweepFile:
         raise ScenarioError(str(p), problems)
     doc = src.value
 
-    def bad(where: YPath, message: str, expected: str) -> None:
+    def bad(where: KeyPath, message: str, expected: str) -> None:
         problems.append(Problem(dotted(where), message, expected, str(p), src.line(where)))
 
     if not isinstance(doc, dict):
@@ -89,7 +88,7 @@ def load_sweep_file(path: str | Path) -> SweepFile:
     )
 
 
-Bad = Callable[[YPath, str, str], None]
+Bad = Callable[[KeyPath, str, str], None]
 
 
 def _file_templates(items: Any, bad: Bad) -> list[Template]:
