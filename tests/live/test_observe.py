@@ -24,7 +24,7 @@ from gpufleet.live.observe import (
     read_prometheus,
     read_slurm,
 )
-from gpufleet.live.prometheus import HttpAnswer, ReplayTransport
+from gpufleet.live.prometheus import GpuSample, HttpAnswer, ReplayTransport
 from gpufleet.live.runner import ReplayRunner
 from tests.live.story_samples import PROMETHEUS, READ_AT, prometheus, slurm, story_runner
 
@@ -318,3 +318,56 @@ def test_kueue_nominal_quotas_are_observed_per_program_and_flavor() -> None:
         ("fsd-training", "ClusterQueue tesla-cq flavor h100"): (H100, 16, None),
         ("grok", "ClusterQueue xai-cq flavor h100"): (H100, 4, 0),
     }
+
+
+def dcgm(node: str, gpu: int, util: float, namespace: str = "", pod: str = "") -> GpuSample:
+    return GpuSample(
+        node,
+        gpu,
+        f"GPU-{node}-{gpu}",
+        "NVIDIA H100 80GB HBM3",
+        util,
+        None,
+        None,
+        namespace,
+        pod,
+        "trainer" if pod else "",
+        READ_AT,
+    )
+
+
+def test_kubernetes_pods_gpus_are_judged_by_dcgms_pod_labels() -> None:
+    source = KubernetesSource.from_snapshots(Path(__file__).parent / "samples" / "kubernetes")
+    samples = (
+        *(
+            dcgm("gke-a3-pool-1", g, 50.0 if g < 6 else 5.0, "fsd", "fsd-pretrain-0")
+            for g in range(8)
+        ),
+        dcgm("gke-a3-pool-2", 4, 0.0, "grok", "grok-eval-0"),
+        dcgm("gke-a3-pool-2", 5, 0.0, "grok", "grok-eval-0"),
+        *(dcgm("gke-a3-pool-2", g, 0.0) for g in (6, 7)),  # free GPUs: no pod
+    )
+    mapping = load_mapping(MAPPINGS / "kubernetes.yaml")
+    obs = observe(READ_AT, mapping, (), kubernetes=read_kubernetes(source), gpus=samples)
+    use = {u.program: (u.allocated, u.busy, u.idle, u.unmeasured) for u in obs.usage}
+    # fsd: fsd-pretrain-0's 8 (6 at 50 % busy, 2 at 5 % idle) + fsd-finetune-0's 4 with
+    # no sample (unmeasured); grok: grok-eval-0's 2 at 0 % (idle)
+    assert use == {"fsd-training": (12, 6, 2, 4), "grok": (2, 0, 2, 0)}
+
+
+def test_a_failing_kubernetes_beside_a_working_slurm_is_recorded_and_slurm_counted() -> None:
+    runner = ReplayRunner({})  # nothing recorded: kubectl "cannot be run"
+    kubernetes = read_kubernetes(KubernetesSource(runner))
+    assert isinstance(kubernetes, SourceFailure)
+    obs = observe(
+        READ_AT,
+        story_mapping(),
+        REGISTERED,
+        slurm=read_slurm(slurm()),
+        kubernetes=kubernetes,
+        gpus=read_prometheus(prometheus()),
+    )
+    assert [(f.source, f.asked) for f in obs.failures] == [
+        ("kubernetes", "kubectl get nodes -o json")
+    ]
+    assert row(obs, "tesla", "memphis", H100).busy == 6  # as without Kubernetes
