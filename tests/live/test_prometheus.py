@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -218,3 +220,52 @@ def test_recorded_answers_replay_byte_for_byte_with_their_status(tmp_path: Any) 
     assert {k: a.status for k, a in again.answers.items() if a.status != 200} == {
         k: 400 for k in again.answers if "%7B&" in k
     }
+
+
+class _TokenProxy(BaseHTTPRequestHandler):
+    """A real HTTP server standing where an authenticating proxy stands before Prometheus:
+    it answers the recorded utilisation with the right bearer token, 401 without."""
+
+    body = b""
+
+    def do_GET(self) -> None:
+        if self.headers.get("Authorization") != "Bearer s3cret":
+            self.send_response(401)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"Unauthorized")
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def proxy() -> Iterator[str]:
+    _TokenProxy.body = ReplayTransport.from_directory(PROMETHEUS).answers[UTIL_KEY].body.encode()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _TokenProxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_wrong_credentials_are_unavailable_and_say_what_is_expected(proxy: str) -> None:
+    transport = UrllibTransport(timeout_s=5, headers={"Authorization": "Bearer wrong"})
+    with pytest.raises(SourceUnavailableError) as err:
+        PrometheusSource(proxy, transport).query("DCGM_FI_DEV_GPU_UTIL", READ_AT)
+    assert "HTTP 401: 'Unauthorized'" in str(err.value)
+    assert err.value.expected.startswith("credentials the server accepts")
+
+
+def test_the_right_credentials_go_with_every_request(proxy: str) -> None:
+    transport = UrllibTransport(timeout_s=5, headers={"Authorization": "Bearer s3cret"})
+    found = PrometheusSource(proxy, transport).query("DCGM_FI_DEV_GPU_UTIL", READ_AT)
+    assert len(found) == 20

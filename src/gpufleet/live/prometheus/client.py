@@ -161,7 +161,8 @@ def window_mean_query(window_s: int) -> str:
 
 def _http_error(source: str, status: int, body: str) -> SourceError:
     """Prometheus answers a bad query with 400 (bad_data) or 422 (execution), an overload
-    or a timeout with 503: the first is the query's fault, the second the server's."""
+    or a timeout with 503: the first is the query's fault, the second the server's. A
+    proxy in front of it answers 401 or 403 to missing or wrong credentials."""
     try:
         doc = json.loads(body)
     except ValueError:
@@ -172,6 +173,9 @@ def _http_error(source: str, status: int, body: str) -> SourceError:
         detail = repr(body[:200])
     if status in (400, 422):
         return SourceError(source, "", f"HTTP {status}: {detail}", "a query Prometheus accepts")
+    if status in (401, 403):
+        expected = "credentials the server accepts (an Authorization header on the transport)"
+        return SourceUnavailableError(source, f"HTTP {status}: {detail}", expected)
     return SourceUnavailableError(source, f"HTTP {status}: {detail}", "HTTP 200")
 
 

@@ -52,13 +52,15 @@ def request_key(url: str) -> str:
 
 
 class UrllibTransport:
-    """Asks the server for real."""
+    """Asks the server for real. ``headers`` go with every request: an ``Authorization``
+    (``Bearer TOKEN`` or ``Basic ...``) for a Prometheus behind an authenticating proxy."""
 
-    def __init__(self, timeout_s: float = 10.0) -> None:
+    def __init__(self, timeout_s: float = 10.0, headers: Mapping[str, str] | None = None) -> None:
         self.timeout_s = timeout_s
+        self.headers = {"Accept": "application/json", **(headers or {})}
 
     def get(self, url: str) -> HttpAnswer:
-        request = urllib.request.Request(url, headers={"Accept": "application/json"})
+        request = urllib.request.Request(url, headers=self.headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 return HttpAnswer(response.status, response.read().decode("utf-8", "replace"))
