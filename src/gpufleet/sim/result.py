@@ -49,6 +49,7 @@ from gpufleet.sim.metrics import (
     rounded,
 )
 from gpufleet.sim.recorder import Recorder
+from gpufleet.state.jobs import ProgramState
 
 _H = 3600.0
 
@@ -165,37 +166,66 @@ def build_result(
 ) -> SimResult:
     """The result of a run whose recorder ``rec`` is closed at the horizon. It takes what
     it reads, not the simulation, so the simulator imports this module and not back."""
-    st = rec.state
     jobs = _job_columns(rec)
     waits = rec.pending_reasons_s(sc.horizon_s)
+    programs = {p.name: _program(sc, rec, p, jobs, waits[p.index]) for p in rec.state.programs}
+    entities = {name: _entity(sc, rec, i) for i, name in enumerate(rec.state.entities)}
+    summary = RunSummary(
+        jobs_submitted=submitted,
+        jobs_finished=int(jobs["id"].size),
+        jobs_preempted=rec.preemptions,
+        node_failures=node_failures,
+        queueing_delay_s=Spread.of(jobs["queueing_delay_s"]),
+        jct_s=Spread.of(jobs["jct_s"]),
+        slowdown=Spread.of(jobs["slowdown"]),
+    )
+    fleet = _fleet(sc, rec, programs, entities, waits)
+    metrics = RunMetrics(summary, programs, entities, fleet, _series(rec), run)
+    return SimResult(sc.name, policy, seed, sc.start, sc.horizon_s, metrics, jobs)
+
+
+def _program(
+    sc: Scenario,
+    rec: Recorder,
+    p: ProgramState,
+    jobs: dict[str, np.ndarray[Any, Any]],
+    waits_s: dict[str, float],
+) -> ProgramMetrics:
+    mask = jobs["program"] == p.name
+    return ProgramMetrics(
+        entity=p.entity,
+        jobs_finished=int(mask.sum()),
+        jobs_pending_at_end=len(p.pending),
+        jobs_running_at_end=len(p.running),
+        gpu_hours_received=rec.program[p.index].used_total / _H,
+        gpu_hours_entitled=rec.program_entitled[p.index].total / _H,
+        work_done_gpu_hours=rec.program[p.index].work_total / _H,
+        work_lost_gpu_hours=rec.program_lost[p.index] / _H,
+        queueing_delay_s=Spread.of(jobs["queueing_delay_s"][mask]),
+        jct_s=Spread.of(jobs["jct_s"][mask]),
+        milestone=_milestone(sc, rec, p.name, p.index),
+        pending_reasons_hours=_hours_by_reason(waits_s),
+    )
+
+
+def _fleet(
+    sc: Scenario,
+    rec: Recorder,
+    programs: dict[str, ProgramMetrics],
+    entities: dict[str, EntityMetrics],
+    waits: list[dict[str, float]],
+) -> FleetMetrics:
+    """The fleet's hours and costs; fairness over the programs with an entitlement."""
     fleet_waits: dict[str, float] = {}
     for d in waits:
         for code, s in d.items():
             fleet_waits[code] = fleet_waits.get(code, 0.0) + s
-    programs: dict[str, ProgramMetrics] = {}
-    ratios: list[float] = []
-    for p in st.programs:
-        received = rec.program[p.index].used_total / _H
-        entitled = rec.program_entitled[p.index].total / _H
-        if entitled > 0:
-            ratios.append(received / entitled)
-        mask = jobs["program"] == p.name
-        programs[p.name] = ProgramMetrics(
-            entity=p.entity,
-            jobs_finished=int(mask.sum()),
-            jobs_pending_at_end=len(p.pending),
-            jobs_running_at_end=len(p.running),
-            gpu_hours_received=received,
-            gpu_hours_entitled=entitled,
-            work_done_gpu_hours=rec.program[p.index].work_total / _H,
-            work_lost_gpu_hours=rec.program_lost[p.index] / _H,
-            queueing_delay_s=Spread.of(jobs["queueing_delay_s"][mask]),
-            jct_s=Spread.of(jobs["jct_s"][mask]),
-            milestone=_milestone(sc, rec, p.name, p.index),
-            pending_reasons_hours=_hours_by_reason(waits[p.index]),
-        )
-    entities = {name: _entity(sc, rec, i) for i, name in enumerate(st.entities)}
-    fleet = FleetMetrics(
+    ratios = [
+        m.gpu_hours_received / m.gpu_hours_entitled
+        for m in programs.values()
+        if m.gpu_hours_entitled > 0
+    ]
+    return FleetMetrics(
         gpu_hours_used=rec.fleet_used_gpu_s / _H,
         gpu_hours_ready=rec.fleet_ready.total / _H,
         gpu_hours_delivered=rec.fleet_delivered.total / _H,
@@ -207,17 +237,6 @@ def build_result(
         stranded_cost_usd=sum(e.stranded_cost_usd for e in entities.values()),
         pending_reasons_hours=_hours_by_reason(fleet_waits),
     )
-    summary = RunSummary(
-        jobs_submitted=submitted,
-        jobs_finished=int(jobs["id"].size),
-        jobs_preempted=rec.preemptions,
-        node_failures=node_failures,
-        queueing_delay_s=Spread.of(jobs["queueing_delay_s"]),
-        jct_s=Spread.of(jobs["jct_s"]),
-        slowdown=Spread.of(jobs["slowdown"]),
-    )
-    metrics = RunMetrics(summary, programs, entities, fleet, _series(rec), run)
-    return SimResult(sc.name, policy, seed, sc.start, sc.horizon_s, metrics, jobs)
 
 
 def _hours_by_reason(seconds: dict[str, float]) -> dict[str, float]:
