@@ -90,4 +90,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # the last line of defence: report, never a bare traceback
         print(f"gpufleet: internal error: {type(e).__name__}: {e}", file=sys.stderr)
         return ExitCode.INTERNAL
-
