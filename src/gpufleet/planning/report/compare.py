@@ -52,68 +52,56 @@ def _reason_rows(programs: list[ProgramJson], top: int = 3) -> list[list[str]]:
     return rows
 
 
+def _program_rows(prog: str, runs: list[SimResult]) -> list[list[str]]:
+    ms = runs[0].metrics.programs[prog].milestone
+    label = f"{prog}: milestone '{ms.name}' due {_date(ms.due)}" if ms else prog
+    ps = [r.programs[prog] for r in runs]
+    row = {
+        "  milestone reached": [_reached(r.metrics.programs[prog].milestone) for r in runs],
+        "  vs due date": [_delay(p["milestone"]) for p in ps],
+        "  GPU-hours received": [num(p["gpu_hours_received"]) for p in ps],
+        "  work done (H100 GPU-h)": [num(p["work_done_gpu_hours"]) for p in ps],
+        "  mean queueing delay (h)": [num(p["queueing_delay_s"]["mean"] / 3600, 1) for p in ps],
+        "  jobs finished": [num(p["jobs_finished"]) for p in ps],
+    }
+    return [[label] + [""] * len(runs), *([k, *v] for k, v in row.items()), *_reason_rows(ps)]
+
+
+def _entity_rows(ent: str, runs: list[SimResult]) -> list[list[str]]:
+    e = [r.entities[ent] for r in runs]
+    return [
+        [ent] + [""] * len(runs),
+        ["  GPUs owned at end", *[num(x["gpus_owned_at_end"]) for x in e]],
+        ["  GPU-hours used", *[num(x["gpu_hours_used"]) for x in e]],
+        ["  stranded GPU-days", *[num(x["stranded_gpu_days"]) for x in e]],
+        ["  cost of stranded GPUs ($)", *[num(x["stranded_cost_usd"]) for x in e]],
+        ["  cost of owned GPUs ($)", *[num(x["cost_usd"]) for x in e]],
+        ["  $ per used GPU-hour", *[num(x["cost_usd_per_used_gpu_hour"], 2) for x in e]],
+    ]
+
+
 def comparison(results: dict[str, SimResult]) -> str:
     """One table per subject: programs, entities, fleet; one column per run."""
     names = list(results)
-    first = next(iter(results.values()))
-    blocks = []
-    prog_rows: list[list[str]] = []
-    for prog, m0 in first.metrics.programs.items():
-        ms = m0.milestone
-        label = f"{prog}: milestone '{ms.name}' due {_date(ms.due)}" if ms else prog
-        prog_rows.append([label] + [""] * len(names))
-        row = {
-            "  milestone reached": [
-                _reached(r.metrics.programs[prog].milestone) for r in results.values()
-            ],
-            "  vs due date": [_delay(r.programs[prog]["milestone"]) for r in results.values()],
-            "  GPU-hours received": [
-                num(r.programs[prog]["gpu_hours_received"]) for r in results.values()
-            ],
-            "  work done (H100 GPU-h)": [
-                num(r.programs[prog]["work_done_gpu_hours"]) for r in results.values()
-            ],
-            "  mean queueing delay (h)": [
-                num(r.programs[prog]["queueing_delay_s"]["mean"] / 3600, 1)
-                for r in results.values()
-            ],
-            "  jobs finished": [num(r.programs[prog]["jobs_finished"]) for r in results.values()],
-        }
-        prog_rows += [[k, *v] for k, v in row.items()]
-        prog_rows += _reason_rows([r.programs[prog] for r in results.values()])
-    blocks.append(render(["program", *names], prog_rows, "Programs"))
-    ent_rows: list[list[str]] = []
-    for ent in first.entities:
-        ent_rows.append([ent] + [""] * len(names))
-        e = {n: r.entities[ent] for n, r in results.items()}
-        ent_rows += [
-            ["  GPUs owned at end", *[num(x["gpus_owned_at_end"]) for x in e.values()]],
-            ["  GPU-hours used", *[num(x["gpu_hours_used"]) for x in e.values()]],
-            ["  stranded GPU-days", *[num(x["stranded_gpu_days"]) for x in e.values()]],
-            ["  cost of stranded GPUs ($)", *[num(x["stranded_cost_usd"]) for x in e.values()]],
-            ["  cost of owned GPUs ($)", *[num(x["cost_usd"]) for x in e.values()]],
-            [
-                "  $ per used GPU-hour",
-                *[num(x["cost_usd_per_used_gpu_hour"], 2) for x in e.values()],
-            ],
-        ]
-    blocks.append(
-        render(
-            ["entity", *names],
-            ent_rows,
-            _cost_title(first.fleet),
-        )
-    )
-    f = {n: r.fleet for n, r in results.items()}
+    runs = list(results.values())
+    first = runs[0]
+    prog_rows = [row for prog in first.metrics.programs for row in _program_rows(prog, runs)]
+    ent_rows = [row for ent in first.metrics.entities for row in _entity_rows(ent, runs)]
+    f = [r.fleet for r in runs]
     fleet_rows = [
-        ["utilisation of ready GPUs", *[f"{x['utilisation'] * 100:.1f}%" for x in f.values()]],
-        ["GPU-hours used", *[num(x["gpu_hours_used"]) for x in f.values()]],
-        ["idle-but-ready GPU-hours", *[num(x["idle_ready_gpu_hours"]) for x in f.values()]],
-        ["stranded GPU-days", *[num(x["stranded_gpu_days"]) for x in f.values()]],
-        ["fairness (Jain, received/entitled)", *[f"{x['fairness_jain']:.3f}" for x in f.values()]],
+        ["utilisation of ready GPUs", *[f"{x['utilisation'] * 100:.1f}%" for x in f]],
+        ["GPU-hours used", *[num(x["gpu_hours_used"]) for x in f]],
+        ["idle-but-ready GPU-hours", *[num(x["idle_ready_gpu_hours"]) for x in f]],
+        ["stranded GPU-days", *[num(x["stranded_gpu_days"]) for x in f]],
+        ["fairness (Jain, received/entitled)", *[f"{x['fairness_jain']:.3f}" for x in f]],
     ]
-    blocks.append(render(["fleet", *names], fleet_rows, "Fleet"))
-    return "\n\n".join(blocks)
+    return "\n\n".join(
+        [
+            render(["program", *names], prog_rows, "Programs"),
+            render(["entity", *names], ent_rows, _cost_title(first.fleet)),
+            render(["fleet", *names], fleet_rows, "Fleet"),
+        ]
+    )
 
 
 def single(result: SimResult) -> str:
