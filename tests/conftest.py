@@ -3,6 +3,21 @@
 - ``store``: a fresh register on SQLite and on PostgreSQL (when ``GPUFLEET_TEST_PG_URL`` is
   set), with ``module_url`` for one database per module and backend
   (:mod:`tests.support.stores`).
+- ``server_factory``: starts real ``gpufleet serve`` processes and kills every one at
+  teardown, whatever the test did (:mod:`tests.support.servers`).
 """
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.servers import ServerFactory, servers
+
 pytest_plugins = ["tests.support.stores"]
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
+    with servers(tmp_path / "logs") as factory:
+        yield factory

@@ -19,18 +19,13 @@ from gpufleet.governance.store.db import Store
 from gpufleet.governance.store.models import EntityRow, RunStatus
 from gpufleet.governance.transfers import lifecycle
 from gpufleet.inputs.scenario.load import load_scenario_text
-from tests.support.governed import SMALL_MOVE, governed_register, request, run_row, state
+from tests.support.governed import SMALL_MOVE, request, run_row, state
 from tests.support.small_scenario import SMALL
 
 pytestmark = pytest.mark.security
 
 MOVE_16 = {"changes": {"move": ["16 H100 acme->beta 2024-01-03"]}, "seeds": 1}
 IN_PROCESS = RunBudget(in_process=True)  # no child process: the fast way to run a run here
-
-
-@pytest.fixture
-def people(store: Store) -> dict[str, int]:
-    return governed_register(store)
 
 
 def entity_id(store: Store, name: str) -> int:

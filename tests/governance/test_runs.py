@@ -16,14 +16,9 @@ from gpufleet.governance.store.db import Store
 from gpufleet.governance.store.models import PersonRow, Run, RunStatus
 from gpufleet.governance.transfers import lifecycle
 from gpufleet.governance.transfers.assess import assess_transfer
-from tests.support.governed import SMALL_MOVE, governed_register, request, run_row, state
+from tests.support.governed import SMALL_MOVE, request, run_row, state
 
 MOVE_16 = {"changes": {"move": ["16 H100 acme->beta 2024-01-03"]}, "seeds": 1}
-
-
-@pytest.fixture
-def people(store: Store) -> dict[str, int]:
-    return governed_register(store)
 
 
 def queue_assessment(store: Store, tid: int, seeds: int = 2) -> int:

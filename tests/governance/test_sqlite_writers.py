@@ -35,7 +35,7 @@ from gpufleet.governance.auth.tokens import create_token
 from gpufleet.governance.store.db import RETRY_AFTER_S, Store, WriterQueue
 from gpufleet.governance.store.models import AccessRole, PersonRow
 from tests.support.api import API, bearer, client
-from tests.support.servers import Api, ServerFactory, error_code, servers, sqlite_url
+from tests.support.servers import Api, ServerFactory, error_code, sqlite_url
 
 pytestmark = pytest.mark.security
 
@@ -43,12 +43,6 @@ log = logging.getLogger("tests.writers")
 
 WRITERS = 64
 WRITES_EACH = 2
-
-
-@pytest.fixture
-def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
-    with servers(tmp_path / "logs") as factory:
-        yield factory
 
 
 def fleet_admin(url: str) -> str:

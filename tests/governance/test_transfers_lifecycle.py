@@ -26,11 +26,6 @@ from tests.support.governed import (
 )
 
 
-@pytest.fixture
-def people(store: Store) -> dict[str, int]:
-    return governed_register(store)
-
-
 def approve(store: Store, tid: int, who: int, **kw: Any) -> TransferRow:
     with store.write(f"test:person-{who}") as tx:
         return lifecycle.approve(tx, tid, who, **kw)

@@ -27,7 +27,7 @@ from gpufleet.governance.auth.tokens import create_token
 from gpufleet.governance.store.db import Store
 from gpufleet.governance.store.models import AccessRole
 from gpufleet.service.errors import MAX_JSON_DEPTH
-from tests.support.api import API, bearer, client, small_with_a_request
+from tests.support.api import API, bearer, client, error_of, small_with_a_request
 from tests.support.small_scenario import with_defect
 
 pytestmark = pytest.mark.security
@@ -55,16 +55,6 @@ def api(module_url: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
 def send(c: TestClient, admin: dict[str, str], method: str, path: str, raw: bytes) -> Any:
     headers = {**admin, "Content-Type": "application/json"}
     return c.request(method, f"{API}{path}", headers=headers, content=raw)
-
-
-def error_of(resp: Any, status: int, code: str) -> dict[str, Any]:
-    assert resp.status_code == status, resp.text
-    body = resp.json()
-    assert set(body) == {"error"}
-    err: dict[str, Any] = body["error"]
-    assert set(err) == {"code", "message", "problems"}
-    assert err["code"] == code, err
-    return err
 
 
 def audit_records(c: TestClient, admin: dict[str, str]) -> int:

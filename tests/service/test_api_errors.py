@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gpufleet.governance.store.db import Store
 from gpufleet.governance.store.models import AccessRole
-from tests.support.api import API, TestClient, admin_token, bearer, client, make_token
+from tests.support.api import API, TestClient, admin_token, bearer, client, error_of, make_token
 
 MIB = 1024 * 1024
 
@@ -23,20 +23,6 @@ MIB = 1024 * 1024
 def api(store: Store) -> Iterator[tuple[TestClient, dict[str, str]]]:
     with client(store) as c:
         yield c, bearer(admin_token(store))
-
-
-def error_of(resp: Any, status: int, code: str) -> dict[str, Any]:
-    """The error of a response that must have this status and code, in the one shape."""
-    assert resp.status_code == status, resp.text
-    body = resp.json()
-    assert set(body) == {"error"}
-    err: dict[str, Any] = body["error"]
-    assert set(err) == {"code", "message", "problems"}
-    assert err["code"] == code, err
-    assert err["message"]
-    for p in err["problems"]:
-        assert set(p) == {"field", "message", "expected"}
-    return err
 
 
 def test_malformed_json_is_a_400_saying_where(api: tuple[TestClient, dict[str, str]]) -> None:

@@ -51,7 +51,7 @@ from gpufleet.governance.store.models import (
 )
 from gpufleet.governance.store.replay import NOT_COMPARED
 from tests.support.faulty_server import KILLED
-from tests.support.servers import Api, ServerFactory, database, servers, wait_until
+from tests.support.servers import Api, ServerFactory, database, wait_until
 from tests.support.small_scenario import SMALL
 
 BACKENDS = ["postgresql", "sqlite"]
@@ -62,13 +62,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh database of each backend for each test (PostgreSQL: dropped afterwards)."""
     with database(request.param, tmp_path) as url:
         yield url
-
-
-@pytest.fixture
-def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
-    """Starts servers; kills every one at teardown, whatever the test did."""
-    with servers(tmp_path / "logs") as factory:
-        yield factory
 
 
 def prepare(url: str, seeded: bool = True) -> str:

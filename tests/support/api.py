@@ -229,3 +229,17 @@ def ok(resp: Any, status: int = 200) -> Any:
     """The JSON of a response that must have ``status`` (the body in the failure)."""
     assert resp.status_code == status, resp.text
     return resp.json()
+
+
+def error_of(resp: Any, status: int, code: str) -> dict[str, Any]:
+    """The error of a response that must have this status and code, in the one shape."""
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {"error"}
+    err: dict[str, Any] = body["error"]
+    assert set(err) == {"code", "message", "problems"}
+    assert err["code"] == code, err
+    assert err["message"]
+    for p in err["problems"]:
+        assert set(p) == {"field", "message", "expected"}
+    return err

@@ -1,14 +1,8 @@
 """Helpers for tests that run the service for real: a PostgreSQL database per test module,
 a ``gpufleet serve`` child process on a free port, a small HTTP client, and the CLI.
 
-Reuse from a test module: a fixture that starts servers and kills them all at teardown::
-
-    from tests.support.servers import Api, ServerFactory, database, servers
-
-    @pytest.fixture
-    def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
-        with servers(tmp_path / "logs") as factory:
-            yield factory
+The ``server_factory`` fixture (tests/conftest.py) starts servers and kills them all at
+teardown.
 
 ``server_factory(db_url, worker=, env=, wait=, fault=)`` starts ``gpufleet serve`` on a
 free port, waits until ``/api/v1/health`` answers and returns a :class:`Server`; with
