@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from gpufleet.cli.main import main
+from gpufleet.domain.reasons import Reason
 from gpufleet.planning.report.compare import comparison
-from gpufleet.policies.base import Reason
 from gpufleet.sim.simulator import Simulation
 from tests.support.builders import Harness
 from tests.support.scenarios import mixed, one_site

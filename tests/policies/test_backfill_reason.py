@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gpufleet.cli.main import main
-from gpufleet.policies.base import Reason
+from gpufleet.domain.reasons import Reason
 from gpufleet.policies.slurm import SlurmBackfill
 from gpufleet.sim.simulator import Simulation
 from gpufleet.state.jobs import JobState

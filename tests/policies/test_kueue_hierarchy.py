@@ -14,7 +14,7 @@ import random
 import pytest
 
 from gpufleet.domain.org import CohortTree, Quota
-from gpufleet.policies.base import Reason
+from gpufleet.domain.reasons import Reason
 from gpufleet.policies.basic.quota import quota_check
 from gpufleet.policies.kueue.policy import KueuePolicy
 from gpufleet.policies.kueue.tree import TreeQuota

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gpufleet.domain.org import Quota
+from gpufleet.domain.reasons import Reason
 from gpufleet.errors import InputError, UnknownNameError
-from gpufleet.policies.base import Reason
 from gpufleet.policies.registry import available_policies, make_policy
 from tests.support.builders import H100, Harness
 

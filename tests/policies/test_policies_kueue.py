@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from gpufleet.domain.org import Quota
+from gpufleet.domain.reasons import Reason
 from gpufleet.errors import InputError
-from gpufleet.policies.base import Reason
 from gpufleet.policies.kueue.policy import KueuePolicy
 from gpufleet.state.jobs import JobState
 from tests.support.builders import A100, H100, Harness

@@ -14,7 +14,7 @@ import pytest
 from gpufleet.domain.ids import GpuTypeName, JobId, ProgramId
 from gpufleet.domain.jobs import JobSpec
 from gpufleet.domain.org import Quota
-from gpufleet.policies.base import Reason
+from gpufleet.domain.reasons import Reason
 from gpufleet.policies.slurm import SlurmBackfill, SlurmMultifactor
 from gpufleet.policies.slurm.priority import DecayedUsage, classic_fairshare, fair_tree
 from gpufleet.state.jobs import Job, JobState

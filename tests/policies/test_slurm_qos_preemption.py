@@ -16,8 +16,9 @@ import pytest
 
 from gpufleet.domain.ids import GpuTypeName, JobId, ProgramId
 from gpufleet.domain.jobs import JobSpec
+from gpufleet.domain.reasons import Reason
 from gpufleet.errors import InputError
-from gpufleet.policies.base import Decision, Reason
+from gpufleet.policies.base import Decision
 from gpufleet.policies.registry import make_policy
 from gpufleet.policies.slurm import SlurmBackfill, SlurmMultifactor
 from gpufleet.policies.slurm.preempt import preempt_levels

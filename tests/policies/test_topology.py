@@ -17,11 +17,12 @@ from gpufleet.domain.gpus import default_catalog
 from gpufleet.domain.ids import GpuTypeName, JobId, ProgramId
 from gpufleet.domain.jobs import TOPOLOGY_LEVELS, JobSpec
 from gpufleet.domain.org import Quota
+from gpufleet.domain.reasons import Reason
 from gpufleet.engine.engine import Engine
 from gpufleet.engine.fakes import Recording
 from gpufleet.errors import ScenarioError
 from gpufleet.inputs.scenario.load import load_scenario_text
-from gpufleet.policies.base import NoQuota, Reason
+from gpufleet.policies.base import NoQuota
 from gpufleet.policies.basic.topology import FifoTopology, TopologyAware, levels_to_try
 from gpufleet.state.capacity import Placement
 from gpufleet.state.cluster import ClusterState

@@ -1,6 +1,7 @@
 """Scheduling policies. They see the domain and a Snapshot, and return a Decision."""
 
-from gpufleet.policies.base import Decision, Policy, Reason
+from gpufleet.domain.reasons import Reason
+from gpufleet.policies.base import Decision, Policy
 from gpufleet.policies.registry import available_policies, build_policy, make_policy, policy_spec
 
 __all__ = [

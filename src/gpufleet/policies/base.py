@@ -9,8 +9,8 @@ A cycle is four seams, each a small protocol:
 
 A policy decides on a :class:`~gpufleet.state.snapshot.Snapshot` and returns a
 :class:`Decision`; the engine applies it. Every blocked job gets a
-:class:`~gpufleet.domain.reasons.Reason` (a domain word, re-exported here as
-``gpufleet.policies.base.Reason`` for the modules that import it from its old home).
+:class:`~gpufleet.domain.reasons.Reason` (a domain word: the live layer maps the real
+schedulers' reasons onto the same words).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple, Protocol
 
-from gpufleet.domain.reasons import Reason as Reason  # re-exported: its old home
+from gpufleet.domain.reasons import Reason
 from gpufleet.policies.options import Options
 from gpufleet.state.capacity import Placement
 from gpufleet.state.jobs import Job

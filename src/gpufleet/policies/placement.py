@@ -8,7 +8,8 @@ split across sites or types. The node-level rule is in :mod:`gpufleet.state.capa
 
 from __future__ import annotations
 
-from gpufleet.policies.base import Admission, Reason
+from gpufleet.domain.reasons import Reason
+from gpufleet.policies.base import Admission
 from gpufleet.state.capacity import Placement
 from gpufleet.state.jobs import Job
 from gpufleet.state.snapshot import Snapshot

@@ -9,7 +9,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 
-from gpufleet.policies.base import Reason
+from gpufleet.domain.reasons import Reason
 from gpufleet.sim.costs import CostRates
 from gpufleet.sim.levels import Level, ProgramMeter
 from gpufleet.state.cluster import ClusterState

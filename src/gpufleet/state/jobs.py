@@ -58,7 +58,7 @@ class Job:
         self.lost_gpu_s = 0.0
         self.attained_gpu_s = 0.0
         self.owners: tuple[tuple[int, int], ...] = ()  # (entity index, GPUs on its nodes)
-        # why it waits (a policies.base.Reason code, "" while none is known or it runs) and
+        # why it waits (a domain.reasons.Reason code, "" while none is known or it runs) and
         # since when: the first reason counts from submit, a requeue from the preemption
         self.reason = ""
         self.reason_since_s = spec.submit_s

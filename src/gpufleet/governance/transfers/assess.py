@@ -15,8 +15,7 @@ charge for the candidate (:mod:`gpufleet.planning.whatif.charges`: cost-plus, or
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,48 +25,18 @@ from sqlalchemy.orm import Session
 from gpufleet.domain.scenario import Scenario
 from gpufleet.errors import InputError
 from gpufleet.governance.register.plan import plan_scenario
+from gpufleet.governance.runs.kinds import BASE, DEFAULT_SEEDS, json_safe, seed_list
 from gpufleet.governance.store.models import TransferRow
 from gpufleet.planning.whatif.charges import Charge, charges
 from gpufleet.planning.whatif.compare import Comparison, FleetMetric, MilestoneSpread, compare
 from gpufleet.planning.whatif.stats import Estimate
 
-BASE, ARM = "plan", "with-transfer"
-DEFAULT_SEEDS = 3
-
-
-def json_safe(v: Any) -> Any:
-    """``v`` as strict JSON values: NaN and infinities become None, tuples lists, numpy
-    scalars Python numbers (PostgreSQL's JSON refuses NaN)."""
-    if isinstance(v, Mapping):
-        return {str(k): json_safe(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [json_safe(x) for x in v]
-    if isinstance(v, bool) or v is None or isinstance(v, str):
-        return v
-    if isinstance(v, int):
-        return int(v)
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    item = getattr(v, "item", None)  # numpy scalars
-    if callable(item):
-        return json_safe(item())
-    return str(v)
+ARM = "with-transfer"
 
 
 def arms_for(s: Session, candidate: TransferRow) -> tuple[Scenario, Scenario]:
     """(the plan, the plan with ``candidate``) from the register, both validated."""
     return plan_scenario(s), plan_scenario(s, extra_transfers=[candidate])
-
-
-def seed_list(base: Scenario, seeds: int | Sequence[int]) -> list[int]:
-    """``seeds`` as a list: a count n gives the plan's seed and the n - 1 after it."""
-    if isinstance(seeds, int):
-        if seeds < 1:
-            raise InputError(f"seeds: {seeds}; expected at least 1")
-        return [base.seed + i for i in range(seeds)]
-    if not seeds:
-        raise InputError("seeds: an empty list; expected at least one seed")
-    return list(seeds)
 
 
 @dataclass(frozen=True)
@@ -195,8 +164,8 @@ def assess_transfer(
     market_rate: float | None = None,
 ) -> dict[str, Any]:
     """:func:`assess` of a transfer row against the register's plan, in one call. It
-    simulates while ``s`` is open: the background runs (:mod:`.runs`) read the plan first
-    and simulate outside any transaction instead."""
+    simulates while ``s`` is open: the background runs (:mod:`gpufleet.governance.runs`)
+    read the plan first and simulate outside any transaction instead."""
     base, arm = arms_for(s, candidate)
     return assess(base, arm, candidate.name, seeds, markup, market_rate)
 

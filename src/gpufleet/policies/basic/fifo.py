@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from gpufleet.domain.reasons import Reason
 from gpufleet.policies import ordering
-from gpufleet.policies.base import BasePolicy, Decision, NoQuota, Reason
+from gpufleet.policies.base import BasePolicy, Decision, NoQuota
 from gpufleet.policies.options import POSITIVE_INT, Options
 from gpufleet.policies.placement import BestFit
 from gpufleet.state.snapshot import Snapshot

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from gpufleet.domain.reasons import Reason
 from gpufleet.policies import ordering
-from gpufleet.policies.base import BasePolicy, Decision, PlacementStrategy, Reason
+from gpufleet.policies.base import BasePolicy, Decision, PlacementStrategy
 from gpufleet.policies.basic.priority import evict_until_fits, newest_first
 from gpufleet.policies.placement import BestFit
 from gpufleet.state.capacity import Placement

@@ -42,8 +42,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from gpufleet.domain.jobs import TOPOLOGY_LEVELS
+from gpufleet.domain.reasons import Reason
 from gpufleet.errors import InternalError
-from gpufleet.policies.base import Admission, Reason
+from gpufleet.policies.base import Admission
 from gpufleet.policies.basic.fifo import StrictFifo
 from gpufleet.policies.options import Options, one_of
 from gpufleet.policies.placement import BestFit

@@ -49,7 +49,8 @@ from collections.abc import Iterator
 from fractions import Fraction
 from typing import ClassVar
 
-from gpufleet.policies.base import BasePolicy, Decision, Reason
+from gpufleet.domain.reasons import Reason
+from gpufleet.policies.base import BasePolicy, Decision
 from gpufleet.policies.kai.fairshare import QueueShare, divide_tree, parent_of
 from gpufleet.policies.options import FLAG, NON_NEGATIVE, Options, one_of
 from gpufleet.policies.placement import BestFit

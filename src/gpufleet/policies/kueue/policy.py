@@ -44,9 +44,10 @@ from collections.abc import Iterator
 from enum import IntEnum, StrEnum
 from typing import ClassVar, TypeVar
 
+from gpufleet.domain.reasons import Reason
 from gpufleet.errors import InputError
 from gpufleet.policies import ordering
-from gpufleet.policies.base import BasePolicy, Decision, Reason
+from gpufleet.policies.base import BasePolicy, Decision
 from gpufleet.policies.basic.quota import CohortQuota, quota_check
 from gpufleet.policies.kueue.preemption import (
     BorrowWithinCohort,

@@ -40,7 +40,7 @@ import math
 from collections.abc import Callable
 from enum import StrEnum
 
-from gpufleet.policies.base import Reason
+from gpufleet.domain.reasons import Reason
 from gpufleet.policies.basic.quota import quota_check
 from gpufleet.state.capacity import Placement
 from gpufleet.state.jobs import Job, ProgramState

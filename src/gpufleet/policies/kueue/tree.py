@@ -51,7 +51,7 @@ import math
 from collections.abc import Callable, Iterable
 
 from gpufleet.domain.org import CohortTree, Quota
-from gpufleet.policies.base import Reason
+from gpufleet.domain.reasons import Reason
 from gpufleet.state.jobs import Job, ProgramState
 
 # SQ, U, G and the borrowing limit (None: none) per node, for one GPU type

@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from gpufleet.domain.gpus import default_catalog
-from gpufleet.policies.base import Decision, Reason, ReservedStart
+from gpufleet.domain.reasons import Reason
+from gpufleet.policies.base import Decision, ReservedStart
 from gpufleet.policies.options import POSITIVE_INT, Options
 from gpufleet.policies.slurm.priority import SlurmMultifactor
 from gpufleet.state.capacity import CapacityIndex, Placement, Slots
