@@ -41,8 +41,9 @@ RINGS: list[list[str]] = [
     ["service"],
     ["cli"],
 ]
+# the live layer, the service and the CLI may use every inner ring but the labs and the
+# Python API (the service reads the package root's version and docstring)
 BELOW_LIVE = {u for ring in RINGS[: RINGS.index(["live"])] for u in ring} - {"labs", "api"}
-# service and CLI read the version and docstring of the package's root
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "registry": set(),

@@ -13,9 +13,33 @@ from pathlib import Path
 
 from gpufleet.domain.scenario import Scenario
 from gpufleet.inputs.scenario.load import load_scenario as _load
+from gpufleet.planning.whatif.compare import Comparison
+from gpufleet.sim.metrics import (
+    EntityMetrics,
+    FleetMetrics,
+    MilestoneOutcome,
+    ProgramMetrics,
+    RunMetrics,
+)
 from gpufleet.sim.result import SimResult
 from gpufleet.sim.simulator import Progress
 from gpufleet.sim.simulator import simulate as _simulate
+
+__all__ = [
+    "Comparison",
+    "EntityMetrics",
+    "FleetMetrics",
+    "MilestoneOutcome",
+    "ProgramMetrics",
+    "Progress",
+    "RunMetrics",
+    "Scenario",
+    "SimResult",
+    "article_scenario_path",
+    "load_scenario",
+    "run_variants",
+    "simulate",
+]
 
 
 def article_scenario_path() -> Path:
