@@ -271,3 +271,167 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- live observations (issue 12; written by gpufleet.live.store) -------------------------
+# One row of live_samples per observation instant and retention tier; the other live_
+# tables hang off it. Counts are floats: a raw sample's are whole GPUs, a downsampled
+# sample's are means over the seconds it merges (see gpufleet.live.retention). Samples are
+# not audit-chained (a minute's counts are measurements, not decisions); the configuration
+# they were taken under is (live_configs, audited when first used).
+
+
+class LiveConfigRow(Base):
+    """A live configuration (sources and mapping) as it was when observations were taken,
+    kept once per distinct text (``digest``: SHA-256 of both)."""
+
+    __tablename__ = "live_configs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    config: Mapped[str] = mapped_column(Text)
+    mapping: Mapped[str] = mapped_column(Text)
+    first_used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LiveSampleRow(Base):
+    """One observation instant of one tier (``raw``, ``hour``, ``day``): ``at`` is the
+    instant (raw) or the bucket's start; the sample stands for ``span_s`` seconds."""
+
+    __tablename__ = "live_samples"
+    __table_args__ = (UniqueConstraint("tier", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tier: Mapped[str] = mapped_column(String(10))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    span_s: Mapped[float] = mapped_column(Float)
+    samples: Mapped[int] = mapped_column(Integer, default=1)
+    busy_threshold_pct: Mapped[float] = mapped_column(Float)
+    config_id: Mapped[int | None] = mapped_column(ForeignKey("live_configs.id"), default=None)
+
+
+class LiveCapacityRow(Base):
+    """GPUs an entity holds at a site, of one type (see gpufleet.live.observation.Capacity);
+    None: unknown (the source that would tell failed)."""
+
+    __tablename__ = "live_capacity"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int] = mapped_column(
+        ForeignKey("live_samples.id", ondelete="CASCADE"), index=True
+    )
+    entity: Mapped[str] = mapped_column(String(100))
+    site: Mapped[str] = mapped_column(String(100))
+    gpu_type: Mapped[str] = mapped_column(String(100))
+    registered: Mapped[float] = mapped_column(Float)
+    seen: Mapped[float | None] = mapped_column(Float)
+    up: Mapped[float | None] = mapped_column(Float)
+    down: Mapped[float | None] = mapped_column(Float)
+    drained: Mapped[float | None] = mapped_column(Float)
+    allocated: Mapped[float | None] = mapped_column(Float)
+    unallocated: Mapped[float | None] = mapped_column(Float)
+    busy: Mapped[float | None] = mapped_column(Float)
+    idle: Mapped[float | None] = mapped_column(Float)
+    unmeasured: Mapped[float | None] = mapped_column(Float)
+    unscheduled: Mapped[float | None] = mapped_column(Float)
+    stranded: Mapped[float | None] = mapped_column(Float)
+
+
+class LiveUsageRow(Base):
+    """GPUs a program holds on one entity's GPUs at a site, of one type."""
+
+    __tablename__ = "live_usage"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int] = mapped_column(
+        ForeignKey("live_samples.id", ondelete="CASCADE"), index=True
+    )
+    entity: Mapped[str | None] = mapped_column(String(100))
+    program: Mapped[str | None] = mapped_column(String(100))
+    holder: Mapped[str] = mapped_column(String(100))
+    site: Mapped[str] = mapped_column(String(100))
+    gpu_type: Mapped[str] = mapped_column(String(100))
+    allocated: Mapped[float] = mapped_column(Float)
+    busy: Mapped[float | None] = mapped_column(Float)
+    idle: Mapped[float | None] = mapped_column(Float)
+    unmeasured: Mapped[float | None] = mapped_column(Float)
+
+
+class LiveDemandRow(Base):
+    """GPUs asked by a program's pending jobs, for one type and one of gpufleet's reasons
+    (None: not waiting for GPUs), with the scheduler's reasons (comma-separated)."""
+
+    __tablename__ = "live_demand"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int] = mapped_column(
+        ForeignKey("live_samples.id", ondelete="CASCADE"), index=True
+    )
+    entity: Mapped[str | None] = mapped_column(String(100))
+    program: Mapped[str | None] = mapped_column(String(100))
+    gpu_type: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(String(60))
+    scheduler_reasons: Mapped[str] = mapped_column(Text, default="")
+    gpus: Mapped[float] = mapped_column(Float)
+    jobs: Mapped[float] = mapped_column(Float)
+
+
+class LiveQuotaRow(Base):
+    """A GPU cap in force on a program (gpus None: none)."""
+
+    __tablename__ = "live_quotas"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int] = mapped_column(
+        ForeignKey("live_samples.id", ondelete="CASCADE"), index=True
+    )
+    scheduler: Mapped[str] = mapped_column(String(40))
+    scope: Mapped[str] = mapped_column(String(300))
+    entity: Mapped[str | None] = mapped_column(String(100))
+    program: Mapped[str | None] = mapped_column(String(100))
+    gpu_type: Mapped[str | None] = mapped_column(String(100))
+    gpus: Mapped[float | None] = mapped_column(Float)
+    borrowing_limit: Mapped[float | None] = mapped_column(Float)
+
+
+class LiveDownNodeRow(Base):
+    """A node down or drained, with the scheduler's reason; ``span_s``: the seconds of the
+    sample it was seen so (all of a raw sample's, part of a downsampled one's)."""
+
+    __tablename__ = "live_down_nodes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int] = mapped_column(
+        ForeignKey("live_samples.id", ondelete="CASCADE"), index=True
+    )
+    scheduler: Mapped[str] = mapped_column(String(40))
+    node: Mapped[str] = mapped_column(String(253))
+    entity: Mapped[str] = mapped_column(String(100))
+    site: Mapped[str] = mapped_column(String(100))
+    pool: Mapped[str] = mapped_column(String(100))
+    gpu_type: Mapped[str] = mapped_column(String(100))
+    gpus: Mapped[int]
+    state: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    span_s: Mapped[float] = mapped_column(Float)
+
+
+class LiveUnmappedRow(Base):
+    """A name a source reported that the mapping does not place (the latest GPUs seen)."""
+
+    __tablename__ = "live_unmapped"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int] = mapped_column(
+        ForeignKey("live_samples.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(253))
+    source: Mapped[str] = mapped_column(String(40))
+    gpus: Mapped[int]
+
+
+class LiveFailureRow(Base):
+    """A source that failed (``count``: how many of the merged samples it failed in)."""
+
+    __tablename__ = "live_failures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int] = mapped_column(
+        ForeignKey("live_samples.id", ondelete="CASCADE"), index=True
+    )
+    source: Mapped[str] = mapped_column(String(40))
+    asked: Mapped[str] = mapped_column(Text)
+    error: Mapped[str] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(Integer, default=1)
