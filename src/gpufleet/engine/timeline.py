@@ -4,6 +4,10 @@ Every host that replays a scenario goes through here: the simulator pushes :func
 changes into its event heap and hands each to :func:`apply_change` when it pops;
 :mod:`gpufleet.planning.allocation` applies the same list with no jobs in the fleet. So the
 allocation in force at a date is what the simulator holds at that instant, by construction.
+
+A run may also start from a fleet already at work (a live forecast: time 0 is now): a
+:class:`Running` job is put back on its GPUs by :func:`resume`, with its start in the past
+and its end given, and hosts then submit the pending queue as usual.
 """
 
 from __future__ import annotations
@@ -13,10 +17,14 @@ from datetime import datetime
 from enum import IntEnum
 
 from gpufleet.domain.changes import QuotaChange, Transfer
+from gpufleet.domain.jobs import JobSpec
 from gpufleet.domain.org import Quota
 from gpufleet.domain.scenario import Scenario
 from gpufleet.engine.engine import Engine
+from gpufleet.errors import InternalError
+from gpufleet.state.capacity import Placement
 from gpufleet.state.cluster import ClusterState
+from gpufleet.state.jobs import Job, JobState
 
 
 class Change(IntEnum):
@@ -107,3 +115,31 @@ def apply_change(engine: Engine, c: TimedChange) -> None:
         assert isinstance(q, QuotaChange)
         quota = Quota(q.nominal_gpus, q.borrowing_limit_gpus, q.lending_limit_gpus)
         engine.set_quota(q.program, q.gpu_type, quota, c.t_s)
+
+
+@dataclass(frozen=True)
+class Running:
+    """A job already running when a run starts: its GPUs, when it started (``started_s``
+    <= the run's start, in the run's time) and when it will end (``ends_s``, at or after
+    the start). Its work left is what it does at its GPU type's speed until ``ends_s``."""
+
+    spec: JobSpec
+    placement: Placement
+    started_s: float
+    ends_s: float
+
+
+def resume(engine: Engine, job: Job, running: Running, now_s: float) -> None:
+    """Put ``job`` back on ``running.placement`` as it was at ``now_s``: the state holds it
+    from ``started_s`` on (ages and backfill estimates read that), the observer hears of it
+    at ``now_s`` (the run's history begins there), and the executor gets the time left."""
+    if job.state is not JobState.PENDING:
+        raise InternalError(f"{job!r} resumed while not pending")
+    st = engine.state
+    speed = engine.speed[st.capacity.groups[running.placement.group].gpu_type]
+    left_s = max(0.0, running.ends_s - now_s)
+    st.enqueue(job)  # start takes a job off its queues
+    st.start(job, running.placement, speed, running.started_s)
+    job.remaining_s = left_s * speed
+    engine.observer.on_start(job, now_s)
+    engine.executor.launch(job, now_s, left_s)

@@ -13,6 +13,12 @@ does nothing (as a completion with an old token does).
 
 Arrivals are streamed: each program's workload is an iterator in submit order and only the
 next arrival sits in the heap, so memory holds the jobs alive now, not the whole trace.
+
+A run may start from a fleet already at work (:meth:`Simulation.start_from`, the live
+forecast's host): the changes of time 0 apply, nodes named down fail, running jobs are put
+back on their GPUs with their ends as completions, the pending queue is submitted (submit
+times may lie before 0, so ages count from them), and one cycle runs at 0, as after any
+instant's events. A run that does not call it is unchanged.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,7 +35,8 @@ from gpufleet.domain.ids import JobId, ProgramId
 from gpufleet.domain.jobs import JobDraft, JobSpec
 from gpufleet.domain.scenario import Scenario
 from gpufleet.engine.engine import Engine
-from gpufleet.engine.timeline import apply_change, build_state, timeline
+from gpufleet.engine.timeline import Running, apply_change, build_state, resume, timeline
+from gpufleet.errors import InternalError
 from gpufleet.policies.base import Policy
 from gpufleet.policies.registry import build_policy, make_policy
 from gpufleet.sim.costs import CostRates
@@ -178,6 +185,46 @@ class Simulation:
             self.submitted,
             self.node_failures,
         )
+
+    def start_from(
+        self,
+        running: Sequence[Running],
+        pending: Sequence[JobSpec],
+        down_nodes: Iterable[int] = (),
+    ) -> list[Job]:
+        """Start the run from a fleet at work (the module docstring): ``running`` and
+        ``pending`` carry job ids 0 .. n - 1 (running first), the ids later arrivals
+        continue from. Call it once, before :meth:`run_until`. Returns the jobs by id, so
+        that the host can read each one's fate after the run."""
+        if self._arrivals_it is not None:
+            raise InternalError("start_from called after the run began")
+        self._prime()
+        heap, engine = self._heap, self.engine
+        while heap and heap[0][0] <= 0.0 and heap[0][1] == _CHANGE:
+            apply_change(engine, heapq.heappop(heap)[3])
+            self.events += 1
+        for node in down_nodes:
+            engine.fail_node(node, 0.0)
+        programs = self.state.program_by_name
+        jobs: list[Job] = []
+        for r in running:
+            self._check_id(r.spec, len(jobs))
+            jobs.append(Job(r.spec, programs[r.spec.program]))
+            resume(engine, jobs[-1], r, 0.0)
+        for spec in pending:
+            self._check_id(spec, len(jobs))
+            jobs.append(Job(spec, programs[spec.program]))
+            engine.submit(jobs[-1])
+        self.submitted = len(jobs)
+        wake_at = engine.cycle(0.0).wake_at
+        if wake_at is not None:
+            self._ask_wake(wake_at, 0.0)
+        return jobs
+
+    @staticmethod
+    def _check_id(spec: JobSpec, expected: int) -> None:
+        if spec.id != expected:
+            raise InternalError(f"start_from: job id {spec.id} given where {expected} is next")
 
     def _prime(self) -> None:
         heap, seq = self._heap, self._seq
