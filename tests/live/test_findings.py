@@ -77,6 +77,8 @@ def test_three_hours_of_a_down_node_cost_its_gpu_days_at_the_flat_rate(plan: Sce
     assert memphis.idle_gpu_days == pytest.approx(0.25)
     assert memphis.idle_usd == pytest.approx(12.0)
     assert memphis.stranded_gpu_days == 0.0
+    # in use: 8 allocated - 2 idle = 6 GPUs x 3 h / 24 = 0.75 GPU-days
+    assert (memphis.in_use_now, memphis.in_use_gpu_days) == (6.0, 0.75)
 
 
 def test_an_hour_without_telemetry_adds_no_idle_days_and_is_counted_unknown(

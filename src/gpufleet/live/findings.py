@@ -59,6 +59,9 @@ class SuggestionRules:
     lease_days: int = 30
 
 
+DEFAULT_RULES = SuggestionRules()
+
+
 @dataclass(frozen=True)
 class Waste:
     """One entity's GPUs of one type at one site over the window."""
@@ -66,11 +69,13 @@ class Waste:
     entity: str
     site: str
     gpu_type: str
-    stranded_now: float | None  # in the latest sample
+    in_use_now: float | None  # in the latest sample: allocated and not idle
+    stranded_now: float | None
     idle_now: float | None
+    in_use_gpu_days: float
     stranded_gpu_days: float
     idle_gpu_days: float
-    unknown_s: float  # seconds of samples whose counts were unknown
+    unknown_s: float  # seconds of samples whose stranded count was unknown (Slurm failed)
     stranded_usd_per_gpu_day: float
     idle_usd_per_gpu_day: float
 
@@ -162,19 +167,19 @@ class Suggestion:
 
 
 def waste(series: Sequence[Sample], plan: Scenario) -> tuple[Waste, ...]:
-    """Stranded and idle GPU-days per entity, site and type over the samples given."""
-    days: dict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    """In-use, stranded and idle GPU-days per entity, site and type over the samples."""
+    days: dict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0.0] * 4)
     for sample in series:
         for c in sample.capacity:
             acc = days[c.key]
-            for i, value in enumerate((c.stranded, c.wasted_idle)):
-                if value is None:
-                    acc[2] += sample.span_s if i == 0 else 0.0
-                else:
+            for i, value in enumerate((c.in_use, c.stranded, c.wasted_idle)):
+                if value is not None:
                     acc[i] += value * sample.span_s / DAY_S
+            if c.stranded is None:
+                acc[3] += sample.span_s
     latest = {c.key: c for c in series[-1].capacity} if series else {}
     out = []
-    for (e, site, t), (stranded, idle, unknown) in sorted(days.items()):
+    for (e, site, t), (in_use, stranded, idle, unknown) in sorted(days.items()):
         rates = gpu_day_rates(plan, e, site, t)
         now = latest.get((e, site, t))
         out.append(
@@ -182,8 +187,10 @@ def waste(series: Sequence[Sample], plan: Scenario) -> tuple[Waste, ...]:
                 e,
                 site,
                 t,
+                now.in_use if now else 0.0,
                 now.stranded if now else 0.0,
                 now.wasted_idle if now else 0.0,
+                in_use,
                 stranded,
                 idle,
                 unknown,
@@ -271,7 +278,7 @@ def suggestions(
     plan: Scenario,
     groups: Mapping[str, str | None],
     today: date,
-    rules: SuggestionRules = SuggestionRules(),
+    rules: SuggestionRules = DEFAULT_RULES,
 ) -> tuple[Suggestion, ...]:
     """Leases from entities wasting GPUs to related entities waiting for them (see the
     module's docstring); ``groups``: each entity's group in the register (None: none)."""

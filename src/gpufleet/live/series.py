@@ -61,6 +61,13 @@ class CapacityPoint:
         return (self.entity, self.site, self.gpu_type)
 
     @property
+    def in_use(self) -> float | None:
+        """Allocated GPUs not judged idle (busy, or not measured)."""
+        if self.allocated is None:
+            return None
+        return self.allocated - (self.idle or 0.0)
+
+    @property
     def wasted_idle(self) -> float | None:
         """Idle GPUs: allocated but below the busy threshold, plus up and unallocated."""
         if self.idle is None or self.unallocated is None:

@@ -1,0 +1,222 @@
+"""The live fleet at a glance, read from the store and the register: what ``gpufleet
+status`` prints and the API's live routes serve. :func:`live_status` gathers the typed
+findings; :func:`status_json` is the one place they become JSON (numbers unrounded:
+GPU-days and dollars exactly as computed; instants ISO 8601 UTC)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gpufleet.live.findings import (
+    DEFAULT_RULES,
+    Drift,
+    Suggestion,
+    SuggestionRules,
+    Waste,
+    drift,
+    suggestions,
+    waste,
+)
+from gpufleet.live.plan import read_register
+from gpufleet.live.series import DemandPoint, FailurePoint, Sample
+from gpufleet.live.store import latest, samples
+
+DEFAULT_WINDOW_S = 86_400.0
+
+
+@dataclass(frozen=True)
+class LiveStatus:
+    now: datetime
+    since: datetime  # the window: samples whose instant is in [since, now]
+    samples: int
+    covered_s: float  # seconds the window's samples stand for
+    latest: Sample | None
+    waste: tuple[Waste, ...]
+    demand: tuple[DemandPoint, ...]  # the latest sample's
+    drift: Drift | None
+    suggestions: tuple[Suggestion, ...]
+    failures: tuple[FailurePoint, ...]  # the latest sample's
+    failures_in_window: tuple[FailurePoint, ...]
+
+
+def live_status(
+    s: Session,
+    now: datetime,
+    window_s: float = DEFAULT_WINDOW_S,
+    rules: SuggestionRules = DEFAULT_RULES,
+) -> LiveStatus:
+    """Findings over the samples of the last ``window_s`` seconds up to ``now``; the
+    suggestions look at the samples from ``rules.after_s`` before the window on too."""
+    since = now - timedelta(seconds=window_s)
+    register = read_register(s)
+    last = latest(s)
+    series = samples(s, since, now + timedelta(microseconds=1))
+    longer = samples(s, since - timedelta(seconds=rules.after_s), now + timedelta(microseconds=1))
+    return LiveStatus(
+        now=now,
+        since=since,
+        samples=len(series),
+        covered_s=sum(x.span_s for x in series),
+        latest=last,
+        waste=waste(series, register.plan),
+        demand=last.demand if last else (),
+        drift=drift(last, register.plan, now) if last else None,
+        suggestions=suggestions(longer, register.plan, register.groups, now.date(), rules),
+        failures=last.failures if last else (),
+        failures_in_window=_failures(series),
+    )
+
+
+def _failures(series: Iterable[Sample]) -> tuple[FailurePoint, ...]:
+    counts: dict[tuple[str, str, str], int] = defaultdict(int)
+    for x in series:
+        for f in x.failures:
+            counts[f.key] += f.count
+    return tuple(FailurePoint(*k, n) for k, n in sorted(counts.items()))
+
+
+# --- JSON -------------------------------------------------------------------------------
+
+
+def _iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def _waste(w: Waste) -> dict[str, Any]:
+    return {
+        "entity": w.entity,
+        "site": w.site,
+        "gpu_type": w.gpu_type,
+        "now": {"in_use": w.in_use_now, "idle": w.idle_now, "stranded": w.stranded_now},
+        "gpu_days": {
+            "in_use": w.in_use_gpu_days,
+            "idle": w.idle_gpu_days,
+            "stranded": w.stranded_gpu_days,
+        },
+        "usd_per_gpu_day": {"idle": w.idle_usd_per_gpu_day, "stranded": w.stranded_usd_per_gpu_day},
+        "usd": {"idle": w.idle_usd, "stranded": w.stranded_usd},
+        "unknown_s": w.unknown_s,
+    }
+
+
+def totals(rows: Iterable[Waste], by: str) -> dict[str, dict[str, float]]:
+    """GPU-days and dollars summed per entity (``by="entity"``) or per site."""
+    out: dict[str, dict[str, float]] = {}
+    for w in rows:
+        t = out.setdefault(getattr(w, by), defaultdict(float))
+        t["in_use_now"] += w.in_use_now or 0.0
+        t["idle_now"] += w.idle_now or 0.0
+        t["stranded_now"] += w.stranded_now or 0.0
+        t["in_use_gpu_days"] += w.in_use_gpu_days
+        t["idle_gpu_days"] += w.idle_gpu_days
+        t["stranded_gpu_days"] += w.stranded_gpu_days
+        t["idle_usd"] += w.idle_usd
+        t["stranded_usd"] += w.stranded_usd
+    return {k: dict(v) for k, v in sorted(out.items())}
+
+
+def _demand(d: DemandPoint) -> dict[str, Any]:
+    return {
+        "entity": d.entity,
+        "program": d.program,
+        "gpu_type": d.gpu_type,
+        "reason": d.reason.value if d.reason else None,
+        "sentence": d.reason.sentence if d.reason else None,
+        "scheduler_reasons": list(d.scheduler_reasons),
+        "gpus": d.gpus,
+        "jobs": d.jobs,
+    }
+
+
+def _suggestion(x: Suggestion) -> dict[str, Any]:
+    return {
+        "kind": x.kind,
+        "from_entity": x.from_entity,
+        "site": x.site,
+        "gpu_type": x.gpu_type,
+        "to_entity": x.to_entity,
+        "to_program": x.to_program,
+        "gpus": x.gpus,
+        "wasted_since": _iso(x.wasted_since),
+        "wasted_s": x.wasted_s,
+        "demand_gpus": x.demand_gpus,
+        "demand_reasons": list(x.demand_reasons),
+        "request": x.request.model_dump(by_alias=True, mode="json", exclude_none=True),
+        "assess_command": x.assess_command,
+    }
+
+
+def _drift(d: Drift | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    return {
+        "counts": [
+            {
+                "entity": c.entity,
+                "site": c.site,
+                "gpu_type": c.gpu_type,
+                "pools": list(c.pools),
+                "registered": c.registered,
+                "seen": c.seen,
+                "message": c.message,
+            }
+            for c in d.counts
+        ],
+        "quotas": [
+            {
+                "program": q.program,
+                "entity": q.entity,
+                "gpu_type": q.gpu_type,
+                "scope": q.scope,
+                "in_force": q.in_force,
+                "planned": q.planned,
+                "message": q.message,
+            }
+            for q in d.quotas
+        ],
+        "note": d.note,
+    }
+
+
+def _failure(f: FailurePoint) -> dict[str, Any]:
+    return {"source": f.source, "asked": f.asked, "error": f.error, "count": f.count}
+
+
+def status_json(st: LiveStatus) -> dict[str, Any]:
+    last = st.latest
+    return {
+        "now": _iso(st.now),
+        "window": {"since": _iso(st.since), "samples": st.samples, "covered_s": st.covered_s},
+        "latest": None
+        if last is None
+        else {"at": _iso(last.at), "tier": last.tier, "span_s": last.span_s},
+        "fleet": [_waste(w) for w in st.waste],
+        "by_entity": totals(st.waste, "entity"),
+        "by_site": totals(st.waste, "site"),
+        "demand": [_demand(d) for d in st.demand],
+        "drift": _drift(st.drift),
+        "suggestions": [_suggestion(x) for x in st.suggestions],
+        "failures": [_failure(f) for f in st.failures],
+        "failures_in_window": [_failure(f) for f in st.failures_in_window],
+        "down_nodes": []
+        if last is None
+        else [
+            {
+                "node": n.node,
+                "entity": n.entity,
+                "site": n.site,
+                "pool": n.pool,
+                "gpu_type": n.gpu_type,
+                "gpus": n.gpus,
+                "state": n.state,
+                "reason": n.reason,
+            }
+            for n in last.down_nodes
+        ],
+    }
