@@ -202,6 +202,7 @@ ALL_POLICIES = [
     "srtf",
     "slurm-multifactor",
     "slurm-backfill",
+    "slurm-backfill-easy",
     "fifo-topology",
     "kueue",
     "tiresias",

@@ -20,7 +20,7 @@ from gpufleet.engine.explain import (
 )
 from gpufleet.errors import InternalError
 from gpufleet.policies.base import ReservedStart
-from gpufleet.policies.slurm import SlurmBackfill
+from gpufleet.policies.slurm import SlurmBackfillEasy
 from tests.support.builders import Harness
 from tests.support.slurm_harness import SlurmHarness
 
@@ -41,11 +41,11 @@ class OneFinished:
         return Finished("a", 2, 60.0, 120.0, 3720.0) if job_id == 7 else None
 
 
-def backfill_with_a_held_job() -> tuple[SlurmBackfill, SlurmHarness, list[int]]:
+def backfill_with_a_held_job() -> tuple[SlurmBackfillEasy, SlurmHarness, list[int]]:
     # One 8-GPU node. R (4 GPUs, limit 100 s) runs; top (8 GPUs) cannot start and reserves
     # R's end, 0 + 100 = 100 s; K (4 GPUs, limit 200 s) fits now but would hold GPUs past
     # 100 s, so it is held for that reservation (tests/policies/test_backfill_reason.py).
-    pol = SlurmBackfill(
+    pol = SlurmBackfillEasy(
         weight_age=0.0,
         weight_fairshare=0.0,
         weight_job_size=0.0,

@@ -12,7 +12,7 @@ import pytest
 
 from gpufleet.cli.main import main
 from gpufleet.domain.reasons import Reason
-from gpufleet.policies.slurm import SlurmBackfill
+from gpufleet.policies.slurm import SlurmBackfillEasy
 from gpufleet.sim.simulator import Simulation
 from gpufleet.state.jobs import JobState
 from tests.support.scenarios import one_site
@@ -22,9 +22,9 @@ Capture = pytest.CaptureFixture[str]
 H = 3600.0
 
 
-def qos_only() -> SlurmBackfill:
+def qos_only() -> SlurmBackfillEasy:
     """EASY backfill ordered by job priority alone (QOS weight only)."""
-    return SlurmBackfill(
+    return SlurmBackfillEasy(
         weight_age=0.0,
         weight_fairshare=0.0,
         weight_job_size=0.0,

@@ -15,7 +15,7 @@ from gpufleet.domain.ids import GpuTypeName, JobId, ProgramId
 from gpufleet.domain.jobs import JobSpec
 from gpufleet.domain.org import Quota
 from gpufleet.domain.reasons import Reason
-from gpufleet.policies.slurm import SlurmBackfill, SlurmMultifactor
+from gpufleet.policies.slurm import SlurmBackfill, SlurmBackfillEasy, SlurmMultifactor
 from gpufleet.policies.slurm.priority import DecayedUsage, classic_fairshare, fair_tree
 from gpufleet.state.jobs import Job, JobState
 from tests.support.builders import A100, H100
@@ -228,7 +228,7 @@ def test_easy_backfill_respects_the_top_job_reservation(
     k_types: tuple[str, ...],
     starts: bool,
 ) -> None:
-    s = SlurmHarness(SlurmBackfill(**QOS_ONLY), nodes=nodes)
+    s = SlurmHarness(SlurmBackfillEasy(**QOS_ONLY), nodes=nodes)
     for g, end in running:
         s.submit("a", g, work_s=end, limit_s=end, priority=50)
     s.h.cycle(0)
@@ -243,7 +243,7 @@ def test_easy_backfill_respects_the_top_job_reservation(
 
 def test_backfill_scan_is_bounded_by_bf_max_job_test() -> None:
     # Three small jobs behind a blocked top job; bf_max_job_test = 2 looks at two of them.
-    s = SlurmHarness(SlurmBackfill(bf_max_job_test=2, **QOS_ONLY), nodes=[8])
+    s = SlurmHarness(SlurmBackfillEasy(bf_max_job_test=2, **QOS_ONLY), nodes=[8])
     s.submit("a", 4, work_s=100, limit_s=100, priority=50)
     s.h.cycle(0)
     s.submit("a", 8, priority=10, limit_s=100)
@@ -282,7 +282,7 @@ def _brute_shadow(sizes: list[int], running: list[Job], gpus: int) -> float:
 def test_a_backfilled_job_never_delays_the_reserved_start_of_the_top_job(seed: int) -> None:
     rng = random.Random(seed)
     sizes = [rng.choice([2, 4, 8]) for _ in range(rng.randint(1, 3))]
-    s = SlurmHarness(SlurmBackfill(**QOS_ONLY), nodes=sizes)
+    s = SlurmHarness(SlurmBackfillEasy(**QOS_ONLY), nodes=sizes)
     free = s.h.state.capacity.node_free
     for _ in range(rng.randint(1, 4)):  # running jobs, each sized to fit a node's free GPUs
         most = max(free)

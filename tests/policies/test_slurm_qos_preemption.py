@@ -20,7 +20,7 @@ from gpufleet.domain.reasons import Reason
 from gpufleet.errors import InputError
 from gpufleet.policies.base import Decision
 from gpufleet.policies.registry import make_policy
-from gpufleet.policies.slurm import SlurmBackfill, SlurmMultifactor
+from gpufleet.policies.slurm import SlurmBackfill, SlurmBackfillEasy, SlurmMultifactor
 from gpufleet.policies.slurm.preempt import preempt_levels
 from gpufleet.state.capacity import Placement
 from gpufleet.state.jobs import Job, JobState
@@ -246,7 +246,7 @@ def _backfill_preemptor(k_limit_s: float) -> tuple[Job, Job, Decision]:
     # (QOS 10, 16 GPUs) is the top job: preempting L frees only 8, so it waits; its shadow
     # time is T = 1000 (L's end). K (QOS 5, 8 GPUs) is in the backfill window: it may
     # preempt L (5 - 1 >= 0).
-    s = QosHarness(qos_only(SlurmBackfill, preempt_qos_gap=1), [8, 8])
+    s = QosHarness(qos_only(SlurmBackfillEasy, preempt_qos_gap=1), [8, 8])
     s.run(8, 10, limit_s=100, work_s=100)
     low = s.run(8, 0, limit_s=1000, work_s=1000)
     s.submit(16, 10, work_s=100, limit_s=100, at=10)

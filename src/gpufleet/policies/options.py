@@ -45,6 +45,7 @@ POSITIVE_INT = OptionType("a positive integer", _positive_int)  # a depth, a cou
 WHOLE_NUMBER = OptionType("a whole number", _whole)  # negative too: a priority threshold
 NON_NEGATIVE = OptionType("a number >= 0", _non_negative)  # a weight, hours, a fraction
 FLAG = OptionType("true or false", _flag)
+FILE = OptionType("a file path", lambda v: isinstance(v, str))  # "" for none
 
 
 def one_of(*words: str) -> OptionType:

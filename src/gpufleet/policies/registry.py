@@ -20,7 +20,7 @@ from gpufleet.policies.kueue.policy import KueuePolicy
 from gpufleet.policies.research.srtf import Srtf
 from gpufleet.policies.research.themis import Themis
 from gpufleet.policies.research.tiresias import Tiresias
-from gpufleet.policies.slurm import SlurmBackfill, SlurmMultifactor
+from gpufleet.policies.slurm import SlurmBackfill, SlurmBackfillEasy, SlurmMultifactor
 from gpufleet.registry import Registry
 
 POLICIES = Registry[type[BasePolicy]]("policy")
@@ -33,6 +33,7 @@ for _cls in (
     Srtf,
     SlurmMultifactor,
     SlurmBackfill,
+    SlurmBackfillEasy,
     FifoTopology,
     KueuePolicy,
     Tiresias,

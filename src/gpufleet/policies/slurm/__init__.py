@@ -1,9 +1,22 @@
-"""Slurm semantics as gpufleet policies: multifactor priority and EASY backfill.
+"""Slurm semantics as gpufleet policies: multifactor priority, Slurm's planning backfill
+(``slurm-backfill``) and EASY backfill (``slurm-backfill-easy``), association limits, and
+the configuration read from Slurm's own text.
 
-The formulas and their sources are in :mod:`gpufleet.policies.slurm.priority` and
-:mod:`gpufleet.policies.slurm.backfill`."""
+The formulas and their sources are in :mod:`gpufleet.policies.slurm.priority`,
+:mod:`gpufleet.policies.slurm.plan`, :mod:`gpufleet.policies.slurm.backfill`,
+:mod:`gpufleet.policies.slurm.limits`, :mod:`gpufleet.policies.slurm.fairtree` and
+:mod:`gpufleet.policies.slurm.conftext`."""
 
-from gpufleet.policies.slurm.backfill import SlurmBackfill
+from gpufleet.policies.slurm.backfill import SlurmBackfillEasy
+from gpufleet.policies.slurm.plan import SlurmBackfill
 from gpufleet.policies.slurm.priority import SlurmMultifactor
+from gpufleet.policies.slurm.setup import Account, AssocLimits, SlurmSetup
 
-__all__ = ["SlurmBackfill", "SlurmMultifactor"]
+__all__ = [
+    "Account",
+    "AssocLimits",
+    "SlurmBackfill",
+    "SlurmBackfillEasy",
+    "SlurmMultifactor",
+    "SlurmSetup",
+]

@@ -1,8 +1,10 @@
-"""EASY backfill over Slurm's multifactor order (``sched/backfill``).
+"""EASY backfill over Slurm's multifactor order (``slurm-backfill-easy``).
 
 Sources: slurm.schedmd.com/sched_config.html ("Backfill") and slurm.conf's
 ``SchedulerParameters`` (``bf_max_job_test``, default 500 jobs). Slurm reserves for
-many jobs; this is the EASY variant, with a reservation for the top job only.
+many jobs (:mod:`gpufleet.policies.slurm.plan`, the ``slurm-backfill`` policy); this is the
+EASY variant, with a reservation for the top job only, at every cycle. A job an association
+limit holds is passed over, as in Slurm (:mod:`gpufleet.policies.slurm.limits`).
 
 Rule, per cohort and cycle:
 
@@ -38,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from gpufleet.domain.gpus import default_catalog
 from gpufleet.domain.reasons import Reason
@@ -84,21 +86,23 @@ def fits_later(cap: CapacityIndex, groups: list[int], delta: dict[int, int], gpu
     return False
 
 
-class SlurmBackfill(SlurmMultifactor):
-    """EASY backfill on the multifactor order; the rule is in the module docstring."""
+class SlurmBackfillEasy(SlurmMultifactor):
+    """EASY backfill on the multifactor order; the rule is in the module docstring. Slurm's
+    own planning backfill is :class:`gpufleet.policies.slurm.plan.SlurmBackfill`."""
 
-    name: ClassVar[str] = "slurm-backfill"
+    name: ClassVar[str] = "slurm-backfill-easy"
     summary: ClassVar[str] = "Slurm multifactor order with EASY backfill (top-job reservation)"
     options: ClassVar[Options] = {"bf_max_job_test": POSITIVE_INT, **SlurmMultifactor.options}
 
     def __init__(
         self,
-        bf_max_job_test: int = 500,
+        bf_max_job_test: int | None = None,
         speeds: Mapping[str, float] | None = None,
-        **multifactor: float | bool | int,
+        **multifactor: Any,  # SlurmMultifactor's keywords
     ) -> None:
-        super().__init__(**multifactor)  # type: ignore[arg-type]
-        self.depth = bf_max_job_test
+        super().__init__(**multifactor)
+        depth = bf_max_job_test or (self.setup.bf_max_job_test if self.setup else None)
+        self.depth = depth or 500
         self.speeds = dict(speeds or {t.name: t.throughput for t in default_catalog()})
         # cohort -> (id of the job holding the reservation, its reserved start), as of the
         # cohort's last cycle
@@ -129,6 +133,8 @@ class SlurmBackfill(SlurmMultifactor):
             if self.try_start(snap, job, d):
                 started.append(d.admit[mark])
                 continue
+            if self.held_by_limit(d):
+                continue  # skipped, as Slurm skips a job an association limit holds
             res = self.reserve(snap, job, started)
             if res is not None:
                 self.reservations[cohort] = (job.spec.id, res.start_s)

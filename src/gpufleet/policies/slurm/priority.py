@@ -51,14 +51,19 @@ fair-share ranking is O(p log p) in programs; usage is advanced in O(programs se
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar, NamedTuple
 
+from gpufleet.domain.reasons import Reason
 from gpufleet.errors import InputError
 from gpufleet.policies.base import BasePolicy, Decision, NoQuota
-from gpufleet.policies.options import FLAG, NON_NEGATIVE, WHOLE_NUMBER, Options
+from gpufleet.policies.options import FILE, FLAG, NON_NEGATIVE, WHOLE_NUMBER, Options
 from gpufleet.policies.placement import BestFit
+from gpufleet.policies.slurm.conftext import read_setup_files
+from gpufleet.policies.slurm.fairtree import fair_tree_factors
+from gpufleet.policies.slurm.limits import SlurmLimits
 from gpufleet.policies.slurm.preempt import QosPreemption, preempt_levels
+from gpufleet.policies.slurm.setup import SlurmSetup
 from gpufleet.state.cluster import CohortState
 from gpufleet.state.jobs import Job, ProgramState
 from gpufleet.state.snapshot import Snapshot
@@ -139,8 +144,9 @@ class DecayedUsage:
     triggers a cycle, so a program's GPU count is constant between two cycles. Half-life
     0 means no decay. Time comes only from the snapshot."""
 
-    def __init__(self, half_life_s: float) -> None:
+    def __init__(self, half_life_s: float, initial: Mapping[str, float] | None = None) -> None:
         self.half_life_s = half_life_s
+        self.initial = dict(initial or {})  # program name -> GPU-seconds at the start
         self.gpu_s: dict[int, float] = {}
         self._gpus: dict[int, int] = {}
         self._programs: dict[int, ProgramState] = {}
@@ -161,7 +167,10 @@ class DecayedUsage:
 
     def watch(self, programs: Iterable[ProgramState]) -> None:
         for p in programs:
-            self._programs.setdefault(p.index, p)
+            if p.index not in self._programs:
+                self._programs[p.index] = p
+                if p.name in self.initial:
+                    self.gpu_s[p.index] = self.initial[p.name]
 
     def settle(self) -> None:
         """Remember what each program holds once this cycle's decision is taken."""
@@ -170,6 +179,59 @@ class DecayedUsage:
 
     def of(self, p: ProgramState) -> float:
         return self.gpu_s.get(p.index, 0.0)
+
+
+class Recalculation:
+    """``PriorityCalcPeriod``: Slurm's decay thread wakes every period, applies the usage
+    accrued since its last pass, recomputes the fair-share factors and sets every pending
+    job's priority anew (src/plugins/priority/multifactor/priority_multifactor.c,
+    ``_decay_thread``; fair_tree.c, ``fair_tree_decay``); between passes the order stays.
+    Passes fall at ``first cycle + k * period``; period 0 recalculates at every cycle.
+
+    ``usage`` is each program's decayed usage at the last pass, ``fairshare`` the factors
+    per cohort computed from it (lazily, once per pass), ``priority`` each job's priority
+    with the preemption count it was set for."""
+
+    def __init__(self, period_s: float) -> None:
+        self.period_s = period_s
+        self.at_s: float | None = None
+        self.count = 0
+        self.usage: dict[int, float] = {}
+        self.fairshare: dict[str, dict[int, float]] = {}
+        self.priority: dict[int, tuple[int, float]] = {}
+
+    def due(self, now_s: float) -> float | None:
+        """The instant of the pass due by ``now_s``, None if none is."""
+        if self.at_s is None or self.period_s == 0:
+            return now_s
+        if now_s < self.at_s + self.period_s:
+            return None
+        return self.at_s + math.floor((now_s - self.at_s) / self.period_s) * self.period_s
+
+    def done(self, at_s: float, usage: DecayedUsage) -> None:
+        self.at_s = at_s
+        self.count += 1
+        self.usage = dict(usage.gpu_s)
+        self.fairshare.clear()
+        self.priority.clear()
+
+
+def _hours(h: float | None) -> float | None:
+    return None if h is None else h * _HOUR_S
+
+
+class _Picker:
+    """An option's value: given explicitly, else the setup's, else the built-in default."""
+
+    def __init__(self, setup: SlurmSetup | None) -> None:
+        self.setup = setup
+
+    def __call__(self, given: float | bool | None, field: str, default: float) -> float:
+        if given is not None:
+            return float(given)
+        if self.setup is not None:
+            return float(getattr(self.setup, field))
+        return default
 
 
 # --- the policy --------------------------------------------------------------------------
@@ -193,23 +255,37 @@ class SlurmMultifactor(BasePolicy):
         "classic_fairshare": FLAG,
         "preempt_qos_gap": WHOLE_NUMBER,  # 0: no preemption; checked >= 0 below
         "preempt_exempt_time_s": NON_NEGATIVE,
+        "calc_period_s": NON_NEGATIVE,  # 0: recalculate at every cycle
+        "slurm_conf": FILE,
+        "slurm_assoc": FILE,
+        "slurm_sshare": FILE,
+        "use_slurm_fairshare": FLAG,
     }
 
     def __init__(
         self,
-        weight_age: float = 1000.0,
-        weight_fairshare: float = 10000.0,
-        weight_job_size: float = 1000.0,
-        weight_qos: float = 0.0,
-        weight_partition: float = 1000.0,
-        max_age_hours: float = 168.0,
-        decay_half_life_hours: float = 168.0,
-        favor_small: bool = False,
+        weight_age: float | None = None,
+        weight_fairshare: float | None = None,
+        weight_job_size: float | None = None,
+        weight_qos: float | None = None,
+        weight_partition: float | None = None,
+        max_age_hours: float | None = None,
+        decay_half_life_hours: float | None = None,
+        favor_small: bool | None = None,
         classic_fairshare: bool = False,
         preempt_qos_gap: int = 0,
         preempt_exempt_time_s: float = 0.0,
+        calc_period_s: float | None = None,
+        slurm_conf: str = "",
+        slurm_assoc: str = "",
+        slurm_sshare: str = "",
+        use_slurm_fairshare: bool = False,
+        setup: SlurmSetup | None = None,
     ) -> None:
-        super().__init__(NoQuota(), BestFit())
+        cfg = setup or read_setup_files(slurm_conf, slurm_assoc, slurm_sshare)
+        self.setup = cfg
+        limits = cfg.limits if cfg is not None else {}
+        super().__init__(SlurmLimits(limits) if limits else NoQuota(), BestFit())
         if preempt_qos_gap < 0:
             raise InputError(
                 f"policy {self.name!r} option 'preempt_qos_gap' must be 0 (no preemption) "
@@ -222,23 +298,44 @@ class SlurmMultifactor(BasePolicy):
             )
         # job id -> (its preemption count, when it was requeued): a requeue resets its age
         self._requeued: dict[int, tuple[int, float]] = {}
+        pick = _Picker(cfg)
         self.weights = Factors(
-            weight_age, weight_fairshare, weight_job_size, weight_qos, weight_partition
+            pick(weight_age, "weight_age", 1000.0),
+            pick(weight_fairshare, "weight_fairshare", 10000.0),
+            pick(weight_job_size, "weight_job_size", 1000.0),
+            pick(weight_qos, "weight_qos", 0.0),
+            pick(weight_partition, "weight_partition", 1000.0),
         )
-        self.max_age_s = max_age_hours * _HOUR_S
-        self.favor_small = favor_small
+        self.max_age_s = pick(_hours(max_age_hours), "max_age_s", 168.0 * _HOUR_S)
+        self.favor_small = bool(pick(favor_small, "favor_small", False))
         self.classic = classic_fairshare
-        self.usage = DecayedUsage(decay_half_life_hours * _HOUR_S)
+        half_life = pick(_hours(decay_half_life_hours), "decay_half_life_s", 168.0 * _HOUR_S)
+        self.usage = DecayedUsage(half_life, cfg.usage_gpu_s if cfg is not None else None)
+        self.recalc = Recalculation(pick(calc_period_s, "calc_period_s", 300.0))
+        self.given_fs = cfg.fairshare if cfg is not None and use_slurm_fairshare else None
+        if use_slurm_fairshare and self.given_fs is None:
+            raise InputError(
+                f"policy {self.name!r} option 'use_slurm_fairshare' needs Slurm's factors: "
+                "name sshare's output in 'slurm_sshare' (or pass a setup with fairshare)"
+            )
+        self.tree = cfg.tree if cfg is not None else None
 
     def decide(self, snap: Snapshot) -> Decision:
-        self.usage.advance(snap.now_s)
+        now = snap.now_s
+        at = self.recalc.due(now)
+        if at is not None:  # PriorityCalcPeriod: usage, fair-share and priorities anew
+            self.usage.advance(at)
+            self.recalc.done(at, self.usage)
+        self.usage.advance(now)
         d = Decision()
+        if isinstance(self.admission, SlurmLimits):
+            self.admission.admitted = d.admit
         for cohort in snap.dirty_cohorts():
             self.usage.watch(cohort.programs)
             self.schedule_cohort(snap, cohort.name, d)
         self.usage.settle()
         for v in d.preempt:  # requeued now, by this decision
-            self._requeued[v.spec.id] = (v.preemptions + 1, snap.now_s)
+            self._requeued[v.spec.id] = (v.preemptions + 1, now)
         for job, _ in d.admit:
             self._requeued.pop(job.spec.id, None)
         return d
@@ -257,26 +354,54 @@ class SlurmMultifactor(BasePolicy):
         return seen[1]
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
+        """Strict priority order; a job held by an association limit is passed over
+        (:mod:`gpufleet.policies.slurm.limits`), any other refusal ends the cohort's pass."""
         for job in self.ordered(snap, snap.cohort(cohort)):
-            if not self.try_start(snap, job, d):
+            if not self.try_start(snap, job, d) and not self.held_by_limit(d):
                 return
+
+    @staticmethod
+    def held_by_limit(d: Decision) -> bool:
+        """Whether the job just refused was refused by a limit (Slurm skips it)."""
+        return bool(d.blocked) and d.blocked[-1][1] is Reason.QUOTA
 
     # --- priority ----------------------------------------------------------------------
     def ordered(self, snap: Snapshot, cohort: CohortState) -> list[Job]:
         """The cohort's pending jobs by preemption level (jobs that can preempt first, when
         preemption is on), priority (highest first), submit time, id."""
-        factors = self.factors_of(snap, cohort)
-        w = self.weights
+        prio = self.priorities(snap, cohort)
         now = snap.now_s
         level = preempt_levels(cohort, self.preempt_gap) if self.preempt_gap else {}
 
         def key(job: Job) -> tuple[int, float, float, int]:
-            f = factors(job)
-            prio = sum(wi * fi for wi, fi in zip(w, f, strict=True))
             lv = level.get(job.spec.priority, 0)
-            return (-lv, -prio, self.queued_since_s(job, now), job.spec.id)
+            return (-lv, -prio(job), self.queued_since_s(job, now), job.spec.id)
 
         return sorted(cohort.queue.values(), key=key)
+
+    def priorities(self, snap: Snapshot, cohort: CohortState) -> Callable[[Job], float]:
+        """Each pending job's priority as Slurm holds it: set when the job is first seen
+        (``priority_p_set`` at submission) and again at every recalculation
+        (``decay_apply_weighted_factors`` in the decay thread), from the fair-share of the
+        last recalculation; with ``calc_period_s`` 0 every cycle recalculates."""
+        factors = self.factors_of(snap, cohort)
+        w = self.weights
+        if self.recalc.period_s == 0:
+            return lambda job: sum(wi * fi for wi, fi in zip(w, factors(job), strict=True))
+        cache, at, now = self.recalc.priority, self.recalc.at_s, snap.now_s
+
+        def prio(job: Job) -> float:
+            held = cache.get(job.spec.id)
+            if held is not None and held[0] == job.preemptions:
+                return held[1]
+            since = self.queued_since_s(job, now)
+            when = at if at is not None and since <= at else now
+            f = factors(job, when)
+            value = sum(wi * fi for wi, fi in zip(w, f, strict=True))
+            cache[job.spec.id] = (job.preemptions, value)
+            return value
+
+        return prio
 
     def priority(self, snap: Snapshot, job: Job) -> float:
         f = self.factors_of(snap, snap.cohort(job.cohort))(job)
@@ -292,24 +417,37 @@ class SlurmMultifactor(BasePolicy):
         )
         qos_max = max((max(0, j.spec.priority) for j in cohort.queue.values()), default=0)
         part_max = max((max(0, p.priority) for p in cohort.programs), default=0)
-        return _FactorFn(
-            self, snap.now_s, self.fairshare(cohort.programs), total, qos_max, part_max
-        )
+        fs = self.recalc.fairshare.get(cohort.name)
+        if fs is None:
+            fs = self.recalc.fairshare[cohort.name] = self.fairshare(cohort.programs)
+        return _FactorFn(self, snap.now_s, fs, total, qos_max, part_max)
 
     def fairshare(self, programs: list[ProgramState]) -> dict[int, float]:
+        """Fair-share factors from the usage of the last recalculation: Slurm's own
+        (``given_fs``) before the first recalculation when asked, the configured account
+        tree's Fair Tree when there is one, else Fair Tree (or classic) over
+        root -> entity -> program."""
+        usage = self.recalc.usage
+        if self.given_fs is not None and self.recalc.count <= 1:
+            return {p.index: self.given_fs.get(p.name, 0.0) for p in programs}
+        if self.tree is not None:
+            by_name = fair_tree_factors(
+                self.tree, {p.name: usage.get(p.index, 0.0) for p in programs}
+            )
+            return {p.index: by_name.get(p.name, 0.0) for p in programs}
         if self.classic:
             total_w = sum(p.weight for p in programs)
-            total_u = sum(self.usage.of(p) for p in programs)
+            total_u = sum(usage.get(p.index, 0.0) for p in programs)
             return {
                 p.index: classic_fairshare(
                     p.weight / total_w if total_w else 0.0,
-                    self.usage.of(p) / total_u if total_u else 0.0,
+                    usage.get(p.index, 0.0) / total_u if total_u else 0.0,
                 )
                 for p in programs
             }
         tree: dict[str, dict[int, tuple[float, float]]] = {}
         for p in programs:
-            tree.setdefault(p.entity, {})[p.index] = (p.weight, self.usage.of(p))
+            tree.setdefault(p.entity, {})[p.index] = (p.weight, usage.get(p.index, 0.0))
         return fair_tree(tree)
 
 
@@ -330,9 +468,11 @@ class _FactorFn:
         self.policy, self.now_s, self.fs = policy, now_s, fs
         self.total, self.qos_max, self.part_max = total, qos_max, part_max
 
-    def __call__(self, job: Job) -> Factors:
+    def __call__(self, job: Job, at_s: float | None = None) -> Factors:
+        """The job's factors, its age taken at ``at_s`` (default: now)."""
         pol, s = self.policy, job.spec
-        waited = max(0.0, self.now_s - pol.queued_since_s(job, self.now_s))
+        when = self.now_s if at_s is None else at_s
+        waited = max(0.0, when - pol.queued_since_s(job, self.now_s))
         age = min(1.0, waited / pol.max_age_s) if pol.max_age_s > 0 else 1.0
         size = 0.0
         if self.total > 0:

@@ -1,0 +1,133 @@
+"""Free GPUs per node over time, as Slurm's backfill scheduler plans them (``node_space``).
+
+Source: src/plugins/sched/backfill/backfill.c (slurm-22-05-9-1): ``_attempt_backfill``
+builds a table of intervals, each with the nodes free through it, from the running jobs'
+expected ends; each job it examines either starts now or gets a reservation added to the
+table (``_add_reservation``), so later jobs are planned around it. Times are rounded down
+to ``bf_resolution`` (``end_time = (end_time / backfill_resolution) *
+backfill_resolution``).
+
+Here an interval keeps a list of free GPUs per node of one cohort (``free[i][k]`` for the
+cohort's k-th node from ``times[i]`` to ``times[i + 1]``). A job of g GPUs and time limit L
+fits at ``times[i]`` if, for the minimum over ``[times[i], times[i] + L)`` of each node's
+free GPUs, the gang placement rule of :mod:`gpufleet.state.capacity` finds room on one of
+its allowed groups: g on one node when g is at most the largest node, else the nodes'
+free GPUs taken largest first with the remainder best fit.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+
+from gpufleet.state.capacity import CapacityIndex, Slots
+
+
+class NodeSpace:
+    """The plan of one cohort's backfill pass; ``times[0]`` is now."""
+
+    def __init__(
+        self, cap: CapacityIndex, groups: Iterable[int], now_s: float, resolution_s: float
+    ) -> None:
+        self.now_s = now_s
+        self.res = resolution_s
+        self.nodes: list[int] = []
+        self.group_nodes: dict[int, list[int]] = {}  # group -> local node positions
+        self.top: dict[int, int] = {}
+        for gi in groups:
+            g = cap.groups[gi]
+            local = []
+            for bucket in g.buckets:
+                for node in bucket:
+                    local.append(len(self.nodes))
+                    self.nodes.append(node)
+            self.group_nodes[gi] = local
+            self.top[gi] = g.max_gpus
+        self.times: list[float] = [now_s]
+        self.free: list[list[int]] = [[cap.node_free[n] for n in self.nodes]]
+        self.pos = {n: k for k, n in enumerate(self.nodes)}
+
+    def rounded(self, t: float) -> float:
+        """``t`` rounded down to the resolution, and after now (an overdue job's GPUs are
+        planned free one resolution step from now)."""
+        r = (t // self.res) * self.res
+        return r if r > self.now_s else self.now_s + self.res
+
+    def _split(self, t: float) -> int:
+        """The index of the interval starting at ``t``, splitting one if needed."""
+        i = bisect.bisect_left(self.times, t)
+        if i < len(self.times) and self.times[i] == t:
+            return i
+        self.times.insert(i, t)
+        self.free.insert(i, list(self.free[i - 1]))
+        return i
+
+    def change(self, slots: Slots, start: float, end: float | None, sign: int) -> None:
+        """Add ``sign`` times the slots' GPUs to every interval in ``[start, end)``."""
+        i = self._split(start)
+        j = len(self.times) if end is None else self._split(end)
+        for row in self.free[i:j]:
+            for node, n in slots:
+                k = self.pos.get(node)
+                if k is not None:
+                    row[k] += sign * n
+
+    def release(self, slots: Slots, at: float) -> None:
+        """A running job's GPUs come free at ``at`` (its rounded expected end)."""
+        self.change(slots, at, None, +1)
+
+    def take(self, slots: Slots, start: float, end: float) -> None:
+        """A planned job holds the slots over ``[start, end)``."""
+        self.change(slots, start, end, -1)
+
+    def earliest(
+        self, groups: list[int], gpus: int, limit_s: float, window_s: float
+    ) -> tuple[float, Slots] | None:
+        """The first interval start (within the window) at which the job fits for its
+        whole limit, and where; None if it fits nowhere in the window."""
+        horizon = self.now_s + window_s
+        for i, t in enumerate(self.times):
+            if t > horizon:
+                return None
+            if i > 0 and not self._freed_at(i):
+                continue  # nothing came free here: it fits no better than before
+            end = t + limit_s
+            j = bisect.bisect_left(self.times, end, lo=i + 1)
+            rows = self.free[i:j]
+            for gi in groups:
+                local = self.group_nodes.get(gi, [])
+                avail = [(self.nodes[k], min(r[k] for r in rows)) for k in local]
+                slots = fit(avail, gpus, self.top[gi])
+                if slots is not None:
+                    return t, slots
+        return None
+
+    def _freed_at(self, i: int) -> bool:
+        before, after = self.free[i - 1], self.free[i]
+        return any(a > b for a, b in zip(after, before, strict=True))
+
+
+def fit(avail: list[tuple[int, int]], gpus: int, top: int) -> Slots | None:
+    """Gang slots for ``gpus`` on nodes with ``avail`` free GPUs: on one node (the one left
+    with the fewest, earliest on ties) when ``gpus <= top``, else the largest first and the
+    remainder best fit (the rule of ``CapacityIndex.fit``)."""
+    if gpus <= top:
+        best: tuple[int, int] | None = None
+        for node, f in avail:
+            if f >= gpus and (best is None or f < best[1]):
+                best = (node, f)
+        return None if best is None else ((best[0], gpus),)
+    if sum(f for _, f in avail) < gpus:
+        return None
+    order = sorted((x for x in avail if x[1] > 0), key=lambda x: -x[1])
+    chosen: list[tuple[int, int]] = []
+    rem = gpus
+    for k, (node, f) in enumerate(order):
+        if rem <= f:
+            rest = [x for x in order[k:] if x[1] >= rem]
+            pick = min(rest, key=lambda x: x[1])
+            chosen.append((pick[0], rem))
+            return tuple(chosen)
+        chosen.append((node, f))
+        rem -= f
+    return None

@@ -1,0 +1,118 @@
+"""What a Slurm cluster is configured to do, as the Slurm policies take it: a pure model.
+
+Filled from text by :mod:`gpufleet.policies.slurm.conftext` (``slurm.conf`` or ``scontrol
+show config``, ``sacctmgr -P show assoc``, ``sshare -P -a -l``) or by a caller that has
+parsed them already (the live forecast); the policies never read Slurm themselves.
+
+Names. Slurm's accounts stand for gpufleet's programs: a limit or a fair-share leaf named
+``xai`` applies to the program named ``xai`` (:meth:`SlurmSetup.renamed` maps accounts to
+program names where they differ). gpufleet's jobs carry no Slurm user, so an account's
+users are one leaf: its program.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from gpufleet.errors import InputError
+
+
+@dataclass(frozen=True)
+class AssocLimits:
+    """An association's limits on GPUs and jobs (sacctmgr's ``GrpTRES``, ``MaxTRES``,
+    ``GrpJobs``; slurm.schedmd.com/resource_limits.html).
+
+    ``grp_gpus``: GPU type -> the most GPUs of that type the association's running jobs
+    may hold together; the key ``None`` is ``gres/gpu`` (all types together),
+    ``"h100"`` is ``gres/gpu:h100``. ``max_gpus_per_job``: ``MaxTRES=gres/gpu=N``, the most
+    GPUs one job may ask for. ``grp_jobs``: the most running jobs."""
+
+    grp_gpus: Mapping[str | None, int] = field(default_factory=dict)
+    max_gpus_per_job: int | None = None
+    grp_jobs: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.grp_gpus and self.max_gpus_per_job is None and self.grp_jobs is None
+
+
+@dataclass(frozen=True)
+class Account:
+    """A node of the fair-share tree (``sacctmgr show assoc``'s account rows): its raw
+    ``Share`` and its children by name (accounts of the tree, or leaves: programs)."""
+
+    name: str
+    shares: float
+    children: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SlurmSetup:
+    """The configuration the Slurm policies follow; every field has Slurm's default.
+
+    Weights, ``max_age_s``, ``decay_half_life_s``, ``calc_period_s``, ``favor_small`` are
+    priority/multifactor's (``PriorityWeight*``, ``PriorityMaxAge``,
+    ``PriorityDecayHalfLife``, ``PriorityCalcPeriod``, ``PriorityFavorSmall``);
+    ``bf_*`` and ``sched_interval_s`` are ``SchedulerParameters``. ``limits`` are per
+    account (program); ``tree`` is the fair-share tree below ``root`` (None: gpufleet's
+    own, root -> entity -> program); ``fairshare`` is Slurm's own factor per program
+    (sshare's ``FairShare``), used instead of computing it until the first recalculation
+    when the policy is asked to (``use_slurm_fairshare``); ``usage_gpu_s`` is each
+    program's decayed usage at the start (sshare's ``RawUsage`` in GPU-seconds), from
+    which the recalculations go on."""
+
+    weight_age: float = 0.0
+    weight_fairshare: float = 0.0
+    weight_job_size: float = 0.0
+    weight_qos: float = 0.0
+    weight_partition: float = 0.0
+    max_age_s: float = 7 * 86_400.0
+    decay_half_life_s: float = 7 * 86_400.0
+    calc_period_s: float = 300.0
+    favor_small: bool = False
+    sched_interval_s: float = 60.0
+    bf_interval_s: float = 30.0
+    bf_max_job_test: int = 500
+    bf_resolution_s: float = 60.0
+    bf_window_s: float = 1440 * 60.0
+    limits: Mapping[str, AssocLimits] = field(default_factory=dict)
+    tree: Mapping[str, Account] | None = None
+    fairshare: Mapping[str, float] | None = None
+    usage_gpu_s: Mapping[str, float] = field(default_factory=dict)
+
+    def renamed(self, programs: Mapping[str, str]) -> SlurmSetup:
+        """The same setup with accounts named as gpufleet's programs (``programs``:
+        account -> program name; an account not in it keeps its name)."""
+
+        def n(a: str) -> str:
+            return programs.get(a, a)
+
+        tree = None
+        if self.tree is not None:
+            tree = {
+                n(k): replace(a, name=n(a.name), children=tuple(n(c) for c in a.children))
+                for k, a in self.tree.items()
+            }
+        return replace(
+            self,
+            limits={n(a): lim for a, lim in self.limits.items()},
+            tree=tree,
+            fairshare=None
+            if self.fairshare is None
+            else {n(a): f for a, f in self.fairshare.items()},
+            usage_gpu_s={n(a): u for a, u in self.usage_gpu_s.items()},
+        )
+
+    def check(self, source: str) -> None:
+        """Refuse numbers Slurm would refuse, naming ``source`` and the field."""
+        for name in ("bf_interval_s", "bf_resolution_s", "calc_period_s"):
+            if getattr(self, name) <= 0:
+                raise InputError(f"{source}: {name} must be > 0, got {getattr(self, name)}")
+        if self.bf_max_job_test < 1:
+            raise InputError(f"{source}: bf_max_job_test must be >= 1")
+        if self.tree is not None and "root" not in self.tree:
+            raise InputError(f"{source}: the fair-share tree has no account 'root'")
+
+
+ROOT = "root"
