@@ -21,6 +21,7 @@ from gpufleet.cli import (
     demo,
     explain,
     export,
+    live,
     policies,
     serve,
     simulate,
@@ -52,6 +53,7 @@ GROUPS = (
     db,
     admin,
     audit,
+    live,
     serve,
 )
 
