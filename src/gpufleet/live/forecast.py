@@ -14,8 +14,9 @@ Phases of :func:`forecast_from_state`:
    (:mod:`~gpufleet.live.forecast_fleet`);
 2. jobs       running jobs placed on their GPUs, pending jobs queued
    (:mod:`~gpufleet.live.forecast_jobs`: jobs run until their time limit unless told);
-3. policy     chosen by the cluster's ``SchedulerType``, weights from its configuration;
-   Slurm's decayed usage (``sshare``'s RawUsage) seeds the policy's fair-share usage;
+3. policy     chosen by the cluster's ``SchedulerType``, weights from its configuration,
+   with the cluster's association limits, Slurm's own fair-share factors and its decayed
+   usage (:mod:`~gpufleet.live.forecast_setup`);
 4. run        the simulator from that state to the horizon;
 5. read       each job's start and end, each register program's milestone date.
 
@@ -28,7 +29,7 @@ forecast_result`).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -53,11 +54,14 @@ from gpufleet.live.forecast_jobs import (
 )
 from gpufleet.live.forecast_policy import choose_policy
 from gpufleet.live.forecast_result import Forecast, empty_forecast, read_forecast
+from gpufleet.live.forecast_setup import slurm_setup
 from gpufleet.live.mapping import ClusterMapping
 from gpufleet.live.slurm.cli import SlurmCliSource
 from gpufleet.live.slurm.model import Association, FairShare, SlurmConfig, SlurmJob, SlurmNode
-from gpufleet.policies.registry import build_policy
+from gpufleet.policies.base import Policy
+from gpufleet.policies.registry import POLICIES, build_policy
 from gpufleet.policies.slurm import SlurmMultifactor
+from gpufleet.policies.slurm.setup import SlurmSetup
 from gpufleet.sim.simulator import Simulation
 
 DEFAULT_HORIZON = timedelta(days=30)
@@ -98,6 +102,7 @@ def forecast_from_cluster(
     horizon: timedelta = DEFAULT_HORIZON,
     usage_per_gpu_s: float = 1.0,
     catalog: GpuCatalog | None = None,
+    slurm_fairshare: bool = True,
 ) -> Forecast:
     """Read the cluster now (``clock``: the wall clock unless given) and forecast from it;
     the arguments after ``clock`` are :func:`forecast_from_state`'s."""
@@ -113,6 +118,7 @@ def forecast_from_cluster(
         horizon=horizon,
         usage_per_gpu_s=usage_per_gpu_s,
         catalog=catalog,
+        slurm_fairshare=slurm_fairshare,
     )
 
 
@@ -128,6 +134,7 @@ def forecast_from_state(
     usage_per_gpu_s: float = 1.0,
     catalog: GpuCatalog | None = None,
     policy: PolicySpec | None = None,
+    slurm_fairshare: bool = True,
 ) -> Forecast:
     """The forecast from ``state`` as of ``now`` (phases in the module docstring).
 
@@ -137,13 +144,16 @@ def forecast_from_state(
     ``usage_per_gpu_s``: Slurm's usage units per GPU-second (its billing weight of a GPU,
     ``TRESBillingWeights``' ``GRES/gpu``), so that Slurm's recorded usage and the usage
     the run adds are in one unit. ``policy``: another policy than the cluster's (what-if).
+    ``slurm_fairshare``: start from Slurm's own fair-share factors (sshare's), as the
+    Slurm policies do until their first recalculation; else they compute them from the
+    usage.
     """
     if now.tzinfo is None:
         raise InputError(f"forecast: now {now.isoformat()} has no timezone (expected UTC)")
     wall0 = time.perf_counter()
     real = catalog or default_catalog()
     horizon_s = horizon.total_seconds()
-    choice = choose_policy(state.config)
+    choice = choose_policy(state.config, slurm_fairshare)
     spec = policy or choice.spec
     # phase 1: fleet and programs
     accounts = [j.account for j in state.jobs if is_pending(j) or is_running(j)]
@@ -153,13 +163,15 @@ def forecast_from_state(
     owner = EntityId(members[0].account)
     fleet = build_fleet(state.nodes, mapping, real, state.config.cluster, owner, now)
     scenario = _scenario(state.config.cluster, now, horizon, members, fleet, spec)
-    sim = Simulation(scenario, build_policy(spec))
+    setup, setup_notes = slurm_setup(
+        state.config, state.associations, state.fairshare, mapping, usage_per_gpu_s
+    )
+    sim = Simulation(scenario, _policy(spec, setup))
     # phase 2: jobs
     jobs = starting_jobs(
         state.jobs, fleet, sim.state.capacity, mapping, now, horizon_s, run_time_s or {}
     )
-    # phase 3: the policy's fair-share usage, from Slurm's
-    _seed_usage(sim, members, usage_per_gpu_s)
+    # phase 3 (above): the policy with the cluster's limits, fair-share and usage
     # phase 4: run
     run_jobs = sim.start_from(jobs.running, jobs.pending, _down_nodes(fleet, jobs))
     sim.run_until(horizon_s)
@@ -173,7 +185,7 @@ def forecast_from_state(
         real,
         spec,
         choice.not_modelled,
-        fleet.notes + _drain_notes(fleet, jobs),
+        fleet.notes + setup_notes + _drain_notes(fleet, jobs),
         milestones or {},
         done_gpu_hours or {},
         time.perf_counter() - wall0,
@@ -205,15 +217,14 @@ def _scenario(
     )
 
 
-def _seed_usage(sim: Simulation, members: tuple[Member, ...], usage_per_gpu_s: float) -> None:
-    """Slurm's decayed usage per account as the policy's starting usage, in
-    GPU-seconds (a policy without fair-share usage is left as it is)."""
-    pol = sim.policy
-    if not isinstance(pol, SlurmMultifactor):
-        return
-    programs = sim.state.program_by_name
-    for m in members:
-        pol.usage.gpu_s[programs[m.program].index] = m.usage / usage_per_gpu_s
+def _policy(spec: PolicySpec, setup: SlurmSetup) -> Policy:
+    """The policy of ``spec``; a Slurm policy also gets the cluster's setup (what its
+    options do not set comes from there)."""
+    cls = POLICIES.get(spec.name)
+    if issubclass(cls, SlurmMultifactor):
+        factory: Callable[..., Policy] = cls
+        return factory(**dict(spec.options), setup=setup)
+    return build_policy(spec)
 
 
 def _held_nodes(jobs: StartingJobs) -> set[int]:

@@ -70,8 +70,9 @@ def candidate_options(config: SlurmConfig) -> dict[str, tuple[str, OptionValue]]
     }
 
 
-def choose_policy(config: SlurmConfig) -> PolicyChoice:
-    """The policy and its options for ``config`` (rules in the module docstring)."""
+def choose_policy(config: SlurmConfig, slurm_fairshare: bool = False) -> PolicyChoice:
+    """The policy and its options for ``config`` (rules in the module docstring); with
+    ``slurm_fairshare``, ``use_slurm_fairshare`` where the policy declares it."""
     name = policy_name(config)
     declared = POLICIES.get(name).options
     options: dict[str, OptionValue] = {}
@@ -84,6 +85,8 @@ def choose_policy(config: SlurmConfig) -> PolicyChoice:
             continue  # a backfill setting means nothing to the main scheduler alone
         else:
             missing.append(f"{setting}={value}")
+    if slurm_fairshare and "use_slurm_fairshare" in declared:
+        options["use_slurm_fairshare"] = True
     if config.weights.assoc:
         missing.append(f"PriorityWeightAssoc={config.weights.assoc}")
     if config.weights.tres:

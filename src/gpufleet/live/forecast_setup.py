@@ -1,0 +1,109 @@
+"""The Slurm policies' configuration (:class:`~gpufleet.policies.slurm.setup.SlurmSetup`)
+filled from what the live client read: the forecast hands the policy the cluster's own
+association limits, fair-share factors and usage instead of letting it guess them
+(issue 18, item 5: "configuration in, not guessed").
+
+- **limits**, per account (the run's program of the same name): ``GrpTRES`` on
+  ``gres/gpu`` (all types) or ``gres/gpu:TYPE`` (the mapping's catalog name for TYPE; a
+  type the mapping does not name is dropped and noted), ``MaxTRES`` on ``gres/gpu`` (per
+  job), ``GrpJobs``;
+- **fairshare**, per account: Slurm's own factor (``sshare``'s ``FairShare``). Under Fair
+  Tree an account row has none and its users carry it; the account takes its users'
+  highest (the run does not tell an account's users apart);
+- **usage_gpu_s**, per account: ``sshare``'s ``RawUsage`` of the account row divided by
+  Slurm's usage units per GPU-second (its billing weight of a GPU);
+- weights, decay, calculation period, scheduler intervals from the configuration, for
+  what the policy's options do not set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gpufleet.live.mapping import ClusterMapping
+from gpufleet.live.slurm.model import Association, FairShare, SlurmConfig, TresLimit
+from gpufleet.policies.slurm.setup import AssocLimits, SlurmSetup
+
+
+def account_limits(
+    associations: Sequence[Association], mapping: ClusterMapping
+) -> tuple[dict[str, AssocLimits], tuple[str, ...]]:
+    """Each account's limits (account rows only: user rows' limits are not modelled), and
+    notes for what could not be carried over."""
+    out: dict[str, AssocLimits] = {}
+    notes: list[str] = []
+    for a in associations:
+        if a.user:
+            if a.grp_tres or a.max_tres or a.grp_jobs is not None:
+                notes.append(f"limits of user {a.user} in account {a.account} not modelled")
+            continue
+        grp = _gpu_caps(a.account, a.grp_tres, mapping, notes)
+        per_job = next((t.count for t in a.max_tres if t.tres == "gres/gpu"), None)
+        limits = AssocLimits(grp, per_job, a.grp_jobs)
+        if not limits.empty:
+            out[a.account] = limits
+    return out, tuple(notes)
+
+
+def _gpu_caps(
+    account: str, tres: Sequence[TresLimit], mapping: ClusterMapping, notes: list[str]
+) -> dict[str | None, int]:
+    caps: dict[str | None, int] = {}
+    for t in tres:
+        if t.tres == "gres/gpu":
+            caps[None] = t.count
+        elif t.tres.startswith("gres/gpu:"):
+            gres_type = t.tres.removeprefix("gres/gpu:")
+            named = mapping.gpu_type(gres_type)
+            if named is None:
+                notes.append(f"account {account}: GrpTRES {t.tres} of an unmapped GPU type dropped")
+            else:
+                caps[named] = t.count
+    return caps
+
+
+def account_factors(fairshare: Sequence[FairShare]) -> dict[str, float]:
+    """Slurm's fair-share factor per account (rules in the module docstring)."""
+    out: dict[str, float] = {}
+    for f in fairshare:
+        if f.fairshare is None:
+            continue
+        out[f.account] = max(out.get(f.account, 0.0), f.fairshare)
+    return out
+
+
+def slurm_setup(
+    config: SlurmConfig,
+    associations: Sequence[Association],
+    fairshare: Sequence[FairShare],
+    mapping: ClusterMapping,
+    usage_per_gpu_s: float,
+) -> tuple[SlurmSetup, tuple[str, ...]]:
+    """The setup, and notes on what was left out of it."""
+    limits, notes = account_limits(associations, mapping)
+    w, sched = config.weights, config.scheduler
+    multifactor = config.priority_type == "priority/multifactor"
+    setup = SlurmSetup(
+        weight_age=float(w.age) if multifactor else 0.0,
+        weight_fairshare=float(w.fairshare) if multifactor else 0.0,
+        weight_job_size=float(w.job_size) if multifactor else 0.0,
+        weight_qos=float(w.qos) if multifactor else 0.0,
+        weight_partition=float(w.partition) if multifactor else 0.0,
+        max_age_s=float(config.max_age_s),
+        decay_half_life_s=float(config.decay_half_life_s or 0),
+        calc_period_s=float(config.calc_period_s),
+        favor_small=config.favor_small,
+        sched_interval_s=float(sched.sched_interval_s),
+        bf_interval_s=float(sched.bf_interval_s),
+        bf_max_job_test=sched.bf_max_job_test,
+        bf_resolution_s=float(sched.bf_resolution_s),
+        bf_window_s=sched.bf_window_min * 60.0,
+        limits=limits,
+        fairshare=account_factors(fairshare),
+        usage_gpu_s={
+            f.account: f.raw_usage / usage_per_gpu_s
+            for f in fairshare
+            if not f.user and f.account != "root"
+        },
+    )
+    return setup, notes
