@@ -200,6 +200,13 @@ ROWS: list[Row] = [
     # the run is queued, not done: who may read it gets 409 not-done
     r("GET", f"{V}/runs/{{run_id}}/report", OWN_READ.replace("200", "409"), run_id="@run"),
     r("GET", f"{V}/reports/fleet", TOKEN),
+    # the live fleet: every token reads it, cut to its entity (tests/service/test_api_live.py)
+    r("GET", f"{V}/live/status", TOKEN),
+    r("GET", f"{V}/live/series", TOKEN),
+    r("GET", f"{V}/live/findings", TOKEN),
+    r("GET", f"{V}/live/suggestions", TOKEN),
+    # fleet-admin only; this server has no live configuration: 409 no-live-config after the check
+    r("POST", f"{V}/live/observe", fleet_only(409), {}),
     # the whole fleet's quotas: fleet-admin only (docs/security.md, "What a token may read")
     r("GET", f"{V}/exports/{{format}}", fleet_only(200), format="kueue"),
     r("GET", f"{V}/audit", fleet_only(200)),

@@ -1,15 +1,21 @@
 """``gpufleet serve``: the REST API and the web dashboard on the store named by ``--db``,
-with the run budget, the cap on runs per entity, the rate limit and signed checkpoints."""
+with the run budget, the cap on runs per entity, the rate limit, signed checkpoints and,
+with ``--live-config FILE``, a poller that observes the live sources the file names."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gpufleet.cli.store import db_arg, open_store
 from gpufleet.errors import ExitCode, InputError
 from gpufleet.governance.runs.budget import RunBudget
+from gpufleet.governance.store.db import Store
 from gpufleet.service.checkpoints import AnchorSettings
+
+if TYPE_CHECKING:
+    from gpufleet.service.live_worker import LivePoller
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -22,13 +28,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     anchors = AnchorSettings.from_args(
         args.anchor_file, args.signing_key, args.public_key, args.checkpoint_every
     )
+    limits = _run_limits(args)
     with open_store(args) as store:
-        app = create_app(store, run_worker=not args.no_worker, anchors=anchors, **_run_limits(args))
+        poller: LivePoller | None = None
+        if args.live_config:
+            poller = _live_poller(store, Path(args.live_config))
+        app = create_app(
+            store, run_worker=not args.no_worker, anchors=anchors, live_poller=poller, **limits
+        )
         print(
             f"gpufleet serving {store.engine.url.render_as_string()} on http://{args.host}:{args.port}"
         )
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
         return ExitCode.OK
+
+
+def _live_poller(store: Store, config: Path) -> LivePoller:
+    """The poller of ``--live-config FILE``'s sources; a bad file is exit 2 before the
+    server starts (every problem with file, line and field)."""
+    # imported here: see cmd_serve
+    from gpufleet.live.config import load_settings
+    from gpufleet.service.live_worker import poller_for
+
+    return poller_for(store, load_settings(config))
 
 
 def _run_limits(args: argparse.Namespace) -> dict[str, Any]:
@@ -88,7 +110,8 @@ def _serve_limits(sv: argparse.ArgumentParser) -> None:
         type=float,
         default=30.0,
         metavar="N",
-        help="expensive requests (runs, assessments, reports, exports, seeding) a token "
+        help="expensive requests (runs, assessments, reports, exports, seeding, live "
+        "reads) a token "
         "may make a minute after its burst; 0: no limit (default 30)",
     )
     add("--rate-burst", type=int, default=20, metavar="B",
@@ -107,6 +130,11 @@ def add_commands(sub: Any) -> None:
     sv.add_argument("--public-key", metavar="PUB", help="verify checkpoints with this key")
     sv.add_argument(
         "--checkpoint-every", type=float, metavar="SECONDS", help="sign the head this often"
+    )
+    sv.add_argument(
+        "--live-config",
+        metavar="FILE",
+        help="observe the live sources this file names every `every` of it (docs/live.md)",
     )
     db_arg(sv)
     sv.set_defaults(fn=cmd_serve)

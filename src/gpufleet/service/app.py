@@ -37,8 +37,9 @@ from gpufleet.registry import Registry
 from gpufleet.service import dashboard, errors
 from gpufleet.service.checkpoints import AnchorSettings, Checkpointer
 from gpufleet.service.deps import Caller, StoreDep
+from gpufleet.service.live_worker import LivePoller
 from gpufleet.service.ratelimit import DEFAULT_RATE, RateLimit, RateLimitMiddleware
-from gpufleet.service.routes import audit, register, reports, runs, tokens, transfers
+from gpufleet.service.routes import audit, live, register, reports, runs, tokens, transfers
 
 log = logging.getLogger("gpufleet.service")
 
@@ -74,6 +75,7 @@ ROUTERS.add("register", register.router)
 ROUTERS.add("transfers", transfers.router)
 ROUTERS.add("runs", runs.router)
 ROUTERS.add("reports", reports.router)
+ROUTERS.add("live", live.router)
 ROUTERS.add("audit", audit.router)
 ROUTERS.add("tokens", tokens.router)
 
@@ -86,12 +88,15 @@ def create_app(
     run_budget: RunBudget = DEFAULT_BUDGET,
     runs_per_entity: int = MAX_ACTIVE_RUNS,
     rate_limit: RateLimit = DEFAULT_RATE,
+    live_poller: LivePoller | None = None,
 ) -> FastAPI:
     """The service over ``store`` (whose schema is upgraded already); with ``anchors``,
     ``GET /audit/verify`` checks the signed checkpoints too, and with a signing key and a
     period a thread signs new ones (:mod:`gpufleet.service.checkpoints`). The run budget,
     the cap on runs per entity and the rate limit are ``gpufleet serve``'s options
-    (docs/security.md, "Runs")."""
+    (docs/security.md, "Runs"). ``live_poller`` observes the server's live sources
+    (``gpufleet serve --live-config FILE``): started and stopped with the app, and asked
+    by ``POST /api/v1/live/observe`` (:mod:`gpufleet.service.live_worker`)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -103,9 +108,13 @@ def create_app(
         signer = Checkpointer(store, anchors) if anchors and anchors.every_s else None
         if signer is not None:
             signer.start()
+        if live_poller is not None:
+            live_poller.start()
         try:
             yield
         finally:
+            if live_poller is not None:
+                live_poller.stop()
             if signer is not None:
                 signer.stop()
             if worker is not None:
@@ -127,6 +136,7 @@ def create_app(
     app.state.store = store
     app.state.anchors = anchors
     app.state.runs_per_entity = runs_per_entity
+    app.state.live_poller = live_poller
     errors.install(app)
     app.add_middleware(RateLimitMiddleware, limit=rate_limit)
     for _resource, router in ROUTERS.items():

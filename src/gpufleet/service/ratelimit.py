@@ -2,8 +2,10 @@
 
 The routes (:data:`EXPENSIVE`) each start a simulation, a replay of the plan or a
 scheduler export: ``POST /runs``, ``POST /transfers/{id}/assess``, ``GET
-/runs/{id}/report``, ``GET /exports/{format}``, ``GET /reports/fleet`` and ``POST
-/seed``. All of them share one bucket per token: it holds ``burst`` requests and refills
+/runs/{id}/report``, ``GET /exports/{format}``, ``GET /reports/fleet``, ``POST
+/seed``, ``POST /live/observe`` (it reads every source) and the live fleet's reads
+(``GET /live/status|series|findings|suggestions``: each reads a window of samples).
+All of them share one bucket per token: it holds ``burst`` requests and refills
 at ``per_minute`` a minute; a request that finds it empty gets 429 ``rate-limited`` with
 ``Retry-After`` (whole seconds until one request's worth has refilled), in the one error
 shape, before any work is done.
@@ -42,6 +44,8 @@ EXPENSIVE: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("GET", r"/api/v1/exports/[^/]+/?"),
         ("GET", r"/api/v1/reports/fleet/?"),
         ("POST", r"/api/v1/seed/?"),
+        ("POST", r"/api/v1/live/observe/?"),
+        ("GET", r"/api/v1/live/(status|series|findings|suggestions)/?"),
     )
 )
 
@@ -116,7 +120,7 @@ class RateLimitMiddleware:
                         429,
                         "rate-limited",
                         f"this token has used its {limit.burst} expensive requests "
-                        f"(runs, assessments, reports, exports, seeding; "
+                        f"(runs, assessments, reports, exports, seeding, live reads; "
                         f"{limit.per_minute:g} a minute): retry in {retry} s",
                         headers={"Retry-After": str(retry)},
                     )

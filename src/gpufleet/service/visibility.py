@@ -21,6 +21,13 @@ A run's stored result stays whole (the fleet-admin's, and the audit log commits 
 
 :func:`scrub` is the last line for text (error messages that list names): every other
 entity's program and pool name in it becomes ``<another entity's>``.
+
+The live fleet follows the same rule (:func:`live_sample`, :func:`live_status`): a scoped
+token sees its own entity's GPUs, waste, programs, demand, caps, drift and down nodes; a
+program of another entity running on its GPUs as ``<another entity's>``; no unmapped
+names (a name the mapping cannot place belongs to no entity yet); the sources' failures
+with the hidden names scrubbed; and the leases suggested between its entity and another,
+with both parties' figures (as a transfer's assessment shows its parties both sides).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from copy import deepcopy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -37,6 +44,8 @@ from sqlalchemy.orm import Session
 from gpufleet.governance.auth import access
 from gpufleet.governance.auth.tokens import Principal
 from gpufleet.governance.store.models import EntityRow, Pool, ProgramRow
+from gpufleet.live.series import FailurePoint, Sample, UsagePoint
+from gpufleet.live.status import LiveStatus
 
 HIDDEN = "<another entity's>"
 
@@ -130,3 +139,59 @@ def scrub(text: str, v: View) -> str:
     names = sorted(v.hidden_names, key=len, reverse=True)
     pattern = r"(?<![\w.\-])(" + "|".join(re.escape(n) for n in names) + r")(?![\w\-])"
     return re.sub(pattern, HIDDEN, text)
+
+
+def _own_usage(u: UsagePoint, v: View) -> UsagePoint | None:
+    if u.entity == v.entity:
+        return u
+    if u.holder == v.entity:  # another entity's program on this entity's GPUs
+        return replace(u, entity=HIDDEN, program=HIDDEN)
+    return None
+
+
+def live_sample(sample: Sample, v: View) -> Sample:
+    """What the caller may see of one stored live sample (see the module)."""
+    if v.whole:
+        return sample
+    own = v.entity
+    usage = (_own_usage(u, v) for u in sample.usage)
+    return replace(
+        sample,
+        capacity=tuple(c for c in sample.capacity if c.entity == own),
+        usage=tuple(u for u in usage if u is not None),
+        demand=tuple(d for d in sample.demand if d.entity == own),
+        quotas=tuple(q for q in sample.quotas if q.entity == own),
+        down_nodes=tuple(n for n in sample.down_nodes if n.entity == own),
+        unmapped=(),
+        failures=_failures(sample.failures, v),
+    )
+
+
+def _failures(failures: Iterable[FailurePoint], v: View) -> tuple[FailurePoint, ...]:
+    return tuple(replace(f, asked=scrub(f.asked, v), error=scrub(f.error, v)) for f in failures)
+
+
+def live_status(st: LiveStatus, v: View) -> LiveStatus:
+    """What the caller may see of the live status (see the module). Each waste and drift
+    row is one entity's own (computed from its rows alone), so keeping the caller's rows
+    gives what computing on its samples alone would."""
+    if v.whole:
+        return st
+    own = v.entity
+    drift = st.drift
+    if drift is not None:
+        drift = replace(
+            drift,
+            counts=tuple(c for c in drift.counts if c.entity == own),
+            quotas=tuple(q for q in drift.quotas if q.entity == own),
+        )
+    return replace(
+        st,
+        latest=live_sample(st.latest, v) if st.latest is not None else None,
+        waste=tuple(w for w in st.waste if w.entity == own),
+        demand=tuple(d for d in st.demand if d.entity == own),
+        drift=drift,
+        suggestions=tuple(x for x in st.suggestions if own in (x.from_entity, x.to_entity)),
+        failures=_failures(st.failures, v),
+        failures_in_window=_failures(st.failures_in_window, v),
+    )
