@@ -4,13 +4,15 @@ written as JSON. Pure functions; the routes (:mod:`gpufleet.service.routes.live`
 the store, apply the caller's view and call these.
 
 **Windows.** ``window`` is a duration (``90m``, ``24h``, ``7d``) ending at ``end``
-(default: now). A series is at most :data:`MAX_SERIES_WINDOW` long and is returned at
-the finest resolution whose points fit :data:`MAX_POINTS` (``minute`` up to 2 days,
-``hour`` up to 90 days, ``day`` beyond): the same tiers the store keeps
-(:data:`gpufleet.live.retention.DEFAULT_RETENTION`), so a window never asks for finer
-points than are stored. A resolution asked for that would give more points, or a series
-set with more than :data:`MAX_TOTAL_POINTS` points in all, is refused (422, naming the
-field and the limit) before anything is read.
+(default: now). A series is at most :data:`MAX_SERIES_WINDOW_S` long and is returned,
+unless asked otherwise, at the resolution of the store's tier that still holds all of the
+window (:data:`AUTO_UP_TO_S`: ``minute`` up to 2 days, ``hour`` up to 90 days, ``day``
+beyond; :data:`gpufleet.live.retention.DEFAULT_RETENTION`), so a window never asks for
+finer points than are stored, and each series has at most :data:`MAX_POINTS` points.
+A window too long, or a resolution asked for that would give more points, is refused
+(422, naming the field and the limit) before anything is read; an answer of more than
+:data:`MAX_TOTAL_POINTS` points in all series together, once read (it depends on how
+many entities, sites and GPU types there are), is refused the same way.
 
 The status, findings and suggestions are :mod:`gpufleet.live.status`'s (``gpufleet status
 --json``'s JSON); this module adds what the API serves beside them: the latest sample's
@@ -31,9 +33,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gpufleet.errors import InputError, Problem
-from gpufleet.live.retention import bucket_start, merge
+from gpufleet.live.retention import DEFAULT_RETENTION, bucket_start, merge
 from gpufleet.live.series import (
     CAPACITY_FIELDS,
+    RAW,
     CapacityPoint,
     QuotaPoint,
     Sample,
@@ -45,6 +48,14 @@ from gpufleet.service.values import iso_utc
 RESOLUTIONS_S = {"minute": 60, "hour": 3_600, "day": 86_400}
 """The resolutions a series may be asked at, finest first."""
 DAY_S = 86_400
+AUTO_UP_TO_S: dict[str, float | None] = {
+    "minute": DEFAULT_RETENTION.tier(RAW).keep_s,
+    "hour": DEFAULT_RETENTION.tier("hour").keep_s,
+    "day": None,
+}
+"""The resolution a window gets when none is asked: the store's tiers (raw samples kept
+2 days, hourly 90 days, daily for ever), so a window is drawn at the finest resolution
+the store still holds for all of it."""
 MAX_POINTS = 2_880
 """Points per series at most: two days of minutes, 90 days of hours (2,160), five years
 of days (1,827)."""
@@ -106,7 +117,7 @@ def resolution_of(window: Window, asked: str | None) -> str:
     """The resolution asked for, or the finest whose points fit :data:`MAX_POINTS`."""
     names = ", ".join(RESOLUTIONS_S)
     if asked is None:
-        return next(n for n, s in RESOLUTIONS_S.items() if _points(window, s) <= MAX_POINTS)
+        return next(n for n, keep in AUTO_UP_TO_S.items() if keep is None or window.seconds <= keep)
     if asked not in RESOLUTIONS_S:
         raise bad("resolution", f"{asked[:40]!r} is not a resolution", f"one of {names}")
     points = _points(window, RESOLUTIONS_S[asked])
