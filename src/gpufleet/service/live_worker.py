@@ -106,6 +106,7 @@ class LivePoller:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+        log.info("live poller stopped after %d cycles", self.state.cycles)
 
     def once(self) -> CycleResult:
         """One cycle now; :class:`ConflictError` (409) if one is under way."""
