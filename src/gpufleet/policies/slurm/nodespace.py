@@ -18,9 +18,15 @@ free GPUs taken largest first with the remainder best fit.
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Iterable
 
+import numpy as np
+import numpy.typing as npt
+
 from gpufleet.state.capacity import CapacityIndex, Slots
+
+Row = npt.NDArray[np.int64]
 
 
 class NodeSpace:
@@ -32,20 +38,24 @@ class NodeSpace:
         self.now_s = now_s
         self.res = resolution_s
         self.nodes: list[int] = []
-        self.group_nodes: dict[int, list[int]] = {}  # group -> local node positions
+        self.group_nodes: dict[int, npt.NDArray[np.intp]] = {}  # group -> local positions
         self.top: dict[int, int] = {}
         for gi in groups:
             g = cap.groups[gi]
-            local = []
+            first = len(self.nodes)
             for bucket in g.buckets:
-                for node in bucket:
-                    local.append(len(self.nodes))
-                    self.nodes.append(node)
-            self.group_nodes[gi] = local
+                self.nodes.extend(bucket)
+            self.group_nodes[gi] = np.arange(first, len(self.nodes), dtype=np.intp)
             self.top[gi] = g.max_gpus
         self.times: list[float] = [now_s]
-        self.free: list[list[int]] = [[cap.node_free[n] for n in self.nodes]]
+        self.free: list[Row] = [np.array([cap.node_free[n] for n in self.nodes], dtype=np.int64)]
         self.pos = {n: k for k, n in enumerate(self.nodes)}
+        # (kind, *groups) -> (GPUs, limit, earliest start found) of the jobs planned so far,
+        # kind 1 for jobs that fit one node of every group, 2 for jobs larger than any:
+        # within a kind a job fits where one asking more GPUs for longer fits, and the plan
+        # only loses free GPUs once the running jobs are entered, so a job asking at least
+        # as many GPUs for at least as long cannot start earlier (inf: it fitted nowhere)
+        self.memo: dict[tuple[int, ...], list[tuple[int, float, float]]] = {}
 
     def rounded(self, t: float) -> float:
         """``t`` rounded down to the resolution, and after now (an overdue job's GPUs are
@@ -53,27 +63,31 @@ class NodeSpace:
         r = (t // self.res) * self.res
         return r if r > self.now_s else self.now_s + self.res
 
+    def free_now(self) -> int:
+        return int(self.free[0].sum())
+
     def _split(self, t: float) -> int:
         """The index of the interval starting at ``t``, splitting one if needed."""
         i = bisect.bisect_left(self.times, t)
         if i < len(self.times) and self.times[i] == t:
             return i
         self.times.insert(i, t)
-        self.free.insert(i, list(self.free[i - 1]))
+        self.free.insert(i, self.free[i - 1].copy())
         return i
 
     def change(self, slots: Slots, start: float, end: float | None, sign: int) -> None:
         """Add ``sign`` times the slots' GPUs to every interval in ``[start, end)``."""
         i = self._split(start)
         j = len(self.times) if end is None else self._split(end)
-        for row in self.free[i:j]:
-            for node, n in slots:
-                k = self.pos.get(node)
-                if k is not None:
+        for node, n in slots:
+            k = self.pos.get(node)
+            if k is not None:
+                for row in self.free[i:j]:
                     row[k] += sign * n
 
     def release(self, slots: Slots, at: float) -> None:
-        """A running job's GPUs come free at ``at`` (its rounded expected end)."""
+        """A running job's GPUs come free at ``at`` (its rounded expected end); only
+        before any job is planned (the memo of :meth:`earliest` relies on it)."""
         self.change(slots, at, None, +1)
 
     def take(self, slots: Slots, start: float, end: float) -> None:
@@ -86,25 +100,48 @@ class NodeSpace:
         """The first interval start (within the window) at which the job fits for its
         whole limit, and where; None if it fits nowhere in the window."""
         horizon = self.now_s + window_s
-        for i, t in enumerate(self.times):
+        tops = [self.top.get(gi, 0) for gi in groups]
+        kind = 1 if gpus <= min(tops) else 2 if gpus > max(tops) else 0
+        seen = self.memo.setdefault((kind, *groups), []) if kind else []
+        lower = max((t for g, lim, t in seen if g <= gpus and lim <= limit_s), default=self.now_s)
+        got = self._scan(groups, gpus, limit_s, horizon, lower)
+        if kind:
+            seen.append((gpus, limit_s, math.inf if got is None else got[0]))
+        return got
+
+    def _scan(
+        self, groups: list[int], gpus: int, limit_s: float, horizon: float, lower: float
+    ) -> tuple[float, Slots] | None:
+        if lower == math.inf:
+            return None
+        for i in range(bisect.bisect_left(self.times, lower), len(self.times)):
+            t = self.times[i]
             if t > horizon:
                 return None
-            if i > 0 and not self._freed_at(i):
+            if i > 0 and not bool((self.free[i] > self.free[i - 1]).any()):
                 continue  # nothing came free here: it fits no better than before
-            end = t + limit_s
-            j = bisect.bisect_left(self.times, end, lo=i + 1)
-            rows = self.free[i:j]
+            j = bisect.bisect_left(self.times, t + limit_s, lo=i + 1)
+            low = self.free[i] if j == i + 1 else np.minimum.reduce(self.free[i:j])
             for gi in groups:
-                local = self.group_nodes.get(gi, [])
-                avail = [(self.nodes[k], min(r[k] for r in rows)) for k in local]
-                slots = fit(avail, gpus, self.top[gi])
+                local = self.group_nodes.get(gi)
+                if local is None or not len(local):
+                    continue
+                slots = self._fit(low[local], local, gpus, self.top[gi])
                 if slots is not None:
                     return t, slots
         return None
 
-    def _freed_at(self, i: int) -> bool:
-        before, after = self.free[i - 1], self.free[i]
-        return any(a > b for a, b in zip(after, before, strict=True))
+    def _fit(self, avail: Row, local: npt.NDArray[np.intp], gpus: int, top: int) -> Slots | None:
+        if gpus <= top:
+            ok = np.flatnonzero(avail >= gpus)
+            if not len(ok):
+                return None
+            k = ok[int(np.argmin(avail[ok]))]  # the node left with the fewest, first on ties
+            return ((self.nodes[int(local[k])], gpus),)
+        if int(avail.sum()) < gpus:
+            return None
+        pairs = [(self.nodes[int(n)], int(f)) for n, f in zip(local, avail, strict=True)]
+        return fit(pairs, gpus, top)
 
 
 def fit(avail: list[tuple[int, int]], gpus: int, top: int) -> Slots | None:

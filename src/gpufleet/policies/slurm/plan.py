@@ -131,7 +131,12 @@ class SlurmBackfill(SlurmBackfillEasy):
         for j in snap.running(snap.cohort(cohort)):
             if j.placement is not None:
                 space.release(j.placement.slots, space.rounded(j.start_s + self.limit_s(j)))
+        for j, pl in d.admit:  # started by this cycle's main pass
+            if j.cohort == cohort:
+                space.release(pl.slots, space.rounded(now + self.limit_s(j)))
         for job in waiting[: self.depth]:
+            if space.free_now() == 0:
+                break  # nothing can start now: planning the rest would change nothing
             first = job is waiting[0]
             groups = [
                 gi

@@ -199,6 +199,10 @@ class Recalculation:
         self.usage: dict[int, float] = {}
         self.fairshare: dict[str, dict[int, float]] = {}
         self.priority: dict[int, tuple[int, float]] = {}
+        # cohort -> the QOS scale of this pass: the highest pending QOS priority when the
+        # cohort was first ordered in it (Slurm divides by the highest QOS priority
+        # configured, one number; jobs arriving later with a higher one count as 1)
+        self.qos_max: dict[str, int] = {}
 
     def due(self, now_s: float) -> float | None:
         """The instant of the pass due by ``now_s``, None if none is."""
@@ -214,6 +218,7 @@ class Recalculation:
         self.usage = dict(usage.gpu_s)
         self.fairshare.clear()
         self.priority.clear()
+        self.qos_max.clear()
 
 
 def _hours(h: float | None) -> float | None:
@@ -416,6 +421,8 @@ class SlurmMultifactor(BasePolicy):
             for g in gs
         )
         qos_max = max((max(0, j.spec.priority) for j in cohort.queue.values()), default=0)
+        if self.recalc.period_s > 0:  # one scale per pass, so kept priorities compare
+            qos_max = self.recalc.qos_max.setdefault(cohort.name, qos_max)
         part_max = max((max(0, p.priority) for p in cohort.programs), default=0)
         fs = self.recalc.fairshare.get(cohort.name)
         if fs is None:
@@ -479,7 +486,7 @@ class _FactorFn:
             g = s.gpus
             size = (self.total - g + 1) / self.total if pol.favor_small else g / self.total
             size = min(1.0, max(0.0, size))
-        qos = max(0, s.priority) / self.qos_max if self.qos_max > 0 else 0.0
+        qos = min(1.0, max(0, s.priority) / self.qos_max) if self.qos_max > 0 else 0.0
         pp = job.program.priority
         part = max(0, pp) / self.part_max if self.part_max > 0 else 0.0
         return Factors(age, self.fs.get(job.program.index, 0.0), size, qos, part)

@@ -81,12 +81,20 @@ class SlurmSetup:
     fairshare: Mapping[str, float] | None = None
     usage_gpu_s: Mapping[str, float] = field(default_factory=dict)
 
-    def renamed(self, programs: Mapping[str, str]) -> SlurmSetup:
+    def renamed(
+        self, programs: Mapping[str, str], gpu_types: Mapping[str, str] | None = None
+    ) -> SlurmSetup:
         """The same setup with accounts named as gpufleet's programs (``programs``:
-        account -> program name; an account not in it keeps its name)."""
+        account -> program name) and Slurm's gres types as gpufleet's GPU types
+        (``gpu_types``: ``h100`` -> ``H100``); a name not in a mapping is kept."""
+        types = gpu_types or {}
 
         def n(a: str) -> str:
             return programs.get(a, a)
+
+        def typed(lim: AssocLimits) -> AssocLimits:
+            caps = {t if t is None else types.get(t, t): c for t, c in lim.grp_gpus.items()}
+            return replace(lim, grp_gpus=caps)
 
         tree = None
         if self.tree is not None:
@@ -96,7 +104,7 @@ class SlurmSetup:
             }
         return replace(
             self,
-            limits={n(a): lim for a, lim in self.limits.items()},
+            limits={n(a): typed(lim) for a, lim in self.limits.items()},
             tree=tree,
             fairshare=None
             if self.fairshare is None

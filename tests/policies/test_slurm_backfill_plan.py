@@ -1,0 +1,114 @@
+"""Slurm's planning backfill, ``slurm-backfill`` (issue 18, item 3), against EASY
+(``slurm-backfill-easy``).
+
+Sources: slurm.schedmd.com/sched_config.html ("Backfill": lower priority jobs start "if
+doing so does not delay the expected start time of any higher priority jobs"),
+slurm.conf.html (SchedulerParameters bf_interval, bf_max_job_test, bf_resolution) and
+src/plugins/sched/backfill/backfill.c (slurm-22-05-9-1, ``_attempt_backfill``: every
+job examined that cannot start now gets a reservation in ``node_space``; times rounded
+down to ``bf_resolution``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gpufleet.domain.reasons import Reason
+from gpufleet.policies.base import BasePolicy
+from gpufleet.policies.slurm import SlurmBackfill, SlurmBackfillEasy, SlurmSetup
+from gpufleet.state.jobs import Job, JobState
+from tests.support.slurm_harness import SlurmHarness
+
+QOS_ONLY = SlurmSetup(weight_qos=1000.0)
+
+
+def second_job_scene(policy: BasePolicy) -> tuple[SlurmHarness, Job, Job, Job]:
+    """Nodes [8, 8]. R0 (8 GPUs, limit 1000 s) fills node 0, R1 (4 GPUs, limit 100 s) half
+    of node 1. T1 (16 GPUs, limit 100) can start only when both end: 1000 s. T2 (8 GPUs,
+    limit 100) can start on node 1 at 100 s and end by 200 <= 1000. K (4 GPUs, limit
+    500) fits on node 1 now and ends at 500 <= 1000, so it leaves T1's start alone, but it
+    would hold half of node 1 over T2's planned [100, 200)."""
+    s = SlurmHarness(policy, nodes=[8, 8])
+    s.submit("a", 8, priority=50, work_s=1000, limit_s=1000)
+    s.submit("a", 4, priority=50, work_s=100, limit_s=100)
+    t1 = s.submit("a", 16, priority=30, work_s=100, limit_s=100)
+    t2 = s.submit("a", 8, priority=20, work_s=100, limit_s=100)
+    k = s.submit("a", 4, priority=10, work_s=500, limit_s=500)
+    s.h.cycle(0)  # the main scheduler starts R0 and R1, then the first backfill pass
+    return s, t1, t2, k
+
+
+@pytest.mark.parametrize(
+    ("make", "k_runs", "t2_planned"),
+    [
+        # sched_config.html "Backfill" and _attempt_backfill: T2 is examined and planned at
+        # R1's end, 100 s (bf_resolution 1 s: no rounding); K would delay it: held.
+        pytest.param(
+            lambda: SlurmBackfill(setup=QOS_ONLY, bf_resolution_s=1),
+            False,
+            100.0,
+            id="slurm-plans-every-examined-job-and-K-waits",
+        ),
+        # Default bf_resolution 60 s: R1's end 100 s is planned at 60 s (100 // 60 x 60),
+        # as backfill.c rounds end times down; K is held all the same.
+        pytest.param(
+            lambda: SlurmBackfill(setup=QOS_ONLY),
+            False,
+            60.0,
+            id="slurm-bf_resolution-60-rounds-the-plan-down",
+        ),
+        # EASY reserves for T1 alone: K ends by T1's shadow time (500 <= 1000), so it
+        # starts and T2 waits until K ends.
+        pytest.param(
+            lambda: SlurmBackfillEasy(setup=QOS_ONLY),
+            True,
+            None,
+            id="easy-protects-only-the-top-job",
+        ),
+    ],
+)
+def test_slurm_backfill_never_delays_any_examined_job(
+    make: type[BasePolicy], k_runs: bool, t2_planned: float | None
+) -> None:
+    pol = make()
+    s, t1, t2, k = second_job_scene(pol)
+    assert t1.state == JobState.PENDING and t2.state == JobState.PENDING
+    assert (k.state == JobState.RUNNING) is k_runs
+    assert pol.reserved_start_s(t2) == t2_planned  # type: ignore[attr-defined]
+    if not k_runs:
+        assert k.reason == Reason.HELD_FOR_BACKFILL
+    while t2.state == JobState.PENDING and s.advance() is not None:
+        pass
+    assert t2.start_s == (100.0 if not k_runs else 500.0)
+
+
+def test_backfill_waits_for_its_interval_and_asks_to_be_woken() -> None:
+    # slurm.conf.html, bf_interval: "The number of seconds between backfill iterations"
+    # (default 30). One 8-GPU node: R (4 GPUs) runs to 1000 s; T (8 GPUs) waits. At 0 s
+    # the first pass runs (nothing fits yet besides R). K (4 GPUs, limit 10) arrives at
+    # 10 s: the main scheduler stops at T, and the next pass is due at 0 + 30 = 30 s, so K
+    # waits and the decision asks to be woken at 30; at 30 s the pass starts it (it ends by
+    # T's planned start, 1000 s).
+    pol = SlurmBackfill(setup=QOS_ONLY, bf_resolution_s=1)
+    s = SlurmHarness(pol, nodes=[8])
+    s.submit("a", 4, priority=50, work_s=1000, limit_s=1000)
+    s.submit("a", 8, priority=20, work_s=100, limit_s=100)
+    s.h.cycle(0)
+    k = s.submit("a", 4, priority=10, work_s=10, limit_s=10, at=10)
+    d = s.h.cycle(10)
+    assert k.state == JobState.PENDING and d.wake_at == 30.0
+    s.h.state.dirty.update(s.h.engine.wake_cohorts)  # as the simulator does at wake_at
+    s.h.cycle(30)
+    assert k.state == JobState.RUNNING and k.start_s == 30.0
+
+
+def test_bf_max_job_test_bounds_the_jobs_examined() -> None:
+    # slurm.conf.html, bf_max_job_test: jobs examined per pass. Depth 1: only T (blocked)
+    # is examined, so K, which fits now and ends by T's start, is not started.
+    for depth, started in ((1, False), (2, True)):
+        pol = SlurmBackfill(setup=QOS_ONLY, bf_max_job_test=depth, bf_resolution_s=1)
+        s = SlurmHarness(pol, nodes=[8])
+        s.submit("a", 4, priority=50, work_s=1000, limit_s=1000)
+        s.submit("a", 8, priority=20, work_s=100, limit_s=100)
+        k = s.submit("a", 4, priority=10, work_s=10, limit_s=10)
+        s.h.cycle(0)
+        assert (k.state == JobState.RUNNING) is started, depth
