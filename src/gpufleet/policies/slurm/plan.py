@@ -134,9 +134,14 @@ class SlurmBackfill(SlurmBackfillEasy):
         for j, pl in d.admit:  # started by this cycle's main pass
             if j.cohort == cohort:
                 space.release(pl.slots, space.rounded(now + self.limit_s(j)))
-        for job in waiting[: self.depth]:
-            if space.free_now() == 0:
-                break  # nothing can start now: planning the rest would change nothing
+        examined = waiting[: self.depth]
+        smallest = [0] * len(examined)  # the fewest GPUs any job from i on asks for
+        least = 1 << 30
+        for i in range(len(examined) - 1, -1, -1):
+            least = smallest[i] = min(least, examined[i].spec.gpus)
+        for i, job in enumerate(examined):
+            if space.free_now() < smallest[i]:
+                break  # no job from here on can start now: their plans would change nothing
             first = job is waiting[0]
             groups = [
                 gi
