@@ -19,6 +19,7 @@ from gpufleet.policies.slurm.conftext import (
     read_config,
     read_setup_files,
     read_sshare,
+    setup_from_texts,
 )
 from gpufleet.policies.slurm.plan import SlurmBackfill
 
@@ -234,3 +235,23 @@ def test_a_missing_file_is_an_input_error_naming_it(tmp_path: Path) -> None:
 def test_no_file_named_means_no_setup() -> None:
     assert read_setup_files() is None
     assert SlurmSetup().calc_period_s == 300.0  # slurm.conf(5): PriorityCalcPeriod 5 min
+
+
+def test_the_live_forecast_builds_the_setup_from_the_outputs_it_holds() -> None:
+    # What gpufleet.live's forecast calls with the commands' outputs: the configuration's
+    # numbers, the assoc tree and limits, Slurm's own factors (tesla: max of its users').
+    setup = setup_from_texts(SCONTROL, SACCTMGR, SSHARE, billing_per_gpu=10.0)
+    assert (setup.calc_period_s, setup.bf_interval_s, setup.weight_fairshare) == (
+        60.0,
+        5.0,
+        10000.0,
+    )
+    assert setup.limits["xai"].grp_gpus == {None: 4}
+    assert setup.fairshare is not None and setup.fairshare["tesla"] == 0.333333
+    pol = SlurmBackfill(setup=setup, use_slurm_fairshare=True)
+    assert pol.given_fs == setup.fairshare
+
+
+def test_an_error_in_a_live_output_names_the_command() -> None:
+    with pytest.raises(InputError, match=r"slurm: sacctmgr show assoc:8: GrpTRES"):
+        setup_from_texts(associations=SACCTMGR.replace("gres/gpu=4", "gres/gpu=x"))

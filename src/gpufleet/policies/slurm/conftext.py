@@ -302,3 +302,23 @@ def read_setup_files(conf: str = "", assoc: str = "", sshare: str = "") -> Slurm
         if path:
             setup = reader(path, _read(path, "Slurm file"), setup)
     return setup
+
+
+def setup_from_texts(
+    config: str = "",
+    associations: str = "",
+    sshare: str = "",
+    billing_per_gpu: float = 1.0,
+    source: str = "slurm",
+) -> SlurmSetup:
+    """The setup from the outputs a live reader already holds (each "" for none): ``scontrol
+    show config``, ``sacctmgr -P show assoc format=...`` and ``sshare -P -a -l``; errors
+    name ``source`` and the command."""
+    setup = SlurmSetup()
+    if config:
+        setup = read_config(f"{source}: scontrol show config", config, setup)
+    if associations:
+        setup = read_associations(f"{source}: sacctmgr show assoc", associations, setup)
+    if sshare:
+        setup = read_sshare(f"{source}: sshare", sshare, setup, billing_per_gpu)
+    return setup
