@@ -17,7 +17,8 @@ Pending: xai's grok asks 4 A100 waiting for quota (Slurm's ``AssocGrpGRES``), sp
 starlink-ml 16 H100 waiting for capacity (``Resources``). Caps in force: account xai 4
 GPUs (the plan's quota of grok is 8 H100 + 0 A100 = 8: drift). Usage: tesla's
 fsd-training holds memphis's 8; xai's grok 4 at colossus; spacex's starlink-ml 8 at
-starbase. A failure: kubernetes, whose error names spacex's program ``starlink-ml``.
+starbase. A failure: kubernetes, whose error names spacex's program ``starlink-ml`` and
+carries markup.
 
 By default the last sample is at :data:`LAST`, the start of the current minute less 5
 minutes, so the default one-day window of ``/live/status`` holds all three (the
@@ -51,7 +52,10 @@ REGISTER = Path(__file__).parent / "live_register.yaml"
 HOUR_S = 3_600.0
 LAST = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
 TIMES = (LAST - timedelta(hours=2), LAST - timedelta(hours=1), LAST)
-KUBE_ERROR = "kubectl get pods -A -o json: namespace starlink-ml: connection refused"
+KUBE_ERROR = (
+    "kubectl get pods -A -o json: namespace starlink-ml: connection refused "
+    '<img src="x" onerror="window.__pwned = 1">'  # markup a source's error may carry
+)
 
 # caller -> (role, entity, person)
 CALLERS: dict[str, tuple[AccessRole, str | None, str | None]] = {

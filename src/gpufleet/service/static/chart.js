@@ -17,8 +17,9 @@ function niceStep(range, ticks) {
   return (norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 5 ? 5 : 10) * mag;
 }
 
-function dateLabel(t) {
-  return new Date(t).toISOString().slice(0, 10);
+function dateLabel(t, withTime) {
+  const iso = new Date(t).toISOString();
+  return withTime ? `${iso.slice(5, 10)} ${iso.slice(11, 16)}` : iso.slice(0, 10);
 }
 
 /**
@@ -49,9 +50,10 @@ export function stepChart(series, opts = {}) {
   }
   const xticks = [];
   const n = 5;
+  const withTime = t1 - t0 < 3 * 86400000; // under three days: the hours matter (UTC)
   for (let i = 0; i <= n; i++) {
     const t = t0 + ((t1 - t0) * i) / n;
-    xticks.push(s("text", { x: x(t), y: H - m.b + 16, "text-anchor": i === 0 ? "start" : i === n ? "end" : "middle" }, dateLabel(t)));
+    xticks.push(s("text", { x: x(t), y: H - m.b + 16, "text-anchor": i === 0 ? "start" : i === n ? "end" : "middle" }, dateLabel(t, withTime)));
   }
   const lines = pts.map((sr, i) => {
     const color = PALETTE[i % PALETTE.length];
@@ -61,7 +63,7 @@ export function stepChart(series, opts = {}) {
       else d += `H${x(t).toFixed(1)}V${y(v).toFixed(1)}`;
     });
     if (sr.points.length) d += `H${x(t1).toFixed(1)}`;
-    const dots = sr.points.map(([t, v]) => s("circle", { cx: x(t), cy: y(v), r: 3, fill: color }, s("title", null, `${sr.name}: ${fmt.int(v)} ${opts.unit || ""} from ${dateLabel(t)}`)));
+    const dots = sr.points.map(([t, v]) => s("circle", { cx: x(t), cy: y(v), r: 3, fill: color }, s("title", null, `${sr.name}: ${fmt.int(v)} ${opts.unit || ""} from ${dateLabel(t, withTime)}`)));
     return s("g", { "data-series": sr.name }, s("path", { d, fill: "none", stroke: color, "stroke-width": 2 }), dots);
   });
   const svg = s(

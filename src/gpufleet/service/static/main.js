@@ -4,6 +4,7 @@ import { api, clearToken, errorBox, getToken } from "./api.js";
 import { h, replace } from "./dom.js";
 import { renderAudit } from "./audit.js";
 import { renderFleet } from "./fleet.js";
+import { renderLive } from "./live.js";
 import { renderSignin } from "./signin.js";
 import { renderTransfer, renderTransfers } from "./transfers.js";
 import { renderRun, renderWhatif } from "./whatif.js";
@@ -11,7 +12,8 @@ import { renderRun, renderWhatif } from "./whatif.js";
 const ROUTES = [
   { re: /^#\/signin$/, name: "signin", render: renderSignin, open: true },
   { re: /^#\/fleet$/, name: "fleet", render: renderFleet },
-  { re: /^#\/transfers$/, name: "transfers", render: renderTransfers },
+  { re: /^#\/live$/, name: "live", render: renderLive },
+  { re: /^#\/transfers(?:\?(.*))?$/, name: "transfers", render: renderTransfers },
   { re: /^#\/transfers\/(\d+)$/, name: "transfers", render: renderTransfer },
   { re: /^#\/whatif$/, name: "whatif", render: renderWhatif },
   { re: /^#\/whatif\/(\d+)$/, name: "whatif", render: renderRun },

@@ -12,7 +12,18 @@ function options(names, blank) {
   return [blank !== undefined ? h("option", { value: "" }, blank) : null, ...names.map((n) => h("option", { value: n }, n))];
 }
 
-export async function requestForm(ctx) {
+/** Fields given in `prefill` (URLSearchParams: the Live page's suggested lease) are set
+ * as given; a select keeps its default when the value is not one of its options. */
+function fill(inputs, prefill) {
+  for (const [key, input] of Object.entries(inputs)) {
+    const value = prefill.get(key);
+    if (value === null) continue;
+    if (input.tagName === "SELECT" && ![...input.options].some((o) => o.value === value)) continue;
+    input.value = value;
+  }
+}
+
+export async function requestForm(ctx, prefill = new URLSearchParams()) {
   const [pools, entities, sites] = await Promise.all([listAll("/pools"), listAll("/entities"), listAll("/sites")]);
   const own = ctx.me.role === "fleet-admin" ? pools : pools.filter((p) => p.owner === ctx.me.entity);
   const inputs = {
@@ -38,6 +49,7 @@ export async function requestForm(ctx) {
   const giver = () => (own.find((p) => p.name === inputs.pool.value) || {}).owner;
   const other = entities.find((e) => e.name !== giver());
   if (other) inputs.to.value = other.name;
+  fill(inputs, prefill);
   if (!own.length) return h("p", { class: "muted" }, "Your entity holds no pool to transfer from.");
   const out = h("div", { id: "request-result", "aria-live": "polite" });
   const form = h(

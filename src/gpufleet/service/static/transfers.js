@@ -30,7 +30,8 @@ function interval(v, f) {
   return `${f(v.ci95_low)} .. ${f(v.ci95_high)}`;
 }
 
-export async function renderTransfers(view, _params, ctx) {
+export async function renderTransfers(view, params, ctx) {
+  const prefill = new URLSearchParams(params[0] || ""); // #/transfers?pool=...: the Live page's suggestions
   const rows = await listAll("/transfers");
   const open = rows.filter((t) => t.state === "requested" || t.state === "assessed").length;
   const mayRequest = ctx.me && ctx.me.person && ["entity-admin", "fleet-admin"].includes(ctx.me.role);
@@ -63,8 +64,9 @@ export async function renderTransfers(view, _params, ctx) {
         { empty: "No transfer you may see has been requested.", rowAttrs: (t) => ({ dataset: { transferId: String(t.id), state: String(t.state) } }) },
       ),
     ),
-    mayRequest ? section("Request a transfer", await requestForm(ctx)) : null,
+    mayRequest ? section("Request a transfer", await requestForm(ctx, prefill)) : null,
   );
+  if (mayRequest && [...prefill.keys()].length) document.getElementById("request-form")?.scrollIntoView();
 }
 
 function summaryCard(page) {
