@@ -183,3 +183,17 @@ def test_the_last_tier_forgets_past_its_keep(store: Store) -> None:
 def test_a_retention_policy_that_cannot_work_is_refused(tiers: tuple[Tier, ...], says: str) -> None:
     with pytest.raises(InputError, match=says):
         Retention(tiers)
+
+
+def test_a_reader_may_ask_for_some_rows_only_and_for_the_latest_before_an_instant(
+    store: Store,
+) -> None:
+    put(store, story(T0))
+    put(store, story(T0 + HOUR, stranded=1))
+    with store.read() as s:
+        (first, second) = samples(s, parts=("capacity",))
+        assert (len(first.capacity), first.demand, first.down_nodes) == (2, (), ())
+        before = latest(s, until=T0 + HOUR)
+        assert before is not None and before.at == T0 and len(before.demand) == 1
+        with pytest.raises(ValueError, match="unknown parts"):
+            samples(s, parts=("capacity", "jobs"))

@@ -279,12 +279,15 @@ def suggestions(
     groups: Mapping[str, str | None],
     today: date,
     rules: SuggestionRules = DEFAULT_RULES,
+    latest: Sample | None = None,
 ) -> tuple[Suggestion, ...]:
     """Leases from entities wasting GPUs to related entities waiting for them (see the
-    module's docstring); ``groups``: each entity's group in the register (None: none)."""
+    module's docstring); ``groups``: each entity's group in the register (None: none).
+    The demand is ``latest``'s (default: the last of ``series``, which may then hold
+    capacity rows only)."""
     if not series:
         return ()
-    latest = series[-1]
+    latest = latest or series[-1]
     waiting: dict[tuple[str, str, str | None], list[tuple[float, tuple[str, ...]]]] = defaultdict(
         list
     )

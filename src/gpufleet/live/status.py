@@ -42,7 +42,7 @@ class LiveStatus:
     drift: Drift | None
     suggestions: tuple[Suggestion, ...]
     failures: tuple[FailurePoint, ...]  # the latest sample's
-    failures_in_window: tuple[FailurePoint, ...]
+    failures_in_window: tuple[FailurePoint, ...]  # failed sources of the window's samples
 
 
 def live_status(
@@ -55,9 +55,13 @@ def live_status(
     suggestions look at the samples from ``rules.after_s`` before the window on too."""
     since = now - timedelta(seconds=window_s)
     register = read_register(s)
-    last = latest(s)
-    series = samples(s, since, now + timedelta(microseconds=1))
-    longer = samples(s, since - timedelta(seconds=rules.after_s), now + timedelta(microseconds=1))
+    until = now + timedelta(microseconds=1)
+    last = latest(s, until)
+    # GPU-days need the capacity rows only (and failures, few): a day at 100k GPUs is
+    # 1,440 samples of some 400 rows each
+    parts = ("capacity", "failures")
+    longer = samples(s, since - timedelta(seconds=rules.after_s), until, parts)
+    series = [x for x in longer if x.at >= since]
     return LiveStatus(
         now=now,
         since=since,
@@ -67,7 +71,7 @@ def live_status(
         waste=waste(series, register.plan),
         demand=last.demand if last else (),
         drift=drift(last, register.plan, now) if last else None,
-        suggestions=suggestions(longer, register.plan, register.groups, now.date(), rules),
+        suggestions=suggestions(longer, register.plan, register.groups, now.date(), rules, last),
         failures=last.failures if last else (),
         failures_in_window=_failures(series),
     )
