@@ -193,6 +193,7 @@ def test_a_reader_may_ask_for_some_rows_only_and_for_the_latest_before_an_instan
     with store.read() as s:
         (first, second) = samples(s, parts=("capacity",))
         assert (len(first.capacity), first.demand, first.down_nodes) == (2, (), ())
+        assert second.capacity[0].stranded == 1.0
         before = latest(s, until=T0 + HOUR)
         assert before is not None and before.at == T0 and len(before.demand) == 1
         with pytest.raises(ValueError, match="unknown parts"):
