@@ -19,16 +19,20 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.service.live_fleet import KUBE_ERROR, LAST, live_fleet
+from gpufleet.governance.store.db import Store
+from tests.service.live_fleet import KUBE_ERROR, LAST, live_fleet, seed_register
 from tests.service.test_dashboard_browser import CHROMIUM_ARGS, shoot
+from tests.service.test_live_worker import serve, wait_for, write_config
 from tests.support.servers import Server, start_server
 
 CHROMIUM = Path(os.environ.get("GPUFLEET_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -92,14 +96,14 @@ def page(browser: Browser) -> Iterator[Page]:
     assert not elsewhere, elsewhere
 
 
-def open_live(page: Page, served: Served, who: str) -> None:
+def open_live(page: Page, served: Served, who: str, samples: int = 3) -> None:
     page.goto(served.url + "/#/signin")
     page.fill("#token-input", served.tokens[who])
     page.click("#signin-form button[type=submit]")
     page.wait_for_url("**/#/fleet")
     page.click("#nav a[data-route=live]")
     page.wait_for_url("**/#/live")
-    expect(page.locator("#live-line")).to_contain_text("3 sample(s) in the window")
+    expect(page.locator("#live-line")).to_contain_text(f"{samples} sample(s) in the window")
 
 
 def row(page: Page, attr: str, name: str, cls: str) -> str:
@@ -197,3 +201,40 @@ def test_spacex_sees_no_lease_between_the_others(page: Page, served: Served) -> 
     expect(page.locator("tr[data-from]")).to_have_count(0)
     expect(page.locator("#kpi-in-use")).to_have_text("8")
     expect(page.locator("#kpi-stranded-usd")).to_have_text("$0")
+
+
+def test_a_fleet_admin_observes_now_and_sees_the_sources_that_failed(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """A server with a live configuration whose two sources fail for real (the poller's
+    test: tests/service/test_live_worker.py); its first cycle runs at start, an hour is
+    its period, and "Observe now" adds the second sample."""
+    url = f"sqlite:///{tmp_path / 'observed.db'}"
+    store = Store(url)
+    store.upgrade()
+    tokens = seed_register(store)
+    store.dispose()
+    server = serve(url, write_config(tmp_path, every="1h"), tmp_path)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        server.wait_ready()
+        root = {"Authorization": f"Bearer {tokens['root']}"}
+
+        def cycles() -> int:
+            st = httpx.get(server.url + "/api/v1/live/status", headers=root, timeout=10).json()
+            return int(st["poller"]["cycles"])
+
+        wait_for("the first cycle", lambda: cycles() >= 1)
+        time.sleep(1.1)  # an observation is one per second: the next must be in another
+        page = context.new_page()
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        open_live(page, Served(server, tokens), "root", samples=1)
+        expect(page.locator("tr[data-source=slurm]")).to_contain_text("configuration file")
+        expect(page.locator("tr[data-source=prometheus]")).to_be_visible()
+        page.click("#observe-now")
+        expect(page.locator("#live-line")).to_contain_text("2 sample(s) in the window")
+        expect(page.locator("tr[data-source=slurm] td").nth(3)).to_have_text("2")
+        shoot(page, tmp_path, "live-observed")
+    finally:
+        context.close()
+        server.stop()
