@@ -267,6 +267,10 @@ def test_no_token_an_unknown_one_an_expired_one_and_a_revoked_one_get_401(env: E
         ("status", {"window": "1" * 21}, "window", "20"),
         ("status", {"end": "yesterday"}, "end", "datetime"),
         ("series", {"end": "2026-13-40T99:00:00Z"}, "end", "datetime"),
+        ("status", {"end": "0001-01-01T00:00:00"}, "end", "1970-01-01 to 2999-12-31"),
+        ("findings", {"end": "0001-01-01T00:00:00-14:00"}, "end", "1970-01-01"),
+        ("suggestions", {"end": "9999-12-31T23:59:59.999999"}, "end", "2999-12-31"),
+        ("series", {"end": "9999-12-31T23:59:59+14:00"}, "end", "2999-12-31"),
     ],
     ids=lambda v: str(v)[:30],
 )

@@ -105,11 +105,32 @@ class Window:
         return {"start": iso_utc(self.start), "end": iso_utc(self.end), "seconds": self.seconds}
 
 
+EARLIEST_END = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_END = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def _end(end: datetime) -> datetime:
+    """``end`` in UTC (naive: UTC), within :data:`EARLIEST_END` and :data:`LATEST_END`
+    (so that no window, nor the suggestions' look back before it, leaves the calendar)."""
+    try:
+        stop: datetime | None = (
+            end.replace(tzinfo=UTC) if end.tzinfo is None else end.astimezone(UTC)
+        )
+    except OverflowError:  # year 1 at -14:00 is before the calendar's first instant in UTC
+        stop = None
+    if stop is None or not EARLIEST_END <= stop < LATEST_END:
+        raise bad(
+            "end",
+            f"{end.isoformat()} is outside the limits",
+            "an instant from 1970-01-01 to 2999-12-31, ISO 8601 (no offset: UTC)",
+        )
+    return stop
+
+
 def window_of(text: str, end: datetime | None, most_s: float) -> Window:
     """The window ``text`` long ending at ``end`` (naive: UTC; default now)."""
     length = parse_window(text, most_s)
-    stop = datetime.now(UTC) if end is None else end
-    stop = stop.replace(tzinfo=UTC) if stop.tzinfo is None else stop.astimezone(UTC)
+    stop = datetime.now(UTC) if end is None else _end(end)
     return Window(stop - length, stop)
 
 
