@@ -196,6 +196,13 @@ def test_tesla_sees_its_own_numbers_and_the_lease_link_fills_in_the_request_form
     shoot(page, tmp_path, "live-lease-request")
 
 
+def test_xai_sees_the_lease_and_that_tesla_requests_it(page: Page, served: Served) -> None:
+    open_live(page, served, "xai-viewer")
+    lease = page.locator("tr[data-from=tesla][data-to=xai]")
+    expect(lease).to_contain_text("tesla requests it")
+    expect(lease.locator("a.request-lease")).to_have_count(0)
+
+
 def test_spacex_sees_no_lease_between_the_others(page: Page, served: Served) -> None:
     open_live(page, served, "spacex-viewer")
     expect(page.locator("tr[data-from]")).to_have_count(0)

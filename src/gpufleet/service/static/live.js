@@ -140,7 +140,16 @@ export function requestLink(request) {
   return `#/transfers?${q.toString()}`;
 }
 
-function suggestionsTable(rows) {
+/** The giver's people request a transfer (the pool is theirs): the link is theirs and a
+ * fleet admin's; the receiver is told who requests it. */
+function requestCell(x, me) {
+  if (me && (me.role === "fleet-admin" || me.entity === x.from_entity)) {
+    return h("a", { class: "button primary request-lease", href: requestLink(x.request) }, "Request this lease");
+  }
+  return h("span", { class: "muted" }, `${x.from_entity} requests it (the GPUs are theirs)`);
+}
+
+function suggestionsTable(rows, me) {
   return table(
     rows,
     [
@@ -149,7 +158,7 @@ function suggestionsTable(rows) {
       { label: "Why", get: (x) => `${x.kind} at ${x.site} for ${fmt.num(x.wasted_s / 3600)} h, while ${x.to_program} waits for ${fmt.int(x.demand_gpus)} (${(x.demand_reasons || []).join(", ")})` },
       { label: "Period", get: (x) => `${x.request.start} .. ${x.request.end ?? ""}` },
       { label: "Assess", get: (x) => h("code", { class: "assess" }, x.assess_command) },
-      { label: "", get: (x) => h("a", { class: "button primary request-lease", href: requestLink(x.request) }, "Request this lease") },
+      { label: "", get: (x) => requestCell(x, me) },
     ],
     { empty: "No lease to suggest.", rowAttrs: (x) => ({ dataset: { from: String(x.from_entity), to: String(x.to_entity) } }) },
   );
@@ -224,7 +233,7 @@ export async function renderLive(view, _params, ctx) {
       section("Capacity now, by entity, site and GPU type", capacityTable(st.capacity || [])),
       section("Pending demand", demandTable(st.demand || [])),
       driftCard(st.drift),
-      section("Suggested leases", h("p", { class: "hint" }, "Each goes through the usual governance: the link fills in a transfer request, which then needs its assessment and approvals."), suggestionsTable(st.suggestions || [])),
+      section("Suggested leases", h("p", { class: "hint" }, "Each goes through the usual governance: the link fills in a transfer request, which then needs its assessment and approvals."), suggestionsTable(st.suggestions || [], ctx.me)),
       section("Nodes down or drained", downTable(st.down_nodes || [])),
       section("Failed sources", failuresTable(st.failures_in_window || [])),
       st.unmapped && st.unmapped.length ? section("Names the mapping does not place", table(st.unmapped, [{ label: "Kind", get: (u) => u.kind }, { label: "Name", get: (u) => u.name }, { label: "Source", get: (u) => u.source }, { label: "GPUs", get: (u) => fmt.int(u.gpus), num: true }])) : null,
