@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from gpufleet.domain import (
     CohortId,
@@ -60,10 +61,19 @@ class Fleet:
 
     def types_of_partitions(self, partitions: Iterable[str]) -> tuple[GpuTypeName, ...]:
         """The GPU types of the nodes in any of ``partitions``, in name order."""
-        wanted = set(partitions)
-        return tuple(
-            sorted({n.gpu_type for n in self.nodes.values() if wanted & set(n.partitions)})
-        )
+        found: set[GpuTypeName] = set()
+        by_partition = self.types_by_partition
+        for p in partitions:
+            found.update(by_partition.get(p, ()))
+        return tuple(sorted(found))
+
+    @cached_property
+    def types_by_partition(self) -> dict[str, frozenset[GpuTypeName]]:
+        out: dict[str, set[GpuTypeName]] = {}
+        for n in self.nodes.values():
+            for p in n.partitions:
+                out.setdefault(p, set()).add(n.gpu_type)
+        return {p: frozenset(ts) for p, ts in out.items()}
 
 
 def build_fleet(

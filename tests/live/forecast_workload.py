@@ -1,0 +1,246 @@
+"""The forecast's validation against the real dev cluster (issue 12, item 5): a seeded
+workload of short GPU jobs from two accounts, held behind a blocker and released together;
+the forecast made at release, Slurm's actual starts read back from sacct, and both naive
+orders computed on the same data. Used by ``tests/live/test_forecast_live.py`` and
+``bench/forecast_validation.py``.
+
+The scene (scripts/devcluster: gf-h100-1 and gf-h100-2 with 8 H100 each in partition
+``h100``; accounts tesla (shares 60) and xai (shares 40, ``GrpTRES=gres/gpu=4``)):
+
+1. two blocker jobs of account root take all 16 H100 (``sleep 600``);
+2. the workload is submitted in order, one job at a time: job i is tesla1's in tesla with
+   probability 0.65, else xai1's in xai; tesla asks 1, 2, 2, 4, 4 or 8 H100 and sleeps
+   3-15 s, xai asks 1, 1, 2, 2 or 4 and sleeps 2-8 s (uniform whole seconds, seeded);
+   every job's time limit is 1 minute (Slurm's smallest) so that the limits are known;
+3. once Slurm has given every workload job a priority, the state is read (jobs, nodes,
+   associations, fair-share, configuration), the blockers are cancelled: that instant is
+   the release and the forecast's ``now``;
+4. the forecast runs on the state less the blockers, three times: with each job's run
+   time given (its sleep plus ``overhead_s``), from Slurm's fair-share factors; the same
+   with the factors computed by the policy from Slurm's usage; and with time limits only;
+5. when every workload job has ended, sacct gives the actual starts.
+
+One user per account: the Slurm policies do not tell users inside an account apart (Slurm's
+Fair Tree does), so the scene keeps that gap out of the figures and names it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from gpufleet.live.forecast import SlurmState, forecast_from_state, read_slurm_state
+from gpufleet.live.forecast_compare import (
+    Agreement,
+    Submitted,
+    agreement,
+    fairshare_order,
+    ranks,
+    submit_order,
+)
+from gpufleet.live.forecast_result import Forecast
+from gpufleet.live.mapping import load_mapping
+from gpufleet.live.slurm.model import JobState
+from tests.live.devcluster import DevCluster
+
+MAPPING = Path(__file__).parent / "samples" / "mapping" / "devcluster.yaml"
+GPU_BILLING = 10.0  # the dev cluster's TRESBillingWeights GRES/gpu (scripts/devcluster)
+
+
+@dataclass(frozen=True)
+class WorkJob:
+    user: str
+    account: str
+    gpus: int
+    sleep_s: int
+
+
+def workload(seed: int, n: int) -> list[WorkJob]:
+    """The seeded workload of step 2 of the module docstring."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        if rng.random() < 0.65:
+            out.append(
+                WorkJob("tesla1", "tesla", rng.choice((1, 2, 2, 4, 4, 8)), rng.randint(3, 15))
+            )
+        else:
+            out.append(WorkJob("xai1", "xai", rng.choice((1, 1, 2, 2, 4)), rng.randint(2, 8)))
+    return out
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one validation run measured."""
+
+    seed: int
+    jobs: int
+    release: datetime
+    last_start_s: float  # the last actual start, seconds after release
+    told: Agreement  # the forecast with run times given
+    computed: Agreement  # the same, fair-share computed from usage
+    limits: Agreement  # the forecast with time limits only
+    by_submit: Agreement
+    by_fairshare: Agreement
+    fairshare: dict[str, float]
+    forecast_wall_s: float
+    policy: str
+    options: dict[str, float | int | str | bool]
+    not_modelled: tuple[str, ...]
+
+
+def submit(cluster: DevCluster, job: WorkJob, name: str) -> int:
+    argv = ["runuser", "-u", job.user, "--", "sbatch", "--parsable", "-A", job.account]
+    argv += ["-p", "h100", f"--gres=gpu:h100:{job.gpus}", "-t", "1", "-J", name]
+    argv += ["--chdir=/tmp", "-o", "/dev/null", "--wrap", f"sleep {job.sleep_s}"]
+    return int(cluster.slurm(*argv).split(";")[0])
+
+
+def blocker(cluster: DevCluster) -> int:
+    argv = ["sbatch", "--parsable", "-A", "root", "-p", "h100", "--gres=gpu:h100:8"]
+    argv += ["-t", "10", "-J", "fcv-blocker", "--chdir=/tmp", "-o", "/dev/null"]
+    return int(cluster.slurm(*argv, "--wrap", "sleep 600").split(";")[0])
+
+
+def _wait(what: str, ok: object, timeout_s: float) -> None:
+    end = time.monotonic() + timeout_s
+    while not ok():  # type: ignore[operator]
+        if time.monotonic() > end:
+            raise AssertionError(f"{what}: not within {timeout_s:g} s")
+        time.sleep(0.5)
+
+
+def _states(cluster: DevCluster, ids: list[int]) -> dict[int, tuple[str, int]]:
+    """Job id -> (state, priority) from squeue for ``ids`` still listed."""
+    text = cluster.slurm("squeue", "-h", "-a", "-o", "%i %T %Q")
+    out: dict[int, tuple[str, int]] = {}
+    wanted = set(ids)
+    for line in text.splitlines():
+        jid, state, prio = line.split()
+        if int(jid) in wanted:
+            out[int(jid)] = (state, int(prio))
+    return out
+
+
+@contextmanager
+def cleaned(cluster: DevCluster, ids: list[int]) -> Iterator[None]:
+    """Cancel every job of the run on the way out, whatever happened."""
+    try:
+        yield
+    finally:
+        if ids:
+            cluster.slurm("scancel", *[str(i) for i in ids])
+
+
+def run_validation(
+    cluster: DevCluster, seed: int = 12, n: int = 80, overhead_s: float = 1.0
+) -> Outcome:
+    """Steps 1-5 of the module docstring; the cluster must have no other job."""
+    mapping = load_mapping(MAPPING)
+    source = cluster.cli()
+    busy = cluster.slurm("squeue", "-h", "-o", "%i")
+    if busy:
+        raise AssertionError(f"the dev cluster runs other jobs ({busy.split()}): cannot validate")
+    jobs = workload(seed, n)
+    ids: list[int] = []
+    started_at = datetime.now(UTC) - timedelta(seconds=5)
+    with cleaned(cluster, ids):
+        blockers = [blocker(cluster), blocker(cluster)]
+        ids += blockers
+        _wait(
+            "blockers running",
+            lambda: all(s == "RUNNING" for s, _ in _states(cluster, blockers).values()),
+            30,
+        )
+        work: dict[int, WorkJob] = {}
+        for i, job in enumerate(jobs):
+            jid = submit(cluster, job, f"fcv-{seed}-{i}")
+            ids.append(jid)
+            work[jid] = job
+        _wait(
+            "priorities set",
+            lambda: all(p > 1 for _, p in _states(cluster, list(work)).values()),
+            90,
+        )
+        state = read_slurm_state(source)
+        cluster.slurm("scancel", *[str(b) for b in blockers])
+        release = datetime.now(UTC)
+        state = replace(state, jobs=tuple(j for j in state.jobs if j.job_id not in blockers))
+        told = {jid: w.sleep_s + overhead_s for jid, w in work.items()}
+        forecast = forecast_from_state(
+            state, mapping, release, run_time_s=told, usage_per_gpu_s=GPU_BILLING
+        )
+        computed = forecast_from_state(
+            state,
+            mapping,
+            release,
+            run_time_s=told,
+            usage_per_gpu_s=GPU_BILLING,
+            slurm_fairshare=False,
+        )
+        by_limits = forecast_from_state(state, mapping, release, usage_per_gpu_s=GPU_BILLING)
+        _wait("workload done", lambda: not _states(cluster, list(work)), 420)
+        actual = _actual_starts(cluster, work, release, started_at)
+    return _outcome(seed, release, state, work, (forecast, computed, by_limits), actual)
+
+
+def _actual_starts(
+    cluster: DevCluster, work: dict[int, WorkJob], release: datetime, since: datetime
+) -> dict[int, float]:
+    """Seconds after release at which each workload job started, from sacct (which lags
+    the controller: asked until it lists them all)."""
+    source = cluster.cli()
+    found: dict[int, float] = {}
+
+    def complete() -> bool:
+        found.clear()
+        for j in source.history(since):
+            if j.job_id in work and j.start_time is not None and j.state is JobState.COMPLETED:
+                found[j.job_id] = (j.start_time - release).total_seconds()
+        return len(found) == len(work)
+
+    _wait("sacct lists every workload job", complete, 60)
+    return found
+
+
+def _starts(forecast: Forecast, now: datetime) -> dict[int, float]:
+    return {j.job_id: (j.start - now).total_seconds() for j in forecast.pending if j.start}
+
+
+def _outcome(
+    seed: int,
+    release: datetime,
+    state: SlurmState,
+    work: dict[int, WorkJob],
+    forecasts: tuple[Forecast, Forecast, Forecast],
+    actual: dict[int, float],
+) -> Outcome:
+    forecast, computed, by_limits = forecasts
+    listed = {j.job_id: j for j in state.jobs if j.job_id in work}
+    submitted = [Submitted(jid, j.account, j.submit_time) for jid, j in listed.items()]
+    factor = {
+        f.account: f.fairshare
+        for f in state.fairshare
+        if f.user and f.fairshare is not None and f.user in {w.user for w in work.values()}
+    }
+    return Outcome(
+        seed=seed,
+        jobs=len(work),
+        release=release,
+        last_start_s=max(actual.values()),
+        told=agreement(_starts(forecast, release), actual, timed=True),
+        computed=agreement(_starts(computed, release), actual, timed=True),
+        limits=agreement(_starts(by_limits, release), actual, timed=True),
+        by_submit=agreement(ranks(submit_order(submitted)), actual, timed=False),
+        by_fairshare=agreement(ranks(fairshare_order(submitted, factor)), actual, timed=False),
+        fairshare=factor,
+        forecast_wall_s=forecast.wall_s,
+        policy=forecast.policy.name,
+        options=dict(forecast.policy.options),
+        not_modelled=forecast.not_modelled,
+    )
