@@ -27,6 +27,7 @@ import numpy.typing as npt
 from gpufleet.state.capacity import CapacityIndex, Slots
 
 Row = npt.NDArray[np.int64]
+Grid = npt.NDArray[np.int64]  # intervals x nodes
 
 
 class NodeSpace:
@@ -48,7 +49,8 @@ class NodeSpace:
             self.group_nodes[gi] = np.arange(first, len(self.nodes), dtype=np.intp)
             self.top[gi] = g.max_gpus
         self.times: list[float] = [now_s]
-        self.free: list[Row] = [np.array([cap.node_free[n] for n in self.nodes], dtype=np.int64)]
+        # free[i, k]: free GPUs of the k-th node from times[i] to times[i + 1]
+        self.free: Grid = np.array([[cap.node_free[n] for n in self.nodes]], dtype=np.int64)
         self.pos = {n: k for k, n in enumerate(self.nodes)}
         # (kind, *groups) -> (GPUs, limit, earliest start found) of the jobs planned so far,
         # kind 1 for jobs that fit one node of every group, 2 for jobs larger than any:
@@ -72,7 +74,7 @@ class NodeSpace:
         if i < len(self.times) and self.times[i] == t:
             return i
         self.times.insert(i, t)
-        self.free.insert(i, self.free[i - 1].copy())
+        self.free = np.insert(self.free, i, self.free[i - 1], axis=0)
         return i
 
     def change(self, slots: Slots, start: float, end: float | None, sign: int) -> None:
@@ -82,13 +84,24 @@ class NodeSpace:
         for node, n in slots:
             k = self.pos.get(node)
             if k is not None:
-                for row in self.free[i:j]:
-                    row[k] += sign * n
+                self.free[i:j, k] += sign * n
 
-    def release(self, slots: Slots, at: float) -> None:
-        """A running job's GPUs come free at ``at`` (its rounded expected end); only
-        before any job is planned (the memo of :meth:`earliest` relies on it)."""
-        self.change(slots, at, None, +1)
+    def release_all(self, ends: list[tuple[float, Slots]]) -> None:
+        """The running jobs' GPUs come free at their (rounded, later than now) expected
+        ends; called once, before any job is planned (the memo of :meth:`earliest`
+        relies on it). Built in one step: a row per distinct end, cumulative."""
+        if not ends:
+            return
+        stamps = sorted({t for t, _ in ends})
+        at = {t: i for i, t in enumerate(stamps)}
+        delta = np.zeros((len(stamps), len(self.nodes)), dtype=np.int64)
+        for t, slots in ends:
+            for node, n in slots:
+                k = self.pos.get(node)
+                if k is not None:
+                    delta[at[t], k] += n
+        self.times = [self.now_s, *stamps]
+        self.free = np.vstack([self.free[:1], self.free[0] + np.cumsum(delta, axis=0)])
 
     def take(self, slots: Slots, start: float, end: float) -> None:
         """A planned job holds the slots over ``[start, end)``."""
@@ -99,36 +112,72 @@ class NodeSpace:
     ) -> tuple[float, Slots] | None:
         """The first interval start (within the window) at which the job fits for its
         whole limit, and where; None if it fits nowhere in the window."""
-        horizon = self.now_s + window_s
         tops = [self.top.get(gi, 0) for gi in groups]
         kind = 1 if gpus <= min(tops) else 2 if gpus > max(tops) else 0
         seen = self.memo.setdefault((kind, *groups), []) if kind else []
         lower = max((t for g, lim, t in seen if g <= gpus and lim <= limit_s), default=self.now_s)
-        got = self._scan(groups, gpus, limit_s, horizon, lower)
+        got: tuple[float, Slots] | None = None
+        if lower != math.inf:
+            times = np.array(self.times)
+            lo = bisect.bisect_left(self.times, lower)
+            hi = bisect.bisect_right(self.times, self.now_s + window_s)
+            ends = np.searchsorted(times, times + limit_s, side="left")
+            if kind == 1:
+                got = self._one_node(groups, gpus, ends, lo, hi)
+            else:
+                got = self._scan(groups, gpus, ends, lo, hi)
         if kind:
             seen.append((gpus, limit_s, math.inf if got is None else got[0]))
         return got
 
-    def _scan(
-        self, groups: list[int], gpus: int, limit_s: float, horizon: float, lower: float
+    def _one_node(
+        self, groups: list[int], gpus: int, ends: npt.NDArray[np.intp], lo: int, hi: int
     ) -> tuple[float, Slots] | None:
-        if lower == math.inf:
+        """A job for one node: per node, the first start from which it keeps ``gpus`` free
+        until the job's end (each row's next too-small row, by a reversed running min),
+        all nodes of a group at once; the earliest start wins, the first group on ties,
+        then the node left with the fewest free GPUs over the window."""
+        rows = len(self.times)
+        best: tuple[int, int, npt.NDArray[np.intp], npt.NDArray[np.bool_]] | None = None
+        for gi in groups:
+            local = self.group_nodes.get(gi)
+            if local is None or not len(local) or lo >= hi:
+                continue
+            sub = self.free[:, local]
+            idx = np.arange(rows)[:, None]
+            short = np.where(sub >= gpus, rows, idx)
+            next_short = np.minimum.accumulate(short[::-1], axis=0)[::-1]
+            ok = next_short[lo:hi] >= ends[lo:hi, None]
+            any_row = ok.any(axis=1)
+            if not any_row.any():
+                continue
+            i = lo + int(np.argmax(any_row))
+            if best is None or i < best[0]:
+                best = (i, gi, local, ok[i - lo])
+        if best is None:
             return None
-        for i in range(bisect.bisect_left(self.times, lower), len(self.times)):
-            t = self.times[i]
-            if t > horizon:
-                return None
+        i, gi, local, fits = best
+        low = self.free[i : int(ends[i]), local].min(axis=0)
+        cand = np.flatnonzero(fits)
+        k = cand[int(np.argmin(low[cand]))]
+        return self.times[i], ((self.nodes[int(local[k])], gpus),)
+
+    def _scan(
+        self, groups: list[int], gpus: int, ends: npt.NDArray[np.intp], lo: int, hi: int
+    ) -> tuple[float, Slots] | None:
+        """A job larger than some node: each start in turn, the nodes' least free GPUs
+        over the job's window, then the gang rule."""
+        for i in range(lo, hi):
             if i > 0 and not bool((self.free[i] > self.free[i - 1]).any()):
                 continue  # nothing came free here: it fits no better than before
-            j = bisect.bisect_left(self.times, t + limit_s, lo=i + 1)
-            low = self.free[i] if j == i + 1 else np.minimum.reduce(self.free[i:j])
+            low = self.free[i : int(ends[i])].min(axis=0)
             for gi in groups:
                 local = self.group_nodes.get(gi)
                 if local is None or not len(local):
                     continue
                 slots = self._fit(low[local], local, gpus, self.top[gi])
                 if slots is not None:
-                    return t, slots
+                    return self.times[i], slots
         return None
 
     def _fit(self, avail: Row, local: npt.NDArray[np.intp], gpus: int, top: int) -> Slots | None:

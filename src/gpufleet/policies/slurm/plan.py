@@ -128,12 +128,17 @@ class SlurmBackfill(SlurmBackfillEasy):
         space = NodeSpace(
             cap, [g for gs in by_type.values() for g in gs], now, self.bf_resolution_s
         )
-        for j in snap.running(snap.cohort(cohort)):
-            if j.placement is not None:
-                space.release(j.placement.slots, space.rounded(j.start_s + self.limit_s(j)))
-        for j, pl in d.admit:  # started by this cycle's main pass
-            if j.cohort == cohort:
-                space.release(pl.slots, space.rounded(now + self.limit_s(j)))
+        ends = [
+            (space.rounded(j.start_s + self.limit_s(j)), j.placement.slots)
+            for j in snap.running(snap.cohort(cohort))
+            if j.placement is not None
+        ]
+        ends += [  # started by this cycle's main pass
+            (space.rounded(now + self.limit_s(j)), pl.slots)
+            for j, pl in d.admit
+            if j.cohort == cohort
+        ]
+        space.release_all(ends)
         examined = waiting[: self.depth]
         smallest = [0] * len(examined)  # the fewest GPUs any job from i on asks for
         least = 1 << 30
