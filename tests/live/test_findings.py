@@ -163,35 +163,43 @@ def test_stranded_gpus_for_long_enough_are_offered_to_the_related_program_waitin
 ) -> None:
     series = hourly(*(scene(T0 + i * HOUR, demand=XAI_WAITS_A100) for i in range(3)))
     (s,) = (x for x in suggestions(series, plan, GROUPS, TODAY, RULES) if x.kind == "stranded")
-    # min(4 stranded in every hour, 2 waited for, 4 in the pool) = 2
-    assert (s.from_entity, s.to_entity, s.to_program, s.gpus) == ("tesla", "xai", "grok", 2)
+    # whole nodes of 4 A100: min(ceil(2 waited for / 4), floor(4 stranded every hour / 4),
+    # 1 node in the pool) = 1 node = 4 GPUs
+    assert (s.from_entity, s.to_entity, s.to_program, s.gpus) == ("tesla", "xai", "grok", 4)
     assert (s.wasted_since, s.wasted_s) == (T0, 3 * 3600.0)
     assert s.demand_reasons == ("waiting-for-quota", "AssocGrpGRES")
     body = s.request.model_dump(by_alias=True, mode="json", exclude_defaults=True)
     assert body == {
         "pool": "buffalo-a100",
-        "gpus": 2,
+        "gpus": 4,
         "from_entity": "tesla",
         "to": "xai",
         "to_site": "colossus",  # stranded where they stand: run them at xai's site
         "to_program": "grok",
         "start": "2026-03-01",
         "end": "2026-03-31",
-        "note": "suggested by gpufleet status: 2 A100-80GB of tesla at buffalo stranded "
+        "note": "suggested by gpufleet status: 4 A100-80GB of tesla at buffalo stranded "
         "for 3.0 h while grok waits for 2",
     }
     assert s.assess_command == (
         "gpufleet db plan -o plan.yaml && gpufleet whatif plan.yaml --move "
-        "'2 A100-80GB tesla->xai@colossus 2026-03-01..2026-03-31 pool=buffalo-a100'"
+        "'4 A100-80GB tesla->xai@colossus 2026-03-01..2026-03-31 pool=buffalo-a100'"
     )
 
 
-def test_idle_gpus_are_offered_where_they_stand(plan: Scenario) -> None:
+def test_idle_gpus_are_offered_where_they_stand_in_whole_nodes(plan: Scenario) -> None:
     wants = (pending("xai", "grok", "H100-SXM", 4, Reason.CAPACITY, "Resources"),)
-    series = hourly(*(scene(T0 + i * HOUR, stranded=0, demand=wants) for i in range(3)))
+    series = hourly(*(scene(T0 + i * HOUR, stranded=0, idle=8, demand=wants) for i in range(3)))
     (s,) = suggestions(series, plan, GROUPS, TODAY, RULES)
-    # 2 idle H100 each hour, 4 waited for: 2, at memphis (no to_site)
-    assert (s.kind, s.request.pool, s.gpus, s.request.to_site) == ("idle", "memphis-h100", 2, None)
+    # 8 idle H100 each hour, 4 waited for: ceil(4 / 8) = 1 node of 8, at memphis (no to_site)
+    assert (s.kind, s.request.pool, s.gpus, s.request.to_site) == ("idle", "memphis-h100", 8, None)
+
+
+def test_fewer_idle_gpus_than_a_node_are_no_lease(plan: Scenario) -> None:
+    wants = (pending("xai", "grok", "H100-SXM", 4, Reason.CAPACITY, "Resources"),)
+    series = hourly(*(scene(T0 + i * HOUR, stranded=0, idle=6, demand=wants) for i in range(3)))
+    # 6 idle of memphis's one 8-GPU node: floor(6 / 8) = 0 nodes
+    assert suggestions(series, plan, GROUPS, TODAY, RULES) == ()
 
 
 @pytest.mark.parametrize(

@@ -114,29 +114,27 @@ def test_the_caps_in_force_are_named_against_the_plans_quota(status: dict[str, A
     assert status["drift"]["counts"] == []  # every registered GPU is listed by Slurm
 
 
-def test_a_lease_of_the_stranded_a100_to_xai_is_suggested_not_requested(
+def test_a_lease_of_the_stranded_a100_node_to_xai_is_suggested_not_requested(
     status: dict[str, Any],
 ) -> None:
     leases = {x["kind"]: x for x in status["suggestions"]}
     stranded = leases["stranded"]
-    # min(4 stranded, 2 asked by xai's A100 job, 4 in buffalo-a100) = 2, to run at
-    # colossus (xai's site: buffalo has no power)
+    # whole nodes: min(ceil(2 asked by xai's A100 job / 4 a node), floor(4 stranded / 4),
+    # 1 node in buffalo-a100) = 1 node = 4 A100, to run at colossus (xai's site: buffalo
+    # has no power)
     req = stranded["request"]
     assert (req["pool"], req["gpus"], req["from_entity"], req["to"]) == (
         "buffalo-a100",
-        2,
+        4,
         "tesla",
         "xai",
     )
     assert (req["to_site"], req["to_program"]) == ("colossus", "grok")
     assert (
-        "gpufleet whatif plan.yaml --move '2 A100-80GB tesla->xai@colossus"
+        "gpufleet whatif plan.yaml --move '4 A100-80GB tesla->xai@colossus"
         in (stranded["assess_command"])
     )
-    # tesla's memphis H100 are up and unused while grok waits on its cap: 2 of them
-    idle = leases["idle"]
-    assert (idle["request"]["pool"], idle["gpus"], idle["demand_reasons"][0]) == (
-        "memphis-h100",
-        2,
-        "waiting-for-quota",
-    )
+    # an idle lease of tesla's memphis H100 needs a whole 8-GPU node idle: where Slurm
+    # put xai's two running jobs is its choice, so only its shape is checked
+    for lease in status["suggestions"]:
+        assert lease["gpus"] % {"buffalo-a100": 4, "memphis-h100": 8}[lease["request"]["pool"]] == 0

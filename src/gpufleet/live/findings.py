@@ -14,9 +14,10 @@ Scenario`):
 3. **suggestions**: where an entity's GPUs of a type at a site have been stranded or idle,
    at least ``min_gpus`` of them in every sample for at least ``after_s`` seconds up to
    the latest sample, while a *related* entity's program (same group of the register)
-   waits for GPUs of that type in the latest sample, a lease of
-   ``min(the fewest GPUs wasted over that time, the GPUs waited for, the pool's GPUs)``
-   from now for ``lease_days``, as a pre-filled transfer request
+   waits for GPUs of that type in the latest sample, a lease of whole nodes (a transfer
+   moves whole nodes): ``min(ceil(GPUs waited for / GPUs a node), floor(the fewest GPUs
+   wasted over that time / GPUs a node), the pool's nodes)`` nodes, from today for
+   ``lease_days``, as a pre-filled transfer request
    (:class:`~gpufleet.governance.transfers.lifecycle.TransferBody`) that goes through the
    usual governance: nothing is created here. Stranded GPUs are proposed to run at a site
    of the receiver's (``to_site``): where they stand they have no power or no scheduler.
@@ -323,9 +324,15 @@ def _suggest(
         return None  # the register lists no pool of these GPUs: nothing to lease
     pool = max(pools, key=lambda p: (p.gpu_count, p.name))
     asked = sum(g for g, _ in asks)
-    gpus = int(min(math.floor(w.gpus + 1e-9), asked, pool.gpu_count))
-    if gpus < 1:
+    per_node = pool.gpus_per_node  # a transfer moves whole nodes (lifecycle.request)
+    nodes = min(
+        math.ceil(asked / per_node - 1e-9),  # enough nodes for what is waited for,
+        math.floor(w.gpus / per_node + 1e-9),  # of nodes wasted the whole time,
+        pool.node_count,
+    )
+    if nodes < 1:
         return None
+    gpus = nodes * per_node
     to_site = None
     if w.kind == STRANDED:
         theirs = sorted(p.site for p in plan.pools if p.owner == to and p.site != w.site)
