@@ -171,3 +171,15 @@ def test_the_json_view_has_dates_as_iso_text(mapping: ClusterMapping) -> None:
         "end": "2026-12-06T18:31:37+00:00",
     }
     assert d["policy"]["name"] == "slurm-backfill" and "time limit" in d["assumption"]
+
+
+def test_a_completing_job_gives_its_gpus_back_now(
+    state: SlurmState, mapping: ClusterMapping
+) -> None:
+    # job 14 (8 GPUs of gf-h100-2) in its epilog: free at READ_AT, where tesla's job 10
+    # starts; xai's job 13 still waits for its cap (jobs 11 and 12 end at 18:21:37)
+    ending = replace(job(state, 14), state=JobState.COMPLETING)
+    jobs = tuple(ending if j.job_id == 14 else j for j in state.jobs)
+    f = forecast_from_state(replace(state, jobs=jobs), mapping, READ_AT)
+    assert next(j.end for j in f.running if j.job_id == 14) == READ_AT
+    assert {j.job_id: j.start for j in f.pending} == {10: READ_AT, 13: ENDS}

@@ -10,7 +10,8 @@ start time of pending jobs depends upon ... the time limits of running jobs"). S
 the forecast: a job runs until its time limit unless the caller gives its run time
 (``run_time_s``, seconds by Slurm job id: a user's estimate, or in the validation the
 known length of each job). A job without a limit runs to the forecast's horizon. A
-running job past its limit ends at once (Slurm kills it within ``OverTimeLimit``).
+running job past its limit ends at once (Slurm kills it within ``OverTimeLimit``), and so
+does one ``COMPLETING`` (its epilog is about to give its GPUs back).
 
 Every run time is wall-clock time, whatever the GPU: the run's catalog gives every GPU
 type throughput 1 (:func:`wall_clock_catalog`), so work equals seconds on any type.
@@ -96,10 +97,12 @@ def starting_jobs(
         for node, n in got.slots:
             free[node] -= n
         start_s = _start_s(job, now)
-        spec = _spec(job, len(taken), start_s, _gpu_types(job, fleet, mapping), horizon_s)
+        node_type = capacity.groups[got.group].gpu_type
+        spec = _spec(job, len(taken), start_s, (GpuTypeName(node_type),), horizon_s)
         limit = spec.time_limit_s if spec.time_limit_s is not None else horizon_s
         run_s = run_time_s.get(job.job_id, limit)
-        running.append(Running(spec, got, start_s, max(0.0, start_s + run_s)))
+        ends_s = 0.0 if job.state is JobState.COMPLETING else max(0.0, start_s + run_s)
+        running.append(Running(spec, got, start_s, ends_s))
         taken.append(job)
     pending: list[JobSpec] = []
     for job in jobs:
