@@ -8,11 +8,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from gpufleet.domain import EntityId, GpuTypeName, ProgramId, Reason, SiteId
 from gpufleet.errors import ConflictError, InputError
-from gpufleet.governance.store import audit
+from gpufleet.governance.store import audit, audit_check
 from gpufleet.governance.store.db import Store
 from gpufleet.governance.store.models import AuditRecord, LiveConfigRow
 from gpufleet.live.observation import Observation, QuotaInForce, SourceFailure, Usage
@@ -105,6 +105,18 @@ def test_the_configuration_is_audited_once_per_distinct_text(store: Store) -> No
         records = s.execute(select(AuditRecord)).scalars().all()
         assert [(r.action, r.object_type) for r in records] == [("use", "live-config")] * 2
         assert audit.verify(s).ok
+        report = audit_check.verify_store(s)  # the rows replayed against the log agree
+        assert report.ok and report.rows is not None and report.rows.rows == 2
+
+
+def test_a_configuration_edited_behind_the_logs_back_is_named(store: Store) -> None:
+    put(store, story(T0), config=LiveConfig("sources: {}\n", "slurm: {}\n"))
+    with store.engine.begin() as c:
+        c.execute(update(LiveConfigRow).values(mapping="slurm: {accounts: {}}\n"))
+    with store.read() as s:
+        diffs = [d.render() for d in audit_check.verify_store(s).rows.diffs]  # type: ignore[union-attr]
+    assert len(diffs) == 1 and diffs[0].startswith("live_configs row 1")
+    assert "mapping" in diffs[0]
 
 
 def test_a_whole_hour_older_than_two_days_becomes_one_hourly_mean(store: Store) -> None:

@@ -10,8 +10,9 @@ retention policy says is due, in the same transaction.
 the audit chain (a 100k-GPU fleet observed every minute would add 525,600 links a year
 that prove nothing about anyone's decision). What the samples were taken under is: the
 first use of a configuration (the sources and the mapping, :class:`LiveConfig`) appends
-one audit record ``live-config`` with its digest and text, in the same transaction as the
-sample, and each sample names its configuration.
+one audit record ``use live-config`` with its row (digest and texts), in the same
+transaction as the sample, and each sample names its configuration; ``audit verify
+--replay`` checks the ``live_configs`` rows against those records.
 
 Read path (typed, for the CLI, the API and the dashboard): :func:`samples` over a time
 window, :func:`latest`, :func:`configs`.
@@ -32,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from gpufleet.domain import Reason
 from gpufleet.errors import ConflictError
+from gpufleet.governance.store.audit import row_dict
 from gpufleet.governance.store.db import Tx, now
 from gpufleet.governance.store.models import (
     LiveCapacityRow,
@@ -126,8 +128,7 @@ def _config_id(tx: Tx, config: LiveConfig) -> int:
     )
     s.add(row)
     s.flush()
-    after = {"digest": digest, "config": config.config, "mapping": config.mapping}
-    tx.audit("use", "live-config", digest[:16], None, after)
+    tx.audit("use", "live-config", row.id, None, row_dict(row))
     return row.id
 
 

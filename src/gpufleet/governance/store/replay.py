@@ -47,6 +47,15 @@ from gpufleet.governance.store.models import (
     Base,
     EntityRow,
     GroupRules,
+    LiveCapacityRow,
+    LiveConfigRow,
+    LiveDemandRow,
+    LiveDownNodeRow,
+    LiveFailureRow,
+    LiveQuotaRow,
+    LiveSampleRow,
+    LiveUnmappedRow,
+    LiveUsageRow,
     PersonRole,
     PersonRow,
     Plan,
@@ -75,12 +84,26 @@ AUDITED: dict[str, type[Base]] = {
     "approval": Approval,
     "run": Run,
     "token": Token,
+    "live-config": LiveConfigRow,
 }
 # tables that are not replayed row for row, and why
 NOT_REPLAYED: dict[str, str] = {
     "audit_log": "the log itself (the chain and the anchors check it)",
     "audit_head": "the chain's head (the chain checks it against the log's last record)",
     TransferStep.__tablename__: "not audited itself: checked against the transfer records",
+    **{
+        m.__tablename__: "live observations are measurements, not audited (docs/live.md)"
+        for m in (
+            LiveSampleRow,
+            LiveCapacityRow,
+            LiveUsageRow,
+            LiveDemandRow,
+            LiveQuotaRow,
+            LiveDownNodeRow,
+            LiveUnmappedRow,
+            LiveFailureRow,
+        )
+    },
 }
 # (table, column) -> why it is left out of the comparison
 NOT_COMPARED: dict[tuple[str, str], str] = {
