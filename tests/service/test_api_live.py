@@ -131,13 +131,14 @@ def test_the_lease_suggested_is_tesla_s_stranded_a100_to_xai_s_grok_as_a_transfe
         "xai",
         "grok",
     )
-    # min(8 stranded in every sample, 4 asked by grok, the pool's 8) = 4 GPUs, wasted for
-    # the 3 samples' 3 h; a 30-day lease from the window's end (2026-03-01)
-    assert (s["gpus"], s["wasted_s"], s["wasted_since"]) == (4, 10800.0, "2026-03-01T10:00:00Z")
+    # whole nodes of 8: min(ceil(4 asked by grok / 8), floor(8 stranded in every sample / 8),
+    # the pool's 1 node) = 1 node = 8 GPUs, wasted for the 3 samples' 3 h; a 30-day lease
+    # from the window's end (2026-03-01)
+    assert (s["gpus"], s["wasted_s"], s["wasted_since"]) == (8, 10800.0, "2026-03-01T10:00:00Z")
     assert s["request"] == {
         "name": "",
         "pool": "buffalo-a100",
-        "gpus": 4,
+        "gpus": 8,
         "from_entity": "tesla",
         "to": "xai",
         "to_site": "colossus",

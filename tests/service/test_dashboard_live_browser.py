@@ -161,7 +161,8 @@ def test_the_live_page_shows_the_fleets_numbers_exactly_as_hand_computed(
     assert error.evaluate("e => e.children.length") == 0
     assert page.evaluate("window.__pwned") is None
     lease = page.locator("tr[data-from=tesla][data-to=xai]")
-    expect(lease.locator(".suggested-gpus")).to_have_text("4 A100-80GB")
+    # whole nodes: min(ceil(4 asked / 8 a node), floor(8 stranded / 8), 1 node) = 8 GPUs
+    expect(lease.locator(".suggested-gpus")).to_have_text("8 A100-80GB")
     expect(page.locator("#observe-now")).to_have_count(0)  # this server has no sources
     shoot(page, tmp_path, "live-fleet-admin")
 
@@ -184,7 +185,7 @@ def test_tesla_sees_its_own_numbers_and_the_lease_link_fills_in_the_request_form
     page.wait_for_url("**/#/transfers?*")
     today = datetime.now(UTC).date()  # the suggestion starts at the window's end, now
     expect(page.locator("#req-pool")).to_have_value("buffalo-a100")
-    expect(page.locator("#req-gpus")).to_have_value("4")
+    expect(page.locator("#req-gpus")).to_have_value("8")
     expect(page.locator("#req-to")).to_have_value("xai")
     expect(page.locator("#req-site")).to_have_value("colossus")
     expect(page.locator("#req-program")).to_have_value("grok")
