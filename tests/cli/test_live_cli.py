@@ -203,3 +203,36 @@ def test_bad_flags_are_exit_2(
 def test_status_before_any_observation_says_so(db: str, capsys: Capture) -> None:
     assert main(["status", "--db", db]) == 0
     assert "no observation stored yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("source", "line", "says"),
+    [
+        ("slurm", "  slurm: {mode: rest, rest_socket: /nonexistent/slurmrestd.sock}", "slurmrestd"),
+        (
+            "prometheus",
+            "  prometheus: {url: 'http://127.0.0.1:1', headers_from_env: "
+            "{Authorization: GPUFLEET_TEST_UNSET_TOKEN}}",
+            "environment variable 'GPUFLEET_TEST_UNSET_TOKEN' is not set",
+        ),
+    ],
+    ids=["slurmrestd-socket-missing", "credential-variable-unset"],
+)
+def test_a_source_that_cannot_even_be_opened_is_recorded_and_the_rest_observed(
+    tmp_path: Path, db: str, capsys: Capture, source: str, line: str, says: str
+) -> None:
+    path = tmp_path / "live.yaml"
+    text = [
+        "every: 60s",
+        f"mapping: {MAPPING}",
+        "sources:",
+        line,
+        f"  kubernetes: {{snapshots: {SNAPSHOTS}}}",
+    ]
+    path.write_text("\n".join(text) + "\n")
+    assert main(["observe", "--config", str(path), "--db", db]) == 0
+    capsys.readouterr()
+    doc = status(db, capsys)
+    (failed,) = (f for f in doc["failures"] if f["source"] == source)
+    assert says in failed["error"]
+    assert doc["by_entity"]["tesla"]["stranded_now"] == 16  # Kubernetes still observed
