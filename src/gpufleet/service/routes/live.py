@@ -120,7 +120,8 @@ def get_live_series(
     res = lj.resolution_of(w, resolution)
     with store.read() as s:
         view = view_of(s, p)
-        seen = [live_sample(x, view) for x in live_store.samples(s, w.start, w.end)]
+        stored = live_store.samples(s, w.start, w.end, parts=("capacity",))
+        seen = [live_sample(x, view) for x in stored]
     buckets = lj.downsample(seen, res)
     return {"scope": p.scope, **lj.series_json(buckets, w, res, (entity, site, gpu_type))}
 
