@@ -87,6 +87,10 @@ def test_one_observation_shows_stranded_gpu_days_drift_a_lease_and_the_failed_so
     }
     (failed,) = doc["failures"]
     assert failed["source"] == "prometheus" and "127.0.0.1:1" in failed["asked"]
+    # the snapshots' research namespace is in no mapping: named with its GPUs
+    assert doc["unmapped"] == [
+        {"kind": "namespace", "name": "research", "source": "kubernetes", "gpus": 4}
+    ]
 
 
 def test_the_text_status_names_the_same_findings(tmp_path: Path, db: str, capsys: Capture) -> None:
@@ -97,6 +101,7 @@ def test_the_text_status_names_the_same_findings(tmp_path: Path, db: str, capsys
     assert "grok: a cap of 4 in force" in out
     assert "lease 16 H100-SXM of tesla's pool cb-h100 to xai (grok) to run at colossus" in out
     assert "prometheus: " in out.split("failed sources")[1]
+    assert "namespace 'research' from kubernetes: 4 GPUs" in out
 
 
 def test_every_interval_observes_count_times_and_each_sample_stands_for_it(

@@ -197,6 +197,10 @@ def _lists(doc: dict[str, Any]) -> list[str]:
         )
         out.append(f"    request: {json.dumps(r)}")
         out.append(f"    assess:  {x['assess_command']}")
+    out.append("\nnames the mapping does not place (their GPUs are not counted there):")
+    out += [
+        f"  {u['kind']} {u['name']!r} from {u['source']}: {u['gpus']} GPUs" for u in doc["unmapped"]
+    ]
     out.append("\nfailed sources (latest sample):")
     out += [f"  {f['source']}: {f['error']}" for f in doc["failures"]]
     return out

@@ -208,6 +208,12 @@ def status_json(st: LiveStatus) -> dict[str, Any]:
         "suggestions": [_suggestion(x) for x in st.suggestions],
         "failures": [_failure(f) for f in st.failures],
         "failures_in_window": [_failure(f) for f in st.failures_in_window],
+        "unmapped": []
+        if last is None
+        else [
+            {"kind": u.kind, "name": u.name, "source": u.source, "gpus": u.gpus}
+            for u in last.unmapped
+        ],
         "down_nodes": []
         if last is None
         else [
