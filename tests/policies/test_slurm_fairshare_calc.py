@@ -157,3 +157,15 @@ def test_slurm_own_factors_are_used_until_the_first_recalculation() -> None:
 def test_asking_for_slurm_factors_without_them_is_an_error_naming_the_option() -> None:
     with pytest.raises(InputError, match=r"use_slurm_fairshare.*slurm_sshare"):
         SlurmBackfill(use_slurm_fairshare=True)
+
+
+def test_usage_at_the_start_counts_from_the_first_pass() -> None:
+    # sshare's RawUsage as the start's usage: a has 1000 GPU-s, b none. At the first pass
+    # (0 s) LF a = 0.5 / 1 = 0.5 < LF b = inf, so b1 goes before a1 though a1 came first.
+    setup = SlurmSetup(weight_fairshare=10000.0, usage_gpu_s={"a": 1000.0})
+    programs = {"a": ("ea", 1.0, {H100: Quota(8)}), "b": ("eb", 1.0, {H100: Quota(8)})}
+    s = SlurmHarness(SlurmMultifactor(setup=setup), nodes=[8], programs=programs)
+    a1 = s.submit("a", 8, work_s=100)
+    b1 = s.submit("b", 8, work_s=100)
+    s.h.cycle(0)
+    assert b1.state == JobState.RUNNING and a1.state == JobState.PENDING

@@ -327,6 +327,9 @@ class SlurmMultifactor(BasePolicy):
 
     def decide(self, snap: Snapshot) -> Decision:
         now = snap.now_s
+        dirty = snap.dirty_cohorts()
+        for cohort in dirty:  # a program seen first gets its usage at the start (sshare's)
+            self.usage.watch(cohort.programs)
         at = self.recalc.due(now)
         if at is not None:  # PriorityCalcPeriod: usage, fair-share and priorities anew
             self.usage.advance(at)
@@ -335,8 +338,7 @@ class SlurmMultifactor(BasePolicy):
         d = Decision()
         if isinstance(self.admission, SlurmLimits):
             self.admission.admitted = d.admit
-        for cohort in snap.dirty_cohorts():
-            self.usage.watch(cohort.programs)
+        for cohort in dirty:
             self.schedule_cohort(snap, cohort.name, d)
         self.usage.settle()
         for v in d.preempt:  # requeued now, by this decision
