@@ -8,7 +8,8 @@ fill them (elapsed 0-2 h of a 1-24 h limit); 10,000 pending jobs of 1, 2, 4 or 8
 from 20 accounts (one capped at 64 GPUs), submitted over the last 6 hours with limits of
 1-24 h; the dev cluster's scheduler configuration (sched/backfill, multifactor weights).
 Times are the whole ``forecast_from_state`` (building the run, the simulation to its
-last start, reading it back), median of ``--repeat``. Writes bench/forecast_results.json.
+last start, reading it back), median of ``--repeat``. Each (policy, size) is one entry
+of bench/forecast_results.json; a run replaces its own entry and keeps the others.
 """
 
 from __future__ import annotations
@@ -205,7 +206,10 @@ def main() -> int:
         "wall_s_median": round(statistics.median(walls), 3),
         "wall_s_all": [round(w, 3) for w in walls],
     }
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    out = Path(args.out)
+    kept = json.loads(out.read_text()) if out.is_file() else {}
+    kept[f"{f.policy.name} {args.pending}/{args.running}"] = result
+    out.write_text(json.dumps(kept, indent=1, sort_keys=True) + "\n")
     print(json.dumps(result))  # the bench's own report (a script, not the library)
     return 0
 

@@ -147,7 +147,7 @@ def test_a_job_for_a_down_node_never_starts(state: SlurmState, mapping: ClusterM
     assert (last.job_id, last.start, last.gpu_type) == (100, None, None)
 
 
-def test_no_work_is_an_empty_forecast_and_a_naive_now_an_error(
+def test_no_work_is_an_empty_forecast_and_bad_arguments_are_errors(
     state: SlurmState, mapping: ClusterMapping
 ) -> None:
     done = tuple(j for j in state.jobs if j.state not in (JobState.PENDING, JobState.RUNNING))
@@ -155,6 +155,10 @@ def test_no_work_is_an_empty_forecast_and_a_naive_now_an_error(
     assert (f.running, f.pending, f.policy.name) == ((), (), "slurm-backfill")
     with pytest.raises(InputError, match="has no timezone"):
         forecast_from_state(state, mapping, datetime(2026, 12, 6, 18, 12))
+    with pytest.raises(InputError, match="horizon 0:00:00 must be after now"):
+        forecast_from_state(state, mapping, READ_AT, horizon=timedelta(0))
+    with pytest.raises(InputError, match=r"usage_per_gpu_s 0\.0 must be > 0"):
+        forecast_from_state(state, mapping, READ_AT, usage_per_gpu_s=0.0)
 
 
 def test_the_json_view_has_dates_as_iso_text(mapping: ClusterMapping) -> None:

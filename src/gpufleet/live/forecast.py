@@ -148,8 +148,7 @@ def forecast_from_state(
     Slurm policies do until their first recalculation; else they compute them from the
     usage.
     """
-    if now.tzinfo is None:
-        raise InputError(f"forecast: now {now.isoformat()} has no timezone (expected UTC)")
+    _check(now, horizon, usage_per_gpu_s)
     wall0 = time.perf_counter()
     real = catalog or default_catalog()
     horizon_s = horizon.total_seconds()
@@ -190,6 +189,18 @@ def forecast_from_state(
         done_gpu_hours or {},
         time.perf_counter() - wall0,
     )
+
+
+def _check(now: datetime, horizon: timedelta, usage_per_gpu_s: float) -> None:
+    if now.tzinfo is None:
+        raise InputError(f"forecast: now {now.isoformat()} has no timezone (expected UTC)")
+    if horizon.total_seconds() <= 0:
+        raise InputError(f"forecast: horizon {horizon} must be after now (a positive duration)")
+    if not usage_per_gpu_s > 0:
+        raise InputError(
+            f"forecast: usage_per_gpu_s {usage_per_gpu_s} must be > 0 (Slurm's usage units "
+            "per GPU-second, e.g. 10 where partitions bill GRES/gpu=10)"
+        )
 
 
 def _scenario(
