@@ -39,6 +39,7 @@ N) for I intervals, W intervals in its window and N nodes of its groups.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from gpufleet.domain.reasons import Reason
@@ -140,12 +141,9 @@ class SlurmBackfill(SlurmBackfillEasy):
         ]
         space.release_all(ends)
         examined = waiting[: self.depth]
-        smallest = [0] * len(examined)  # the fewest GPUs any job from i on asks for
-        least = 1 << 30
-        for i in range(len(examined) - 1, -1, -1):
-            least = smallest[i] = min(least, examined[i].spec.gpus)
+        hope = _hope(examined, min((space.top[g] for g in space.top), default=0))
         for i, job in enumerate(examined):
-            if space.free_now() < smallest[i]:
+            if not hope(i, int(space.free[0].max(initial=0)), space.free_now()):
                 break  # no job from here on can start now: their plans would change nothing
             first = job is waiting[0]
             groups = [
@@ -183,6 +181,19 @@ class SlurmBackfill(SlurmBackfillEasy):
     def _why_not_now(self, snap: Snapshot, job: Job) -> Reason:
         got = self.placement.place(snap, job, self.admission)
         return Reason.HELD_FOR_BACKFILL if isinstance(got, Placement) else got
+
+
+def _hope(jobs: list[Job], node_size: int) -> Callable[[int, int, int], bool]:
+    """Whether some job from the i-th on could start now, given the most GPUs free on one
+    node and in all: a job of at most ``node_size`` GPUs needs them on one node, a larger
+    one in all (the suffix minima of both kinds, computed once)."""
+    inf = 1 << 30
+    small, large = [inf] * (len(jobs) + 1), [inf] * (len(jobs) + 1)
+    for i in range(len(jobs) - 1, -1, -1):
+        g = jobs[i].spec.gpus
+        small[i] = min(small[i + 1], g) if g <= node_size else small[i + 1]
+        large[i] = min(large[i + 1], g) if g > node_size else large[i + 1]
+    return lambda i, one_node, total: small[i] <= one_node or large[i] <= total
 
 
 def _pick(given: float | None, configured: float | None, default: float) -> float:
