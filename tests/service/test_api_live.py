@@ -345,3 +345,19 @@ def test_an_answer_of_more_points_than_the_limit_is_refused_naming_the_window() 
     assert "50000" in problem.message and "entity, site or gpu_type" in problem.expected
     # narrowed to one entity: 2,400 points, answered
     assert len(lj.series_json(buckets, window, "minute", ("e3", "", ""))["series"]) == 1
+
+
+def test_the_points_limit_is_judged_before_reading_from_the_latest_samples_series() -> None:
+    """21 series in the latest sample x min(2,400 samples stored, 2,880 minutes in 2 days)
+    = 50,400 points: refused before the window is read; 2,380 samples: 49,980, read."""
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    rows = tuple(
+        capacity(f"e{i}", "s", "H100-SXM", up=8, down=0, allocated=0, busy=0, idle=0)
+        for i in range(21)
+    )
+    latest = sample_of(replace(scene(start), capacity=rows), 60.0)
+    window = lj.Window(start - timedelta(days=2), start)
+    with pytest.raises(InputError, match="50400 points"):
+        lj.estimate(latest, 2_400, window, "minute", ("", "", ""))
+    lj.estimate(latest, 2_380, window, "minute", ("", "", ""))
+    lj.estimate(latest, 2_400, window, "minute", ("e1", "", ""))  # one series: 2,400

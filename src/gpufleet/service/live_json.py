@@ -176,6 +176,35 @@ def downsample(samples: Sequence[Sample], resolution: str) -> list[Sample]:
 Key = tuple[str, str, str]
 
 
+def check_total(series: int, most: int, total: int) -> None:
+    """Refuse ``total`` points (``series`` series of up to ``most`` points) over the limit."""
+    if total > MAX_TOTAL_POINTS:
+        raise bad(
+            "window",
+            f"{series} series of up to {most} points each make {total} points, "
+            f"more than {MAX_TOTAL_POINTS} in one answer",
+            "a shorter window, a coarser resolution, or entity, site or gpu_type to narrow it",
+        )
+
+
+def wanted(c: CapacityPoint, keep: Key) -> bool:
+    """``c`` passes the filters ``keep`` (entity, site, GPU type; "" for any)."""
+    return all(want in ("", have) for want, have in zip(keep, c.key, strict=True))
+
+
+def estimate(
+    latest: Sample | None, samples: int, window: Window, resolution: str, keep: Key
+) -> None:
+    """Refuse before reading a window whose answer would be over the limit, judged by
+    the latest sample's series (those the caller may see and asked for) x the points
+    (no more than the samples stored in the window)."""
+    if latest is None:
+        return
+    series = sum(1 for c in latest.capacity if wanted(c, keep))
+    most = min(samples, _points(window, RESOLUTIONS_S[resolution]))
+    check_total(series, most, series * most)
+
+
 def series_json(
     buckets: Sequence[Sample], window: Window, resolution: str, keep: Key
 ) -> dict[str, Any]:
@@ -184,18 +213,11 @@ def series_json(
     by_key: dict[Key, list[dict[str, Any]]] = {}
     for b in buckets:
         for c in b.capacity:
-            if all(want in ("", have) for want, have in zip(keep, c.key, strict=True)):
+            if wanted(c, keep):
                 point = {"at": iso_utc(b.at), "span_s": b.span_s, "samples": b.samples}
                 point.update({f: getattr(c, f) for f in CAPACITY_FIELDS})
                 by_key.setdefault(c.key, []).append(point)
-    total = sum(len(points) for points in by_key.values())
-    if total > MAX_TOTAL_POINTS:
-        raise bad(
-            "window",
-            f"{len(by_key)} series of up to {len(buckets)} points each make {total} points, "
-            f"more than {MAX_TOTAL_POINTS} in one answer",
-            "a shorter window, a coarser resolution, or entity, site or gpu_type to narrow it",
-        )
+    check_total(len(by_key), len(buckets), sum(len(points) for points in by_key.values()))
     return {
         "window": window.as_dict(),
         "resolution": resolution,

@@ -30,10 +30,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from gpufleet.errors import ConflictError
 from gpufleet.governance.auth import access
 from gpufleet.governance.auth.tokens import Principal
+from gpufleet.governance.store.models import LiveSampleRow
 from gpufleet.inputs.scenario.schema import Strict
 from gpufleet.live import store as live_store
 from gpufleet.live.findings import DEFAULT_RULES
@@ -115,15 +119,28 @@ def get_live_series(
     entity: NameQuery = "",
     site: NameQuery = "",
     gpu_type: NameQuery = "",
-) -> dict[str, Any]:
+) -> JSONResponse:
     w = lj.window_of(window, end, lj.MAX_SERIES_WINDOW_S)
     res = lj.resolution_of(w, resolution)
+    keep = (entity, site, gpu_type)
     with store.read() as s:
         view = view_of(s, p)
+        last = live_store.latest(s, until=w.end)
+        seen_last = live_sample(last, view) if last is not None else None
+        lj.estimate(seen_last, _count(s, w), w, res, keep)
         stored = live_store.samples(s, w.start, w.end, parts=("capacity",))
         seen = [live_sample(x, view) for x in stored]
     buckets = lj.downsample(seen, res)
-    return {"scope": p.scope, **lj.series_json(buckets, w, res, (entity, site, gpu_type))}
+    # the answer is plain JSON already: skip FastAPI's encoder (2 s for 35,000 points)
+    return JSONResponse({"scope": p.scope, **lj.series_json(buckets, w, res, keep)})
+
+
+def _count(s: Session, w: lj.Window) -> int:
+    """Samples stored in the window (the store's read API has no count; one query)."""
+    q = select(func.count(LiveSampleRow.id)).where(
+        LiveSampleRow.at >= w.start, LiveSampleRow.at < w.end
+    )
+    return int(s.execute(q).scalar_one())
 
 
 @router.get("/live/findings", summary="In use, idle and stranded GPU-days with dollars; drift")
