@@ -3,11 +3,11 @@ and xai (xai capped at 4 GPUs) released together after a blocker; the forecast m
 release against the starts sacct reports (the scene: tests/live/forecast_workload.py).
 
 What it can honestly reach, measured on this machine (docs/validation.md, "Forecast
-against a real Slurm"): Kendall tau-b 0.929 and 0.889 on seeds 12 and 13 with run times
-given and Slurm's own fair-share factors, against 0.70-0.71 for submit order and
-0.79-0.82 for accounts by fair-share factor; median start error 3.5-6.4 s. The test
-asks for tau >= 0.85, a median error under 15 s, and a better order than both naive
-ones. About 3 minutes."""
+against a real Slurm"): Kendall tau-b 0.937-0.961 over seeds 12-14 with run times given
+and Slurm's own fair-share factors (0.889-0.929 in two earlier runs), against 0.65-0.71
+for submit order and 0.79-0.82 for accounts by fair-share factor; median start error
+1.7-6.4 s. The test asks for tau >= 0.85, a median error under 15 s, and a better order
+than both naive ones. About 3 minutes."""
 
 from __future__ import annotations
 
