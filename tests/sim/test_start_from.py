@@ -76,9 +76,7 @@ def test_running_jobs_hold_their_gpus_until_their_end_and_the_queue_starts_behin
     assert jobs[3].state is JobState.PENDING
     sim.run_until(7200.0)
     rec = sim.recorder
-    got = {
-        int(j): (s, f) for j, s, f in zip(rec.j_id, rec.j_start, rec.j_finish, strict=True)
-    }
+    got = {int(j): (s, f) for j, s, f in zip(rec.j_id, rec.j_start, rec.j_finish, strict=True)}
     assert got == {
         1: (-50.0, 50.0),
         0: (-100.0, 200.0),
