@@ -134,29 +134,43 @@ class NodeSpace:
         self, groups: list[int], gpus: int, ends: npt.NDArray[np.intp], lo: int, hi: int
     ) -> tuple[float, Slots] | None:
         """A job for one node: per node, the first start from which it keeps ``gpus`` free
-        until the job's end (each row's next too-small row, by a reversed running min),
-        all nodes of a group at once; the earliest start wins, the first group on ties,
-        then the node left with the fewest free GPUs over the window."""
-        rows = len(self.times)
-        best: tuple[int, int, npt.NDArray[np.intp], npt.NDArray[np.bool_]] | None = None
+        until the job's end, all nodes of a group at once; the earliest start wins, the
+        first group on ties, then the node left with the fewest free GPUs over the window.
+        Starts are tried in chunks of growing size, so a job that fits early reads only
+        the rows its first windows cover."""
+        size = 16
+        while lo < hi:
+            stop = min(hi, lo + size)
+            got = self._one_node_rows(groups, gpus, ends, lo, stop)
+            if got is not None:
+                return got
+            lo, size = stop, size * 2
+        return None
+
+    def _one_node_rows(
+        self, groups: list[int], gpus: int, ends: npt.NDArray[np.intp], lo: int, hi: int
+    ) -> tuple[float, Slots] | None:
+        """:meth:`_one_node` for starts ``lo .. hi - 1``: the rows up to the last of their
+        ends, each row's next too-small row by a reversed running minimum."""
+        last = int(ends[lo:hi].max())
+        idx = np.arange(lo, last)[:, None]
+        best: tuple[int, npt.NDArray[np.intp], npt.NDArray[np.bool_]] | None = None
         for gi in groups:
             local = self.group_nodes.get(gi)
-            if local is None or not len(local) or lo >= hi:
+            if local is None or not len(local):
                 continue
-            sub = self.free[:, local]
-            idx = np.arange(rows)[:, None]
-            short = np.where(sub >= gpus, rows, idx)
+            short = np.where(self.free[lo:last, local] >= gpus, last, idx)
             next_short = np.minimum.accumulate(short[::-1], axis=0)[::-1]
-            ok = next_short[lo:hi] >= ends[lo:hi, None]
+            ok = next_short[: hi - lo] >= ends[lo:hi, None]
             any_row = ok.any(axis=1)
             if not any_row.any():
                 continue
             i = lo + int(np.argmax(any_row))
             if best is None or i < best[0]:
-                best = (i, gi, local, ok[i - lo])
+                best = (i, local, ok[i - lo])
         if best is None:
             return None
-        i, gi, local, fits = best
+        i, local, fits = best
         low = self.free[i : int(ends[i]), local].min(axis=0)
         cand = np.flatnonzero(fits)
         k = cand[int(np.argmin(low[cand]))]
