@@ -16,7 +16,9 @@ import pytest
 from tests.live.devcluster import DevCluster
 from tests.live.forecast_workload import run_validation
 
-pytestmark = pytest.mark.live
+# about 3 minutes of a real Slurm running jobs: kept out of the default run (slow), run by
+# .ci/run as its own step after the README's test command
+pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 
 def test_the_forecast_at_release_orders_starts_as_slurm_did(devcluster: DevCluster) -> None:
