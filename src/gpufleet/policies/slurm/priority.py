@@ -62,6 +62,7 @@ from gpufleet.policies.placement import BestFit
 from gpufleet.policies.slurm.conftext import read_setup_files
 from gpufleet.policies.slurm.fairtree import fair_tree_factors
 from gpufleet.policies.slurm.limits import SlurmLimits
+from gpufleet.policies.slurm.order import Key, SortedQueues
 from gpufleet.policies.slurm.preempt import QosPreemption, preempt_levels
 from gpufleet.policies.slurm.setup import SlurmSetup
 from gpufleet.state.cluster import CohortState
@@ -324,6 +325,10 @@ class SlurmMultifactor(BasePolicy):
                 "name sshare's output in 'slurm_sshare' (or pass a setup with fairshare)"
             )
         self.tree = cfg.tree if cfg is not None else None
+        # the queue kept sorted between recalculations (False: sorted anew at every cycle,
+        # the straightforward reference the tests compare it with)
+        self.incremental_order = True
+        self._sorted = SortedQueues()
 
     def decide(self, snap: Snapshot) -> Decision:
         now = snap.now_s
@@ -345,6 +350,7 @@ class SlurmMultifactor(BasePolicy):
             self._requeued[v.spec.id] = (v.preemptions + 1, now)
         for job, _ in d.admit:
             self._requeued.pop(job.spec.id, None)
+            self._sorted.forget(job.cohort, job.spec.id)
         return d
 
     def queued_since_s(self, job: Job, now_s: float) -> float:
@@ -380,10 +386,14 @@ class SlurmMultifactor(BasePolicy):
         now = snap.now_s
         level = preempt_levels(cohort, self.preempt_gap) if self.preempt_gap else {}
 
-        def key(job: Job) -> tuple[int, float, float, int]:
+        def key(job: Job) -> Key:
             lv = level.get(job.spec.priority, 0)
             return (-lv, -prio(job), self.queued_since_s(job, now), job.spec.id)
 
+        if self.incremental_order and self.recalc.period_s > 0 and not self.preempt_gap:
+            # priorities are kept between recalculations, and no level changes: the keys
+            # of waiting jobs are fixed within one pass (module order)
+            return self._sorted.ordered(cohort, key, self.recalc.count)
         return sorted(cohort.queue.values(), key=key)
 
     def priorities(self, snap: Snapshot, cohort: CohortState) -> Callable[[Job], float]:
@@ -422,9 +432,13 @@ class SlurmMultifactor(BasePolicy):
             for gs in cap.by_cohort_type.get(cohort.name, {}).values()
             for g in gs
         )
-        qos_max = max((max(0, j.spec.priority) for j in cohort.queue.values()), default=0)
-        if self.recalc.period_s > 0:  # one scale per pass, so kept priorities compare
-            qos_max = self.recalc.qos_max.setdefault(cohort.name, qos_max)
+        held = self.recalc.qos_max.get(cohort.name) if self.recalc.period_s > 0 else None
+        if held is None:
+            qos_max = max((max(0, j.spec.priority) for j in cohort.queue.values()), default=0)
+            if self.recalc.period_s > 0:  # one scale per pass, so kept priorities compare
+                self.recalc.qos_max[cohort.name] = qos_max
+        else:
+            qos_max = held
         part_max = max((max(0, p.priority) for p in cohort.programs), default=0)
         fs = self.recalc.fairshare.get(cohort.name)
         if fs is None:
