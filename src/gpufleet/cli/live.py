@@ -301,7 +301,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 
 
 def _t(at: datetime | None) -> str:
-    return "-" if at is None else at.isoformat().replace("+00:00", "Z")
+    return "-" if at is None else at.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def render_forecast(f: Forecast) -> str:
