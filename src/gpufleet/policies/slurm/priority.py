@@ -413,8 +413,7 @@ class SlurmMultifactor(BasePolicy):
                 return held[1]
             since = self.queued_since_s(job, now)
             when = at if at is not None and since <= at else now
-            f = factors(job, when)
-            value = sum(wi * fi for wi, fi in zip(w, f, strict=True))
+            value = factors.weighted(job, since, when, w)
             cache[job.spec.id] = (job.preemptions, value)
             return value
 
@@ -474,10 +473,13 @@ class SlurmMultifactor(BasePolicy):
         return fair_tree(tree)
 
 
+_Raw = tuple[float, float, float, float, float]  # Factors' fields, as a plain tuple
+
+
 class _FactorFn:
     """A cohort's per-cycle constants; called on a job, its :class:`Factors`."""
 
-    __slots__ = ("fs", "now_s", "part_max", "policy", "qos_max", "total")
+    __slots__ = ("fs", "now_s", "part_max", "policy", "qos_max", "rest", "total")
 
     def __init__(
         self,
@@ -490,13 +492,44 @@ class _FactorFn:
     ) -> None:
         self.policy, self.now_s, self.fs = policy, now_s, fs
         self.total, self.qos_max, self.part_max = total, qos_max, part_max
+        # (GPUs, QOS, program index) -> the factors but the age, for this cycle
+        self.rest: dict[tuple[int, int, int], tuple[float, float, float, float]] = {}
 
     def __call__(self, job: Job, at_s: float | None = None) -> Factors:
         """The job's factors, its age taken at ``at_s`` (default: now)."""
-        pol, s = self.policy, job.spec
         when = self.now_s if at_s is None else at_s
-        waited = max(0.0, when - pol.queued_since_s(job, self.now_s))
-        age = min(1.0, waited / pol.max_age_s) if pol.max_age_s > 0 else 1.0
+        since = self.policy.queued_since_s(job, self.now_s)
+        return Factors(*self.raw(job, since, when))
+
+    def weighted(self, job: Job, since_s: float, when_s: float, w: Factors) -> float:
+        """The job's priority, ``sum(w_i * f_i)`` as :meth:`SlurmMultifactor.priorities`
+        adds it, for a job queued since ``since_s``, its age taken at ``when_s``: the same
+        floats in the same order, without building the factors (a recalculation sets
+        every pending job's priority)."""
+        age, fs, size, qos, part = self.raw(job, since_s, when_s)
+        return sum((w[0] * age, w[1] * fs, w[2] * size, w[3] * qos, w[4] * part))
+
+    def raw(self, job: Job, since_s: float, when_s: float) -> _Raw:
+        """The factors as a plain tuple (module docstring's formula). All but the age
+        depend only on the job's GPUs, QOS and program, so they are kept per such triple
+        for the cycle (a recalculation evaluates every pending job)."""
+        max_age = self.policy.max_age_s
+        waited = when_s - since_s
+        waited = waited if waited > 0.0 else 0.0  # max(0.0, waited)
+        if max_age > 0:
+            age = waited / max_age
+            age = age if age < 1.0 else 1.0  # min(1.0, age)
+        else:
+            age = 1.0
+        s = job.spec
+        k = (s.gpus, s.priority, job.program.index)
+        rest = self.rest.get(k)
+        if rest is None:
+            rest = self.rest[k] = self._rest(job)
+        return (age, *rest)
+
+    def _rest(self, job: Job) -> tuple[float, float, float, float]:
+        pol, s = self.policy, job.spec
         size = 0.0
         if self.total > 0:
             g = s.gpus
@@ -505,4 +538,4 @@ class _FactorFn:
         qos = min(1.0, max(0, s.priority) / self.qos_max) if self.qos_max > 0 else 0.0
         pp = job.program.priority
         part = max(0, pp) / self.part_max if self.part_max > 0 else 0.0
-        return Factors(age, self.fs.get(job.program.index, 0.0), size, qos, part)
+        return (self.fs.get(job.program.index, 0.0), size, qos, part)
