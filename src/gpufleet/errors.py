@@ -167,6 +167,7 @@ class ExitCode(IntEnum):
     BROKEN = 4
     BUSY = 5  # a BusyError: the store stayed locked, nothing changed; run it again
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
+    PIPE_CLOSED = 141  # stdout's reader went away (`| head`): 128 + SIGPIPE, as shells say
 
 
 def exit_code(error: BaseException) -> ExitCode:

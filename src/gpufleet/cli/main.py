@@ -5,12 +5,14 @@ turns errors into exit codes (named in :class:`gpufleet.errors.ExitCode`).
 
 Exit codes: 0 ok; 1 internal error; 2 bad input (the message says where and what); 3 not
 allowed; 4 ``audit verify``/``checkpoint`` found what does not verify; 5 the store stayed
-busy (nothing changed: run it again); 130 interrupted.
+busy (nothing changed: run it again); 130 interrupted; 141 the reader of stdout went away
+(``| head``), quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -74,7 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return e.code
         return ExitCode.OK if e.code is None else ExitCode.BAD_INPUT
     try:
-        return int(args.fn(args))
+        code = int(args.fn(args))
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
     except InputError as e:
         print(f"gpufleet: {e.render()}", file=sys.stderr)
         return exit_code(e)
@@ -89,6 +93,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_code(e)
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:  # `gpufleet ... | head`: the reader has what it wanted
+        _quiet_stdout()
+        return ExitCode.PIPE_CLOSED
     except Exception as e:  # the last line of defence: report, never a bare traceback
         print(f"gpufleet: internal error: {type(e).__name__}: {e}", file=sys.stderr)
         return ExitCode.INTERNAL
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush at exit does not raise
+    again on the closed pipe (Python's documented way: the signal module's notes on
+    SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # stdout is no real file (a test's)
+        pass
