@@ -35,6 +35,7 @@ from gpufleet.domain.ids import JobId, ProgramId
 from gpufleet.domain.jobs import JobDraft, JobSpec
 from gpufleet.domain.scenario import Scenario
 from gpufleet.engine.engine import Engine
+from gpufleet.engine.explain import find_job
 from gpufleet.engine.timeline import Running, apply_change, build_state, resume, timeline
 from gpufleet.errors import InternalError
 from gpufleet.policies.base import Policy
@@ -239,11 +240,7 @@ class Simulation:
 
     def job(self, job_id: int) -> Job | None:
         """A submitted job that is pending or running now (a scan of the queues)."""
-        for p in self.state.programs:
-            j = p.pending.get(job_id) or p.running.get(job_id)
-            if j is not None:
-                return j
-        return None
+        return find_job(self.state, job_id)
 
     def _arrivals(self) -> Iterator[tuple[JobDraft, ProgramId]]:
         streams = [
