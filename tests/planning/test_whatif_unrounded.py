@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from gpufleet.planning.sweep.execution import run_task
 from gpufleet.planning.whatif.compare import compare
 from tests.support.scenarios import one_site
 
@@ -52,3 +53,18 @@ def test_an_arm_averages_exact_gpu_hours_not_the_one_decimal_a_run_prints() -> N
     # the same scenario in both arms: every paired difference is exactly 0
     assert d["deltas"]["same"]["entities"]["e"]["gpu_hours_used"]["mean"] == 0.0
     assert d["deltas"]["same"]["entities"]["e"]["gpu_hours_used"]["within_noise"] is True
+
+
+def test_a_sweep_cell_reports_the_same_exact_figure_as_the_what_if() -> None:
+    # The same one-job scenario on A100: the milestone is 13.5 h late = 0.5625 days
+    # (37.5 h of work from Jan 1 00:00, due Jan 2 00:00), and the cost is exact; a run's
+    # JSON prints 0.56. The sweep's per-run figure must be the what-if's 0.5625, so a
+    # sweep cell and a what-if arm of the same scenario and seed never disagree.
+    sc = one_site(programs=ONE_JOB.format(gtype="A100-80GB"), pools=A100_POOL)
+    c = compare("a100", {"a100": sc}, [1])
+    swept = run_task(sc, 1)
+    assert swept["p.milestone_delay_days"] == 13.5 / 24
+    arm = c.arm("a100").figures
+    assert swept["p.milestone_delay_days"] == arm.programs["p"]["milestone_delay_days"].mean
+    assert swept["e.cost_usd"] == arm.entities["e"]["cost_usd"].mean
+    assert swept["fleet.utilisation"] == arm.fleet["utilisation"].mean

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from gpufleet.domain.scenario import Scenario
 from gpufleet.errors import InputError
-from gpufleet.planning.whatif.compare import program_values
+from gpufleet.planning.whatif.compare import entity_figures, fleet_figures, program_figures
 from gpufleet.sim.result import SimResult
 from gpufleet.sim.simulator import Simulation
 
@@ -36,20 +36,26 @@ def metric_names(sc: Scenario) -> list[str]:
 
 
 def task_metrics(r: SimResult) -> Figures:
+    """One run's figures, unrounded (the same as the what-if compares; a run's JSON prints
+    them rounded)."""
     out: Figures = {}
-    for prog, p in r.programs.items():
-        v = program_values(r, prog)
-        if p["milestone"] is not None:
+    for prog, p in r.metrics.programs.items():
+        v = program_figures(r, prog)
+        if p.milestone is not None:
             out[f"{prog}.milestone_delay_days"] = v["milestone_delay_days"]
-            out[f"{prog}.milestone_reached"] = 1.0 if p["milestone"]["reached"] else 0.0
+            out[f"{prog}.milestone_reached"] = 0.0 if p.milestone.reached is None else 1.0
         out[f"{prog}.gpu_hours_received"] = v["gpu_hours_received"]
         out[f"{prog}.queueing_delay_mean_s"] = v["queueing_delay_mean_s"]
-    for ent, e in r.entities.items():
+    costs = 0.0
+    for ent in r.metrics.entities:
+        e = entity_figures(r, ent)
         out[f"{ent}.stranded_gpu_days"] = e["stranded_gpu_days"]
         out[f"{ent}.cost_usd"] = e["cost_usd"]
-    out["fleet.stranded_gpu_days"] = r.fleet["stranded_gpu_days"]
-    out["fleet.utilisation"] = r.fleet["utilisation"]
-    out["fleet.cost_usd"] = sum(e["cost_usd"] for e in r.entities.values())
+        costs += e["cost_usd"]
+    f = fleet_figures(r)
+    out["fleet.stranded_gpu_days"] = f["stranded_gpu_days"]
+    out["fleet.utilisation"] = f["utilisation"]
+    out["fleet.cost_usd"] = costs
     return out
 
 

@@ -117,28 +117,6 @@ def fleet_figures(r: SimResult) -> dict[FleetMetric, float]:
     }
 
 
-def program_values(r: SimResult, prog: str) -> dict[str, float]:
-    """The figures of :func:`program_figures` as printed in a run's JSON (rounded), for
-    :mod:`gpufleet.planning.sweep`, whose published figures are computed from these."""
-    p = r.programs[prog]
-    ms, outcome = p["milestone"], r.metrics.programs[prog].milestone
-    delay = 0.0
-    if ms is not None and outcome is not None:
-        printed = ms["delay_days"]  # censored: counted as reached at the horizon, unrounded
-        delay = printed if printed is not None else outcome.delay_days_censored(r.end)
-    return {
-        "milestone_delay_days": delay,
-        "queueing_delay_mean_s": p["queueing_delay_s"]["mean"],
-        "queueing_delay_p95_s": p["queueing_delay_s"]["p95"],
-        "jct_mean_s": p["jct_s"]["mean"],
-        "jct_p95_s": p["jct_s"]["p95"],
-        "gpu_hours_received": p["gpu_hours_received"],
-        "gpu_hours_entitled": p["gpu_hours_entitled"],
-        "received_over_entitled": p["received_over_entitled"] or 0.0,
-        "work_done_gpu_hours": p["work_done_gpu_hours"],
-    }
-
-
 def _estimates_to_dict(es: Mapping[_Metric, Estimate]) -> Estimates:
     return {m: e.as_dict() for m, e in es.items()}
 
