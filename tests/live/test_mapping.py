@@ -3,18 +3,26 @@ listed at once with the file, line and field, and what would be right."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import pytest
 
 from gpufleet.domain import EntityId, PoolId, ProgramId, SiteId
 from gpufleet.errors import exit_code, http_status
-from gpufleet.live.mapping import MappingError, Place, Program, load_mapping, parse_mapping
+from gpufleet.live.mapping import (
+    MappingError,
+    Place,
+    Program,
+    load_mapping,
+    mapping_for_register,
+    parse_mapping,
+)
 
 DEVCLUSTER = Path(__file__).parent / "samples" / "mapping" / "devcluster.yaml"
 
 
-def problems_of(text: str, **names: list[str]) -> list[str]:
+def problems_of(text: str, **names: Collection[str]) -> list[str]:
     with pytest.raises(MappingError) as err:
         parse_mapping(
             text, "m.yaml", entities=names.get("entities"), programs=names.get("programs")
@@ -117,3 +125,69 @@ def test_a_missing_file_is_an_input_error_naming_it(tmp_path: Path) -> None:
         load_mapping(tmp_path / "nope.yaml")
     assert str(err.value).startswith(f"{tmp_path / 'nope.yaml'}: 1 problem")
     assert "cannot be read: No such file or directory" in err.value.render()
+
+
+# --- against the register: a program is its entity's ------------------------------------
+
+OWNERS = {"fsd-training": "tesla", "grok": "xai"}  # the story's register: program -> entity
+
+
+def test_a_program_mapped_under_another_entity_names_the_line_and_the_registers_owner() -> None:
+    text = DEVCLUSTER.read_text().replace(
+        "xai: {entity: xai, program: grok}", "xai: {entity: xai, program: fsd-training}"
+    )
+    found = problems_of(text, entities=["tesla", "xai"], programs=OWNERS)
+    assert found == [
+        "m.yaml:7: slurm.accounts.xai.program: program 'fsd-training' belongs to entity "
+        "'tesla' in the register, not 'xai' (expected entity: tesla, or one of xai's "
+        "programs: grok)"
+    ]
+
+
+def test_a_program_under_an_entity_with_no_program_says_so() -> None:
+    text = "slurm:\n  accounts:\n    ops: {entity: ops, program: grok}\n"
+    owners = {"grok": "xai"}
+    found = problems_of(text, entities=["ops", "xai"], programs=owners)
+    assert found == [
+        "m.yaml:3: slurm.accounts.ops.program: program 'grok' belongs to entity 'xai' in the "
+        "register, not 'ops' (expected entity: xai (ops has no program in the register))"
+    ]
+
+
+def test_the_observers_reading_leaves_the_contradicted_entries_out_and_returns_why() -> None:
+    text = (
+        DEVCLUSTER.read_text()
+        .replace("xai: {entity: xai, program: grok}", "xai: {entity: tesla, program: grok}")
+        .replace(
+            'nodes: "gf-h100-1"\n      site: memphis\n      pool: memphis-h100\n'
+            "      entity: tesla",
+            'nodes: "gf-h100-1"\n      site: memphis\n'
+            "      pool: memphis-h100\n      entity: tezla",
+        )
+    )
+    mapping, problems = mapping_for_register(
+        text, "m.yaml", entities=["tesla", "xai"], programs=OWNERS
+    )
+    assert [p.render() for p in problems] == [
+        "m.yaml:7: slurm.accounts.xai.program: program 'grok' belongs to entity 'xai' in the "
+        "register, not 'tesla' (expected entity: xai, or one of tesla's programs: "
+        "fsd-training)",
+        "m.yaml:12: slurm.nodes[0].entity: entity 'tezla' is not in the register "
+        "(expected one of: tesla, xai)",
+    ]
+    assert mapping.account("xai") is None  # unmapped, not grok counted as tesla's
+    assert mapping.account("tesla") == Program(EntityId("tesla"), ProgramId("fsd-training"))
+    # the left-out rule still catches gf-h100-1: it must not fall through to the glob
+    # "gf-h100-*" that places gf-h100-2 at colossus as xai's
+    assert mapping.slurm_place("gf-h100-1", ["h100"]) is None
+    assert mapping.slurm_place("gf-h100-2", ["h100"]) == Place(
+        SiteId("colossus"), PoolId("colossus-h100"), EntityId("xai")
+    )
+
+
+def test_the_strict_reading_of_the_same_file_refuses_it_whole() -> None:
+    text = DEVCLUSTER.read_text().replace(
+        "xai: {entity: xai, program: grok}", "xai: {entity: tesla, program: grok}"
+    )
+    with pytest.raises(MappingError):
+        parse_mapping(text, "m.yaml", entities=["tesla", "xai"], programs=OWNERS)

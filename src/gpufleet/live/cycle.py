@@ -4,9 +4,11 @@ period.
 
 1. the register (:func:`gpufleet.live.plan.read_register`): the plan, its names, groups;
 2. the mapping, checked against the plan's catalog (a GPU type the catalog lacks is an
-   error of the file: exit 2, nothing stored); names the register lacks (an entity, a
-   program) are recorded as failures of source ``mapping``, with file, line and field,
-   and the rest is observed;
+   error of the file: exit 2, nothing stored); an entry naming what the register lacks
+   (an entity, a program) or a program under another entity than the register's is
+   recorded as a failure of source ``mapping``, with file, line and field, and left out
+   (its account's or namespace's GPUs are recorded as unmapped, its nodes placed
+   nowhere: never counted under the wrong entity); the rest is observed;
 3. the sources (:class:`Sources`), each through ``read_*``: one that fails (unreachable,
    refused, malformed answer) is a recorded failure naming the source and the field;
 4. :func:`gpufleet.live.observe.observe` against the GPUs registered now;
@@ -26,7 +28,7 @@ from gpufleet.governance.store.db import Store
 from gpufleet.live.config import LiveSettings, headers_from_env
 from gpufleet.live.errors import SourceError
 from gpufleet.live.kubernetes import KubernetesSource
-from gpufleet.live.mapping import ClusterMapping, MappingError, parse_mapping
+from gpufleet.live.mapping import ClusterMapping, mapping_for_register
 from gpufleet.live.observation import Observation, SourceFailure
 from gpufleet.live.observe import observe, read_kubernetes, read_prometheus, read_slurm
 from gpufleet.live.plan import RegisterView, read_register, registered_at
@@ -86,19 +88,21 @@ def open_sources(settings: LiveSettings, environ: Mapping[str, str] = os.environ
 def checked_mapping(
     settings: LiveSettings, register: RegisterView
 ) -> tuple[ClusterMapping, tuple[SourceFailure, ...]]:
-    """The mapping (raises :class:`MappingError` for a problem of the file itself), and
-    the names it gives that the register lacks, as failures of source ``mapping``."""
-    file = str(settings.mapping_path)
-    text, catalog = settings.mapping_text, register.plan.catalog
-    mapping = parse_mapping(text, file, catalog)
-    try:
-        parse_mapping(text, file, catalog, register.entities, register.programs)
-    except MappingError as e:
-        where = [f"{p.file}:{p.line}: {p.field}" if p.line else p.field for p in e.problems]
-        return mapping, tuple(
-            SourceFailure("mapping", w, p.render()) for w, p in zip(where, e.problems, strict=True)
-        )
-    return mapping, ()
+    """The mapping (raises :class:`MappingError` for a problem of the file itself) with
+    the entries the register contradicts left out, and those entries' problems as
+    failures of source ``mapping``
+    (:func:`gpufleet.live.mapping.mapping_for_register`)."""
+    mapping, problems = mapping_for_register(
+        settings.mapping_text,
+        str(settings.mapping_path),
+        register.plan.catalog,
+        register.entities,
+        register.program_entities,
+    )
+    return mapping, tuple(
+        SourceFailure("mapping", f"{p.file}:{p.line}: {p.field}" if p.line else p.field, p.render())
+        for p in problems
+    )
 
 
 @dataclass(frozen=True)

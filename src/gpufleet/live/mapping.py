@@ -30,8 +30,16 @@
       NVIDIA H100 80GB HBM3: H100-SXM
 
 Strict: an unknown key, a value of the wrong type, a GPU type the catalog lacks, an
-entity or program the register lacks (when the register's names are given) are errors,
-all of them listed at once with the file, line and field, as a :class:`MappingError`.
+entity or program the register lacks, or a program that the register gives to another
+entity than the file says (when the register's names are given) are errors, all of them
+listed at once with the file, line and field, as a :class:`MappingError`.
+
+:func:`mapping_for_register` is the observer's lenient reading: a name the register lacks
+(or a program under the wrong entity) is not an error of the file (the register can
+change under a file that was right yesterday), so the entry that says it is *left out*
+(its account, namespace or queue is unmapped, its nodes are placed nowhere) and the
+problem is returned; the observer records both, and never counts a program's GPUs under
+an entity the register does not give it.
 """
 
 from __future__ import annotations
@@ -143,24 +151,28 @@ class ClusterMapping:
     """The loaded mapping, asked by the observer (every lookup gives None where the file
     says nothing: the observer records the name as unmapped)."""
 
-    def __init__(self, model: MappingModel, file: str = "<mapping>") -> None:
+    def __init__(
+        self, model: MappingModel, file: str = "<mapping>", left_out: Collection[Path] = ()
+    ) -> None:
         self.model = model
         self.file = file
+        self.left_out = frozenset(left_out)  # entries (paths) that map to nothing
 
     def account(self, name: str) -> Program | None:
-        return _program(self.model.slurm.accounts.get(name))
+        return self._target(("slurm", "accounts"), self.model.slurm.accounts, name)
 
     def namespace(self, name: str) -> Program | None:
-        return _program(self.model.kubernetes.namespaces.get(name))
+        return self._target(("kubernetes", "namespaces"), self.model.kubernetes.namespaces, name)
 
     def cluster_queue(self, name: str) -> Program | None:
-        return _program(self.model.kubernetes.cluster_queues.get(name))
+        queues = self.model.kubernetes.cluster_queues
+        return self._target(("kubernetes", "cluster_queues"), queues, name)
 
     def slurm_place(self, node: str, partitions: Collection[str]) -> Place | None:
-        return _place(self.model.slurm.nodes, node, partitions)
+        return self._place(("slurm", "nodes"), self.model.slurm.nodes, node, partitions)
 
     def kubernetes_place(self, node: str) -> Place | None:
-        return _place(self.model.kubernetes.nodes, node, ())
+        return self._place(("kubernetes", "nodes"), self.model.kubernetes.nodes, node, ())
 
     def gpu_type(self, name: str | None) -> GpuTypeName | None:
         found = self.model.gpu_types.get(name) if name else None
@@ -169,28 +181,39 @@ class ClusterMapping:
     def node_of_hostname(self, hostname: str) -> str:
         return self.model.prometheus.hostnames.get(hostname, hostname)
 
+    def _target(
+        self, prefix: Path, targets: Mapping[str, ProgramTarget], name: str
+    ) -> Program | None:
+        target = targets.get(name)
+        if target is None or (*prefix, name) in self.left_out:
+            return None
+        return Program(EntityId(target.entity), ProgramId(target.program))
 
-def _program(target: ProgramTarget | None) -> Program | None:
-    if target is None:
-        return None
-    return Program(EntityId(target.entity), ProgramId(target.program))
+    def _place(
+        self, prefix: Path, rules: list[NodeRule], node: str, partitions: Collection[str]
+    ) -> Place | None:
+        """The first rule that matches; a left-out rule still matches (its nodes must not
+        fall through to a later rule's place) and places them nowhere."""
+        at = next((i for i, r in enumerate(rules) if r.matches(node, partitions)), None)
+        if at is None or (*prefix, at) in self.left_out:
+            return None
+        rule = rules[at]
+        return Place(SiteId(rule.site), PoolId(rule.pool), EntityId(rule.entity))
 
 
-def _place(rules: list[NodeRule], node: str, partitions: Collection[str]) -> Place | None:
-    rule = next((r for r in rules if r.matches(node, partitions)), None)
-    if rule is None:
-        return None
-    return Place(SiteId(rule.site), PoolId(rule.pool), EntityId(rule.entity))
+Programs = Collection[str] | Mapping[str, str]
+"""The register's programs: their names, or each program's entity (then checked too)."""
 
 
 def load_mapping(
     path: FilePath,
     catalog: GpuCatalog | None = None,
     entities: Collection[str] | None = None,
-    programs: Collection[str] | None = None,
+    programs: Programs | None = None,
 ) -> ClusterMapping:
     """Read and check the mapping file; raises :class:`MappingError` listing every
-    problem. ``entities`` and ``programs``: the register's names, when known."""
+    problem. ``entities`` and ``programs``: the register's names, when known
+    (``programs`` as program -> entity also checks that each program is its entity's)."""
     try:
         text = path.read_text()
     except OSError as exc:
@@ -204,8 +227,26 @@ def parse_mapping(
     file: str,
     catalog: GpuCatalog | None = None,
     entities: Collection[str] | None = None,
-    programs: Collection[str] | None = None,
+    programs: Programs | None = None,
 ) -> ClusterMapping:
+    """The mapping in ``text``; every problem raised at once (:class:`MappingError`)."""
+    mapping, found = mapping_for_register(text, file, catalog, entities, programs)
+    if found:
+        raise MappingError(file, found)
+    return mapping
+
+
+def mapping_for_register(
+    text: str,
+    file: str,
+    catalog: GpuCatalog | None = None,
+    entities: Collection[str] | None = None,
+    programs: Programs | None = None,
+) -> tuple[ClusterMapping, tuple[Problem, ...]]:
+    """The mapping with the entries that name what the register lacks (or a program under
+    another entity than the register's) left out, and those problems. A problem of the
+    file itself (not YAML, an unknown key, a GPU type the catalog lacks) still raises
+    :class:`MappingError`."""
     value, lines, problems = load(text, file)
     if problems:
         raise MappingError(file, problems)
@@ -213,10 +254,11 @@ def parse_mapping(
         model = MappingModel.model_validate(value)
     except ValidationError as exc:
         raise MappingError(file, _validation_problems(exc, lines, file)) from None
-    found = _name_problems(model, lines, file, catalog or default_catalog(), entities, programs)
-    if found:
-        raise MappingError(file, found)
-    return ClusterMapping(model, file)
+    in_catalog = _catalog_problems(model, lines, file, catalog or default_catalog())
+    if in_catalog:
+        raise MappingError(file, in_catalog)
+    found = _register_problems(model, lines, file, entities, programs)
+    return ClusterMapping(model, file, {at for at, _ in found}), tuple(p for _, p in found)
 
 
 def _validation_problems(exc: ValidationError, lines: Lines, file: str) -> list[Problem]:
@@ -277,27 +319,62 @@ def _model_of(annotation: Any) -> Any:
     return None
 
 
-def _name_problems(
+def _catalog_problems(
+    model: MappingModel, lines: Lines, file: str, catalog: GpuCatalog
+) -> list[Problem]:
+    """GPU types the catalog lacks (an error of the file: the catalog is the code's)."""
+    types = [str(n) for n in catalog.names()]
+    return [
+        _unknown(("gpu_types", name), "GPU type", gpu_type, types, lines, file)
+        for name, gpu_type in model.gpu_types.items()
+        if gpu_type not in catalog
+    ]
+
+
+def _register_problems(
     model: MappingModel,
     lines: Lines,
     file: str,
-    catalog: GpuCatalog,
     entities: Collection[str] | None,
-    programs: Collection[str] | None,
-) -> list[Problem]:
-    """Names that must exist elsewhere: GPU types in the catalog, entities and programs
-    in the register."""
-    out: list[Problem] = []
-    types = [str(n) for n in catalog.names()]
-    for name, gpu_type in model.gpu_types.items():
-        if gpu_type not in catalog:
-            out.append(_unknown(("gpu_types", name), "GPU type", gpu_type, types, lines, file))
+    programs: Programs | None,
+) -> list[tuple[Path, Problem]]:
+    """Per entry (its path), the names the register lacks, and a program that the
+    register gives to another entity than the entry says."""
+    out: list[tuple[Path, Problem]] = []
+    owners = programs if isinstance(programs, Mapping) else None
     for at, entity, program in _named(model):
-        if entities is not None and entity not in entities:
-            out.append(_unknown((*at, "entity"), "entity", entity, entities, lines, file))
-        if program is not None and programs is not None and program not in programs:
-            out.append(_unknown((*at, "program"), "program", program, programs, lines, file))
+        known = entities is None or entity in entities
+        if not known:
+            out.append(
+                (at, _unknown((*at, "entity"), "entity", entity, entities or (), lines, file))
+            )
+        if program is None or programs is None:
+            continue
+        if program not in programs:
+            out.append((at, _unknown((*at, "program"), "program", program, programs, lines, file)))
+        elif owners is not None and known and owners[program] != entity:
+            out.append((at, _not_its(at, entity, program, owners, lines, file)))
     return out
+
+
+def _not_its(
+    at: Path, entity: str, program: str, owners: Mapping[str, str], lines: Lines, file: str
+) -> Problem:
+    """A program named under an entity that the register does not give it to."""
+    theirs = sorted(p for p, e in owners.items() if e == entity)
+    expected = (
+        f"entity: {owners[program]}, or one of {entity}'s programs: {', '.join(theirs)}"
+        if theirs
+        else f"entity: {owners[program]} ({entity} has no program in the register)"
+    )
+    return Problem(
+        dotted((*at, "program")),
+        f"program {program!r} belongs to entity {owners[program]!r} in the register, "
+        f"not {entity!r}",
+        expected,
+        file,
+        lines.of((*at, "program")),
+    )
 
 
 def _unknown(

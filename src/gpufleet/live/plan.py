@@ -50,12 +50,13 @@ def plan_allocation(plan: Scenario, at: datetime) -> Allocation | None:
 @dataclass(frozen=True)
 class RegisterView:
     """What the live ring reads of the register: the plan, its entities' and programs'
-    names, and each entity's group (related entities share one)."""
+    names, each entity's group (related entities share one) and each program's entity."""
 
     plan: Scenario
     entities: frozenset[str]
     programs: frozenset[str]
     groups: Mapping[str, str | None]
+    program_entities: Mapping[str, str]
 
 
 def read_register(s: Session) -> RegisterView:
@@ -70,5 +71,9 @@ def read_register(s: Session) -> RegisterView:
     group_names = {g.id: g.name for g in s.execute(select(GroupRules)).scalars()}
     entities = list(s.execute(select(EntityRow)).scalars())
     groups = {e.name: group_names.get(e.group_id) if e.group_id else None for e in entities}
-    programs = frozenset(s.execute(select(ProgramRow.name)).scalars())
-    return RegisterView(plan, frozenset(groups), programs, groups)
+    names = {e.id: e.name for e in entities}
+    owners = {
+        name: names[entity_id]
+        for name, entity_id in s.execute(select(ProgramRow.name, ProgramRow.entity_id)).all()
+    }
+    return RegisterView(plan, frozenset(groups), frozenset(owners), groups, owners)
