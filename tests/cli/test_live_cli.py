@@ -66,7 +66,12 @@ def test_one_observation_shows_stranded_gpu_days_drift_a_lease_and_the_failed_so
     cb = fleet[("tesla", "council-bluffs")]
     # gke-a3-pool-3 down + pool-4 cordoned = 16 H100 stranded for one 60 s sample:
     # 16 x 60 / 86400 = 0.0111 GPU-days x (24 h x $2) = $0.5333
-    assert cb["now"] == {"in_use": 14, "idle": None, "stranded": 16}
+    # Prometheus refused: the 14 allocated GPUs' use is unknown (neither in use nor idle);
+    # idle are the up GPUs no pod holds: pool-1 and pool-2, 16 - 14 allocated = 2
+    assert cb["now"] == {"in_use": None, "idle": 2, "stranded": 16, "unknown_use": 14}
+    assert cb["gpu_days"]["unknown_use"] == pytest.approx(14 * 60 / 86400)
+    assert doc["unknown"]["use"].startswith("prometheus failed: ")
+    assert doc["unknown"]["capacity"] is None
     assert cb["gpu_days"]["stranded"] == pytest.approx(16 * 60 / 86400)
     assert cb["usd"]["stranded"] == pytest.approx(16 * 60 / 86400 * 48)
     # xai's colossus pool: registered, listed by no scheduler: 8 x 60 / 86400 x $48

@@ -14,8 +14,9 @@ from gpufleet.domain import EntityId, ProgramId, Reason
 from gpufleet.domain.scenario import CostModel, Scenario
 from gpufleet.inputs.scenario.load import load_scenario
 from gpufleet.live.findings import SuggestionRules, drift, suggestions, waste
-from gpufleet.live.observation import Capacity, Demand, Observation, QuotaInForce
+from gpufleet.live.observation import Capacity, Demand, Observation, QuotaInForce, SourceFailure
 from gpufleet.live.series import Sample, sample_of
+from gpufleet.live.status import totals, unknown_reasons
 from gpufleet.sim.costs import YEAR_S
 from tests.live.builders import T0, cap, observation, pending
 
@@ -247,3 +248,76 @@ def test_capacity_rows_name_every_count_the_store_keeps() -> None:
     keys = {"entity", "site", "gpu_type"}
     assert {f.name for f in fields(CapacityPoint)} - keys == set(CAPACITY_FIELDS)
     assert {f.name for f in fields(Capacity)} - keys <= set(CAPACITY_FIELDS)
+
+
+# --- unknown is not zero ----------------------------------------------------------------
+
+
+def test_an_hour_without_telemetry_counts_its_allocated_gpus_neither_in_use_nor_idle(
+    plan: Scenario,
+) -> None:
+    series = hourly(scene(T0), scene(T0 + HOUR, idle=None), scene(T0 + 2 * HOUR))
+    memphis = next(w for w in waste(series, plan) if w.site == "memphis")
+    # in use: 6 busy GPUs x the 2 hours measured / 24 (not 8 allocated in the third hour)
+    assert memphis.in_use_gpu_days == pytest.approx(6 * 2 / 24)
+    # unknown use: the 8 allocated GPUs of the unmeasured hour: 8 x 1 / 24
+    assert memphis.unknown_use_gpu_days == pytest.approx(8 / 24)
+    assert memphis.unknown_use_now == 0.0  # the latest hour was measured
+
+
+def test_gpus_without_a_dcgm_sample_are_unknown_use_and_the_rest_split(plan: Scenario) -> None:
+    # 8 allocated on memphis: 4 busy, 1 idle, 3 with no DCGM sample (a node's exporter down)
+    row = replace(
+        cap("tesla", "memphis", "H100-SXM", 8, up=8, allocated=8, busy=4, idle=1), unmeasured=3
+    )
+    (memphis,) = waste(hourly(observation(T0, capacity=(row,))), plan)
+    assert (memphis.in_use_now, memphis.idle_now, memphis.unknown_use_now) == (4.0, 1.0, 3.0)
+    # one hour: 4 / 24 in use, 1 / 24 idle (x $48 = $2), 3 / 24 unknown
+    assert memphis.in_use_gpu_days == pytest.approx(4 / 24)
+    assert memphis.idle_usd == pytest.approx(1 / 24 * 48)
+    assert memphis.unknown_use_gpu_days == pytest.approx(3 / 24)
+
+
+def test_the_latest_sample_without_telemetry_shows_in_use_unknown_and_idle_unallocated(
+    plan: Scenario,
+) -> None:
+    row = cap("tesla", "memphis", "H100-SXM", 8, up=8, allocated=6, busy=None, idle=None)
+    (memphis,) = waste(hourly(observation(T0, capacity=(row,))), plan)
+    # the 2 unallocated GPUs are idle whatever the telemetry: no job holds them
+    assert (memphis.in_use_now, memphis.idle_now, memphis.unknown_use_now) == (None, 2.0, 6.0)
+    assert memphis.in_use_gpu_days == 0.0 and memphis.unknown_use_gpu_days == pytest.approx(6 / 24)
+
+
+def test_a_failed_scheduler_leaves_every_count_now_unknown_and_the_totals_too(
+    plan: Scenario,
+) -> None:
+    unknown = cap(
+        "tesla", "buffalo", "A100-80GB", 4, up=None, down=None, allocated=None, busy=None, idle=None
+    )
+    rows = waste(
+        hourly(scene(T0), observation(T0 + HOUR, capacity=(unknown, scene(T0).capacity[1]))), plan
+    )
+    buffalo = next(w for w in rows if w.site == "buffalo")
+    assert (buffalo.in_use_now, buffalo.idle_now, buffalo.stranded_now) == (None, None, None)
+    assert buffalo.unknown_s == 3600.0
+    by_entity = totals(rows, "entity")["tesla"]
+    # one row unknown: the total now is unknown, not the other row's figure
+    assert (by_entity["stranded_now"], by_entity["idle_now"]) == (None, None)
+    # GPU-days sum what is known: buffalo's 4 stranded in the first hour only
+    assert by_entity["stranded_gpu_days"] == pytest.approx(4 / 24)
+
+
+def test_the_status_says_why_counts_are_unknown() -> None:
+    failed = SourceFailure("prometheus", "http://p/api/v1/query", "connection refused")
+    no_tele = cap("tesla", "memphis", "H100-SXM", 8, up=8, allocated=8, busy=None, idle=None)
+    said = unknown_reasons(sample_of(observation(T0, capacity=(no_tele,), failures=(failed,)), 60))
+    assert said == {"capacity": None, "use": "prometheus failed: connection refused"}
+    said = unknown_reasons(sample_of(observation(T0, capacity=(no_tele,)), 60))
+    assert said["use"] == "no GPU telemetry was read (no Prometheus source configured)"
+    slurm = SourceFailure("slurm", "squeue --json", "no answer within 30 s")
+    blind = cap("tesla", "memphis", "H100-SXM", 8, up=None, down=None, allocated=None)
+    said = unknown_reasons(sample_of(observation(T0, capacity=(blind,), failures=(slurm,)), 60))
+    assert said == {"capacity": "slurm failed: no answer within 30 s", "use": None}
+    measured = replace(no_tele, busy=5, idle=0, unmeasured=3)
+    said = unknown_reasons(sample_of(observation(T0, capacity=(measured,)), 60))
+    assert said == {"capacity": None, "use": "3 allocated GPUs had no DCGM sample"}

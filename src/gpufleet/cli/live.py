@@ -60,13 +60,16 @@ def _duration(flag: str, text: str) -> float:
 
 def _summary(done: CycleResult) -> str:
     obs = done.observation
-    seen = sum(c.seen or 0 for c in obs.capacity)
-    alloc = sum(c.allocated or 0 for c in obs.capacity)
-    stranded = sum(c.stranded or 0 for c in obs.capacity)
+
+    def total(field: str) -> str:  # a sum over an unknown count is unknown, not 0
+        values = [getattr(c, field) for c in obs.capacity]
+        return "unknown" if None in values else str(sum(values))
+
     waiting = sum(d.gpus for d in obs.demand)
     return (
-        f"observed {obs.at.isoformat().replace('+00:00', 'Z')}: {seen} GPUs seen, "
-        f"{alloc} allocated, {stranded} stranded, {waiting} asked by pending jobs; "
+        f"observed {obs.at.isoformat().replace('+00:00', 'Z')}: {total('seen')} GPUs seen, "
+        f"{total('allocated')} allocated, {total('stranded')} stranded, {waiting} asked by "
+        "pending jobs; "
         f"{done.ingested.rows} rows stored (sources {done.read_s:.2f} s, "
         f"store {done.store_s:.2f} s)"
     )
@@ -142,7 +145,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _n(x: float | None) -> str:
-    return "?" if x is None else f"{x:g}"
+    return "unknown" if x is None else f"{x:g}"
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -161,27 +164,33 @@ def render(doc: dict[str, Any]) -> str:
         out.append(f"\n{by.replace('_', ' ')}:")
         for name, t in doc[by].items():
             out.append(
-                f"  {name:<14} now {t['in_use_now']:g} in use, {t['idle_now']:g} idle, "
-                f"{t['stranded_now']:g} stranded; {t['idle_gpu_days']:.4f} idle GPU-days "
-                f"${t['idle_usd']:,.2f}, {t['stranded_gpu_days']:.4f} stranded GPU-days "
-                f"${t['stranded_usd']:,.2f}"
+                f"  {name:<14} now {_n(t['in_use_now'])} in use, {_n(t['idle_now'])} idle, "
+                f"{_n(t['stranded_now'])} stranded, {_n(t['unknown_use_now'])} of unknown use; "
+                f"{t['idle_gpu_days']:.4f} idle GPU-days ${t['idle_usd']:,.2f}, "
+                f"{t['stranded_gpu_days']:.4f} stranded GPU-days ${t['stranded_usd']:,.2f}"
             )
+    why = doc["unknown"]
+    if why["capacity"] or why["use"]:
+        out.append("\nunknown (not counted as 0, nor as idle or in use):")
+        out += [f"  {k}: {v}" for k, v in why.items() if v]
     out += _lists(doc)
     return "\n".join(out) + "\n"
 
 
 def _table(rows: list[dict[str, Any]]) -> list[str]:
     head = (
-        f"\n{'entity':<10} {'site':<12} {'type':<10} {'in use':>7} {'idle':>5} {'strand':>6}"
-        f" {'idle GPU-d':>11} {'idle $':>10} {'strand GPU-d':>13} {'strand $':>10}"
+        f"\n{'entity':<10} {'site':<12} {'type':<10} {'in use':>7} {'idle':>7} {'strand':>7}"
+        f" {'unknown':>7} {'idle GPU-d':>11} {'idle $':>10} {'strand GPU-d':>13}"
+        f" {'strand $':>10}"
     )
     lines = [head]
     for w in rows:
         now, days, usd = w["now"], w["gpu_days"], w["usd"]
         lines.append(
             f"{w['entity']:<10} {w['site']:<12} {w['gpu_type']:<10} {_n(now['in_use']):>7}"
-            f" {_n(now['idle']):>5} {_n(now['stranded']):>6} {days['idle']:>11.4f}"
-            f" {usd['idle']:>10,.2f} {days['stranded']:>13.4f} {usd['stranded']:>10,.2f}"
+            f" {_n(now['idle']):>7} {_n(now['stranded']):>7} {_n(now['unknown_use']):>7}"
+            f" {days['idle']:>11.4f} {usd['idle']:>10,.2f} {days['stranded']:>13.4f}"
+            f" {usd['stranded']:>10,.2f}"
         )
     return lines
 

@@ -4,10 +4,13 @@ Scenario`):
 
 1. **waste** per entity, site and GPU type: *stranded* GPU-days (registered and not
    usable: down, drained, or not listed by any scheduler) and *idle* GPU-days
-   (allocated but below the busy threshold, plus up and unallocated), each
+   (allocated but measured below the busy threshold, plus up and unallocated), each
    ``sum over samples of GPUs x span_s / 86400``, in dollars at the plan's cost model
-   (:mod:`gpufleet.live.costs`). A sample counts whole when its instant is in the window;
-   a sample whose count is unknown adds nothing and its seconds are reported as unknown;
+   (:mod:`gpufleet.live.costs`), beside *in-use* GPU-days (measured busy) and
+   *unknown-use* GPU-days (allocated GPUs without telemetry: counted neither in use nor
+   idle). A sample counts whole when its instant is in the window; a sample whose count
+   is unknown adds nothing (0 is never assumed) and, where the schedulers' counts were
+   unknown, its seconds are reported as unknown;
 2. **drift** between the register and what is seen: GPU counts per entity, site and type
    (with the register's pools there), and caps in force against the plan's quota at now
    (:func:`gpufleet.planning.allocation.allocation_at`);
@@ -70,7 +73,7 @@ class Waste:
     entity: str
     site: str
     gpu_type: str
-    in_use_now: float | None  # in the latest sample: allocated and not idle
+    in_use_now: float | None  # in the latest sample: allocated and measured busy
     stranded_now: float | None
     idle_now: float | None
     in_use_gpu_days: float
@@ -79,6 +82,8 @@ class Waste:
     unknown_s: float  # seconds of samples whose stranded count was unknown (Slurm failed)
     stranded_usd_per_gpu_day: float
     idle_usd_per_gpu_day: float
+    unknown_use_now: float | None = None  # allocated, use not measured (None: unknown)
+    unknown_use_gpu_days: float = 0.0
 
     @property
     def stranded_usd(self) -> float:
@@ -169,20 +174,20 @@ class Suggestion:
 
 def waste(series: Sequence[Sample], plan: Scenario) -> tuple[Waste, ...]:
     """In-use, stranded and idle GPU-days per entity, site and type over the samples."""
-    days: dict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0.0] * 4)
+    days: dict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0.0] * 5)
     for sample in series:
         for c in sample.capacity:
             acc = days[c.key]
-            for i, value in enumerate((c.in_use, c.stranded, c.wasted_idle)):
+            for i, value in enumerate((c.in_use, c.stranded, c.wasted_idle, c.unknown_use)):
                 if value is not None:
                     acc[i] += value * sample.span_s / DAY_S
             if c.stranded is None:
-                acc[3] += sample.span_s
+                acc[4] += sample.span_s
     latest = {c.key: c for c in series[-1].capacity} if series else {}
     out = []
-    for (e, site, t), (in_use, stranded, idle, unknown) in sorted(days.items()):
+    for (e, site, t), (in_use, stranded, idle, unknown_use, unknown) in sorted(days.items()):
         rates = gpu_day_rates(plan, e, site, t)
-        now = latest.get((e, site, t))
+        now = latest.get((e, site, t))  # no row in the latest sample: none there
         out.append(
             Waste(
                 e,
@@ -197,6 +202,8 @@ def waste(series: Sequence[Sample], plan: Scenario) -> tuple[Waste, ...]:
                 unknown,
                 rates.stranded_usd,
                 rates.idle_usd,
+                now.unknown_use if now else 0.0,
+                unknown_use,
             )
         )
     return tuple(out)

@@ -62,17 +62,27 @@ class CapacityPoint:
 
     @property
     def in_use(self) -> float | None:
-        """Allocated GPUs not judged idle (busy, or not measured)."""
-        if self.allocated is None:
-            return None
-        return self.allocated - (self.idle or 0.0)
+        """Allocated GPUs measured busy; None where no telemetry was read (a GPU without a
+        sample is neither in use nor idle: :attr:`unknown_use`)."""
+        return self.busy
 
     @property
     def wasted_idle(self) -> float | None:
-        """Idle GPUs: allocated but below the busy threshold, plus up and unallocated."""
-        if self.idle is None or self.unallocated is None:
+        """Idle GPUs: up and unallocated (idle whatever the telemetry says: no job holds
+        them), plus allocated but measured below the busy threshold. None where the
+        schedulers' counts are unknown."""
+        if self.unallocated is None:
             return None
-        return self.idle + self.unallocated
+        return self.unallocated + (self.idle or 0.0)
+
+    @property
+    def unknown_use(self) -> float | None:
+        """Allocated GPUs whose use is not known, counted neither in use nor idle: those
+        without a DCGM sample (``unmeasured``), or all of them where no telemetry was
+        read. None where the schedulers' counts are unknown."""
+        if self.allocated is None:
+            return None
+        return self.unmeasured if self.busy is not None else self.allocated
 
 
 @dataclass(frozen=True)

@@ -97,11 +97,17 @@ def _waste(w: Waste) -> dict[str, Any]:
         "entity": w.entity,
         "site": w.site,
         "gpu_type": w.gpu_type,
-        "now": {"in_use": w.in_use_now, "idle": w.idle_now, "stranded": w.stranded_now},
+        "now": {
+            "in_use": w.in_use_now,
+            "idle": w.idle_now,
+            "stranded": w.stranded_now,
+            "unknown_use": w.unknown_use_now,
+        },
         "gpu_days": {
             "in_use": w.in_use_gpu_days,
             "idle": w.idle_gpu_days,
             "stranded": w.stranded_gpu_days,
+            "unknown_use": w.unknown_use_gpu_days,
         },
         "usd_per_gpu_day": {"idle": w.idle_usd_per_gpu_day, "stranded": w.stranded_usd_per_gpu_day},
         "usd": {"idle": w.idle_usd, "stranded": w.stranded_usd},
@@ -109,20 +115,49 @@ def _waste(w: Waste) -> dict[str, Any]:
     }
 
 
-def totals(rows: Iterable[Waste], by: str) -> dict[str, dict[str, float]]:
-    """GPU-days and dollars summed per entity (``by="entity"``) or per site."""
-    out: dict[str, dict[str, float]] = {}
+NOW_FIELDS = ("in_use_now", "idle_now", "stranded_now", "unknown_use_now")
+SUM_FIELDS = (
+    "in_use_gpu_days",
+    "idle_gpu_days",
+    "stranded_gpu_days",
+    "unknown_use_gpu_days",
+    "idle_usd",
+    "stranded_usd",
+)
+
+
+def totals(rows: Iterable[Waste], by: str) -> dict[str, dict[str, float | None]]:
+    """GPU-days and dollars summed per entity (``by="entity"``) or per site; a count now
+    is None (unknown) when any of its rows' is: a sum over an unknown part is unknown."""
+    out: dict[str, dict[str, float | None]] = {}
     for w in rows:
-        t = out.setdefault(getattr(w, by), defaultdict(float))
-        t["in_use_now"] += w.in_use_now or 0.0
-        t["idle_now"] += w.idle_now or 0.0
-        t["stranded_now"] += w.stranded_now or 0.0
-        t["in_use_gpu_days"] += w.in_use_gpu_days
-        t["idle_gpu_days"] += w.idle_gpu_days
-        t["stranded_gpu_days"] += w.stranded_gpu_days
-        t["idle_usd"] += w.idle_usd
-        t["stranded_usd"] += w.stranded_usd
-    return {k: dict(v) for k, v in sorted(out.items())}
+        t = out.setdefault(getattr(w, by), dict.fromkeys(NOW_FIELDS + SUM_FIELDS, 0.0))
+        for f in NOW_FIELDS + SUM_FIELDS:
+            value, sum_ = getattr(w, f), t[f]
+            t[f] = None if value is None or sum_ is None else sum_ + value
+    return dict(sorted(out.items()))
+
+
+def unknown_reasons(last: Sample | None) -> dict[str, str | None]:
+    """Why counts of the latest sample are unknown (None: they are known): ``capacity``
+    (the schedulers' counts: stranded, idle, in use) and ``use`` (busy or idle among the
+    allocated GPUs: no telemetry read, or GPUs without a DCGM sample)."""
+    if last is None:
+        return {"capacity": None, "use": None}
+    failed = {f.source: f.error for f in last.failures}
+    capacity = use = None
+    if any(c.seen is None for c in last.capacity):
+        said = [f"{s} failed: {failed[s]}" for s in ("slurm", "kubernetes") if s in failed]
+        capacity = "; ".join(said) or "no scheduler source was read"
+    if any(c.busy is None and c.allocated is not None for c in last.capacity):
+        use = (
+            f"prometheus failed: {failed['prometheus']}"
+            if "prometheus" in failed
+            else "no GPU telemetry was read (no Prometheus source configured)"
+        )
+    elif unmeasured := sum(c.unmeasured or 0.0 for c in last.capacity):
+        use = f"{unmeasured:g} allocated GPUs had no DCGM sample"
+    return {"capacity": capacity, "use": use}
 
 
 def _demand(d: DemandPoint) -> dict[str, Any]:
@@ -203,6 +238,7 @@ def status_json(st: LiveStatus) -> dict[str, Any]:
         "fleet": [_waste(w) for w in st.waste],
         "by_entity": totals(st.waste, "entity"),
         "by_site": totals(st.waste, "site"),
+        "unknown": unknown_reasons(last),
         "demand": [_demand(d) for d in st.demand],
         "drift": _drift(st.drift),
         "suggestions": [_suggestion(x) for x in st.suggestions],
