@@ -59,7 +59,13 @@ def test_running_jobs_end_at_their_limit_and_the_queue_starts_when_gpus_free(
     assert f.pending[0].program == "fsd-training" and f.pending[1].program == "grok"
     assert f.pending[0].gpu_type == "H100-SXM"
     assert f.now == READ_AT and f.until == READ_AT + timedelta(days=30)
-    assert f.skipped == () and f.notes == ()
+    # the one note: the dev cluster's partitions bill CPU=1.0,GRES/gpu=10.0 (recorded
+    # scontrol show partition -o), so sshare's RawUsage is divided by 10
+    assert f.skipped == () and f.notes == (
+        "sshare's RawUsage is in billing units: a GPU-second bills 10 (TRESBillingWeights), "
+        "so usage is RawUsage / 10 GPU-seconds; the jobs' CPUs bill too (CPU=1): each "
+        "CPU-second counts as 0.1 GPU-second in it",
+    )
 
 
 def test_a_run_time_given_replaces_the_limit(state: SlurmState, mapping: ClusterMapping) -> None:

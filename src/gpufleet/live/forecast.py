@@ -38,6 +38,7 @@ from gpufleet.domain.org import Milestone
 from gpufleet.domain.scenario import CostModel, PolicySpec, Scenario
 from gpufleet.errors import InputError
 from gpufleet.live.clock import Clock, WallClock
+from gpufleet.live.errors import SourceError
 from gpufleet.live.forecast_fleet import (
     Fleet,
     Member,
@@ -56,6 +57,7 @@ from gpufleet.live.forecast_policy import choose_policy
 from gpufleet.live.forecast_result import Forecast, empty_forecast, read_forecast
 from gpufleet.live.forecast_setup import slurm_setup
 from gpufleet.live.mapping import ClusterMapping
+from gpufleet.live.slurm.billing import GpuBilling, PartitionBilling, gpu_billing, read_partitions
 from gpufleet.live.slurm.cli import SlurmCliSource
 from gpufleet.live.slurm.model import Association, FairShare, SlurmConfig, SlurmJob, SlurmNode
 from gpufleet.policies.base import Policy
@@ -79,16 +81,36 @@ class SlurmState:
     associations: tuple[Association, ...]
     fairshare: tuple[FairShare, ...]
     config: SlurmConfig
+    partitions: tuple[PartitionBilling, ...] | None = None  # None: not read
+    partitions_error: str = "not read"  # why not, where None
 
 
 def read_slurm_state(source: SlurmCliSource) -> SlurmState:
     """Everything a forecast needs, through Slurm's commands (the jobs last, so that the
-    slower sacctmgr is not between them and ``now``)."""
+    slower sacctmgr is not between them and ``now``). The partitions' billing weights are
+    read too; where they cannot be, the forecast says so in its notes."""
     config = source.config()
     associations = source.associations()
     fairshare = source.fairshare()
+    partitions: tuple[PartitionBilling, ...] | None = None
+    error = ""
+    try:
+        partitions = read_partitions(source.runner)
+    except SourceError as e:
+        error = e.render()
     nodes = source.nodes()
-    return SlurmState(source.jobs(), nodes, associations, fairshare, config)
+    return SlurmState(source.jobs(), nodes, associations, fairshare, config, partitions, error)
+
+
+def usage_billing(state: SlurmState) -> GpuBilling:
+    """Slurm's usage units per GPU-second from the partitions' TRESBillingWeights over the
+    GPUs each partition's nodes hold (:func:`gpufleet.live.slurm.billing.gpu_billing`)."""
+    gpus: dict[tuple[str, str | None], int] = {}
+    for node in state.nodes:
+        for part in node.partitions:
+            for g in node.gpus:
+                gpus[(part, g.gpu_type)] = gpus.get((part, g.gpu_type), 0) + g.count
+    return gpu_billing(state.partitions, gpus, state.config.priority_flags, state.partitions_error)
 
 
 def forecast_from_cluster(
@@ -100,7 +122,7 @@ def forecast_from_cluster(
     done_gpu_hours: Mapping[str, float] | None = None,
     run_time_s: Mapping[int, float] | None = None,
     horizon: timedelta = DEFAULT_HORIZON,
-    usage_per_gpu_s: float = 1.0,
+    usage_per_gpu_s: float | None = None,
     catalog: GpuCatalog | None = None,
     slurm_fairshare: bool = True,
 ) -> Forecast:
@@ -131,7 +153,7 @@ def forecast_from_state(
     done_gpu_hours: Mapping[str, float] | None = None,
     run_time_s: Mapping[int, float] | None = None,
     horizon: timedelta = DEFAULT_HORIZON,
-    usage_per_gpu_s: float = 1.0,
+    usage_per_gpu_s: float | None = None,
     catalog: GpuCatalog | None = None,
     policy: PolicySpec | None = None,
     slurm_fairshare: bool = True,
@@ -143,11 +165,17 @@ def forecast_from_state(
     ``run_time_s``: run seconds by Slurm job id, where known better than the time limit.
     ``usage_per_gpu_s``: Slurm's usage units per GPU-second (its billing weight of a GPU,
     ``TRESBillingWeights``' ``GRES/gpu``), so that Slurm's recorded usage and the usage
-    the run adds are in one unit. ``policy``: another policy than the cluster's (what-if).
+    the run adds are in one unit; None (the default): read from the state's partitions
+    (:func:`usage_billing`, whose notes join the forecast's). ``policy``: another policy
+    than the cluster's (what-if).
     ``slurm_fairshare``: start from Slurm's own fair-share factors (sshare's), as the
     Slurm policies do until their first recalculation; else they compute them from the
     usage.
     """
+    billing = usage_billing(state) if usage_per_gpu_s is None else None
+    if billing is not None:
+        usage_per_gpu_s = billing.usage_per_gpu_s
+    assert usage_per_gpu_s is not None
     _check(now, horizon, usage_per_gpu_s)
     wall0 = time.perf_counter()
     real = catalog or default_catalog()
@@ -184,7 +212,7 @@ def forecast_from_state(
         real,
         spec,
         choice.not_modelled,
-        fleet.notes + setup_notes + _drain_notes(fleet, jobs),
+        fleet.notes + setup_notes + _drain_notes(fleet, jobs) + (billing.notes if billing else ()),
         milestones or {},
         done_gpu_hours or {},
         time.perf_counter() - wall0,
