@@ -15,12 +15,43 @@ GF_EXPORTER_PORT=${GPUFLEET_DEVCLUSTER_EXPORTER_PORT:-19400}
 GF_DB_PASS=gfdev-slurm # MariaDB on 127.0.0.1 only, private datadir: a test password
 GF_MUNGE_SOCKET=/run/munge/munge.socket.2 # 22.05's dbd link ignores AuthInfo=socket=
 
-# The nodes: "name gres_type gpus partition". Each has its own slurmd on this host.
+# The nodes: "name gres_type gpus partition [slurmd|none]". Each has its own slurmd on
+# this host, unless its fifth word is "none": such a node is only declared in slurm.conf
+# (State=DOWN, no devices, no slurmd), so that Slurm lists far more nodes than this
+# machine can run slurmd for (bench/observe_bench.py). GPUFLEET_DEVCLUSTER_NODES names a
+# file of such lines ("#" comments and blank lines skipped) that replaces the three below.
 GF_NODES=(
     "gf-h100-1 h100 8 h100"
     "gf-h100-2 h100 8 h100"
     "gf-a100-1 a100 4 a100"
 )
+if [ -n "${GPUFLEET_DEVCLUSTER_NODES:-}" ]; then
+    if [ ! -r "$GPUFLEET_DEVCLUSTER_NODES" ]; then
+        echo "devcluster: GPUFLEET_DEVCLUSTER_NODES=$GPUFLEET_DEVCLUSTER_NODES: not a" \
+            "readable file (expected lines 'name gres_type gpus partition [slurmd|none]')" >&2
+        exit 2
+    fi
+    mapfile -t GF_NODES < <(grep -Ev '^[[:space:]]*(#|$)' "$GPUFLEET_DEVCLUSTER_NODES")
+    if [ "${#GF_NODES[@]}" -eq 0 ]; then
+        echo "devcluster: no node lines in $GPUFLEET_DEVCLUSTER_NODES" \
+            "(expected 'name gres_type gpus partition [slurmd|none]')" >&2
+        exit 2
+    fi
+fi
+# Prometheus's scrape interval: 1s by default, so that tests see
+# a job's GPUs within seconds; a cluster of 10,000 GPUs scrapes less often
+GF_SCRAPE_INTERVAL=${GPUFLEET_DEVCLUSTER_SCRAPE_INTERVAL:-1s}
+# "own": start munged on the default socket (refusing one not started by us); "shared":
+# use the munged already serving it when there is one (a second instance beside the
+# running dev cluster: Slurm 22.05 reaches slurmdbd only through the default socket)
+GF_MUNGE=${GPUFLEET_DEVCLUSTER_MUNGE:-own}
+
+# gf_has_slurmd SPEC: true when the node line SPEC runs its own slurmd
+gf_has_slurmd() {
+    local _name _type _count _part run
+    read -r _name _type _count _part run <<<"$1"
+    [ "${run:-slurmd}" != none ]
+}
 
 # What `up` installs with apt-get when missing (curl: its readiness checks).
 GF_PACKAGES=(slurm-wlm slurmdbd slurmrestd munge mariadb-server prometheus curl)

@@ -4,13 +4,26 @@
 # write_configs HOST: slurm.conf, slurmdbd.conf, gres.conf (with the fake devices) and
 # prometheus.yml under $GF_STATE/etc
 write_configs() {
-    local host=$1 spec name type count part i port nodelines="" gresl="" partitions=""
+    local host=$1 spec name type count part run i port nodelines="" gresl="" partitions=""
     declare -A part_nodes=()
     i=0
     for spec in "${GF_NODES[@]}"; do
-        read -r name type count part <<<"$spec"
+        read -r name type count part run <<<"$spec"
+        if ! [[ "$count" =~ ^[1-9][0-9]*$ && -n "$part" && "${run:-slurmd}" =~ ^(slurmd|none)$ ]]; then
+            echo "devcluster: node line '$spec': expected 'name gres_type gpus partition" \
+                "[slurmd|none]' with gpus a whole number >= 1" >&2
+            exit 2
+        fi
         port=$((GF_SLURMD_PORT0 + i))
         nodelines+="NodeName=$name NodeAddr=127.0.0.1 NodeHostname=$host Port=$port"
+        if [ "${run:-slurmd}" = none ]; then
+            # declared only: no slurmd will register it, so it is DOWN from the start
+            nodelines+=" CPUs=16 RealMemory=64000 Gres=gpu:$type:$count State=DOWN"
+            nodelines+=' Reason="declared only, no slurmd"'$'\n'
+            part_nodes[$part]+="${part_nodes[$part]:+,}$name"
+            i=$((i + 1))
+            continue
+        fi
         nodelines+=" CPUs=16 RealMemory=64000 Gres=gpu:$type:$count State=UNKNOWN"$'\n'
         # Fake NVIDIA character devices (major 195): 22.05 drops a GPU line without File=
         mkdir -p "$GF_STATE/dev/$name"
@@ -111,7 +124,7 @@ EOF
 
     cat >"$GF_STATE/etc/prometheus.yml" <<EOF
 global:
-  scrape_interval: 1s
+  scrape_interval: $GF_SCRAPE_INTERVAL
   evaluation_interval: 5s
 scrape_configs:
   - job_name: dcgm
