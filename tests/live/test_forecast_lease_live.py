@@ -65,6 +65,11 @@ def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def _local(text: str) -> datetime:
+    """squeue's ``%S``: this machine's local time, to the second."""
+    return datetime.fromisoformat(text).astimezone()
+
+
 def test_a_lease_of_4_h100_starts_xais_capped_job_now_instead_of_at_the_first_limit(
     devcluster: DevCluster,
     capped: tuple[list[int], dict[int, tuple[str, str, str]]],
@@ -85,8 +90,8 @@ def test_a_lease_of_4_h100_starts_xais_capped_job_now_instead_of_at_the_first_li
         for j in base["running"]
         if j["job_id"] in ids[:2]
     }
-    # the running jobs' starts are Slurm's (squeue's %S, local time, to the second)
-    assert sorted(started) == ids[:2]
+    # the running jobs' starts in the forecast are Slurm's (squeue's %S, local time)
+    assert started == {i: _local(seen[i][2]) for i in ids[:2]}
     # base: xai's cap of 4 is full until the first running job reaches its limit:
     # start = min(start_1, start_2) + 600 s
     first_end = min(started.values()) + timedelta(seconds=LIMIT_S)
