@@ -3,6 +3,7 @@ rules of the findings. One YAML file, strict (unknown keys and wrong types are e
 all listed at once with file, line and field, as a :class:`LiveConfigError`: exit 2)::
 
     every: 60s                  # the observation interval: what one sample stands for
+    min_interval: 5s            # the server observes at most this often, asked or not
     busy_threshold_pct: 10      # an allocated GPU at or above this utilisation is busy
     mapping: mapping.yaml       # the cluster's names -> the register's (relative to here)
     sources:
@@ -102,8 +103,15 @@ class SuggestConfig(_Strict):
     lease_days: int = Field(default=30, ge=1)
 
 
+MIN_INTERVAL_S = 5.0
+"""The default shortest time between two observations of the server (``POST
+/live/observe`` sooner is 429): one cycle on the dev cluster takes 0.4 s, sacctmgr most of
+it, and each asks every source."""
+
+
 class ConfigModel(_Strict):
     every: Seconds = 60.0
+    min_interval: Seconds = MIN_INTERVAL_S
     busy_threshold_pct: float = Field(default=10.0, ge=0, le=100)
     mapping: Name
     sources: SourcesConfig

@@ -13,13 +13,18 @@ tries again, and the server goes on.
 
 Cycles never overlap: the periodic one and a requested one take the same lock, and a
 request that finds a cycle under way is refused (409 ``observation-running``) rather
-than queued behind it. :meth:`LivePoller.stop` sets the stop flag and waits for the
+than queued behind it. A request is also refused while the last cycle (periodic or
+requested) began less than the file's ``min_interval`` ago (429 ``observation-too-soon``
+with ``Retry-After``: the seconds until it may), checked under the same lock, so callers
+cannot make the server ask Slurm and Prometheus more often than that, however many.
+:meth:`LivePoller.stop` sets the stop flag and waits for the
 cycle under way (a read of the sources is bounded by their own timeouts) to end.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gpufleet.errors import ConflictError, InputError
+from gpufleet.errors import ConflictError, InputError, TooManyRequestsError
 from gpufleet.governance.store.db import Store
 from gpufleet.live.config import LiveSettings
 from gpufleet.live.cycle import CycleResult, observe_cycle, open_sources
@@ -82,10 +87,15 @@ class LivePoller:
         every_s: float | None,
         config: Path,
         rules: SuggestionRules = DEFAULT_RULES,
+        min_interval_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cycle = cycle
         self.every_s = every_s
         self.rules = rules
+        self.min_interval_s = min_interval_s
+        self.clock = clock
+        self._last_start: float | None = None  # the clock's, under self._lock
         self._state = LiveState(str(config), every_s)
         self._lock = threading.Lock()
         self._state_lock = threading.Lock()
@@ -117,11 +127,28 @@ class LivePoller:
                 "observation-running",
             )
         try:
+            self._check_interval()
             return self._run()
         finally:
             self._lock.release()
 
+    def _check_interval(self) -> None:
+        """:class:`TooManyRequestsError` (429) while the last cycle began less than
+        ``min_interval_s`` ago."""
+        if self._last_start is None:
+            return
+        wait = self.min_interval_s - (self.clock() - self._last_start)
+        if wait > 0:
+            raise TooManyRequestsError(
+                f"the sources were observed {self.min_interval_s - wait:.1f} s ago: this "
+                f"server observes at most once every {self.min_interval_s:g} s (the live "
+                f"configuration's min_interval); ask again in {math.ceil(wait)} s",
+                math.ceil(wait),
+                "observation-too-soon",
+            )
+
     def _run(self) -> CycleResult:
+        self._last_start = self.clock()
         started, t0 = datetime.now(UTC), time.monotonic()
         error: str | None = None
         try:
@@ -167,7 +194,13 @@ def poller_for(store: Store, settings: LiveSettings, periodic: bool = True) -> L
     def cycle() -> CycleResult:
         return observe_cycle(store, settings, open_sources(settings), actor=ACTOR)
 
-    return LivePoller(cycle, every if periodic else None, settings.path, settings.suggest)
+    return LivePoller(
+        cycle,
+        every if periodic else None,
+        settings.path,
+        settings.suggest,
+        settings.model.min_interval,
+    )
 
 
 def result_json(done: CycleResult) -> dict[str, Any]:

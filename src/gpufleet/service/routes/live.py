@@ -12,9 +12,14 @@
 - ``GET /live/suggestions``: the suggested leases, each with the body of ``POST
   /transfers`` that would request it (nothing is requested here) and the command that
   assesses it;
-- ``POST /live/observe``: observe the sources now (fleet admins only). The sources are
-  the server's own (``gpufleet serve --live-config FILE``): the request takes no fields
-  at all (an unknown field is a 422), so a caller can name no file, command or URL.
+- ``POST /live/observe``: observe the sources now (fleet admins only: an observation
+  writes the whole fleet's sample, and only a fleet admin changes what is not one
+  entity's, :mod:`gpufleet.governance.auth.access`). The sources are the server's own
+  (``gpufleet serve --live-config FILE``): the request takes no fields at all (an
+  unknown field is a 422), so a caller can name no file, command or URL. Single-flight
+  and bounded (:class:`gpufleet.service.live_worker.LivePoller`): a call while a cycle
+  runs is 409 ``observation-running``, one within the file's ``min_interval`` of the
+  last cycle's start 429 ``observation-too-soon`` with ``Retry-After``.
 
 **Who sees what** (:func:`gpufleet.service.visibility.live_status`): a fleet admin the
 whole fleet; a token scoped to an entity its own entity's GPUs, waste, programs, demand,
