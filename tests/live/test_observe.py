@@ -10,11 +10,13 @@ GPUs 2-3 at 4 %. On gf-h100-2: tesla's job 71 holds GPUs 0-3 at 73 %.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from gpufleet.domain import EntityId, GpuTypeName, Reason, SiteId
+from gpufleet.live.facts import SlurmState
 from gpufleet.live.kubernetes import KubernetesSource
 from gpufleet.live.mapping import ClusterMapping, load_mapping, parse_mapping
 from gpufleet.live.observation import Capacity, Demand, Observation, Registered, SourceFailure
@@ -116,10 +118,22 @@ def test_pending_demand_carries_gpufleets_reason_and_slurms() -> None:
     assert (quota.gpus, quota.jobs, quota.scheduler_reasons) == (2, 1, ("AssocGrpGRES",))
     resources = demand[("fsd-training", H100, Reason.CAPACITY)]
     assert (resources.gpus, resources.scheduler_reasons) == (8, ("Resources",))
-    # Slurm says Resources for the A100 job too; its partition has no A100 up: capacity down
-    down = demand[("fsd-training", A100, Reason.NO_GPU_TYPE)]
+    # Slurm says Resources for the A100 job too; its partition's A100 are all on the down
+    # node: capacity down (not "no GPU of the type": they exist)
+    down = demand[("fsd-training", A100, Reason.CAPACITY_DOWN)]
     assert (down.gpus, down.scheduler_reasons) == (2, ("Resources",))
     assert len(demand) == 3
+
+
+def test_a_partition_with_no_gpu_of_the_type_at_all_is_gpu_type_not_available() -> None:
+    state = read_slurm(slurm())
+    assert isinstance(state, SlurmState)
+    without = replace(state, nodes=tuple(n for n in state.nodes if n.name != "gf-a100-1"))
+    obs = observe(READ_AT, story_mapping(), REGISTERED, slurm=without)
+    reasons = {(str(d.program), str(d.gpu_type)): d.reason for d in obs.demand}
+    # partition a100 lists no node now: Slurm's Resources for the A100 job stays
+    # "no GPU of any type it allows", not capacity down
+    assert reasons[("fsd-training", A100)] is Reason.NO_GPU_TYPE
 
 
 @pytest.mark.parametrize(

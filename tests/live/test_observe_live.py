@@ -66,7 +66,7 @@ def test_xais_job_over_its_cap_is_demand_waiting_for_quota(
     assert (quota.gpus, quota.jobs, quota.scheduler_reasons) == (2, 1, ("AssocGrpGRES",))
     # tesla's A100 job waits on the powerless node: Slurm says Resources, gpufleet
     # names the capacity that is down
-    a100 = demand[("fsd-training", Reason.NO_GPU_TYPE)]
+    a100 = demand[("fsd-training", Reason.CAPACITY_DOWN)]
     assert (a100.gpus, a100.gpu_type) == (2, "A100-80GB")
 
 

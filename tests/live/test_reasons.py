@@ -18,10 +18,13 @@ from gpufleet.live.reasons import kueue_reason, pod_reason, slurm_reason
         ("QOSMaxGRESPerUser", Reason.QUOTA),
         ("Resources", Reason.CAPACITY),
         ("Priority", Reason.BEHIND),
-        ("ReqNodeNotAvail, UnavailableNodes:gf-a100-1", Reason.NO_GPU_TYPE),
-        ("PartitionDown", Reason.NO_GPU_TYPE),
-        ("PartitionInactive", Reason.NO_GPU_TYPE),
-        ("NodeDown", Reason.NO_GPU_TYPE),
+        ("ReqNodeNotAvail, UnavailableNodes:gf-a100-1", Reason.CAPACITY_DOWN),
+        ("ReqNodeNotAvail", Reason.CAPACITY_DOWN),
+        # nodes held for another job (a reservation), not down: waiting for capacity
+        ("ReqNodeNotAvail, May be reserved for other job", Reason.CAPACITY),
+        ("PartitionDown", Reason.CAPACITY_DOWN),
+        ("PartitionInactive", Reason.CAPACITY_DOWN),
+        ("NodeDown", Reason.CAPACITY_DOWN),
         ("QOSNotAllowed", None),
         ("InvalidQOS", None),
         ("Dependency", None),
@@ -67,3 +70,11 @@ def test_kueue_reasons(reason: str, message: str, preempted: bool, ours: Reason 
 def test_an_unschedulable_pod_short_of_gpus_waits_for_capacity_others_for_other_things() -> None:
     assert pod_reason("0/5 nodes are available: 3 Insufficient nvidia.com/gpu.") is Reason.CAPACITY
     assert pod_reason("0/5 nodes are available: 5 node(s) didn't match node affinity") is None
+
+
+def test_capacity_down_has_its_sentence_and_is_not_the_engines_gpu_type_reason() -> None:
+    assert Reason.CAPACITY_DOWN.value == "capacity-down"
+    assert Reason.CAPACITY_DOWN.sentence == (
+        "the nodes or partition it needs are down or drained: its GPUs exist but cannot "
+        "take work now"
+    )

@@ -100,7 +100,7 @@ def test_xais_jobs_pend_on_quota_and_on_the_down_node(status: dict[str, Any]) ->
     got = {(d["gpu_type"], d["reason"]): d for d in status["demand"] if d["program"] == "grok"}
     quota = got[("H100-SXM", "waiting-for-quota")]
     assert (quota["gpus"], quota["scheduler_reasons"]) == (2, ["AssocGrpGRES"])
-    assert got[("A100-80GB", "gpu-type-not-available")]["gpus"] == 2
+    assert got[("A100-80GB", "capacity-down")]["gpus"] == 2
 
 
 def test_the_caps_in_force_are_named_against_the_plans_quota(status: dict[str, Any]) -> None:

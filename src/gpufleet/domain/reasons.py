@@ -13,7 +13,13 @@ class Reason(StrEnum):
     pending job of a scheduled cohort ``BEHIND`` (see ``Engine.cycle``), refines
     ``NO_GPU_TYPE`` into ``SITE_NOT_READY`` or ``NOT_DELIVERED`` when the cohort has such
     GPUs that are not powered yet, and marks a requeued job ``PREEMPTED`` until the next
-    cycle of its cohort looks at it."""
+    cycle of its cohort looks at it.
+
+    ``CAPACITY_DOWN`` is the live fleet's, never the engine's: a real scheduler says the
+    nodes or partition a job needs are down or drained (Slurm's ``ReqNodeNotAvail``,
+    ``NodeDown``, ``PartitionDown``). The simulated fleet has no such nodes (a pool is
+    delivered and powered, or not yet: ``SITE_NOT_READY``, ``NOT_DELIVERED``), so no
+    policy or refinement gives it and the engine's reasons are unchanged."""
 
     QUOTA = "waiting-for-quota"
     BORROWING_LIMIT = "over-borrowing-limit"
@@ -26,6 +32,7 @@ class Reason(StrEnum):
     PREEMPTED = "preempted-awaiting-cycle"
     NO_TOPOLOGY_DOMAIN = "no-topology-domain"
     HELD_FOR_BACKFILL = "held-for-backfill-reservation"
+    CAPACITY_DOWN = "capacity-down"
 
     @property
     def sentence(self) -> str:
@@ -49,5 +56,9 @@ _SENTENCES = {
     Reason.HELD_FOR_BACKFILL: (
         "it would fit now, but its time limit runs past the reserved start of the top job "
         "of its cohort and it would take GPUs that job needs then (Slurm EASY backfill)"
+    ),
+    Reason.CAPACITY_DOWN: (
+        "the nodes or partition it needs are down or drained: its GPUs exist but cannot "
+        "take work now"
     ),
 }

@@ -47,6 +47,7 @@ WAITING_FOR_GPUS = frozenset(
         Reason.BORROWING_LIMIT,
         Reason.CAPACITY,
         Reason.NO_GPU_TYPE,
+        Reason.CAPACITY_DOWN,
         Reason.SITE_NOT_READY,
         Reason.NOT_DELIVERED,
     }

@@ -12,9 +12,10 @@ ask the sources and turn a failure into a :class:`SourceFailure` instead of rais
    ``busy_threshold_pct`` (default 10 %), ``idle`` below it, ``unmeasured`` without a
    sample; ``unallocated = up - allocated on up nodes``;
 4. GPUs DCGM reports on nodes no scheduler lists (``unscheduled``);
-5. demand per (program, GPU type, reason), with Slurm's ``Resources`` refined to
-   ``NO_GPU_TYPE`` where the job's partition has no GPU of its type up (Slurm 22.05 says
-   ``Resources`` for a job whose partition's every node is down);
+5. demand per (program, GPU type, reason), with Slurm's ``Resources`` refined where the
+   job's partition has no GPU of its type up (Slurm 22.05 says ``Resources`` for a job
+   whose partition's every node is down): ``CAPACITY_DOWN`` where the partition has such
+   GPUs, all down or drained, ``NO_GPU_TYPE`` where it has none;
 6. the registered counts joined in, rows sorted.
 
 A source that failed leaves its part unknown (``None``) and is listed in ``failures``;
@@ -251,16 +252,18 @@ def _count_unscheduled(
 
 def _demand(waiting: Iterable[Waiting], nodes: Sequence[NodeGpus]) -> tuple[Demand, ...]:
     up_types = {(p, n.gpu_type) for n in nodes if n.state == UP for p in n.partitions}
+    all_types = {(p, n.gpu_type) for n in nodes for p in n.partitions}
     groups: dict[tuple[object, ...], list[Waiting]] = defaultdict(list)
     for w in waiting:
         reason = w.reason
+        where = (w.partition, w.gpu_type)
         if (
             w.scheduler == "slurm"
             and reason is Reason.CAPACITY
             and w.gpu_type is not None
-            and (w.partition, w.gpu_type) not in up_types
+            and where not in up_types
         ):
-            reason = Reason.NO_GPU_TYPE
+            reason = Reason.CAPACITY_DOWN if where in all_types else Reason.NO_GPU_TYPE
         program = w.program
         key = (
             program.entity if program else None,

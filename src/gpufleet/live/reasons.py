@@ -6,9 +6,13 @@ QuotaReserved condition's message (its flavor assigner's words). A reason gpufle
 word for (a dependency, a hold, a begin time) maps to None: the job is waiting, but not
 for GPUs, and the scheduler's own reason is kept beside it.
 
-gpufleet has no "capacity down" reason of its own: a job that waits because the nodes or
-partition it needs are down maps to ``NO_GPU_TYPE`` (its cohort has no ready GPU of any
-type it allows), the reason the engine gives when no ready GPU could take the job.
+A job that waits because the nodes or partition it needs are down or drained is
+``CAPACITY_DOWN`` (https://slurm.schedmd.com/job_reason_codes.html: ``NodeDown``, a node
+the job needs is down; ``PartitionDown``/``PartitionInactive``, its partition is not
+up; ``ReqNodeNotAvail``, a node it needs is unavailable, down or drained, with
+``UnavailableNodes:...`` naming them), not ``NO_GPU_TYPE`` (no GPU of the type at all):
+the GPUs exist and a repair, not a purchase, frees them. ``ReqNodeNotAvail, May be
+reserved for other job`` names nodes held for another job, not down: ``CAPACITY``.
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ from gpufleet.domain import Reason
 SLURM_EXACT: dict[str, Reason] = {
     "Resources": Reason.CAPACITY,
     "Priority": Reason.BEHIND,
-    "ReqNodeNotAvail": Reason.NO_GPU_TYPE,
-    "PartitionDown": Reason.NO_GPU_TYPE,
-    "PartitionInactive": Reason.NO_GPU_TYPE,
-    "NodeDown": Reason.NO_GPU_TYPE,
+    "ReqNodeNotAvail": Reason.CAPACITY_DOWN,
+    "PartitionDown": Reason.CAPACITY_DOWN,
+    "PartitionInactive": Reason.CAPACITY_DOWN,
+    "NodeDown": Reason.CAPACITY_DOWN,
 }
 # Association and QOS limits (AssocGrpGRES, AssocGrpGRESMinutes, AssocMaxJobsLimit,
 # QOSGrpGRES, QOSMaxGRESPerUser, ...): the job's account or QOS is at its cap
@@ -32,7 +36,9 @@ SLURM_NOT_QUOTA = frozenset({"QOSNotAllowed", "InvalidQOS", "InvalidAccount"})
 def slurm_reason(reason: str) -> Reason | None:
     """gpufleet's reason for Slurm's ``reason`` (``ReqNodeNotAvail, UnavailableNodes:...``
     is read by its first word)."""
-    head = reason.split(",", 1)[0].strip()
+    head, _, detail = (part.strip() for part in reason.partition(","))
+    if head == "ReqNodeNotAvail" and detail.startswith("May be reserved"):
+        return Reason.CAPACITY  # busy with (or held for) other jobs, not down
     if head in SLURM_EXACT:
         return SLURM_EXACT[head]
     if head.startswith(SLURM_QUOTA_PREFIXES) and head not in SLURM_NOT_QUOTA:
