@@ -54,7 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -69,14 +69,12 @@ from gpufleet.live.observe import observe, read_prometheus, read_slurm
 from gpufleet.live.plan import read_register, registered_at
 from gpufleet.live.prometheus import PrometheusSource
 from gpufleet.live.prometheus.transport import (
-    HttpAnswer,
-    HttpTransport,
     ReplayTransport,
-    request_key,
 )
-from gpufleet.live.runner import CommandRunner, ReplayRunner, command_text
+from gpufleet.live.runner import ReplayRunner, command_text
 from gpufleet.live.slurm import SlurmCliSource
 from gpufleet.live.slurm.cli import SACCTMGR_ASSOC
+from observe_timing import TimedRunner, TimedTransport, observed
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "observe_results.json"
@@ -101,34 +99,6 @@ BASELINES = {
     "(story-slurm, prometheus), replayed: no Slurm command or HTTP time, the parse, "
     "observation and store only",
 }
-
-
-class TimedRunner:
-    """Passes each command to ``inner``; keeps its seconds and its answer."""
-
-    def __init__(self, inner: CommandRunner) -> None:
-        self.inner = inner
-        self.calls: list[tuple[str, float, str]] = []
-
-    def run(self, argv: Sequence[str]) -> str:
-        t = time.perf_counter()
-        out = self.inner.run(argv)
-        self.calls.append((command_text(argv), time.perf_counter() - t, out))
-        return out
-
-
-class TimedTransport:
-    """Passes each GET to ``inner``; keeps its seconds and its answer."""
-
-    def __init__(self, inner: HttpTransport) -> None:
-        self.inner = inner
-        self.calls: list[tuple[str, float, HttpAnswer]] = []
-
-    def get(self, url: str) -> HttpAnswer:
-        t = time.perf_counter()
-        answer = self.inner.get(url)
-        self.calls.append((request_key(url), time.perf_counter() - t, answer))
-        return answer
 
 
 def live_yaml(mapping: Path, slurm_conf: str, prometheus_url: str, rest: str = "") -> str:
@@ -259,32 +229,6 @@ def baseline(
             samples.append(cycle(store, settings, sources, at))
             store.dispose()
         return "recorded", samples
-
-
-def observed(obs: Any, state: Any, gpus: Any, rows: int) -> dict[str, Any]:
-    """What the cycle saw: the check that it observed the fleet, not an error."""
-
-    def total(field: str) -> int | None:
-        values = [getattr(c, field) for c in obs.capacity]
-        return None if any(v is None for v in values) else sum(values)
-
-    return {
-        "gpus_registered": total("registered"),
-        "gpus_seen": total("seen"),
-        "gpus_up": total("up"),
-        "gpus_down": total("down"),
-        "gpus_allocated": total("allocated"),
-        "gpus_busy": total("busy"),
-        "gpus_idle": total("idle"),
-        "gpus_unallocated": total("unallocated"),
-        "gpus_asked_by_pending_jobs": sum(d.gpus for d in obs.demand),
-        "slurm_job_records": len(state.jobs) if hasattr(state, "jobs") else None,
-        "slurm_node_records": len(state.nodes) if hasattr(state, "nodes") else None,
-        "gpu_samples": len(gpus) if isinstance(gpus, tuple) else None,
-        "down_nodes": len(obs.down_nodes),
-        "rows_stored": rows,
-        "failures": [f"{f.source}: {f.error}" for f in obs.failures],
-    }
 
 
 @contextlib.contextmanager
