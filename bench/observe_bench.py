@@ -65,12 +65,13 @@ from gpufleet.cli.main import main as gpufleet_main
 from gpufleet.governance.store.db import Store
 from gpufleet.live.config import LiveSettings, load_settings
 from gpufleet.live.cycle import Sources, checked_mapping, observe_cycle, open_sources
-from gpufleet.live.observe import observe, read_prometheus, read_slurm
+from gpufleet.live.observe import observe
 from gpufleet.live.plan import read_register, registered_at
 from gpufleet.live.prometheus import PrometheusSource
 from gpufleet.live.prometheus.transport import (
     ReplayTransport,
 )
+from gpufleet.live.reading import read_prometheus, read_slurm
 from gpufleet.live.runner import ReplayRunner, command_text
 from gpufleet.live.slurm import SlurmCliSource
 from gpufleet.live.slurm.cli import SACCTMGR_ASSOC

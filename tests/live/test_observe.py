@@ -20,13 +20,9 @@ from gpufleet.live.facts import SlurmState
 from gpufleet.live.kubernetes import KubernetesSource
 from gpufleet.live.mapping import ClusterMapping, load_mapping, parse_mapping
 from gpufleet.live.observation import Capacity, Demand, Observation, Registered, SourceFailure
-from gpufleet.live.observe import (
-    observe,
-    read_kubernetes,
-    read_prometheus,
-    read_slurm,
-)
+from gpufleet.live.observe import observe
 from gpufleet.live.prometheus import GpuSample, HttpAnswer, ReplayTransport
+from gpufleet.live.reading import read_kubernetes, read_prometheus, read_slurm
 from gpufleet.live.runner import ReplayRunner
 from tests.live.story_samples import PROMETHEUS, READ_AT, prometheus, slurm, story_runner
 

@@ -12,8 +12,9 @@ import pytest
 from gpufleet.domain import EntityId, GpuTypeName, Reason, SiteId
 from gpufleet.live.mapping import load_mapping
 from gpufleet.live.observation import Demand, Observation, Registered
-from gpufleet.live.observe import observe, read_prometheus, read_slurm
+from gpufleet.live.observe import observe
 from gpufleet.live.prometheus import PrometheusSource
+from gpufleet.live.reading import read_prometheus, read_slurm
 from tests.live.devcluster import DevCluster, wait_for
 from tests.live.scene import DOWN_NODE, Scene, story_scene
 

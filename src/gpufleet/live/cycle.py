@@ -9,8 +9,10 @@ period.
    recorded as a failure of source ``mapping``, with file, line and field, and left out
    (its account's or namespace's GPUs are recorded as unmapped, its nodes placed
    nowhere: never counted under the wrong entity); the rest is observed;
-3. the sources (:class:`Sources`), each through ``read_*``: one that fails (unreachable,
-   refused, malformed answer) is a recorded failure naming the source and the field;
+3. the sources (:class:`Sources`), all at once (:func:`gpufleet.live.reading.read_all`,
+   one thread each: a cycle waits for the slowest source, not their sum): one that fails
+   (unreachable, refused, malformed answer) is a recorded failure naming the source and
+   the field;
 4. :func:`gpufleet.live.observe.observe` against the GPUs registered now;
 5. :func:`gpufleet.live.store.ingest` in one writing transaction (with compaction).
 """
@@ -30,9 +32,10 @@ from gpufleet.live.errors import SourceError
 from gpufleet.live.kubernetes import KubernetesSource
 from gpufleet.live.mapping import ClusterMapping, mapping_for_register
 from gpufleet.live.observation import Observation, SourceFailure
-from gpufleet.live.observe import observe, read_kubernetes, read_prometheus, read_slurm
+from gpufleet.live.observe import observe
 from gpufleet.live.plan import RegisterView, read_register, registered_at
 from gpufleet.live.prometheus import PrometheusSource, UrllibTransport
+from gpufleet.live.reading import read_all
 from gpufleet.live.runner import SubprocessRunner
 from gpufleet.live.slurm import SlurmCliSource, SlurmReader, open_slurm
 from gpufleet.live.store import Ingested, LiveConfig, ingest
@@ -109,7 +112,7 @@ def checked_mapping(
 class CycleResult:
     observation: Observation
     ingested: Ingested
-    read_s: float  # asking the sources
+    read_s: float  # asking the sources (at once: the slowest one's time)
     store_s: float  # the writing transaction
 
 
@@ -126,21 +129,17 @@ def observe_cycle(
         register = read_register(s)
     mapping, mapping_failures = checked_mapping(settings, register)
     t0 = time.perf_counter()
-    slurm = read_slurm(sources.slurm) if sources.slurm is not None else None
-    kube = read_kubernetes(sources.kubernetes) if sources.kubernetes is not None else None
-    gpus = (
-        read_prometheus(sources.prometheus, when, sources.util_window_s)
-        if sources.prometheus is not None
-        else None
+    read = read_all(
+        sources.slurm, sources.kubernetes, sources.prometheus, when, sources.util_window_s
     )
     read_s = time.perf_counter() - t0
     obs = observe(
         when,
         mapping,
         registered_at(register.plan, when),
-        slurm=slurm,
-        kubernetes=kube,
-        gpus=gpus,
+        slurm=read.slurm,
+        kubernetes=read.kubernetes,
+        gpus=read.gpus,
         busy_threshold_pct=settings.model.busy_threshold_pct,
     )
     obs = replace(obs, failures=(*sources.failures, *mapping_failures, *obs.failures))

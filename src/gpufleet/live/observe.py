@@ -1,6 +1,6 @@
 """One observation of the live fleet from the sources' typed outputs, the mapping file
-and what the register says is registered: pure functions, no I/O (``read_*`` at the end
-ask the sources and turn a failure into a :class:`SourceFailure` instead of raising).
+and what the register says is registered: pure functions, no I/O (asking the sources is
+:mod:`gpufleet.live.reading`'s).
 
 :func:`observe` counts, in numbered phases:
 
@@ -25,13 +25,11 @@ the rest is still counted.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
 
 from gpufleet.domain import EntityId, GpuTypeName, ProgramId, Reason, SiteId
-from gpufleet.live.errors import SourceError
 from gpufleet.live.facts import (
     DOWN,
     DRAINED,
@@ -45,7 +43,6 @@ from gpufleet.live.facts import (
     kubernetes_facts,
     slurm_facts,
 )
-from gpufleet.live.kubernetes import KubernetesSource
 from gpufleet.live.mapping import ClusterMapping
 from gpufleet.live.observation import (
     Capacity,
@@ -57,12 +54,10 @@ from gpufleet.live.observation import (
     Unmapped,
     Usage,
 )
-from gpufleet.live.prometheus import GpuSample, PrometheusSource
-from gpufleet.live.slurm import SlurmCliSource, SlurmReader
+from gpufleet.live.prometheus import GpuSample
 
 DEFAULT_BUSY_THRESHOLD_PCT = 10.0
 Key = tuple[EntityId, SiteId, GpuTypeName]
-T = TypeVar("T")
 
 
 @dataclass
@@ -91,11 +86,13 @@ class _UseTally:
 
 @dataclass
 class _Telemetry:
-    """DCGM samples by node and device index, and by (namespace, pod)."""
+    """DCGM samples by node and device index, and by (namespace, pod); ``nodes``: each
+    sample's node (its Hostname through the mapping, looked up once per cycle)."""
 
     by_device: dict[tuple[str, int], float] = field(default_factory=dict)
     by_pod: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     samples: tuple[GpuSample, ...] = ()
+    nodes: tuple[str, ...] = ()
 
 
 def observe(
@@ -156,9 +153,12 @@ def _count_node(tally: _Tally, n: NodeGpus) -> None:
 
 
 def _telemetry(samples: tuple[GpuSample, ...], mapping: ClusterMapping) -> _Telemetry:
-    found = _Telemetry(samples=samples)
+    node_of: dict[str, str] = {}  # a host's GPUs share its Hostname: one lookup per host
     for s in samples:
-        node = mapping.node_of_hostname(s.hostname)
+        if s.hostname not in node_of:
+            node_of[s.hostname] = mapping.node_of_hostname(s.hostname)
+    found = _Telemetry(samples=samples, nodes=tuple(node_of[s.hostname] for s in samples))
+    for s, node in zip(samples, found.nodes, strict=True):
         found.by_device[(node, s.gpu)] = s.utilisation_pct
         if s.pod:
             found.by_pod.setdefault((s.namespace, s.pod), []).append(s.utilisation_pct)
@@ -232,8 +232,7 @@ def _count_unscheduled(
     """GPUs DCGM reports on nodes that no scheduler lists at all (a node listed but not
     placed by the mapping is recorded as unmapped by its scheduler's facts)."""
     unmapped: dict[tuple[str, str], int] = defaultdict(int)
-    for s in telemetry.samples:
-        node = mapping.node_of_hostname(s.hostname)
+    for s, node in zip(telemetry.samples, telemetry.nodes, strict=True):
         if node in listed:
             continue
         place = mapping.slurm_place(node, ()) or mapping.kubernetes_place(node)
@@ -363,43 +362,3 @@ def _down_nodes(nodes: Iterable[NodeGpus]) -> Iterable[DownNode]:
                 n.state,
                 n.reason,
             )
-
-
-# --- asking the sources ----------------------------------------------------------------
-
-
-def _asked(source: str, read: Callable[[], T]) -> T | SourceFailure:
-    try:
-        return read()
-    except SourceError as exc:
-        return SourceFailure(source, exc.source, exc.render())
-
-
-def read_slurm(reader: SlurmReader) -> SlurmState | SourceFailure:
-    """Jobs and nodes; through the commands also the associations (GPU caps in force),
-    which slurmrestd's ``/slurm/`` paths do not give."""
-
-    def read() -> SlurmState:
-        quotas = reader.associations() if isinstance(reader, SlurmCliSource) else ()
-        return SlurmState(reader.jobs(), reader.nodes(), quotas)
-
-    return _asked("slurm", read)
-
-
-def read_kubernetes(source: KubernetesSource) -> KubernetesState | SourceFailure:
-    return _asked(
-        "kubernetes",
-        lambda: KubernetesState(
-            source.nodes(),
-            source.pods(),
-            source.cluster_queues(),
-            source.local_queues(),
-            source.workloads(),
-        ),
-    )
-
-
-def read_prometheus(
-    source: PrometheusSource, at: datetime | None = None, util_window_s: int | None = None
-) -> tuple[GpuSample, ...] | SourceFailure:
-    return _asked("prometheus", lambda: source.gpu_samples(at, util_window_s))

@@ -16,6 +16,7 @@ import os
 import re
 import shlex
 import subprocess
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -101,11 +102,13 @@ class ReplayRunner:
 
 
 class RecordingRunner:
-    """Runs through ``inner`` and saves each answer under ``folder`` for ``ReplayRunner``."""
+    """Runs through ``inner`` and saves each answer under ``folder`` for ``ReplayRunner``
+    (one save at a time: a source's reads run in threads, and share the manifest)."""
 
     def __init__(self, inner: CommandRunner, folder: Path) -> None:
         self.inner = inner
         self.folder = folder
+        self._saving = threading.Lock()
 
     def run(self, argv: Sequence[str]) -> str:
         out = self.inner.run(argv)
@@ -113,6 +116,10 @@ class RecordingRunner:
         return out
 
     def save(self, command: str, output: str) -> None:
+        with self._saving:
+            self._save(command, output)
+
+    def _save(self, command: str, output: str) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         manifest_path = self.folder / MANIFEST
         manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
