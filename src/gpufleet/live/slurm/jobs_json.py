@@ -2,6 +2,10 @@
 v0.0.38 in Slurm 22.05; slurmrestd's ``/slurm/v0.0.38/jobs`` and ``/nodes`` answer the
 same shapes), and the v0.0.39+ shapes (numbers as ``{"set", "infinite", "number"}``,
 states as lists) where later versions changed them.
+
+Jobs are read through :mod:`gpufleet.live.slurm.jobs_fast` first (22.05's shape, plain
+type checks), and through the checked path here wherever it meets anything else: the
+same jobs, and every error names its field as this path words it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from gpufleet.live.slurm.gres import (
     host_list,
     tres_list,
 )
+from gpufleet.live.slurm.jobs_fast import NO_VAL32, fast_job
 from gpufleet.live.slurm.model import (
     BASE_JOB_STATES,
     GpuAllocation,
@@ -25,8 +30,7 @@ from gpufleet.live.slurm.model import (
     SlurmNode,
 )
 
-# Slurm's "no value" sentinels in 32-bit fields (NO_VAL, INFINITE)
-_NO_VAL32 = (0xFFFFFFFE, 0xFFFFFFFF)
+_NO_VAL32 = NO_VAL32
 
 
 def check_errors(root: At) -> None:
@@ -71,10 +75,13 @@ def parse_jobs(root: At, as_of: datetime) -> tuple[SlurmJob, ...]:
     """The ``jobs`` of squeue's answer; ``as_of`` (when it was read) gives running jobs
     their elapsed time, which squeue's JSON does not carry."""
     check_errors(root)
-    return tuple(_job(j, as_of) for j in root.key("jobs").items())
+    return tuple(
+        fast_job(j.value, as_of) or checked_job(j, as_of) for j in root.key("jobs").items()
+    )
 
 
-def _job(j: At, as_of: datetime) -> SlurmJob:
+def checked_job(j: At, as_of: datetime) -> SlurmJob:
+    """One job, every field read through :class:`At` (an error names the field)."""
     state, flags = job_state(j.key("job_state"))
     tres = tres_list(j.key("tres_req_str"), j.key("tres_req_str").text())
     gpus = gpus_of_tres(tres) or (0, None)
