@@ -222,7 +222,8 @@ def test_a_fleet_admin_observes_now_and_sees_the_sources_that_failed(
     store.upgrade()
     tokens = seed_register(store)
     store.dispose()
-    server = serve(url, write_config(tmp_path, every="1h"), tmp_path)
+    # asked observations at most one a second (the configuration's min_interval)
+    server = serve(url, write_config(tmp_path, every="1h", min_interval="1s"), tmp_path)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
         server.wait_ready()
@@ -233,7 +234,7 @@ def test_a_fleet_admin_observes_now_and_sees_the_sources_that_failed(
             return int(st["poller"]["cycles"])
 
         wait_for("the first cycle", lambda: cycles() >= 1)
-        time.sleep(1.1)  # an observation is one per second: the next must be in another
+        time.sleep(1.1)  # past min_interval, and an observation's sample is one per second
         page = context.new_page()
         page.set_default_timeout(UI_TIMEOUT_MS)
         open_live(page, Served(server, tokens), "root", samples=1)

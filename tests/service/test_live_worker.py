@@ -47,13 +47,14 @@ gpu_types:
 """
 
 
-def write_config(folder: Path, every: str = "5s") -> Path:
+def write_config(folder: Path, every: str = "5s", min_interval: str = "5s") -> Path:
     """A live configuration whose two sources fail at once, for real."""
     (folder / "mapping.yaml").write_text(MAPPING)
     (folder / "slurm.conf").write_text("")
     config = folder / "live.yaml"
     config.write_text(
         f"every: {every}\n"
+        f"min_interval: {min_interval}\n"
         "mapping: mapping.yaml\n"
         "sources:\n"
         "  slurm:\n"
