@@ -38,6 +38,7 @@ RINGS: list[list[str]] = [
     ["governance.runs"],
     ["governance.transfers"],
     ["live"],
+    ["live.enact"],  # the register enacted on schedulers: desired state, diff, apply
     ["service"],
     ["cli"],
 ]
@@ -89,8 +90,9 @@ ALLOWED: dict[str, set[str]] = {
         "governance.runs",
     },
     "live": BELOW_LIVE,
-    "service": BELOW_LIVE | {"live"},
-    "cli": BELOW_LIVE | {"live", "service", "labs", "api"},
+    "live.enact": BELOW_LIVE | {"live"},
+    "service": BELOW_LIVE | {"live", "live.enact"},
+    "cli": BELOW_LIVE | {"live", "live.enact", "service", "labs", "api"},
     "gpufleet": {"api"},
 }
 RING_OF = {unit: i for i, ring in enumerate(RINGS) for unit in ring}

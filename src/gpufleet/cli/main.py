@@ -19,6 +19,7 @@ from gpufleet.cli import (
     audit,
     db,
     demo,
+    enact,
     explain,
     export,
     live,
@@ -54,6 +55,7 @@ GROUPS = (
     admin,
     audit,
     live,
+    enact,
     serve,
 )
 
