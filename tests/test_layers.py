@@ -37,8 +37,7 @@ RINGS: list[list[str]] = [
     ["governance.register"],
     ["governance.runs"],
     ["governance.transfers"],
-    ["live"],
-    ["live.enact"],  # the register enacted on schedulers: desired state, diff, apply
+    ["live"],  # with live.enact: the register enacted on schedulers (desired, diff, apply)
     ["service"],
     ["cli"],
 ]
@@ -90,9 +89,8 @@ ALLOWED: dict[str, set[str]] = {
         "governance.runs",
     },
     "live": BELOW_LIVE,
-    "live.enact": BELOW_LIVE | {"live"},
-    "service": BELOW_LIVE | {"live", "live.enact"},
-    "cli": BELOW_LIVE | {"live", "live.enact", "service", "labs", "api"},
+    "service": BELOW_LIVE | {"live"},
+    "cli": BELOW_LIVE | {"live", "service", "labs", "api"},
     "gpufleet": {"api"},
 }
 RING_OF = {unit: i for i, ring in enumerate(RINGS) for unit in ring}
