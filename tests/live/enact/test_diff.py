@@ -9,7 +9,8 @@ from gpufleet.live.enact.commands import forward_and_inverse
 from gpufleet.live.enact.current import AccountNow, ClusterNow, from_associations
 from gpufleet.live.enact.desired import desired_state
 from gpufleet.live.enact.diff import Kind, diff
-from gpufleet.live.enact.model import ClusterSettings, LeaseStyle
+from gpufleet.live.enact.model import ClusterSettings, DesiredState, LeaseStyle
+from gpufleet.live.enact.register import TransferRec
 from gpufleet.live.slurm.accounting import parse_associations
 from gpufleet.live.slurm.reservations import parse_reservations
 from tests.live.enact.builders import NODES, lease, mapping, rows
@@ -25,12 +26,15 @@ DEV = ClusterNow(  # the dev cluster as scripts/devcluster/accounts.sh makes it
 )
 
 
-def _desired(settings: ClusterSettings = ClusterSettings("gfdev"), *transfers):  # type: ignore[no-untyped-def]
+TOTAL = ClusterSettings("gfdev")
+
+
+def _desired(settings: ClusterSettings, *transfers: TransferRec) -> DesiredState:
     return desired_state(rows(*transfers), mapping(), settings, AT, NODES)
 
 
 def test_a_lease_on_the_dev_cluster_caps_tesla_first_then_raises_xai() -> None:
-    changes = diff(_desired(ClusterSettings("gfdev"), lease()), DEV)
+    changes = diff(_desired(TOTAL, lease()), DEV)
     # tesla: no cap -> 12 (12 - 4 H100 + 4 A100), a lowering, so first; xai: 4 -> 8 (4 + 4)
     assert [(c.target, c.attribute, c.before, c.after) for c in changes] == [
         ("tesla", "gres/gpu", None, 12),
@@ -52,12 +56,13 @@ def test_a_cluster_that_holds_the_desired_state_has_nothing_to_change() -> None:
             "xai": AccountNow("xai", "root", 40, {"gres/gpu": 8}),
         },
     )
-    assert diff(_desired(ClusterSettings("gfdev"), lease()), held) == ()
+    assert diff(_desired(TOTAL, lease()), held) == ()
 
 
 def test_the_current_state_is_read_from_sacctmgrs_own_text() -> None:
     text = (
-        "Cluster|Account|User|Partition|ParentName|Share|GrpJobs|GrpTRES|MaxJobs|MaxTRES|QOS|Def QOS\n"
+        "Cluster|Account|User|Partition|ParentName|Share|GrpJobs|GrpTRES|MaxJobs|MaxTRES|"
+        "QOS|Def QOS\n"
         "gfdev|root|||||||||normal|\n"
         "gfdev|tesla|||root|60||||||\n"
         "gfdev|xai|||root|40||gres/gpu=4|||normal|\n"
