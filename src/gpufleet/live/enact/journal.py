@@ -163,13 +163,19 @@ class Assessment:
         return out
 
 
+def _comparable(value: object) -> object:
+    """A reservation without its start (one created after its window began starts when
+    it was created, not at the recorded start)."""
+    return {k: v for k, v in value.items() if k != "start"} if isinstance(value, dict) else value
+
+
 def assess(run: Unfinished, now: ClusterNow) -> Assessment:
     applied, before, neither = [], [], []
     for step in run.changes:
-        value = current_value(step, now)
-        if value == step["after"]:
+        value = _comparable(current_value(step, now))
+        if value == _comparable(step["after"]):
             applied.append(step["n"])
-        elif value == step["before"]:
+        elif value == _comparable(step["before"]):
             before.append(step["n"])
         else:
             neither.append(step["n"])

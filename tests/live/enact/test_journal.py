@@ -1,0 +1,106 @@
+"""The journal's reading of a run cut short, and the apply lock, on real parts: a SQLite
+register's audit log and a real ``flock``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from gpufleet.errors import BusyError
+from gpufleet.governance.store.audit import verify
+from gpufleet.governance.store.db import Store
+from gpufleet.live.enact.commands import forward_and_inverse
+from gpufleet.live.enact.current import AccountNow, ClusterNow
+from gpufleet.live.enact.desired import desired_state
+from gpufleet.live.enact.diff import diff
+from gpufleet.live.enact.journal import Journal, assess, change_dict, unfinished
+from gpufleet.live.enact.lock import apply_lock
+from gpufleet.live.enact.model import ClusterSettings
+from tests.live.enact.builders import lease, mapping, rows
+
+AT = datetime(2026, 7, 15)
+OLD = ClusterNow(
+    "gfdev",
+    {
+        "tesla": AccountNow("tesla", "root", 60, {}),
+        "xai": AccountNow("xai", "root", 40, {"gres/gpu": 4}),
+    },
+)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    s.upgrade()
+    return s
+
+
+def _begun(store: Store) -> Journal:
+    """A run journalled ahead and cut short before any change was recorded."""
+    d = desired_state(rows(lease()), mapping(), ClusterSettings("gfdev"), AT)
+    steps = [
+        change_dict(n, c, *forward_and_inverse(c, "gfdev", AT))
+        for n, c in enumerate(diff(d, OLD), start=1)
+    ]
+    journal = Journal(store, "test:enact", "gfdev")
+    journal.begin(AT, steps, ())
+    return journal
+
+
+@pytest.mark.parametrize(
+    ("tesla", "xai", "expected"),
+    [
+        ({}, {"gres/gpu": 4}, "old state: none of its changes is on the cluster"),
+        ({"gres/gpu": 12}, {"gres/gpu": 4}, "partly: changes 1 applied"),
+        ({"gres/gpu": 12}, {"gres/gpu": 8}, "new state: all of its changes are on the cluster"),
+        ({"gres/gpu": 12}, {"gres/gpu": 6}, "partly: changes 1 applied; changes 2 at neither"),
+    ],
+    ids=["nothing-ran", "the-first-ran", "both-ran", "someone-else-changed-the-second"],
+)
+def test_a_run_cut_short_is_read_as_old_new_or_partly(
+    store: Store, tesla: dict[str, int], xai: dict[str, int], expected: str
+) -> None:
+    _begun(store)
+    run = unfinished(store, "gfdev")
+    assert run is not None
+    now = ClusterNow(
+        "gfdev",
+        {
+            "tesla": AccountNow("tesla", "root", 60, tesla),
+            "xai": AccountNow("xai", "root", 40, xai),
+        },
+    )
+    assert assess(run, now).text().startswith(expected)
+
+
+def test_a_run_with_its_end_recorded_is_not_unfinished_and_the_chain_verifies(store: Store) -> None:
+    journal = _begun(store)
+    journal.end("applied", changes=2)
+    assert unfinished(store, "gfdev") is None
+    assert unfinished(store, "another-cluster") is None
+    with store.read() as s:
+        assert verify(s).ok
+
+
+def test_a_second_applier_is_refused_at_once_while_the_first_holds_the_lock(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "apply.lock"
+    with apply_lock(path), pytest.raises(BusyError, match="another apply holds"), apply_lock(path):
+        pass
+    with apply_lock(path):  # released: the next one gets it
+        pass
+
+
+def test_the_lock_does_not_follow_a_planted_symbolic_link(tmp_path: Path) -> None:
+    target = tmp_path / "precious"
+    target.write_text("keep")
+    (tmp_path / "apply.lock").symlink_to(target)
+    with (
+        pytest.raises(BusyError, match="cannot open the apply lock"),
+        apply_lock(tmp_path / "apply.lock"),
+    ):
+        pass
+    assert target.read_text() == "keep"
