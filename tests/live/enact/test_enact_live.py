@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,11 +25,10 @@ from gpufleet.governance.register.people import load_governance
 from gpufleet.governance.register.plan import seed_from_scenario
 from gpufleet.governance.store.audit import verify
 from gpufleet.governance.store.db import Store
-from gpufleet.governance.store.models import AuditRecord, PersonRow
-from gpufleet.governance.transfers import lifecycle
+from gpufleet.governance.store.models import AuditRecord
 from gpufleet.live.enact.slurm_apply import Outcome, SubprocessExecutor
 from tests.live.devcluster import DevCluster, wait_for
-from tests.support.governed import fake_assessment
+from tests.live.enact.lease import lend
 
 pytestmark = pytest.mark.live
 
@@ -85,29 +84,6 @@ def register(tmp_path: Path) -> Store:
     return store
 
 
-def _lease(store: Store) -> int:
-    """tesla lends 4 H100 of memphis to xai from yesterday for 30 days: requested by
-    tesla's CFO, assessed, approved by Tesla's two independent directors, activated."""
-    with store.read() as s:
-        people = {p.name: p.id for p in s.scalars(select(PersonRow))}
-    today = datetime.now(UTC).date()
-    body = {
-        "name": "enact-lease", "pool": "memphis-h100", "gpus": 4, "to": "xai",
-        "from_program": "fsd-training", "to_program": "grok",
-        "start": str(today - timedelta(days=1)), "end": str(today + timedelta(days=30)),
-        "price_usd": 5000.0,
-    }  # fmt: skip
-    with store.write("cli:tesla-cfo") as tx:
-        tid = lifecycle.request(tx, people["tesla-cfo"], body).id
-    fake_assessment(store, tid)
-    for who in ("tesla-independent-1", "tesla-independent-2"):
-        with store.write(f"cli:{who}") as tx:
-            lifecycle.approve(tx, tid, people[who])
-    with store.write("cli:ops") as tx:
-        lifecycle.activate(tx, tid)
-    return tid
-
-
 def _apply(store: Store, *extra: str) -> int:
     config = ROOT / "tests/live/register/live.yaml"
     argv = ["apply", "slurm", "--cluster", "gfdev", "--config", str(config)]
@@ -132,15 +108,15 @@ def test_a_lease_applied_starts_xais_job_that_pended_on_its_quota_and_reapplying
     second = cluster.submit("xai2", "xai", "h100:4", "enact-xai")
     wait_for("xai's second job pending on AssocGrpGRES", lambda: "AssocGrpGRES" in cluster.slurm(
         "squeue", "-h", "-j", str(second), "-o", "%r") or None)  # fmt: skip
-    tid = _lease(register)
+    tid = lend(register)
     lock = ["--lock-file", str(tmp_path / "apply.lock")]
     assert _apply(register, "--apply", *lock) == 0
     out = capsys.readouterr().out
-    # tesla (8 - 4) + 4 = 8 first (a lowering), then xai 4 + 4 = 8
-    assert "set tesla gres/gpu: none -> 8" in out and "set xai gres/gpu: 4 -> 8" in out
+    # tesla (8 - 8 H100) + 4 A100 = 4 first (a lowering), then xai 4 + 8 = 12
+    assert "set tesla gres/gpu: none -> 4" in out and "set xai gres/gpu: 4 -> 12" in out
     assert f"transfer #{tid} 'enact-lease' (active)" in out
     assert "Running jobs are never cancelled" in out
-    assert _xai_cap(cluster) == "gres/gpu=8"
+    assert _xai_cap(cluster) == "gres/gpu=12"
     state = ("squeue", "-h", "-j", str(second), "-o", "%T")
     wait_for("xai's second job running", lambda: cluster.slurm(*state) == "RUNNING" or None, 60)
     assert cluster.slurm("squeue", "-h", "-j", str(first), "-o", "%T") == "RUNNING"
@@ -156,7 +132,7 @@ def test_a_lease_applied_starts_xais_job_that_pended_on_its_quota_and_reapplying
         "enact-end",
     ]
     change = json.loads(records[2].after)
-    assert (change["target"], change["value"], change["transfers"]) == ("xai", 8, [tid])
+    assert (change["target"], change["value"], change["transfers"]) == ("xai", 12, [tid])
     assert json.loads(records[2].before)["value"] == 4
     approvals = [a["person"] for a in change["causes"][1]["approvals"]]
     assert approvals == ["tesla-independent-1", "tesla-independent-2"]
@@ -200,7 +176,7 @@ def test_a_change_slurm_refuses_mid_apply_rolls_back_the_ones_before_it(
     from gpufleet.live.mapping import load_mapping
     from gpufleet.live.runner import SubprocessRunner
 
-    _lease(register)
+    lend(register)
     with register.read() as s:
         rows = read_rows(s)
     mapping = load_mapping(ROOT / "tests/live/samples/mapping/devcluster.yaml")
@@ -230,7 +206,7 @@ def test_a_change_slurm_refuses_mid_apply_rolls_back_the_ones_before_it(
 def test_after_a_kill_9_mid_apply_the_next_run_says_partly_and_rolls_back(
     cluster: DevCluster, register: Store, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    _lease(register)
+    lend(register)
     conf = cluster.env["SLURM_CONF"]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + str(ROOT)}
     killed = subprocess.run(
@@ -238,7 +214,7 @@ def test_after_a_kill_9_mid_apply_the_next_run_says_partly_and_rolls_back(
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    # the first change (tesla: no cap -> 8) ran; the second (xai 4 -> 8) never did
+    # the first change (tesla: no cap -> 4) ran; the second (xai 4 -> 12) never did
     assert _apply(register) == 0
     out = capsys.readouterr().out
     assert "did not finish: partly: changes 1 applied" in out
