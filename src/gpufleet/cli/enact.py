@@ -75,7 +75,8 @@ def _desired(
     nodes = None
     if cluster.leases is LeaseStyle.RESERVATION:
         nodes = {n.name: n.partitions for n in SlurmCliSource(SubprocessRunner(env)).nodes()}
-    return desired_state(rows, mapping, cluster, naive_utc(_instant(args.at)), nodes)
+    at = naive_utc(_instant(args.at)).replace(microsecond=0)
+    return desired_state(rows, mapping, cluster, at, nodes)
 
 
 def _value(v: object) -> str:

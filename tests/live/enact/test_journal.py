@@ -21,6 +21,7 @@ from gpufleet.live.enact.model import ClusterSettings
 from tests.live.enact.builders import lease, mapping, rows
 
 AT = datetime(2026, 7, 15)
+NO_RESERVATIONS = "No reservations in the system\n"  # scontrol's exact answer (22.05)
 OLD = ClusterNow(
     "gfdev",
     {
@@ -104,3 +105,41 @@ def test_the_lock_does_not_follow_a_planted_symbolic_link(tmp_path: Path) -> Non
     ):
         pass
     assert target.read_text() == "keep"
+
+
+def test_an_audit_log_that_cannot_be_written_stops_the_apply_before_any_command(
+    store: Store, tmp_path: Path
+) -> None:
+    """Write-ahead: the run's first record is written before the cluster is touched. A
+    register opened read-only (SQLite's mode=ro, which binds root too) refuses it."""
+    from gpufleet.live.enact.journal import JournalError
+    from gpufleet.live.enact.slurm_apply import RecordingExecutor, apply
+    from gpufleet.live.runner import ReplayRunner
+
+    recorded = ReplayRunner.from_directory(Path(__file__).parents[1] / "samples/slurm")
+    runner = ReplayRunner({**recorded.outputs, "scontrol -o show reservation": NO_RESERVATIONS})
+    read_only = Store(f"sqlite:///file:{tmp_path / 'r.db'}?mode=ro&uri=true")
+    d = desired_state(rows(lease()), mapping(), ClusterSettings("gfdev"), AT)
+    executor = RecordingExecutor()
+    with pytest.raises(JournalError, match=r"audit log could not be written \(enact-begin\)"):
+        apply(d, runner, executor, read_only, "test:enact")
+    assert executor.calls == []
+
+
+def test_a_refused_change_runs_the_inverses_of_those_before_it_newest_first(
+    store: Store,
+) -> None:
+    from gpufleet.live.enact.slurm_apply import EnactFailedError, RecordingExecutor, apply
+    from gpufleet.live.runner import ReplayRunner
+
+    recorded = ReplayRunner.from_directory(Path(__file__).parents[1] / "samples/slurm")
+    runner = ReplayRunner({**recorded.outputs, "scontrol -o show reservation": NO_RESERVATIONS})
+    d = desired_state(rows(lease()), mapping(), ClusterSettings("gfdev"), AT)
+    executor = RecordingExecutor({2: (1, " Nothing modified\n")})
+    with pytest.raises(EnactFailedError, match="exit 1: Nothing modified; the changes made"):
+        apply(d, runner, executor, store, "test:enact")
+    # the recorded cluster: tesla uncapped, xai at 4; tesla 12 - 4 + 4 = 12 first (lowering)
+    first, refused, undo = executor.calls
+    assert (first[-1], refused[-1]) == ("GrpTRES=gres/gpu=12", "GrpTRES=gres/gpu=8")
+    assert undo == (*first[:-1], "GrpTRES=gres/gpu=-1")  # tesla's cap cleared again
+    assert unfinished(store, "gfdev") is None  # the run ended: rolled-back

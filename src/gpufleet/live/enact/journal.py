@@ -27,7 +27,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
+from gpufleet.errors import GpufleetError
 from gpufleet.governance.store.db import Store
 from gpufleet.governance.store.models import AuditRecord
 from gpufleet.live.enact.commands import Argv
@@ -63,6 +65,11 @@ def change_dict(n: int, c: Change, forward: Argv, inverse: Argv) -> dict[str, An
     }
 
 
+class JournalError(GpufleetError):
+    """The audit log could not be written: the apply stops at that point (before the
+    cluster is touched, for the run's first record)."""
+
+
 class Journal:
     """Appends a run's records; every append is its own committed transaction, so what
     was written survives the process."""
@@ -72,8 +79,12 @@ class Journal:
         self.run = run or new_run_id()
 
     def _append(self, action: str, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
-        with self.store.write(self.actor) as tx:
-            tx.audit(action, OBJECT_TYPE, self.cluster, before, {"run": self.run, **after})
+        try:
+            with self.store.write(self.actor) as tx:
+                tx.audit(action, OBJECT_TYPE, self.cluster, before, {"run": self.run, **after})
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise JournalError(f"the audit log could not be written ({action}): {reason}") from exc
 
     def begin(self, at: datetime, changes: list[dict[str, Any]], notes: tuple[str, ...]) -> None:
         self._append(

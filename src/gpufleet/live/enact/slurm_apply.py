@@ -74,13 +74,27 @@ class SubprocessExecutor:
         return Outcome(tuple(argv), done.returncode, done.stdout, done.stderr)
 
 
+class RecordingExecutor:
+    """The package's fake of the seam: records each command and answers ``outcomes`` (by
+    call number, from 1) or success; for tests of what runs, not of what Slurm does."""
+
+    def __init__(self, outcomes: Mapping[int, tuple[int, str]] | None = None) -> None:
+        self.outcomes = dict(outcomes or {})
+        self.calls: list[tuple[str, ...]] = []
+
+    def run(self, argv: Sequence[str]) -> Outcome:
+        self.calls.append(tuple(argv))
+        code, stderr = self.outcomes.get(len(self.calls), (0, ""))
+        return Outcome(tuple(argv), code, "", stderr)
+
+
 class EnactFailedError(SourceError):
     """The cluster refused a change; what was applied before it has been rolled back
     (``rolled_back``) or, if an inverse failed too, is listed in the message."""
 
     def __init__(self, failed: Outcome, rolled_back: bool, detail: str = "") -> None:
         stderr = failed.stderr.strip() or failed.stdout.strip() or "no error text"
-        state = "the changes before it were rolled back" if rolled_back else detail
+        state = "the changes made were rolled back" if rolled_back else detail
         super().__init__(
             command_text(failed.argv), "", f"exit {failed.returncode}: {stderr}; {state}"
         )
@@ -153,7 +167,11 @@ def apply(
         if outcome.returncode != 0:
             _roll_back(done, executor, journal, outcome)  # phase 4
         done.append(step)
-        journal.change(record)
+        try:
+            journal.change(record)
+        except Exception as exc:  # the change ran but is not audited: undo it all
+            why = f"its audit record could not be written ({type(exc).__name__}: {exc})"
+            _roll_back(done, executor, journal, Outcome(step.forward, 0, "", why), audited=False)
     leftover = diff(desired, read_cluster(runner, desired.cluster))  # phase 5
     if leftover:
         journal.end("verify-failed", leftover=[c.target + " " + c.attribute for c in leftover])
@@ -165,7 +183,12 @@ def apply(
     return Applied(p, journal.run)
 
 
-def _roll_back(done: list[Step], executor: Executor, journal: Journal, failed: Outcome) -> None:
+def _roll_back(
+    done: list[Step], executor: Executor, journal: Journal, failed: Outcome, audited: bool = True
+) -> None:
+    """Run the inverses of ``done``, newest first, then raise. ``audited`` False: the
+    audit log has failed, so the inverses are run without records (the begin record
+    already holds them) and the run stays unfinished for the next one to assess."""
     broken = []
     for step in reversed(done):
         back = executor.run(step.inverse)
@@ -173,14 +196,15 @@ def _roll_back(done: list[Step], executor: Executor, journal: Journal, failed: O
             broken.append(
                 f"{command_text(step.inverse)}: exit {back.returncode}: {back.stderr.strip()}"
             )
-            continue
-        journal.rollback(step.record())
+        elif audited:
+            journal.rollback(step.record())
     failing = {
         "command": command_text(failed.argv),
         "exit": failed.returncode,
         "stderr": failed.stderr,
     }
-    journal.end("rollback-failed" if broken else "rolled-back", failed=failing, broken=broken)
+    if audited:
+        journal.end("rollback-failed" if broken else "rolled-back", failed=failing, broken=broken)
     raise EnactFailedError(failed, not broken, "; ".join(f"NOT rolled back: {b}" for b in broken))
 
 
