@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -72,6 +72,20 @@ def _restore(dc: DevCluster, assoc_text: str) -> None:
         name = line.split()[0].removeprefix("ReservationName=")
         if name.startswith("gpufleet-"):
             dc.slurm("scontrol", "delete", f"ReservationName={name}")
+
+
+@pytest.fixture
+def cluster(devcluster: DevCluster) -> Iterator[DevCluster]:
+    """The dev cluster, held; afterwards xai's test jobs cancelled and every account's
+    parent, shares and GPU caps restored, even on failure, and checked equal."""
+    with devcluster.exclusive(timeout_s=900):
+        before = _snapshot(devcluster)
+        try:
+            yield devcluster
+        finally:
+            devcluster.slurm("scancel", "--name=enact-xai", "--full")
+            _restore(devcluster, before[0])
+            assert _snapshot(devcluster) == before
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ from gpufleet.errors import InputError, Problem
 from gpufleet.live.enact.model import (
     FAIRSHARE,
     GPU_TRES,
+    NO_ROW,
     PARENT,
     Cause,
     ClusterSettings,
@@ -162,7 +163,7 @@ def _quota_in_force(rows: RegisterRows, program: str, gpu_type: str, at: datetim
         ):
             found = q
     if found is None:
-        return _Cap(0, [QuotaCause(program, gpu_type, 0, "no quota row")])
+        return _Cap(0, [QuotaCause(program, gpu_type, 0, NO_ROW)])
     when = found.effective.isoformat() if found.effective else "plan start"
     return _Cap(found.nominal, [QuotaCause(program, gpu_type, found.nominal, when)])
 

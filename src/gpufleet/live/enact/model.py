@@ -71,6 +71,9 @@ class WeightCause:
         return f"register: program {self.program} weight {self.weight:g}"
 
 
+NO_ROW = "no quota row"
+
+
 @dataclass(frozen=True)
 class QuotaCause:
     """The register's quota row in force: (program, type, effective) is its unique key."""
@@ -81,6 +84,8 @@ class QuotaCause:
     effective: str  # the row's date, or "plan start"
 
     def text(self) -> str:
+        if self.effective == NO_ROW:
+            return f"quota: {self.program} has no {self.gpu_type} quota row (0)"
         return (
             f"quota: {self.program} {self.gpu_type} nominal {self.nominal} "
             f"(effective {self.effective})"
