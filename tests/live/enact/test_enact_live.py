@@ -118,10 +118,17 @@ def test_a_lease_applied_starts_xais_job_that_pended_on_its_quota_and_reapplying
     assert [(c["target"], c["before"], c["after"]) for c in plan["changes"]] == [
         ("tesla", None, 12)
     ]
-    first = cluster.submit("xai1", "xai", "h100:4", "enact-xai")
-    second = cluster.submit("xai2", "xai", "h100:4", "enact-xai")
-    wait_for("xai's second job pending on AssocGrpGRES", lambda: "AssocGrpGRES" in cluster.slurm(
-        "squeue", "-h", "-j", str(second), "-o", "%r") or None)  # fmt: skip
+    jobs = [cluster.submit(u, "xai", "h100:4", "enact-xai") for u in ("xai1", "xai2")]
+
+    def reasons() -> dict[int, str]:
+        out = cluster.slurm("squeue", "-h", "-A", "xai", "-n", "enact-xai", "-o", "%i %r")
+        return {int(i): r for i, r in (line.split() for line in out.splitlines())}
+
+    # one runs (4 of xai's 4), the other waits on the quota: Slurm picks which
+    wait_for("an xai job pending on AssocGrpGRES", lambda: (
+        "AssocGrpGRES" in reasons().values()) or None)  # fmt: skip
+    (second,) = [j for j, r in reasons().items() if r == "AssocGrpGRES"]
+    (first,) = [j for j in jobs if j != second]
     tid = lend(register)
     lock = ["--lock-file", str(tmp_path / "apply.lock")]
     assert _apply(register, "--apply", *lock) == 0
