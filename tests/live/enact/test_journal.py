@@ -3,14 +3,17 @@ register's audit log and a real ``flock``."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from gpufleet.errors import BusyError
 from gpufleet.governance.store.audit import iter_records, verify
 from gpufleet.governance.store.db import Store
+from gpufleet.governance.store.models import AuditRecord
 from gpufleet.governance.store.replay import check_rows
 from gpufleet.live.enact.commands import forward_and_inverse
 from gpufleet.live.enact.current import AccountNow, ClusterNow
@@ -19,6 +22,7 @@ from gpufleet.live.enact.diff import diff
 from gpufleet.live.enact.journal import Journal, assess, change_dict, unfinished
 from gpufleet.live.enact.lock import apply_lock
 from gpufleet.live.enact.model import ClusterSettings
+from gpufleet.live.errors import SourceError
 from tests.live.enact.builders import lease, mapping, rows
 
 AT = datetime(2026, 7, 15)
@@ -146,3 +150,27 @@ def test_a_refused_change_runs_the_inverses_of_those_before_it_newest_first(
     assert (first[-1], refused[-1]) == ("GrpTRES=gres/gpu=12", "GrpTRES=gres/gpu=8")
     assert undo == (*first[:-1], "GrpTRES=gres/gpu=-1")  # tesla's cap cleared again
     assert unfinished(store, "gfdev") is None  # the run ended: rolled-back
+
+
+def test_an_apply_after_a_run_cut_short_finishes_it_and_closes_it_by_name(store: Store) -> None:
+    from gpufleet.live.enact.slurm_apply import RecordingExecutor, apply
+    from gpufleet.live.runner import ReplayRunner
+
+    cut = _begun(store)  # cut short before its first change: the cluster is in the old state
+    recorded = ReplayRunner.from_directory(Path(__file__).parents[1] / "samples/slurm")
+    runner = ReplayRunner({**recorded.outputs, "scontrol -o show reservation": NO_RESERVATIONS})
+    d = desired_state(rows(lease()), mapping(), ClusterSettings("gfdev"), AT)
+    executor = RecordingExecutor()
+    with pytest.raises(SourceError, match="read back, 2 change"):
+        # the replayed cluster never changes, so the read-back finds both changes missing:
+        # the verify phase at work
+        apply(d, runner, executor, store, "test:enact")
+    assert len(executor.calls) == 2
+    with store.read() as s:
+        ends = [
+            json.loads(r.after)
+            for r in s.scalars(select(AuditRecord).where(AuditRecord.action == "enact-end"))
+        ]
+    assert (ends[0]["run"], ends[0]["outcome"]) == (cut.run, "finished-by")
+    assert ends[1]["outcome"] == "verify-failed"
+    assert unfinished(store, "gfdev") is None
