@@ -37,7 +37,7 @@ RINGS: list[list[str]] = [
     ["governance.register"],
     ["governance.runs"],
     ["governance.transfers"],
-    ["live"],
+    ["live"],  # with live.enact: the register enacted on schedulers (desired, diff, apply)
     ["service"],
     ["cli"],
 ]

@@ -21,6 +21,7 @@ from gpufleet.cli import (
     audit,
     db,
     demo,
+    enact,
     explain,
     export,
     live,
@@ -56,6 +57,7 @@ GROUPS = (
     admin,
     audit,
     live,
+    enact,
     serve,
 )
 

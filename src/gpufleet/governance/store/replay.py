@@ -86,6 +86,12 @@ AUDITED: dict[str, type[Base]] = {
     "token": Token,
     "live-config": LiveConfigRow,
 }
+# object types of records about things outside the database, and why no row is replayed:
+# the record is the only copy, kept by the chain
+EXTERNAL: dict[str, str] = {
+    "slurm-cluster": "a change gpufleet made on a Slurm cluster (docs/enact.md): the cluster "
+    "holds the state, and is compared with the desired state, not with a row",
+}
 # tables that are not replayed row for row, and why
 NOT_REPLAYED: dict[str, str] = {
     "audit_log": "the log itself (the chain and the anchors check it)",
@@ -244,6 +250,8 @@ def replay(records: Iterable[dict[str, Any]]) -> Replay:
 
 def _apply(r: Replay, rec: dict[str, Any]) -> None:
     seq, otype = rec["seq"], rec["object_type"]
+    if otype in EXTERNAL:
+        return
     model = AUDITED.get(otype)
     if model is None:
         what = f"record {seq}: object_type {otype!r} names no audited table"
