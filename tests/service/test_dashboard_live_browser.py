@@ -21,7 +21,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,7 +30,17 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from gpufleet.governance.store.db import Store
-from tests.service.live_fleet import KUBE_ERROR, LAST, live_fleet, seed_register
+from gpufleet.live.observation import Observation, SourceFailure
+from gpufleet.live.store import ingest
+from tests.service.live_fleet import (
+    HOUR_S,
+    KUBE_ERROR,
+    LAST,
+    TIMES,
+    live_fleet,
+    scene,
+    seed_register,
+)
 from tests.service.test_dashboard_browser import CHROMIUM_ARGS, shoot
 from tests.service.test_live_worker import serve, wait_for, write_config
 from tests.support.servers import Server, start_server
@@ -247,3 +257,87 @@ def test_a_fleet_admin_observes_now_and_sees_the_sources_that_failed(
     finally:
         context.close()
         server.stop()
+
+
+# --- telemetry missing ------------------------------------------------------------------
+
+PROMETHEUS_ERROR = "GET http://127.0.0.1:9/api/v1/query: connection refused"
+
+
+def blind(at: datetime) -> Observation:
+    """The scene with Prometheus failing: every busy, idle and unmeasured count unknown."""
+    seen = scene(at)
+    return replace(
+        seen,
+        capacity=tuple(
+            replace(c, busy=None, idle=None, unmeasured=None, unscheduled=None)
+            for c in seen.capacity
+        ),
+        usage=tuple(replace(u, busy=None, idle=None, unmeasured=None) for u in seen.usage),
+        failures=(
+            *seen.failures,
+            SourceFailure("prometheus", "DCGM_FI_DEV_GPU_UTIL", PROMETHEUS_ERROR),
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def served_blind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    folder = tmp_path_factory.mktemp("live-dashboard-blind")
+    db_url = f"sqlite:///{folder / 'fleet.db'}"
+    store = Store(db_url)
+    store.upgrade()
+    try:
+        tokens = seed_register(store)
+        for at in TIMES:
+            with store.write("test:live") as tx:
+                ingest(tx, blind(at), HOUR_S)
+    finally:
+        store.dispose()
+    server = start_server(db_url, folder, worker=False)
+    try:
+        yield Served(server, tokens)
+    finally:
+        server.stop()
+
+
+def test_without_telemetry_the_page_says_use_is_unknown_and_why_instead_of_adding_zeros(
+    page: Page, served_blind: Served, tmp_path: Path
+) -> None:
+    """3 samples x 1 h, Prometheus failed in each: no GPU is known busy or idle-allocated.
+    In use now: unknown (was 18). Use unknown now: the allocated GPUs, 8 + 4 + 8 = 20;
+    over the window 20 x 3 h / 24 = 2.5 GPU-days (tesla 8 x 3 / 24 = 1). Idle now: only the
+    up-and-unallocated GPUs, xai's 4 (tesla's 2 measured idle before are now unknown):
+    4 x 3 / 24 = 0.5 GPU-day = $24. Stranded is the schedulers' count: still 8, $48."""
+    open_live(page, served_blind, "root")
+    why = f"prometheus failed: {PROMETHEUS_ERROR}"
+    in_use = page.locator("#kpi-in-use .unknown")
+    expect(in_use).to_have_text("unknown")
+    expect(in_use).to_have_attribute("title", why)
+    expect(page.locator("#kpi-in-use-note")).to_have_text(f"unknown: {why}")
+    expect(page.locator("#live-unknown")).to_contain_text(why)
+    kpis = {k: page.locator(f"#kpi-{k}").inner_text() for k in ("idle", "stranded", "unknown-use")}
+    assert kpis == {"idle": "4", "stranded": "8", "unknown-use": "20"}
+    expect(page.locator("#kpi-idle-usd")).to_have_text("$24")
+    expect(page.locator("#kpi-stranded-usd")).to_have_text("$48")
+    tesla = {
+        c: row(page, "entity", "tesla", c)
+        for c in ("in-use-now", "idle-now", "unknown-use-now", "unknown-use-days")
+    }
+    assert tesla == {
+        "in-use-now": "unknown",
+        "idle-now": "0",
+        "unknown-use-now": "8",
+        "unknown-use-days": "1",
+    }
+    memphis = page.locator("tr[data-entity=tesla][data-site=memphis]")
+    expect(memphis.locator(".busy .unknown")).to_have_attribute("title", why)
+    expect(memphis.locator(".in-use")).to_have_text("unknown")
+    expect(memphis.locator(".allocated")).to_have_text("8")
+    # the trend of GPUs in use has no known point to draw; stranded still has its three
+    chart = page.locator("#live-trend-chart")
+    expect(chart.locator("g[data-series=tesla] circle")).to_have_count(3)
+    page.select_option("#live-trend-metric", "in_use")
+    expect(chart).to_contain_text("No samples in the window.")
+    expect(page.locator("tr[data-source=prometheus]")).to_contain_text(PROMETHEUS_ERROR)
+    shoot(page, tmp_path, "live-no-telemetry")

@@ -3,6 +3,8 @@
 // with the reasons, drift against the register, leases suggested (each a link that fills
 // in the transfer request form), the sources that failed. GET /live/status and
 // /live/series; a fleet admin of a server with a live configuration may observe now.
+// A count the sources did not give is null in the JSON: shown as "unknown" with why (the
+// status's `unknown` reasons) as its title, never added in as 0.
 
 import { api, errorBox } from "./api.js";
 import { stepChart } from "./chart.js";
@@ -11,7 +13,7 @@ import { badge, fmt, h, kpi, replace, section, table } from "./dom.js";
 const WINDOWS = { "1h": "last hour", "6h": "last 6 hours", "1d": "last day", "7d": "last 7 days", "30d": "last 30 days" };
 
 const TRENDS = {
-  in_use: "GPUs in use (allocated, not idle)",
+  in_use: "GPUs in use (allocated, measured busy)",
   idle: "GPUs idle (allocated but idle, or up and unallocated)",
   stranded: "GPUs stranded (down, drained or not seen)",
 };
@@ -27,66 +29,104 @@ function cell(cls, text) {
   return h("span", { class: cls }, text);
 }
 
-/** The totals columns shared by the entity and site tables (`t`: by_entity/by_site value). */
-const TOTALS = [
-  { label: "In use now", get: (t) => cell("in-use-now", fmt.int(t.in_use_now)), num: true },
-  { label: "Idle now", get: (t) => cell("idle-now", fmt.int(t.idle_now)), num: true },
-  { label: "Stranded now", get: (t) => cell("stranded-now", fmt.int(t.stranded_now)), num: true },
-  { label: "In use (GPU-days)", get: (t) => cell("in-use-days", days(t.in_use_gpu_days)), num: true },
-  { label: "Idle (GPU-days)", get: (t) => cell("idle-days", days(t.idle_gpu_days)), num: true },
-  { label: "Idle cost", get: (t) => cell("idle-usd", fmt.usd(t.idle_usd)), num: true },
-  { label: "Stranded (GPU-days)", get: (t) => cell("stranded-days", days(t.stranded_gpu_days)), num: true },
-  { label: "Stranded cost", get: (t) => cell("stranded-usd", fmt.usd(t.stranded_usd)), num: true },
-];
+/** `v` shown by `show`, or "unknown" (null: the sources did not give it) titled with why. */
+function known(v, show, why) {
+  return v == null ? h("span", { class: "unknown", title: why || "not given by the sources" }, "unknown") : show(v);
+}
 
-function totalsTable(byName, label, key) {
+/** Why a count is unknown: use (busy or idle, from telemetry) or the schedulers' counts. */
+function reasons(st) {
+  const u = st.unknown || {};
+  return { use: u.use || u.capacity || null, capacity: u.capacity || null };
+}
+
+/** The totals columns shared by the entity and site tables (`t`: by_entity/by_site value). */
+function totalsColumns(why) {
+  const c = (label, cls, key, show, reason) => ({ label, get: (t) => cell(cls, known(t[key], show, reason)), num: true });
+  return [
+    c("In use now", "in-use-now", "in_use_now", fmt.int, why.use),
+    c("Idle now", "idle-now", "idle_now", fmt.int, why.capacity),
+    c("Stranded now", "stranded-now", "stranded_now", fmt.int, why.capacity),
+    c("Use unknown now", "unknown-use-now", "unknown_use_now", fmt.int, why.capacity),
+    c("In use (GPU-days)", "in-use-days", "in_use_gpu_days", days, why.use),
+    c("Idle (GPU-days)", "idle-days", "idle_gpu_days", days, why.capacity),
+    c("Idle cost", "idle-usd", "idle_usd", fmt.usd, why.capacity),
+    c("Stranded (GPU-days)", "stranded-days", "stranded_gpu_days", days, why.capacity),
+    c("Stranded cost", "stranded-usd", "stranded_usd", fmt.usd, why.capacity),
+    c("Use unknown (GPU-days)", "unknown-use-days", "unknown_use_gpu_days", days, why.capacity),
+  ];
+}
+
+function totalsTable(byName, label, key, why) {
   const rows = Object.entries(byName || {}).map(([name, t]) => Object.assign({ name }, t));
-  return table(rows, [{ label, get: (r) => h("strong", null, String(r.name)) }, ...TOTALS], {
+  return table(rows, [{ label, get: (r) => h("strong", null, String(r.name)) }, ...totalsColumns(why)], {
     empty: "Nothing observed that you may see.",
     rowAttrs: (r) => ({ dataset: { [key]: String(r.name) } }),
   });
 }
 
+/** The rows' `key` added up; null (unknown) when any row's is: a sum over an unknown part
+ * is unknown, as the status's own totals are. */
 function sum(rows, key) {
-  return Object.values(rows || {}).reduce((a, t) => a + (Number(t[key]) || 0), 0);
+  let total = 0;
+  for (const t of Object.values(rows || {})) {
+    if (t[key] == null) return null;
+    total += Number(t[key]);
+  }
+  return total;
 }
 
 function kpis(st) {
   const e = st.by_entity || {};
+  const why = reasons(st);
   const stranded = sum(e, "stranded_gpu_days");
+  const unknownUse = sum(e, "unknown_use_now");
+  const figure = (id, v, show, reason) => h("span", { id }, known(v, show, reason));
+  const daysLine = (id, v, reason) => h("span", { id }, v == null ? `GPU-days over the window unknown: ${reason || "not given by the sources"}` : `${days(v)} GPU-days over the window`);
   return h(
     "div",
     { class: "kpis" },
-    kpi("In use now", h("span", { id: "kpi-in-use" }, fmt.int(sum(e, "in_use_now"))), "GPUs allocated and not idle"),
-    kpi("Idle now", h("span", { id: "kpi-idle" }, fmt.int(sum(e, "idle_now"))), `below ${fmt.num(st.busy_threshold_pct)}% utilisation, or unallocated`),
-    kpi("Stranded now", h("span", { id: "kpi-stranded" }, fmt.int(sum(e, "stranded_now"))), "registered GPUs down, drained or not seen", { class: sum(e, "stranded_now") ? "kpi alert" : "kpi" }),
-    kpi("Stranded cost", h("span", { id: "kpi-stranded-usd" }, fmt.usd(sum(e, "stranded_usd"))), h("span", { id: "kpi-stranded-days" }, `${days(stranded)} GPU-days over the window`), { class: stranded ? "kpi alert" : "kpi" }),
-    kpi("Idle cost", h("span", { id: "kpi-idle-usd" }, fmt.usd(sum(e, "idle_usd"))), h("span", { id: "kpi-idle-days" }, `${days(sum(e, "idle_gpu_days"))} GPU-days over the window`)),
+    kpi("In use now", figure("kpi-in-use", sum(e, "in_use_now"), fmt.int, why.use), h("span", { id: "kpi-in-use-note" }, sum(e, "in_use_now") == null ? `unknown: ${why.use || "not given by the sources"}` : `GPUs allocated and measured at or above ${fmt.num(st.busy_threshold_pct)}% utilisation`)),
+    kpi("Idle now", figure("kpi-idle", sum(e, "idle_now"), fmt.int, why.capacity), `below ${fmt.num(st.busy_threshold_pct)}% utilisation, or unallocated`),
+    kpi("Use unknown now", figure("kpi-unknown-use", unknownUse, fmt.int, why.capacity), h("span", { id: "kpi-unknown-use-note" }, unknownUse ? `neither in use nor idle: ${st.unknown?.use || "no utilisation sample"}` : "allocated GPUs without a utilisation sample")),
+    kpi("Stranded now", figure("kpi-stranded", sum(e, "stranded_now"), fmt.int, why.capacity), "registered GPUs down, drained or not seen", { class: sum(e, "stranded_now") ? "kpi alert" : "kpi" }),
+    kpi("Stranded cost", figure("kpi-stranded-usd", sum(e, "stranded_usd"), fmt.usd, why.capacity), daysLine("kpi-stranded-days", stranded, why.capacity), { class: stranded ? "kpi alert" : "kpi" }),
+    kpi("Idle cost", figure("kpi-idle-usd", sum(e, "idle_usd"), fmt.usd, why.capacity), daysLine("kpi-idle-days", sum(e, "idle_gpu_days"), why.capacity)),
   );
 }
 
-function capacityTable(rows) {
-  const n = (k) => ({ label: k.replace("_", " "), get: (c) => cell(k.replace("_", "-"), fmt.int(c[k])), num: true });
+const USE_FIELDS = new Set(["busy", "idle", "unmeasured", "unscheduled", "in_use"]);
+
+function capacityTable(rows, why) {
+  const n = (k) => ({ label: k.replace("_", " "), get: (c) => cell(k.replace("_", "-"), known(c[k], fmt.int, USE_FIELDS.has(k) ? why.use : why.capacity)), num: true });
   return table(
     rows,
     [
       { label: "Entity", get: (c) => h("strong", null, String(c.entity)) },
       { label: "Site", get: (c) => String(c.site) },
       { label: "GPU type", get: (c) => String(c.gpu_type) },
-      ...["registered", "seen", "up", "down", "drained", "allocated", "busy", "idle", "unallocated", "unmeasured", "stranded"].map(n),
+      ...["registered", "seen", "up", "down", "drained", "allocated", "in_use", "busy", "idle", "unallocated", "unmeasured", "stranded"].map(n),
     ],
     { empty: "No observation yet.", rowAttrs: (c) => ({ dataset: { entity: String(c.entity), site: String(c.site), gpuType: String(c.gpu_type) } }) },
   );
 }
 
-/** Per entity, the trend's metric summed over its sites and types, at each point. */
+/** A point's value of the metric; NaN where unknown (the chart leaves it out). In use is
+ * the GPUs measured busy; idle is up-and-unallocated plus allocated-but-idle (as the
+ * status counts it). */
+function metricOf(p, metric) {
+  const v = metric === "in_use" ? p.busy : metric === "idle" ? (p.unallocated == null ? null : p.unallocated + (p.idle ?? 0)) : p.stranded;
+  return v == null ? NaN : Number(v);
+}
+
+/** Per entity, the trend's metric summed over its sites and types, at each point (unknown
+ * at a point where any of its rows is). */
 function trendSeries(series, metric) {
   const byEntity = new Map();
   for (const sr of series) {
     const points = byEntity.get(sr.entity) || new Map();
     for (const p of sr.points) {
-      const v = metric === "in_use" ? (p.allocated ?? 0) - (p.idle ?? 0) : metric === "idle" ? (p.idle ?? 0) + (p.unallocated ?? 0) : p.stranded;
-      points.set(p.at, (points.get(p.at) || 0) + (Number(v) || 0));
+      points.set(p.at, (points.has(p.at) ? points.get(p.at) : 0) + metricOf(p, metric));
     }
     byEntity.set(sr.entity, points);
   }
@@ -192,6 +232,13 @@ function downTable(rows) {
   );
 }
 
+/** What the latest sample could not count, and why (the status's `unknown`). */
+function unknownNote(st) {
+  const u = st.unknown || {};
+  const lines = [u.capacity ? `The schedulers' counts are unknown: ${u.capacity}.` : null, u.use ? `Use is unknown for some GPUs (neither in use nor idle): ${u.use}.` : null].filter(Boolean);
+  return lines.length ? h("div", { class: "notice", id: "live-unknown" }, lines.map((l) => h("p", null, l))) : null;
+}
+
 function pollerCard(st, reload) {
   const p = st.poller;
   if (!p) return null;
@@ -227,10 +274,11 @@ export async function renderLive(view, _params, ctx) {
       h("p", { class: "muted", id: "live-line" }, latest ? `Last observed ${fmt.time(latest.at)}; ${fmt.int(st.window.samples)} sample(s) in the window since ${fmt.time(st.window.since)}.` : "Nothing observed in this window yet (gpufleet observe, or gpufleet serve --live-config FILE)."),
       scoped ? h("p", { class: "notice" }, `As ${ctx.me.role} of ${ctx.me.entity}, you see ${ctx.me.entity}'s GPUs, programs and drift, and the leases it is a party to.`) : null,
       kpis(st),
-      section("By entity", totalsTable(st.by_entity, "Entity", "entity")),
-      section("By site", totalsTable(st.by_site, "Site", "site")),
+      unknownNote(st),
+      section("By entity", totalsTable(st.by_entity, "Entity", "entity", reasons(st))),
+      section("By site", totalsTable(st.by_site, "Site", "site", reasons(st))),
       trendCard(series),
-      section("Capacity now, by entity, site and GPU type", capacityTable(st.capacity || [])),
+      section("Capacity now, by entity, site and GPU type", capacityTable(st.capacity || [], reasons(st))),
       section("Pending demand", demandTable(st.demand || [])),
       driftCard(st.drift),
       section("Suggested leases", h("p", { class: "hint" }, "Each goes through the usual governance: the link fills in a transfer request, which then needs its assessment and approvals."), suggestionsTable(st.suggestions || [], ctx.me)),
