@@ -1,0 +1,56 @@
+"""A new user's first hour (issue 15): the README's steps as a user follows them, and the
+demo leaving nothing behind. Real processes: the CLI, the SQLite register the demo writes,
+and a ``gpufleet serve`` child on a free port."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from gpufleet.cli.main import main
+from tests.support.servers import Api, ServerFactory, cli, create_token
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_readmes_service_steps_show_the_articles_transfer_to_a_person_who_may_request(
+    tmp_path: Path, server_factory: ServerFactory
+) -> None:
+    # the README: `make demo`, then create-token with --person group-ceo on the demo's
+    # register, then serve that register
+    readme = README.read_text(encoding="utf-8")
+    assert "--person group-ceo \\\n    --db sqlite:///out/demo-report/demo-register.db" in readme
+    assert "serve --db sqlite:///out/demo-report/demo-register.db" in readme
+    report = tmp_path / "demo-report"
+    done = cli("demo", "--report-dir", str(report), "--report-seeds", "1")
+    assert done.returncode == 0, done.stderr
+    db_url = f"sqlite:///{report / 'demo-register.db'}"
+    assert f"create-token --role fleet-admin --person group-ceo --db {db_url}" in done.stdout
+    token = create_token(db_url, "fleet-admin", person="group-ceo")
+    server = server_factory(db_url, worker=False)
+    api = Api(server.url, token)
+    try:
+        me = api.get("/me").json()
+        transfers = api.get("/transfers").json()
+    finally:
+        api.close()
+    # the dashboard shows the request form to a fleet- or entity-admin with a person
+    # (static/transfers.js, mayRequest)
+    assert (me["role"], me["person"]) == ("fleet-admin", "group-ceo")
+    items = transfers["items"] if isinstance(transfers, dict) else transfers
+    assert [(t["from_entity"], t["to_entity"], t["gpus"]) for t in items] == [
+        ("tesla", "xai", 12_000)  # ARTICLE: the 12,000 H100 moved from Tesla to xAI
+    ]
+
+
+def test_the_demo_without_a_report_leaves_no_temporary_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert main(["demo", "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert "a temporary SQLite register, removed" in out
+    assert "audit log intact" in out
+    assert list(tmp_path.iterdir()) == []
