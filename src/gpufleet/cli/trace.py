@@ -10,7 +10,12 @@ from typing import Any
 from gpufleet.errors import ExitCode, InputError
 from gpufleet.inputs.scenario.bounds import seed_arg
 from gpufleet.inputs.traces.info import summarize
-from gpufleet.inputs.traces.registry import known_traces, load_source, traces_root
+from gpufleet.inputs.traces.registry import (
+    known_traces,
+    load_source,
+    searched_roots,
+    traces_root,
+)
 from gpufleet.inputs.traces.replay import to_scenario
 from gpufleet.inputs.traces.rows import RowPolicy
 from gpufleet.inputs.traces.workload import Workload, write_parquet
@@ -63,6 +68,7 @@ def load(args: argparse.Namespace) -> Workload:
 
 def cmd_list(args: argparse.Namespace) -> int:
     root = traces_root()
+    print(f"traces folder: {root} (searched in order: {searched_roots()})")
     variants: dict[str, int] = {}
     for spec in known_traces():
         if ":" in spec.name:  # NAME:VARIANT sources are listed as one line per family
