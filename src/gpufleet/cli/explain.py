@@ -209,7 +209,10 @@ def _explain(sim: Simulation, args: argparse.Namespace, at_s: float) -> tuple[di
         job_id = args.job
         if job_id < 0 or job_id >= sim.submitted:
             ids = f"ids 0 to {sim.submitted - 1} were" if sim.submitted else "none was"
-            raise InputError(f"--job {job_id}: no such job submitted by {_iso(run.at)} ({ids})")
+            raise InputError(
+                f"--job {job_id}: no such job submitted by {_iso(run.at)} ({ids}); "
+                "give one of those ids, or a later --at"
+            )
         e = explain_job(run, _Recorded(sim), job_id)
         return job_dict(e), render_job(e)
     p = sim.state.program_by_name.get(args.program)
