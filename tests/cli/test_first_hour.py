@@ -53,4 +53,7 @@ def test_the_demo_without_a_report_leaves_no_temporary_folder(
     out = capsys.readouterr().out
     assert "a temporary SQLite register, removed" in out
     assert "audit log intact" in out
+    # the governed transfer's assessment runs one seed: its shifts say so, so that they read
+    # as the same answer as whatif's 5 seeds with their intervals
+    assert "milestones fsd-training +71.1 d (1 seed, no interval)" in out
     assert list(tmp_path.iterdir()) == []

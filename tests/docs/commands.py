@@ -72,7 +72,7 @@ PATTERNS: tuple[tuple[re.Pattern[str], str, str], ...] = (
         "skip",
         "observes until stopped (--every without --count)",
     ),
-    (re.compile(r"(^|/)pytest\b"), "slow", "runs a test suite"),
+    (re.compile(r"(^|/)pytest\b"), "skip", "runs a suite that the default run includes"),
     (
         re.compile(r"^make demo\b"),
         "slow",

@@ -19,6 +19,7 @@ from gpufleet.governance.store.db import Store
 from gpufleet.governance.transfers.story import article_governance_path, governed_move
 from gpufleet.inputs.scenario.bounds import seed_arg
 from gpufleet.planning.report.compare import comparison
+from gpufleet.planning.report.labels import over_seeds
 from gpufleet.planning.whatif.compare import Comparison, compare
 from gpufleet.sim.result import SimResult
 from gpufleet.sim.simulator import Simulation
@@ -95,14 +96,16 @@ def render_governance(story: dict[str, Any], db: Path | None) -> str:
         f"state {story['state']}"
     )
     shifts = ", ".join(
-        f"{p} {m['milestone']['shift_days']['mean']:+.1f} d"
+        f"{p} {m['milestone']['shift_days']['mean']:+.1f} d "
+        f"({over_seeds(m['milestone']['shift_days'])})"
         for p, m in a["programs"].items()
         if m["milestone"]
     )
     st = a["stranded_gpu_days"]
     lines.append(
-        f"  assessment ({len(a['seeds'])} seed), with the move vs without: milestones "
-        f"{shifts}; stranded {st['without']['mean']:,.0f} -> {st['with']['mean']:,.0f} GPU-days"
+        f"  assessment, with the move vs without: milestones {shifts}; stranded "
+        f"{st['without']['mean']:,.0f} -> {st['with']['mean']:,.0f} GPU-days "
+        "(`gpufleet whatif` runs more seeds, with 95% intervals)"
     )
     flag = "BELOW FAIR VALUE" if c["below_fair_value"] else "at or above fair value"
     lines.append(
