@@ -57,3 +57,28 @@ def test_the_demo_without_a_report_leaves_no_temporary_folder(
     # as the same answer as whatif's 5 seeds with their intervals
     assert "milestones fsd-training +71.1 d (1 seed, no interval)" in out
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_uncaught_scenario_error_shows_its_problems_not_only_their_count(
+    tmp_path: Path,
+) -> None:
+    # what a notebook shows for `gpufleet.load_scenario(path)` on a bad file: the
+    # traceback's last line is the exception's str()
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nstart: 2024-01-01\nhorizon_days: -3\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-c", f"import gpufleet; gpufleet.load_scenario({str(bad)!r})"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    tail = done.stderr[done.stderr.index("gpufleet.errors.ScenarioError: ") :]
+    assert (
+        tail.splitlines()[0] == f"gpufleet.errors.ScenarioError: {bad}: 4 problems"
+    )  # sites, entities, pools missing; horizon_days < 1
+    assert f"  {bad}:3: horizon_days:" in tail
