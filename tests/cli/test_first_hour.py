@@ -4,6 +4,7 @@ and a ``gpufleet serve`` child on a free port."""
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 from pathlib import Path
 
@@ -82,3 +83,51 @@ def test_an_uncaught_scenario_error_shows_its_problems_not_only_their_count(
         tail.splitlines()[0] == f"gpufleet.errors.ScenarioError: {bad}: 4 problems"
     )  # sites, entities, pools missing; horizon_days < 1
     assert f"  {bad}:3: horizon_days:" in tail
+
+
+def test_the_top_level_help_is_written_for_a_user(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "outermost ring" not in out and "``" not in out  # not the module's docstring
+    assert "Start with `gpufleet demo`" in out
+    assert "exit codes: 0 ok; 2 bad input" in out
+
+
+def _options_without_help(p: argparse.ArgumentParser, path: str) -> list[str]:
+    missing = []
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                missing += _options_without_help(sub, f"{path} {name}")
+        elif action.option_strings and not action.help:
+            missing.append(f"{path} {'/'.join(action.option_strings)}")
+    return missing
+
+
+def test_every_option_of_every_command_has_a_help_text() -> None:
+    from gpufleet.cli.main import parser
+
+    assert _options_without_help(parser(), "gpufleet") == []
+
+
+def test_serve_help_describes_host_port_and_log_level(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["serve", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--host HOST the address to listen on (default 127.0.0.1" in out
+    assert "--port PORT the TCP port to listen on (default 8000)" in out
+    assert "uvicorn's log level (default info)" in out
+
+
+def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib import metadata
+
+    import gpufleet
+
+    try:
+        expected = metadata.version("gpufleet")
+    except metadata.PackageNotFoundError:
+        expected = gpufleet.__version__
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"gpufleet {expected}\n"

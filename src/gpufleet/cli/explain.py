@@ -248,5 +248,5 @@ def add_commands(sub: Any) -> None:
     e.add_argument("--variant", help="a variant named in the file")
     e.add_argument("--policy", help="override the scenario's policy")
     e.add_argument("--seed", type=seed_arg, help="override the scenario's seed")
-    e.add_argument("--json", action="store_true")
+    e.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     e.set_defaults(fn=cmd_explain)

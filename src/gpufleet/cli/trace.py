@@ -218,7 +218,7 @@ def add_commands(sub: Any) -> None:
     lst.set_defaults(fn=cmd_list)
     info = tsub.add_parser("info", help="what a trace holds")
     _add_source(info)
-    info.add_argument("--json", action="store_true")
+    info.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     info.set_defaults(fn=cmd_info)
     conv = tsub.add_parser("convert", help="write a trace as a normalized Parquet workload")
     _add_source(conv)
@@ -235,6 +235,8 @@ def add_commands(sub: Any) -> None:
         default=1.0,
         help="multiply the arrival rate (divide inter-arrival times) by X",
     )
-    r.add_argument("--seed", type=seed_arg, default=0)
-    r.add_argument("--json", action="store_true")
+    r.add_argument(
+        "--seed", type=seed_arg, default=0, help="seed of the replay's random choices (default 0)"
+    )
+    r.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     r.set_defaults(fn=cmd_replay)
