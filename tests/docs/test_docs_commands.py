@@ -233,3 +233,28 @@ def test_the_readme_explain_example_names_a_pending_job_of_a_shipped_scenario() 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "explain examples/article-tesla-xai.yaml --job 39 --at +36h" in readme
     assert "--job 812" not in readme
+
+
+def test_what_the_documents_commands_write_is_ignored_by_git(scratch: dict[str, Path]) -> None:
+    # runs after the commands (pytest keeps the module's order): every file they left in
+    # their scratch checkouts would be an untracked file in a user's clone unless ignored
+    if not scratch:
+        pytest.skip("no documented command ran in this session (run the whole module)")
+    written = [
+        path.relative_to(folder)
+        for folder in scratch.values()
+        for path in folder.rglob("*")
+        if path.is_file()
+        and not path.is_symlink()
+        and not {".venv", ".config"} & set(path.relative_to(folder).parts)
+    ]
+    assert written, "the commands wrote nothing: the check would prove nothing"
+    done = subprocess.run(
+        ["git", "check-ignore", "--no-index", "--verbose", "--non-matching", *map(str, written)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    unignored = [line.split("\t")[1] for line in done.stdout.splitlines() if line.startswith("::")]
+    assert unignored == [], f"untracked in a clone: {unignored}"
