@@ -64,11 +64,15 @@ class InputError(GpufleetError):
         self.problems: tuple[Problem, ...] = tuple(problems)
 
     def render(self) -> str:
+        """The message, then each problem on its own indented line."""
+        head = str(self.args[0]) if self.args else ""
         if not self.problems:
             return str(self)
-        if len(self.problems) == 1 and self.problems[0].render() == str(self):
-            return str(self)  # the message is its one problem: say it once
-        lines = [str(self)] + ["  " + p.render() for p in self.problems]
+        if "\n" in head:  # the message is a copy of a rendering (see ScenarioError)
+            return head
+        if len(self.problems) == 1 and self.problems[0].render() == head:
+            return head  # the message is its one problem: say it once
+        lines = [head] + ["  " + p.render() for p in self.problems]
         return "\n".join(lines)
 
 
@@ -79,6 +83,11 @@ class ScenarioError(InputError):
         n = len(problems)
         super().__init__(f"{file or '<scenario>'}: {n} problem{'s' if n != 1 else ''}", problems)
         self.file = file
+
+    def __str__(self) -> str:
+        """Every problem, not only their count: an uncaught error in a notebook or a
+        traceback shows what is wrong and where (``.args[0]`` keeps the count line)."""
+        return self.render()
 
 
 class UnknownNameError(InputError):

@@ -798,7 +798,11 @@ def test_every_problem_in_a_file_is_reported_at_once(tmp_path: Path) -> None:
         (line_of(text, "nodes: -8"), "pools[0].nodes"),
         (line_of(text, "gpus: many"), "variants.move.timeline[0].transfer.gpus"),
     ]
-    assert str(e.value) == f"{path}: 5 problems"
+    # str() lists them too, so an uncaught error in a notebook shows what is wrong
+    assert str(e.value).splitlines() == [
+        f"{path}: 5 problems",
+        *(f"  {p.render()}" for p in e.value.problems),
+    ]
 
 
 def test_every_reference_problem_is_reported_at_once(tmp_path: Path) -> None:

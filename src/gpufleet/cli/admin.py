@@ -77,7 +77,7 @@ def add_commands(sub: Any) -> None:
     db_arg(ct)
     ct.set_defaults(fn=cmd_create_token)
     lt = adms.add_parser("list-tokens", help="every API token: state, role, last use, expiry")
-    lt.add_argument("--json", action="store_true")
+    lt.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     db_arg(lt)
     lt.set_defaults(fn=cmd_list_tokens)
     rt = adms.add_parser("revoke-token", help="revoke an API token by id")

@@ -82,7 +82,9 @@ def add_commands(sub: Any) -> None:
     db_arg(ve)
     ve.set_defaults(fn=cmd_audit_verify)
     ex = aus.add_parser("export", help="write the log as CSV or JSON for auditors")
-    ex.add_argument("--format", choices=("csv", "json"), default="json")
+    ex.add_argument(
+        "--format", choices=("csv", "json"), default="json", help="file format (default json)"
+    )
     ex.add_argument("-o", "--out", help="file to write (default: stdout)")
     db_arg(ex)
     ex.set_defaults(fn=cmd_audit_export)
@@ -90,7 +92,12 @@ def add_commands(sub: Any) -> None:
     kg.add_argument("--out", required=True, metavar="KEYFILE", help="never overwritten")
     kg.set_defaults(fn=cmd_audit_keygen)
     cp = aus.add_parser("checkpoint", help="sign the log's head and append it to the anchor file")
-    cp.add_argument("--signing-key", required=True, metavar="KEYFILE")
+    cp.add_argument(
+        "--signing-key",
+        required=True,
+        metavar="KEYFILE",
+        help="the private key from `gpufleet audit keygen` that signs the checkpoint",
+    )
     cp.add_argument("--anchor-file", required=True, metavar="FILE", help="appended to")
     db_arg(cp)
     cp.set_defaults(fn=cmd_audit_checkpoint)

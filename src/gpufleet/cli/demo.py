@@ -19,12 +19,15 @@ from gpufleet.governance.store.db import Store
 from gpufleet.governance.transfers.story import article_governance_path, governed_move
 from gpufleet.inputs.scenario.bounds import seed_arg
 from gpufleet.planning.report.compare import comparison
+from gpufleet.planning.report.labels import over_seeds
 from gpufleet.planning.whatif.compare import Comparison, compare
 from gpufleet.sim.result import SimResult
 from gpufleet.sim.simulator import Simulation
 
 DEMO_REGISTER = "demo-register.db"
 DEMO_REPORT_DIR = Path("out") / "demo-report"
+SERVE_PERSON = "group-ceo"
+"""The person the dashboard hint names: the article's requester, who heads both companies."""
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -59,37 +62,50 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _demo_governance(report_dir: Path | None) -> str:
-    """The article's move as a governed transfer in a SQLite register (no server)."""
-    folder = report_dir or Path(tempfile.mkdtemp(prefix="gpufleet-demo-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    db = folder / DEMO_REGISTER
+    """The article's move as a governed transfer in a SQLite register (no server): kept
+    beside the report, or (``--no-report``) in a temporary folder removed afterwards."""
+    if report_dir is not None:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        return render_governance(
+            _governed_story(report_dir / DEMO_REGISTER), report_dir / DEMO_REGISTER
+        )
+    with tempfile.TemporaryDirectory(prefix="gpufleet-demo-") as folder:
+        story = _governed_story(Path(folder) / DEMO_REGISTER)
+    return render_governance(story, None)
+
+
+def _governed_story(db: Path) -> dict[str, Any]:
     db.unlink(missing_ok=True)  # the demo's own file, remade on every run
     store = Store(f"sqlite:///{db}")
     try:
         store.upgrade()
-        story = governed_move(store, article_scenario_path(), article_governance_path())
+        return governed_move(store, article_scenario_path(), article_governance_path())
     finally:
         store.dispose()
-    return render_governance(story, db)
 
 
-def render_governance(story: dict[str, Any], db: Path) -> str:
+def render_governance(story: dict[str, Any], db: Path | None) -> str:
+    """The governed transfer's story; ``db`` is where its register is kept (None: it was
+    temporary and is gone)."""
     v, a = story["verdict"], story["assessment"]
     c = a["charge"]
-    lines = [f"Governed transfer (SQLite register {db}; no server):"]
+    where = f"SQLite register {db}" if db else "a temporary SQLite register, removed"
+    lines = [f"Governed transfer ({where}; no server):"]
     lines.append(
         f"  {a['transfer']}: worth ${v['value_usd']:,.0f}, price ${c['price_usd']:,.0f}, "
         f"state {story['state']}"
     )
     shifts = ", ".join(
-        f"{p} {m['milestone']['shift_days']['mean']:+.1f} d"
+        f"{p} {m['milestone']['shift_days']['mean']:+.1f} d "
+        f"({over_seeds(m['milestone']['shift_days'])})"
         for p, m in a["programs"].items()
         if m["milestone"]
     )
     st = a["stranded_gpu_days"]
     lines.append(
-        f"  assessment ({len(a['seeds'])} seed), with the move vs without: milestones "
-        f"{shifts}; stranded {st['without']['mean']:,.0f} -> {st['with']['mean']:,.0f} GPU-days"
+        f"  assessment, with the move vs without: milestones {shifts}; stranded "
+        f"{st['without']['mean']:,.0f} -> {st['with']['mean']:,.0f} GPU-days "
+        "(`gpufleet whatif` runs more seeds, with 95% intervals)"
     )
     flag = "BELOW FAIR VALUE" if c["below_fair_value"] else "at or above fair value"
     lines.append(
@@ -110,6 +126,12 @@ def render_governance(story: dict[str, Any], db: Path) -> str:
     if story["requester_refused"]:
         lines.append(f"  the requester's own approval was refused: {story['requester_refused']}")
     lines.append(f"  {story['audit']}")
+    if db is not None:
+        url = f"sqlite:///{db}"
+        lines.append(
+            "  in the dashboard: gpufleet admin create-token --role fleet-admin --person "
+            f"{SERVE_PERSON} --db {url} && gpufleet serve --db {url}"
+        )
     return "\n".join(lines)
 
 

@@ -209,7 +209,10 @@ def _explain(sim: Simulation, args: argparse.Namespace, at_s: float) -> tuple[di
         job_id = args.job
         if job_id < 0 or job_id >= sim.submitted:
             ids = f"ids 0 to {sim.submitted - 1} were" if sim.submitted else "none was"
-            raise InputError(f"--job {job_id}: no such job submitted by {_iso(run.at)} ({ids})")
+            raise InputError(
+                f"--job {job_id}: no such job submitted by {_iso(run.at)} ({ids}); "
+                "give one of those ids, or a later --at"
+            )
         e = explain_job(run, _Recorded(sim), job_id)
         return job_dict(e), render_job(e)
     p = sim.state.program_by_name.get(args.program)
@@ -245,5 +248,5 @@ def add_commands(sub: Any) -> None:
     e.add_argument("--variant", help="a variant named in the file")
     e.add_argument("--policy", help="override the scenario's policy")
     e.add_argument("--seed", type=seed_arg, help="override the scenario's seed")
-    e.add_argument("--json", action="store_true")
+    e.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     e.set_defaults(fn=cmd_explain)

@@ -15,7 +15,9 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
+import gpufleet
 from gpufleet.cli import (
     admin,
     audit,
@@ -62,12 +64,39 @@ GROUPS = (
 )
 
 
+DESCRIPTION = """\
+Plan, schedule, simulate and govern a shared fleet of GPUs across companies, programs and
+jobs. Start with `gpufleet demo` (the article's 12,000 H100: keep them at Tesla or move
+them to xAI), then `gpufleet whatif` for the same question with confidence intervals.
+`gpufleet COMMAND --help` describes each command; README.md and docs/ describe the rest."""
+
+EPILOG = """\
+exit codes: 0 ok; 2 bad input (the message names the file, line and field); 3 not allowed;
+4 the audit chain does not verify; 5 the register is busy (nothing changed: run it again);
+141 the reader of the output went away; 1 internal error"""
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gpufleet", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="gpufleet",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-V", "--version", action="version", version=f"gpufleet {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.add_commands(sub)
     return p
+
+
+def _version() -> str:
+    """The installed distribution's version; the package's own when it runs from a source
+    tree that was not installed (PYTHONPATH=src)."""
+    try:
+        return metadata.version("gpufleet")
+    except metadata.PackageNotFoundError:
+        return gpufleet.__version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:

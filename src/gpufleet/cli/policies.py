@@ -34,7 +34,7 @@ def cmd_policies(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any) -> None:
     pol = sub.add_parser("policies", help="list the scheduling policies")
-    pol.add_argument("--json", action="store_true")
+    pol.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     pol.add_argument(
         "--engine-only",
         action="store_true",

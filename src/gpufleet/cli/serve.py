@@ -119,10 +119,28 @@ def _serve_limits(sv: argparse.ArgumentParser) -> None:
 
 
 def add_commands(sub: Any) -> None:
-    sv = sub.add_parser("serve", help="run the REST API and the web dashboard")
-    sv.add_argument("--host", default="127.0.0.1")
-    sv.add_argument("--port", type=int, default=8000)
-    sv.add_argument("--log-level", default="info")
+    sv = sub.add_parser(
+        "serve",
+        help="run the REST API and the web dashboard",
+        description="Serve the register named by --db: the REST API under /api/v1 and the "
+        "web dashboard at /. Sign in with a token from `gpufleet admin create-token` "
+        "(give it --person to request and decide transfers).",
+    )
+    sv.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (default 127.0.0.1: this machine only; "
+        "0.0.0.0: every interface)",
+    )
+    sv.add_argument(
+        "--port", type=int, default=8000, help="the TCP port to listen on (default 8000)"
+    )
+    sv.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug", "trace"),
+        help="uvicorn's log level (default info)",
+    )
     sv.add_argument("--no-worker", action="store_true", help="do not run what-if runs here")
     _serve_limits(sv)
     sv.add_argument("--anchor-file", metavar="FILE", help="signed audit checkpoints (verify)")

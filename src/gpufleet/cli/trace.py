@@ -10,7 +10,12 @@ from typing import Any
 from gpufleet.errors import ExitCode, InputError
 from gpufleet.inputs.scenario.bounds import seed_arg
 from gpufleet.inputs.traces.info import summarize
-from gpufleet.inputs.traces.registry import known_traces, load_source, traces_root
+from gpufleet.inputs.traces.registry import (
+    known_traces,
+    load_source,
+    searched_roots,
+    traces_root,
+)
 from gpufleet.inputs.traces.replay import to_scenario
 from gpufleet.inputs.traces.rows import RowPolicy
 from gpufleet.inputs.traces.workload import Workload, write_parquet
@@ -63,6 +68,7 @@ def load(args: argparse.Namespace) -> Workload:
 
 def cmd_list(args: argparse.Namespace) -> int:
     root = traces_root()
+    print(f"traces folder: {root} (searched in order: {searched_roots()})")
     variants: dict[str, int] = {}
     for spec in known_traces():
         if ":" in spec.name:  # NAME:VARIANT sources are listed as one line per family
@@ -212,7 +218,7 @@ def add_commands(sub: Any) -> None:
     lst.set_defaults(fn=cmd_list)
     info = tsub.add_parser("info", help="what a trace holds")
     _add_source(info)
-    info.add_argument("--json", action="store_true")
+    info.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     info.set_defaults(fn=cmd_info)
     conv = tsub.add_parser("convert", help="write a trace as a normalized Parquet workload")
     _add_source(conv)
@@ -229,6 +235,8 @@ def add_commands(sub: Any) -> None:
         default=1.0,
         help="multiply the arrival rate (divide inter-arrival times) by X",
     )
-    r.add_argument("--seed", type=seed_arg, default=0)
-    r.add_argument("--json", action="store_true")
+    r.add_argument(
+        "--seed", type=seed_arg, default=0, help="seed of the replay's random choices (default 0)"
+    )
+    r.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     r.set_defaults(fn=cmd_replay)

@@ -36,5 +36,5 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def add_commands(sub: Any) -> None:
     v = sub.add_parser("validate", help="check a scenario file and list every problem")
     v.add_argument("scenario")
-    v.add_argument("--json", action="store_true")
+    v.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     v.set_defaults(fn=cmd_validate)

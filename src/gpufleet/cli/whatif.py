@@ -121,7 +121,7 @@ def add_commands(sub: Any) -> None:
         "--market-rate", type=float, help="charge transfers at this $/GPU-hour instead of cost-plus"
     )
     w.add_argument("--markup", type=float, default=0.0, help="cost-plus margin (0.1 = 10%%)")
-    w.add_argument("--json", action="store_true")
+    w.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     w.add_argument("--out", help="folder to write whatif.json into")
     w.add_argument(
         "--report",

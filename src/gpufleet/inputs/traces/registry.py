@@ -1,19 +1,31 @@
 """Trace sources by name or by path.
 
-A name (``philly-2017``) is looked up under the traces folder, ``$GPUFLEET_TRACES``
-(default ``../shared/traces``). A path may be a Parquet workload written by
-``gpufleet trace convert``, a folder named like a registered trace, a Slurm ``sacct``
-export, a Kubernetes pod list in JSON, or any CSV with a column map.
+A name (``philly-2017``) is looked up under the traces folder, the first of (see
+:func:`trace_roots`):
+
+1. ``$GPUFLEET_TRACES``;
+2. ``traces = "PATH"`` in the user's config file, ``$XDG_CONFIG_HOME/gpufleet/config.toml``
+   (``~/.config/gpufleet/config.toml`` when ``XDG_CONFIG_HOME`` is unset); a relative
+   PATH is taken from the file's folder;
+3. ``shared/traces`` beside the project's checkout (``../shared/traces`` from the
+   repository this package was installed from in place), whatever the current folder.
+
+A path may be a Parquet workload written by ``gpufleet trace convert``, a folder named
+like a registered trace, a Slurm ``sacct`` export, a Kubernetes pod list in JSON, or any
+CSV with a column map. A source that is neither gets "no such file" when it reads as a
+path and the closest names when it reads as a name (``gpufleet trace list`` lists all).
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpufleet.errors import InputError, UnknownNameError
+from gpufleet.errors import InputError
 from gpufleet.inputs.traces.detect import load_file
 from gpufleet.inputs.traces.rows import RowPolicy
 from gpufleet.inputs.traces.workload import Workload, read_parquet
@@ -62,8 +74,83 @@ def _default_folder(name: str) -> str:
     return base
 
 
+ENV_VAR = "GPUFLEET_TRACES"
+CONFIG_KEY = "traces"
+_CHECKOUT = Path(__file__).resolve().parents[4]
+"""The repository when the package runs from a checkout (src/gpufleet/inputs/traces/)."""
+_PATH_SUFFIXES = frozenset(
+    {".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet", ".gz", ".out", ".log", ".sacct"}
+)
+
+
+@dataclass(frozen=True)
+class TraceRoot:
+    """One place the traces folder may be named: where the name came from, and the folder
+    (None: that place names none, e.g. the variable is unset)."""
+
+    origin: str
+    folder: Path | None
+
+    def describe(self) -> str:
+        return f"{self.origin}: {self.folder}" if self.folder else f"{self.origin}: not set"
+
+
+def user_config_file() -> Path:
+    """``$XDG_CONFIG_HOME/gpufleet/config.toml``, else ``~/.config/gpufleet/config.toml``
+    (the XDG Base Directory specification's default)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "gpufleet" / "config.toml"
+
+
+def trace_roots() -> list[TraceRoot]:
+    """Every place searched for the traces folder, in order (see the module docstring)."""
+    env = os.environ.get(ENV_VAR)
+    config = user_config_file()
+    checkout = (
+        _CHECKOUT.parent / "shared" / "traces" if (_CHECKOUT / "pyproject.toml").is_file() else None
+    )
+    return [
+        TraceRoot(f"${ENV_VAR}", Path(env) if env else None),
+        TraceRoot(f"{CONFIG_KEY} in {config}", _configured_root(config)),
+        TraceRoot("the project's checkout", checkout),
+    ]
+
+
+def _configured_root(config: Path) -> Path | None:
+    """The ``traces`` key of the user's config file; a file that is not TOML or whose key
+    is not a string is bad input naming the file."""
+    if not config.is_file():
+        return None
+    try:
+        data = tomllib.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise InputError(f"{config}: cannot read it as TOML: {e}") from None
+    value = data.get(CONFIG_KEY)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InputError(
+            f"{config}: {CONFIG_KEY}: expected a folder path as a string, "
+            f'e.g. {CONFIG_KEY} = "/data/traces"; got {value!r}'
+        )
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else config.parent / path
+
+
 def traces_root() -> Path:
-    return Path(os.environ.get("GPUFLEET_TRACES", "../shared/traces"))
+    """The traces folder: the first place of :func:`trace_roots` that names one (a folder
+    named by ``$GPUFLEET_TRACES`` or the config is used even if absent, so that the error
+    says where it looked); the checkout's ``shared/traces`` when none does."""
+    roots = trace_roots()
+    for root in roots:
+        if root.folder is not None:
+            return root.folder
+    return _CHECKOUT.parent / "shared" / "traces"
+
+
+def searched_roots() -> str:
+    """The places :func:`trace_roots` searched, in order, for messages."""
+    return "; ".join(root.describe() for root in trace_roots())
 
 
 def known_traces() -> list[TraceSpec]:
@@ -94,13 +181,14 @@ def load_source(
         folder = traces_root() / spec.folder
         if not folder.is_dir():
             raise InputError(
-                f"trace {source!r}: folder {folder} not found; set GPUFLEET_TRACES "
-                "to the folder that holds the public traces"
+                f"trace {source!r}: folder {folder} not found (searched {searched_roots()}); "
+                f"set {ENV_VAR}, or {CONFIG_KEY} in {user_config_file()}, to the folder "
+                "that holds the public traces"
             )
         return spec.load(folder, policy or RowPolicy(str(folder)))
     path = Path(source)
     if not path.exists():
-        raise UnknownNameError("trace or file", source, _REGISTRY.names())
+        raise _not_found(source, path)
     if path.is_dir():
         _no_map(source, "a folder", column_map, time_format)
         if path.name in _REGISTRY:
@@ -126,3 +214,20 @@ def _no_map(source: str, what: str, column_map: str | None, time_format: str | N
             f"{source}: {' and '.join(given)} {verb} to a CSV file; this is {what}, "
             f"which is read without {them}"
         )
+
+
+def _not_found(source: str, path: Path) -> InputError:
+    """A source that is neither a known name nor an existing path: "no such file" when it
+    reads as a path, else the closest names (never the whole list: ``gpufleet trace list``)."""
+    if "/" in source or os.sep in source or path.suffix.lower() in _PATH_SUFFIXES:
+        return InputError(f"{source}: no such file or folder")
+    names = _REGISTRY.names()
+    close = difflib.get_close_matches(source, names, n=3, cutoff=0.6)
+    close += [n for n in sorted(names) if n.startswith(f"{source}:") and n not in close][
+        : 3 - len(close)
+    ]
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    return InputError(
+        f"unknown trace or file {source!r}; {hint}`gpufleet trace list` lists the traces "
+        f"({len(names)} names with their variants)"
+    )

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from gpufleet.errors import InputError
+from gpufleet.planning.report.glance import glance
+from gpufleet.planning.report.labels import arm_milestone, not_reached
 from gpufleet.planning.report.plots import ComparisonLike, Plot, render_plots
 from gpufleet.planning.whatif.shapes import ArmJson, ComparisonJson
 from gpufleet.planning.whatif.stats import EstimateJson
@@ -50,6 +52,7 @@ _ENTITY_ROWS: tuple[Row, ...] = (
     ("gpu_hours_lent", "GPU-hours lent", 1.0, 0),
     ("gpu_hours_borrowed", "GPU-hours borrowed", 1.0, 0),
     ("stranded_gpu_days", "stranded GPU-days", 1.0, 0),
+    ("stranded_cost_usd", "cost of stranded GPUs ($)", 1.0, 0),
     ("cost_usd", "cost of owned GPUs ($)", 1.0, 0),
 )
 _FLEET_ROWS: tuple[Row, ...] = (
@@ -132,7 +135,7 @@ def render_html(c: ComparisonLike, d: ComparisonJson, plots: Sequence[Plot]) -> 
     title = f"What-if: {d['base']} against {', '.join(d['variants']) or 'nothing'}"
     body = [
         _header(c, d),
-        _glance(d),
+        glance(d),
         "<h2>Figures</h2>",
         *(_figure(p) for p in plots),
         *(_variant_tables(d, v) for v in d["variants"]),
@@ -184,30 +187,6 @@ def _arm_description(c: ComparisonLike, arm: str) -> str:
     return "the base scenario" if arm == c.base else "the base with changes applied"
 
 
-def _glance(d: ComparisonJson) -> str:
-    """One line per variant and milestone: how many days it moved, and whether that is
-    more than noise."""
-    items = []
-    for v in d["variants"]:
-        for prog, m in d["deltas"][v]["programs"].items():
-            if prog not in d["arms"][d["base"]]["milestones"]:
-                continue
-            est = m["milestone_delay_days"]
-            word = "later" if est["mean"] > 0 else "earlier"
-            text = f"{abs(est['mean']):,.1f} days {word}" if est["mean"] else "no change"
-            items.append(
-                f"<li>{escape(v)}: <b>{escape(prog)}</b> milestone {text} than in "
-                f"{escape(d['base'])}{_ci_note(est, 1.0, 1)}{_noise(est)}</li>"
-            )
-        stranded = d["deltas"][v]["fleet"].get("stranded_gpu_days")
-        if stranded is not None:
-            items.append(
-                f"<li>{escape(v)}: stranded GPU-days {_signed(stranded['mean'], 1.0, 0)} "
-                f"{_ci_note(stranded, 1.0, 0)}{_noise(stranded)}</li>"
-            )
-    return f"<h2>At a glance</h2><ul>{''.join(items)}</ul>" if items else ""
-
-
 # --- figures ------------------------------------------------------------------------------
 def _figure(p: Plot) -> str:
     data = base64.b64encode(p.png).decode("ascii")
@@ -228,8 +207,14 @@ def _variant_tables(d: ComparisonJson, v: str) -> str:
         "<th class=n>difference</th><th class=n>95% interval</th><th></th></tr>"
     )
     progs = "".join(
-        _group(prog, _PROGRAM_ROWS, b["programs"][prog], a["programs"][prog], dp)
-        + _censored(a, b, prog, v, base)
+        _group(
+            prog,
+            _PROGRAM_ROWS,
+            b["programs"][prog],
+            a["programs"][prog],
+            dp,
+            _censored({base: b, v: a}, prog),
+        )
         for prog, dp in delta["programs"].items()
     )
     ents = "".join(
@@ -253,10 +238,20 @@ def _group(
     b: Mapping[str, EstimateJson],
     a: Mapping[str, EstimateJson],
     delta: Mapping[str, EstimateJson],
+    censored: tuple[str, str, str] | None = None,
 ) -> str:
+    """A group's rows; ``censored`` (base cell, variant cell, note) replaces the milestone
+    row's figures where some seed did not reach it."""
     out = [f'<tr class="group"><td colspan="6">{escape(name)}</td></tr>']
     for key, label, scale, nd in rows:
         if key not in delta:
+            continue
+        if key == "milestone_delay_days" and censored:
+            cb, ca, note = (escape(x) for x in censored)
+            out.append(
+                f"<tr><td class=label>{escape(label)}</td><td class=n>{cb}</td>"
+                f'<td class=n>{ca}</td><td colspan="3" class="muted">{note}</td></tr>'
+            )
             continue
         est = delta[key]
         sig = not est["within_noise"] and not _no_change(est)
@@ -270,18 +265,18 @@ def _group(
     return "".join(out)
 
 
-def _censored(a: ArmJson, b: ArmJson, prog: str, v: str, base: str) -> str:
-    notes = []
-    for arm, data in ((base, b), (v, a)):
-        ms = data["milestones"].get(prog)
-        if ms and ms["not_reached"]:
-            notes.append(f"{escape(arm)}: {ms['not_reached']} seed(s)")
-    if not notes:
-        return ""
-    return (
-        f'<tr><td colspan="6" class="label muted">milestone not reached within the horizon in '
-        f"{'; '.join(notes)}: counted as reached at the horizon</td></tr>"
+def _censored(arms: Mapping[str, ArmJson], prog: str) -> tuple[str, str, str] | None:
+    """The milestone row's cells where some seed did not reach it: a shift counted at the
+    horizon would be an artefact of the horizon, not a figure."""
+    note = not_reached(arms, prog)
+    if note is None:
+        return None
+    key = "milestone_delay_days"
+    b, a = (
+        arm_milestone(arm, prog) or _num(arm["programs"][prog][key]["mean"], 1.0, 1)
+        for arm in arms.values()
     )
+    return b, a, note
 
 
 def _no_change(est: EstimateJson) -> bool:

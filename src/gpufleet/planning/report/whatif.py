@@ -1,12 +1,14 @@
 """The what-if comparison as text: per variant, each program's and entity's figures for
 the base and the variant, the paired difference with its 95% interval, and a mark when
-the difference is within noise."""
+the difference is within noise. A milestone some seed did not reach shows as "not reached
+in N of M seeds", never as a shift (:mod:`gpufleet.planning.report.labels`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from gpufleet.planning.report.labels import arm_milestone, not_reached, seeds
 from gpufleet.planning.report.table import render
 from gpufleet.planning.whatif.stats import EstimateJson
 
@@ -23,6 +25,7 @@ _ENTITY_ROWS = (
     ("gpu_hours_lent", "GPU-hours lent", 0),
     ("gpu_hours_borrowed", "GPU-hours borrowed", 0),
     ("stranded_gpu_days", "stranded GPU-days", 0),
+    ("stranded_cost_usd", "cost of stranded GPUs ($)", 0),
     ("cost_usd", "cost ($)", 0),
 )
 _FLEET_ROWS = (
@@ -52,6 +55,23 @@ def _delta(d: EstimateJson, nd: int, key: str) -> str:
     return f"{mean} [{lo}, {hi}]{mark}"
 
 
+def _milestone_row(
+    label: str, arms: Mapping[str, Mapping[str, Any]], d: EstimateJson, prog: str
+) -> list[str]:
+    """The milestone's row: a shift with its seeds and interval, or, where some seed did
+    not reach it, "not reached in N of M seeds" (a censored shift is no answer)."""
+    key = "milestone_delay_days"
+    cells = [
+        arm_milestone(arm, prog) or _fmt(arm["programs"][prog][key]["mean"], 1, key)
+        for arm in arms.values()
+    ]
+    return [
+        f"  {label}",
+        *cells,
+        not_reached(arms, prog) or f"{_delta(d, 1, key)} ({seeds(d['n'])})",
+    ]
+
+
 def render_comparison(c: Mapping[str, Any]) -> str:
     """The comparison's JSON as text tables: ``Comparison.to_dict()`` or a stored run's
     ``comparison`` as read back from the store."""
@@ -67,25 +87,17 @@ def render_comparison(c: Mapping[str, Any]) -> str:
         for prog in b["programs"]:
             rows.append([prog, "", "", ""])
             for key, label, nd in _PROGRAM_ROWS:
-                if key == "milestone_delay_days" and prog not in b["milestones"]:
-                    continue  # no milestone: no date to be early or late against
+                if key == "milestone_delay_days":
+                    if prog in b["milestones"]:  # else no date to be early or late against
+                        arms = {base: b, v: a}
+                        rows.append(_milestone_row(label, arms, d["programs"][prog][key], prog))
+                    continue
                 rows.append(
                     [
                         f"  {label}",
                         _fmt(b["programs"][prog][key]["mean"], nd, key),
                         _fmt(a["programs"][prog][key]["mean"], nd, key),
                         _delta(d["programs"][prog][key], nd, key),
-                    ]
-                )
-            ms = a["milestones"].get(prog)
-            if ms and ms["not_reached"]:
-                rows.append(
-                    [
-                        f"  (milestone not reached in {ms['not_reached']} seed(s): "
-                        "counted at the horizon)",
-                        "",
-                        "",
-                        "",
                     ]
                 )
         for ent in b["entities"]:

@@ -43,7 +43,12 @@ ProgramMetric = Literal[
     "work_done_gpu_hours",
 ]
 EntityMetric = Literal[
-    "gpu_hours_used", "gpu_hours_lent", "gpu_hours_borrowed", "stranded_gpu_days", "cost_usd"
+    "gpu_hours_used",
+    "gpu_hours_lent",
+    "gpu_hours_borrowed",
+    "stranded_gpu_days",
+    "stranded_cost_usd",
+    "cost_usd",
 ]
 FleetMetric = Literal["utilisation", "fairness_jain", "stranded_gpu_days", "idle_ready_gpu_hours"]
 
@@ -63,6 +68,7 @@ ENTITY_METRICS: tuple[EntityMetric, ...] = (
     "gpu_hours_lent",
     "gpu_hours_borrowed",
     "stranded_gpu_days",
+    "stranded_cost_usd",
     "cost_usd",
 )
 FLEET_METRICS: tuple[FleetMetric, ...] = (
@@ -103,6 +109,7 @@ def entity_figures(r: SimResult, ent: str) -> dict[EntityMetric, float]:
         "gpu_hours_lent": e.gpu_hours_lent,
         "gpu_hours_borrowed": e.gpu_hours_borrowed,
         "stranded_gpu_days": e.stranded_gpu_days,
+        "stranded_cost_usd": e.stranded_cost_usd,
         "cost_usd": e.cost_usd,
     }
 
