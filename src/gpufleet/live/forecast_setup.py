@@ -13,12 +13,20 @@ association limits, fair-share factors and usage instead of letting it guess the
 - **usage_gpu_s**, per account: ``sshare``'s ``RawUsage`` of the account row divided by
   Slurm's usage units per GPU-second (its billing weight of a GPU);
 - weights, decay, calculation period, scheduler intervals from the configuration, for
-  what the policy's options do not set.
+  what the policy's options do not set;
+- **timing** (:mod:`gpufleet.policies.slurm.timing`): the recalculations' phase from
+  ``BOOT_TIME`` (Slurm's decay thread starts with slurmctld and wakes every
+  ``PriorityCalcPeriod`` from then), and the main scheduler at its periodic passes only,
+  as the dev cluster's log shows it (``sched_at_events`` false; docs/validation.md). Their
+  phase cannot be read through Slurm's commands (the loop of ``_slurmctld_background``
+  drifts by milliseconds a pass); the forecast puts them half an interval after now, which
+  halves the largest error an unknown phase can cause.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from gpufleet.live.mapping import ClusterMapping
 from gpufleet.live.slurm.model import Association, FairShare, SlurmConfig, TresLimit
@@ -72,14 +80,35 @@ def account_factors(fairshare: Sequence[FairShare]) -> dict[str, float]:
     return out
 
 
+def boot_time(config: SlurmConfig) -> datetime | None:
+    """slurmctld's start (``scontrol show config``'s ``BOOT_TIME``, this machine's local
+    time as Slurm prints it), None where it is missing or not a time."""
+    text = config.raw.get("BOOT_TIME", "")
+    try:
+        return datetime.fromisoformat(text).astimezone()
+    except ValueError:
+        return None
+
+
+def calc_phase_s(config: SlurmConfig, now: datetime | None) -> float | None:
+    """Where Slurm's recalculations fall, as seconds after ``now`` of one of them in
+    ``[0, PriorityCalcPeriod)``: ``BOOT_TIME`` plus whole periods; None without either."""
+    boot = boot_time(config)
+    if boot is None or now is None or config.calc_period_s <= 0:
+        return None
+    return (boot - now).total_seconds() % config.calc_period_s
+
+
 def slurm_setup(
     config: SlurmConfig,
     associations: Sequence[Association],
     fairshare: Sequence[FairShare],
     mapping: ClusterMapping,
     usage_per_gpu_s: float,
+    now: datetime | None = None,
 ) -> tuple[SlurmSetup, tuple[str, ...]]:
-    """The setup, and notes on what was left out of it."""
+    """The setup, and notes on what was left out of it; ``now``, the forecast's start,
+    places the recalculations (:func:`calc_phase_s`)."""
     limits, notes = account_limits(associations, mapping)
     w, sched = config.weights, config.scheduler
     multifactor = config.priority_type == "priority/multifactor"
@@ -94,6 +123,9 @@ def slurm_setup(
         calc_period_s=float(config.calc_period_s),
         favor_small=config.favor_small,
         sched_interval_s=float(sched.sched_interval_s),
+        sched_at_events=False,
+        sched_phase_s=sched.sched_interval_s / 2.0,
+        calc_phase_s=calc_phase_s(config, now),
         bf_interval_s=float(sched.bf_interval_s),
         bf_max_job_test=sched.bf_max_job_test,
         bf_resolution_s=float(sched.bf_resolution_s),
