@@ -88,6 +88,12 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "bench" / "forecast_validation.json"))
     ap.add_argument("--doc", default=str(ROOT / "docs" / "validation.md"))
+    ap.add_argument(
+        "--record",
+        default="",
+        help="save each run's Slurm answers and actual starts under RECORD/seed-N "
+        "(replayed by tests/live/forecast_workload.py's replay_scene)",
+    )
     args = ap.parse_args()
     cluster, why = find_devcluster()
     if cluster is None:
@@ -96,7 +102,9 @@ def main() -> int:
     runs: list[Outcome] = []
     with cluster.exclusive():
         for k in range(args.runs):
-            runs.append(run_validation(cluster, args.seed + k, args.jobs))
+            seed = args.seed + k
+            record = Path(args.record) / f"seed-{seed}" if args.record else None
+            runs.append(run_validation(cluster, seed, args.jobs, record=record))
             r = runs[-1]
             print(
                 f"seed {r.seed}: tau told {r.told.tau:.3f} (median error "
