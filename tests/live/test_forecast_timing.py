@@ -61,7 +61,7 @@ def test_a_recorded_run_replayed_orders_starts_as_slurm_did(utc_local_time: None
     # Seed 12, recorded 21:08:43 UTC, slurmctld up since 21:05:08: Slurm recalculated
     # 24.5 s after release (21:09:08), when xai's usage was small against tesla's, and from
     # then on started xai's jobs first. With Slurm's timing (recalculations from
-    # BOOT_TIME, main passes every sched_interval) the forecast agrees at tau-b 0.970
+    # BOOT_TIME) the forecast agrees at tau-b 0.970
     # (measured); recalculating at its own phase (release + k x 60 s) and starting at every
     # job end, as before the timing was modelled, it agreed at 0.880 (the live run's
     # figure that day).

@@ -64,6 +64,14 @@ def test_ticks_fall_at_phase_plus_whole_periods(
             [True, True, False, True],
             id="_slurmctld_background-sched_interval-2-ticks-only",
         ),
+        # at events with delay 1 (half a 2 s interval of unknown phase; ticks moved out of
+        # the way at 60 s): the event at 5 asks for a pass at 6; 5.5 shares it; 6 runs it
+        pytest.param(
+            MainPasses(Ticks(60.0, 30.0), at_events=True, delay_s=1.0),
+            [0.0, 5.0, 5.5, 6.0],
+            [True, False, False, True],
+            id="event-pass-delayed-half-an-interval",
+        ),
     ],
 )
 def test_the_main_scheduler_runs_at_its_passes(
@@ -127,6 +135,8 @@ def _one_node_handover(setup: SlurmSetup) -> tuple[float | None, float | None]:
             5.0,
             id="_slurmctld_background-phase-1-5-is-a-tick",
         ),
+        # at events, each pass 1.5 s after its event: A ends at 5, B starts at 6.5
+        pytest.param(SlurmSetup(sched_delay_s=1.5), 6.5, id="event-pass-delayed-1.5-starts-at-6.5"),
     ],
 )
 def test_a_freed_node_is_taken_at_the_main_schedulers_next_pass(

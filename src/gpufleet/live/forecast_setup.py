@@ -16,11 +16,12 @@ association limits, fair-share factors and usage instead of letting it guess the
   what the policy's options do not set;
 - **timing** (:mod:`gpufleet.policies.slurm.timing`): the recalculations' phase from
   ``BOOT_TIME`` (Slurm's decay thread starts with slurmctld and wakes every
-  ``PriorityCalcPeriod`` from then), and the main scheduler at its periodic passes only,
-  as the dev cluster's log shows it (``sched_at_events`` false; docs/validation.md). Their
-  phase cannot be read through Slurm's commands (the loop of ``_slurmctld_background``
-  drifts by milliseconds a pass); the forecast puts them half an interval after now, which
-  halves the largest error an unknown phase can cause.
+  ``PriorityCalcPeriod`` from then). The main scheduler runs at every job end, Slurm's
+  documented path: on the dev cluster its starts fall on the periodic ``sched_interval``
+  passes instead, but their phase cannot be read through Slurm's commands and drifts by
+  milliseconds a pass, so which pass catches a job's end is a race; over four recorded
+  runs, passes at those ticks agreed no better than passes at every end
+  (docs/validation.md, "Forecast against a real Slurm").
 """
 
 from __future__ import annotations
@@ -123,8 +124,6 @@ def slurm_setup(
         calc_period_s=float(config.calc_period_s),
         favor_small=config.favor_small,
         sched_interval_s=float(sched.sched_interval_s),
-        sched_at_events=False,
-        sched_phase_s=sched.sched_interval_s / 2.0,
         calc_phase_s=calc_phase_s(config, now),
         bf_interval_s=float(sched.bf_interval_s),
         bf_max_job_test=sched.bf_max_job_test,

@@ -344,6 +344,7 @@ class SlurmMultifactor(BasePolicy):
             bool(pick(sched_at_events, "sched_at_events", True)),
             cfg.sched_min_interval_s if cfg is not None else None,
             cfg.sched_phase_s if cfg is not None else 0.0,
+            cfg.sched_delay_s if cfg is not None else 0.0,
         )
         self.main_now = True
         self.given_fs = cfg.fairshare if cfg is not None and use_slurm_fairshare else None

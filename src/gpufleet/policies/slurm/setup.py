@@ -79,6 +79,7 @@ class SlurmSetup:
     sched_at_events: bool = True
     sched_min_interval_s: float = 2e-6  # 22.05: sched_min_interval in microseconds, 2
     sched_phase_s: float = 0.0
+    sched_delay_s: float = 0.0
     calc_phase_s: float | None = None
     bf_phase_s: float | None = None
     bf_interval_s: float = 30.0
