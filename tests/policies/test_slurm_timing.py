@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from gpufleet.domain.org import Quota
+from gpufleet.domain.reasons import Reason
 from gpufleet.policies.slurm import SlurmBackfill, SlurmMultifactor, SlurmSetup
 from gpufleet.policies.slurm.timing import MainPasses, Ticks, main_passes, wake_for
 from gpufleet.state.jobs import JobState
@@ -199,3 +200,21 @@ def test_backfill_passes_follow_their_phase() -> None:
     s.h.state.dirty.update(s.h.engine.wake_cohorts)
     s.h.cycle(20)
     assert (k.state, k.start_s) == (JobState.RUNNING, 20.0)
+
+
+def test_between_main_passes_only_the_backfill_pass_starts_jobs() -> None:
+    # Main passes every 60 s only (sched_at_events false), backfill every 5 s. One 8-GPU
+    # node: R (4 GPUs) runs to 1000 s, T (8 GPUs) waits for it. K (4 GPUs, limit 10)
+    # arrives at 7: no main pass at 7 (the next is 60), but a backfill pass is due (0 + 5
+    # <= 7); it plans T at 1000 and starts K, which ends by then. T keeps its reason
+    # (capacity), given by the backfill pass since no main pass ran.
+    setup = SlurmSetup(weight_qos=1000.0, sched_interval_s=60.0, sched_at_events=False)
+    pol = SlurmBackfill(setup=setup, bf_interval_s=5, bf_resolution_s=1)
+    s = SlurmHarness(pol, nodes=[8])
+    s.submit("a", 4, priority=50, work_s=1000, limit_s=1000)
+    t = s.submit("a", 8, priority=20, work_s=100, limit_s=100)
+    s.h.cycle(0)
+    k = s.submit("a", 4, priority=10, work_s=10, limit_s=10, at=7)
+    d = s.h.cycle(7)
+    assert not pol.main_now and (k.state, k.start_s) == (JobState.RUNNING, 7.0)
+    assert (t, Reason.CAPACITY) in d.blocked

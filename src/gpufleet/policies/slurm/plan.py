@@ -157,7 +157,7 @@ class SlurmBackfill(SlurmBackfillEasy):
         for i, job in enumerate(examined):
             if not hope(i, int(space.free[0].max(initial=0)), space.free_now()):
                 break  # no job from here on can start now: their plans would change nothing
-            first = job is waiting[0]
+            first = job is waiting[0] and self.main_now  # its reason came from the main pass
             groups = [
                 gi
                 for t in job.spec.gpu_types
