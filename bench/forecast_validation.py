@@ -2,6 +2,7 @@
 
     scripts/devcluster/up                      # once, as root
     .venv/bin/python bench/forecast_validation.py [--seed 12] [--jobs 80] [--runs 1]
+    .venv/bin/python bench/forecast_validation.py --from-json   # the docs block again
 
 Writes ``bench/forecast_validation.json`` (every run's figures) and the tagged block
 ``forecast`` of docs/validation.md (the section "Forecast against a real Slurm"). The
@@ -16,8 +17,11 @@ import json
 import statistics
 import sys
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from gpufleet.live.forecast_compare import Agreement
 
 ROOT = Path(__file__).resolve().parent.parent
 # the scene lives with the live tests, which share it: the repository root on the path
@@ -75,10 +79,31 @@ def block(runs: list[Outcome]) -> list[str]:
         )
     lines += [
         "",
+        "Per run (forecast with run times given and Slurm's factors; the naive orders):",
+        "",
+        "| seed | Kendall tau-b | median start error (s) | submit order | accounts by fair-share |",
+        "|---|---|---|---|---|",
+    ]
+    for r in runs:
+        lines.append(
+            f"| {r.seed} | {r.told.tau:.3f} | {fmt(r.told.median_error_s, 1)} | "
+            f"{r.by_submit.tau:.3f} | {r.by_fairshare.tau:.3f} |"
+        )
+    lines += [
+        "",
         f"Settings the policy was not given: {', '.join(o.not_modelled) or 'none'}. "
         f"Forecast wall time {statistics.median(r.forecast_wall_s for r in runs) * 1000:.0f} ms.",
     ]
     return lines
+
+
+def from_json(o: dict[str, Any]) -> Outcome:
+    """An outcome as :func:`as_json` wrote it."""
+    timed = ("told", "computed", "limits", "by_submit", "by_fairshare")
+    fields: dict[str, Any] = {k: Agreement(**v) if k in timed else v for k, v in o.items()}
+    fields["release"] = datetime.fromisoformat(o["release"])
+    fields["not_modelled"] = tuple(o["not_modelled"])
+    return Outcome(**fields)
 
 
 def main() -> int:
@@ -88,7 +113,22 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "bench" / "forecast_validation.json"))
     ap.add_argument("--doc", default=str(ROOT / "docs" / "validation.md"))
+    ap.add_argument(
+        "--record",
+        default="",
+        help="save each run's Slurm answers and actual starts under RECORD/seed-N "
+        "(replayed by tests/live/forecast_workload.py's replay_scene)",
+    )
+    ap.add_argument(
+        "--from-json",
+        action="store_true",
+        help="write the docs block again from OUT's runs, without running anything",
+    )
     args = ap.parse_args()
+    if args.from_json:
+        saved = json.loads(Path(args.out).read_text())
+        replace_md_block(Path(args.doc), "forecast", block([from_json(o) for o in saved]))
+        return 0
     cluster, why = find_devcluster()
     if cluster is None:
         print(f"cannot validate: {why}", file=sys.stderr)
@@ -96,7 +136,9 @@ def main() -> int:
     runs: list[Outcome] = []
     with cluster.exclusive():
         for k in range(args.runs):
-            runs.append(run_validation(cluster, args.seed + k, args.jobs))
+            seed = args.seed + k
+            record = Path(args.record) / f"seed-{seed}" if args.record else None
+            runs.append(run_validation(cluster, seed, args.jobs, record=record))
             r = runs[-1]
             print(
                 f"seed {r.seed}: tau told {r.told.tau:.3f} (median error "

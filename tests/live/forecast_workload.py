@@ -26,6 +26,7 @@ Fair Tree does), so the scene keeps that gap out of the figures and names it.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Iterator
@@ -45,6 +46,8 @@ from gpufleet.live.forecast_compare import (
 )
 from gpufleet.live.forecast_result import Forecast
 from gpufleet.live.mapping import load_mapping
+from gpufleet.live.runner import RecordingRunner, ReplayRunner, SubprocessRunner
+from gpufleet.live.slurm.cli import SlurmCliSource
 from gpufleet.live.slurm.model import JobState
 from tests.live.devcluster import DevCluster
 
@@ -138,11 +141,20 @@ def cleaned(cluster: DevCluster, ids: list[int]) -> Iterator[None]:
 
 
 def run_validation(
-    cluster: DevCluster, seed: int = 12, n: int = 80, overhead_s: float = 1.0
+    cluster: DevCluster,
+    seed: int = 12,
+    n: int = 80,
+    overhead_s: float = 1.0,
+    record: Path | None = None,
 ) -> Outcome:
-    """Steps 1-5 of the module docstring; the cluster must have no other job."""
+    """Steps 1-5 of the module docstring; the cluster must have no other job. With
+    ``record``, Slurm's answers are saved there (``RecordingRunner``'s layout) with
+    ``scene.json`` (the release instant, each workload job and its actual start), so that
+    the forecast can be made again from the same state (:func:`replay_scene`)."""
     mapping = load_mapping(MAPPING)
     source = cluster.cli()
+    if record is not None:
+        source = SlurmCliSource(RecordingRunner(SubprocessRunner(env=cluster.env), record))
     busy = cluster.slurm("squeue", "-h", "-o", "%i")
     if busy:
         raise AssertionError(f"the dev cluster runs other jobs ({busy.split()}): cannot validate")
@@ -185,16 +197,41 @@ def run_validation(
         )
         by_limits = forecast_from_state(state, mapping, release, usage_per_gpu_s=GPU_BILLING)
         _wait("workload done", lambda: not _states(cluster, list(work)), 420)
-        actual = _actual_starts(cluster, work, release, started_at)
+        actual = _actual_starts(source, work, release, started_at)
+    if record is not None:
+        _save_scene(record, seed, release, blockers, work, actual)
     return _outcome(seed, release, state, work, (forecast, computed, by_limits), actual)
 
 
+SCENE = "scene.json"
+
+
+def _save_scene(
+    folder: Path,
+    seed: int,
+    release: datetime,
+    blockers: list[int],
+    work: dict[int, WorkJob],
+    actual: dict[int, float],
+) -> None:
+    scene = {
+        "seed": seed,
+        "release": release.isoformat(),
+        "blockers": blockers,
+        "work": {
+            str(jid): {"user": w.user, "account": w.account, "gpus": w.gpus, "sleep_s": w.sleep_s}
+            for jid, w in work.items()
+        },
+        "actual_start_s": {str(jid): s for jid, s in actual.items()},
+    }
+    (folder / SCENE).write_text(json.dumps(scene, indent=1) + "\n")
+
+
 def _actual_starts(
-    cluster: DevCluster, work: dict[int, WorkJob], release: datetime, since: datetime
+    source: SlurmCliSource, work: dict[int, WorkJob], release: datetime, since: datetime
 ) -> dict[int, float]:
     """Seconds after release at which each workload job started, from sacct (which lags
     the controller: asked until it lists them all)."""
-    source = cluster.cli()
     found: dict[int, float] = {}
 
     def complete() -> bool:
@@ -244,3 +281,43 @@ def _outcome(
         options=dict(forecast.policy.options),
         not_modelled=forecast.not_modelled,
     )
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A recorded run (``run_validation(record=...)``): the state Slurm answered at
+    release, less the blockers, the release instant, the workload and the actual starts."""
+
+    seed: int
+    release: datetime
+    state: SlurmState
+    work: dict[int, WorkJob]
+    actual: dict[int, float]
+
+
+def load_scene(folder: Path) -> Scene:
+    """The recorded run in ``folder``, Slurm's answers replayed (no cluster needed)."""
+    meta = json.loads((folder / SCENE).read_text())
+    blockers = set(meta["blockers"])
+    release = datetime.fromisoformat(meta["release"])
+    source = SlurmCliSource(ReplayRunner.from_directory(folder), clock=lambda: release)
+    state = read_slurm_state(source)
+    state = replace(state, jobs=tuple(j for j in state.jobs if j.job_id not in blockers))
+    work = {int(k): WorkJob(**v) for k, v in meta["work"].items()}
+    actual = {int(k): float(v) for k, v in meta["actual_start_s"].items()}
+    return Scene(meta["seed"], release, state, work, actual)
+
+
+def replay_starts(scene: Scene, overhead_s: float = 1.0, **options: object) -> dict[int, float]:
+    """The forecast made again from a recorded run's state, with run times given: each
+    workload job's predicted start, seconds after release."""
+    told = {jid: w.sleep_s + overhead_s for jid, w in scene.work.items()}
+    forecast = forecast_from_state(
+        scene.state,
+        load_mapping(MAPPING),
+        scene.release,
+        run_time_s=told,
+        usage_per_gpu_s=GPU_BILLING,
+        **options,  # type: ignore[arg-type]
+    )
+    return _starts(forecast, scene.release)

@@ -115,6 +115,19 @@ root|||0.000000|3493||1.000000||
             ),
             id="slurm.conf",
         ),
+        # job_scheduler.c _schedule: sched_min_interval is in microseconds in 22.05
+        # (1500000 us = 1.5 s); unset it is 2 us, and 0 is allowed (no spacing)
+        pytest.param(
+            "SchedulerParameters=sched_min_interval=1500000\n",
+            dict(sched_min_interval_s=1.5, sched_interval_s=60.0),
+            id="sched_min_interval-in-microseconds",
+        ),
+        pytest.param(
+            "SchedulerParameters=sched_min_interval=0\n",
+            dict(sched_min_interval_s=0.0),
+            id="sched_min_interval-0",
+        ),
+        pytest.param("PriorityWeightAge=1\n", dict(sched_min_interval_s=2e-6), id="defaults"),
     ],
 )
 def test_the_configuration_sets_weights_times_and_scheduler_parameters(
@@ -173,6 +186,12 @@ def test_renamed_maps_accounts_to_programs_and_gres_types_to_gpu_types() -> None
             "SchedulerParameters=bf_interval=0\n",
             r"cfg:1: SchedulerParameters bf_interval='0' \(expected a whole number >= 1\)",
             id="zero-interval",
+        ),
+        pytest.param(
+            read_config,
+            "SchedulerParameters=sched_min_interval=-1\n",
+            r"cfg:1: SchedulerParameters sched_min_interval='-1' \(expected a whole number >= 0\)",
+            id="negative-sched_min_interval",
         ),
         pytest.param(
             read_associations,

@@ -191,7 +191,7 @@ def forecast_from_state(
     fleet = build_fleet(state.nodes, mapping, real, state.config.cluster, owner, now)
     scenario = _scenario(state.config.cluster, now, horizon, members, fleet, spec)
     setup, setup_notes = slurm_setup(
-        state.config, state.associations, state.fairshare, mapping, usage_per_gpu_s
+        state.config, state.associations, state.fairshare, mapping, usage_per_gpu_s, now
     )
     sim = Simulation(scenario, _policy(spec, setup))
     # phase 2: jobs

@@ -13,12 +13,21 @@ association limits, fair-share factors and usage instead of letting it guess the
 - **usage_gpu_s**, per account: ``sshare``'s ``RawUsage`` of the account row divided by
   Slurm's usage units per GPU-second (its billing weight of a GPU);
 - weights, decay, calculation period, scheduler intervals from the configuration, for
-  what the policy's options do not set.
+  what the policy's options do not set;
+- **timing** (:mod:`gpufleet.policies.slurm.timing`): the recalculations' phase from
+  ``BOOT_TIME`` (Slurm's decay thread starts with slurmctld and wakes every
+  ``PriorityCalcPeriod`` from then). The main scheduler runs at every job end, Slurm's
+  documented path: on the dev cluster its starts fall on the periodic ``sched_interval``
+  passes instead, but their phase cannot be read through Slurm's commands and drifts by
+  milliseconds a pass, so which pass catches a job's end is a race; over four recorded
+  runs, passes at those ticks agreed no better than passes at every end
+  (docs/validation.md, "Forecast against a real Slurm").
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from gpufleet.live.mapping import ClusterMapping
 from gpufleet.live.slurm.model import Association, FairShare, SlurmConfig, TresLimit
@@ -72,14 +81,35 @@ def account_factors(fairshare: Sequence[FairShare]) -> dict[str, float]:
     return out
 
 
+def boot_time(config: SlurmConfig) -> datetime | None:
+    """slurmctld's start (``scontrol show config``'s ``BOOT_TIME``, this machine's local
+    time as Slurm prints it), None where it is missing or not a time."""
+    text = config.raw.get("BOOT_TIME", "")
+    try:
+        return datetime.fromisoformat(text).astimezone()
+    except ValueError:
+        return None
+
+
+def calc_phase_s(config: SlurmConfig, now: datetime | None) -> float | None:
+    """Where Slurm's recalculations fall, as seconds after ``now`` of one of them in
+    ``[0, PriorityCalcPeriod)``: ``BOOT_TIME`` plus whole periods; None without either."""
+    boot = boot_time(config)
+    if boot is None or now is None or config.calc_period_s <= 0:
+        return None
+    return (boot - now).total_seconds() % config.calc_period_s
+
+
 def slurm_setup(
     config: SlurmConfig,
     associations: Sequence[Association],
     fairshare: Sequence[FairShare],
     mapping: ClusterMapping,
     usage_per_gpu_s: float,
+    now: datetime | None = None,
 ) -> tuple[SlurmSetup, tuple[str, ...]]:
-    """The setup, and notes on what was left out of it."""
+    """The setup, and notes on what was left out of it; ``now``, the forecast's start,
+    places the recalculations (:func:`calc_phase_s`)."""
     limits, notes = account_limits(associations, mapping)
     w, sched = config.weights, config.scheduler
     multifactor = config.priority_type == "priority/multifactor"
@@ -94,6 +124,7 @@ def slurm_setup(
         calc_period_s=float(config.calc_period_s),
         favor_small=config.favor_small,
         sched_interval_s=float(sched.sched_interval_s),
+        calc_phase_s=calc_phase_s(config, now),
         bf_interval_s=float(sched.bf_interval_s),
         bf_max_job_test=sched.bf_max_job_test,
         bf_resolution_s=float(sched.bf_resolution_s),

@@ -125,6 +125,8 @@ class SlurmBackfillEasy(SlurmMultifactor):
         return job.remaining_s / slowest
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
+        if not self.main_now:  # EASY's pass is the main scheduler's (timing.py)
+            return
         queue = self.ordered(snap, snap.cohort(cohort))
         self.reservations.pop(cohort, None)
         started: list[tuple[Job, Placement]] = []

@@ -6,11 +6,12 @@ Three inputs, any of which may be left out:
   case-insensitive as Slurm reads them): ``PriorityWeight{Age,FairShare,JobSize,QOS,
   Partition}``, ``PriorityMaxAge``, ``PriorityDecayHalfLife``, ``PriorityCalcPeriod``
   (minutes in slurm.conf, a duration in scontrol's output), ``PriorityFavorSmall`` and
-  ``SchedulerParameters``' ``sched_interval``, ``bf_interval``, ``bf_max_job_test``,
+  ``SchedulerParameters``' ``sched_interval``, ``sched_min_interval`` (microseconds),
+  ``bf_interval``, ``bf_max_job_test``,
   ``bf_resolution``, ``bf_window`` (minutes). Unset keys keep Slurm's defaults
   (slurm.conf(5) for 22.05: weights 0, max age and half-life 7 days, calc period 5
-  minutes, sched_interval 60 s, bf_interval 30 s, bf_max_job_test 500, bf_resolution 60 s,
-  bf_window 1440 minutes).
+  minutes, sched_interval 60 s, sched_min_interval 2 microseconds, bf_interval 30 s,
+  bf_max_job_test 500, bf_resolution 60 s, bf_window 1440 minutes).
 - ``sacctmgr -P show assoc format=Cluster,Account,User,Partition,ParentName,Share,GrpJobs,
   GrpTRES,MaxJobs,MaxTRES,QOS,DefaultQOS`` (``|``-separated with a header): the account
   tree with each account's ``Share``, and each account's ``GrpTRES`` (``gres/gpu=N``,
@@ -52,6 +53,7 @@ _DURATIONS = {
 }
 _SCHED = {  # SchedulerParameters key -> (field, seconds per unit)
     "sched_interval": ("sched_interval_s", 1.0),
+    "sched_min_interval": ("sched_min_interval_s", 1e-6),  # microseconds in 22.05
     "bf_interval": ("bf_interval_s", 1.0),
     "bf_resolution": ("bf_resolution_s", 1.0),
     "bf_window": ("bf_window_s", 60.0),
@@ -158,8 +160,9 @@ def _scheduler(changes: dict[str, Any], value: str, at: _Line) -> None:
     for item in value.split(","):
         key, _, v = item.strip().partition("=")
         if key == "bf_max_job_test" or key in _SCHED:
-            if not v.isdigit() or int(v) < 1:
-                raise at.fail(f"SchedulerParameters {key}={v!r}", "a whole number >= 1")
+            least = 0 if key == "sched_min_interval" else 1
+            if not v.isdigit() or int(v) < least:
+                raise at.fail(f"SchedulerParameters {key}={v!r}", f"a whole number >= {least}")
             if key == "bf_max_job_test":
                 changes["bf_max_job_test"] = int(v)
             else:

@@ -9,13 +9,17 @@ jobs"), slurm.conf.html (``SchedulerParameters``: ``bf_interval`` default 30 s,
 
 Rule, per cohort (Slurm's partition):
 
-1. **Main scheduler**, at every cycle (src/slurmctld/job_scheduler.c, ``_schedule``):
+1. **Main scheduler**, at its passes (every cycle by default, or every ``sched_interval``
+   only: :mod:`gpufleet.policies.slurm.timing`; src/slurmctld/job_scheduler.c, ``_schedule``):
    pending jobs in multifactor order start while they fit; a job an association limit
    holds is passed over; the first that does not fit ends the pass.
-2. **Backfill pass**, at most once per ``bf_interval_s`` (the first cycle, then the first
-   cycle at least ``bf_interval_s`` after the previous pass; a waiting cohort asks to be
-   woken then). The free GPUs per node over time (:class:`~gpufleet.policies.slurm.
-   nodespace.NodeSpace`) start from now and the running jobs' expected ends (start plus
+2. **Backfill pass**, at most once per ``bf_interval_s`` (the first cycle, or with
+   ``bf_phase_s`` the rhythm's first pass at or after it, then the first cycle at least
+   ``bf_interval_s`` after the previous pass; a waiting cohort asks to be woken then;
+   :mod:`gpufleet.policies.slurm.timing`). At a cycle the main scheduler does not run at
+   (its periodic passes only, ``sched_at_events`` false) only this pass can start jobs.
+   The free GPUs per node over time (:class:`~gpufleet.policies.slurm.nodespace.
+   NodeSpace`) start from now and the running jobs' expected ends (start plus
    time limit, rounded down to ``bf_resolution_s``). Up to ``bf_max_job_test`` pending
    jobs are examined in priority order: each gets the earliest start at which its allowed
    GPUs are free for its whole time limit in that plan, within ``bf_window_s``. If that
@@ -47,6 +51,7 @@ from gpufleet.policies.base import Decision, ReservedStart
 from gpufleet.policies.options import NON_NEGATIVE, POSITIVE_INT, Options
 from gpufleet.policies.slurm.backfill import SlurmBackfillEasy
 from gpufleet.policies.slurm.nodespace import NodeSpace
+from gpufleet.policies.slurm.timing import Ticks
 from gpufleet.state.capacity import Placement
 from gpufleet.state.jobs import Job
 from gpufleet.state.snapshot import Snapshot
@@ -64,6 +69,7 @@ class SlurmBackfill(SlurmBackfillEasy):
         "bf_interval_s": NON_NEGATIVE,
         "bf_resolution_s": NON_NEGATIVE,
         "bf_window_min": POSITIVE_INT,
+        "bf_phase_s": NON_NEGATIVE,
     }
 
     def __init__(
@@ -71,6 +77,7 @@ class SlurmBackfill(SlurmBackfillEasy):
         bf_interval_s: float | None = None,
         bf_resolution_s: float | None = None,
         bf_window_min: int | None = None,
+        bf_phase_s: float | None = None,
         **easy: Any,  # SlurmBackfillEasy's keywords
     ) -> None:
         super().__init__(**easy)
@@ -80,6 +87,8 @@ class SlurmBackfill(SlurmBackfillEasy):
         self.bf_resolution_s = res or 1.0  # 0 given: plan to the second
         window = None if bf_window_min is None else bf_window_min * 60.0
         self.bf_window_s = _pick(window, cfg.bf_window_s if cfg else None, 1440 * 60.0)
+        # the backfill passes' phase (timing.py): None, the run's first cycle
+        self.bf_phase_s = bf_phase_s if bf_phase_s is not None or not cfg else cfg.bf_phase_s
         self._bf_last_s: float | None = None
         self._bf_now = False
         # cohort -> job id -> planned start, from the cohort's last backfill pass
@@ -87,6 +96,9 @@ class SlurmBackfill(SlurmBackfillEasy):
 
     def decide(self, snap: Snapshot) -> Decision:
         now = snap.now_s
+        if self._bf_last_s is None and self.bf_phase_s is not None:  # one before the next
+            ticks = Ticks(self.bf_interval_s, self.bf_phase_s)
+            self._bf_last_s = ticks.at_or_after(now) - self.bf_interval_s
         last = self._bf_last_s
         self._bf_now = last is None or now >= last + self.bf_interval_s
         d = super().decide(snap)
@@ -104,8 +116,8 @@ class SlurmBackfill(SlurmBackfillEasy):
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
         queue = self.ordered(snap, snap.cohort(cohort))
-        waiting: list[Job] = []
-        for i, job in enumerate(queue):  # 1. the main scheduler
+        waiting: list[Job] = queue if not self.main_now else []
+        for i, job in enumerate(queue if self.main_now else ()):  # 1. the main scheduler
             if self.try_start(snap, job, d) or self.held_by_limit(d):
                 continue
             waiting = queue[i:]
@@ -145,7 +157,7 @@ class SlurmBackfill(SlurmBackfillEasy):
         for i, job in enumerate(examined):
             if not hope(i, int(space.free[0].max(initial=0)), space.free_now()):
                 break  # no job from here on can start now: their plans would change nothing
-            first = job is waiting[0]
+            first = job is waiting[0] and self.main_now  # its reason came from the main pass
             groups = [
                 gi
                 for t in job.spec.gpu_types

@@ -65,6 +65,7 @@ from gpufleet.policies.slurm.limits import SlurmLimits
 from gpufleet.policies.slurm.order import Key, SortedQueues
 from gpufleet.policies.slurm.preempt import QosPreemption, preempt_levels
 from gpufleet.policies.slurm.setup import SlurmSetup
+from gpufleet.policies.slurm.timing import Ticks, main_passes, wake_for
 from gpufleet.state.cluster import CohortState
 from gpufleet.state.jobs import Job, ProgramState
 from gpufleet.state.snapshot import Snapshot
@@ -187,14 +188,18 @@ class Recalculation:
     accrued since its last pass, recomputes the fair-share factors and sets every pending
     job's priority anew (src/plugins/priority/multifactor/priority_multifactor.c,
     ``_decay_thread``; fair_tree.c, ``fair_tree_decay``); between passes the order stays.
-    Passes fall at ``first cycle + k * period``; period 0 recalculates at every cycle.
+    Passes fall at ``first cycle + k * period``, or with ``phase_s`` at ``phase_s + k *
+    period`` (Slurm's own rhythm, :mod:`gpufleet.policies.slurm.timing`; the first cycle
+    then takes the last pass before it as the one Slurm's priorities come from); period 0
+    recalculates at every cycle.
 
     ``usage`` is each program's decayed usage at the last pass, ``fairshare`` the factors
     per cohort computed from it (lazily, once per pass), ``priority`` each job's priority
     with the preemption count it was set for."""
 
-    def __init__(self, period_s: float) -> None:
+    def __init__(self, period_s: float, phase_s: float | None = None) -> None:
         self.period_s = period_s
+        self.phase_s = phase_s
         self.at_s: float | None = None
         self.count = 0
         self.usage: dict[int, float] = {}
@@ -207,8 +212,12 @@ class Recalculation:
 
     def due(self, now_s: float) -> float | None:
         """The instant of the pass due by ``now_s``, None if none is."""
-        if self.at_s is None or self.period_s == 0:
+        if self.period_s == 0:
             return now_s
+        if self.at_s is None:
+            if self.phase_s is None:
+                return now_s
+            return Ticks(self.period_s, self.phase_s).at_or_before(now_s)
         if now_s < self.at_s + self.period_s:
             return None
         return self.at_s + math.floor((now_s - self.at_s) / self.period_s) * self.period_s
@@ -220,6 +229,10 @@ class Recalculation:
         self.fairshare.clear()
         self.priority.clear()
         self.qos_max.clear()
+
+    def next_s(self) -> float | None:
+        """The instant of the next pass, None if every cycle recalculates."""
+        return None if self.at_s is None or self.period_s == 0 else self.at_s + self.period_s
 
 
 def _hours(h: float | None) -> float | None:
@@ -266,6 +279,9 @@ class SlurmMultifactor(BasePolicy):
         "slurm_assoc": FILE,
         "slurm_sshare": FILE,
         "use_slurm_fairshare": FLAG,
+        "calc_phase_s": NON_NEGATIVE,
+        "sched_interval_s": NON_NEGATIVE,
+        "sched_at_events": FLAG,
     }
 
     def __init__(
@@ -286,6 +302,9 @@ class SlurmMultifactor(BasePolicy):
         slurm_assoc: str = "",
         slurm_sshare: str = "",
         use_slurm_fairshare: bool = False,
+        calc_phase_s: float | None = None,
+        sched_interval_s: float | None = None,
+        sched_at_events: bool | None = None,
         setup: SlurmSetup | None = None,
     ) -> None:
         cfg = setup or read_setup_files(slurm_conf, slurm_assoc, slurm_sshare)
@@ -317,7 +336,17 @@ class SlurmMultifactor(BasePolicy):
         self.classic = classic_fairshare
         half_life = pick(_hours(decay_half_life_hours), "decay_half_life_s", 168.0 * _HOUR_S)
         self.usage = DecayedUsage(half_life, cfg.usage_gpu_s if cfg is not None else None)
-        self.recalc = Recalculation(pick(calc_period_s, "calc_period_s", 300.0))
+        phase = cfg.calc_phase_s if calc_phase_s is None and cfg is not None else calc_phase_s
+        self.recalc = Recalculation(pick(calc_period_s, "calc_period_s", 300.0), phase)
+        # when the main scheduler runs (timing.py); main_now: whether it runs this cycle
+        self.passes = main_passes(
+            pick(sched_interval_s, "sched_interval_s", 60.0),
+            bool(pick(sched_at_events, "sched_at_events", True)),
+            cfg.sched_min_interval_s if cfg is not None else None,
+            cfg.sched_phase_s if cfg is not None else 0.0,
+            cfg.sched_delay_s if cfg is not None else 0.0,
+        )
+        self.main_now = True
         self.given_fs = cfg.fairshare if cfg is not None and use_slurm_fairshare else None
         if use_slurm_fairshare and self.given_fs is None:
             raise InputError(
@@ -343,9 +372,14 @@ class SlurmMultifactor(BasePolicy):
         d = Decision()
         if isinstance(self.admission, SlurmLimits):
             self.admission.admitted = d.admit
+        self.main_now = self.passes.due(now)
         for cohort in dirty:
             self.schedule_cohort(snap, cohort.name, d)
         self.usage.settle()
+        if sum(len(c.queue) for c in dirty) > len(d.admit):  # jobs wait: Slurm's rhythm
+            wake = wake_for(self.passes, self.main_now, now, self.recalc.next_s())
+            if wake is not None and (d.wake_at is None or wake < d.wake_at):
+                d.wake_at = wake
         for v in d.preempt:  # requeued now, by this decision
             self._requeued[v.spec.id] = (v.preemptions + 1, now)
         for job, _ in d.admit:
@@ -368,7 +402,10 @@ class SlurmMultifactor(BasePolicy):
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
         """Strict priority order; a job held by an association limit is passed over
-        (:mod:`gpufleet.policies.slurm.limits`), any other refusal ends the cohort's pass."""
+        (:mod:`gpufleet.policies.slurm.limits`), any other refusal ends the cohort's pass.
+        Nothing starts at a cycle the main scheduler does not run at (``main_now``)."""
+        if not self.main_now:
+            return
         for job in self.ordered(snap, snap.cohort(cohort)):
             if not self.try_start(snap, job, d) and not self.held_by_limit(d):
                 return

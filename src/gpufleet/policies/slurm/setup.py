@@ -54,9 +54,13 @@ class SlurmSetup:
     Weights, ``max_age_s``, ``decay_half_life_s``, ``calc_period_s``, ``favor_small`` are
     priority/multifactor's (``PriorityWeight*``, ``PriorityMaxAge``,
     ``PriorityDecayHalfLife``, ``PriorityCalcPeriod``, ``PriorityFavorSmall``);
-    ``bf_*`` and ``sched_interval_s`` are ``SchedulerParameters``. ``limits`` are per
-    account (program); ``tree`` is the fair-share tree below ``root`` (None: gpufleet's
-    own, root -> entity -> program); ``fairshare`` is Slurm's own factor per program
+    ``bf_*`` and ``sched_interval_s`` are ``SchedulerParameters``; ``sched_at_events``,
+    ``sched_min_interval_s`` and the phases (``sched_phase_s``, ``calc_phase_s``,
+    ``bf_phase_s``: the instant of one periodic main pass, recalculation or backfill pass
+    in the run's seconds; None for the run's first cycle) are the timing of
+    :mod:`gpufleet.policies.slurm.timing`. ``limits`` are per account (program); ``tree``
+    is the fair-share tree below ``root`` (None: gpufleet's own, root -> entity ->
+    program); ``fairshare`` is Slurm's own factor per program
     (sshare's ``FairShare``), used instead of computing it until the first recalculation
     when the policy is asked to (``use_slurm_fairshare``); ``usage_gpu_s`` is each
     program's decayed usage at the start (sshare's ``RawUsage`` in GPU-seconds), from
@@ -72,6 +76,12 @@ class SlurmSetup:
     calc_period_s: float = 300.0
     favor_small: bool = False
     sched_interval_s: float = 60.0
+    sched_at_events: bool = True
+    sched_min_interval_s: float = 2e-6  # 22.05: sched_min_interval in microseconds, 2
+    sched_phase_s: float = 0.0
+    sched_delay_s: float = 0.0
+    calc_phase_s: float | None = None
+    bf_phase_s: float | None = None
     bf_interval_s: float = 30.0
     bf_max_job_test: int = 500
     bf_resolution_s: float = 60.0
@@ -114,7 +124,7 @@ class SlurmSetup:
 
     def check(self, source: str) -> None:
         """Refuse numbers Slurm would refuse, naming ``source`` and the field."""
-        for name in ("bf_interval_s", "bf_resolution_s", "calc_period_s"):
+        for name in ("bf_interval_s", "bf_resolution_s", "calc_period_s", "sched_interval_s"):
             if getattr(self, name) <= 0:
                 raise InputError(f"{source}: {name} must be > 0, got {getattr(self, name)}")
         if self.bf_max_job_test < 1:
