@@ -1,16 +1,20 @@
-"""The Slurm policies keep their pending queue sorted between priority recalculations
-(gpufleet.policies.slurm.order) instead of sorting it at every cycle. Oracle: on seeded
-workloads, every job starts and ends at the same instant, on as many GPUs, as under the
-straightforward full sort at every cycle (``incremental_order = False``)."""
+"""The Slurm policies keep their pending queue in order across cycles and priority
+recalculations (gpufleet.policies.slurm.order: groups of jobs that differ only by age,
+merged lazily) instead of sorting it at every cycle. Oracle: on seeded workloads, every
+job starts and ends at the same instant, on as many GPUs, as under the straightforward
+full sort at every cycle (``incremental_order = False``)."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 
-from gpufleet.domain.scenario import OptionValue
+from gpufleet.domain.jobs import JobDraft
+from gpufleet.domain.scenario import FailureModel, OptionValue, Scenario, WorkloadFactory
 from gpufleet.inputs.scenario.synthetic import synthetic_scenario
 from gpufleet.policies.registry import make_policy
 from gpufleet.policies.slurm.priority import SlurmMultifactor
@@ -26,8 +30,29 @@ CASES: list[tuple[str, dict[str, OptionValue]]] = [
 ]
 
 
-def _run(policy: str, options: dict[str, OptionValue], seed: int, incremental: bool) -> Any:
+def _with_qos(factory: WorkloadFactory, first: int) -> WorkloadFactory:
+    def jobs(seed: int) -> Iterator[JobDraft]:
+        for k, draft in enumerate(factory(seed)):
+            yield draft._replace(priority=10 * ((first + k) % 3))
+
+    return jobs
+
+
+def _mixed(sc: Scenario) -> Scenario:
+    """Three QOS priorities within each program, and node failures that requeue jobs (they
+    come back at the front of the queue, their age counted from the requeue)."""
+    workloads = tuple(
+        (name, _with_qos(factory, i)) for i, (name, factory) in enumerate(sc.workloads)
+    )
+    return dataclasses.replace(sc, workloads=workloads, failures=FailureModel(100.0, 2.0))
+
+
+def _run(
+    policy: str, options: dict[str, OptionValue], seed: int, incremental: bool, mixed: bool = False
+) -> Any:
     sc = synthetic_scenario(400, 48, policy=policy, load=1.2, seed=seed)
+    if mixed:
+        sc = _mixed(sc)
     pol = make_policy(policy, options)
     assert isinstance(pol, SlurmMultifactor)
     pol.incremental_order = incremental
@@ -45,5 +70,25 @@ def test_every_job_starts_when_the_full_resort_at_every_cycle_starts_it(
     assert pol.recalc.count > 1  # several recalculations, so the kept order is rebuilt
     assert pol._sorted._cohorts  # the kept order served the cycles
     assert len(kept.jobs["id"]) > 100  # an overloaded fleet: over 100 of the 400 ended
+    for col in ("id", "start_s", "finish_s", "gpus", "preemptions"):
+        assert np.array_equal(kept.jobs[col], ref.jobs[col]), col
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize(
+    ("policy", "options"),
+    [
+        ("slurm-multifactor", {"weight_qos": 2000.0}),
+        ("slurm-backfill", {"weight_qos": 500.0, "calc_period_s": 45.0}),
+        ("slurm-backfill-easy", {"weight_qos": 1000.0}),
+    ],
+)
+def test_with_qos_levels_and_requeued_jobs_every_job_starts_as_under_the_full_resort(
+    policy: str, options: dict[str, OptionValue], seed: int
+) -> None:
+    kept, pol = _run(policy, options, seed, incremental=True, mixed=True)
+    ref, _ = _run(policy, options, seed, incremental=False, mixed=True)
+    assert pol.recalc.count > 1
+    assert int(np.sum(ref.jobs["preemptions"])) > 0  # failures requeued some jobs
     for col in ("id", "start_s", "finish_s", "gpus", "preemptions"):
         assert np.array_equal(kept.jobs[col], ref.jobs[col]), col

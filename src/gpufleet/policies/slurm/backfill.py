@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, ClassVar
 
 from gpufleet.domain.gpus import default_catalog
@@ -125,10 +126,10 @@ class SlurmBackfillEasy(SlurmMultifactor):
         return job.remaining_s / slowest
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
-        queue = self.ordered(snap, snap.cohort(cohort))
+        queue = self.iter_ordered(snap, snap.cohort(cohort))
         self.reservations.pop(cohort, None)
         started: list[tuple[Job, Placement]] = []
-        for i, job in enumerate(queue):
+        for job in queue:
             mark = len(d.admit)
             if self.try_start(snap, job, d):
                 started.append(d.admit[mark])
@@ -138,7 +139,7 @@ class SlurmBackfillEasy(SlurmMultifactor):
             res = self.reserve(snap, job, started)
             if res is not None:
                 self.reservations[cohort] = (job.spec.id, res.start_s)
-            self.backfill(snap, res, queue[i + 1 : i + 1 + self.depth], d)
+            self.backfill(snap, res, list(islice(queue, self.depth)), d)
             return
 
     def reserve(

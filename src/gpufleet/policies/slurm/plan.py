@@ -40,6 +40,7 @@ N) for I intervals, W intervals in its window and N nodes of its groups.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import islice
 from typing import Any, ClassVar
 
 from gpufleet.domain.reasons import Reason
@@ -103,12 +104,12 @@ class SlurmBackfill(SlurmBackfillEasy):
         return None if held is None else ReservedStart(*held)
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
-        queue = self.ordered(snap, snap.cohort(cohort))
+        queue = self.iter_ordered(snap, snap.cohort(cohort))
         waiting: list[Job] = []
-        for i, job in enumerate(queue):  # 1. the main scheduler
+        for job in queue:  # 1. the main scheduler
             if self.try_start(snap, job, d) or self.held_by_limit(d):
                 continue
-            waiting = queue[i:]
+            waiting = [job]  # and the rest of the queue, read only if the pass examines it
             break
         if not waiting:
             self.reservations.pop(cohort, None)
@@ -120,6 +121,7 @@ class SlurmBackfill(SlurmBackfillEasy):
             return
         self.reservations.pop(cohort, None)
         self.planned[cohort] = {}
+        waiting += islice(queue, self.depth - 1)  # the pass examines bf_max_job_test jobs
         self.backfill_pass(snap, cohort, waiting, d)
 
     def backfill_pass(self, snap: Snapshot, cohort: str, waiting: list[Job], d: Decision) -> None:

@@ -51,7 +51,7 @@ fair-share ranking is O(p log p) in programs; usage is advanced in O(programs se
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import ClassVar, NamedTuple
 
 from gpufleet.domain.reasons import Reason
@@ -369,7 +369,7 @@ class SlurmMultifactor(BasePolicy):
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
         """Strict priority order; a job held by an association limit is passed over
         (:mod:`gpufleet.policies.slurm.limits`), any other refusal ends the cohort's pass."""
-        for job in self.ordered(snap, snap.cohort(cohort)):
+        for job in self.iter_ordered(snap, snap.cohort(cohort)):
             if not self.try_start(snap, job, d) and not self.held_by_limit(d):
                 return
 
@@ -382,26 +382,37 @@ class SlurmMultifactor(BasePolicy):
     def ordered(self, snap: Snapshot, cohort: CohortState) -> list[Job]:
         """The cohort's pending jobs by preemption level (jobs that can preempt first, when
         preemption is on), priority (highest first), submit time, id."""
-        prio = self.priorities(snap, cohort)
+        return list(self.iter_ordered(snap, cohort))
+
+    def iter_ordered(self, snap: Snapshot, cohort: CohortState) -> Iterator[Job]:
+        """:meth:`ordered`, lazily: a pass that stops early reads only what it uses."""
         now = snap.now_s
+        if self.incremental_order and self.recalc.period_s > 0 and not self.preempt_gap:
+            # priorities are kept between recalculations, and no level changes: the kept
+            # order (module order) serves, re-weighed at each recalculation
+            self._sorted.sync(cohort, lambda job: self.queued_since_s(job, now))
+            if cohort.name not in self.recalc.qos_max:  # the pass's scale, without a scan
+                self.recalc.qos_max[cohort.name] = self._sorted.top_qos(cohort.name)
+            factors = self.factors_of(snap, cohort)
+            keying = _Keying(self, factors, self._priorities(snap, factors), now)
+            return self._sorted.ordered(cohort, keying, self.recalc.count)
+        prio = self.priorities(snap, cohort)
         level = preempt_levels(cohort, self.preempt_gap) if self.preempt_gap else {}
 
         def key(job: Job) -> Key:
             lv = level.get(job.spec.priority, 0)
             return (-lv, -prio(job), self.queued_since_s(job, now), job.spec.id)
 
-        if self.incremental_order and self.recalc.period_s > 0 and not self.preempt_gap:
-            # priorities are kept between recalculations, and no level changes: the keys
-            # of waiting jobs are fixed within one pass (module order)
-            return self._sorted.ordered(cohort, key, self.recalc.count)
-        return sorted(cohort.queue.values(), key=key)
+        return iter(sorted(cohort.queue.values(), key=key))
 
     def priorities(self, snap: Snapshot, cohort: CohortState) -> Callable[[Job], float]:
         """Each pending job's priority as Slurm holds it: set when the job is first seen
         (``priority_p_set`` at submission) and again at every recalculation
         (``decay_apply_weighted_factors`` in the decay thread), from the fair-share of the
         last recalculation; with ``calc_period_s`` 0 every cycle recalculates."""
-        factors = self.factors_of(snap, cohort)
+        return self._priorities(snap, self.factors_of(snap, cohort))
+
+    def _priorities(self, snap: Snapshot, factors: _FactorFn) -> Callable[[Job], float]:
         w = self.weights
         if self.recalc.period_s == 0:
             return lambda job: sum(wi * fi for wi, fi in zip(w, factors(job), strict=True))
@@ -539,3 +550,37 @@ class _FactorFn:
         pp = job.program.priority
         part = max(0, pp) / self.part_max if self.part_max > 0 else 0.0
         return (self.fs.get(job.program.index, 0.0), size, qos, part)
+
+
+class _Keying:
+    """The keys of one cycle for :class:`~gpufleet.policies.slurm.order.SortedQueues`
+    (its ``Keying``): a job queued since before the pass instant has the priority
+    ``factors.weighted(job, since, at)``, whose factors but the age depend only on the
+    job's (GPUs, QOS, program), its group; any other job is keyed as the full sort keys it
+    (its priority kept in the recalculation's cache)."""
+
+    __slots__ = ("at_s", "factors", "now_s", "policy", "prio")
+
+    def __init__(
+        self,
+        policy: SlurmMultifactor,
+        factors: _FactorFn,
+        prio: Callable[[Job], float],
+        now_s: float,
+    ) -> None:
+        assert policy.recalc.at_s is not None  # a pass precedes every ordering
+        self.policy, self.factors, self.prio, self.now_s = policy, factors, prio, now_s
+        self.at_s = policy.recalc.at_s
+
+    def since(self, job: Job) -> float:
+        return self.policy.queued_since_s(job, self.now_s)
+
+    def group(self, job: Job) -> Hashable:
+        return (job.spec.gpus, job.spec.priority, job.program.index)
+
+    def weigh(self, job: Job) -> Callable[[float], float]:
+        factors, at, w = self.factors, self.at_s, self.policy.weights
+        return lambda since: factors.weighted(job, since, at, w)
+
+    def key(self, job: Job) -> Key:
+        return (0, -self.prio(job), self.since(job), job.spec.id)
