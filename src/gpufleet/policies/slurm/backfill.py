@@ -126,21 +126,16 @@ class SlurmBackfillEasy(SlurmMultifactor):
         return job.remaining_s / slowest
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
-        queue = self.iter_ordered(snap, snap.cohort(cohort))
         self.reservations.pop(cohort, None)
-        started: list[tuple[Job, Placement]] = []
-        for job in queue:
-            mark = len(d.admit)
-            if self.try_start(snap, job, d):
-                started.append(d.admit[mark])
-                continue
-            if self.held_by_limit(d):
-                continue  # skipped, as Slurm skips a job an association limit holds
-            res = self.reserve(snap, job, started)
-            if res is not None:
-                self.reservations[cohort] = (job.spec.id, res.start_s)
-            self.backfill(snap, res, list(islice(queue, self.depth)), d)
+        mark = len(d.admit)
+        job, queue = self.main_pass(snap, snap.cohort(cohort), d)  # limits: passed over
+        if job is None:
             return
+        started = d.admit[mark:]  # what the main pass started, one entry per job
+        res = self.reserve(snap, job, started)
+        if res is not None:
+            self.reservations[cohort] = (job.spec.id, res.start_s)
+        self.backfill(snap, res, list(islice(queue, self.depth)), d)
 
     def reserve(
         self, snap: Snapshot, top: Job, started: list[tuple[Job, Placement]]

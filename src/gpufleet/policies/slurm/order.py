@@ -39,12 +39,20 @@ import heapq
 from collections.abc import Callable, Hashable, Iterator
 from typing import Protocol, cast
 
+from gpufleet.domain.reasons import Reason
 from gpufleet.state.cluster import CohortState
 from gpufleet.state.jobs import Job
 
 Key = tuple[int, float, float, int]  # (-level, -priority, queued since, job id)
 _Entry = tuple[Key, Hashable, int]  # a run's key at a position, the run, the position
 _LOOSE = ("loose",)  # the run of loose jobs
+Like = tuple[int, int, tuple[str, ...]]  # what an association limit looks at in a job
+PassOver = tuple[set[Like], list[tuple[Job, Reason]]]
+
+
+def like(job: Job) -> Like:
+    """Program, GPUs, allowed GPU types: jobs alike in these are alike to every limit."""
+    return (job.program.index, job.spec.gpus, job.spec.gpu_types)
 
 
 class Keying(Protocol):
@@ -81,13 +89,15 @@ class _Group:
 class _Held:
     __slots__ = (
         "cache",
-        "dirty",
         "entry",
         "fresh",
+        "frontier",
         "generation",
+        "gone",
         "groups",
-        "heads",
+        "keying",
         "loose",
+        "prefix",
         "qos",
         "queue",
     )
@@ -98,11 +108,16 @@ class _Held:
         # job id -> (its group, or None when loose; queued since; QOS priority)
         self.entry: dict[int, tuple[Hashable | None, float, int]] = {}
         self.groups: dict[Hashable, _Group] = {}
+        self.keying: Keying | None = None  # of the pass's first ordering
         self.loose: list[Key] = []
         self.fresh: list[Job] = []  # arrived, not keyed yet
-        self.cache: dict[int, Key] = {}  # group members' keys in this pass
-        self.heads: dict[Hashable, _Entry] = {}
-        self.dirty: set[Hashable] = set()
+        self.cache: dict[int, Key] = {}  # keys in this pass (loose jobs and group members)
+        # left the queue, still in a group's list or the loose list until the next compaction
+        self.gone: dict[int, tuple[Hashable | None, float]] = {}
+        # the order as read so far in this pass (gone jobs included), and the merge's heap
+        # after it (None: to be rebuilt)
+        self.prefix: list[tuple[int, Job, Like]] = []
+        self.frontier: list[_Entry] | None = None
         self.qos: dict[int, int] = {}  # QOS priority -> queued jobs with it
 
 
@@ -156,41 +171,61 @@ class SortedQueues:
 
     def _drop(self, held: _Held, jid: int) -> None:
         gid, since, qos = held.entry.pop(jid)
-        if gid is None:
-            k = held.cache.pop(jid, None)
-            if k is not None:  # keyed; else still fresh
-                del held.loose[bisect.bisect_left(held.loose, k)]
-            else:
-                held.fresh = [j for j in held.fresh if j.spec.id != jid]
-        else:
-            members = held.groups[gid].members
-            i = bisect.bisect_left(members, (since, jid))
-            del members[i]
-            held.cache.pop(jid, None)
-            if i == 0:
-                held.dirty.add(gid)
+        if gid is None and jid not in held.cache:  # not keyed yet
+            held.fresh = [j for j in held.fresh if j.spec.id != jid]
+        else:  # read past from now on, taken out of its list at the next compaction
+            held.gone[jid] = (gid, since)
         n = held.qos[qos] - 1
         if n:
             held.qos[qos] = n
         else:
             del held.qos[qos]
 
+    def _compact(self, held: _Held) -> None:
+        """Gone jobs out of their lists; the order is read anew from the lists."""
+        for jid, (gid, since) in held.gone.items():
+            if gid is None:
+                k = held.cache.pop(jid)
+                del held.loose[bisect.bisect_left(held.loose, k)]
+            else:
+                members = held.groups[gid].members
+                del members[bisect.bisect_left(members, (since, jid))]
+                held.cache.pop(jid, None)
+        held.gone.clear()
+        held.prefix = []
+        held.frontier = None
+
     # --- the order -----------------------------------------------------------------------
-    def ordered(self, cohort: CohortState, keying: Keying, generation: int) -> Iterator[Job]:
+    def ordered(
+        self,
+        cohort: CohortState,
+        keying: Keying,
+        generation: int,
+        pass_over: PassOver | None = None,
+    ) -> Iterator[Job]:
         """The cohort's pending jobs (as of the last :meth:`sync`) in key order, lazily;
-        ``generation`` counts the passes: a new one re-weighs every group."""
+        ``generation`` counts the passes: a new one re-weighs every group. With
+        ``pass_over`` = (alike, blocked), a job :func:`like` one in ``alike`` (a set the
+        caller fills as it reads) is not handed out but added to ``blocked`` as held by a
+        limit (``Reason.QUOTA``), in its place in the order."""
         held = self._cohorts[cohort.name]
         if held.generation != generation:
+            self._compact(held)
             self._new_pass(held, keying, generation)
-        for job in held.fresh:
-            k = held.cache[job.spec.id] = keying.key(job)
-            bisect.insort(held.loose, k)
-        held.fresh = []
-        held.dirty.add(_LOOSE)
-        for gid in held.dirty:
-            self._head(held, gid)
-        held.dirty.clear()
-        return self._merge(held, cohort.queue)
+        if held.fresh:  # arrivals: keyed as the full sort keys them, into the loose list
+            self._compact(held)
+            for job in held.fresh:
+                k = held.cache[job.spec.id] = keying.key(job)
+                bisect.insort(held.loose, k)
+            held.fresh = []
+        if held.frontier is None:
+            heads = [(h, gid, 0) for gid in held.groups if (h := self._key(held, gid, 0))]
+            if held.loose:
+                heads.append((held.loose[0], _LOOSE, 0))
+            heapq.heapify(heads)
+            held.frontier = heads
+        alike, blocked = pass_over if pass_over is not None else (set(), [])
+        return self._read(held, cast(dict[int, Job], held.queue), alike, blocked)
 
     def _new_pass(self, held: _Held, keying: Keying, generation: int) -> None:
         held.generation = generation
@@ -212,9 +247,9 @@ class SortedQueues:
             bisect.insort(g.members, (since, jid))
             held.entry[jid] = (gid, since, qos)
         held.fresh = fresh
+        held.keying = keying
         for g in held.groups.values():
-            g.weigh = keying.weigh(g.rep)
-        held.dirty = set(held.groups)
+            g.weigh = None  # made when the group is first read in this pass
 
     def _key(self, held: _Held, gid: Hashable, pos: int) -> Key | None:
         if gid is _LOOSE:
@@ -225,26 +260,46 @@ class SortedQueues:
         since, jid = members[pos]
         k = held.cache.get(jid)
         if k is None:
-            weigh = held.groups[gid].weigh
-            assert weigh is not None
-            k = held.cache[jid] = (0, -weigh(since), since, jid)
+            g = held.groups[gid]
+            if g.weigh is None:
+                assert held.keying is not None
+                g.weigh = held.keying.weigh(g.rep)
+            k = held.cache[jid] = (0, -g.weigh(since), since, jid)
         return k
 
-    def _head(self, held: _Held, gid: Hashable) -> None:
-        k = self._key(held, gid, 0)
-        if k is None:
-            held.heads.pop(gid, None)
-        else:
-            held.heads[gid] = (k, gid, 0)
-
-    def _merge(self, held: _Held, queue: dict[int, Job]) -> Iterator[Job]:
-        heap = list(held.heads.values())
-        heapq.heapify(heap)
+    def _read(
+        self,
+        held: _Held,
+        queue: dict[int, Job],
+        alike: set[Like],
+        blocked: list[tuple[Job, Reason]],
+    ) -> Iterator[Job]:
+        """The order read so far (less the gone jobs), then further by the merge, each job
+        read being added to what is read so far before it is handed out."""
+        prefix, gone, quota = held.prefix, held.gone, Reason.QUOTA
+        for jid, job, lk in prefix:  # only this reader appends, after this loop
+            if jid in gone:
+                continue
+            if lk in alike:
+                blocked.append((job, quota))
+                continue
+            yield job
+        heap = held.frontier
+        assert heap is not None
         while heap:
             k, gid, pos = heap[0]
-            yield queue[k[3]]
             nxt = self._key(held, gid, pos + 1)
             if nxt is None:
                 heapq.heappop(heap)
             else:
                 heapq.heapreplace(heap, (nxt, gid, pos + 1))
+            jid = k[3]
+            if jid in gone:
+                continue
+            job = queue[jid]
+            lk = like(job)
+            prefix.append((jid, job, lk))
+            if lk in alike:
+                blocked.append((job, quota))
+                continue
+            yield job

@@ -104,16 +104,11 @@ class SlurmBackfill(SlurmBackfillEasy):
         return None if held is None else ReservedStart(*held)
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
-        queue = self.iter_ordered(snap, snap.cohort(cohort))
-        waiting: list[Job] = []
-        for job in queue:  # 1. the main scheduler
-            if self.try_start(snap, job, d) or self.held_by_limit(d):
-                continue
-            waiting = [job]  # and the rest of the queue, read only if the pass examines it
-            break
-        if not waiting:
+        blocked, queue = self.main_pass(snap, snap.cohort(cohort), d)  # 1. main scheduler
+        if blocked is None:
             self.reservations.pop(cohort, None)
             return
+        waiting = [blocked]  # and the rest of the queue, read only if the pass examines it
         if not self._bf_now:  # 2. backfill waits for its interval
             assert self._bf_last_s is not None
             due = self._bf_last_s + self.bf_interval_s

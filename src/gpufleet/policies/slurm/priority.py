@@ -62,7 +62,7 @@ from gpufleet.policies.placement import BestFit
 from gpufleet.policies.slurm.conftext import read_setup_files
 from gpufleet.policies.slurm.fairtree import fair_tree_factors
 from gpufleet.policies.slurm.limits import SlurmLimits
-from gpufleet.policies.slurm.order import Key, SortedQueues
+from gpufleet.policies.slurm.order import Key, Like, PassOver, SortedQueues, like
 from gpufleet.policies.slurm.preempt import QosPreemption, preempt_levels
 from gpufleet.policies.slurm.setup import SlurmSetup
 from gpufleet.state.cluster import CohortState
@@ -325,8 +325,9 @@ class SlurmMultifactor(BasePolicy):
                 "name sshare's output in 'slurm_sshare' (or pass a setup with fairshare)"
             )
         self.tree = cfg.tree if cfg is not None else None
-        # the queue kept sorted between recalculations (False: sorted anew at every cycle,
-        # the straightforward reference the tests compare it with)
+        # the queue kept sorted between recalculations and a limit's refusal reused within a
+        # main pass (False: sorted anew at every cycle and every job asked, the
+        # straightforward reference the tests compare it with)
         self.incremental_order = True
         self._sorted = SortedQueues()
 
@@ -369,9 +370,36 @@ class SlurmMultifactor(BasePolicy):
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
         """Strict priority order; a job held by an association limit is passed over
         (:mod:`gpufleet.policies.slurm.limits`), any other refusal ends the cohort's pass."""
-        for job in self.iter_ordered(snap, snap.cohort(cohort)):
-            if not self.try_start(snap, job, d) and not self.held_by_limit(d):
-                return
+        self.main_pass(snap, snap.cohort(cohort), d)
+
+    def main_pass(
+        self, snap: Snapshot, cohort: CohortState, d: Decision
+    ) -> tuple[Job | None, Iterator[Job]]:
+        """Start the cohort's jobs in order; a job held by an association limit is passed
+        over; the first job refused otherwise ends the pass. Returns it (None: none was)
+        and the order, to be read on past it.
+
+        Without preemption a pass only takes GPUs and brings limits nearer, so a job
+        :func:`~gpufleet.policies.slurm.order.like` one a limit held is held too: it is
+        recorded as held (same reason, same place in ``d.blocked``) without being placed
+        again."""
+        alike: set[Like] = set()
+        same = self.preemption is None and self.incremental_order  # else: ask each job
+        queue = self.iter_ordered(snap, cohort, (alike, d.blocked) if same else None)
+        try:
+            for job in queue:
+                if same and like(job) in alike:  # (the kept order passes them over itself)
+                    d.blocked.append((job, Reason.QUOTA))
+                    continue
+                if self.try_start(snap, job, d):
+                    continue
+                if not self.held_by_limit(d):
+                    return job, queue
+                if same:
+                    alike.add(like(job))
+            return None, queue
+        finally:
+            alike.clear()  # read on past the pass, the order hands out every job
 
     @staticmethod
     def held_by_limit(d: Decision) -> bool:
@@ -384,8 +412,12 @@ class SlurmMultifactor(BasePolicy):
         preemption is on), priority (highest first), submit time, id."""
         return list(self.iter_ordered(snap, cohort))
 
-    def iter_ordered(self, snap: Snapshot, cohort: CohortState) -> Iterator[Job]:
-        """:meth:`ordered`, lazily: a pass that stops early reads only what it uses."""
+    def iter_ordered(
+        self, snap: Snapshot, cohort: CohortState, pass_over: PassOver | None = None
+    ) -> Iterator[Job]:
+        """:meth:`ordered`, lazily: a pass that stops early reads only what it uses.
+        ``pass_over``: as :meth:`~gpufleet.policies.slurm.order.SortedQueues.ordered`
+        takes it, where the kept order serves (else every job is handed out)."""
         now = snap.now_s
         if self.incremental_order and self.recalc.period_s > 0 and not self.preempt_gap:
             # priorities are kept between recalculations, and no level changes: the kept
@@ -395,7 +427,7 @@ class SlurmMultifactor(BasePolicy):
                 self.recalc.qos_max[cohort.name] = self._sorted.top_qos(cohort.name)
             factors = self.factors_of(snap, cohort)
             keying = _Keying(self, factors, self._priorities(snap, factors), now)
-            return self._sorted.ordered(cohort, keying, self.recalc.count)
+            return self._sorted.ordered(cohort, keying, self.recalc.count, pass_over)
         prio = self.priorities(snap, cohort)
         level = preempt_levels(cohort, self.preempt_gap) if self.preempt_gap else {}
 
@@ -520,6 +552,26 @@ class _FactorFn:
         age, fs, size, qos, part = self.raw(job, since_s, when_s)
         return sum((w[0] * age, w[1] * fs, w[2] * size, w[3] * qos, w[4] * part))
 
+    def weigher(self, job: Job, when_s: float, w: Factors) -> Callable[[float], float]:
+        """:meth:`weighted` for the jobs of ``job``'s (GPUs, QOS, program), as a function of
+        when they were queued: the factors but the age and their products with the weights
+        are taken once, the sum is the same tuple summed in the same order."""
+        _, fs, size, qos, part = self.raw(job, when_s, when_s)
+        w0, c1, c2, c3, c4 = w[0], w[1] * fs, w[2] * size, w[3] * qos, w[4] * part
+        max_age = self.policy.max_age_s
+
+        def weigh(since_s: float) -> float:
+            waited = when_s - since_s
+            waited = waited if waited > 0.0 else 0.0
+            if max_age > 0:
+                age = waited / max_age
+                age = age if age < 1.0 else 1.0
+            else:
+                age = 1.0
+            return sum((w0 * age, c1, c2, c3, c4))
+
+        return weigh
+
     def raw(self, job: Job, since_s: float, when_s: float) -> _Raw:
         """The factors as a plain tuple (module docstring's formula). All but the age
         depend only on the job's GPUs, QOS and program, so they are kept per such triple
@@ -579,8 +631,7 @@ class _Keying:
         return (job.spec.gpus, job.spec.priority, job.program.index)
 
     def weigh(self, job: Job) -> Callable[[float], float]:
-        factors, at, w = self.factors, self.at_s, self.policy.weights
-        return lambda since: factors.weighted(job, since, at, w)
+        return self.factors.weigher(job, self.at_s, self.policy.weights)
 
     def key(self, job: Job) -> Key:
         return (0, -self.prio(job), self.since(job), job.spec.id)
