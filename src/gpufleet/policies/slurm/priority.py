@@ -44,8 +44,11 @@ requeued jobs age and jobs that can preempt are ordered first, are in
 :mod:`gpufleet.policies.slurm.preempt`. A requeued job's age counts from its requeue
 (Slurm resets its submit time), with or without preemption.
 
-Cost per cycle: the cohort's pending queue is sorted, O(n log n) in pending jobs; the
-fair-share ranking is O(p log p) in programs; usage is advanced in O(programs seen).
+Cost per cycle: with a calc period (and no QOS preemption) the order is kept
+(:mod:`gpufleet.policies.slurm.order`): O(g) per recalculation for g groups of jobs alike
+but for their age, then O(log g) per job the pass reads; else the queue is sorted, O(n log
+n) in pending jobs. The fair-share ranking is O(p log p) in programs; usage is advanced in
+O(programs seen).
 """
 
 from __future__ import annotations
@@ -419,7 +422,8 @@ class SlurmMultifactor(BasePolicy):
         ``pass_over``: as :meth:`~gpufleet.policies.slurm.order.SortedQueues.ordered`
         takes it, where the kept order serves (else every job is handed out)."""
         now = snap.now_s
-        if self.incremental_order and self.recalc.period_s > 0 and not self.preempt_gap:
+        kept = self.recalc.period_s > 0 and self.recalc.at_s is not None  # a pass was made
+        if self.incremental_order and kept and not self.preempt_gap:
             # priorities are kept between recalculations, and no level changes: the kept
             # order (module order) serves, re-weighed at each recalculation
             self._sorted.sync(cohort, lambda job: self.queued_since_s(job, now))
