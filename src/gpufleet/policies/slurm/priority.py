@@ -54,6 +54,7 @@ O(programs seen).
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import ClassVar, NamedTuple
 
@@ -95,8 +96,11 @@ def level_fairness(shares: float, sib_shares: float, usage: float, sib_usage: fl
 
 
 def _tie_groups(items: list[tuple[float, int]]) -> list[list[int]]:
-    """(LF, key) pairs grouped by equal LF, highest LF first."""
-    items.sort(key=lambda x: -x[0])
+    """(LF, key) pairs grouped by equal LF, highest LF first (a stable sort: equal LFs in
+    their given order; there is no NaN, so descending LF is ascending -LF)."""
+    if len(items) == 1:
+        return [[items[0][1]]]
+    items.sort(key=_first, reverse=True)
     groups: list[list[int]] = []
     last = math.nan
     for lf, key in items:
@@ -108,25 +112,30 @@ def _tie_groups(items: list[tuple[float, int]]) -> list[list[int]]:
     return groups
 
 
+_first = operator.itemgetter(0)
+
+
 def fair_tree(tree: Mapping[str, Mapping[int, tuple[float, float]]]) -> dict[int, float]:
     """Fair Tree fair-share factors. ``tree``: entity -> program key -> (shares, usage)."""
-    n = sum(len(progs) for progs in tree.values())
+    n = sum([len(progs) for progs in tree.values()])
     if n == 0:
         return {}
     names = list(tree)
+    # per entity the sums of its programs' shares and usage (in the programs' order: the
+    # same floats as summing them again below would give)
     ent = [
-        (sum(s for s, _ in tree[e].values()), sum(u for _, u in tree[e].values())) for e in names
+        (sum([s for s, _ in progs.values()]), sum([u for _, u in progs.values()]))
+        for progs in tree.values()
     ]
-    all_s, all_u = sum(s for s, _ in ent), sum(u for _, u in ent)
+    all_s, all_u = sum([s for s, _ in ent]), sum([u for _, u in ent])
     ent_lf = [(level_fairness(s, all_s, u, all_u), i) for i, (s, u) in enumerate(ent)]
     out: dict[int, float] = {}
     rank = n
     for group in _tie_groups(ent_lf):
         merged: list[tuple[float, int]] = []
         for i in group:
-            progs = tree[names[i]]
-            ps, pu = sum(s for s, _ in progs.values()), sum(u for _, u in progs.values())
-            merged += [(level_fairness(s, ps, u, pu), k) for k, (s, u) in progs.items()]
+            ps, pu = ent[i]
+            merged += [(level_fairness(s, ps, u, pu), k) for k, (s, u) in tree[names[i]].items()]
         for tied in _tie_groups(merged):
             for k in tied:
                 out[k] = rank / n
