@@ -40,12 +40,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, ClassVar
 
 from gpufleet.domain.gpus import default_catalog
 from gpufleet.domain.reasons import Reason
 from gpufleet.policies.base import Decision, ReservedStart
 from gpufleet.policies.options import POSITIVE_INT, Options
+from gpufleet.policies.slurm.order import Like, like
 from gpufleet.policies.slurm.priority import SlurmMultifactor
 from gpufleet.state.capacity import CapacityIndex, Placement, Slots
 from gpufleet.state.jobs import Job
@@ -84,6 +86,42 @@ def fits_later(cap: CapacityIndex, groups: list[int], delta: dict[int, int], gpu
             if any(n not in delta for n in g.buckets[k]):
                 return True
     return False
+
+
+class _Shadow:
+    """:func:`fits_later` for a ``delta`` that only grows, with the free counts fixed (the
+    search for the shadow time): per group, the sum of its nodes' deltas (the gang test)
+    and whether one of its nodes has reached ``gpus`` (the one-node test) are kept as
+    GPUs are added, instead of going over every node added so far at each end."""
+
+    def __init__(self, cap: CapacityIndex, groups: list[int], gpus: int) -> None:
+        self.cap, self.groups, self.gpus = cap, groups, gpus
+        self.sum = dict.fromkeys(groups, 0)
+        self.hit: set[int] = set()
+
+    def added(self, slots: Slots, delta: dict[int, int]) -> None:
+        cap = self.cap
+        for node, n in slots:
+            gi = cap.node_group[node]
+            if gi in self.sum:
+                self.sum[gi] += n
+                if cap.node_free[node] + delta[node] >= self.gpus:
+                    self.hit.add(gi)
+
+    def fits(self, delta: dict[int, int]) -> bool:
+        cap, gpus = self.cap, self.gpus
+        for gi in self.groups:
+            g = cap.groups[gi]
+            if gpus > g.max_gpus:
+                if g.free_total + self.sum[gi] >= gpus:
+                    return True
+                continue
+            if gi in self.hit:
+                return True
+            for k in range(gpus, g.max_gpus + 1):
+                if any(n not in delta for n in g.buckets[k]):
+                    return True
+        return False
 
 
 class SlurmBackfillEasy(SlurmMultifactor):
@@ -127,21 +165,16 @@ class SlurmBackfillEasy(SlurmMultifactor):
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
         if not self.main_now:  # EASY's pass is the main scheduler's (timing.py)
             return
-        queue = self.ordered(snap, snap.cohort(cohort))
         self.reservations.pop(cohort, None)
-        started: list[tuple[Job, Placement]] = []
-        for i, job in enumerate(queue):
-            mark = len(d.admit)
-            if self.try_start(snap, job, d):
-                started.append(d.admit[mark])
-                continue
-            if self.held_by_limit(d):
-                continue  # skipped, as Slurm skips a job an association limit holds
-            res = self.reserve(snap, job, started)
-            if res is not None:
-                self.reservations[cohort] = (job.spec.id, res.start_s)
-            self.backfill(snap, res, queue[i + 1 : i + 1 + self.depth], d)
+        mark = len(d.admit)
+        job, queue = self.main_pass(snap, snap.cohort(cohort), d)  # limits: passed over
+        if job is None:
             return
+        started = d.admit[mark:]  # what the main pass started, one entry per job
+        res = self.reserve(snap, job, started)
+        if res is not None:
+            self.reservations[cohort] = (job.spec.id, res.start_s)
+        self.backfill(snap, res, list(islice(queue, self.depth)), d)
 
     def reserve(
         self, snap: Snapshot, top: Job, started: list[tuple[Job, Placement]]
@@ -161,13 +194,21 @@ class SlurmBackfillEasy(SlurmMultifactor):
                 ends.append((now + self.limit_s(j), j.spec.id, pl.slots))
         ends.sort()
         res = Reservation(top, now, groups)
+        # the test kept as the ends are added (False: fits_later anew, the reference)
+        shadow = _Shadow(cap, groups, top.spec.gpus) if self.incremental_order else None
         i = 0
         while i < len(ends):
             t = ends[i][0]
             while i < len(ends) and ends[i][0] == t:
                 res.add(ends[i][2], +1)
+                if shadow is not None:
+                    shadow.added(ends[i][2], res.delta)
                 i += 1
-            if fits_later(cap, groups, res.delta, top.spec.gpus):
+            if (
+                shadow.fits(res.delta)
+                if shadow is not None
+                else fits_later(cap, groups, res.delta, top.spec.gpus)
+            ):
                 res.start_s = t
                 return res
         return None
@@ -175,8 +216,15 @@ class SlurmBackfillEasy(SlurmMultifactor):
     def backfill(
         self, snap: Snapshot, res: Reservation | None, candidates: list[Job], d: Decision
     ) -> None:
-        """Phase 3: start the candidates that fit now and leave the reservation intact."""
+        """Phase 3: start the candidates that fit now and leave the reservation intact.
+        Without preemption this phase only takes GPUs, so a candidate like one a limit
+        held is held too (as in :meth:`main_pass`): recorded so, not placed again."""
+        alike: set[Like] = set()
+        same = self.preemption is None and self.incremental_order
         for job in candidates:
+            if same and like(job) in alike:
+                d.blocked.append((job, Reason.QUOTA))
+                continue
             got = self.placement.place(snap, job, self.admission)
             if isinstance(got, Placement):
                 if res is not None and not self._keeps(snap, res, job, got):
@@ -187,6 +235,8 @@ class SlurmBackfillEasy(SlurmMultifactor):
                 why = self._preempt_for(snap, res, job, d, got)
                 if why is not None:
                     d.blocked.append((job, why))
+                    if same and why is Reason.QUOTA:
+                        alike.add(like(job))
 
     def _preempt_for(
         self, snap: Snapshot, res: Reservation | None, job: Job, d: Decision, why: Reason

@@ -26,8 +26,8 @@ import numpy.typing as npt
 
 from gpufleet.state.capacity import CapacityIndex, Slots
 
-Row = npt.NDArray[np.int64]
-Grid = npt.NDArray[np.int64]  # intervals x nodes
+Row = npt.NDArray[np.int32]
+Grid = npt.NDArray[np.int32]  # intervals x nodes (32 bits: half the memory to read)
 
 
 class NodeSpace:
@@ -40,6 +40,7 @@ class NodeSpace:
         self.res = resolution_s
         self.nodes: list[int] = []
         self.group_nodes: dict[int, npt.NDArray[np.intp]] = {}  # group -> local positions
+        self.span: dict[int, slice] = {}
         self.top: dict[int, int] = {}
         for gi in groups:
             g = cap.groups[gi]
@@ -47,17 +48,22 @@ class NodeSpace:
             for bucket in g.buckets:
                 self.nodes.extend(bucket)
             self.group_nodes[gi] = np.arange(first, len(self.nodes), dtype=np.intp)
+            self.span[gi] = slice(first, len(self.nodes))  # the same, as a slice
             self.top[gi] = g.max_gpus
         self.times: list[float] = [now_s]
-        # free[i, k]: free GPUs of the k-th node from times[i] to times[i + 1]
-        self.free: Grid = np.array([[cap.node_free[n] for n in self.nodes]], dtype=np.int64)
+        self._times: npt.NDArray[np.float64] | None = None  # times as an array, when read
+        # free[i, k]: free GPUs of the k-th node from times[i] to times[i + 1]; the first
+        # rows of a buffer with room to insert rows in place (_split)
+        self.free: Grid = np.array([[cap.node_free[n] for n in self.nodes]], dtype=np.int32)
+        self._buf: Grid = self.free
         self.pos = {n: k for k, n in enumerate(self.nodes)}
-        # (kind, *groups) -> (GPUs, limit, earliest start found) of the jobs planned so far,
-        # kind 1 for jobs that fit one node of every group, 2 for jobs larger than any:
-        # within a kind a job fits where one asking more GPUs for longer fits, and the plan
-        # only loses free GPUs once the running jobs are entered, so a job asking at least
-        # as many GPUs for at least as long cannot start earlier (inf: it fitted nowhere)
-        self.memo: dict[tuple[int, ...], list[tuple[int, float, float]]] = {}
+        # (kind, *groups) -> (GPUs, limit) -> the latest earliest start found for the jobs
+        # planned so far that asked them, kind 1 for jobs that fit one node of every group,
+        # 2 for jobs larger than any: within a kind a job fits where one asking more GPUs
+        # for longer fits, and the plan only loses free GPUs once the running jobs are
+        # entered, so a job asking at least as many GPUs for at least as long cannot start
+        # earlier (inf: it fitted nowhere)
+        self.memo: dict[tuple[int, ...], dict[tuple[int, float], float]] = {}
 
     def rounded(self, t: float) -> float:
         """``t`` rounded down to the resolution, and after now (an overdue job's GPUs are
@@ -74,7 +80,15 @@ class NodeSpace:
         if i < len(self.times) and self.times[i] == t:
             return i
         self.times.insert(i, t)
-        self.free = np.insert(self.free, i, self.free[i - 1], axis=0)
+        self._times = None
+        rows, buf = len(self.free), self._buf
+        if rows == len(buf):  # full: a buffer twice as tall
+            buf = np.empty((2 * rows, buf.shape[1]), dtype=buf.dtype)
+            buf[:rows] = self.free
+            self._buf = buf
+        buf[i + 1 : rows + 1] = buf[i:rows]  # (numpy copies overlapping slices as if apart)
+        buf[i] = buf[i - 1]
+        self.free = buf[: rows + 1]
         return i
 
     def change(self, slots: Slots, start: float, end: float | None, sign: int) -> None:
@@ -101,7 +115,9 @@ class NodeSpace:
                 if k is not None:
                     delta[at[t], k] += n
         self.times = [self.now_s, *stamps]
-        self.free = np.vstack([self.free[:1], self.free[0] + np.cumsum(delta, axis=0)])
+        self._times = None
+        grid = np.vstack([self.free[:1], self.free[0] + np.cumsum(delta, axis=0)])
+        self.free = self._buf = grid.astype(np.int32)
 
     def take(self, slots: Slots, start: float, end: float) -> None:
         """A planned job holds the slots over ``[start, end)``."""
@@ -114,11 +130,16 @@ class NodeSpace:
         whole limit, and where; None if it fits nowhere in the window."""
         tops = [self.top.get(gi, 0) for gi in groups]
         kind = 1 if gpus <= min(tops) else 2 if gpus > max(tops) else 0
-        seen = self.memo.setdefault((kind, *groups), []) if kind else []
-        lower = max((t for g, lim, t in seen if g <= gpus and lim <= limit_s), default=self.now_s)
+        seen = self.memo.setdefault((kind, *groups), {}) if kind else {}
+        lower = max(
+            (t for (g, lim), t in seen.items() if g <= gpus and lim <= limit_s),
+            default=self.now_s,
+        )
         got: tuple[float, Slots] | None = None
         if lower != math.inf:
-            times = np.array(self.times)
+            if self._times is None:
+                self._times = np.array(self.times)
+            times = self._times
             lo = bisect.bisect_left(self.times, lower)
             hi = bisect.bisect_right(self.times, self.now_s + window_s)
             ends = np.searchsorted(times, times + limit_s, side="left")
@@ -127,7 +148,9 @@ class NodeSpace:
             else:
                 got = self._scan(groups, gpus, ends, lo, hi)
         if kind:
-            seen.append((gpus, limit_s, math.inf if got is None else got[0]))
+            found = math.inf if got is None else got[0]
+            asked = (gpus, limit_s)
+            seen[asked] = max(seen.get(asked, -math.inf), found)
         return got
 
     def _one_node(
@@ -137,7 +160,20 @@ class NodeSpace:
         until the job's end, all nodes of a group at once; the earliest start wins, the
         first group on ties, then the node left with the fewest free GPUs over the window.
         Starts are tried in chunks of growing size, so a job that fits early reads only
-        the rows its first windows cover."""
+        the rows its first windows cover; the first start alone first (one minimum per
+        node over its window: most jobs examined either fit there or wait long)."""
+        if lo < hi and int(ends[lo]) > lo:
+            rows = self.free[lo : int(ends[lo])]
+            for gi in groups:
+                local = self.group_nodes.get(gi)
+                if local is None or not len(local):
+                    continue
+                low = rows[:, self.span[gi]].min(axis=0)
+                cand = np.flatnonzero(low >= gpus)
+                if len(cand):  # the earliest start; the first group on ties
+                    k = cand[int(np.argmin(low[cand]))]
+                    return self.times[lo], ((self.nodes[int(local[k])], gpus),)
+            lo += 1
         size = 16
         while lo < hi:
             stop = min(hi, lo + size)
@@ -153,13 +189,13 @@ class NodeSpace:
         """:meth:`_one_node` for starts ``lo .. hi - 1``: the rows up to the last of their
         ends, each row's next too-small row by a reversed running minimum."""
         last = int(ends[lo:hi].max())
-        idx = np.arange(lo, last)[:, None]
+        idx = np.arange(lo, last, dtype=np.int32)[:, None]
         best: tuple[int, npt.NDArray[np.intp], npt.NDArray[np.bool_]] | None = None
         for gi in groups:
             local = self.group_nodes.get(gi)
             if local is None or not len(local):
                 continue
-            short = np.where(self.free[lo:last, local] >= gpus, last, idx)
+            short = np.where(self.free[lo:last, self.span[gi]] >= gpus, last, idx)
             next_short = np.minimum.accumulate(short[::-1], axis=0)[::-1]
             ok = next_short[: hi - lo] >= ends[lo:hi, None]
             any_row = ok.any(axis=1)
@@ -171,7 +207,7 @@ class NodeSpace:
         if best is None:
             return None
         i, local, fits = best
-        low = self.free[i : int(ends[i]), local].min(axis=0)
+        low = self.free[i : int(ends[i]), local[0] : local[-1] + 1].min(axis=0)
         cand = np.flatnonzero(fits)
         k = cand[int(np.argmin(low[cand]))]
         return self.times[i], ((self.nodes[int(local[k])], gpus),)

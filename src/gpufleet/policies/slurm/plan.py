@@ -44,6 +44,7 @@ N) for I intervals, W intervals in its window and N nodes of its groups.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import islice
 from typing import Any, ClassVar
 
 from gpufleet.domain.reasons import Reason
@@ -115,16 +116,15 @@ class SlurmBackfill(SlurmBackfillEasy):
         return None if held is None else ReservedStart(*held)
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
-        queue = self.ordered(snap, snap.cohort(cohort))
-        waiting: list[Job] = queue if not self.main_now else []
-        for i, job in enumerate(queue if self.main_now else ()):  # 1. the main scheduler
-            if self.try_start(snap, job, d) or self.held_by_limit(d):
-                continue
-            waiting = queue[i:]
-            break
-        if not waiting:
+        if self.main_now:
+            blocked, queue = self.main_pass(snap, snap.cohort(cohort), d)  # 1. main scheduler
+        else:  # no main pass at this instant (timing.py): the queue as it stands waits
+            queue = self.iter_ordered(snap, snap.cohort(cohort))
+            blocked = next(queue, None)
+        if blocked is None:
             self.reservations.pop(cohort, None)
             return
+        waiting = [blocked]  # and the rest of the queue, read only if the pass examines it
         if not self._bf_now:  # 2. backfill waits for its interval
             assert self._bf_last_s is not None
             due = self._bf_last_s + self.bf_interval_s
@@ -132,6 +132,7 @@ class SlurmBackfill(SlurmBackfillEasy):
             return
         self.reservations.pop(cohort, None)
         self.planned[cohort] = {}
+        waiting += islice(queue, self.depth - 1)  # the pass examines bf_max_job_test jobs
         self.backfill_pass(snap, cohort, waiting, d)
 
     def backfill_pass(self, snap: Snapshot, cohort: str, waiting: list[Job], d: Decision) -> None:

@@ -44,14 +44,18 @@ requeued jobs age and jobs that can preempt are ordered first, are in
 :mod:`gpufleet.policies.slurm.preempt`. A requeued job's age counts from its requeue
 (Slurm resets its submit time), with or without preemption.
 
-Cost per cycle: the cohort's pending queue is sorted, O(n log n) in pending jobs; the
-fair-share ranking is O(p log p) in programs; usage is advanced in O(programs seen).
+Cost per cycle: with a calc period (and no QOS preemption) the order is kept
+(:mod:`gpufleet.policies.slurm.order`): O(g) per recalculation for g groups of jobs alike
+but for their age, then O(log g) per job the pass reads; else the queue is sorted, O(n log
+n) in pending jobs. The fair-share ranking is O(p log p) in programs; usage is advanced in
+O(programs seen).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+import operator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import ClassVar, NamedTuple
 
 from gpufleet.domain.reasons import Reason
@@ -62,7 +66,7 @@ from gpufleet.policies.placement import BestFit
 from gpufleet.policies.slurm.conftext import read_setup_files
 from gpufleet.policies.slurm.fairtree import fair_tree_factors
 from gpufleet.policies.slurm.limits import SlurmLimits
-from gpufleet.policies.slurm.order import Key, SortedQueues
+from gpufleet.policies.slurm.order import Key, Like, PassOver, SortedQueues, like
 from gpufleet.policies.slurm.preempt import QosPreemption, preempt_levels
 from gpufleet.policies.slurm.setup import SlurmSetup
 from gpufleet.policies.slurm.timing import Ticks, main_passes, wake_for
@@ -93,8 +97,11 @@ def level_fairness(shares: float, sib_shares: float, usage: float, sib_usage: fl
 
 
 def _tie_groups(items: list[tuple[float, int]]) -> list[list[int]]:
-    """(LF, key) pairs grouped by equal LF, highest LF first."""
-    items.sort(key=lambda x: -x[0])
+    """(LF, key) pairs grouped by equal LF, highest LF first (a stable sort: equal LFs in
+    their given order; there is no NaN, so descending LF is ascending -LF)."""
+    if len(items) == 1:
+        return [[items[0][1]]]
+    items.sort(key=_first, reverse=True)
     groups: list[list[int]] = []
     last = math.nan
     for lf, key in items:
@@ -106,25 +113,30 @@ def _tie_groups(items: list[tuple[float, int]]) -> list[list[int]]:
     return groups
 
 
+_first = operator.itemgetter(0)
+
+
 def fair_tree(tree: Mapping[str, Mapping[int, tuple[float, float]]]) -> dict[int, float]:
     """Fair Tree fair-share factors. ``tree``: entity -> program key -> (shares, usage)."""
-    n = sum(len(progs) for progs in tree.values())
+    n = sum([len(progs) for progs in tree.values()])
     if n == 0:
         return {}
     names = list(tree)
+    # per entity the sums of its programs' shares and usage (in the programs' order: the
+    # same floats as summing them again below would give)
     ent = [
-        (sum(s for s, _ in tree[e].values()), sum(u for _, u in tree[e].values())) for e in names
+        (sum([s for s, _ in progs.values()]), sum([u for _, u in progs.values()]))
+        for progs in tree.values()
     ]
-    all_s, all_u = sum(s for s, _ in ent), sum(u for _, u in ent)
+    all_s, all_u = sum([s for s, _ in ent]), sum([u for _, u in ent])
     ent_lf = [(level_fairness(s, all_s, u, all_u), i) for i, (s, u) in enumerate(ent)]
     out: dict[int, float] = {}
     rank = n
     for group in _tie_groups(ent_lf):
         merged: list[tuple[float, int]] = []
         for i in group:
-            progs = tree[names[i]]
-            ps, pu = sum(s for s, _ in progs.values()), sum(u for _, u in progs.values())
-            merged += [(level_fairness(s, ps, u, pu), k) for k, (s, u) in progs.items()]
+            ps, pu = ent[i]
+            merged += [(level_fairness(s, ps, u, pu), k) for k, (s, u) in tree[names[i]].items()]
         for tied in _tie_groups(merged):
             for k in tied:
                 out[k] = rank / n
@@ -354,8 +366,9 @@ class SlurmMultifactor(BasePolicy):
                 "name sshare's output in 'slurm_sshare' (or pass a setup with fairshare)"
             )
         self.tree = cfg.tree if cfg is not None else None
-        # the queue kept sorted between recalculations (False: sorted anew at every cycle,
-        # the straightforward reference the tests compare it with)
+        # the queue kept sorted between recalculations and a limit's refusal reused within a
+        # main pass (False: sorted anew at every cycle and every job asked, the
+        # straightforward reference the tests compare it with)
         self.incremental_order = True
         self._sorted = SortedQueues()
 
@@ -404,11 +417,37 @@ class SlurmMultifactor(BasePolicy):
         """Strict priority order; a job held by an association limit is passed over
         (:mod:`gpufleet.policies.slurm.limits`), any other refusal ends the cohort's pass.
         Nothing starts at a cycle the main scheduler does not run at (``main_now``)."""
-        if not self.main_now:
-            return
-        for job in self.ordered(snap, snap.cohort(cohort)):
-            if not self.try_start(snap, job, d) and not self.held_by_limit(d):
-                return
+        if self.main_now:
+            self.main_pass(snap, snap.cohort(cohort), d)
+
+    def main_pass(
+        self, snap: Snapshot, cohort: CohortState, d: Decision
+    ) -> tuple[Job | None, Iterator[Job]]:
+        """Start the cohort's jobs in order; a job held by an association limit is passed
+        over; the first job refused otherwise ends the pass. Returns it (None: none was)
+        and the order, to be read on past it.
+
+        Without preemption a pass only takes GPUs and brings limits nearer, so a job
+        :func:`~gpufleet.policies.slurm.order.like` one a limit held is held too: it is
+        recorded as held (same reason, same place in ``d.blocked``) without being placed
+        again."""
+        alike: set[Like] = set()
+        same = self.preemption is None and self.incremental_order  # else: ask each job
+        queue = self.iter_ordered(snap, cohort, (alike, d.blocked) if same else None)
+        try:
+            for job in queue:
+                if same and like(job) in alike:  # (the kept order passes them over itself)
+                    d.blocked.append((job, Reason.QUOTA))
+                    continue
+                if self.try_start(snap, job, d):
+                    continue
+                if not self.held_by_limit(d):
+                    return job, queue
+                if same:
+                    alike.add(like(job))
+            return None, queue
+        finally:
+            alike.clear()  # read on past the pass, the order hands out every job
 
     @staticmethod
     def held_by_limit(d: Decision) -> bool:
@@ -419,26 +458,42 @@ class SlurmMultifactor(BasePolicy):
     def ordered(self, snap: Snapshot, cohort: CohortState) -> list[Job]:
         """The cohort's pending jobs by preemption level (jobs that can preempt first, when
         preemption is on), priority (highest first), submit time, id."""
-        prio = self.priorities(snap, cohort)
+        return list(self.iter_ordered(snap, cohort))
+
+    def iter_ordered(
+        self, snap: Snapshot, cohort: CohortState, pass_over: PassOver | None = None
+    ) -> Iterator[Job]:
+        """:meth:`ordered`, lazily: a pass that stops early reads only what it uses.
+        ``pass_over``: as :meth:`~gpufleet.policies.slurm.order.SortedQueues.ordered`
+        takes it, where the kept order serves (else every job is handed out)."""
         now = snap.now_s
+        kept = self.recalc.period_s > 0 and self.recalc.at_s is not None  # a pass was made
+        if self.incremental_order and kept and not self.preempt_gap:
+            # priorities are kept between recalculations, and no level changes: the kept
+            # order (module order) serves, re-weighed at each recalculation
+            self._sorted.sync(cohort, lambda job: self.queued_since_s(job, now))
+            if cohort.name not in self.recalc.qos_max:  # the pass's scale, without a scan
+                self.recalc.qos_max[cohort.name] = self._sorted.top_qos(cohort.name)
+            factors = self.factors_of(snap, cohort)
+            keying = _Keying(self, factors, self._priorities(snap, factors), now)
+            return self._sorted.ordered(cohort, keying, self.recalc.count, pass_over)
+        prio = self.priorities(snap, cohort)
         level = preempt_levels(cohort, self.preempt_gap) if self.preempt_gap else {}
 
         def key(job: Job) -> Key:
             lv = level.get(job.spec.priority, 0)
             return (-lv, -prio(job), self.queued_since_s(job, now), job.spec.id)
 
-        if self.incremental_order and self.recalc.period_s > 0 and not self.preempt_gap:
-            # priorities are kept between recalculations, and no level changes: the keys
-            # of waiting jobs are fixed within one pass (module order)
-            return self._sorted.ordered(cohort, key, self.recalc.count)
-        return sorted(cohort.queue.values(), key=key)
+        return iter(sorted(cohort.queue.values(), key=key))
 
     def priorities(self, snap: Snapshot, cohort: CohortState) -> Callable[[Job], float]:
         """Each pending job's priority as Slurm holds it: set when the job is first seen
         (``priority_p_set`` at submission) and again at every recalculation
         (``decay_apply_weighted_factors`` in the decay thread), from the fair-share of the
         last recalculation; with ``calc_period_s`` 0 every cycle recalculates."""
-        factors = self.factors_of(snap, cohort)
+        return self._priorities(snap, self.factors_of(snap, cohort))
+
+    def _priorities(self, snap: Snapshot, factors: _FactorFn) -> Callable[[Job], float]:
         w = self.weights
         if self.recalc.period_s == 0:
             return lambda job: sum(wi * fi for wi, fi in zip(w, factors(job), strict=True))
@@ -546,6 +601,26 @@ class _FactorFn:
         age, fs, size, qos, part = self.raw(job, since_s, when_s)
         return sum((w[0] * age, w[1] * fs, w[2] * size, w[3] * qos, w[4] * part))
 
+    def weigher(self, job: Job, when_s: float, w: Factors) -> Callable[[float], float]:
+        """:meth:`weighted` for the jobs of ``job``'s (GPUs, QOS, program), as a function of
+        when they were queued: the factors but the age and their products with the weights
+        are taken once, the sum is the same tuple summed in the same order."""
+        _, fs, size, qos, part = self.raw(job, when_s, when_s)
+        w0, c1, c2, c3, c4 = w[0], w[1] * fs, w[2] * size, w[3] * qos, w[4] * part
+        max_age = self.policy.max_age_s
+
+        def weigh(since_s: float) -> float:
+            waited = when_s - since_s
+            waited = waited if waited > 0.0 else 0.0
+            if max_age > 0:
+                age = waited / max_age
+                age = age if age < 1.0 else 1.0
+            else:
+                age = 1.0
+            return sum((w0 * age, c1, c2, c3, c4))
+
+        return weigh
+
     def raw(self, job: Job, since_s: float, when_s: float) -> _Raw:
         """The factors as a plain tuple (module docstring's formula). All but the age
         depend only on the job's GPUs, QOS and program, so they are kept per such triple
@@ -576,3 +651,36 @@ class _FactorFn:
         pp = job.program.priority
         part = max(0, pp) / self.part_max if self.part_max > 0 else 0.0
         return (self.fs.get(job.program.index, 0.0), size, qos, part)
+
+
+class _Keying:
+    """The keys of one cycle for :class:`~gpufleet.policies.slurm.order.SortedQueues`
+    (its ``Keying``): a job queued since before the pass instant has the priority
+    ``factors.weighted(job, since, at)``, whose factors but the age depend only on the
+    job's (GPUs, QOS, program), its group; any other job is keyed as the full sort keys it
+    (its priority kept in the recalculation's cache)."""
+
+    __slots__ = ("at_s", "factors", "now_s", "policy", "prio")
+
+    def __init__(
+        self,
+        policy: SlurmMultifactor,
+        factors: _FactorFn,
+        prio: Callable[[Job], float],
+        now_s: float,
+    ) -> None:
+        assert policy.recalc.at_s is not None  # a pass precedes every ordering
+        self.policy, self.factors, self.prio, self.now_s = policy, factors, prio, now_s
+        self.at_s = policy.recalc.at_s
+
+    def since(self, job: Job) -> float:
+        return self.policy.queued_since_s(job, self.now_s)
+
+    def group(self, job: Job) -> Hashable:
+        return (job.spec.gpus, job.spec.priority, job.program.index)
+
+    def weigh(self, job: Job) -> Callable[[float], float]:
+        return self.factors.weigher(job, self.at_s, self.policy.weights)
+
+    def key(self, job: Job) -> Key:
+        return (0, -self.prio(job), self.since(job), job.spec.id)
