@@ -107,6 +107,33 @@ CASES = [
         [0, 1],
         id="acct_policy.c-QOS-GrpTRES-replaces-the-account-GrpTRES-on-its-TRES",
     ),
+    # acct_policy.c: the association's MaxTRES is checked with qos_rec.max_tres_pj_ctld
+    # as the mask, so the QOS's MaxTRESPerJob=8 replaces xai's MaxTRES=4: the 8-GPU QOS
+    # job starts; the same 8 GPUs outside the QOS are held (8 > 4).
+    pytest.param(
+        Limits(
+            accounts={"xai": AssocLimits(max_gpus_per_job=4)},
+            qos={"wide": QosLimits(max_gpus_per_job=8)},
+        ),
+        [("xai", "x1", "wide", 8, 30), ("xai", "x1", "", 8, 20)],
+        [0],
+        id="acct_policy.c-QOS-MaxTRESPerJob-replaces-the-account-MaxTRES",
+    ),
+    # The association's grp_jobs counts only `if (qos_rec.grp_jobs == INFINITE)`: QOS
+    # GrpJobs=3 over xai's GrpJobs=1, three QOS jobs run (3 <= 3).
+    pytest.param(
+        Limits(
+            accounts={"xai": AssocLimits(grp_jobs=1)},
+            qos={"three": QosLimits(grp_jobs=3)},
+        ),
+        [
+            ("xai", "x1", "three", 1, 30),
+            ("xai", "x1", "three", 1, 20),
+            ("xai", "x1", "three", 1, 10),
+        ],
+        [0, 1, 2],
+        id="acct_policy.c-QOS-GrpJobs-replaces-the-account-GrpJobs",
+    ),
     # gres/gpu:h100 is another TRES than gres/gpu: the QOS's h100=8 does not replace the
     # account's gres/gpu=4, so 4 + 4 = 8 > 4 holds the second job.
     pytest.param(
