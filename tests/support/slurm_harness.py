@@ -37,6 +37,8 @@ class SlurmHarness:
         limit_s: float | None = None,
         priority: int = 0,
         types: tuple[str, ...] = (H100,),
+        user: str = "",
+        qos: str = "",
     ) -> Job:
         spec = JobSpec(
             JobId(next(self._ids)),
@@ -47,6 +49,8 @@ class SlurmHarness:
             tuple(GpuTypeName(t) for t in types),
             priority,
             time_limit_s=limit_s,
+            user=user,
+            qos=qos,
         )
         job = Job(spec, self.h.state.program_by_name[program])
         self.h.engine.submit(job)

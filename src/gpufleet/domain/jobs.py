@@ -35,6 +35,10 @@ class JobSpec:
     # a level of TOPOLOGY_LEVELS the whole gang must (required) or should (preferred) share
     topology_required: str | None = None
     topology_preferred: str | None = None
+    # the Slurm user and QOS name the job was submitted under ("" where unknown or not a
+    # Slurm job): the Slurm policies' per-user and QOS limits count by them
+    user: str = ""
+    qos: str = ""
 
     @property
     def gpu_seconds(self) -> float:
@@ -56,3 +60,5 @@ class JobDraft(NamedTuple):
     time_limit_s: float | None = None
     topology_required: str | None = None
     topology_preferred: str | None = None
+    user: str = ""
+    qos: str = ""

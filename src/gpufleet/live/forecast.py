@@ -60,6 +60,7 @@ from gpufleet.live.mapping import ClusterMapping
 from gpufleet.live.slurm.billing import GpuBilling, PartitionBilling, gpu_billing, read_partitions
 from gpufleet.live.slurm.cli import SlurmCliSource
 from gpufleet.live.slurm.model import Association, FairShare, SlurmConfig, SlurmJob, SlurmNode
+from gpufleet.live.slurm.qos import SlurmQos, read_qos
 from gpufleet.policies.base import Policy
 from gpufleet.policies.registry import POLICIES, build_policy
 from gpufleet.policies.slurm import SlurmMultifactor
@@ -83,6 +84,8 @@ class SlurmState:
     config: SlurmConfig
     partitions: tuple[PartitionBilling, ...] | None = None  # None: not read
     partitions_error: str = "not read"  # why not, where None
+    qos: tuple[SlurmQos, ...] = ()  # every QOS (sacctmgr show qos)
+    qos_error: str = ""  # why they were not read, where they could not be
 
 
 def read_slurm_state(source: SlurmCliSource) -> SlurmState:
@@ -98,8 +101,18 @@ def read_slurm_state(source: SlurmCliSource) -> SlurmState:
         partitions = read_partitions(source.runner)
     except SourceError as e:
         error = e.render()
+    qos, qos_error = _qos(source)
     nodes = source.nodes()
-    return SlurmState(source.jobs(), nodes, associations, fairshare, config, partitions, error)
+    return SlurmState(
+        source.jobs(), nodes, associations, fairshare, config, partitions, error, qos, qos_error
+    )
+
+
+def _qos(source: SlurmCliSource) -> tuple[tuple[SlurmQos, ...], str]:
+    try:
+        return read_qos(source.runner), ""
+    except SourceError as e:
+        return (), e.render()
 
 
 def usage_billing(state: SlurmState) -> GpuBilling:
@@ -191,8 +204,10 @@ def forecast_from_state(
     fleet = build_fleet(state.nodes, mapping, real, state.config.cluster, owner, now)
     scenario = _scenario(state.config.cluster, now, horizon, members, fleet, spec)
     setup, setup_notes = slurm_setup(
-        state.config, state.associations, state.fairshare, mapping, usage_per_gpu_s, now
+        state.config, state.associations, state.fairshare, mapping, usage_per_gpu_s, now, state.qos
     )
+    if state.qos_error:
+        setup_notes += (f"QOS limits not read: {state.qos_error}",)
     sim = Simulation(scenario, _policy(spec, setup))
     # phase 2: jobs
     jobs = starting_jobs(

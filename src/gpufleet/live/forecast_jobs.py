@@ -128,7 +128,8 @@ def starting_jobs(
 def _spec(
     job: SlurmJob, run_id: int, submit_s: float, types: tuple[GpuTypeName, ...], horizon_s: float
 ) -> JobSpec:
-    """The job as the run's spec: its program is its account, its work its limit."""
+    """The job as the run's spec: its program is its account, its work its limit; its
+    user and QOS are Slurm's (for the per-user and QOS limits)."""
     limit = float(job.time_limit_s) if job.time_limit_s is not None else None
     return JobSpec(
         id=JobId(run_id),
@@ -140,6 +141,8 @@ def _spec(
         preemptible=False,
         name=str(job.job_id),
         time_limit_s=limit,
+        user=job.user,
+        qos=job.qos,
     )
 
 

@@ -6,7 +6,10 @@ association limits, fair-share factors and usage instead of letting it guess the
 - **limits**, per account (the run's program of the same name): ``GrpTRES`` on
   ``gres/gpu`` (all types) or ``gres/gpu:TYPE`` (the mapping's catalog name for TYPE; a
   type the mapping does not name is dropped and noted), ``MaxTRES`` on ``gres/gpu`` (per
-  job), ``GrpJobs``;
+  job), ``GrpJobs``; the same of user rows as that user's limits in the account;
+- **qos**, per QOS (``sacctmgr show qos``): ``GrpTRES``, ``GrpJobs``, ``MaxTRES`` (per
+  job), ``MaxTRESPerUser``, ``MaxJobsPerUser``, GPU types mapped as above; the jobs carry
+  their QOS and user from squeue (:mod:`gpufleet.live.forecast_jobs`);
 - **fairshare**, per account: Slurm's own factor (``sshare``'s ``FairShare``). Under Fair
   Tree an account row has none and its users carry it; the account takes its users'
   highest (the run does not tell an account's users apart);
@@ -27,35 +30,60 @@ association limits, fair-share factors and usage instead of letting it guess the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from gpufleet.live.mapping import ClusterMapping
 from gpufleet.live.slurm.model import Association, FairShare, SlurmConfig, TresLimit
-from gpufleet.policies.slurm.setup import AssocLimits, SlurmSetup
+from gpufleet.live.slurm.qos import SlurmQos
+from gpufleet.policies.slurm.setup import AssocLimits, QosLimits, SlurmSetup
 
 
-def account_limits(
-    associations: Sequence[Association], mapping: ClusterMapping
-) -> tuple[dict[str, AssocLimits], tuple[str, ...]]:
-    """Each account's limits (account rows only: user rows' limits are not modelled), and
-    notes for what could not be carried over."""
-    out: dict[str, AssocLimits] = {}
+@dataclass(frozen=True)
+class Limits:
+    """The limits carried over: per account, per account and user, per QOS."""
+
+    accounts: dict[str, AssocLimits]
+    users: dict[str, dict[str, AssocLimits]]
+    qos: dict[str, QosLimits]
+
+
+def all_limits(
+    associations: Sequence[Association], qos: Sequence[SlurmQos], mapping: ClusterMapping
+) -> tuple[Limits, tuple[str, ...]]:
+    """Accounts', users' and QOS limits (rules in the module docstring), and notes."""
+    out = Limits({}, {}, {})
     notes: list[str] = []
     for a in associations:
-        if a.user:
-            if a.grp_tres or a.max_tres or a.grp_jobs is not None:
-                notes.append(f"limits of user {a.user} in account {a.account} not modelled")
+        who = f"user {a.user} in account {a.account}" if a.user else f"account {a.account}"
+        grp = _gpu_caps(who, a.grp_tres, mapping, notes)
+        limits = AssocLimits(grp, _per_job(a.max_tres), a.grp_jobs)
+        if limits.empty:
             continue
-        grp = _gpu_caps(a.account, a.grp_tres, mapping, notes)
-        per_job = next((t.count for t in a.max_tres if t.tres == "gres/gpu"), None)
-        limits = AssocLimits(grp, per_job, a.grp_jobs)
-        if not limits.empty:
-            out[a.account] = limits
+        if a.user:
+            out.users.setdefault(a.account, {})[a.user] = limits
+        else:
+            out.accounts[a.account] = limits
+    for q in qos:
+        who = f"QOS {q.name}"
+        got = QosLimits(
+            grp_gpus=_gpu_caps(who, q.grp_tres, mapping, notes),
+            grp_jobs=q.grp_jobs,
+            max_gpus_per_job=_per_job(q.max_tres_per_job),
+            max_gpus_per_user=_gpu_caps(who, q.max_tres_per_user, mapping, notes),
+            max_jobs_per_user=q.max_jobs_per_user,
+        )
+        if not got.empty:
+            out.qos[q.name] = got
     return out, tuple(notes)
 
 
+def _per_job(tres: Sequence[TresLimit]) -> int | None:
+    return next((t.count for t in tres if t.tres == "gres/gpu"), None)
+
+
 def _gpu_caps(
-    account: str, tres: Sequence[TresLimit], mapping: ClusterMapping, notes: list[str]
+    who: str, tres: Sequence[TresLimit], mapping: ClusterMapping, notes: list[str]
 ) -> dict[str | None, int]:
     caps: dict[str | None, int] = {}
     for t in tres:
@@ -65,7 +93,7 @@ def _gpu_caps(
             gres_type = t.tres.removeprefix("gres/gpu:")
             named = mapping.gpu_type(gres_type)
             if named is None:
-                notes.append(f"account {account}: GrpTRES {t.tres} of an unmapped GPU type dropped")
+                notes.append(f"{who}: limit {t.tres} of an unmapped GPU type dropped")
             else:
                 caps[named] = t.count
     return caps
@@ -107,10 +135,11 @@ def slurm_setup(
     mapping: ClusterMapping,
     usage_per_gpu_s: float,
     now: datetime | None = None,
+    qos: Sequence[SlurmQos] = (),
 ) -> tuple[SlurmSetup, tuple[str, ...]]:
     """The setup, and notes on what was left out of it; ``now``, the forecast's start,
-    places the recalculations (:func:`calc_phase_s`)."""
-    limits, notes = account_limits(associations, mapping)
+    places the recalculations (:func:`calc_phase_s`); ``qos``: every QOS's limits."""
+    limits, notes = all_limits(associations, qos, mapping)
     w, sched = config.weights, config.scheduler
     multifactor = config.priority_type == "priority/multifactor"
     setup = SlurmSetup(
@@ -129,7 +158,9 @@ def slurm_setup(
         bf_max_job_test=sched.bf_max_job_test,
         bf_resolution_s=float(sched.bf_resolution_s),
         bf_window_s=sched.bf_window_min * 60.0,
-        limits=limits,
+        limits=limits.accounts,
+        user_limits=limits.users,
+        qos=limits.qos,
         fairshare=account_factors(fairshare),
         usage_gpu_s={
             f.account: f.raw_usage / usage_per_gpu_s

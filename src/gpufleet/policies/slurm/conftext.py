@@ -1,6 +1,6 @@
 """A :class:`~gpufleet.policies.slurm.setup.SlurmSetup` from Slurm's own text.
 
-Three inputs, any of which may be left out:
+Four inputs, any of which may be left out:
 
 - ``slurm.conf`` or the output of ``scontrol show config`` (both ``Key=Value`` lines, keys
   case-insensitive as Slurm reads them): ``PriorityWeight{Age,FairShare,JobSize,QOS,
@@ -22,6 +22,10 @@ Three inputs, any of which may be left out:
   highest of its users' (the user ranked first), and each account's ``RawUsage`` divided
   by ``billing_per_gpu`` (a partition's ``TRESBillingWeights`` for ``GRES/gpu``) as its
   usage in GPU-seconds.
+- ``sacctmgr -P show qos format=Name,Priority,Flags,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerUser,
+  MaxJobsPerUser`` (or plain ``sacctmgr -P show qos``, whose header names the last two
+  ``MaxTRESPU``, ``MaxJobsPU``): each QOS's limits (:class:`~gpufleet.policies.slurm.
+  setup.QosLimits`).
 
 Every error is an :class:`~gpufleet.errors.InputError` naming the file, the line and
 what would be right.
@@ -37,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from gpufleet.errors import InputError
-from gpufleet.policies.slurm.setup import ROOT, Account, AssocLimits, SlurmSetup
+from gpufleet.policies.slurm.setup import ROOT, Account, AssocLimits, QosLimits, SlurmSetup
 
 _WEIGHTS = {
     "priorityweightage": "weight_age",
@@ -242,10 +246,13 @@ def read_associations(source: str, text: str, base: SlurmSetup | None = None) ->
     """Limits and the fair-share tree from ``sacctmgr -P show assoc`` over ``base``."""
     need = ("Account", "User", "ParentName", "Share", "GrpJobs", "GrpTRES", "MaxTRES")
     builder, limits = _TreeBuilder(), {}
+    users: dict[str, dict[str, AssocLimits]] = {}
     for row, at in _pipe_rows(source, text, need):
         account, user = row["Account"], row["User"]
         if user:
             builder.users.setdefault(account, []).append(user)
+            if not (own := _assoc_limits(row, at)).empty:
+                users.setdefault(account, {})[user] = own
             continue
         share = row["Share"]
         builder.shares[account] = 1.0 if share.lower() == "parent" else _number(share, at, "Share")
@@ -253,18 +260,42 @@ def read_associations(source: str, text: str, base: SlurmSetup | None = None) ->
             if not row["ParentName"]:
                 raise at.fail(f"account {account!r} has no ParentName", "its parent account")
             builder.parent[account] = row["ParentName"]
-        lim = AssocLimits(
-            grp_gpus=_gpu_tres(row["GrpTRES"], at, "GrpTRES"),
-            max_gpus_per_job=_gpu_tres(row["MaxTRES"], at, "MaxTRES").get(None),
-            grp_jobs=_whole_or_none(row["GrpJobs"], at, "GrpJobs"),
-        )
-        if not lim.empty:
+        if not (lim := _assoc_limits(row, at)).empty:
             limits[account] = lim
     if ROOT not in builder.shares:
         raise InputError(f"{source}: no association row for account 'root' (expected one)")
-    setup = replace(base or SlurmSetup(), limits=limits, tree=builder.build())
+    tree = builder.build()
+    setup = replace(base or SlurmSetup(), limits=limits, user_limits=users, tree=tree)
     setup.check(source)
     return setup
+
+
+def _assoc_limits(row: dict[str, str], at: _Line) -> AssocLimits:
+    return AssocLimits(
+        grp_gpus=_gpu_tres(row["GrpTRES"], at, "GrpTRES"),
+        max_gpus_per_job=_gpu_tres(row["MaxTRES"], at, "MaxTRES").get(None),
+        grp_jobs=_whole_or_none(row["GrpJobs"], at, "GrpJobs"),
+    )
+
+
+def read_qos(source: str, text: str, base: SlurmSetup | None = None) -> SlurmSetup:
+    """Each QOS's limits from ``sacctmgr -P show qos`` over ``base``."""
+    head = {h.strip() for h in text.lstrip().split("\n", 1)[0].split("|")}
+    pu = ("MaxTRESPU", "MaxJobsPU") if "MaxTRESPU" in head else ("MaxTRESPerUser", "MaxJobsPerUser")
+    need = ("Name", "GrpTRES", "GrpJobs", "MaxTRES", *pu)
+    out: dict[str, QosLimits] = {}
+    for row, at in _pipe_rows(source, text, need):
+        if not row["Name"]:
+            raise at.fail("a QOS row without a Name", "the QOS's name in the first column")
+        q = QosLimits(
+            grp_gpus=_gpu_tres(row["GrpTRES"], at, "GrpTRES"),
+            grp_jobs=_whole_or_none(row["GrpJobs"], at, "GrpJobs"),
+            max_gpus_per_job=_gpu_tres(row["MaxTRES"], at, "MaxTRES").get(None),
+            max_gpus_per_user=_gpu_tres(row[pu[0]], at, pu[0]),
+            max_jobs_per_user=_whole_or_none(row[pu[1]], at, pu[1]),
+        )
+        out[row["Name"]] = q
+    return replace(base or SlurmSetup(), qos={k: q for k, q in out.items() if not q.empty})
 
 
 def read_sshare(
@@ -291,15 +322,18 @@ def _read(path: str, what: str) -> str:
         raise InputError(f"{what} {path!r}: cannot be read ({e.strerror})") from None
 
 
-def read_setup_files(conf: str = "", assoc: str = "", sshare: str = "") -> SlurmSetup | None:
+def read_setup_files(
+    conf: str = "", assoc: str = "", sshare: str = "", qos: str = ""
+) -> SlurmSetup | None:
     """The setup from the files named (each "" for none); None when none is named."""
-    if not (conf or assoc or sshare):
+    if not (conf or assoc or sshare or qos):
         return None
     setup = SlurmSetup()
     steps: list[tuple[str, Callable[[str, str, SlurmSetup], SlurmSetup]]] = [
         (conf, read_config),
         (assoc, read_associations),
         (sshare, read_sshare),
+        (qos, read_qos),
     ]
     for path, reader in steps:
         if path:
@@ -313,9 +347,11 @@ def setup_from_texts(
     sshare: str = "",
     billing_per_gpu: float = 1.0,
     source: str = "slurm",
+    qos: str = "",
 ) -> SlurmSetup:
     """The setup from the outputs a live reader already holds (each "" for none): ``scontrol
-    show config``, ``sacctmgr -P show assoc format=...`` and ``sshare -P -a -l``; errors
+    show config``, ``sacctmgr -P show assoc format=...``, ``sshare -P -a -l`` and ``sacctmgr
+    -P show qos``; errors
     name ``source`` and the command."""
     setup = SlurmSetup()
     if config:
@@ -324,4 +360,6 @@ def setup_from_texts(
         setup = read_associations(f"{source}: sacctmgr show assoc", associations, setup)
     if sshare:
         setup = read_sshare(f"{source}: sshare", sshare, setup, billing_per_gpu)
+    if qos:
+        setup = read_qos(f"{source}: sacctmgr show qos", qos, setup)
     return setup

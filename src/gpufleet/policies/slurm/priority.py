@@ -290,6 +290,7 @@ class SlurmMultifactor(BasePolicy):
         "slurm_conf": FILE,
         "slurm_assoc": FILE,
         "slurm_sshare": FILE,
+        "slurm_qos": FILE,
         "use_slurm_fairshare": FLAG,
         "calc_phase_s": NON_NEGATIVE,
         "sched_interval_s": NON_NEGATIVE,
@@ -313,16 +314,16 @@ class SlurmMultifactor(BasePolicy):
         slurm_conf: str = "",
         slurm_assoc: str = "",
         slurm_sshare: str = "",
+        slurm_qos: str = "",
         use_slurm_fairshare: bool = False,
         calc_phase_s: float | None = None,
         sched_interval_s: float | None = None,
         sched_at_events: bool | None = None,
         setup: SlurmSetup | None = None,
     ) -> None:
-        cfg = setup or read_setup_files(slurm_conf, slurm_assoc, slurm_sshare)
+        cfg = setup or read_setup_files(slurm_conf, slurm_assoc, slurm_sshare, slurm_qos)
         self.setup = cfg
-        limits = cfg.limits if cfg is not None else {}
-        super().__init__(SlurmLimits(limits) if limits else NoQuota(), BestFit())
+        super().__init__(SlurmLimits.of(cfg) or NoQuota(), BestFit())
         if preempt_qos_gap < 0:
             raise InputError(
                 f"policy {self.name!r} option 'preempt_qos_gap' must be 0 (no preemption) "

@@ -6,8 +6,10 @@ parsed them already (the live forecast); the policies never read Slurm themselve
 
 Names. Slurm's accounts stand for gpufleet's programs: a limit or a fair-share leaf named
 ``xai`` applies to the program named ``xai`` (:meth:`SlurmSetup.renamed` maps accounts to
-program names where they differ). gpufleet's jobs carry no Slurm user, so an account's
-users are one leaf: its program.
+program names where they differ). A job's Slurm user and QOS (``JobSpec.user``,
+``JobSpec.qos``) select the per-user association limits and the QOS limits that apply to
+it; the fair-share tree still ends at accounts (an account's users are one leaf: its
+program).
 """
 
 from __future__ import annotations
@@ -38,6 +40,29 @@ class AssocLimits:
 
 
 @dataclass(frozen=True)
+class QosLimits:
+    """A QOS's limits on GPUs and jobs (``sacctmgr show qos``'s ``GrpTRES``, ``GrpJobs``,
+    ``MaxTRES`` (per job), ``MaxTRESPU``, ``MaxJobsPU``; resource_limits.html, "QOS
+    specific limits").
+
+    ``grp_gpus``: GPU type (None: ``gres/gpu``) -> the most GPUs the QOS's running jobs,
+    all accounts together, may hold; ``max_gpus_per_user``: the same per user;
+    ``max_gpus_per_job``: ``MaxTRES=gres/gpu=N``; ``grp_jobs``, ``max_jobs_per_user``:
+    running jobs in the QOS, in all and per user."""
+
+    grp_gpus: Mapping[str | None, int] = field(default_factory=dict)
+    grp_jobs: int | None = None
+    max_gpus_per_job: int | None = None
+    max_gpus_per_user: Mapping[str | None, int] = field(default_factory=dict)
+    max_jobs_per_user: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        numbers = (self.grp_jobs, self.max_gpus_per_job, self.max_jobs_per_user)
+        return not (self.grp_gpus or self.max_gpus_per_user) and numbers == (None, None, None)
+
+
+@dataclass(frozen=True)
 class Account:
     """A node of the fair-share tree (``sacctmgr show assoc``'s account rows): its raw
     ``Share`` and its children by name (accounts of the tree, or leaves: programs)."""
@@ -58,7 +83,9 @@ class SlurmSetup:
     ``sched_min_interval_s`` and the phases (``sched_phase_s``, ``calc_phase_s``,
     ``bf_phase_s``: the instant of one periodic main pass, recalculation or backfill pass
     in the run's seconds; None for the run's first cycle) are the timing of
-    :mod:`gpufleet.policies.slurm.timing`. ``limits`` are per account (program); ``tree``
+    :mod:`gpufleet.policies.slurm.timing`. ``limits`` are per account (program),
+    ``user_limits`` per account and user (a user's own association: its ``GrpTRES``
+    counts that user's jobs in that account), ``qos`` per QOS name; ``tree``
     is the fair-share tree below ``root`` (None: gpufleet's own, root -> entity ->
     program); ``fairshare`` is Slurm's own factor per program
     (sshare's ``FairShare``), used instead of computing it until the first recalculation
@@ -87,6 +114,8 @@ class SlurmSetup:
     bf_resolution_s: float = 60.0
     bf_window_s: float = 1440 * 60.0
     limits: Mapping[str, AssocLimits] = field(default_factory=dict)
+    user_limits: Mapping[str, Mapping[str, AssocLimits]] = field(default_factory=dict)
+    qos: Mapping[str, QosLimits] = field(default_factory=dict)
     tree: Mapping[str, Account] | None = None
     fairshare: Mapping[str, float] | None = None
     usage_gpu_s: Mapping[str, float] = field(default_factory=dict)
@@ -102,9 +131,16 @@ class SlurmSetup:
         def n(a: str) -> str:
             return programs.get(a, a)
 
+        def caps(by_type: Mapping[str | None, int]) -> dict[str | None, int]:
+            return {t if t is None else types.get(t, t): c for t, c in by_type.items()}
+
         def typed(lim: AssocLimits) -> AssocLimits:
-            caps = {t if t is None else types.get(t, t): c for t, c in lim.grp_gpus.items()}
-            return replace(lim, grp_gpus=caps)
+            return replace(lim, grp_gpus=caps(lim.grp_gpus))
+
+        def typed_qos(q: QosLimits) -> QosLimits:
+            return replace(
+                q, grp_gpus=caps(q.grp_gpus), max_gpus_per_user=caps(q.max_gpus_per_user)
+            )
 
         tree = None
         if self.tree is not None:
@@ -115,6 +151,11 @@ class SlurmSetup:
         return replace(
             self,
             limits={n(a): typed(lim) for a, lim in self.limits.items()},
+            user_limits={
+                n(a): {u: typed(lim) for u, lim in users.items()}
+                for a, users in self.user_limits.items()
+            },
+            qos={name: typed_qos(q) for name, q in self.qos.items()},
             tree=tree,
             fairshare=None
             if self.fairshare is None
