@@ -46,13 +46,15 @@ from gpufleet.state.jobs import Job
 Key = tuple[int, float, float, int]  # (-level, -priority, queued since, job id)
 _Entry = tuple[Key, Hashable, int]  # a run's key at a position, the run, the position
 _LOOSE = ("loose",)  # the run of loose jobs
-Like = tuple[int, int, tuple[str, ...]]  # what an association limit looks at in a job
+Like = tuple[int, int, tuple[str, ...], str, str]  # what a limit looks at in a job
 PassOver = tuple[set[Like], list[tuple[Job, Reason]]]
 
 
 def like(job: Job) -> Like:
-    """Program, GPUs, allowed GPU types: jobs alike in these are alike to every limit."""
-    return (job.program.index, job.spec.gpus, job.spec.gpu_types)
+    """Program, GPUs, allowed GPU types, Slurm user and QOS: jobs alike in these are alike
+    to every limit (an association's, a user's association's, a QOS's)."""
+    s = job.spec
+    return (job.program.index, s.gpus, s.gpu_types, s.user, s.qos)
 
 
 class Keying(Protocol):
