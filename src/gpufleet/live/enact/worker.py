@@ -144,7 +144,13 @@ def cluster_clock(text: str) -> datetime:
     first = text.lstrip().splitlines()[0] if text.strip() else ""
     if not first.startswith(_AS_OF):
         raise SourceError("scontrol show config", "", f"no {_AS_OF.strip()!r} line", _AS_OF)
-    return datetime.fromisoformat(first[len(_AS_OF) :].strip())
+    stamp = first[len(_AS_OF) :].strip()
+    try:
+        return datetime.fromisoformat(stamp)
+    except ValueError:
+        raise SourceError(
+            "scontrol show config", "", f"{stamp!r} is not a time", "an ISO 8601 time"
+        ) from None
 
 
 class EnactWorker:
