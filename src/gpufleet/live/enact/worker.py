@@ -47,24 +47,20 @@ from gpufleet.governance.store.db import Store
 from gpufleet.governance.store.models import AuditRecord
 from gpufleet.live.enact.current import read_cluster
 from gpufleet.live.enact.desired import desired_state
-from gpufleet.live.enact.diff import Change, diff
+from gpufleet.live.enact.diff import Change
 from gpufleet.live.enact.drift import DriftFinding, read_findings
-from gpufleet.live.enact.journal import OBJECT_TYPE, assess, last_desired, unfinished
+from gpufleet.live.enact.journal import OBJECT_TYPE, assess, unfinished
 from gpufleet.live.enact.lock import cluster_lock
-from gpufleet.live.enact.model import PARENT, ClusterSettings, GpuLimitStyle, LeaseStyle
+from gpufleet.live.enact.model import ClusterSettings, GpuLimitStyle, LeaseStyle
 from gpufleet.live.enact.register import read_rows
 from gpufleet.live.enact.schedule import (
     Key,
-    as_rows,
     backoff_s,
-    change_key,
-    desired_values,
-    from_rows,
     next_wake,
     skew_s,
-    split,
 )
 from gpufleet.live.enact.slurm_apply import Executor, apply
+from gpufleet.live.enact.status import classify, journal_baseline
 from gpufleet.live.errors import SourceError
 from gpufleet.live.mapping import ClusterMapping
 from gpufleet.live.runner import CommandRunner
@@ -203,32 +199,23 @@ class EnactWorker:
         self._check_clock()  # phase 1
         cluster = self.options.cluster
         with cluster_lock(self.lock_path, self.store, cluster):  # phase 2
-            cut = self._recover()  # phase 3
+            self._recover()  # phase 3
             with self.store.read() as s:
                 rows = read_rows(s)
             desired = desired_state(rows, self.mapping, self.options.settings(), at)  # phase 4
-            values = desired_values(desired)
-            if self.baseline is None and not self.started:
-                journalled = last_desired(self.store, cluster)
-                self.baseline = from_rows(journalled) if journalled else None
+            if not self.started:  # after a (re)start: the journal's baseline
+                self.baseline = journal_baseline(self.store, cluster)
             self.started = True
-            changes = diff(desired, read_cluster(self.runner, cluster))
-            parts = split(changes, values, self.baseline)
-            cut_keys = {(str(c["target"]), _attr(c)) for c in (cut or [])}
-            drift = tuple(c for c in parts.drift if change_key(c) not in cut_keys)
-            self._drift(drift, at)  # phase 5
-            keys = {change_key(c) for c in parts.scheduled} | cut_keys
-            if self.options.enforce:
-                keys |= {change_key(c) for c in drift}
-
-            def keep(c: Change) -> bool:
-                return change_key(c) in keys
-
+            plan = classify(
+                self.store, self.runner, desired, self.options.enforce,
+                self.baseline, from_journal=False,
+            )  # fmt: skip
+            self._drift(plan.drift, at)  # phase 5
             done = apply(  # phase 6
                 desired, self.runner, self.executor, self.store, self.actor,
-                keep=keep, baseline=as_rows(values),
+                keep=plan.keep, baseline=plan.baseline,
             )  # fmt: skip
-            self.baseline = values
+            self.baseline = plan.values
         wait = (next_wake(rows.transfers, at, self.options.every_s) - at).total_seconds()  # 7
         n = len(done.plan.steps)
         outcome = "applied" if done.run else "nothing-to-do"
@@ -247,10 +234,10 @@ class EnactWorker:
                 "(NTP) or raise sources.slurm.enact.max_skew"
             )
 
-    def _recover(self) -> list[dict[str, Any]] | None:
+    def _recover(self) -> None:
         run = unfinished(self.store, self.options.cluster)
         if run is None:
-            return None
+            return
         found = assess(run, read_cluster(self.runner, self.options.cluster))
         said = (
             f"run {run.run} (begun {run.at}) was cut short: {found.text()}; "
@@ -258,7 +245,6 @@ class EnactWorker:
         )
         log.warning("enact %s: %s", self.options.cluster, said)
         self.state = replace(self.state, recovered=said)
-        return run.changes
 
     def _drift(self, drift: tuple[Change, ...], at: datetime) -> None:
         found = read_findings(self.runner, self.options.cluster, drift, at)
@@ -281,7 +267,3 @@ class EnactWorker:
                 AuditRecord.action == "enact-drift",
             )
             return {json.loads(a).get("key", "") for a in s.scalars(q)}
-
-
-def _attr(step: dict[str, Any]) -> str:
-    return PARENT if step["kind"] == "add-account" else str(step["attribute"])
