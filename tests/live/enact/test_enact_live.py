@@ -186,3 +186,32 @@ def test_after_a_kill_9_mid_apply_the_next_run_says_partly_and_rolls_back(
             select(AuditRecord).where(AuditRecord.action == "enact-end"))]  # fmt: skip
         assert verify(s).ok
     assert ends == ["recovered-rolled-back"]
+
+
+def test_apply_tells_a_hand_made_cap_as_drift_and_reverts_it_only_with_enforce(
+    cluster: DevCluster, register: Store, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    lend(register)
+    lock = ["--lock-file", str(tmp_path / "apply.lock")]
+    assert _apply(register, "--apply", *lock) == 0
+    first = capsys.readouterr().out
+    assert "set tesla gres/gpu: none -> 4" in first and "set xai gres/gpu: 4 -> 12" in first, first
+    cluster.slurm("sacctmgr", "-i", "modify", "account", "xai", "set", "GrpTRES=gres/gpu=7")
+    assert _apply(register, "--apply", *lock) == 0
+    out = capsys.readouterr().out
+    assert "0 change(s)" in out and "nothing to do" in out
+    assert "drift: gfdev: xai gres/gpu is 7, the register says 12 (changed by root at " in out
+    assert "; not reverted (--enforce would)\nnothing to do\n" in out
+    assert _xai_cap(cluster) == "gres/gpu=7"
+    assert _apply(register, "--apply", "--enforce", *lock) == 0
+    out = capsys.readouterr().out
+    assert "set xai gres/gpu: 7 -> 12" in out and "reverted (--enforce)" in out
+    assert _xai_cap(cluster) == "gres/gpu=12"
+    assert _apply(register, "--status") == 0
+    status = capsys.readouterr().out.splitlines()
+    # two runs: the lease (2 changes) and the enforced revert (1), each begin .. end
+    assert [line.split()[3] for line in status] == [
+        "enact-begin:", "enact-change:", "enact-change:", "enact-end:",
+        "enact-begin:", "enact-change:", "enact-end:",
+    ]  # fmt: skip
+    assert status[-2].endswith("xai gres/gpu -> 12")
