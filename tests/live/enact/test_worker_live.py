@@ -157,3 +157,24 @@ def test_a_cap_changed_by_hand_is_drift_with_root_and_its_time_reverted_only_wit
     change = _actions(register, "enact-change")[-1]
     assert (change["target"], change["value"]) == ("xai", 12)
     assert len(_actions(register, "enact-drift")) == 1
+
+
+def test_a_revoked_lease_is_reverted_at_the_next_tick(
+    cluster: DevCluster, register: Store, tmp_path: Path
+) -> None:
+    from gpufleet.governance.store.models import PersonRow
+    from gpufleet.governance.transfers import lifecycle
+
+    tid = lend(register)
+    worker = _worker(cluster, register, tmp_path / "apply.lock")
+    worker.tick()
+    assert _caps(cluster) == {"tesla": "gres/gpu=4", "xai": "gres/gpu=12"}
+    with register.read() as s:
+        director = s.scalars(select(PersonRow).where(PersonRow.name == "tesla-independent-1")).one()
+    with register.write("cli:tesla-independent-1") as tx:
+        lifecycle.revoke(tx, tid, "not needed", by=director.id)
+    worker.tick()
+    # out of the plan: tesla's 8 H100 + 4 A100 = 12 again, xai's own 4
+    assert _caps(cluster) == {"tesla": "gres/gpu=12", "xai": "gres/gpu=4"}
+    assert worker.state.last is not None and worker.state.last.changes == 2
+    assert worker.state.drift == ()  # a revocation is scheduled, not drift
