@@ -32,7 +32,7 @@ from gpufleet.live.enact.slurm_apply import (
     plan,
     roll_back_unfinished,
 )
-from gpufleet.live.enact.status import classify, journal_status, render_status
+from gpufleet.live.enact.status import audit_drift, classify, journal_status, render_status
 from gpufleet.live.mapping import parse_mapping
 from gpufleet.live.plan import naive_utc
 from gpufleet.live.runner import SubprocessRunner, command_text
@@ -148,6 +148,7 @@ def cmd_apply_slurm(args: argparse.Namespace) -> int:
         lock = Path(args.lock_file) if args.lock_file else default_lock_path(args.cluster)
         executor = SubprocessExecutor(env)
         with apply_lock(lock):
+            audit_drift(store, f"cli:{args.actor}", args.cluster, drift, args.enforce)
             if args.rollback_unfinished:
                 print(
                     roll_back_unfinished(args.cluster, runner, executor, store, f"cli:{args.actor}")

@@ -209,9 +209,11 @@ def test_apply_tells_a_hand_made_cap_as_drift_and_reverts_it_only_with_enforce(
     assert _xai_cap(cluster) == "gres/gpu=12"
     assert _apply(register, "--status") == 0
     status = capsys.readouterr().out.splitlines()
-    # two runs: the lease (2 changes) and the enforced revert (1), each begin .. end
+    # two runs: the lease (2 changes) and the enforced revert (1), each begin .. end, and
+    # between them the drift, audited once (the enforcing apply found the same drift)
     assert [line.split()[3] for line in status] == [
-        "enact-begin:", "enact-change:", "enact-change:", "enact-end:",
+        "enact-begin:", "enact-change:", "enact-change:", "enact-end:", "enact-drift:",
         "enact-begin:", "enact-change:", "enact-end:",
     ]  # fmt: skip
+    assert "xai gres/gpu is 7, the register says 12 (changed by root at" in status[4]
     assert status[-2].endswith("xai gres/gpu -> 12")

@@ -22,6 +22,7 @@ from gpufleet.governance.store.db import Store
 from gpufleet.governance.store.models import AuditRecord
 from gpufleet.live.enact.current import read_cluster
 from gpufleet.live.enact.diff import Change, diff
+from gpufleet.live.enact.drift import DriftFinding
 from gpufleet.live.enact.journal import OBJECT_TYPE, last_desired, unfinished
 from gpufleet.live.enact.model import PARENT, DesiredState
 from gpufleet.live.enact.schedule import Key, as_rows, change_key, desired_values, from_rows, split
@@ -114,3 +115,23 @@ def render_status(lines: list[JournalLine]) -> str:
     if not lines:
         return "no enactment recorded for this cluster\n"
     return "".join(f"#{x.seq} {x.at} {x.actor} {x.action}: {x.text}\n" for x in lines)
+
+
+def audit_drift(
+    store: Store, actor: str, cluster: str, found: tuple[DriftFinding, ...], enforce: bool
+) -> int:
+    """Audit each finding not audited before (``enact-drift``, keyed by target, attribute,
+    value found and when it was changed); returns how many were new."""
+    with store.read() as s:
+        q = select(AuditRecord.after).where(
+            AuditRecord.object_type == OBJECT_TYPE,
+            AuditRecord.object_id == cluster,
+            AuditRecord.action == "enact-drift",
+        )
+        seen = {json.loads(a).get("key", "") for a in s.scalars(q)}
+    new = [f for f in found if f.key not in seen]
+    for f in new:
+        with store.write(actor) as tx:
+            body = f.as_dict() | {"key": f.key, "enforced": enforce}
+            tx.audit("enact-drift", OBJECT_TYPE, cluster, None, body)
+    return len(new)

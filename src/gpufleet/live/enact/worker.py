@@ -31,7 +31,6 @@ every change, rollback and drift is in the audit log (``gpufleet apply slurm --s
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from collections.abc import Callable
@@ -40,16 +39,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from gpufleet.errors import BusyError, GpufleetError
 from gpufleet.governance.store.db import Store
-from gpufleet.governance.store.models import AuditRecord
 from gpufleet.live.enact.current import read_cluster
 from gpufleet.live.enact.desired import desired_state
 from gpufleet.live.enact.diff import Change
 from gpufleet.live.enact.drift import DriftFinding, read_findings
-from gpufleet.live.enact.journal import OBJECT_TYPE, assess, unfinished
+from gpufleet.live.enact.journal import assess, unfinished
 from gpufleet.live.enact.lock import cluster_lock
 from gpufleet.live.enact.model import ClusterSettings, GpuLimitStyle, LeaseStyle
 from gpufleet.live.enact.register import read_rows
@@ -60,7 +56,7 @@ from gpufleet.live.enact.schedule import (
     skew_s,
 )
 from gpufleet.live.enact.slurm_apply import Executor, apply
-from gpufleet.live.enact.status import classify, journal_baseline
+from gpufleet.live.enact.status import audit_drift, classify, journal_baseline
 from gpufleet.live.errors import SourceError
 from gpufleet.live.mapping import ClusterMapping
 from gpufleet.live.runner import CommandRunner
@@ -248,22 +244,5 @@ class EnactWorker:
 
     def _drift(self, drift: tuple[Change, ...], at: datetime) -> None:
         found = read_findings(self.runner, self.options.cluster, drift, at)
-        seen = self._audited_drift()
-        for f in found:
-            if f.key in seen:
-                continue
-            with self.store.write(self.actor) as tx:
-                tx.audit(
-                    "enact-drift", OBJECT_TYPE, self.options.cluster, None,
-                    f.as_dict() | {"key": f.key, "enforced": self.options.enforce},
-                )  # fmt: skip
+        audit_drift(self.store, self.actor, self.options.cluster, found, self.options.enforce)
         self.state = replace(self.state, drift=found)
-
-    def _audited_drift(self) -> set[str]:
-        with self.store.read() as s:
-            q = select(AuditRecord.after).where(
-                AuditRecord.object_type == OBJECT_TYPE,
-                AuditRecord.object_id == self.options.cluster,
-                AuditRecord.action == "enact-drift",
-            )
-            return {json.loads(a).get("key", "") for a in s.scalars(q)}
