@@ -16,6 +16,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +212,31 @@ def test_gpufleet_serve_with_a_bad_live_config_exits_2_naming_file_line_and_fiel
     done = cli("serve", "--db", url, "--live-config", str(config), "--port", str(free_port()))
     assert done.returncode == 2, done.stderr
     assert f"{config}:2" in done.stderr and "evry" in done.stderr
+
+
+def test_the_enactment_worker_runs_beside_the_poller_and_its_back_off_is_in_live_status(
+    store: Store, fleet: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sources.slurm.enact`` on a Slurm that cannot be asked (an empty slurm.conf): each
+    attempt fails for real, is backed off (5 s step: a wait in [2.5, 5) s), and shown."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))  # the apply lock's folder
+    config = write_config(tmp_path)
+    config.write_text(
+        config.read_text().replace(
+            "    timeout: 10s\n", "    timeout: 10s\n    enact: {cluster: gfdev, every: 30s}\n", 1
+        )
+    )
+    poller = poller_for(store, load_settings(config))
+    assert poller.enact is not None
+    with app_with(store, poller) as c:
+        wait_for("an enactment attempt", lambda: poller.enact.state().ticks >= 1)
+        st = c.get("/api/v1/live/status", headers=bearer(fleet["root"])).json()
+    enact = st["poller"]["enact"]
+    assert enact["cluster"] == "gfdev" and enact["enforce"] is False
+    assert enact["last"]["outcome"] == "failed"
+    assert "scontrol show config" in enact["last"]["detail"]
+    assert enact["failures_in_a_row"] >= 1
+    started = datetime.fromisoformat(enact["last"]["at"])
+    wake = datetime.fromisoformat(enact["next_wake"])
+    assert 2.5 <= (wake - started).total_seconds() < 5.0
+    assert not poller.enact._thread.is_alive()  # stopped with the app

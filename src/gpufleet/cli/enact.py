@@ -21,6 +21,7 @@ from gpufleet.governance.store.db import Store
 from gpufleet.live.config import LiveSettings, load_settings
 from gpufleet.live.enact.desired import desired_state
 from gpufleet.live.enact.diff import Kind, ReservationSpec
+from gpufleet.live.enact.drift import DriftFinding, read_findings
 from gpufleet.live.enact.lock import apply_lock, default_lock_path
 from gpufleet.live.enact.model import ClusterSettings, DesiredState, GpuLimitStyle, LeaseStyle
 from gpufleet.live.enact.register import read_rows
@@ -31,6 +32,7 @@ from gpufleet.live.enact.slurm_apply import (
     plan,
     roll_back_unfinished,
 )
+from gpufleet.live.enact.status import audit_drift, classify, journal_status, render_status
 from gpufleet.live.mapping import parse_mapping
 from gpufleet.live.plan import naive_utc
 from gpufleet.live.runner import SubprocessRunner, command_text
@@ -106,6 +108,13 @@ def render(p: Plan) -> str:
     return "\n".join(out) + "\n"
 
 
+def render_drift(drift: tuple[DriftFinding, ...], enforce: bool) -> str:
+    if not drift:
+        return ""
+    what = "reverted (--enforce)" if enforce else "not reverted (--enforce would)"
+    return "".join(f"drift: {d.text()}; {what}\n" for d in drift)
+
+
 def to_json(p: Plan) -> dict[str, Any]:
     return {
         "cluster": p.desired.cluster,
@@ -122,24 +131,37 @@ def cmd_apply_slurm(args: argparse.Namespace) -> int:
     live, env = _settings(args)
     runner = SubprocessRunner(env)
     with open_store(args) as store:
+        if args.status:
+            sys.stdout.write(render_status(journal_status(store, args.cluster)))
+            return ExitCode.OK
         desired = _desired(args, store, live, env)
+        sorted_ = classify(store, runner, desired, args.enforce)
+        drift = read_findings(runner, args.cluster, sorted_.drift, desired.at)
         if not args.apply:
-            p = plan(desired, runner, store)
-            sys.stdout.write(json.dumps(to_json(p), indent=2) + "\n" if args.json else render(p))
+            p = plan(desired, runner, store, sorted_.keep)
+            if args.json:
+                out = to_json(p) | {"drift": [d.as_dict() for d in drift]}
+                sys.stdout.write(json.dumps(out, indent=2) + "\n")
+            else:
+                sys.stdout.write(render(p) + render_drift(drift, args.enforce))
             return ExitCode.OK
         lock = Path(args.lock_file) if args.lock_file else default_lock_path(args.cluster)
         executor = SubprocessExecutor(env)
         with apply_lock(lock):
+            audit_drift(store, f"cli:{args.actor}", args.cluster, drift, args.enforce)
             if args.rollback_unfinished:
                 print(
                     roll_back_unfinished(args.cluster, runner, executor, store, f"cli:{args.actor}")
                 )
                 return ExitCode.OK
-            done = apply(desired, runner, executor, store, f"cli:{args.actor}")
+            done = apply(
+                desired, runner, executor, store, f"cli:{args.actor}",
+                keep=sorted_.keep, baseline=sorted_.baseline,
+            )  # fmt: skip
         if args.json:
             print(json.dumps(to_json(done.plan) | {"run": done.run}, indent=2))
         else:
-            sys.stdout.write(render(done.plan))
+            sys.stdout.write(render(done.plan) + render_drift(drift, args.enforce))
             print(f"applied and verified (journal run {done.run})" if done.run else "nothing to do")
     return ExitCode.OK
 
@@ -160,5 +182,9 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--lock-file", help="the apply lock (default $XDG_RUNTIME_DIR or /tmp)")
     s.add_argument("--rollback-unfinished", action="store_true",
                    help="with --apply: undo what an apply cut short left applied")  # fmt: skip
+    s.add_argument("--enforce", action="store_true",
+                   help="also revert drift (what no schedule explains)")  # fmt: skip
+    s.add_argument("--status", action="store_true",
+                   help="the journal: latest runs, outcomes, drift")  # fmt: skip
     db_arg(s)
     s.set_defaults(fn=cmd_apply_slurm)

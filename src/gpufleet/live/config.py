@@ -11,6 +11,14 @@ all listed at once with file, line and field, as a :class:`LiveConfigError`: exi
         mode: commands          # or rest (slurmrestd on its UNIX socket: rest_socket)
         env: {SLURM_CONF: /etc/slurm/slurm.conf}
         timeout: 30s
+        enact:                  # the server's worker applies the register (docs/enact.md)
+          cluster: gfdev        # Slurm's ClusterName
+          gpu_limits: total     # or typed (GrpTRES=gres/gpu:TYPE=N)
+          leases: quota         # or reservation
+          every: 60s            # a tick; it also wakes when a transfer starts or ends
+          enforce: false        # true: drift from the register is reverted, not only told
+          max_skew: 30s         # the cluster's clock this far from ours: the worker waits
+          retry_max: 300s       # back-off cap after a failed apply
       prometheus:
         url: http://127.0.0.1:9090
         util_window: 60s        # busy on the mean utilisation over this window
@@ -37,7 +45,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from gpufleet.errors import InputError, Problem
 from gpufleet.live.findings import SuggestionRules
@@ -68,11 +83,36 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+ClusterName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")]
+
+
+class EnactConfig(_Strict):
+    """The server's enactment of the register on this Slurm cluster (docs/enact.md)."""
+
+    cluster: ClusterName
+    gpu_limits: Literal["total", "typed"] = "total"
+    leases: Literal["quota", "reservation"] = "quota"
+    every: Seconds = 60.0
+    enforce: bool = False
+    max_skew: Seconds = 30.0
+    retry_max: Seconds = 300.0
+
+
 class SlurmConfig(_Strict):
     mode: Literal["commands", "rest"] = "commands"
     env: dict[Name, str] = {}
     rest_socket: str = ""
     timeout: Seconds = 30.0
+    enact: EnactConfig | None = None
+
+    @model_validator(mode="after")
+    def _enact_needs_commands(self) -> SlurmConfig:
+        if self.enact is not None and self.mode != "commands":
+            raise ValueError(
+                "enact needs Slurm through its commands (mode: commands): slurmrestd "
+                "cannot create reservations and runs unprivileged"
+            )
+        return self
 
 
 class PrometheusConfig(_Strict):

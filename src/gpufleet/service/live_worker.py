@@ -33,11 +33,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gpufleet.domain import default_catalog
 from gpufleet.errors import ConflictError, InputError, TooManyRequestsError
 from gpufleet.governance.store.db import Store
 from gpufleet.live.config import LiveSettings
 from gpufleet.live.cycle import CycleResult, observe_cycle, open_sources
+from gpufleet.live.enact.lock import default_lock_path
+from gpufleet.live.enact.slurm_apply import SubprocessExecutor
+from gpufleet.live.enact.worker import EnactOptions, EnactState, EnactWorker
 from gpufleet.live.findings import SuggestionRules
+from gpufleet.live.mapping import parse_mapping
+from gpufleet.live.runner import SubprocessRunner
 
 log = logging.getLogger("gpufleet.service.live")
 
@@ -60,6 +66,7 @@ class LiveState:
     last_finished_at: datetime | None = None
     last_duration_s: float | None = None
     last_error: str | None = None  # the last cycle's, when it raised
+    enact: dict[str, Any] | None = None  # the enactment worker's state, if it runs
 
     def as_dict(self) -> dict[str, object]:
         def iso(t: datetime | None) -> str | None:
@@ -73,6 +80,7 @@ class LiveState:
             "last_finished_at": iso(self.last_finished_at),
             "last_duration_s": self.last_duration_s,
             "last_error": self.last_error,
+            "enact": self.enact,
         }
 
 
@@ -89,8 +97,10 @@ class LivePoller:
         rules: SuggestionRules = DEFAULT_RULES,
         min_interval_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        enact: EnactLoop | None = None,
     ) -> None:
         self.cycle = cycle
+        self.enact = enact
         self.every_s = every_s
         self.rules = rules
         self.min_interval_s = min_interval_s
@@ -105,15 +115,20 @@ class LivePoller:
     @property
     def state(self) -> LiveState:
         with self._state_lock:
-            return self._state
+            state = self._state
+        return replace(state, enact=self.enact.state().as_dict()) if self.enact else state
 
     def start(self) -> None:
         if self.every_s is not None:
             self._thread.start()
+        if self.enact is not None:
+            self.enact.start()
 
     def stop(self) -> None:
         """Stop polling; returns once the cycle under way, if any, has ended."""
         self._stop.set()
+        if self.enact is not None:
+            self.enact.stop()
         if self._thread.is_alive():
             self._thread.join()
         log.info("live poller stopped after %d cycles", self.state.cycles)
@@ -180,6 +195,56 @@ class LivePoller:
             self._stop.wait(self.every_s)
 
 
+class EnactLoop:
+    """Runs an :class:`EnactWorker`'s ticks on a thread of its own, sleeping what each
+    tick returns (the next tick, a transfer's start or end, or the back-off); a tick
+    never raises (its failures are its state's)."""
+
+    def __init__(self, worker: EnactWorker) -> None:
+        self.worker = worker
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="gpufleet-enact", daemon=True)
+
+    def state(self) -> EnactState:
+        return self.worker.state
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                wait = self.worker.tick()
+            except Exception:  # a bug: logged, and tried again a period later
+                log.exception("enact tick failed")
+                wait = self.worker.options.every_s
+            self._stop.wait(wait)
+
+
+def enact_loop_for(store: Store, settings: LiveSettings) -> EnactLoop | None:
+    """The worker ``sources.slurm.enact`` asks for, or None."""
+    slurm = settings.model.sources.slurm
+    if slurm is None or slurm.enact is None:
+        return None
+    e = slurm.enact
+    options = EnactOptions(
+        e.cluster, e.gpu_limits, e.leases, e.every, e.enforce, e.max_skew, e.retry_max
+    )
+    mapping = parse_mapping(settings.mapping_text, str(settings.mapping_path), default_catalog())
+    env = dict(slurm.env)
+    worker = EnactWorker(
+        store, options, mapping, SubprocessRunner(env, slurm.timeout),
+        SubprocessExecutor(env, slurm.timeout), default_lock_path(e.cluster),
+    )  # fmt: skip
+    return EnactLoop(worker)
+
+
 def poller_for(store: Store, settings: LiveSettings, periodic: bool = True) -> LivePoller:
     """The server's poller of the sources ``settings`` names, every ``every`` of the file
     (``periodic`` False: only when asked); a period under :data:`MIN_EVERY_S` is refused
@@ -200,6 +265,7 @@ def poller_for(store: Store, settings: LiveSettings, periodic: bool = True) -> L
         settings.path,
         settings.suggest,
         settings.model.min_interval,
+        enact=enact_loop_for(store, settings) if periodic else None,
     )
 
 

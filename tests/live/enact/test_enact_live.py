@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,8 +21,6 @@ import pytest
 from sqlalchemy import select
 
 from gpufleet.cli.main import main
-from gpufleet.governance.register.people import load_governance
-from gpufleet.governance.register.plan import seed_from_scenario
 from gpufleet.governance.store.audit import verify
 from gpufleet.governance.store.db import Store
 from gpufleet.governance.store.models import AuditRecord
@@ -31,71 +29,7 @@ from tests.live.devcluster import DevCluster, wait_for
 from tests.live.enact.lease import lend
 
 pytestmark = pytest.mark.live
-
-HERE = Path(__file__).parent
-ROOT = HERE.parents[2]
-GOVERNANCE = ROOT / "src/gpufleet/data/article-governance.yaml"
-ASSOC = ("sacctmgr", "-P", "-n", "show", "assoc", "format=Account,User,ParentName,Share,GrpTRES")
-GPU_TRES = ("gres/gpu", "gres/gpu:h100", "gres/gpu:a100")
-
-
-def _snapshot(dc: DevCluster) -> tuple[str, str]:
-    return dc.slurm(*ASSOC), dc.slurm("scontrol", "-o", "show", "reservation")
-
-
-def _accounts(assoc_text: str) -> dict[str, tuple[str, str, dict[str, str]]]:
-    """Each account's own association: parent, shares, GPU caps."""
-    out = {}
-    for line in assoc_text.splitlines():
-        account, user, parent, share, tres = line.split("|")
-        if not user:
-            caps = dict(t.split("=") for t in tres.split(",") if t.startswith("gres/gpu"))
-            out[account] = (parent, share, caps)
-    return out
-
-
-def _restore(dc: DevCluster, assoc_text: str) -> None:
-    """Put back every account's parent, shares and GPU caps that differ; delete the
-    accounts that were added and gpufleet's reservations."""
-    before, now = _accounts(assoc_text), _accounts(dc.slurm(*ASSOC))
-    for account in now.keys() - before.keys():
-        dc.slurm("sacctmgr", "-i", "delete", "account", "where", f"name={account}")
-    for account, (parent, share, caps) in before.items():
-        if account == "root" or now.get(account) == (parent, share, caps):
-            continue
-        tres = ",".join(f"{t}={caps.get(t, -1)}" for t in GPU_TRES)
-        where = ("where", f"name={account}", "cluster=gfdev", "set", f"parent={parent}")
-        dc.slurm(
-            "sacctmgr", "-i", "modify", "account", *where, f"fairshare={share}", f"GrpTRES={tres}"
-        )
-    for line in dc.slurm("scontrol", "-o", "show", "reservation").splitlines():
-        name = line.split()[0].removeprefix("ReservationName=")
-        if name.startswith("gpufleet-"):
-            dc.slurm("scontrol", "delete", f"ReservationName={name}")
-
-
-@pytest.fixture
-def cluster(devcluster: DevCluster) -> Iterator[DevCluster]:
-    """The dev cluster, held; afterwards xai's test jobs cancelled and every account's
-    parent, shares and GPU caps restored, even on failure, and checked equal."""
-    with devcluster.exclusive(timeout_s=900):
-        before = _snapshot(devcluster)
-        try:
-            yield devcluster
-        finally:
-            devcluster.slurm("scancel", "--name=enact-xai", "--full")
-            _restore(devcluster, before[0])
-            assert _snapshot(devcluster) == before
-
-
-@pytest.fixture
-def register(tmp_path: Path) -> Store:
-    store = Store(f"sqlite:///{tmp_path / 'register.db'}")
-    store.upgrade()
-    with store.write("cli:test") as tx:
-        seed_from_scenario(tx, HERE / "register.yaml")
-        load_governance(tx, GOVERNANCE)
-    return store
+ROOT = Path(__file__).parents[3]
 
 
 def _apply(store: Store, *extra: str) -> int:
@@ -252,3 +186,34 @@ def test_after_a_kill_9_mid_apply_the_next_run_says_partly_and_rolls_back(
             select(AuditRecord).where(AuditRecord.action == "enact-end"))]  # fmt: skip
         assert verify(s).ok
     assert ends == ["recovered-rolled-back"]
+
+
+def test_apply_tells_a_hand_made_cap_as_drift_and_reverts_it_only_with_enforce(
+    cluster: DevCluster, register: Store, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    lend(register)
+    lock = ["--lock-file", str(tmp_path / "apply.lock")]
+    assert _apply(register, "--apply", *lock) == 0
+    first = capsys.readouterr().out
+    assert "set tesla gres/gpu: none -> 4" in first and "set xai gres/gpu: 4 -> 12" in first, first
+    cluster.slurm("sacctmgr", "-i", "modify", "account", "xai", "set", "GrpTRES=gres/gpu=7")
+    assert _apply(register, "--apply", *lock) == 0
+    out = capsys.readouterr().out
+    assert "0 change(s)" in out and "nothing to do" in out
+    assert "drift: gfdev: xai gres/gpu is 7, the register says 12 (changed by root at " in out
+    assert "; not reverted (--enforce would)\nnothing to do\n" in out
+    assert _xai_cap(cluster) == "gres/gpu=7"
+    assert _apply(register, "--apply", "--enforce", *lock) == 0
+    out = capsys.readouterr().out
+    assert "set xai gres/gpu: 7 -> 12" in out and "reverted (--enforce)" in out
+    assert _xai_cap(cluster) == "gres/gpu=12"
+    assert _apply(register, "--status") == 0
+    status = capsys.readouterr().out.splitlines()
+    # two runs: the lease (2 changes) and the enforced revert (1), each begin .. end, and
+    # between them the drift, audited once (the enforcing apply found the same drift)
+    assert [line.split()[3] for line in status] == [
+        "enact-begin:", "enact-change:", "enact-change:", "enact-end:", "enact-drift:",
+        "enact-begin:", "enact-change:", "enact-end:",
+    ]  # fmt: skip
+    assert "xai gres/gpu is 7, the register says 12 (changed by root at" in status[4]
+    assert status[-2].endswith("xai gres/gpu -> 12")

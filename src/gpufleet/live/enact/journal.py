@@ -86,10 +86,17 @@ class Journal:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise JournalError(f"the audit log could not be written ({action}): {reason}") from exc
 
-    def begin(self, at: datetime, changes: list[dict[str, Any]], notes: tuple[str, ...]) -> None:
-        self._append(
-            "enact-begin", None, {"at": at.isoformat(), "changes": changes, "notes": list(notes)}
-        )
+    def begin(
+        self,
+        at: datetime,
+        changes: list[dict[str, Any]],
+        notes: tuple[str, ...],
+        desired: list[list[Any]] | None = None,
+    ) -> None:
+        """``desired``: every (account, attribute, value) the run enacts toward (the
+        worker's baseline after a restart, :func:`last_desired`)."""
+        body = {"at": at.isoformat(), "changes": changes, "notes": list(notes)}
+        self._append("enact-begin", None, body | ({"desired": desired} if desired else {}))
 
     def change(self, step: dict[str, Any]) -> None:
         before = {"target": step["target"], "attribute": step["attribute"], "value": step["before"]}
@@ -193,3 +200,22 @@ def assess(run: Unfinished, now: ClusterNow) -> Assessment:
     n = len(run.changes)
     state = "new" if len(applied) == n else "old" if len(before) == n else "partly"
     return Assessment(state, tuple(applied), tuple(neither))
+
+
+def last_desired(store: Store, cluster: str) -> list[list[Any]] | None:
+    """The desired values of the latest run that applied or never ended (the state the
+    cluster was last brought toward), as the worker recorded them; None if none did."""
+    begins: dict[str, list[list[Any]] | None] = {}
+    ended: dict[str, str] = {}
+    order: list[str] = []
+    for r in _records(store, cluster):
+        body = json.loads(r.after)
+        if r.action == "enact-begin":
+            begins[body["run"]] = body.get("desired")
+            order.append(body["run"])
+        else:
+            ended[body["run"]] = body.get("outcome", "")
+    for run in reversed(order):
+        if ended.get(run) in (None, "applied", "finished-by"):
+            return begins[run]
+    return None

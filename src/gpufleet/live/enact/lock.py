@@ -4,8 +4,8 @@ Why a lock file and not the register's database: the kernel releases a ``flock``
 its holder dies, ``kill -9`` included, so a crashed apply never leaves a stale lock to
 clear by hand; and it works the same whatever the register's backend (SQLite has no
 advisory locks). Its limit: appliers on one machine only. Two machines applying to one
-cluster (item 3's worker on several hosts) need PostgreSQL's ``pg_advisory_lock``, which
-the server also releases with the session.
+cluster (item 3's worker on several hosts) also take PostgreSQL's advisory lock
+(:func:`register_lock`), which the server also releases with the session.
 
 The file is opened without following a symbolic link (``O_NOFOLLOW``) and never
 truncated, so a link planted in a shared folder cannot make the applier write elsewhere.
@@ -14,13 +14,17 @@ truncated, so a link planted in a shared folder cannot make the applier write el
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy import text
+
 from gpufleet.errors import BusyError
+from gpufleet.governance.store.db import Store
 
 RETRY_AFTER_S = 5
 
@@ -50,3 +54,44 @@ def apply_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def advisory_key(cluster: str) -> int:
+    """A stable signed 64-bit key for ``cluster`` (PostgreSQL's advisory locks take a
+    bigint): the first 8 bytes of SHA-256 of ``gpufleet-apply:CLUSTER``."""
+    digest = hashlib.sha256(f"gpufleet-apply:{cluster}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextmanager
+def register_lock(store: Store, cluster: str) -> Iterator[None]:
+    """On PostgreSQL, also hold ``pg_try_advisory_lock`` for the cluster on a connection
+    of its own for the whole apply: two services on two machines sharing one register
+    cannot both apply (the server releases it when the session ends, a killed process
+    included: https://www.postgresql.org/docs/15/explicit-locking.html#ADVISORY-LOCKS).
+    Another holder: :class:`BusyError` at once. SQLite: nothing to do (one machine; the
+    flock covers it)."""
+    if store.backend != "postgresql":
+        yield
+        return
+    key = advisory_key(cluster)
+    with store.engine.connect() as conn:
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        if not got:
+            raise BusyError(
+                f"another gpufleet applier holds the register's lock on cluster {cluster!r} "
+                f"(pg advisory lock {key}): nothing was changed; it is tried again later",
+                RETRY_AFTER_S,
+            )
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()
+
+
+@contextmanager
+def cluster_lock(path: Path, store: Store, cluster: str) -> Iterator[None]:
+    """The machine's flock, then the register's advisory lock."""
+    with apply_lock(path), register_lock(store, cluster):
+        yield

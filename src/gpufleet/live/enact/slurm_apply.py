@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -121,13 +121,24 @@ class Plan:
     unfinished: str = ""  # the assessment of a run cut short, if any
 
 
-def plan(desired: DesiredState, runner: CommandRunner, store: Store | None = None) -> Plan:
-    """The changes that bring the cluster to ``desired``; reads only."""
+Keep = Callable[[Change], bool]
+"""Which changes of the diff to make (the worker's: the scheduled ones, :mod:`.schedule`)."""
+
+
+def _all(c: Change) -> bool:
+    return True
+
+
+def plan(
+    desired: DesiredState, runner: CommandRunner, store: Store | None = None, keep: Keep = _all
+) -> Plan:
+    """The changes that bring the cluster to ``desired`` (those ``keep`` keeps); reads only."""
     now = read_cluster(runner, desired.cluster)
     at = desired.at
+    changes = [c for c in diff(desired, now) if keep(c)]
     steps = tuple(
         Step(n, c, *forward_and_inverse(c, desired.cluster, at))
-        for n, c in enumerate(diff(desired, now), start=1)
+        for n, c in enumerate(changes, start=1)
     )
     note = ""
     if store is not None and (run := unfinished(store, desired.cluster)) is not None:
@@ -148,19 +159,23 @@ def apply(
     store: Store,
     actor: str,
     principal: Principal | None = None,
+    keep: Keep = _all,
+    baseline: list[list[object]] | None = None,
 ) -> Applied:
     """Apply the plan (the caller holds the cluster's lock). ``principal``: the API
-    caller, who must be a fleet-admin; None for the command line."""
+    caller, who must be a fleet-admin; None for the command line. ``keep``: which
+    changes of the diff to make (and to verify); all by default. ``baseline``: the
+    desired values journalled with the run (the worker's, for its next start)."""
     if principal is not None:
         require_fleet_admin(principal, "applying the register to a Slurm cluster")
-    p = plan(desired, runner, store)  # phase 1
+    p = plan(desired, runner, store, keep)  # phase 1
     journal = Journal(store, actor, desired.cluster)
     if (cut := unfinished(store, desired.cluster)) is not None:
         Journal(store, actor, desired.cluster, cut.run).end("finished-by", by=journal.run)
     if not p.steps:
         return Applied(p, None)
     records = [s.record() for s in p.steps]
-    journal.begin(desired.at, records, desired.notes)  # phase 2: raises before any change
+    journal.begin(desired.at, records, desired.notes, baseline)  # phase 2: raises before any change
     done: list[Step] = []
     for step, record in zip(p.steps, records, strict=True):  # phase 3
         outcome = executor.run(step.forward)
@@ -172,7 +187,9 @@ def apply(
         except Exception as exc:  # the change ran but is not audited: undo it all
             why = f"its audit record could not be written ({type(exc).__name__}: {exc})"
             _roll_back(done, executor, journal, Outcome(step.forward, 0, "", why), audited=False)
-    leftover = diff(desired, read_cluster(runner, desired.cluster))  # phase 5
+    leftover = [
+        c for c in diff(desired, read_cluster(runner, desired.cluster)) if keep(c)
+    ]  # phase 5
     if leftover:
         journal.end("verify-failed", leftover=[c.target + " " + c.attribute for c in leftover])
         raise SourceError(
