@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -100,7 +101,7 @@ def test_a_job_split_across_period_boundaries_sums_to_its_whole(seed: int) -> No
     cuts.append(E + 200 * 24 * H)
     periods = [
         Period(datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC))
-        for a, b in zip(cuts, cuts[1:], strict=False)
+        for a, b in pairwise(cuts)
     ]
     parts = [clipped_gpu_seconds(gpus, start, end, p) for p in periods]
     assert sum(parts) == gpus * (end - start)
