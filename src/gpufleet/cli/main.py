@@ -25,6 +25,7 @@ from gpufleet.cli import (
     explain,
     export,
     live,
+    meter,
     policies,
     serve,
     simulate,
@@ -58,6 +59,7 @@ GROUPS = (
     audit,
     live,
     enact,
+    meter,
     serve,
 )
 

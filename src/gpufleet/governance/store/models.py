@@ -471,7 +471,8 @@ class MeterRow(Base):
 
 class StatementRow(Base):
     """An intercompany statement as issued: its canonical JSON and that JSON's SHA-256
-    (also in its audit record). A re-issue that finds other figures is a new version."""
+    (also in its audit record). A re-issue that finds other figures is a new version, whose
+    ``changes`` say what differs from the version before (totals and lines)."""
 
     __tablename__ = "statements"
     __table_args__ = (UniqueConstraint("period_start", "period_end", "giver", "taker", "version"),)
@@ -483,4 +484,5 @@ class StatementRow(Base):
     version: Mapped[int] = mapped_column(Integer)
     digest: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
+    changes: Mapped[str] = mapped_column(Text, default="")  # JSON: what differs from version - 1
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("digest", _S(64), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("changes", sa.Text(), nullable=False),
         sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("period_start", "period_end", "giver", "taker", "version"),
     )
