@@ -121,3 +121,6 @@ def test_the_renderings_carry_the_same_figures_and_escape_names() -> None:
     page = to_html(st, "ab" * 32, 1)
     assert "&lt;b&gt;x&lt;/b&gt;" in page and "<b>x</b>" not in page
     assert "$400.00" in page and "$88.00" in page
+    # plan versus actual: 40 of the 5,760 GPU-hours granted = 0.69%, shown as 0.7%
+    assert "Used (sacct): 40.0000 GPU-hours (0.7% of granted)" in page
+    assert "busy (DCGM): 30.0000 GPU-hours" in page

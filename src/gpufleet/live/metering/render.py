@@ -77,6 +77,24 @@ def _money(v: Any) -> str:
     return "—" if v is None else f"${v:,.2f}"
 
 
+def _hours(v: float | None) -> str:
+    return "—" if v is None else f"{v:,.4f}"
+
+
+def _plan_versus_actual(st: Statement) -> str:
+    granted, used = st.total("planned_gpu_hours") or 0.0, st.total("gpu_hours") or 0.0
+    share = f" ({used / granted:.1%} of granted)" if granted else ""
+    assessed = _hours(st.total("assessed_gpu_hours"))
+    fair = _money(st.total("assessed_fair_usd"))
+    busy = _hours(st.total("busy_gpu_hours"))
+    return (
+        "<h2>Plan versus actual</h2><p>Granted by the transfers in the period: "
+        f"{_hours(granted)} GPU-hours; the assessment priced {assessed} GPU-hours at a fair "
+        f"value of {fair}. Used (sacct): {_hours(used)} GPU-hours{share}; busy (DCGM): "
+        f"{busy} GPU-hours.</p>"
+    )
+
+
 def to_html(st: Statement, digest: str, version: int) -> str:
     e = html.escape
     start, end = st.period.key()
@@ -103,5 +121,5 @@ def to_html(st: Statement, digest: str, version: int) -> str:
         f"<td>{_money(st.total('agreed_usd'))}</td><td>{_money(st.total('cost_plus_usd'))}</td>"
         f"<td>{_money(st.total('market_usd'))}</td>"
         f"<td>{_money(st.total('stranded_cost_avoided_usd'))}</td></tr></table>"
-        f"<ul>{notes}</ul></body></html>\n"
+        f"{_plan_versus_actual(st)}<ul>{notes}</ul></body></html>\n"
     )
