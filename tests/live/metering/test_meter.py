@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 
@@ -154,3 +155,31 @@ def test_a_month_is_its_calendar_days_in_utc_and_bad_periods_name_the_flag() -> 
     ):
         with pytest.raises(Exception, match=flag):
             period_of(*args)
+
+
+def test_a_recorded_sacct_answer_of_the_dev_cluster_meters_as_an_independent_count() -> None:
+    """sacct as the dev cluster answered it (``SLURM_TIME_FORMAT=%s sacct -a -X -P -S
+    2026-12-06T21:30:00 -E 2026-12-06T21:50:00 --format=...``), metered over those 20
+    minutes, against a plain count over the same lines: per account and node, the
+    ``gres/gpu=N`` entry times the seconds of [Start, End) inside the window."""
+    path = Path(__file__).parents[1] / "samples/sacct/meter-2026-12-06.txt"
+    lines = path.read_text().splitlines()
+    window = period_of(None, "2026-12-06T21:30:00Z", "2026-12-06T21:50:00Z")
+    records, _, _ = meter_jobs(read_jobs(str(path), lines), window, AS_OF, account_of, place_of)
+    got: dict[tuple[str, str], float] = {}
+    for r in records:
+        got[(r.key.account, r.key.owner)] = got.get((r.key.account, r.key.owner), 0) + r.gpu_seconds
+    expected: dict[tuple[str, str], float] = {}
+    owner = {"gf-h100-1": "tesla", "gf-h100-2": "xai"}
+    for line in lines[1:]:
+        _, account, _, _, _, start, end, tres, nodes = line.split("|")
+        gpus = int(dict(x.split("=") for x in tres.split(",") if x).get("gres/gpu", 0))
+        if not gpus or not start.isdigit():
+            continue
+        seconds = min(int(end), window.end_epoch) - max(int(start), window.start_epoch)
+        names = ["gf-h100-1", "gf-h100-2"] if nodes == "gf-h100-[1-2]" else [nodes]
+        for node in names:
+            k = (account, owner.get(node, ""))
+            expected[k] = expected.get(k, 0) + gpus * max(0, seconds) / len(names)
+    assert got == {k: v for k, v in expected.items() if v > 0}
+    assert got[("xai", "tesla")] > 0  # the live test's job on tesla's node is among them
