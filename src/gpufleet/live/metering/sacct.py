@@ -4,9 +4,10 @@
       --format=JobID,Account,User,Partition,State,Start,End,AllocTRES,NodeList
 
 ``-a`` all users, ``-X`` the allocation only (no steps), ``-P`` ``|``-separated with a
-header line. With ``-S`` and ``-E`` and no ``--state``, sacct lists the jobs that were
-eligible or running at any time in the window, whatever their state now (sacct's manual,
-"--starttime"/"--endtime"): the jobs that overlap the period. ``SLURM_TIME_FORMAT=%s``
+header line. With ``-S`` and ``-E`` and no ``--state``, sacct selects jobs "in any state"
+in the window (sacct's manual, "--starttime" and "DEFAULT TIME WINDOW"; by default only
+jobs with an eligible time): a superset of the jobs that ran in the period, whose running
+part the metering clips to it. ``SLURM_TIME_FORMAT=%s``
 makes sacct print Start and End as seconds since the epoch, so no time zone is guessed.
 
 Each line is checked; a bad one is a :class:`~gpufleet.live.errors.SourceError` naming
