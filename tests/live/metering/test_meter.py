@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from gpufleet.live.errors import SourceError
-from gpufleet.live.metering.meter import MeterKey, clipped_gpu_seconds, meter_jobs
+from gpufleet.live.metering.meter import MeterKey, clipped_gpu_seconds, meter_busy, meter_jobs
 from gpufleet.live.metering.period import Period, month, period_of
 from gpufleet.live.metering.sacct import read_jobs
+from gpufleet.live.series import Sample, UsagePoint
 from tests.live.metering.builders import DEC, E, H, S, account_of, place_of, row, sacct
 
 AS_OF = datetime(2027, 2, 1, tzinfo=UTC)
@@ -183,3 +184,22 @@ def test_a_recorded_sacct_answer_of_the_dev_cluster_meters_as_an_independent_cou
             expected[k] = expected.get(k, 0) + gpus * max(0, seconds) / len(names)
     assert got == {k: v for k, v in expected.items() if v > 0}
     assert got[("xai", "tesla")] > 0  # the live test's job on tesla's node is among them
+
+
+def _sample(at: datetime, span_s: float, busy: float | None) -> Sample:
+    usage = UsagePoint("xai", "grok", "tesla", "memphis", "H100-SXM", 4.0, busy, None, None)
+    return Sample(at, "hour", span_s, 60, 10.0, (), (usage,), (), (), (), (), ())
+
+
+def test_busy_gpu_seconds_are_each_samples_busy_gpus_times_its_span_inside_the_period() -> None:
+    start = DEC.start
+    samples = [
+        _sample(start - timedelta(minutes=30), 3600, 2.0),  # half inside: 2 x 1,800 = 3,600
+        _sample(start + timedelta(hours=5), 3600, 3.0),  # whole: 3 x 3,600 = 10,800
+        _sample(start + timedelta(hours=6), 3600, None),  # unmeasured: nothing
+        _sample(DEC.end - timedelta(minutes=15), 3600, 4.0),  # 4 x 900 = 3,600
+        _sample(DEC.end, 3600, 8.0),  # January: nothing
+    ]
+    (record,) = meter_busy(samples, DEC)
+    assert record.key == MeterKey("dcgm", "", "xai", "grok", "tesla", "", "memphis", "H100-SXM")
+    assert (record.gpu_seconds, record.jobs) == (3600.0 + 10_800.0 + 3600.0, 3)
