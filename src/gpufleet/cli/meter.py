@@ -6,7 +6,8 @@ stored DCGM samples (busy), written to the register (again: the same rows).
 
 ``gpufleet statement --period 2026-12 --from tesla --to xai --format csv|json|html -o F``:
 what xai used of tesla's GPUs in the metered period, priced at the agreed price, cost-plus
-and market; the statement is committed to the audit chain (same figures: same version)."""
+and market; the statement is committed to the audit chain (same figures: same version).
+Without ``--from``/``--to``: one statement per related pair, in the folder ``-o``."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from gpufleet.cli.store import db_arg, open_store
 from gpufleet.domain import default_catalog
@@ -28,7 +31,7 @@ from gpufleet.live.metering.period import Period, period_of
 from gpufleet.live.metering.render import to_csv, to_html, to_json
 from gpufleet.live.metering.run import meter
 from gpufleet.live.metering.sacct import TIME_ENV, sacct_command
-from gpufleet.live.metering.statement import statement
+from gpufleet.live.metering.statement import Statement, related_pairs, statement
 from gpufleet.live.metering.store import read_period
 from gpufleet.live.metering.terms import pool_facts, transfer_terms
 from gpufleet.live.runner import SubprocessRunner, command_text
@@ -96,45 +99,85 @@ def cmd_meter(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _check_entities(args: argparse.Namespace, entities: set[str]) -> None:
+    if (args.giver is None) != (args.taker is None):
+        flag = "--to" if args.taker is None else "--from"
+        raise InputError(f"{flag}: missing (give --from and --to, or neither for every pair)")
+    for flag, name in (("--from", args.giver), ("--to", args.taker)):
+        if name is not None and name not in entities:
+            raise InputError(
+                f"{flag} {name!r}: no such entity in the register "
+                f"(expected one of {', '.join(sorted(entities))})"
+            )
+    if args.giver is not None and args.giver == args.taker:
+        raise InputError("--from and --to: the same entity (expected two entities)")
+
+
+def _statements(args: argparse.Namespace, s: Session, p: Period) -> list[Statement]:
+    plan = plan_scenario(s)
+    _check_entities(args, {str(e.name) for e in plan.entities})
+    records = read_period(s, p)
+    if not records:
+        raise InputError(
+            f"--period: nothing metered for {p.label()} "
+            "(expected `gpufleet meter --period ...` first)"
+        )
+    terms = transfer_terms(s, plan)
+    pairs = [(args.giver, args.taker)] if args.giver else related_pairs(records, terms, p)
+    pools = pool_facts(plan)
+    return [statement(p, g, t, records, pools, terms, args.market_rate) for g, t in pairs]
+
+
+def _targets(args: argparse.Namespace, sts: list[Statement]) -> list[Path | None]:
+    """Where each statement goes, checked writable before anything is issued: ``-o FILE``
+    (one pair), ``-o FOLDER`` (every pair: GIVER-TAKER.FORMAT in it), or stdout."""
+    if args.giver is None:
+        if not args.output or not Path(args.output).is_dir():
+            raise InputError(
+                f"-o {args.output or ''}: every pair needs an existing folder "
+                "(expected -o FOLDER, or --from and --to for one statement)"
+            )
+        return [Path(args.output) / f"{x.giver}-{x.taker}.{args.format}" for x in sts]
+    if args.output and args.output != "-":
+        return [Path(args.output)]
+    return [None]
+
+
 def cmd_statement(args: argparse.Namespace) -> int:
     p = _period(args)
     if args.market_rate is not None and args.market_rate < 0:
         raise InputError(f"--market-rate {args.market_rate:g}: expected $/GPU-hour >= 0")
     with open_store(args) as store:
         with store.read() as s:
-            plan = plan_scenario(s)
-            entities = {e.name for e in plan.entities}
-            for flag, name in (("--from", args.giver), ("--to", args.taker)):
-                if name not in entities:
-                    raise InputError(
-                        f"{flag} {name!r}: no such entity in the register "
-                        f"(expected one of {', '.join(sorted(entities))})"
-                    )
-            if args.giver == args.taker:
-                raise InputError("--from and --to: the same entity (expected two entities)")
-            records = read_period(s, p)
-            if not records:
-                raise InputError(
-                    f"--period: nothing metered for {p.label()} "
-                    "(expected `gpufleet meter --period ...` first)"
-                )
-            st = statement(p, args.giver, args.taker, records, pool_facts(plan),
-                           transfer_terms(s, plan), args.market_rate)  # fmt: skip
-        doc = to_json(st)
-        with store.write(f"cli:{args.actor}") as tx:
-            issued = issue(tx, doc)
-    text = _render(args.format, st, doc, issued.digest, issued.version)
-    if args.output and args.output != "-":
-        try:
-            Path(args.output).write_text(text)
-        except OSError as e:
-            raise InputError(f"-o {args.output}: cannot be written ({e.strerror})") from None
-    else:
-        sys.stdout.write(text)
-    what = "issued" if issued.new else "the same as issued"
-    print(f"statement {args.giver} -> {args.taker} {p.label()}: version {issued.version} {what}, "
-          f"sha256 {issued.digest}", file=sys.stderr)  # fmt: skip
+            sts = _statements(args, s, p)
+        targets = _targets(args, sts)
+        for target in targets:
+            _writable(target)
+        for st, target in zip(sts, targets, strict=True):
+            doc = to_json(st)
+            with store.write(f"cli:{args.actor}") as tx:
+                issued = issue(tx, doc)
+            text = _render(args.format, st, doc, issued.digest, issued.version)
+            if target is None:
+                sys.stdout.write(text)
+            else:
+                target.write_text(text)
+            what = "issued" if issued.new else "the same as issued"
+            print(f"statement {st.giver} -> {st.taker} {p.label()}: version {issued.version} "
+                  f"{what}, sha256 {issued.digest}", file=sys.stderr)  # fmt: skip
+    if not sts:
+        print(f"no related pair used another's GPUs in {p.label()}", file=sys.stderr)
     return ExitCode.OK
+
+
+def _writable(target: Path | None) -> None:
+    if target is None:
+        return
+    try:
+        with target.open("a"):
+            pass
+    except OSError as e:
+        raise InputError(f"-o {target}: cannot be written ({e.strerror})") from None
 
 
 def _render(fmt: str, st: Any, doc: dict[str, Any], digest: str, version: int) -> str:
@@ -162,10 +205,10 @@ def add_commands(sub: Any) -> None:
     m.set_defaults(fn=cmd_meter)
     s = sub.add_parser("statement", help="an intercompany statement for a metered period")
     _period_args(s)
-    s.add_argument("--from", dest="giver", required=True, help="the entity whose GPUs were used")
-    s.add_argument("--to", dest="taker", required=True, help="the entity that used them")
+    s.add_argument("--from", dest="giver", help="the entity whose GPUs were used (default: all)")
+    s.add_argument("--to", dest="taker", help="the entity that used them (with --from)")
     s.add_argument("--format", choices=FORMATS, default="json")
-    s.add_argument("-o", "--output", help="the file to write (default: stdout)")
+    s.add_argument("-o", "--output", help="the file (a folder for every pair; default: stdout)")
     s.add_argument("--market-rate", type=float, help="$/GPU-hour (default: the assessment's)")
     db_arg(s)
     s.set_defaults(fn=cmd_statement)

@@ -183,3 +183,41 @@ def test_bad_input_to_meter_is_exit_2_and_leaves_the_stored_rows_as_they_were(
     assert main(["statement", "--period", "2020-01", "--from", "tesla", "--to", "xai",
                  "--db", register.url]) == 2  # fmt: skip
     assert "nothing metered" in capsys.readouterr().err
+
+
+def test_without_from_and_to_every_related_pair_gets_its_statement_in_the_folder(
+    register: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jobs = tmp_path / "sacct.txt"
+    # xai on tesla's node (and the lease), tesla on xai's node, xai on its own (no pair)
+    jobs.write_text("\n".join(sacct(
+        row("1", "xai", T0, T0 + 3600, "gres/gpu=4", "gf-h100-1"),
+        row("2", "tesla", T0, T0 + 1800, "gres/gpu=2", "gf-h100-2"),
+        row("3", "xai", T0, T0 + 3600, "gres/gpu=1", "gf-h100-2"),
+    )))  # fmt: skip
+    assert _meter(register, jobs) == 0
+    folder = tmp_path / "statements"
+    folder.mkdir()
+    window = ["--since", SINCE.isoformat(), "--until", UNTIL.isoformat()]
+    argv = ["statement", *window, "--format", "json", "--db", register.url]
+    assert main([*argv, "-o", str(folder)]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["tesla-xai.json", "xai-tesla.json"]
+    back = json.loads((folder / "xai-tesla.json").read_text())
+    # tesla used 2 GPUs x 0.5 h of xai's colossus node with no transfer: 1 GPU-h, unpriced
+    (line,) = back["lines"]
+    assert (line["pool"], line["gpu_hours"], line["agreed_usd"]) == ("colossus-h100", 1.0, None)
+    assert back["notes"] == ["tesla used colossus-h100 with no transfer in the period: no "
+                             "agreed price"]  # fmt: skip
+    assert json.loads((folder / "tesla-xai.json").read_text())["lines"][0]["gpu_hours"] == 4.0
+    issued = _count(register, AuditRecord.object_type == "statement")
+    assert issued == 2
+    capsys.readouterr()
+    for extra, says in (
+        (["--from", "tesla"], "--to: missing"),
+        (["-o", str(jobs)], "every pair needs an existing folder"),
+        (["--from", "tesla", "--to", "xai", "-o", str(tmp_path / "no/such/dir/x.json")],
+         "cannot be written"),
+    ):  # fmt: skip
+        assert main([*argv, *extra]) == 2
+        assert says in capsys.readouterr().err
+    assert _count(register, AuditRecord.object_type == "statement") == issued

@@ -207,3 +207,17 @@ def statement(
     if busy and len({(p.site, p.gpu_type) for p in pools if p.name in used}) < len(used):
         notes.append("busy GPU-hours are per site and type: pools sharing both share them")
     return Statement(period, giver, taker, tuple(lines), tuple(notes))
+
+
+def related_pairs(
+    records: Iterable[MeterRecord], transfers: Sequence[TransferTerms], period: Period
+) -> list[tuple[str, str]]:
+    """(giver, taker) for every entity that used another's GPUs in the period (the sacct
+    rows) or that a transfer grants another's GPUs in it, in name order."""
+    pairs = {
+        (r.key.owner, r.key.entity)
+        for r in records
+        if r.key.source == "sacct" and r.key.owner and r.key.entity and r.gpu_seconds > 0
+    }
+    pairs |= {(t.giver, t.taker) for t in transfers if t.granted_hours(period) > 0}
+    return sorted((g, t) for g, t in pairs if g != t)
