@@ -30,7 +30,7 @@ from gpufleet.live.metering.issue import issue
 from gpufleet.live.metering.period import Period, period_of
 from gpufleet.live.metering.render import to_csv, to_html, to_json
 from gpufleet.live.metering.run import meter
-from gpufleet.live.metering.sacct import TIME_ENV, sacct_command
+from gpufleet.live.metering.sacct import NAME_MAX, TIME_ENV, sacct_command
 from gpufleet.live.metering.statement import Statement, related_pairs, statement
 from gpufleet.live.metering.store import read_period
 from gpufleet.live.metering.terms import pool_facts, transfer_terms
@@ -70,6 +70,8 @@ def cmd_meter(args: argparse.Namespace) -> int:
     if args.cluster is None and args.sacct_file:
         raise InputError("--cluster: needed with --sacct-file (Slurm's ClusterName)")
     cluster = args.cluster or SlurmCliSource(SubprocessRunner(env)).config().cluster
+    if not 0 < len(cluster) <= NAME_MAX:
+        raise InputError(f"--cluster {cluster[:20]!r}...: expected 1 to {NAME_MAX} characters")
     p = _period(args)
     mapping = parse_mapping(live.mapping_text, str(live.mapping_path), default_catalog())
     source, lines = _sacct_lines(args, env, p)

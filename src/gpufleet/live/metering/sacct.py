@@ -48,6 +48,7 @@ FORMAT = "JobID,Account,User,Partition,State,Start,End,AllocTRES,NodeList"
 COLUMNS = tuple(FORMAT.split(","))
 TIME_ENV = {"SLURM_TIME_FORMAT": "%s"}
 _NOT_STARTED = frozenset({"Unknown", "None", ""})
+NAME_MAX = 100  # the register's column for a name (meter_usage.account)
 TIME_EXPECTED = "seconds since the epoch (SLURM_TIME_FORMAT=%s) or an ISO instant with zone"
 
 
@@ -171,11 +172,15 @@ def _job(rd: _Reader, n: int, cells: list[str], at: dict[str, int]) -> JobUse | 
     end = rd.time(n, "End", cells[at["End"]])
     if end is not None and end < start:
         raise rd.fail(n, "End", f"{cells[at['End']]!r} is before Start", "End at or after Start")
+    account = cells[at["Account"]]
+    if len(account) > NAME_MAX:
+        limit = f"at most {NAME_MAX} characters (the register keeps no longer names)"
+        raise rd.fail(n, "Account", f"is {len(account)} characters long", limit)
     gpus, gpu_type = rd.gpus(n, cells[at["AllocTRES"]])
     nodes = rd.nodes(n, cells[at["NodeList"]]) if gpus else ()
     if gpus and not nodes:
         raise rd.fail(n, "NodeList", "is empty for a job that holds GPUs", "the job's nodes")
     return JobUse(
-        n, job_id, cells[at["Account"]], cells[at["User"]], cells[at["Partition"]], gpus,
+        n, job_id, account, cells[at["User"]], cells[at["Partition"]], gpus,
         gpu_type, start, end, nodes,
     )  # fmt: skip
