@@ -127,6 +127,8 @@ def test_a_job_split_across_period_boundaries_sums_to_its_whole(seed: int) -> No
         (sacct(row("1", "xai", S, S + 1, "gres/gpu=1", "gf-[a-b]")), 2, "line 2: NodeList",
          "host range"),
         (sacct(row("1", "xai", S, S + 1, "gres/gpu=1", "")), 2, "NodeList", "is empty"),
+        (sacct(row("1", "x", S, S + 1, f"gres/gpu:{'h' * 101}=1", "n")), 2, "AllocTRES",
+         "too long"),
         (sacct(row("1", "a" * 101, S, S + 1, "gres/gpu=1", "n")), 2, "Account",
          "is 101 characters long"),
         (sacct(row("1", "xai", S, S + 1, "gres/gpu=1", "n"), "2|xai|u|h|R|x"), 3, "<row>",

@@ -112,6 +112,9 @@ class _Reader:
                 raise self.fail(line, "AllocTRES", e.message, e.expected) from None
             if t.gpus != math.floor(t.gpus):
                 raise self.fail(line, "AllocTRES", f"{t.gpus:g} GPUs", "a whole GPU count")
+            if any(len(x) > NAME_MAX for x in t.types):
+                raise self.fail(line, "AllocTRES", "a GPU type name is too long",
+                                f"names of at most {NAME_MAX} characters")  # fmt: skip
             found = (int(t.gpus), t.types[0] if len(t.types) == 1 else None)
             self.tres[text] = found
         return found
