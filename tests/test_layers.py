@@ -37,7 +37,7 @@ RINGS: list[list[str]] = [
     ["governance.register"],
     ["governance.runs"],
     ["governance.transfers"],
-    ["live"],  # with live.enact: the register enacted on schedulers (desired, diff, apply)
+    ["live"],  # with live.enact (the register enacted on schedulers) and live.metering
     ["service"],
     ["cli"],
 ]

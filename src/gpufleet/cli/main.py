@@ -27,6 +27,7 @@ from gpufleet.cli import (
     explain,
     export,
     live,
+    meter,
     policies,
     serve,
     simulate,
@@ -60,6 +61,7 @@ GROUPS = (
     audit,
     live,
     enact,
+    meter,
     serve,
 )
 

@@ -435,3 +435,54 @@ class LiveFailureRow(Base):
     asked: Mapped[str] = mapped_column(Text)
     error: Mapped[str] = mapped_column(Text)
     count: Mapped[int] = mapped_column(Integer, default=1)
+
+
+# Metering and intercompany statements (issue 13, items 6-7; gpufleet.live.metering).
+
+
+class MeterRow(Base):
+    """GPU-seconds one program (``account`` -> ``entity``/``program``) used of one owner's
+    pool in a period, from one source: ``sacct`` (allocated, clipped to the period) or
+    ``dcgm`` (busy, from the stored live samples). Metering a period again replaces its
+    rows (same key), so the rows of a period are what its last metering found."""
+
+    __tablename__ = "meter_usage"
+    __table_args__ = (
+        UniqueConstraint(
+            "cluster", "period_start", "period_end", "source", "account", "entity", "program",
+            "owner", "pool", "site", "gpu_type",
+        ),
+    )  # fmt: skip
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster: Mapped[str] = mapped_column(String(100))
+    period_start: Mapped[str] = mapped_column(String(40), index=True)
+    period_end: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(10))
+    account: Mapped[str] = mapped_column(String(100))
+    entity: Mapped[str] = mapped_column(String(100))
+    program: Mapped[str] = mapped_column(String(100))
+    owner: Mapped[str] = mapped_column(String(100))
+    pool: Mapped[str] = mapped_column(String(100))
+    site: Mapped[str] = mapped_column(String(100))
+    gpu_type: Mapped[str] = mapped_column(String(100))
+    gpu_seconds: Mapped[float] = mapped_column(Float)
+    jobs: Mapped[int] = mapped_column(Integer)
+
+
+class StatementRow(Base):
+    """An intercompany statement as issued: its canonical JSON and that JSON's SHA-256
+    (also in its audit record). A re-issue that finds other figures is a new version, whose
+    ``changes`` say what differs from the version before (totals and lines)."""
+
+    __tablename__ = "statements"
+    __table_args__ = (UniqueConstraint("period_start", "period_end", "giver", "taker", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period_start: Mapped[str] = mapped_column(String(40))
+    period_end: Mapped[str] = mapped_column(String(40))
+    giver: Mapped[str] = mapped_column(String(100))
+    taker: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    changes: Mapped[str] = mapped_column(Text, default="")  # JSON: what differs from version - 1
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

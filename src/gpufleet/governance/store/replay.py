@@ -56,6 +56,7 @@ from gpufleet.governance.store.models import (
     LiveSampleRow,
     LiveUnmappedRow,
     LiveUsageRow,
+    MeterRow,
     PersonRole,
     PersonRow,
     Plan,
@@ -64,6 +65,7 @@ from gpufleet.governance.store.models import (
     QuotaRow,
     Run,
     SiteRow,
+    StatementRow,
     Token,
     TransferRow,
     TransferStep,
@@ -85,12 +87,15 @@ AUDITED: dict[str, type[Base]] = {
     "run": Run,
     "token": Token,
     "live-config": LiveConfigRow,
+    "statement": StatementRow,
 }
 # object types of records about things outside the database, and why no row is replayed:
 # the record is the only copy, kept by the chain
 EXTERNAL: dict[str, str] = {
     "slurm-cluster": "a change gpufleet made on a Slurm cluster (docs/enact.md): the cluster "
     "holds the state, and is compared with the desired state, not with a row",
+    "meter-period": "the digest of a period's metered rows (docs/metering.md): the rows are "
+    "measurements, replaced when the period is metered again; the record says what they were",
 }
 # tables that are not replayed row for row, and why
 NOT_REPLAYED: dict[str, str] = {
@@ -110,6 +115,8 @@ NOT_REPLAYED: dict[str, str] = {
             LiveFailureRow,
         )
     },
+    MeterRow.__tablename__: "metered GPU-seconds are measurements re-read from sacct and DCGM; "
+    "each metering's digest is audited (meter-period)",
 }
 # (table, column) -> why it is left out of the comparison
 NOT_COMPARED: dict[tuple[str, str], str] = {
