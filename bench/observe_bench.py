@@ -19,7 +19,9 @@ settings: its own PIDs only) by this one command.
 Parts of a cycle (medians of the repeats, seconds):
 
 - ``slurm_commands_s``: squeue, sinfo and sacctmgr run as processes (``slurm_by_command``
-  each); ``slurm_parse_s``: their answers parsed, timed again from the recorded answers;
+  each), added up although the cycle runs them at once (``read_s`` is the wall time of
+  all the sources read together); ``slurm_parse_s``: their answers parsed, timed again
+  from the recorded answers;
 - ``prometheus_http_s``: the three queries asked and answered (Prometheus's evaluation
   and the transfer); ``prometheus_parse_s``: the answers read into GPU samples, likewise;
 - ``register_s``: the register and the mapping read and checked; ``observe_s``: facts,
@@ -27,7 +29,8 @@ Parts of a cycle (medians of the repeats, seconds):
 - ``store_s``: the writing transaction (SQLite); ``total_s``: ``observe_cycle`` end to
   end, timed around the call; ``sum_of_parts_s``: the parts added up (the parses and the
   observation are timed again apart from the cycle, so the two differ by the noise of
-  this shared machine).
+  this shared machine; since the sources are read at once, the parts add up to more
+  than the whole).
 
 Baseline: the same cycle, same code, on the normal dev cluster (3 nodes, 20 GPUs), as
 many repeats, right after the 10k cycles while the 10k cluster still runs (so that its
