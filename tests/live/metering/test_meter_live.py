@@ -3,14 +3,13 @@ enact story's lease of tesla's memphis node to xai is applied (``gpufleet apply 
 --apply``), xai1 runs a real job on tesla's gf-h100-1, sacct records it, ``gpufleet
 meter`` reads sacct itself, and the statement bills exactly the GPU-hours sacct records,
 checked here by hand from sacct's own Start, End and AllocTRES. The cluster is restored
-as it was (``restored``: the job cancelled if still there, each GPU cap put back one TRES
-at a time, checked equal), even when the test fails."""
+as it was (``cluster``, tests/support/enact_cluster.py: the job cancelled if still there,
+each account put back, checked equal), even when the test fails."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,37 +19,10 @@ from gpufleet.cli.main import main
 from gpufleet.governance.store.db import Store
 from tests.live.devcluster import DevCluster, wait_for
 from tests.live.enact.lease import lend
-from tests.live.enact.test_enact_live import ASSOC, _accounts, _apply, register
+from tests.live.enact.test_enact_live import _apply
 
 pytestmark = pytest.mark.live
 CONFIG = Path(__file__).parents[3] / "tests/live/register/live.yaml"
-__all__ = ["register"]  # the enact story's register fixture, used here
-
-
-def _restore_caps(dc: DevCluster, before: str) -> None:
-    """Each account's GPU caps as they were, one TRES per command: a command that sets a
-    TRES the cluster does not track (``gres/gpu:a100`` here) is refused whole by sacctmgr
-    ("Nothing modified", exit 1), so only the TRES that differ are set."""
-    then, now = _accounts(before), _accounts(dc.slurm(*ASSOC))
-    for account, (_, _, caps) in then.items():
-        held = now[account][2]
-        for tres in sorted(caps.keys() | held.keys()):
-            if caps.get(tres) != held.get(tres):
-                where = ("where", f"name={account}", "cluster=gfdev")
-                value = f"GrpTRES={tres}={caps.get(tres, -1)}"
-                dc.slurm("sacctmgr", "-i", "modify", "account", *where, "set", value)
-
-
-@pytest.fixture
-def restored(devcluster: DevCluster) -> Iterator[DevCluster]:
-    with devcluster.exclusive(timeout_s=900):
-        before = devcluster.slurm(*ASSOC)
-        try:
-            yield devcluster
-        finally:
-            devcluster.slurm("scancel", "--name=meter-xai", "--full")
-            _restore_caps(devcluster, before)
-            assert devcluster.slurm(*ASSOC) == before
 
 
 def _sacct_of(dc: DevCluster, job: int) -> tuple[int, int, str, str]:
@@ -63,9 +35,8 @@ def _sacct_of(dc: DevCluster, job: int) -> tuple[int, int, str, str]:
 
 
 def test_the_statement_bills_exactly_the_gpu_hours_sacct_records_for_xai_on_teslas_node(
-    restored: DevCluster, register: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cluster: DevCluster, register: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cluster = restored
     since = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
     lend(register)  # 8 H100 of memphis-h100 (gf-h100-1), tesla -> xai, $1,500,000, 31 days
     assert _apply(register, "--apply", "--lock-file", str(tmp_path / "apply.lock")) == 0
