@@ -209,7 +209,9 @@ def add_commands(sub: Any) -> None:
     _period_args(s)
     s.add_argument("--from", dest="giver", help="the entity whose GPUs were used (default: all)")
     s.add_argument("--to", dest="taker", help="the entity that used them (with --from)")
-    s.add_argument("--format", choices=FORMATS, default="json")
+    s.add_argument(
+        "--format", choices=FORMATS, default="json", help="the statement's form (default: json)"
+    )
     s.add_argument("-o", "--output", help="the file (a folder for every pair; default: stdout)")
     s.add_argument("--market-rate", type=float, help="$/GPU-hour (default: the assessment's)")
     db_arg(s)
