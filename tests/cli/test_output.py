@@ -10,6 +10,7 @@ import json
 import os
 import pty
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,10 @@ def small(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _default_output() -> None:
-    """main() sets the run's output settings; each test starts from the defaults."""
-    output.configure(0, "text")
+def _default_output() -> Iterator[None]:
+    """Tests that configure the output themselves leave it as main() leaves it: reset."""
+    yield
+    output.reset()
 
 
 def _env() -> dict[str, str]:
@@ -170,6 +172,15 @@ def test_a_log_record_with_fields_is_formatted_as_one_json_object() -> None:
         "jobs.csv",
         "gpufleet.test",
     )
+
+
+def test_a_run_of_main_leaves_no_handler_level_or_setting_behind(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["-vv", "--log-format", "json", "policies", "--json"]) == 0
+    capsys.readouterr()
+    assert not [h for h in output.LOG.handlers if isinstance(h, output.StderrHandler)]
+    assert (output.LOG.level, output.OUTPUT) == (0, output.Output(0, "text"))
 
 
 def test_the_verbosity_sets_the_package_logger_s_level() -> None:

@@ -155,6 +155,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.OK if e.code is None else ExitCode.BAD_INPUT
     output.configure(-1 if args.quiet else args.verbose, args.log_format)
     try:
+        return _run(args)
+    finally:
+        output.reset()
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, its errors turned into exit codes and messages on stderr."""
+    try:
         code = int(args.fn(args))
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
         return code

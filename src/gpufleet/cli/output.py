@@ -67,22 +67,48 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(d, default=str)
 
 
+class StderrHandler(logging.Handler):
+    """Writes each record to ``stream``, else to whatever ``sys.stderr`` is when the record
+    comes (so a handler left from an earlier run never writes to a stream since closed)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__()
+        self.target = stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            out = self.target or sys.stderr
+            out.write(self.format(record) + "\n")
+            out.flush()
+        except Exception:  # logging's rule: a failing handler must not fail the program
+            self.handleError(record)
+
+
 def configure(verbosity: int, log_format: LogFormat, stream: TextIO | None = None) -> None:
-    """Set the run's output: the ``gpufleet`` logger's level and its one stderr handler."""
+    """Set the run's output: the ``gpufleet`` logger's level and its one stderr handler
+    (replacing the one an earlier run in this process set). Records still propagate, so a
+    host's own logging (a test's capture, an application embedding gpufleet) sees them."""
     OUTPUT.verbosity, OUTPUT.log_format = verbosity, log_format
     level = logging.ERROR if verbosity < 0 else (logging.WARNING, logging.INFO)[min(verbosity, 1)]
     if verbosity >= 2:
         level = logging.DEBUG
-    for h in [h for h in LOG.handlers if getattr(h, "_gpufleet_cli", False)]:
+    for h in [h for h in LOG.handlers if isinstance(h, StderrHandler)]:
         LOG.removeHandler(h)
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler._gpufleet_cli = True  # type: ignore[attr-defined]
+    handler = StderrHandler(stream)
     handler.setFormatter(
         JsonFormatter() if log_format == "json" else logging.Formatter("gpufleet: %(message)s")
     )
     LOG.addHandler(handler)
     LOG.setLevel(level)
-    LOG.propagate = False
+
+
+def reset() -> None:
+    """Undo :func:`configure` at the end of a run (main() in a test or a notebook leaves
+    no handler, level or setting behind)."""
+    for h in [h for h in LOG.handlers if isinstance(h, StderrHandler)]:
+        LOG.removeHandler(h)
+    LOG.setLevel(logging.NOTSET)
+    OUTPUT.verbosity, OUTPUT.log_format = 0, "text"
 
 
 def note(msg: str, stream: TextIO | None = None) -> None:
