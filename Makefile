@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench clean validation
+.PHONY: demo test test-all lint bench clean validation
 
 $(BIN)/gpufleet: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ lint: $(VENV)/.dev
 
 test: lint
 	$(BIN)/pytest -q
+
+# the suite with its PostgreSQL cases: a throwaway PostgreSQL where its binaries exist
+# (unless GPUFLEET_TEST_PG_URL names one); -rs lists what still skipped and why
+test-all: lint
+	BIN=$(BIN) scripts/test-all
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py

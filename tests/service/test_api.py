@@ -31,10 +31,14 @@ def test_the_progress_bar_stays_silent_for_short_runs_and_draws_for_long_ones() 
     bar.close()
     assert quiet.getvalue() == ""
     loud = io.StringIO()
-    bar = ProgressBar("run", loud, after_s=0, force=True)
+    ticks = iter([0.0, 10.0])  # started at 0 s, half done at 10 s
+    bar = ProgressBar("run", loud, after_s=0, force=True, clock=lambda: next(ticks))
     bar(0.5)
     bar.close()
-    assert loud.getvalue() == "\rrun [###############...............]  50.0%\n"
+    # rate 50% / 10 s = 5%/s; left 10 s x (1 - 0.5) / 0.5 = 10 s
+    assert loud.getvalue() == (
+        "\rrun [###############...............]  50.0% 5%/s, 10s left\x1b[K\n"
+    )
 
 
 def test_the_bar_is_off_when_stderr_is_not_a_terminal() -> None:

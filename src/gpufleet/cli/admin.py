@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from sqlalchemy import select
 
+from gpufleet.cli.common import json_flag, print_json
+from gpufleet.cli.output import note
 from gpufleet.cli.store import db_arg, open_store
 from gpufleet.errors import ExitCode
 from gpufleet.governance.auth.tokens import (
@@ -30,11 +31,13 @@ def cmd_create_token(args: argparse.Namespace) -> int:
             )
         scope = f"@{args.entity}" if args.entity else ""
         until = f", expires {expires.isoformat(timespec='seconds')}" if expires else ""
-        print(
-            f"token {tok.id} ({role.value}{scope}{until}); the secret is shown only now:",
-            file=sys.stderr,
-        )
-        print(secret)
+        note(f"token {tok.id} ({role.value}{scope}{until}); the secret is shown only now:")
+        if args.json:
+            at = expires.isoformat(timespec="seconds") if expires else None
+            d = {"id": tok.id, "name": tok.name, "role": role.value, "entity": args.entity}
+            print_json({**d, "person": args.person, "expires_at": at, "secret": secret})
+        else:
+            print(secret)
         return ExitCode.OK
 
 
@@ -59,7 +62,10 @@ def cmd_revoke_token(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         with store.write(f"cli:{args.actor}") as tx:
             tok = revoke_token(tx, args.token_id)
-        print(f"token {tok.id} revoked")
+        if args.json:
+            print_json({"id": tok.id, "state": "revoked"})
+        else:
+            print(f"token {tok.id} revoked")
         return ExitCode.OK
 
 
@@ -74,6 +80,7 @@ def add_commands(sub: Any) -> None:
     ct.add_argument(
         "--expires", metavar="WHEN", help="stop working after a duration (90d, 12h) or at a date"
     )
+    json_flag(ct)
     db_arg(ct)
     ct.set_defaults(fn=cmd_create_token)
     lt = adms.add_parser("list-tokens", help="every API token: state, role, last use, expiry")
@@ -81,6 +88,7 @@ def add_commands(sub: Any) -> None:
     db_arg(lt)
     lt.set_defaults(fn=cmd_list_tokens)
     rt = adms.add_parser("revoke-token", help="revoke an API token by id")
-    rt.add_argument("token_id", type=int)
+    rt.add_argument("token_id", type=int, help="the token's id (see list-tokens)")
+    json_flag(rt)
     db_arg(rt)
     rt.set_defaults(fn=cmd_revoke_token)

@@ -8,11 +8,11 @@ verify (:attr:`ExitCode.BROKEN`), the report naming the first bad record or ever
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from gpufleet.cli.common import emit
+from gpufleet.cli import output
+from gpufleet.cli.common import emit, json_flag, print_json
 from gpufleet.cli.store import db_arg, open_store
 from gpufleet.errors import ExitCode, InputError
 from gpufleet.governance.store import anchor, audit, audit_check
@@ -33,7 +33,12 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     else:
         with open_store(args) as store, store.read() as s:
             report = audit_check.verify_store(s, anchors, rows=not args.no_rows)
-    print(report.render(), file=sys.stdout if report.ok else sys.stderr)
+    if args.json:  # the API's shape (GET /audit/verify); the exit code says ok or not
+        print_json(report.as_dict())
+    elif report.ok:
+        print(report.render())
+    else:
+        output.error(report.render(), prefix="")
     return ExitCode.OK if report.ok else ExitCode.BROKEN
 
 
@@ -49,6 +54,15 @@ def cmd_audit_keygen(args: argparse.Namespace) -> int:
     out = Path(args.out)
     pub = anchor.keygen(out)
     key = anchor.load_public_key(pub)
+    if args.json:
+        print_json(
+            {
+                "signing_key": str(out),
+                "public_key": str(pub),
+                "fingerprint": anchor.fingerprint(key),
+            }
+        )
+        return ExitCode.OK
     print(
         f"signing key written to {out} (mode 0600; keep it off the database host), "
         f"public key to {pub} (key {anchor.fingerprint(key)})"
@@ -62,7 +76,24 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         done = audit_check.checkpoint(store, key, file)
     ok = done.refused is None
-    print(done.render(file), file=sys.stdout if ok else sys.stderr)
+    if args.json:
+        cp = done.checkpoint
+        print_json(
+            {
+                "ok": ok,
+                "written": cp is not None,
+                "number": done.number,
+                "seq": cp.seq if cp else None,
+                "hash": cp.hash if cp else None,
+                "at": cp.at if cp else None,
+                "anchor_file": str(file),
+                "message": done.render(file),
+            }
+        )
+    elif ok:
+        print(done.render(file))
+    else:
+        output.error(done.render(file), prefix="")
     return ExitCode.OK if ok else ExitCode.BROKEN
 
 
@@ -79,6 +110,7 @@ def add_commands(sub: Any) -> None:
     ve.add_argument(
         "--no-rows", action="store_true", help="skip replaying the log against the rows"
     )
+    json_flag(ve)
     db_arg(ve)
     ve.set_defaults(fn=cmd_audit_verify)
     ex = aus.add_parser("export", help="write the log as CSV or JSON for auditors")
@@ -90,6 +122,7 @@ def add_commands(sub: Any) -> None:
     ex.set_defaults(fn=cmd_audit_export)
     kg = aus.add_parser("keygen", help="make an Ed25519 signing key (FILE) and its FILE.pub")
     kg.add_argument("--out", required=True, metavar="KEYFILE", help="never overwritten")
+    json_flag(kg)
     kg.set_defaults(fn=cmd_audit_keygen)
     cp = aus.add_parser("checkpoint", help="sign the log's head and append it to the anchor file")
     cp.add_argument(
@@ -99,5 +132,6 @@ def add_commands(sub: Any) -> None:
         help="the private key from `gpufleet audit keygen` that signs the checkpoint",
     )
     cp.add_argument("--anchor-file", required=True, metavar="FILE", help="appended to")
+    json_flag(cp)
     db_arg(cp)
     cp.set_defaults(fn=cmd_audit_checkpoint)

@@ -1,45 +1,39 @@
-"""What the command groups share: a progress bar on stderr, writing files whole or not at
-all, and the scenario a command reads when none is given."""
+"""What the command groups share: a progress bar on stderr (from :mod:`.output`), writing
+files whole or not at all, and the scenario a command reads when none is given."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import sys
-import time
 from pathlib import Path
-from typing import TextIO
 
 from gpufleet.api import article_scenario_path
+from gpufleet.cli.output import ProgressBar, note
 from gpufleet.domain.scenario import Scenario
 from gpufleet.errors import InputError
 from gpufleet.inputs.scenario.load import load_scenario
 
+__all__ = [
+    "ProgressBar",
+    "check_writable",
+    "emit",
+    "json_flag",
+    "print_json",
+    "scenario_or_article",
+    "write_file",
+]
 
-class ProgressBar:
-    """A bar on stderr, shown only once a run has taken over ``after_s`` seconds and only
-    when stderr is a terminal (logs stay clean)."""
 
-    def __init__(
-        self, label: str, stream: TextIO = sys.stderr, after_s: float = 2.0, force: bool = False
-    ) -> None:
-        self.label = label
-        self.stream = stream
-        self.t0 = time.monotonic()
-        self.after_s = after_s
-        self.enabled = force or stream.isatty()
-        self.shown = False
+def json_flag(p: argparse.ArgumentParser) -> None:
+    """The ``--json`` flag every command that prints data has."""
+    p.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
 
-    def __call__(self, fraction: float) -> None:
-        if not self.enabled or time.monotonic() - self.t0 < self.after_s:
-            return
-        n = int(max(0.0, min(1.0, fraction)) * 30)
-        self.stream.write(f"\r{self.label} [{'#' * n}{'.' * (30 - n)}] {fraction * 100:5.1f}%")
-        self.stream.flush()
-        self.shown = True
 
-    def close(self) -> None:
-        if self.shown:
-            self.stream.write("\n")
+def print_json(data: object) -> None:
+    """One JSON document on stdout (indented, keys as given)."""
+    print(json.dumps(data, indent=2))
 
 
 def scenario_or_article(path: str | None) -> Scenario:
@@ -83,4 +77,4 @@ def emit(out: str | None, text: str, what: str) -> None:
         sys.stdout.write(text)
         return
     write_file("--out", Path(out), text)
-    print(f"{what} written to {out}", file=sys.stderr)
+    note(f"{what} written to {out}")

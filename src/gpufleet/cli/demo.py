@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from gpufleet.api import article_scenario_path, run_variants
+from gpufleet.cli import output
 from gpufleet.cli.common import ProgressBar, scenario_or_article
 from gpufleet.domain.scenario import Scenario
 from gpufleet.errors import ExitCode, InputError
@@ -41,7 +41,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({n: r.to_dict() for n, r in results.items()}, indent=2, sort_keys=True))
         if report_dir:  # stdout stays one JSON document
-            print(f"Report: {_demo_report(sc, args, report_dir, results)}", file=sys.stderr)
+            output.note(f"Report: {_demo_report(sc, args, report_dir, results)}")
         return ExitCode.OK
     print(f"gpufleet demo: {sc.name}")
     if sc.description:

@@ -21,6 +21,7 @@ import gpufleet
 from gpufleet.cli import (
     admin,
     audit,
+    completion,
     db,
     demo,
     enact,
@@ -28,6 +29,7 @@ from gpufleet.cli import (
     export,
     live,
     meter,
+    output,
     policies,
     serve,
     simulate,
@@ -86,10 +88,55 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-V", "--version", action="version", version=f"gpufleet {_version()}")
+    add_global_flags(p, top=True)
     sub = p.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.add_commands(sub)
+    completion.add_commands(sub, p)  # last: its script names every command above
+    for cmd in _subparsers(p):  # `gpufleet whatif -q` as well as `gpufleet -q whatif`
+        add_global_flags(cmd, top=False)
     return p
+
+
+def add_global_flags(p: argparse.ArgumentParser, top: bool) -> None:
+    """-v/-q and --log-format (cli/output.py). On a command's own parser they default to
+    SUPPRESS, so a flag given before the command is not reset by the command's parser."""
+    g = p.add_argument_group("output")
+
+    def default(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
+    g.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default(0),
+        help="log what it does to stderr (-vv: in detail)",
+    )
+    g.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default(False),
+        help="no progress and no notes on stderr; errors only",
+    )
+    g.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=default("text"),
+        help="stderr as text (default) or one JSON object per line",
+    )
+
+
+def _subparsers(p: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every parser below ``p`` (commands and their subcommands), depth first."""
+    found: list[argparse.ArgumentParser] = []
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                found.append(child)
+                found.extend(_subparsers(child))
+    return found
 
 
 def _version() -> str:
@@ -108,21 +155,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(e.code, int):
             return e.code
         return ExitCode.OK if e.code is None else ExitCode.BAD_INPUT
+    output.configure(-1 if args.quiet else args.verbose, args.log_format)
+    try:
+        return _run(args)
+    finally:
+        output.reset()
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, its errors turned into exit codes and messages on stderr."""
     try:
         code = int(args.fn(args))
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
         return code
     except InputError as e:
-        print(f"gpufleet: {e.render()}", file=sys.stderr)
+        output.error(e.render())
         return exit_code(e)
     except AccessError as e:
-        print(f"gpufleet: not allowed: {e}", file=sys.stderr)
+        output.error(f"not allowed: {e}")
         return exit_code(e)
     except BusyError as e:
-        print(f"gpufleet: busy, nothing changed; run it again: {e}", file=sys.stderr)
+        output.error(f"busy, nothing changed; run it again: {e}")
         return exit_code(e)
     except GpufleetError as e:
-        print(f"gpufleet: internal error: {e}", file=sys.stderr)
+        output.error(f"internal error: {e}")
         return exit_code(e)
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
@@ -130,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _quiet_stdout()
         return ExitCode.PIPE_CLOSED
     except Exception as e:  # the last line of defence: report, never a bare traceback
-        print(f"gpufleet: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        output.error(f"internal error: {type(e).__name__}: {e}")
         return ExitCode.INTERNAL
 
 

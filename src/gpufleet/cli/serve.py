@@ -23,8 +23,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # `serve` needs; every other command starts without them
     import uvicorn
 
+    from gpufleet.service.apidocs import swagger_ui_dir
     from gpufleet.service.app import create_app
 
+    docs_assets = swagger_ui_dir(args.swagger_ui_dir)  # checked before the store opens
     anchors = AnchorSettings.from_args(
         args.anchor_file, args.signing_key, args.public_key, args.checkpoint_every
     )
@@ -34,7 +36,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.live_config:
             poller = _live_poller(store, Path(args.live_config))
         app = create_app(
-            store, run_worker=not args.no_worker, anchors=anchors, live_poller=poller, **limits
+            store,
+            run_worker=not args.no_worker,
+            anchors=anchors,
+            live_poller=poller,
+            swagger_ui_dir=docs_assets,
+            **limits,
         )
         print(
             f"gpufleet serving {store.engine.url.render_as_string()} on http://{args.host}:{args.port}"
@@ -153,6 +160,12 @@ def add_commands(sub: Any) -> None:
         "--live-config",
         metavar="FILE",
         help="observe the live sources this file names every `every` of it (docs/live.md)",
+    )
+    sv.add_argument(
+        "--swagger-ui-dir",
+        metavar="DIR",
+        help="serve Swagger UI at /api/docs from this folder of swagger-ui-dist's files "
+        "(default: $GPUFLEET_SWAGGER_UI_DIR, else a plain reference page; docs/service.md)",
     )
     db_arg(sv)
     sv.set_defaults(fn=cmd_serve)

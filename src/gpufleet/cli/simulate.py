@@ -26,7 +26,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     sc = scenario_or_article(args.scenario)
     if args.variant:
         sc = sc.variant(args.variant)
-    bar = ProgressBar("simulate")
+    bar = ProgressBar("simulate", total=sc.horizon_s / 86_400, unit="sim-days")
     res = Simulation(sc, policy, args.seed, bar).run()
     bar.close()
     if args.jobs_csv:

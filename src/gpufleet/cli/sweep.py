@@ -82,9 +82,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise InputError(
             f"a heat map needs 1 or 2 grid axes, not {len(spec.axes)}; add --no-heatmap"
         )
-    build_cells(base, spec)  # every cell's changes checked against the base, before running
+    # every cell's changes checked against the base, before running
+    _, scenarios, _ = build_cells(base, spec)
     executor = _executor(args)
-    bar = ProgressBar("sweep")
+    # each distinct scenario runs once per seed (run_sweep)
+    bar = ProgressBar("sweep", total=len(scenarios) * seeds_n, unit="runs")
     t0 = time.perf_counter()
     result = run_sweep(base, spec, [base.seed + i for i in range(seeds_n)], executor, bar)
     bar.close()

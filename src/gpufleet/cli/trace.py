@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gpufleet.cli.common import json_flag, print_json
+from gpufleet.cli.output import ProgressBar, Stages
 from gpufleet.errors import ExitCode, InputError
 from gpufleet.inputs.scenario.bounds import seed_arg
 from gpufleet.inputs.traces.info import summarize
@@ -14,6 +16,7 @@ from gpufleet.inputs.traces.registry import (
     known_traces,
     load_source,
     searched_roots,
+    trace_roots,
     traces_root,
 )
 from gpufleet.inputs.traces.replay import to_scenario
@@ -68,6 +71,26 @@ def load(args: argparse.Namespace) -> Workload:
 
 def cmd_list(args: argparse.Namespace) -> int:
     root = traces_root()
+    if args.json:
+        print_json(
+            {
+                "traces_folder": str(root),
+                "searched": [
+                    {"origin": r.origin, "folder": str(r.folder) if r.folder else None}
+                    for r in trace_roots()
+                ],
+                "traces": [
+                    {
+                        "name": spec.name,
+                        "description": spec.description,
+                        "folder": spec.folder,
+                        "found": (root / spec.folder).is_dir(),
+                    }
+                    for spec in known_traces()
+                ],
+            }
+        )
+        return ExitCode.OK
     print(f"traces folder: {root} (searched in order: {searched_roots()})")
     variants: dict[str, int] = {}
     for spec in known_traces():
@@ -133,8 +156,17 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise InputError(f"{out}: the output must be a .parquet file")
     if not out.parent.is_dir():
         raise InputError(f"{out}: folder {out.parent} does not exist")
+    stages = Stages("trace convert")
+    stages.start(f"reading {args.source}")
     w = load(args)
+    stages.start(f"writing {len(w):,} jobs")
     write_parquet(w, out)
+    stages.done()
+    if args.json:
+        print_json(
+            {"out": str(out), "jobs": len(w), "gpu_hours": round(w.gpu_hours, 4), "notes": w.notes}
+        )
+        return ExitCode.OK
     print(f"wrote {out}: {len(w):,} jobs, {w.gpu_hours:,.0f} GPU-hours")
     for n in w.notes:
         print(f"  note: {n}")
@@ -145,8 +177,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     make_policy(args.policy)  # an unknown name fails before any loading
     if args.fleet and args.gpus:
         raise InputError("give --fleet or --gpus, not both")
+    stages = Stages("replay")
+    stages.start(f"reading {args.source}")
     w = load(args)
     fleet = load_source(args.fleet).fleet if args.fleet else None
+    stages.done()
     if args.fleet and not fleet:
         raise InputError(f"--fleet {args.fleet}: that source describes no fleet")
     sc = to_scenario(
@@ -158,7 +193,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         seed=args.seed,
         strict=args.on_error == "stop",
     )
-    res = Simulation(sc).run()
+    bar = ProgressBar("replay", total=sc.horizon_s / 86_400, unit="sim-days")
+    res = Simulation(sc, progress=bar).run()
+    bar.close()
     span_s = float(w.submit_s.max() - w.submit_s.min()) / args.scale_load if len(w) else 0.0
     if args.json:
         d = res.to_dict()
@@ -215,6 +252,7 @@ def add_commands(sub: Any) -> None:
     t = sub.add_parser("trace", help="public traces and your own exports: list, info, convert")
     tsub = t.add_subparsers(dest="trace_command", required=True)
     lst = tsub.add_parser("list", help="the traces gpufleet can load by name")
+    json_flag(lst)
     lst.set_defaults(fn=cmd_list)
     info = tsub.add_parser("info", help="what a trace holds")
     _add_source(info)
@@ -223,6 +261,7 @@ def add_commands(sub: Any) -> None:
     conv = tsub.add_parser("convert", help="write a trace as a normalized Parquet workload")
     _add_source(conv)
     conv.add_argument("out", help="OUT.parquet")
+    json_flag(conv)
     conv.set_defaults(fn=cmd_convert)
     r = sub.add_parser("replay", help="simulate a trace's jobs under a policy")
     _add_source(r)

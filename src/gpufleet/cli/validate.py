@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 from typing import Any
 
+from gpufleet.cli import output
 from gpufleet.errors import ExitCode, ScenarioError
 from gpufleet.inputs.scenario.load import load_scenario
 
@@ -20,7 +20,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             problems = [dataclasses.asdict(p) for p in e.problems]
             print(json.dumps({"valid": False, "problems": problems}, indent=2))
         else:
-            print(e.render(), file=sys.stderr)
+            output.error(e.render(), prefix="")
         return ExitCode.BAD_INPUT
     if args.json:
         print(json.dumps({"valid": True, "problems": []}))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from gpufleet.api import article_scenario_path
 from gpufleet.cli.common import ProgressBar
+from gpufleet.cli.output import note
 from gpufleet.domain.scenario import Scenario
 from gpufleet.errors import ExitCode, InputError
 from gpufleet.inputs.scenario.load import load_scenario
@@ -69,7 +69,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         check_folder(Path(args.report), "--report")
     base_name, arms = arms_from(args)
     seed0 = arms[base_name].seed
-    bar = ProgressBar("whatif")
+    bar = ProgressBar("whatif", total=len(arms) * args.seeds, unit="runs")
     c = compare(
         base_name,
         arms,
@@ -91,7 +91,10 @@ def cmd_whatif(args: argparse.Namespace) -> int:
 
         page = write_report(c, Path(args.report))
         # with --json, stdout stays one JSON document
-        print(f"Report: {page}", file=sys.stderr if args.json else sys.stdout)
+        if args.json:
+            note(f"Report: {page}")
+        else:
+            print(f"Report: {page}")
     return ExitCode.OK
 
 

@@ -2,7 +2,11 @@
 
 - the REST API under ``/api/v1`` (the routers in :data:`ROUTERS`, one module of
   :mod:`gpufleet.service.routes` per resource), its OpenAPI schema at
-  ``/api/openapi.json`` and its docs at ``/api/docs``;
+  ``/api/openapi.json`` and its docs at ``/api/docs``, served without a CDN
+  (:mod:`gpufleet.service.apidocs`);
+- ``/healthz``, ``/readyz`` and ``/metrics`` (Prometheus) for probes and scrapers
+  (:mod:`gpufleet.service.routes.ops`; requests counted by
+  :mod:`gpufleet.service.metrics`);
 - the dashboard (:mod:`gpufleet.service.dashboard`) at ``/`` and ``/static``;
 - one error shape for every error (:mod:`gpufleet.service.errors`);
 - with ``run_worker``, a background worker that runs queued what-if runs and
@@ -22,9 +26,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
 import gpufleet
 from gpufleet.governance.auth.tokens import Principal
@@ -34,12 +40,13 @@ from gpufleet.governance.runs.queue import RunWorker
 from gpufleet.governance.store.db import Store
 from gpufleet.governance.store.migrate import current
 from gpufleet.registry import Registry
-from gpufleet.service import dashboard, errors
+from gpufleet.service import apidocs, dashboard, errors
 from gpufleet.service.checkpoints import AnchorSettings, Checkpointer
 from gpufleet.service.deps import Caller, StoreDep
 from gpufleet.service.live_worker import LivePoller
+from gpufleet.service.metrics import MetricsMiddleware, RequestMetrics
 from gpufleet.service.ratelimit import DEFAULT_RATE, RateLimit, RateLimitMiddleware
-from gpufleet.service.routes import audit, live, register, reports, runs, tokens, transfers
+from gpufleet.service.routes import audit, live, ops, register, reports, runs, tokens, transfers
 
 log = logging.getLogger("gpufleet.service")
 
@@ -80,6 +87,14 @@ ROUTERS.add("audit", audit.router)
 ROUTERS.add("tokens", tokens.router)
 
 
+def route_templates(app: FastAPI) -> list[str]:
+    """Every path template the app answers: the OpenAPI schema's, the dashboard's and the
+    docs page's (both left out of the schema)."""
+    extra = [r.path for r in dashboard.router.routes if isinstance(r, APIRoute)]
+    docs = [apidocs.DOCS, f"{apidocs.DOCS}/oauth2-redirect", f"{apidocs.DOCS}/assets/{{path:path}}"]
+    return [*app.openapi()["paths"], *extra, *docs, apidocs.SCHEMA]
+
+
 def create_app(
     store: Store,
     run_worker: bool = True,
@@ -89,6 +104,7 @@ def create_app(
     runs_per_entity: int = MAX_ACTIVE_RUNS,
     rate_limit: RateLimit = DEFAULT_RATE,
     live_poller: LivePoller | None = None,
+    swagger_ui_dir: Path | None = None,
 ) -> FastAPI:
     """The service over ``store`` (whose schema is upgraded already); with ``anchors``,
     ``GET /audit/verify`` checks the signed checkpoints too, and with a signing key and a
@@ -96,7 +112,9 @@ def create_app(
     the cap on runs per entity and the rate limit are ``gpufleet serve``'s options
     (docs/security.md, "Runs"). ``live_poller`` observes the server's live sources
     (``gpufleet serve --live-config FILE``): started and stopped with the app, and asked
-    by ``POST /api/v1/live/observe`` (:mod:`gpufleet.service.live_worker`)."""
+    by ``POST /api/v1/live/observe`` (:mod:`gpufleet.service.live_worker`). With
+    ``swagger_ui_dir`` (checked by :func:`gpufleet.service.apidocs.swagger_ui_dir`),
+    ``/api/docs`` is Swagger UI from that folder, else a plain reference page."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -128,8 +146,7 @@ def create_app(
         + "\n\nEvery endpoint but `GET /api/v1/health` needs `Authorization: Bearer gf_...`. "
         'Every error is `{"error": {"code", "message", "problems": [...]}}`.',
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
-        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
+        docs_url=None,  # apidocs.install: no CDN
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -137,9 +154,16 @@ def create_app(
     app.state.anchors = anchors
     app.state.runs_per_entity = runs_per_entity
     app.state.live_poller = live_poller
+    app.state.metrics = RequestMetrics()
     errors.install(app)
     app.add_middleware(RateLimitMiddleware, limit=rate_limit)
+    # outermost: it sees the rate limit's 429s too
+    app.add_middleware(
+        MetricsMiddleware, metrics=app.state.metrics, templates=lambda: route_templates(app)
+    )
     for _resource, router in ROUTERS.items():
         app.include_router(router, prefix=API)
+    app.include_router(ops.router)
+    apidocs.install(app, swagger_ui_dir)
     app.include_router(dashboard.router)
     return app
