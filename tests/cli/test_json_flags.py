@@ -29,7 +29,7 @@ NO_JSON = {
     "gpufleet export": "prints the scheduler's own configuration format",
     "gpufleet db plan": "prints a scenario file (YAML)",
     "gpufleet audit export": "--format json already",
-    "gpufleet observe": "cli/live.py, another helper's module (not changed here)",
+    "gpufleet statement": "--format json already",
     "gpufleet completion": "prints a shell script",
 }
 

@@ -246,3 +246,24 @@ def test_a_source_that_cannot_even_be_opened_is_recorded_and_the_rest_observed(
     (failed,) = (f for f in doc["failures"] if f["source"] == source)
     assert says in failed["error"]
     assert doc["by_entity"]["tesla"]["stranded_now"] == 16  # Kubernetes still observed
+
+
+def test_observe_json_prints_the_cycle_as_one_line_with_its_failed_source(
+    tmp_path: Path, db: str, capsys: Capture
+) -> None:
+    # Kubernetes from snapshots (16 of tesla's GPUs stranded, as above) and a Slurm whose
+    # slurmrestd socket does not exist: one JSON line, the failure named in it
+    path = tmp_path / "live.yaml"
+    path.write_text(
+        "every: 60s\n"
+        f"mapping: {MAPPING}\n"
+        "sources:\n"
+        "  slurm: {mode: rest, rest_socket: /nonexistent/slurmrestd.sock}\n"
+        f"  kubernetes: {{snapshots: {SNAPSHOTS}}}\n"
+    )
+    assert main(["observe", "--config", str(path), "--db", db, "--json"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    doc = json.loads(line)
+    assert doc["stranded"] is not None and doc["stranded"] >= 16
+    assert [f["source"] for f in doc["failures"]] == ["slurm"]
+    assert doc["rows_stored"] > 0 and doc["at"].endswith("Z")

@@ -58,20 +58,47 @@ def _duration(flag: str, text: str) -> float:
         ) from None
 
 
-def _summary(done: CycleResult) -> str:
+def _totals(done: CycleResult) -> dict[str, int | None]:
+    """The cycle's GPUs seen, allocated and stranded over the fleet (None: a count the
+    sources did not give, so the sum is unknown, not 0) and those asked by pending jobs."""
     obs = done.observation
 
-    def total(field: str) -> str:  # a sum over an unknown count is unknown, not 0
+    def total(field: str) -> int | None:
         values = [getattr(c, field) for c in obs.capacity]
-        return "unknown" if None in values else str(sum(values))
+        return None if None in values else sum(values)
 
-    waiting = sum(d.gpus for d in obs.demand)
+    return {
+        "seen": total("seen"),
+        "allocated": total("allocated"),
+        "stranded": total("stranded"),
+        "pending_gpus": sum(d.gpus for d in obs.demand),
+    }
+
+
+def _summary(done: CycleResult) -> str:
+    t = {k: "unknown" if v is None else str(v) for k, v in _totals(done).items()}
+    at = done.observation.at.isoformat().replace("+00:00", "Z")
     return (
-        f"observed {obs.at.isoformat().replace('+00:00', 'Z')}: {total('seen')} GPUs seen, "
-        f"{total('allocated')} allocated, {total('stranded')} stranded, {waiting} asked by "
-        "pending jobs; "
+        f"observed {at}: {t['seen']} GPUs seen, {t['allocated']} allocated, "
+        f"{t['stranded']} stranded, {t['pending_gpus']} asked by pending jobs; "
         f"{done.ingested.rows} rows stored (sources {done.read_s:.2f} s, "
         f"store {done.store_s:.2f} s)"
+    )
+
+
+def _summary_json(done: CycleResult) -> str:
+    """One cycle as one JSON line (JSON Lines with --every): the same figures as the text,
+    and each failed source with its error."""
+    obs = done.observation
+    return json.dumps(
+        {
+            "at": obs.at.isoformat().replace("+00:00", "Z"),
+            **_totals(done),
+            "rows_stored": done.ingested.rows,
+            "read_s": round(done.read_s, 3),
+            "store_s": round(done.store_s, 3),
+            "failures": [{"source": f.source, "error": f.error} for f in obs.failures],
+        }
     )
 
 
@@ -98,7 +125,7 @@ def cmd_observe(args: argparse.Namespace) -> int:
                     raise
                 print(f"gpufleet: busy, this observation was not stored: {e}", file=sys.stderr)
             else:
-                print(_summary(done))
+                print(_summary_json(done) if args.json else _summary(done), flush=True)
                 for f in done.observation.failures:
                     print(f"gpufleet: source {f.source} failed: {f.error}", file=sys.stderr)
             cycles += 1
@@ -372,6 +399,7 @@ def add_commands(sub: Any) -> None:
     o.add_argument("--config", required=True, metavar="FILE", help="the live configuration")
     o.add_argument("--every", metavar="DURATION", help="observe every interval (e.g. 60s)")
     o.add_argument("--count", type=int, metavar="N", help="with --every: stop after N")
+    o.add_argument("--json", action="store_true", help="print each cycle as one JSON line")
     db_arg(o)
     o.set_defaults(fn=cmd_observe)
     s = sub.add_parser("status", help="the live fleet at a glance, from stored observations")
