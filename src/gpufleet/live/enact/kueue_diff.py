@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from gpufleet.errors import InputError, Problem
-from gpufleet.live.enact.kueue_desired import KueueDesired, KueueObject
+from gpufleet.live.enact.kueue_desired import ANN_CAUSES, KueueDesired, KueueObject
 from gpufleet.live.enact.kueue_schema import GROUP, KINDS
 from gpufleet.planning.export.model import MANAGED_BY
 
@@ -199,6 +199,18 @@ def _fields(want: KueueObject, have: dict[str, Any], version: str) -> list[Field
     ]
 
 
+def _was(obj: dict[str, Any]) -> list[str]:
+    """The causes a removed object was written for (its annotation; unreadable: none)."""
+    text = ((obj.get("metadata") or {}).get("annotations") or {}).get(ANN_CAUSES)
+    try:
+        causes = json.loads(text) if isinstance(text, str) else []
+    except json.JSONDecodeError:
+        return []
+    if not isinstance(causes, list):
+        return []
+    return [f"was for {c['text']}" for c in causes if isinstance(c, dict) and "text" in c]
+
+
 def kueue_diff(desired: KueueDesired, snapshot: Snapshot) -> KueueDiff:
     """Objects added, changed (field by field) and removed, each with its causes."""
     changes: list[ObjectChange] = []
@@ -225,5 +237,5 @@ def kueue_diff(desired: KueueDesired, snapshot: Snapshot) -> KueueDiff:
             kind, ns, name = key
             ref = f"{kind} {ns + '/' if ns else ''}{name}"
             why = "managed by gpufleet and not in the register's desired state"
-            changes.append(ObjectChange("remove", ref, (), (why,)))
+            changes.append(ObjectChange("remove", ref, (), (why, *_was(obj))))
     return KueueDiff(desired, snapshot.source, tuple(changes), unchanged)
