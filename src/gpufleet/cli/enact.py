@@ -189,4 +189,4 @@ def add_commands(sub: Any) -> None:
                    help="the journal: latest runs, outcomes, drift")  # fmt: skip
     db_arg(s)
     s.set_defaults(fn=cmd_apply_slurm)
-    add_kueue(asub)
+    add_kueue(asub, _instant)

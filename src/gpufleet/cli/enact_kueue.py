@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,14 +67,12 @@ def to_json(d: KueueDiff, files: list[str]) -> dict[str, Any]:
 
 
 def cmd_apply_kueue(args: argparse.Namespace) -> int:
-    from gpufleet.cli.enact import _instant  # one reading of --at for both schedulers
-
     live = load_settings(Path(args.config))
     mapping = parse_mapping(live.mapping_text, str(live.mapping_path), default_catalog())
     snapshot = read_snapshot(Path(args.snapshot))
     with open_store(args) as store, store.read() as s:
         rows = read_rows(s)
-    at = naive_utc(_instant(args.at)).replace(microsecond=0)
+    at = naive_utc(args.parse_at(args.at)).replace(microsecond=0)
     desired = kueue_desired(rows, mapping, args.api, at)
     check([o.manifest for o in desired.objects])
     diff = kueue_diff(desired, snapshot)
@@ -88,7 +88,9 @@ def cmd_apply_kueue(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def add_kueue(asub: Any) -> None:
+def add_kueue(asub: Any, parse_at: Callable[[str | None], datetime]) -> None:
+    """The ``kueue`` subcommand of ``apply``; ``parse_at`` reads ``--at`` as ``apply slurm``
+    does (passed in, so that the two modules do not import each other)."""
     k = asub.add_parser("kueue", help="the register as Kueue manifests, diffed with a snapshot")
     k.add_argument("--config", required=True, help="the live configuration (its mapping)")
     k.add_argument("--snapshot", required=True,
@@ -99,4 +101,4 @@ def add_kueue(asub: Any) -> None:
     k.add_argument("-o", "--out", help="write the manifests and kustomization.yaml here")
     k.add_argument("--json", action="store_true", help="the diff as JSON")
     db_arg(k)
-    k.set_defaults(fn=cmd_apply_kueue)
+    k.set_defaults(fn=cmd_apply_kueue, parse_at=parse_at)
