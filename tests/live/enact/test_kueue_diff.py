@@ -208,6 +208,8 @@ def test_the_command_writes_a_folder_kubectl_and_kustomize_read(
     # a second run replaces its own files
     assert main(_argv(url, "-o", str(out))) == 0
     assert "v1beta2" in (out / "clusterqueue-xai-cq.yaml").read_text()
+    # the staging folder the files were written in first is gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kueue", "r.db"]
 
 
 def test_a_folder_holding_other_files_is_refused_and_left_as_it_was(
@@ -244,3 +246,31 @@ def test_a_missing_snapshot_is_exit_2_naming_it(
     argv[argv.index("--snapshot") + 1] = str(tmp_path / "nowhere.json")
     assert main(argv) == 2
     assert f"{tmp_path / 'nowhere.json'}: no such file or folder" in capsys.readouterr().err
+
+
+def test_the_limits_the_register_stores_reach_the_written_queue(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """read_rows carries a quota row's borrowing and lending limits from the store."""
+    scenario = (Path(__file__).parent / "register.yaml").read_text()
+    limited = scenario.replace(
+        "H100-SXM: {nominal: 4}", "H100-SXM: {nominal: 4, borrowing_limit: 2, lending_limit: 1}"
+    )
+    assert limited != scenario
+    (tmp_path / "r.yaml").write_text(limited)
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    assert main(["db", "seed", str(tmp_path / "r.yaml"), "--db", db]) == 0
+    out = tmp_path / "kueue"
+    assert main(_argv(db, "-o", str(out))) == 0
+    xai = yaml.safe_load((out / "clusterqueue-xai-cq.yaml").read_text())
+    h100 = xai["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]
+    assert h100 == {
+        "name": "nvidia.com/gpu",
+        "nominalQuota": 4,
+        "borrowingLimit": 2,
+        "lendingLimit": 1,
+    }
+    # and the diff says what the snapshot (applied without limits) lacks
+    text = capsys.readouterr().out
+    assert "~ ClusterQueue xai-cq\n" in text
+    assert f"{GPU[: -len('nominalQuota')]}borrowingLimit: (absent) -> 2" in text

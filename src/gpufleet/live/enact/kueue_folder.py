@@ -6,13 +6,15 @@ The folder must be new, empty, or hold only what an earlier run wrote (every ent
 regular ``.yaml`` file whose first line is :data:`MARK`): those files are replaced, so a
 folder of a GitOps repository is rewritten whole and the repository's history shows the
 change. Anything else in it (another file, a link, a folder) is refused before a file is
-written. Files are created with ``O_EXCL | O_NOFOLLOW``: a link planted meanwhile is
-refused, not followed.
+written. Files are created with ``O_EXCL | O_NOFOLLOW`` in a fresh private folder beside
+it (``mkdtemp``), then moved in: a link planted in the target is replaced, never followed.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -57,11 +59,25 @@ def _write(path: Path, text: str) -> None:
 
 
 def write_folder(desired: KueueDesired, folder: Path) -> list[str]:
-    """Write the manifests; return the file names (kustomization last)."""
+    """Write the manifests; return the file names (kustomization last). They are written
+    first into a new folder beside ``folder`` and moved in only once all are written, so a
+    failure part way (a full disk) leaves ``folder`` as it was."""
     old = _check_folder(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for p in old:
-        p.unlink()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        names = _write_all(desired, staging)
+        folder.mkdir(exist_ok=True)
+        for p in old:
+            p.unlink()
+        for name in names:
+            os.replace(staging / name, folder / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return names
+
+
+def _write_all(desired: KueueDesired, folder: Path) -> list[str]:
     names = []
     for o in desired.objects:
         name = file_name(o)
