@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gpufleet.cli.enact_kueue import add_kueue
 from gpufleet.cli.store import db_arg, open_store
 from gpufleet.domain import default_catalog
 from gpufleet.errors import ExitCode, InputError
@@ -188,3 +189,4 @@ def add_commands(sub: Any) -> None:
                    help="the journal: latest runs, outcomes, drift")  # fmt: skip
     db_arg(s)
     s.set_defaults(fn=cmd_apply_slurm)
+    add_kueue(asub, _instant)

@@ -37,12 +37,14 @@ class ProgramRec:
 @dataclass(frozen=True)
 class QuotaRec:
     """A quota row: ``program``'s nominal GPUs of ``gpu_type`` from ``effective`` on
-    (None: from the plan's start)."""
+    (None: from the plan's start), with the borrowing and lending limits that Kueue enacts."""
 
     program: str
     gpu_type: str
     effective: datetime | None
     nominal: int
+    borrowing_limit: int | None = None  # None: no limit (Kueue's; Slurm has none)
+    lending_limit: int | None = None  # None: all of it may be lent
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ def read_rows(s: Session) -> RegisterRows:
                 q.gpu_type,
                 _instant(q.effective) if q.effective else None,
                 q.nominal,
+                q.borrowing_limit,
+                q.lending_limit,
             )
             for q in quotas
         ),
