@@ -32,6 +32,7 @@ from gpufleet.errors import InputError
 from gpufleet.policies.kueue.policy import KueuePolicy
 from gpufleet.state.jobs import Job, JobState
 from tests.support.builders import H100, Harness
+from tests.support.kueue_trees import build, cohort
 
 
 @dataclass(frozen=True)
@@ -239,3 +240,60 @@ def test_only_kueue_strategy_lists_are_accepted(strategies: str) -> None:
     # pkg/config/validation.go validStrategySets: [LTEFS], [LTIS], [LTEFS, LTIS]
     with pytest.raises(InputError, match="as Kueue validates it"):
         KueuePolicy(fair_sharing=True, fair_sharing_strategies=strategies)
+
+
+# --- the same search in a cohort tree (tree_preemption.py) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("within", "victims"),
+    [
+        # Root c (no quota) with cohorts org1 {a: nominal 4} and org2 {b: nominal 6}:
+        # potential(c) = 10. a runs a0 (3), b runs b0 (4, t=1) and b1 (3, t=2): org2 borrows
+        # 1, share 0.1; nothing free. j (a, 4, priority 1). With j, org1's share (7-4)/10 =
+        # 0.3 > 0.1: the walk goes to org1, then a, whose own a0 goes (3 free). Recomputed:
+        # org1 with j = 4, share 0; org2 0.1 -> b; AlmostLCA(a, b) = org1 (0) against org2:
+        # b1 leaves org2 at 0, 0 <= 0 -> b1 goes, 6 free, fits; a0 cannot come back.
+        pytest.param("LowerPriority", ["a0", "b1"], id="own-victim-then-reclaim"),
+        # No own candidate: org1 stays at 0.3: 0.3 <= 0 and 0.3 < 0.1 fail, j waits.
+        pytest.param("Never", [], id="no-own-candidate"),
+    ],
+)
+def test_tree_counts_the_incoming_job_and_recomputes(within: str, victims: list[str]) -> None:
+    h, _ = build(
+        [cohort("org1"), cohort("org2")],
+        {"a": ("org1", Quota(4)), "b": ("org2", Quota(6))},
+        nodes=[1] * 10,
+        fair_sharing=True,
+        reclaim_within_cohort="Any",
+        within_cluster_queue=within,
+    )
+    jobs = {}
+    for name, prog, gpus, at in (("a0", "a", 3, 0.0), ("b0", "b", 4, 1.0), ("b1", "b", 3, 2.0)):
+        jobs[name] = h.submit(prog, gpus, at=at)
+        h.cycle(at)
+    j = h.submit("a", 4, priority=1, at=3.0)
+    by_id = {v.spec.id: n for n, v in jobs.items()}
+    assert [by_id[v.spec.id] for v in h.cycle(3.0).preempt] == victims
+    assert (j.spec.id in h.running()) == bool(victims)
+
+
+def test_tree_tries_the_next_candidate_of_a_refused_program() -> None:
+    # Item 6 in a tree: root c with cohorts A {a: 4}, B {b: 4} and C {c: 8, idle}:
+    # potential(root) = 16. b runs b0 (4, t=0), b1 (8, t=1): B's share (12-4)/16 = 0.5.
+    # j (a, 8): A with j (8-4)/16 = 0.25, 4 free. LessThanOrEqualToFinalShare: b1 leaves
+    # B at 0 (refused), b0 leaves B at 0.25, 0.25 <= 0.25 -> b0 goes, 8 free, fits.
+    h, _ = build(
+        [cohort("A"), cohort("B"), cohort("C")],
+        {"a": ("A", Quota(4)), "b": ("B", Quota(4)), "c": ("C", Quota(8))},
+        nodes=[1] * 16,
+        fair_sharing=True,
+        reclaim_within_cohort="Any",
+        fair_sharing_strategies="LessThanOrEqualToFinalShare",
+    )
+    b0 = h.submit("b", 4, at=0.0)
+    h.cycle(0.0)
+    h.submit("b", 8, at=1.0)
+    h.cycle(1.0)
+    h.submit("a", 8, at=2.0)
+    assert [v.spec.id for v in h.cycle(2.0).preempt] == [b0.spec.id]
