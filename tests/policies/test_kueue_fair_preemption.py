@@ -297,3 +297,33 @@ def test_tree_tries_the_next_candidate_of_a_refused_program() -> None:
     h.cycle(1.0)
     h.submit("a", 8, at=2.0)
     assert [v.spec.id for v in h.cycle(2.0).preempt] == [b0.spec.id]
+
+
+def test_tree_preemptor_within_its_nominal_takes_without_a_strategy() -> None:
+    # FairSharingPreemptWithinNominal (Beta, on since Kueue 0.17; preemption.go
+    # runFirstFsStrategy). Root c (no quota), org1 {a: 4, a2: 0}, org2 {b: 2}, 6 GPUs:
+    # potential(root) = 6. b runs b0 (2, t=0) and b1 (2, t=1): org2 borrows 2, share 2/6;
+    # a2 runs x (1, t=2): a2 borrows. 1 GPU free. j (a, 4): a with j = 4 <= 4, within
+    # nominal, while org1 with j = 5 > 4 borrows, share 1/6. LessThanOrEqualToFinalShare
+    # alone. The walk: org2 (2/6) before org1 (1/6); b1 (newest) first.
+    # With the gate: b1 goes without a strategy (3 free); org2 no longer borrows; org1 ->
+    # a2: x goes (4 free), fits; b1 cannot come back. Victims b1, x.
+    # Without it: A = org1 at 1/6 <= org2 without b1 (0) fails, b0 too; then a2's x
+    # (AlmostLCA a at 0 <= anything) goes, 2 free, no fit: j would wait.
+    h, _ = build(
+        [cohort("org1"), cohort("org2")],
+        {"a": ("org1", Quota(4)), "a2": ("org1", Quota(0)), "b": ("org2", Quota(2))},
+        nodes=[1] * 6,
+        fair_sharing=True,
+        reclaim_within_cohort="Any",
+        fair_sharing_strategies="LessThanOrEqualToFinalShare",
+    )
+    named = {}
+    for name, prog, gpus, at in (("b0", "b", 2, 0.0), ("b1", "b", 2, 1.0), ("x", "a2", 1, 2.0)):
+        named[name] = h.submit(prog, gpus, at=at)
+        h.cycle(at)
+        assert named[name].state is JobState.RUNNING, name
+    j = h.submit("a", 4, at=3.0)
+    by_id = {v.spec.id: n for n, v in named.items()}
+    assert [by_id[v.spec.id] for v in h.cycle(3.0).preempt] == ["b1", "x"]
+    assert j.spec.id in h.running()

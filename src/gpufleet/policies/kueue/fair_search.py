@@ -18,6 +18,12 @@ strategy, with ``new`` j's side's share now and ``old`` the target's share now:
 ``new < old``. A candidate that fails is kept for the second strategy and the next candidate
 of the same target is tried; the first that passes is taken, and the target is picked anew.
 
+**Within nominal** (``FairSharingPreemptWithinNominal``, pkg/features/kube_features.go:
+Beta, on by default since 0.17): when j's own ClusterQueue, j counted, uses no more than
+its nominal quota of the type, the targets, still picked by share, give up their candidates
+without a strategy. In a flat cohort this changes nothing (j's share is then 0, and
+``0 <= share(target without v)`` always holds); in a tree it does where j's cohort borrows.
+
 **Second strategy** (rule S2-b, only ``LessThanInitialShare`` may come second): over the kept
 candidates, the highest-share target gives up its first one if ``new < old`` at that moment,
 and is dropped either way (at most one victim per target).
@@ -75,14 +81,18 @@ def search(
     final_first: bool,
     second: bool,
     take: Callable[[Job], bool],
+    within_nominal: bool = False,
 ) -> bool:
     """Runs the strategies of the module docstring; ``take(v)`` stops v and says whether j
     now fits. ``final_first``: the first strategy is LessThanOrEqualToFinalShare; ``second``:
-    LessThanInitialShare follows it. True when j fits."""
+    LessThanInitialShare follows it; ``within_nominal``: j's program stays within its
+    nominal quota with j, so every target's candidates are taken without a strategy (the
+    ``FairSharingPreemptWithinNominal`` gate, Beta and on by default since Kueue 0.17). True
+    when j fits."""
     pruned: set[int] = set()
     retry: list[Job] = []
     while (x := side.next_target(queues, pruned)) is not None:
-        if x == side.preemptor:
+        if x == side.preemptor or within_nominal:
             if take(queues[x].pop(0)):
                 return True
             continue

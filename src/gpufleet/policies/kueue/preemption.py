@@ -251,7 +251,9 @@ class KueuePreemptor:
 
         side = _FlatSide(job, t, cands)
         final_first = strategies[0] is FairStrategy.LESS_THAN_OR_EQUAL_TO_FINAL_SHARE
-        if search(side, group(cands, side.key), final_first, len(strategies) > 1, take):
+        q = job.program
+        within = q.usage.get(t, 0) + job.spec.gpus <= q.nominal(t)
+        if search(side, group(cands, side.key), final_first, len(strategies) > 1, take, within):
             return _fill_back(snap, job, t, mark, chosen, True)
         snap.undo_to(mark)
         return None

@@ -41,7 +41,9 @@ tie, a tie between programs goes to the one whose next candidate comes first. Q'
 candidates are taken as they come. For another program P, with ``A = AlmostLCA(Q, P)`` and
 ``B = AlmostLCA(P, Q)`` at that moment: ``LessThanOrEqualToFinalShare`` takes v if
 ``share(A) <= share(B without v)``, ``LessThanInitialShare`` if ``share(A) < share(B)``; a
-refused candidate is kept for rule S2-b and P's next one is tried.
+refused candidate is kept for rule S2-b and P's next one is tried. When Q, j counted, stays
+within its own nominal quota, candidates are taken without a strategy (Kueue's
+``FairSharingPreemptWithinNominal``, on by default), even where Q's cohorts borrow.
 """
 
 from __future__ import annotations
@@ -236,15 +238,11 @@ class TreePreemptor:
 
         side = _TreeSide(snap, tree, job, t)
         final_first = strategies[0] is FairStrategy.LESS_THAN_OR_EQUAL_TO_FINAL_SHARE
+        within = q.usage.get(t, 0) + g <= q.nominal(t)  # the program only, not its cohorts
         q.add_usage(t, g)  # Kueue's SimulateUsageAddition: j counts in every share
         try:
-            ok = search(
-                side,
-                group([c.job for c in found], side.key),
-                final_first,
-                len(strategies) > 1,
-                take,
-            )
+            queues = group([c.job for c in found], side.key)
+            ok = search(side, queues, final_first, len(strategies) > 1, take, within)
         finally:
             q.add_usage(t, -g)
         if ok:
