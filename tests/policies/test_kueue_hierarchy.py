@@ -382,7 +382,9 @@ def test_property_no_level_exceeds_its_limits_and_no_two_jobs_preempt_each_other
     # The limits held on 3,000 seeds. The pair property is Kueue's fair-sharing proof
     # ("two workloads won't preempt each other") stretched over a whole run: over 2,000
     # seeds 8 runs break it (1 classic), each time with jobs arriving, ending or coming
-    # back in between; the flat policy's own test breaks it on 7 of 1,000 seeds.
+    # back in between; the flat policy's own test breaks it on 7 of 1,000 seeds. With the
+    # fair-sharing search made Kueue's (issue 17), seeds 0-999: 4 of 523 fair-sharing runs
+    # (3 before), 0 of 477 classic.
     rng = random.Random(seed)
     h, policy = _random_tree(rng, _options(rng))
     pairs: list[tuple[int, int]] = []

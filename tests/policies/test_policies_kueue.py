@@ -247,16 +247,18 @@ def test_fair_sharing_orders_heads_by_share(fair: bool, first: str) -> None:
 @pytest.mark.parametrize(
     ("strategies", "preempted"),
     [
-        # pool 16 (q1 4, q2 4, q3 8 idle) on nodes 8+4+4. q1 runs 4 (t=0) then 8 (t=1):
-        # share (12-4)/16 = 0.5. q2 submits 8: its final share (8-4)/16 = 0.25; 4 GPUs are
-        # free. Victim: q1's newest job (8); q1's share after it goes: 0.
-        # LessThanOrEqualToFinalShare: 0.25 <= 0 is false -> nothing.
-        pytest.param("LessThanOrEqualToFinalShare", [], id="fair-sharing/le-final-share-refuses"),
-        # LessThanInitialShare: 0.25 < 0.5 -> preempt job 1.
+        # pool 16 (q1 4, q2 4, q3 8 idle) on four 4-GPU nodes (an 8-GPU job spans two, so
+        # only quota binds, as in Kueue). q1 runs job 0 (4, t=0) then job 1 (8, t=1): share
+        # (12-4)/16 = 0.5. q2 submits 8: with it, (8-4)/16 = 0.25; 4 GPUs are free.
+        # Candidates, newest first: job 1, job 0 (Kueue's CandidatesOrdering).
+        # LessThanOrEqualToFinalShare: job 1 leaves q1 at 0, 0.25 <= 0 fails; Kueue goes on
+        # to job 0 (runFirstFsStrategy): q1 at (8-4)/16 = 0.25, 0.25 <= 0.25 -> job 0.
+        pytest.param("LessThanOrEqualToFinalShare", [0], id="fair-sharing/le-final-share"),
+        # LessThanInitialShare: 0.25 < 0.5 for the first candidate -> job 1.
         pytest.param("LessThanInitialShare", [1], id="fair-sharing/lt-initial-share-allows"),
-        # The documented default tries both in turn.
+        # The documented default runs LessThanOrEqualToFinalShare first: job 0.
         pytest.param(
-            "LessThanOrEqualToFinalShare,LessThanInitialShare", [1], id="fair-sharing/default-both"
+            "LessThanOrEqualToFinalShare,LessThanInitialShare", [0], id="fair-sharing/default-both"
         ),
     ],
 )
@@ -267,7 +269,7 @@ def test_fair_sharing_preemption_strategies(strategies: str, preempted: list[int
             "q2": ("org", 1.0, {H100: Quota(4)}),
             "q3": ("org", 1.0, {H100: Quota(8)}),
         },
-        nodes=[8, 4, 4],
+        nodes=[4, 4, 4, 4],
         fair_sharing=True,
         fair_sharing_strategies=strategies,
         reclaim_within_cohort="Any",
@@ -352,14 +354,37 @@ def _run(
         _check_quotas(h)
 
 
+def _mutual(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    seen = set(pairs)
+    return [(a, b) for a, b in seen if (b, a) in seen]
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_property_quotas_hold_and_no_two_jobs_preempt_each_other(seed: int) -> None:
+    # Classic preemption: no pair over the whole run. Fair sharing: Kueue's strategies
+    # compare shares of the moment, so a pair may flip once jobs came and went (seed 12:
+    # job 0 reclaims q0's nominal quota from job 11, then, q0 borrowing again after a
+    # restart, job 11 takes job 0 back by rule S2-b, 0.0625 < 0.125, as Kueue's
+    # runSecondFsStrategy does). Kueue's claim is for a fixed state ("two workloads won't
+    # preempt each other"): with nothing submitted or ending, no pair flips. Over seeds
+    # 0-999 (this generator): whole-run flips in 7 of 523 fair-sharing runs (5 before the
+    # search followed Kueue's) and 1 of 477 classic (2 before the strict newer rule); flips
+    # with nothing changing: 0 of 523.
     rng = random.Random(seed)
-    h, policy = _random_fleet(rng, _random_opts(rng))
+    opts = _random_opts(rng)
+    h, policy = _random_fleet(rng, opts)
     pairs: list[tuple[int, int]] = []
     _run(h, policy, rng, 30, pairs)
-    seen = set(pairs)
-    assert not [(a, b) for a, b in seen if (b, a) in seen]
+    if not opts["fair_sharing"]:
+        assert not _mutual(pairs)
+        return
+    settled: list[tuple[int, int]] = []
+    for t in range(30, 60):
+        if not h.cycle(float(t)):
+            break
+        settled.extend(policy.preemptions)
+        _check_quotas(h)
+    assert not _mutual(settled)
 
 
 @pytest.mark.parametrize("seed", range(40))

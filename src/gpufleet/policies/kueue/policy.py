@@ -109,7 +109,20 @@ def _strategies(value: str) -> tuple[FairStrategy, ...]:
     words = [w.strip() for w in value.split(",") if w.strip()]
     if not words:
         raise InputError("policy 'kueue' option 'fair_sharing_strategies' is empty")
-    return tuple(_word(FairStrategy, "fair_sharing_strategies", w) for w in words)
+    got = tuple(_word(FairStrategy, "fair_sharing_strategies", w) for w in words)
+    # Kueue accepts these three lists only (pkg/config/validation.go, validStrategySets);
+    # its search runs LessThanInitialShare as the second strategy and nothing else
+    final, initial = (
+        FairStrategy.LESS_THAN_OR_EQUAL_TO_FINAL_SHARE,
+        FairStrategy.LESS_THAN_INITIAL_SHARE,
+    )
+    if got not in ((final,), (initial,), (final, initial)):
+        raise InputError(
+            "policy 'kueue' option 'fair_sharing_strategies' must be one of "
+            f"{final.value}; {initial.value}; {final.value},{initial.value} (as Kueue "
+            f"validates it), got {value!r}"
+        )
+    return got
 
 
 class KueuePolicy(BasePolicy):

@@ -14,8 +14,8 @@ this cycle has not already stopped:
 - from another program P of the cohort, only while P is borrowing on t, by
   ``reclaimWithinCohort``: ``Never`` none; ``LowerPriority`` ``prio(v) < prio(j)``; ``Any`` all.
 
-Ordered: jobs of other (borrowing) programs first, then lower priority, then the most
-recently started. Non-preemptible jobs (a gpufleet notion) are never candidates.
+Ordered as below ("Order of candidates"). Non-preemptible jobs (a gpufleet notion) are
+never candidates.
 
 **Classic.** Victims are taken in order, skipping a job whose program stopped borrowing
 because of earlier victims, until j fits; then, in reverse order, every victim but the last
@@ -26,12 +26,19 @@ while preempting only if all candidates are Q's own, or ``borrowWithinCohort`` i
 within its nominal quota, and if that fails j may still preempt among Q's own jobs.
 
 **Fair sharing.** The share of q is ``max_t max(0, usage(q,t) - nominal(q,t)) / P_t``
-divided by q's weight (weight 0: infinite), with ``P_t`` the cohort's lendable GPUs.
-Repeatedly the program with the highest share gives up its next candidate. A job of Q
-itself is taken; another program's job v is taken if the strategy allows, with
-``S_final`` Q's share with j admitted: ``LessThanOrEqualToFinalShare``
-``S_final <= share(P without v)``; ``LessThanInitialShare`` ``S_final < share(P)``. A program
-that fails the strategy drops out; its candidates are retried under the next strategy.
+divided by q's weight (0 when q does not borrow; weight 0 and borrowing: infinite), with
+``P_t`` the cohort's lendable GPUs. The victim search is Kueue's ``fairPreemptions``
+(:mod:`gpufleet.policies.kueue.fair_search`): j counted in Q's share throughout, the
+program with the highest share picked anew after every victim, a candidate refused by the
+first strategy kept for the second while the same program's next candidate is tried.
+
+**Order of candidates** (Kueue's ``CandidatesOrdering``, pkg/scheduler/preemption/common/
+ordering.go): other programs' jobs before Q's, then lower priority, then the most recent
+quota reservation first (gpufleet: the latest start), then Kueue compares UIDs, which are
+random; gpufleet takes the higher job id (the later submitted) first, one of the orders Kueue
+may take. ``LowerOrNewerEqualPriority`` needs v submitted strictly after j (Kueue's
+``SatisfiesPreemptionPolicy``: ``preemptorTS.Before(candidateTS)``), so equal times never
+preempt each other.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from enum import StrEnum
 
 from gpufleet.domain.reasons import Reason
 from gpufleet.policies.basic.quota import quota_check
+from gpufleet.policies.kueue.fair_search import Drs, group, search
 from gpufleet.state.capacity import Placement
 from gpufleet.state.jobs import Job, ProgramState
 from gpufleet.state.snapshot import Snapshot
@@ -109,16 +117,32 @@ def borrowing(p: ProgramState, t: str) -> bool:
 
 def share(p: ProgramState, extra: dict[str, int] | None = None) -> float:
     """Kueue's dominant resource share of the module docstring, with ``extra`` GPUs per type
-    added to p's usage (negative to take a job away)."""
-    if p.weight <= 0:
-        return math.inf
+    added to p's usage (negative to take a job away). A program that does not borrow has
+    share 0 whatever its weight; one that borrows with weight 0, infinite (Kueue's
+    ``PreciseWeightedShare``, pkg/cache/scheduler/fair_sharing.go)."""
+    zero_weight, value = drs(p, extra)
+    return math.inf if zero_weight else value
+
+
+def drs(p: ProgramState, extra: dict[str, int] | None = None) -> Drs:
+    """The share as :data:`gpufleet.policies.kueue.fair_search.Drs`, ordered as Kueue's
+    ``CompareDRS`` orders shares (fair_sharing.go)."""
     worst = 0.0
     for t in p.quotas:
         pool = p.cohort_pool.get(t, 0)
         over = p.usage.get(t, 0) + (extra or {}).get(t, 0) - p.nominal(t)
         if over > 0:
             worst = max(worst, over / pool if pool else math.inf)
-    return worst / p.weight
+    if worst == 0:
+        return (0, 0.0)
+    if p.weight <= 0:
+        return (1, worst)
+    return (0, worst / p.weight)
+
+
+def borrowing_any(p: ProgramState) -> bool:
+    """p uses more than its nominal quota of some type (Kueue's ``DRS.IsBorrowing``)."""
+    return any(p.usage.get(t, 0) > p.nominal(t) for t in p.quotas)
 
 
 class KueuePreemptor:
@@ -214,54 +238,73 @@ class KueuePreemptor:
     def fair_sharing(
         self, snap: Snapshot, job: Job, t: str, strategies: tuple[FairStrategy, ...]
     ) -> tuple[list[Job], Placement] | None:
-        remaining = self.candidates(snap, job, t)
-        if not remaining:
+        cands = self.candidates(snap, job, t)
+        if not cands:
             return None
         mark = snap.mark()
         chosen: list[Job] = []
-        final = share(job.program, {t: job.spec.gpus})
-        for strategy in strategies:
-            retry: list[Job] = []
-            by_prog: dict[int, list[Job]] = {}
-            for v in remaining:
-                by_prog.setdefault(v.program.index, []).append(v)
-            while by_prog:
-                target = max(by_prog.values(), key=lambda vs: _target_key(vs[0].program))
-                p = target[0].program
-                v = target.pop(0)
-                if not target:
-                    del by_prog[p.index]
-                if p is not job.program:
-                    if not borrowing(p, t):
-                        by_prog.pop(p.index, None)
-                        continue
-                    if not _strategy_allows(strategy, final, p, v, t, snap):
-                        retry.append(v)
-                        retry.extend(by_prog.pop(p.index, []))
-                        continue
-                snap.assume_stop(v)
-                chosen.append(v)
-                if fits(snap, job, t, True) is not None:
-                    return _fill_back(snap, job, t, mark, chosen, True)
-            remaining = sorted(retry, key=lambda v: _order(job, v))
+
+        def take(v: Job) -> bool:
+            snap.assume_stop(v)
+            chosen.append(v)
+            return fits(snap, job, t, True) is not None
+
+        side = _FlatSide(job, t, cands)
+        final_first = strategies[0] is FairStrategy.LESS_THAN_OR_EQUAL_TO_FINAL_SHARE
+        q = job.program
+        within = q.usage.get(t, 0) + job.spec.gpus <= q.nominal(t)
+        if search(side, group(cands, side.key), final_first, len(strategies) > 1, take, within):
+            return _fill_back(snap, job, t, mark, chosen, True)
         snap.undo_to(mark)
         return None
 
 
-def _strategy_allows(
-    strategy: FairStrategy, final: float, p: ProgramState, v: Job, t: str, snap: Snapshot
-) -> bool:
-    if strategy is FairStrategy.LESS_THAN_INITIAL_SHARE:
-        return final < share(p)
-    return final <= share(p, {t: -v.spec.gpus})
+class _FlatSide:
+    """A flat cohort for :func:`gpufleet.policies.kueue.fair_search.search`: targets are
+    programs, j counted in its own program's share (Kueue: ``SimulateUsageAddition``)."""
 
+    def __init__(self, job: Job, t: str, cands: list[Job]) -> None:
+        self.job = job
+        self.t = t
+        self.preemptor = job.program.index
+        self.programs = {v.program.index: v.program for v in cands}
+        self.programs[self.preemptor] = job.program
+        self.extra = {t: job.spec.gpus}
 
-def _target_key(p: ProgramState) -> tuple[float, int]:
-    return (share(p), -p.index)
+    @staticmethod
+    def key(v: Job) -> int:
+        return v.program.index
+
+    def _drs(self, x: int) -> Drs:
+        return drs(self.programs[x], self.extra if x == self.preemptor else None)
+
+    def next_target(self, queues: dict[int, list[Job]], pruned: set[int]) -> int | None:
+        """fairsharing/ordering.go ``nextTarget``: programs that stopped borrowing (but j's)
+        or have no candidate left drop out; the highest share wins, a tie going to the
+        program whose next candidate comes first in the candidates' order."""
+        best, best_drs = -1, (0, -1.0)
+        for x, jobs in queues.items():
+            if x in pruned:
+                continue
+            if not jobs or (x != self.preemptor and not borrowing_any(self.programs[x])):
+                pruned.add(x)
+                continue
+            d = self._drs(x)
+            if d > best_drs or (
+                d == best_drs and _order(self.job, jobs[0]) < _order(self.job, queues[best][0])
+            ):
+                best, best_drs = x, d
+        return best if best >= 0 else None
+
+    def shares(self, x: int) -> tuple[Drs, Drs]:
+        return self._drs(self.preemptor), self._drs(x)
+
+    def share_after(self, x: int, v: Job) -> Drs:
+        return drs(self.programs[x], {self.t: -v.spec.gpus})
 
 
 def _newer(v: Job, job: Job) -> bool:
-    return (v.spec.submit_s, v.spec.id) > (job.spec.submit_s, job.spec.id)
+    return v.spec.submit_s > job.spec.submit_s
 
 
 def _order(job: Job, v: Job) -> tuple[bool, int, float, int]:

@@ -259,14 +259,20 @@ class Frame:
         return max(0, g[x] - u[x])
 
     def share(self, x: int, extra: dict[str, int] | None = None) -> float:
-        """The share of the module docstring, ``extra`` GPUs per type added to x's usage."""
+        """The share of the module docstring, ``extra`` GPUs per type added to x's usage:
+        0 when x does not borrow whatever its weight, infinite when it borrows with weight
+        0 (Kueue's ``PreciseWeightedShare``, pkg/cache/scheduler/fair_sharing.go)."""
+        zero_weight, value = self.drs(x, extra)
+        return math.inf if zero_weight else value
+
+    def drs(self, x: int, extra: dict[str, int] | None = None) -> tuple[int, float]:
+        """The share in Kueue's ``CompareDRS`` order (a zero-weight borrower above all
+        others, two of them by unweighted share): see
+        :data:`gpufleet.policies.kueue.fair_search.Drs`."""
         tree = self.tree
         parent = tree.parent[x]
         if parent < 0:
-            return 0.0
-        weight = tree.weight(x)
-        if weight <= 0:
-            return math.inf
+            return (0, 0.0)
         worst = 0.0
         for t in tree.types():
             sq, u, _, _ = self.levels(t)
@@ -274,4 +280,7 @@ class Frame:
             if over > 0:
                 pool = self.potential(parent, t)
                 worst = max(worst, over / pool if pool > 0 else math.inf)
-        return worst / weight
+        if worst == 0:
+            return (0, 0.0)
+        weight = tree.weight(x)
+        return (1, worst) if weight <= 0 else (0, worst / weight)

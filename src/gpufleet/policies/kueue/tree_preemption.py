@@ -32,16 +32,18 @@ borrowing then no-borrowing (as Kueue orders them). A run takes valid candidates
 fits, then puts back all it can (the minimal set).
 
 **Fair sharing.** Candidates: Q's own, and the jobs of programs borrowing on t (by the
-reclaim rule). Targets come from a walk from the root: at each cohort, the child with the
-highest share among those with candidates left, skipping children with share 0 except Q and
-cohorts on Q's path; a cohort beats a program on a tie. Q's own candidates are taken as
-they come. For another program P, with ``A = AlmostLCA(Q, P)`` and ``B = AlmostLCA(P, Q)``:
-``LessThanOrEqualToFinalShare`` takes v if ``share(A with j) <= share(B without v)``,
-``LessThanInitialShare`` if ``share(A with j) < share(B)``. ``share(A with j)`` is taken as
-the search starts, as the flat policy takes S_final (Kueue recomputes it after each victim,
-so Q's own victims, put back at the end, could lower it and let j preempt in a loop). A
-program refused by a strategy is dropped from it and its candidates are retried under the
-next one.
+reclaim rule). The search is Kueue's (:mod:`gpufleet.policies.kueue.fair_search`), j's GPUs
+counted in Q's usage, so in Q's side of every share, while it runs. Targets come from a walk
+from the root, redone after every victim (Kueue's ``nextTarget``): at each cohort, the child
+with the highest share among those with candidates left, dropping programs that do not
+borrow (except Q) and cohorts that do not borrow off Q's path; a cohort beats a program on a
+tie, a tie between programs goes to the one whose next candidate comes first. Q's own
+candidates are taken as they come. For another program P, with ``A = AlmostLCA(Q, P)`` and
+``B = AlmostLCA(P, Q)`` at that moment: ``LessThanOrEqualToFinalShare`` takes v if
+``share(A) <= share(B without v)``, ``LessThanInitialShare`` if ``share(A) < share(B)``; a
+refused candidate is kept for rule S2-b and P's next one is tried. When Q, j counted, stays
+within its own nominal quota, candidates are taken without a strategy (Kueue's
+``FairSharingPreemptWithinNominal``, on by default), even where Q's cohorts borrow.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from gpufleet.policies.kueue.fair_search import Drs, group, search
 from gpufleet.policies.kueue.preemption import (
     BorrowWithinCohort,
     FairStrategy,
@@ -213,41 +216,37 @@ class TreePreemptor:
         strategies: tuple[FairStrategy, ...],
     ) -> Found:
         frame = tree.frame()
-        pool: dict[int, list[Job]] = {}
-        for c in self.own(snap, tree, job, t) + self._borrowing_others(snap, tree, frame, job, t):
-            pool.setdefault(tree.node_of[c.job.program.index], []).append(c.job)
-        if not pool:
+        found = self.own(snap, tree, job, t) + self._borrowing_others(snap, tree, frame, job, t)
+        if not found:
             return None
         mark = snap.mark()
         chosen: list[Job] = []
+        q, g = job.program, job.spec.gpus
 
         def fit() -> Placement | None:
             return self.fits(snap, tree, job, t, True)
 
-        q = tree.node_of[job.program.index]
-        # share(A with j) per possible A (Q and its cohorts below the root), taken before
-        # any victim goes, as the flat policy takes S_final: victims of Q's own side must
-        # not make Q look poorer than it will be once fill-back returns them
-        finals = {y: frame.share(y, {t: job.spec.gpus}) for y in tree.paths[q][:-1]}
-        for strategy in strategies:
-            retry: dict[int, list[Job]] = {}
-            targets = _Targets(tree, q, pool)
-            while (x := targets.next()) is not None:
-                v = pool[x].pop(0)
-                if x != q:
-                    if not tree.frame().borrowing(x, t):
-                        targets.drop(x)
-                        continue
-                    if not self._allows(snap, tree, strategy, finals, v, t, q, x):
-                        retry[x] = [v, *pool[x]]
-                        pool[x] = []
-                        targets.drop(x)
-                        continue
-                snap.assume_stop(v)
-                chosen.append(v)
-                if fit() is not None:
-                    return fill_back(snap, mark, chosen, fit)
-            pool = retry
+        def take(v: Job) -> bool:
+            # Kueue's workloadFitsForFairSharing: j's simulated usage out for the fit test
+            snap.assume_stop(v)
+            chosen.append(v)
+            q.add_usage(t, -g)
+            try:
+                return fit() is not None
+            finally:
+                q.add_usage(t, g)
+
+        side = _TreeSide(snap, tree, job, t)
+        final_first = strategies[0] is FairStrategy.LESS_THAN_OR_EQUAL_TO_FINAL_SHARE
+        within = q.usage.get(t, 0) + g <= q.nominal(t)  # the program only, not its cohorts
+        q.add_usage(t, g)  # Kueue's SimulateUsageAddition: j counts in every share
+        try:
+            queues = group([c.job for c in found], side.key)
+            ok = search(side, queues, final_first, len(strategies) > 1, take, within)
+        finally:
+            q.add_usage(t, -g)
+        if ok:
+            return fill_back(snap, mark, chosen, fit)
         snap.undo_to(mark)
         return None
 
@@ -267,71 +266,81 @@ class TreePreemptor:
                     out.append(Candidate(v, Kind.HIERARCHICAL, 0))
         return sorted(out, key=lambda c: _order(job, c.job))
 
-    @staticmethod
-    def _allows(
-        snap: Snapshot,
-        tree: TreeQuota,
-        strategy: FairStrategy,
-        finals: dict[int, float],
-        v: Job,
-        t: str,
-        q: int,
-        x: int,
-    ) -> bool:
-        mine, theirs = tree.almost_lca(q, x)
-        final = finals[mine]
-        if strategy is FairStrategy.LESS_THAN_INITIAL_SHARE:
-            return final < tree.frame().share(theirs)
-        mark = snap.mark()
-        snap.assume_stop(v)
-        after = tree.frame().share(theirs)
-        snap.undo_to(mark)
-        return final <= after
 
+class _TreeSide:
+    """A cohort tree for :func:`gpufleet.policies.kueue.fair_search.search` (j's usage is
+    simulated in its program while the search runs): targets are program nodes, reached by
+    Kueue's walk from the root (fairsharing/ordering.go ``nextTarget``), and shares are
+    those of ``AlmostLCA(Q, P)`` and ``AlmostLCA(P, Q)`` (fairsharing/target.go)."""
 
-class _Targets:
-    """The fair-sharing walk from the root to the next program to preempt from."""
-
-    def __init__(self, tree: TreeQuota, preemptor: int, pool: dict[int, list[Job]]) -> None:
+    def __init__(self, snap: Snapshot, tree: TreeQuota, job: Job, t: str) -> None:
+        self.snap = snap
         self.tree = tree
-        self.preemptor = preemptor
-        self.pool = pool
-        self.on_path = set(tree.paths[preemptor][1:])
-        self.pruned: set[int] = set()
+        self.job = job
+        self.t = t
+        self.preemptor = tree.node_of[job.program.index]
+        self.on_path = set(tree.paths[self.preemptor][1:])
 
-    def drop(self, x: int) -> None:
-        self.pruned.add(x)
+    def key(self, v: Job) -> int:
+        return self.tree.node_of[v.program.index]
 
-    def next(self) -> int | None:
-        while 0 not in self.pruned:
-            x = self._descend(0, self.tree.frame())
+    def shares(self, x: int) -> tuple[Drs, Drs]:
+        mine, theirs = self.tree.almost_lca(self.preemptor, x)
+        frame = self.tree.frame()
+        return frame.drs(mine), frame.drs(theirs)
+
+    def share_after(self, x: int, v: Job) -> Drs:
+        _, theirs = self.tree.almost_lca(self.preemptor, x)
+        mark = self.snap.mark()
+        self.snap.assume_stop(v)
+        after = self.tree.frame().drs(theirs)
+        self.snap.undo_to(mark)
+        return after
+
+    def next_target(self, queues: dict[int, list[Job]], pruned: set[int]) -> int | None:
+        while 0 not in pruned:
+            x = self._descend(0, self.tree.frame(), queues, pruned)
             if x is not None:
                 return x
         return None
 
-    def _descend(self, c: int, frame: Frame) -> int | None:
+    def _descend(
+        self, c: int, frame: Frame, queues: dict[int, list[Job]], pruned: set[int]
+    ) -> int | None:
+        """One level of ``nextTarget``: programs not borrowing (but Q) or without candidates
+        and cohorts not borrowing off Q's path drop out; the highest share wins, a tie
+        between programs going to the one whose next candidate comes first, a cohort
+        winning a tie with a program."""
         tree = self.tree
-        best_q, best_qs = -1, -1.0
-        best_c, best_cs = -1, -1.0
+        best_q, best_qs = -1, (0, -1.0)
+        best_c, best_cs = -1, (0, -1.0)
         for x in tree.children[c]:
-            if x in self.pruned:
+            if x in pruned:
                 continue
-            s = frame.share(x)
+            s = frame.drs(x)
             if tree.is_program(x):
-                if (s == 0 and x != self.preemptor) or not self.pool.get(x):
-                    self.pruned.add(x)
-                elif s > best_qs:
+                jobs = queues.get(x)
+                if not jobs or (x != self.preemptor and not _borrows(frame, tree, x)):
+                    pruned.add(x)
+                elif s > best_qs or (
+                    s == best_qs and _order(self.job, jobs[0]) < _order(self.job, queues[best_q][0])
+                ):
                     best_q, best_qs = x, s
-            elif s == 0 and x not in self.on_path:
-                self.pruned.add(x)
+            elif x not in self.on_path and not _borrows(frame, tree, x):
+                pruned.add(x)
             elif s > best_cs:
                 best_c, best_cs = x, s
         if best_q < 0 and best_c < 0:
-            self.pruned.add(c)
+            pruned.add(c)
             return None
         if best_c >= 0 and best_cs >= best_qs:
-            return self._descend(best_c, frame)
+            return self._descend(best_c, frame, queues, pruned)
         return best_q
+
+
+def _borrows(frame: Frame, tree: TreeQuota, x: int) -> bool:
+    """x uses more than its subtree quota of some type (Kueue's ``DRS.IsBorrowing``)."""
+    return any(frame.borrowing(x, t) for t in tree.types())
 
 
 def _borrowers(tree: TreeQuota, frame: Frame, level: int, skip: int, t: str) -> list[int]:
