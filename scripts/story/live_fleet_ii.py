@@ -29,11 +29,13 @@ from sqlalchemy import select
 from story_cluster import (
     ENV,
     JOB_NAME,
+    LOCK,
     MAPPING,
     ROOT,
     StepFailed,
     caps,
     check,
+    cluster_lock,
     killed_worker,
     restore,
     say,
@@ -290,6 +292,18 @@ def main(argv: list[str]) -> int:
         killed_worker(*argv[1:4])
         return 0
     began = time.monotonic()
+    try:
+        with cluster_lock() as held:
+            say(f"the dev cluster's lock {LOCK}: {held}")
+            ok = run_story()
+    except StepFailed as exc:
+        say(f"FAILED: {exc}")
+        ok = False
+    say(f"{'story done' if ok else 'story FAILED'} in {time.monotonic() - began:.0f} s")
+    return 0 if ok else 1
+
+
+def run_story() -> bool:
     before = snapshot()
     ok = False
     with tempfile.TemporaryDirectory(prefix="gpufleet-story-") as tmp:
@@ -310,8 +324,7 @@ def main(argv: list[str]) -> int:
             say()
             say(f"the cluster restored as it was: {'yes' if restored else 'NO'}")
             ok = ok and restored
-    say(f"{'story done' if ok else 'story FAILED'} in {time.monotonic() - began:.0f} s")
-    return 0 if ok else 1
+    return ok
 
 
 if __name__ == "__main__":

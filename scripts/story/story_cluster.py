@@ -4,15 +4,17 @@ killed mid-apply (run as its own process: ``live_fleet_ii.py --killed-worker``).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = Path(os.environ.get("GPUFLEET_DEVCLUSTER_STATE", "/tmp/gpufleet-devcluster"))
@@ -21,6 +23,62 @@ MAPPING = ROOT / "tests/live/samples/mapping/devcluster.yaml"
 ASSOC = ("sacctmgr", "-P", "-n", "show", "assoc", "format=Account,User,ParentName,Share,GrpTRES")
 JOB_NAME = "story-xai"
 T = TypeVar("T")
+
+
+LOCK = STATE / "live-tests.lock"
+
+
+def _ancestors() -> set[int]:
+    out, pid = set(), os.getppid()
+    while pid > 1 and pid not in out:
+        out.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state: ppid
+    return out
+
+
+def _holders(path: Path) -> set[int]:
+    """The processes holding a flock on ``path``, from /proc/locks (``1: FLOCK ADVISORY
+    WRITE PID MAJ:MIN:INODE 0 EOF``)."""
+    inode = os.stat(path).st_ino
+    out = set()
+    for line in Path("/proc/locks").read_text().splitlines():
+        parts = line.split()
+        if len(parts) > 5 and parts[1] == "FLOCK" and parts[5].rsplit(":", 1)[-1] == str(inode):
+            out.add(int(parts[4]))
+    return out
+
+
+@contextmanager
+def cluster_lock(timeout_s: float = 900.0) -> Iterator[str]:
+    """The dev cluster's lock (the live tests' own), held for the story; a process above
+    this one that holds it (the docs' test of the README runs the story under it) lends it.
+    Yields who holds it."""
+    with open(LOCK, "a") as lock:
+        end = time.monotonic() + timeout_s
+        while not _try_lock(lock):
+            lent = _holders(LOCK) & _ancestors()
+            if lent:
+                yield f"held by process {min(lent)}, which runs this story"
+                return
+            if time.monotonic() > end:
+                raise StepFailed(f"another run held {LOCK} for {timeout_s:g} s")
+            time.sleep(1)
+        try:
+            yield "held by this story"
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _try_lock(lock: IO[str]) -> bool:
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 class StepFailed(Exception):
