@@ -235,8 +235,15 @@ def story(store: Store, work: Path) -> None:
           "xai's cap 7 against 12, changed by root, told not reverted")  # fmt: skip
     check(caps()["xai"] == "gres/gpu=7", "not reverted without enforce")
     check(len(enact_records(store, "enact-drift")) == 1, "audited once (enact-drift)")
+    shown_drift = json.loads(gpufleet("status", "--db", store.url, "--json"))["enact_drift"]
+    for x in shown_drift:
+        say(f"  enact_drift: {x['message']} (audit #{x['audit_seq']})")
+    check([(x["target"], x["found"], x["actor"]) for x in shown_drift] == [("xai", 7, "root")],
+          "gpufleet status shows it")  # fmt: skip
     tick(worker(store, lock, clock, enforce=True))
     check(caps()["xai"] == "gres/gpu=12", "an enforcing worker reverts it")
+    shown_drift = json.loads(gpufleet("status", "--db", store.url, "--json"))["enact_drift"]
+    check(shown_drift == [], "gpufleet status no longer shows it")
 
     step(7, "the lease ends: the worker is killed -9 mid-revert; the next one finishes it")
     done = subprocess.run(

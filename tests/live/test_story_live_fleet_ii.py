@@ -41,6 +41,8 @@ def test_the_story_command_runs_every_step_and_leaves_the_cluster_as_it_found_it
     assert re.search(
         r"drift: gfdev: xai gres/gpu is 7, the register says 12 \(changed by root", out
     )
+    assert "ok: gpufleet status shows it" in out  # enact_drift, then gone once reverted
+    assert "ok: gpufleet status no longer shows it" in out
     assert "was cut short: partly: changes 1 applied" in out
     assert "ok: finished forward: the new state (the lease reverted: tesla 12, xai 4)" in out
     # the statement's line and the hand sum from sacct: 4 x 40 s + 4 x 15 s at least
