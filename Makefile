@@ -52,3 +52,8 @@ dev-cluster-down:
 
 dev-cluster-status:
 	scripts/devcluster/status
+
+# Issue 13's story on the dev cluster, each step shown and checked (README, "The whole story")
+.PHONY: story-live
+story-live: $(BIN)/gpufleet
+	PYTHON=$(BIN)/python scripts/story/live-fleet-ii

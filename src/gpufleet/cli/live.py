@@ -180,7 +180,10 @@ def render(doc: dict[str, Any]) -> str:
     out: list[str] = []
     last, win = doc["latest"], doc["window"]
     if last is None:
-        return "no observation stored yet: run `gpufleet observe --config FILE` first\n"
+        # the enactment's drift is in the audit log, not in a sample: said all the same
+        return "no observation stored yet: run `gpufleet observe --config FILE` first\n" + "".join(
+            f"{line}\n" for line in _enact_drift(doc)
+        )
     out.append(
         f"live fleet as of {doc['now']}; latest sample {last['at']} ({last['tier']}, "
         f"{last['span_s']:g} s); window from {win['since']}: {win['samples']} samples, "
@@ -222,6 +225,14 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _enact_drift(doc: dict[str, Any]) -> list[str]:
+    """Settings a scheduler holds that an enactment found changed by hand, not made since."""
+    return [
+        f"  enacted: {x['message']}; audited at {x['seen_at']} (#{x['audit_seq']})"
+        for x in doc.get("enact_drift", [])
+    ]
+
+
 def _lists(doc: dict[str, Any]) -> list[str]:
     out = ["\npending demand:"]
     for d in doc["demand"]:
@@ -234,6 +245,7 @@ def _lists(doc: dict[str, Any]) -> list[str]:
     drift = doc["drift"] or {"counts": [], "quotas": [], "note": ""}
     out.append("\ndrift:")
     out += [f"  {x['message']}" for x in drift["counts"] + drift["quotas"]]
+    out += _enact_drift(doc)
     if drift["note"]:
         out.append(f"  ({drift['note']})")
     out.append("\ndown or drained nodes:")

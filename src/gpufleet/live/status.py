@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from gpufleet.live import enacted_drift
+from gpufleet.live.enacted_drift import EnactDrift
 from gpufleet.live.findings import (
     DEFAULT_RULES,
     Drift,
@@ -43,6 +45,7 @@ class LiveStatus:
     suggestions: tuple[Suggestion, ...]
     failures: tuple[FailurePoint, ...]  # the latest sample's
     failures_in_window: tuple[FailurePoint, ...]  # failed sources of the window's samples
+    enact_drift: tuple[EnactDrift, ...] = ()  # settings changed outside gpufleet, current
 
 
 def live_status(
@@ -74,6 +77,7 @@ def live_status(
         suggestions=suggestions(longer, register.plan, register.groups, now.date(), rules, last),
         failures=last.failures if last else (),
         failures_in_window=_failures(series),
+        enact_drift=enacted_drift.read_current(s),
     )
 
 
@@ -241,6 +245,7 @@ def status_json(st: LiveStatus) -> dict[str, Any]:
         "unknown": unknown_reasons(last),
         "demand": [_demand(d) for d in st.demand],
         "drift": _drift(st.drift),
+        "enact_drift": [enacted_drift.as_json(d) for d in st.enact_drift],
         "suggestions": [_suggestion(x) for x in st.suggestions],
         "failures": [_failure(f) for f in st.failures],
         "failures_in_window": [_failure(f) for f in st.failures_in_window],

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -51,7 +51,7 @@ from gpufleet.live.enact.model import (
     TransferCause,
     WeightCause,
 )
-from gpufleet.live.enact.register import RegisterRows, TransferRec
+from gpufleet.live.enact.register import QuotaRec, RegisterRows, TransferRec
 from gpufleet.live.mapping import ClusterMapping
 
 _GRES_NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -150,16 +150,13 @@ def _gres_name(mapping: ClusterMapping, gpu_type: str) -> str:
     )  # fmt: skip
 
 
-def _quota_in_force(rows: RegisterRows, program: str, gpu_type: str, at: datetime) -> _Cap:
+def _quota_in_force(quotas: Iterable[QuotaRec], program: str, gpu_type: str, at: datetime) -> _Cap:
+    """The latest of ``quotas`` (``program``'s rows of ``gpu_type``, in the register's
+    order) effective at or before ``at``; of two on the same day, the later row."""
     found = None
-    for q in rows.quotas:
-        mine = q.program == program and q.gpu_type == gpu_type
-        if (
-            mine
-            and (q.effective or datetime.min) <= at
-            and (
-                found is None or (found.effective or datetime.min) <= (q.effective or datetime.min)
-            )
+    for q in quotas:
+        if (q.effective or datetime.min) <= at and (
+            found is None or (found.effective or datetime.min) <= (q.effective or datetime.min)
         ):
             found = q
     if found is None:
@@ -178,10 +175,13 @@ def _caps(
     """(program, GPU type) -> the cap at ``at`` with its causes; and notes on transfers
     this cluster carries only in part."""
     programs = {a.program for a in accounts}
+    rows_of: dict[tuple[str, str], list[QuotaRec]] = defaultdict(list)
+    for q in rows.quotas:  # once, not once per program and type (50 x 20 x 4: 2.3 s)
+        rows_of[(q.program, q.gpu_type)].append(q)
     caps: dict[tuple[str, str], _Cap] = {}
     for p in sorted(programs):
         for t in types:
-            caps[(p, t)] = _quota_in_force(rows, p, t, at)
+            caps[(p, t)] = _quota_in_force(rows_of.get((p, t), ()), p, t, at)
     notes: list[str] = []
     for tr in sorted(in_force, key=lambda x: (x.start, x.id or 0)):
         pool = rows.pool(tr.pool)

@@ -8,7 +8,8 @@
   admin the unmapped names and the server's poller;
 - ``GET /live/series``: capacity per entity, site and GPU type over a window, at a
   resolution the window chooses (bounded: :mod:`gpufleet.service.live_json`);
-- ``GET /live/findings``: the waste with its totals, and the drift;
+- ``GET /live/findings``: the waste with its totals, and the drift (with the settings the
+  enactment found changed outside gpufleet and not yet made again, ``enact_drift``);
 - ``GET /live/suggestions``: the suggested leases, each with the body of ``POST
   /transfers`` that would request it (nothing is requested here) and the command that
   assesses it;
@@ -23,7 +24,8 @@
 
 **Who sees what** (:func:`gpufleet.service.visibility.live_status`): a fleet admin the
 whole fleet; a token scoped to an entity its own entity's GPUs, waste, programs, demand,
-caps, drift and down nodes, and the leases suggested between its entity and another (with
+caps, drift (not the enactment's, whose Slurm accounts name no entity of the register) and
+down nodes, and the leases suggested between its entity and another (with
 both parties' figures). Every route but ``observe`` is open to every token; every one is
 rate-limited per token (:mod:`gpufleet.service.ratelimit`): each reads a window of
 samples and computes over it, and ``observe`` asks every source.
@@ -31,6 +33,7 @@ samples and computes over it, and ``observe`` asks every source.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -73,7 +76,9 @@ ResolutionQuery = Annotated[
     Query(max_length=20, description="minute, hour or day; default: the finest that fits"),
 ]
 
-FINDINGS_KEYS = ("now", "window", "latest", "fleet", "by_entity", "by_site", "drift")
+FINDINGS_KEYS = (
+    "now", "window", "latest", "fleet", "by_entity", "by_site", "drift", "enact_drift",
+)  # fmt: skip
 SUGGESTIONS_KEYS = ("now", "window", "latest", "suggestions")
 
 
@@ -93,6 +98,10 @@ def _status(
     with store.read() as s:
         view = view_of(s, p)
         st = visibility.live_status(live_status(s, w.end, w.seconds, rules), view)
+    if not view.whole:
+        # a Slurm account's drift names no entity of the register (the mapping does, and
+        # the service may have none): the whole fleet's viewers only
+        st = replace(st, enact_drift=())
     out = status_json(st)
     out["scope"] = p.scope
     out.update(lj.latest_json(st.latest, view.whole))
