@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from gpufleet.cli.live import run_forecast
+from gpufleet.cli.forecast import run_forecast
 from gpufleet.cli.main import main, parser
 from gpufleet.errors import ExitCode, InputError
 from gpufleet.live.clock import FixedClock
