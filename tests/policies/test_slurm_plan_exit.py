@@ -1,10 +1,12 @@
-"""The planning backfill's exact early exit (gpufleet.policies.slurm.planexit): a pass stops
-planning once no job left could start now, gives the rest their reasons at once and plans
-them only when asked. Oracle: on seeded workloads with time limits, two GPU types, gangs
-larger than a node, node failures and Slurm's timing options, every job starts and ends
-at the same instant on as many GPUs, and waits as long under each reason, as under the
-reference pass that plans every examined job (``exit = False``); and at every cycle the
-planned start asked for each examined job is the reference's."""
+"""The planning backfill's fast paths: the exact early exit (gpufleet.policies.slurm.planexit:
+a pass stops planning once no job left could start now, gives the rest their reasons at
+once and plans them only when asked) and the one-node search by clean nodes
+(gpufleet.policies.slurm.cleannodes). Oracle: on seeded workloads with time limits, two
+GPU types, gangs larger than a node, node failures and Slurm's timing options, every job
+starts and ends at the same instant on as many GPUs, and waits as long under each reason,
+as under the reference pass that plans every examined job with the dense search
+(``exit = sparse = False``); and at every cycle the planned start asked for each job is
+the reference's."""
 
 from __future__ import annotations
 
@@ -75,7 +77,7 @@ def _run(
     options: dict[str, OptionValue], seed: int, exit_early: bool, ask: bool
 ) -> tuple[Any, _Asking]:
     pol = _Asking(ask, **options)
-    pol.exit = exit_early
+    pol.exit = pol.sparse = exit_early  # the fast paths, or the reference
     return Simulation(_scenario(seed, pol.name), policy=pol).run(), pol
 
 

@@ -100,6 +100,8 @@ class SlurmBackfill(SlurmBackfillEasy):
         # the exact early exit of a pass (False: every examined job planned, the reference)
         self.exit = True
         self.exits = 0  # passes that exited early
+        # the one-node search by clean nodes (cleannodes.py; False: the dense one)
+        self.sparse = True
 
     def decide(self, snap: Snapshot) -> Decision:
         now = snap.now_s
@@ -153,6 +155,7 @@ class SlurmBackfill(SlurmBackfillEasy):
         space = NodeSpace(
             cap, [g for gs in by_type.values() for g in gs], now, self.bf_resolution_s
         )
+        space.sparse = self.sparse
         ends = [
             (space.rounded(j.start_s + self.limit_s(j)), j.placement.slots)
             for j in snap.running(snap.cohort(cohort))
