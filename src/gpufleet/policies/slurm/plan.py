@@ -37,8 +37,14 @@ is :meth:`reserved_start_s`. Not modelled: ``bf_continue`` (the pass here is ins
 acts in the main pass only), and backfill of the jobs behind a blocked one at cycles
 between passes.
 
-Cost per pass: O(R) to build the plan from R running jobs, then per examined job O(I x W x
-N) for I intervals, W intervals in its window and N nodes of its groups.
+Cost per pass: O(R) to build the plan from R running jobs, then per examined job O(N) for
+the N nodes of its groups plus O(I x D) for I intervals and the D nodes planned jobs have
+touched (:mod:`~gpufleet.policies.slurm.cleannodes`; a job larger than a node: O(I x W x
+N), W intervals in its window). The pass stops examining once no job left could start
+now (:mod:`~gpufleet.policies.slurm.planexit`): the rest get their reasons, and their
+planned starts are made only when :meth:`SlurmBackfill.reserved_start_s` asks. Both are
+exact: ``exit = sparse = False`` is the reference, every examined job planned by the
+dense search (tests/policies/test_slurm_plan_exit.py compares them).
 """
 
 from __future__ import annotations
