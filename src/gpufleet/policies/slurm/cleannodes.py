@@ -20,15 +20,23 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from gpufleet.state.capacity import Slots
 
-if TYPE_CHECKING:
-    from gpufleet.policies.slurm.nodespace import NodeSpace
+
+class NodeSpace(Protocol):
+    """What this module reads of :class:`gpufleet.policies.slurm.nodespace.NodeSpace`
+    (which imports this module)."""
+
+    free: npt.NDArray[np.int32]
+    times: list[float]
+    nodes: list[int]
+    group_nodes: dict[int, npt.NDArray[np.intp]]
+    span: dict[int, slice]
 
 
 class CleanNodes:
