@@ -19,7 +19,7 @@ from gpufleet.domain.reasons import Reason
 from gpufleet.policies.base import BasePolicy
 from gpufleet.policies.slurm import SlurmBackfill, SlurmBackfillEasy, SlurmSetup
 from gpufleet.policies.slurm.nodespace import NodeSpace
-from gpufleet.state.capacity import CapacityIndex
+from gpufleet.state.capacity import CapacityIndex, Slots
 from gpufleet.state.jobs import Job, JobState
 from tests.support.slurm_harness import SlurmHarness
 
@@ -154,3 +154,50 @@ def test_the_one_node_search_agrees_with_the_start_by_start_scan() -> None:
         assert one == scan, seed
         later += isinstance(one, tuple) and one[0] > 0
     assert later >= 100
+
+
+def _random_plan(rng: random.Random) -> tuple[NodeSpace, list[int]]:
+    """Two groups of 4- and 8-GPU nodes, running jobs' ends, then planned and started
+    jobs on random nodes (some from now: a started job)."""
+    cap = CapacityIndex()
+    groups = [cap.group_for("c", "dc", t, 8) for t in ("t", "u")]
+    for gi in groups:
+        for size in [rng.choice([4, 8]) for _ in range(rng.randint(1, 12))]:
+            cap.set_usable(cap.add_node(gi, size), True)
+    ends: list[tuple[float, Slots]] = []
+    for node in range(len(cap.node_gpus)):
+        for _ in range(rng.randint(0, 3)):
+            used = rng.randint(0, cap.node_free[node])
+            if used:
+                cap.reserve(((node, used),))
+                ends.append((float(rng.randint(1, 80)), ((node, used),)))
+    space = NodeSpace(cap, groups, 0.0, 1.0)
+    space.release_all(ends)
+    for _ in range(rng.randint(0, 10)):
+        node = rng.randrange(len(cap.node_gpus))
+        start = float(rng.choice([0, rng.randint(0, 90)]))
+        low = int(space.free[:, space.pos[node]].min())
+        if low:
+            space.take(((node, rng.randint(1, low)),), start, start + rng.randint(1, 40))
+    return space, groups
+
+
+def test_the_clean_node_search_agrees_with_the_dense_one_node_search() -> None:
+    # Seeded oracle over 400 random plans and jobs (one group or both, in either order;
+    # the start searched from a random row; a window cutting the starts short): the
+    # clean-node search (cleannodes.py) gives the dense search's start and node.
+    later = dirty = 0
+    for seed in range(400):
+        rng = random.Random(seed)
+        space, groups = _random_plan(rng)
+        pick = rng.choice([groups, groups[::-1], groups[:1], groups[1:]])
+        gpus, limit = rng.randint(1, 4), float(rng.randint(1, 50))
+        times = np.array(space.times)
+        stops = np.searchsorted(times, times + limit, side="left")
+        lo = rng.randint(0, len(times) - 1)
+        hi = rng.choice([len(times), rng.randint(lo, len(times))])
+        dense = space._one_node(pick, gpus, stops, lo, hi)
+        assert space.clean.one_node(pick, gpus, stops, lo, hi) == dense, seed
+        later += dense is not None and dense[0] > 0
+        dirty += bool(space.clean.dirty)
+    assert later >= 150 and dirty >= 150  # the comparisons are mostly of planned starts

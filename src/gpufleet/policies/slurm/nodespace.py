@@ -24,6 +24,7 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 
+from gpufleet.policies.slurm.cleannodes import CleanNodes
 from gpufleet.state.capacity import CapacityIndex, Slots
 
 Row = npt.NDArray[np.int32]
@@ -64,6 +65,9 @@ class NodeSpace:
         # entered, so a job asking at least as many GPUs for at least as long cannot start
         # earlier (inf: it fitted nowhere)
         self.memo: dict[tuple[int, ...], dict[tuple[int, float], float]] = {}
+        # the one-node search by clean nodes (False: the dense search, the reference)
+        self.sparse = True
+        self.clean = CleanNodes(self)
 
     def rounded(self, t: float) -> float:
         """``t`` rounded down to the resolution, and after now (an overdue job's GPUs are
@@ -73,6 +77,22 @@ class NodeSpace:
 
     def free_now(self) -> int:
         return int(self.free[0].sum())
+
+    def free_until(self, gpus: int, until_s: float) -> float:
+        """The latest instant up to which some node keeps at least ``gpus`` GPUs free from
+        now on: a one-node job of ``gpus`` GPUs and limit L fits now (its rows ``[0, e)``
+        with e the number of interval starts before now + L, as :meth:`earliest` reads
+        them) iff now + L is at most that instant. Only the nodes with free GPUs now are
+        read; an instant past ``until_s`` is returned as infinity (0 when no node has
+        ``gpus`` free now)."""
+        cols = np.flatnonzero(self.free[0] >= gpus)
+        if not len(cols):
+            return 0.0
+        rows = min(len(self.times), bisect.bisect_right(self.times, until_s) + 1)
+        short = self.free[:rows, cols] < gpus  # rows x nodes free now
+        first = np.where(short.any(axis=0), short.argmax(axis=0), rows)
+        s = int(first.max())
+        return math.inf if s >= rows else self.times[s]
 
     def _split(self, t: float) -> int:
         """The index of the interval starting at ``t``, splitting one if needed."""
@@ -99,6 +119,7 @@ class NodeSpace:
             k = self.pos.get(node)
             if k is not None:
                 self.free[i:j, k] += sign * n
+                self.clean.touched(k)
 
     def release_all(self, ends: list[tuple[float, Slots]]) -> None:
         """The running jobs' GPUs come free at their (rounded, later than now) expected
@@ -118,6 +139,7 @@ class NodeSpace:
         self._times = None
         grid = np.vstack([self.free[:1], self.free[0] + np.cumsum(delta, axis=0)])
         self.free = self._buf = grid.astype(np.int32)
+        self.clean = CleanNodes(self)
 
     def take(self, slots: Slots, start: float, end: float) -> None:
         """A planned job holds the slots over ``[start, end)``."""
@@ -143,7 +165,9 @@ class NodeSpace:
             lo = bisect.bisect_left(self.times, lower)
             hi = bisect.bisect_right(self.times, self.now_s + window_s)
             ends = np.searchsorted(times, times + limit_s, side="left")
-            if kind == 1:
+            if kind == 1 and self.sparse and limit_s > 0:
+                got = self.clean.one_node(groups, gpus, ends, lo, hi)
+            elif kind == 1:
                 got = self._one_node(groups, gpus, ends, lo, hi)
             else:
                 got = self._scan(groups, gpus, ends, lo, hi)

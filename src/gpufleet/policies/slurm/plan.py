@@ -37,8 +37,14 @@ is :meth:`reserved_start_s`. Not modelled: ``bf_continue`` (the pass here is ins
 acts in the main pass only), and backfill of the jobs behind a blocked one at cycles
 between passes.
 
-Cost per pass: O(R) to build the plan from R running jobs, then per examined job O(I x W x
-N) for I intervals, W intervals in its window and N nodes of its groups.
+Cost per pass: O(R) to build the plan from R running jobs, then per examined job O(N) for
+the N nodes of its groups plus O(I x D) for I intervals and the D nodes planned jobs have
+touched (:mod:`~gpufleet.policies.slurm.cleannodes`; a job larger than a node: O(I x W x
+N), W intervals in its window). The pass stops examining once no job left could start
+now (:mod:`~gpufleet.policies.slurm.planexit`): the rest get their reasons, and their
+planned starts are made only when :meth:`SlurmBackfill.reserved_start_s` asks. Both are
+exact: ``exit = sparse = False`` is the reference, every examined job planned by the
+dense search (tests/policies/test_slurm_plan_exit.py compares them).
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ from gpufleet.policies.base import Decision, ReservedStart
 from gpufleet.policies.options import NON_NEGATIVE, POSITIVE_INT, Options
 from gpufleet.policies.slurm.backfill import SlurmBackfillEasy
 from gpufleet.policies.slurm.nodespace import NodeSpace
+from gpufleet.policies.slurm.planexit import Rest, Soon
 from gpufleet.policies.slurm.timing import Ticks
 from gpufleet.state.capacity import Placement
 from gpufleet.state.jobs import Job
@@ -94,6 +101,13 @@ class SlurmBackfill(SlurmBackfillEasy):
         self._bf_now = False
         # cohort -> job id -> planned start, from the cohort's last backfill pass
         self.planned: dict[str, dict[int, float]] = {}
+        # cohort -> the jobs of its last pass after the exact early exit, not yet planned
+        self.unplanned: dict[str, Rest] = {}
+        # the exact early exit of a pass (False: every examined job planned, the reference)
+        self.exit = True
+        self.exits = 0  # passes that exited early
+        # the one-node search by clean nodes (cleannodes.py; False: the dense one)
+        self.sparse = True
 
     def decide(self, snap: Snapshot) -> Decision:
         now = snap.now_s
@@ -109,7 +123,11 @@ class SlurmBackfill(SlurmBackfillEasy):
 
     def reserved_start_s(self, job: Job) -> float | None:
         """The start the cohort's last backfill pass planned for ``job``, if any."""
-        return self.planned.get(job.cohort, {}).get(job.spec.id)
+        planned = self.planned.get(job.cohort, {})
+        rest = self.unplanned.get(job.cohort)
+        if job.spec.id not in planned and rest is not None:
+            rest.plan_to(job.spec.id, planned)
+        return planned.get(job.spec.id)
 
     def reservation(self, cohort: str) -> ReservedStart | None:
         held = self.reservations.get(cohort)
@@ -132,6 +150,7 @@ class SlurmBackfill(SlurmBackfillEasy):
             return
         self.reservations.pop(cohort, None)
         self.planned[cohort] = {}
+        self.unplanned.pop(cohort, None)
         waiting += islice(queue, self.depth - 1)  # the pass examines bf_max_job_test jobs
         self.backfill_pass(snap, cohort, waiting, d)
 
@@ -142,6 +161,7 @@ class SlurmBackfill(SlurmBackfillEasy):
         space = NodeSpace(
             cap, [g for gs in by_type.values() for g in gs], now, self.bf_resolution_s
         )
+        space.sparse = self.sparse
         ends = [
             (space.rounded(j.start_s + self.limit_s(j)), j.placement.slots)
             for j in snap.running(snap.cohort(cohort))
@@ -155,9 +175,13 @@ class SlurmBackfill(SlurmBackfillEasy):
         space.release_all(ends)
         examined = waiting[: self.depth]
         hope = _hope(examined, min((space.top[g] for g in space.top), default=0))
+        soon = Soon(examined, [self.limit_s(j) for j in examined], space) if self.exit else None
         for i, job in enumerate(examined):
             if not hope(i, int(space.free[0].max(initial=0)), space.free_now()):
                 break  # no job from here on can start now: their plans would change nothing
+            if soon is not None and cohort in self.reservations and not soon.any_from(i):
+                self._rest(snap, cohort, examined[i:], hope, i, space, d)
+                break  # the rest start nothing now: reasons now, plans when asked (Rest)
             first = job is waiting[0] and self.main_now  # its reason came from the main pass
             groups = [
                 gi
@@ -190,6 +214,41 @@ class SlurmBackfill(SlurmBackfillEasy):
                 self.reservations[cohort] = (job.spec.id, start)
             if not first:
                 d.blocked.append((job, self._why_not_now(snap, job)))
+
+    def _rest(
+        self,
+        snap: Snapshot,
+        cohort: str,
+        rest: list[Job],
+        hope: Callable[[int, int, int], bool],
+        first: int,
+        space: NodeSpace,
+        d: Decision,
+    ) -> None:
+        """The jobs of a pass from the one where :class:`Soon` finds none that could start
+        now: each gets the reason the full pass gives it (its limits' QUOTA, else
+        :meth:`_why_not_now`, neither of which reads the plan), up to where ``_hope``
+        ends the full pass; their plans are made only if :meth:`reserved_start_s` asks."""
+        self.exits += 1
+        one_node, total = int(space.free[0].max(initial=0)), space.free_now()
+        by_type = snap.capacity.by_cohort_type.get(cohort, {})
+        todo: list[tuple[Job, list[int], float]] = []
+        for k, job in enumerate(rest):
+            if not hope(first + k, one_node, total):
+                break
+            groups = [
+                gi
+                for t in job.spec.gpu_types
+                if self.admission.check(snap, job, t) is None
+                for gi in by_type.get(t, [])
+            ]
+            if not groups:
+                d.blocked.append((job, Reason.QUOTA))
+                continue
+            d.blocked.append((job, self._why_not_now(snap, job)))
+            todo.append((job, groups, self.limit_s(job)))
+        if todo:
+            self.unplanned[cohort] = Rest(space, todo, self.bf_window_s)
 
     def _why_not_now(self, snap: Snapshot, job: Job) -> Reason:
         got = self.placement.place(snap, job, self.admission)

@@ -1,0 +1,93 @@
+"""The exact early exit of Slurm's planning backfill pass (:mod:`gpufleet.policies.slurm.plan`).
+
+A pass has three kinds of effect: the jobs it starts now, the reasons it gives, and the
+start it plans for every other job it examines (``reserved_start_s``; the cohort's first
+planned start is its reservation, shown by ``explain``). The plan (a
+:class:`~gpufleet.policies.slurm.nodespace.NodeSpace`) only ever loses free GPUs while the
+pass goes on: each job planned or started takes GPUs over its window, none are given back.
+So a job that does not fit now in the plan as it stands at job i cannot fit now later in
+the pass either. :class:`Soon` says whether any job from the i-th on could still fit now;
+when none can, the pass starts nothing more, and the rest of its work is:
+
+- reasons, which do not read the plan (a job's limits, else whether the placement rule
+  finds it room now: ``HELD_FOR_BACKFILL`` or the placement's reason), given at once;
+- plans, which no start depends on any more: :class:`Rest` makes them, in the pass's
+  order on the pass's own plan, only when one is asked for.
+
+The test is a necessary condition of fitting now, so it may answer "could" for a job that
+cannot (the pass then goes on as before), never the reverse: a job of g GPUs on one node
+fits now only if some node keeps g GPUs free from now until now + its limit
+(:meth:`NodeSpace.free_until`), one larger than a node (a gang) only if the free GPUs now
+add up to g. The shortest limit among the remaining jobs of each size is kept as a suffix
+minimum, so the test costs one read of the free nodes' rows per distinct size.
+"""
+
+from __future__ import annotations
+
+import math
+
+from gpufleet.policies.slurm.nodespace import NodeSpace
+from gpufleet.state.jobs import Job
+
+
+class Soon:
+    """Whether some job of ``jobs`` from the i-th on could still start now in ``space``."""
+
+    def __init__(self, jobs: list[Job], limits: list[float], space: NodeSpace) -> None:
+        self.space = space
+        self.min_top = min(space.top.values(), default=0)
+        n = len(jobs)
+        # size -> suffix minimum of the limits of the jobs of that size
+        self.shortest: dict[int, list[float]] = {}
+        for g in {j.spec.gpus for j in jobs}:
+            run = [math.inf] * (n + 1)
+            for i in range(n - 1, -1, -1):
+                mine = limits[i] if jobs[i].spec.gpus == g else math.inf
+                run[i] = min(run[i + 1], mine)
+            self.shortest[g] = run
+        self.longest = max(limits, default=0.0)
+
+    def any_from(self, i: int) -> bool:
+        space = self.space
+        now = space.now_s
+        total = -1
+        for g, run in self.shortest.items():
+            limit = run[i]
+            if limit == math.inf:
+                continue
+            if limit <= 0:
+                return True  # an empty window: left to the full search
+            if g > self.min_top:  # a gang on some group: the free GPUs now must add up
+                if total < 0:
+                    total = space.free_now()
+                if total >= g:
+                    return True
+            if now + limit <= space.free_until(g, now + self.longest):
+                return True
+        return False
+
+
+class Rest:
+    """The jobs a pass left unplanned at its early exit, each with its allowed groups and
+    limit, planned in the pass's order on its plan as :meth:`plan_to` asks."""
+
+    def __init__(
+        self, space: NodeSpace, todo: list[tuple[Job, list[int], float]], window_s: float
+    ) -> None:
+        self.space, self.todo, self.window_s = space, todo, window_s
+        self.done = 0
+
+    def plan_to(self, job_id: int, planned: dict[int, float]) -> None:
+        """Plan the jobs up to ``job_id`` (all if it is not among them) into ``planned``."""
+        space = self.space
+        while self.done < len(self.todo):
+            job, groups, limit = self.todo[self.done]
+            self.done += 1
+            got = space.earliest(groups, job.spec.gpus, limit, self.window_s)
+            if got is not None:
+                start, slots = got
+                assert start != space.now_s, "the early exit let a job that fits now go"
+                space.take(slots, start, space.rounded(start + limit))
+                planned[job.spec.id] = start
+            if job.spec.id == job_id:
+                return
