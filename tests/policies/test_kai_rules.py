@@ -128,6 +128,7 @@ class Case:
     started: list[str]
     departments: dict[str, DepartmentQuota] = field(default_factory=dict)
     hierarchy: str = "entity"
+    priorities: dict[str, int] = field(default_factory=dict)  # queue priority per program
 
 
 CASES = [
@@ -324,6 +325,45 @@ CASES = [
 ]
 
 
+# the same class of difference next door: KAI's allocate action and queue order
+CASES += [
+    # actions/allocate/allocate.go tries every pending job once: a job that cannot start
+    # does not hold back its queue. C 8; b (deserves 4) runs 4; a (deserves 4) asks for 8
+    # then 2. fs a min(4, 10) = 4, b 4, nothing left over. a's 8-GPU job cannot start and
+    # may not reclaim (0 + 8 > 4, CanReclaimResources); its 2-GPU job then starts on the
+    # 4 free GPUs (gpufleet used to stop a queue at its first blocked job).
+    pytest.param(
+        Case(
+            [8],
+            {"a": ("x", 4), "b": ("y", 4)},
+            [J("b1", "b", 4)],
+            [J("a8", "a", 8, at=1), J("a2", "a", 2, at=1)],
+            preempted=[],
+            started=["a2"],
+        ),
+        id="blocked-job-does-not-block-its-queue",
+    ),
+    # queue_order.go, GetQueueOrderResult: queue priority (prioritizePrioritized) comes
+    # before the share (prioritizeSmallerResourceShare). C 4; a (priority 1) and b
+    # (priority 0) deserve 0; a runs 2; each asks for 2, 2 GPUs are free. fs: bucket 1
+    # first, a takes its whole request 4; b 0. Neither queue is over its fair share nor
+    # within quota with its job, so a, of higher priority, goes first although its share
+    # 2/4 is above b's 0; b may not reclaim (0 + 2 > 0).
+    pytest.param(
+        Case(
+            [4],
+            {"a": ("x", 0), "b": ("y", 0)},
+            [J("a1", "a", 2)],
+            [J("b1", "b", 2, at=1), J("a2", "a", 2, at=1)],
+            preempted=[],
+            started=["a2"],
+            priorities={"a": 1},
+        ),
+        id="higher-priority-queue-first",
+    ),
+]
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_kai_reclaims_as_kai_does(case: Case) -> None:
     h = Harness(
@@ -336,6 +376,8 @@ def test_kai_reclaims_as_kai_does(case: Case) -> None:
         jobs[j.label] = h.submit(
             j.program, j.gpus, priority=j.priority, preemptible=j.preemptible, at=j.at
         )
+    for name, prio in case.priorities.items():
+        h.state.program_by_name[name].priority = prio
     h.cycle(0)
     assert len(h.running()) == len(case.running)
     for j in case.running:

@@ -16,13 +16,12 @@ Each cycle, per cohort:
 
 1. **fair share** ``fs`` per queue and type, divided in whole GPUs as in :mod:`.fairshare`,
    from the cohort's usable GPUs of the type;
-2. **allocate**: repeatedly take the queue with the lowest saturation ratio
-   ``sat = max_t alloc_t / fs_t`` (parent's ratio first, then the leaf's: queues "further
-   below their fair share" go first, fairness README "Reclaim Resources") and try its
-   oldest pending job (FIFO in a queue); a queue whose head cannot start is done for the
-   cycle. A queue may exceed its fair share with idle GPUs, never its limit (nor its
-   department's); a non-preemptible job never takes its queue or department over its
-   deserved quota (:class:`~.queues.KaiAdmission`);
+2. **allocate** (KAI's allocate action): every pending job is tried once, always the next
+   job of the queue first in KAI's queue order (:mod:`.order`: not over fair share, within
+   deserved quota with the job, higher queue priority, lower dominant share; departments
+   first); a job that cannot start does not block its queue. A queue may exceed its fair
+   share with idle GPUs, never its limit (nor its department's); a non-preemptible job
+   never takes its queue or department over its deserved quota (:class:`~.queues.KaiAdmission`);
 3. **reclaim** (:mod:`.reclaim`), when the head cannot start for lack of GPUs: KAI's
    ``CanReclaimResources``, its two reclaim strategies (maintain fair share, guarantee
    deserved quota) and its saturation bound between siblings, victims in KAI's order.
@@ -49,17 +48,12 @@ from typing import ClassVar
 
 from gpufleet.policies.base import BasePolicy, Decision
 from gpufleet.policies.kai.fairshare import DepartmentQuota
-from gpufleet.policies.kai.queues import (
-    FairShares,
-    KaiAdmission,
-    cohort_capacity,
-    fair_shares,
-    ratio,
-)
+from gpufleet.policies.kai.order import Rank, rank
+from gpufleet.policies.kai.queues import FairShares, KaiAdmission, cohort_capacity, fair_shares
 from gpufleet.policies.kai.reclaim import KaiReclaim
 from gpufleet.policies.options import FLAG, NON_NEGATIVE, Options, one_of
 from gpufleet.policies.placement import BestFit
-from gpufleet.state.jobs import ProgramState
+from gpufleet.state.jobs import Job, ProgramState
 from gpufleet.state.snapshot import Snapshot
 
 
@@ -134,31 +128,34 @@ class KaiScheduler(BasePolicy):
         return fair_shares(c, capacity, self.flat, weights, self.departments)
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
+        """KAI's allocate action (``actions/allocate/allocate.go``): every pending job is
+        tried once, the next one always from the queue first in :mod:`.order`; a job that
+        cannot start does not hold back the jobs behind it in its queue."""
         c = snap.cohort(cohort)
         fs = self.shares_for(snap, cohort)
         self.last_shares[cohort] = fs
         self.reclaimer.shares, self.reclaimer.programs = fs, c.programs
         self.kai_admission.reset(snap, fs, c.programs)
-        heads = {p.index: iter(p.pending.values()) for p in c.programs if p.pending}
+        queues = {p.index: list(p.pending.values()) for p in c.programs if p.pending}
         by_index = {p.index: p for p in c.programs}
-        while heads:
-            i = min(heads, key=lambda k: self._order_key(by_index[k], fs, c.programs))
-            job = next(heads[i], None)
-            if job is None or not self.try_start(snap, job, d):
-                del heads[i]
-            else:
+        while queues:
+            i = min(queues, key=lambda k: self._order_key(by_index[k], queues[k][0], fs))
+            job = queues[i].pop(0)
+            if not queues[i]:
+                del queues[i]
+            if self.try_start(snap, job, d):
                 self.kai_admission.started(snap, job, d.admit[-1][1])
 
-    @staticmethod
-    def _order_key(
-        p: ProgramState, fs: FairShares, programs: list[ProgramState]
-    ) -> tuple[Fraction, Fraction, int]:
+    def _order_key(self, p: ProgramState, job: Job, fs: FairShares) -> tuple[Rank, Rank]:
+        """The department's rank, then the program's, for the GPU type the job would use
+        (its first allowed type the cohort has)."""
+        t = next((x for x in job.spec.gpu_types if x in fs.leaf), "")
         name = fs.parent[p.index]
-        siblings = [q for q in programs if fs.parent[q.index] == name]
-        top = Fraction(0)
-        leaf = Fraction(0)
-        for t in fs.leaf:
-            alloc = sum(q.usage.get(t, 0) for q in siblings)
-            top = max(top, ratio(alloc, fs.parent_fs(name, t)))
-            leaf = max(leaf, ratio(p.usage.get(t, 0), fs.leaf_fs(p, t)))
-        return (top, leaf, p.index)
+        dept = self.kai_admission.department_of(p)
+        alloc = sum(q.usage.get(t, 0) for q in dept)
+        created = min(q.entity_index for q in dept)
+        g = job.spec.gpus
+        return (
+            rank(alloc, g, fs.parent_node(name, t), 0, created),
+            rank(p.usage.get(t, 0), g, fs.leaf_node(p, t), p.priority, p.index),
+        )

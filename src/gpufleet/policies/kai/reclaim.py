@@ -24,10 +24,10 @@ Sources, NVIDIA/KAI-Scheduler ``pkg/scheduler``:
   ``reclaimerUtilizationMultiplier``, option ``reclaim_multiplier``);
 - **victim order** (``actions/reclaim/reclaim.go``, ``getOrderedVictimsQueue``, and
   ``actions/utils/job_order_by_queue.go``): queues in the reverse of KAI's queue order
-  (``plugins/proportion/queue_order/queue_order.go``): queues over their fair share first,
-  then over their deserved quota, then lower queue priority, then higher saturation, then
-  the newer queue (program order stands for creation order); departments first, then their
-  programs; recomputed after each victim. Inside a queue the reverse of the job order
+  (:mod:`.order`): queues over their fair share first, then over their deserved quota,
+  then lower queue priority, then higher dominant share, then the newer queue (program
+  order stands for creation order); departments first, then their programs; re-ranked
+  after each victim. Inside a queue the reverse of the job order
   (``framework/session_plugins.go``, ``JobOrderFn``; ``plugins/priority``): lower job
   priority first, then the newest submitted, then the higher id. Non-preemptible jobs are
   never victims (``FilterNonPreemptible``).
@@ -44,6 +44,7 @@ from fractions import Fraction
 
 from gpufleet.domain.reasons import Reason
 from gpufleet.policies.base import Decision
+from gpufleet.policies.kai.order import victim_rank
 from gpufleet.policies.kai.queues import FairShares, KaiAdmission, Node, ratio
 from gpufleet.policies.placement import BestFit
 from gpufleet.state.capacity import Placement
@@ -147,8 +148,8 @@ class KaiReclaim:
         dept_alloc = sum(q.usage.get(t, 0) for q in dept)
         dept_rank = min(q.entity_index for q in dept)
         return (
-            _queue_rank(dept_alloc, fs.parent_node(name, t), 0, dept_rank),
-            _queue_rank(p.usage.get(t, 0), fs.leaf_node(p, t), p.priority, p.index),
+            victim_rank(dept_alloc, fs.parent_node(name, t), 0, dept_rank),
+            victim_rank(p.usage.get(t, 0), fs.leaf_node(p, t), p.priority, p.index),
             v.spec.priority,
             -v.spec.submit_s,
             -v.spec.id,
@@ -200,17 +201,6 @@ class KaiReclaim:
                 if s > 1 and fair > 0 and s * self.multiplier >= ratio(kept, fair):
                     return False
         return True
-
-
-def _queue_rank(alloc: int, node: Node, priority: int, created: int) -> tuple[object, ...]:
-    """The reverse of KAI's queue order: the first queue to give up GPUs sorts first."""
-    return (
-        alloc <= node.fair,  # over its fair share first (prioritizeUnderUtilized)
-        alloc <= node.deserved,  # then over its deserved quota (prioritizeUnderQuota...)
-        priority,  # then lower queue priority (prioritizePrioritized)
-        -ratio(alloc, node.fair),  # then the more saturated
-        -created,  # then the newer queue (prioritizeBasedOnCreationTime)
-    )
 
 
 class _OnlyType:
