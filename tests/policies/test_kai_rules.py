@@ -77,6 +77,17 @@ def test_kai_divides_the_surplus_in_whole_gpus(
     assert divide(capacity, queues) == {k: F(v) for k, v in expect.items()}
 
 
+def test_kai_time_aware_weight_is_kais_formula() -> None:
+    # resource_division.go, calcShareWeights: s = max(0, n + k (n - u)), n = w / sum w.
+    # A used the whole cluster (u = 1), B nothing, weights 1 / 1, k = 1: s(A) =
+    # max(0, 1/2 + (1/2 - 1)) = 0, s(B) = 1/2 + 1/2 = 1. B is offered all 8 and takes them;
+    # A keeps its deserved 2 and nothing more. (gpufleet's former w / (1 + k u) gave A
+    # 1/2 : 1 of the surplus.)
+    a = QueueShare("A", 2, F(1), 0, None, 10, 0, F(1))
+    b = QueueShare("B", 0, F(1), 0, None, 10, 1, F(0))
+    assert divide(10, [a, b], F(1)) == {"A": 2, "B": 8}
+
+
 # --- item 2: quotas above the cluster are not scaled (setDeservedResource) ---------------
 def test_kai_keeps_overcommitted_quotas_whole() -> None:
     # setDeservedResource gives every queue min(deserved, requestable) whatever the total;

@@ -186,10 +186,12 @@ def test_kai_reclaims_even_when_the_victim_ends_below_its_fair_share() -> None:
 
 
 def test_kai_time_aware_usage_lowers_the_over_quota_weight() -> None:
-    # docs/timeaware/README.md "Effect on fair share": a used the whole cohort (u = 1),
-    # b nothing; with k = 1, w_eff(a) = 1 / (1 + 1) = 1/2, w(b) = 1. Both deserve 0 and
-    # request 16 of 16: offered 16 * (1/2) / (3/2) = 16/3 and 32/3; in whole GPUs (KAI's
-    # resource_division.go) floors 5 and 10, remainders 1/3 and 2/3: the last GPU to b.
+    # docs/timeaware/README.md "Effect on fair share": a used half the cohort (u = 1/2),
+    # b nothing; KAI's calcShareWeights (resource_division.go) with k = 1 and weights 1 / 1
+    # (n = 1/2 each): s(a) = 1/2 + (1/2 - 1/2) = 1/2, s(b) = 1/2 + (1/2 - 0) = 1. Both
+    # deserve 0 and request 16 of 16: offered 16 * (1/2) / (3/2) = 16/3 and 32/3; in whole
+    # GPUs floors 5 and 10, remainders 1/3 and 2/3: the last GPU to b. (Each is alone in
+    # its entity, whose usage is its own, so the top level divides the same way.)
     h = Harness(
         "fifo",
         nodes=[8, 8],
@@ -198,7 +200,7 @@ def test_kai_time_aware_usage_lowers_the_over_quota_weight() -> None:
     pol = kai(h, half_life_hours=1.0, k_value=1.0)
     ja, jb = h.submit("a", 16), h.submit("b", 16)
     assert pol.usage is not None
-    pol.usage.used = {ja.program.index: 100.0, jb.program.index: 0.0}
+    pol.usage.used = {ja.program.index: 50.0, jb.program.index: 0.0}
     pol.usage.capacity = {"c": 100.0}
     pol.usage.last = {"c": (0.0, {}, 16)}
     fs = pol.shares_for(Snapshot(h.state, 0.0), "c")

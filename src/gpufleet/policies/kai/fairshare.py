@@ -16,7 +16,9 @@ for one level of the queue tree, one GPU type, capacity ``C`` handed to the leve
 - **phase 2, over quota** (``divideOverQuotaResource``), priority buckets highest first:
   rounds of ``divideUpToFairShare``: at a round's start ``A = R``; each unsatisfied queue
   (``r(q) > fs(q)`` and ``l(q) > fs(q)``, ``isQueueSatisfied``) of weight ``w > 0`` is offered
-  ``x = A * w(q) / sum w`` (sum over the bucket's unsatisfied queues); if it still wants
+  ``x = A * s(q) / sum s`` (sums over the bucket's unsatisfied queues; ``s(q) = w(q)``
+  unless time-aware fairness lowers it, ``calcShareWeights``: ``s = max(0, n + k (n - u))``
+  with ``n = w / sum w`` and ``u`` the queue's decayed usage over capacity); if it still wants
   ``cap(q) - fs(q) <= x`` it takes that (and leaves the bucket's leftovers), otherwise it
   takes ``floor(x)`` and the fraction ``x - floor(x)`` is written down as its remainder
   (``getResourceToGiveInCurrentRound``: "always done in round numbers"). A round repeats only
@@ -52,13 +54,16 @@ class QueueShare:
     limit: int | None
     demand: int
     created: int = 0
+    usage: Fraction = Fraction(0)  # time-aware: decayed usage over capacity, in [0, 1]
 
     @property
     def cap(self) -> int:
         return self.demand if self.limit is None else min(self.demand, self.limit)
 
 
-def divide(capacity: Fraction | int, queues: Sequence[QueueShare]) -> dict[str, Fraction]:
+def divide(
+    capacity: Fraction | int, queues: Sequence[QueueShare], k_value: Fraction = Fraction(1)
+) -> dict[str, Fraction]:
     """Fair share per queue name: phases 1, 2 and 3 of the module docstring."""
     fs = {q.name: Fraction(min(q.deserved, q.cap)) for q in queues}
     remaining = Fraction(capacity) - sum(fs.values(), Fraction(0))
@@ -68,7 +73,7 @@ def divide(capacity: Fraction | int, queues: Sequence[QueueShare]) -> dict[str, 
     remainders: list[dict[str, Fraction]] = []
     for bucket in buckets:
         left: dict[str, Fraction] = {}
-        remaining = _rounds(remaining, bucket, fs, left)
+        remaining = _rounds(remaining, bucket, fs, left, k_value)
         remainders.append(left)
     for bucket, left in zip(buckets, remainders, strict=True):
         if remaining <= 0:
@@ -92,17 +97,21 @@ def _rounds(
     bucket: list[QueueShare],
     fs: dict[str, Fraction],
     left: dict[str, Fraction],
+    k_value: Fraction,
 ) -> Fraction:
     """``divideUpToFairShare`` for one bucket; ``left`` collects the rounded-off fractions.
     A round that gives everyone their floor and nobody less than offered is the last."""
     while remaining > 0:
-        open_ = [q for q in bucket if _unsatisfied(q, fs) and q.weight > 0]
-        total_w = sum((q.weight for q in open_), Fraction(0))
+        open_ = [q for q in bucket if _unsatisfied(q, fs)]
+        share_w = _share_weights(open_, k_value)
+        total_w = sum(share_w.values(), Fraction(0))
         if total_w == 0:
             break
         pot, again = remaining, False
         for q in open_:
-            offer = pot * q.weight / total_w
+            if q.weight == 0:
+                continue
+            offer = pot * share_w[q.name] / total_w
             want: Fraction = q.cap - fs[q.name]
             if want <= offer:
                 give = want if want > 0 else Fraction(0)
@@ -117,6 +126,20 @@ def _rounds(
         if not again:
             break
     return remaining
+
+
+def _share_weights(open_: list[QueueShare], k_value: Fraction) -> dict[str, Fraction]:
+    """``calcShareWeights``: ``max(0, n + k (n - u))`` with ``n = w / sum w`` over the
+    bucket's unsatisfied queues and ``u`` the queue's normalised usage (0 unless
+    time-aware fairness is on, when the weights are simply proportional to ``w``)."""
+    total = sum((q.weight for q in open_), Fraction(0))
+    if total == 0:
+        return {q.name: Fraction(0) for q in open_}
+    out = {}
+    for q in open_:
+        n = q.weight / total
+        out[q.name] = max(Fraction(0), n + k_value * (n - q.usage))
+    return out
 
 
 def _hand_out_remainders(
@@ -171,8 +194,9 @@ def parent_of(
     they are summed from the children (no limit if any child has none) and its priority is
     the highest child's."""
     demand = sum(c.demand for c in children)
+    usage = sum((c.usage for c in children), Fraction(0))
     if own is not None:
-        q = QueueShare(name, own.deserved, own.weight, priority, own.limit, demand, created)
+        q = QueueShare(name, own.deserved, own.weight, priority, own.limit, demand, created, usage)
         return ParentShare(q, tuple(children))
     limits = [c.limit for c in children]
     limit = None if any(x is None for x in limits) else sum(x for x in limits if x is not None)
@@ -184,15 +208,18 @@ def parent_of(
         limit,
         demand,
         created,
+        usage,
     )
     return ParentShare(q, tuple(children))
 
 
-def divide_tree(capacity: int, parents: Sequence[ParentShare]) -> dict[str, Fraction]:
+def divide_tree(
+    capacity: int, parents: Sequence[ParentShare], k_value: Fraction = Fraction(1)
+) -> dict[str, Fraction]:
     """Two levels: parents share ``capacity``, then each parent's children share its fair
     share. Returns fair shares of parents and children alike (names must be distinct)."""
-    top = divide(capacity, [p.queue for p in parents])
+    top = divide(capacity, [p.queue for p in parents], k_value)
     out = dict(top)
     for p in parents:
-        out.update(divide(top[p.queue.name], p.children))
+        out.update(divide(top[p.queue.name], p.children, k_value))
     return out

@@ -34,9 +34,11 @@ below its share may reclaim back in a later cycle when the rules allow it (see
 (``reclaim_multiplier``, >= 1) multiplies the reclaimer's saturation in the sibling bound.
 
 Time-aware fairness (``half_life_hours > 0``): the README gives the decay ``0.5^(dt/t_half)``
-and normalisation by cluster capacity but not the formula by which usage lowers the
-over-quota weight; we use ``w_eff = w / (1 + k * u)``, ``u`` the program's decayed
-GPU-seconds over the cohort's decayed capacity GPU-seconds. Usage is integrated at the
+and normalisation by cluster capacity; ``u`` is the program's decayed GPU-seconds over the
+cohort's decayed capacity GPU-seconds (a department's, the sum of its programs'), and the
+over-quota division weighs queues by KAI's ``calcShareWeights``
+(``resource_division.go``): ``max(0, n + k (n - u))``, ``n`` the queue's weight over the
+weights of the queues still unsatisfied (:mod:`.fairshare`). Usage is integrated at the
 cycles that schedule the cohort, at the rate seen at the previous such cycle.
 """
 
@@ -119,13 +121,13 @@ class KaiScheduler(BasePolicy):
     def shares_for(self, snap: Snapshot, cohort: str) -> FairShares:
         c = snap.cohort(cohort)
         capacity = cohort_capacity(snap, cohort)
-        weights = {p.index: Fraction(p.weight) for p in c.programs}
+        usage = {p.index: Fraction(0) for p in c.programs}
         if self.usage is not None:
             self.usage.advance(cohort, snap.now_s, c.programs, sum(capacity.values()))
             for p in c.programs:
-                u = self.usage.score(cohort, p)
-                weights[p.index] = Fraction(p.weight / (1.0 + self.k_value * u))
-        return fair_shares(c, capacity, self.flat, weights, self.departments)
+                usage[p.index] = Fraction(self.usage.score(cohort, p))
+        k = Fraction(self.k_value)
+        return fair_shares(c, capacity, self.flat, usage, self.departments, k)
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
         """KAI's allocate action (``actions/allocate/allocate.go``): every pending job is

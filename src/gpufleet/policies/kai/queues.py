@@ -89,22 +89,25 @@ def demand(c: CohortState, types: dict[str, int]) -> dict[int, dict[str, int]]:
     return out
 
 
-def leaf_queue(p: ProgramState, t: str, weight: Fraction, want: int) -> QueueShare:
+def leaf_queue(p: ProgramState, t: str, usage: Fraction, want: int) -> QueueShare:
     q = p.quotas.get(t)
     if q is None:  # no quota entry for the type: the program may not use it
         return QueueShare(str(p.index), 0, Fraction(0), p.priority, 0, 0, p.index)
     limit = None if q.borrowing_limit_gpus is None else q.nominal_gpus + q.borrowing_limit_gpus
-    return QueueShare(str(p.index), q.nominal_gpus, weight, p.priority, limit, want, p.index)
+    w = Fraction(p.weight)
+    return QueueShare(str(p.index), q.nominal_gpus, w, p.priority, limit, want, p.index, usage)
 
 
 def fair_shares(
     c: CohortState,
     capacity: dict[str, int],
     flat: bool,
-    weights: dict[int, Fraction],
+    usage: dict[int, Fraction],
     departments: Departments | None = None,
+    k_value: Fraction = Fraction(1),
 ) -> FairShares:
-    """The two-level division for every GPU type of the cohort."""
+    """The two-level division for every GPU type of the cohort; ``usage``: each program's
+    normalised decayed usage (time-aware fairness; 0 without it)."""
     fs = FairShares()
     wants = demand(c, capacity)
     groups: dict[str, list[ProgramState]] = {}
@@ -117,9 +120,9 @@ def fair_shares(
         parents = []
         for name, ps in groups.items():
             mine = own.get(name.removeprefix("entity:"), {}).get(t)
-            kids = [leaf_queue(p, t, weights[p.index], wants[p.index].get(t, 0)) for p in ps]
+            kids = [leaf_queue(p, t, usage[p.index], wants[p.index].get(t, 0)) for p in ps]
             parents.append(parent_of(name, 0, kids, mine, min(p.entity_index for p in ps)))
-        got = divide_tree(cap, parents)
+        got = divide_tree(cap, parents, k_value)
         fs.top[t] = {
             p.queue.name: Node(got[p.queue.name], p.queue.deserved, p.queue.limit) for p in parents
         }
