@@ -230,6 +230,28 @@ CASES = [
         ),
         id="department-reclaim-p2-listed-first",
     ),
+    # the saturation bound (reclaimable.go, isFairShareSaturationLowerPerResource), at the
+    # department level. C 12; D1 = {r deserves 2, s deserves 2}, D2 = {v deserves 4}; s
+    # and v run 6 each (2-GPU jobs), r asks for 2. Top: D1 4 + D2 4, 4 left by weights
+    # 2 : 1 -> offers 8/3 and 4/3, floors 2 and 1, the last GPU to D1's larger remainder:
+    # D1 7, D2 5. Inside D1: r 2, s 2 + 3 = 5. r may reclaim (0 + 2 <= 2). D2 is over its
+    # share (6 > 5), so v's jobs come first in victim order and D2 holds 6 > max(4, 5),
+    # but D1 would then hold (6 + 2) / 7 = 8/7 > 1 of its share against D2's 4/5: the bound
+    # fails and v's jobs are passed over. s, over its share inside D1 (6 > max(2, 5)), is
+    # compared with r as a program (getLeveledQueues): its newest job (s2, the higher id)
+    # goes, and D1 ends at 6 / 7. (KAI's solver re-places the evicted victims a placement
+    # did not need, by_pod_solver.go, to the same end.)
+    pytest.param(
+        Case(
+            [12],
+            {"r": ("D1", 2), "s": ("D1", 2), "v": ("D2", 4)},
+            [J(f"s{i}", "s", 2) for i in range(3)] + [J(f"v{i}", "v", 2) for i in range(3)],
+            [J("r1", "r", 2, at=1)],
+            preempted=["s2"],
+            started=["r1"],
+        ),
+        id="department-saturation-bound",
+    ),
     # item 4, quotas summed. D1 = {p1 deserves 2}, D2 = {r deserves 4}; C 8. p1 runs 6, r
     # runs 2 and asks for 2. Summed: D1 2, D2 min(4, 4) = 4, 2 left to D1 -> 4; r's fs 4,
     # 2 + 2 <= 4; D1 holds 6 > max(2, 4): p1's newest job goes.
