@@ -44,10 +44,12 @@ cycles that schedule the cohort, at the rate seen at the previous such cycle.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import ClassVar
 
+from gpufleet.domain.reasons import Reason
 from gpufleet.policies.base import BasePolicy, Decision
 from gpufleet.policies.kai.fairshare import DepartmentQuota
 from gpufleet.policies.kai.order import Rank, rank
@@ -138,14 +140,36 @@ class KaiScheduler(BasePolicy):
         self.last_shares[cohort] = fs
         self.reclaimer.shares, self.reclaimer.programs = fs, c.programs
         self.kai_admission.reset(snap, fs, c.programs)
-        queues = {p.index: list(p.pending.values()) for p in c.programs if p.pending}
+        queues = {p.index: deque(p.pending.values()) for p in c.programs if p.pending}
         by_index = {p.index: p for p in c.programs}
+        # Keys depend on the queue's and its department's GPUs and on the head job's size
+        # and type: memoised until a job starts. A job exactly like one of its queue's that
+        # failed, with no start since, fails too and is not tried again.
+        memo: dict[tuple[int, int, tuple[str, ...]], tuple[Rank, Rank]] = {}
+        failed: dict[tuple[object, ...], Reason] = {}
+
+        def key(i: int) -> tuple[Rank, Rank]:
+            head = queues[i][0]
+            k = (i, head.spec.gpus, head.spec.gpu_types)
+            if k not in memo:
+                memo[k] = self._order_key(by_index[i], head, fs)
+            return memo[k]
+
         while queues:
-            i = min(queues, key=lambda k: self._order_key(by_index[k], queues[k][0], fs))
-            job = queues[i].pop(0)
+            i = min(queues, key=key)
+            job = queues[i].popleft()
             if not queues[i]:
                 del queues[i]
-            if self.try_start(snap, job, d):
+            spec = job.spec
+            topo = (spec.topology_required, spec.topology_preferred)
+            sig: tuple[object, ...] = (i, spec.gpus, spec.gpu_types, spec.preemptible, topo)
+            if sig in failed:
+                d.blocked.append((job, failed[sig]))
+            elif not self.try_start(snap, job, d):
+                failed[sig] = d.blocked[-1][1]
+            else:
+                failed.clear()
+                memo.clear()
                 self.kai_admission.started(snap, job, d.admit[-1][1])
 
     def _order_key(self, p: ProgramState, job: Job, fs: FairShares) -> tuple[Rank, Rank]:

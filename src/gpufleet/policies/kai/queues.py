@@ -34,12 +34,13 @@ class Node:
     fair: Fraction
     deserved: int
     limit: int | None
+    # ResourceShare.GetAllocatableShare: min(limit, max(deserved, fair)); set once
+    allocatable: Fraction = field(init=False)
 
-    @property
-    def allocatable(self) -> Fraction:
-        """``ResourceShare.GetAllocatableShare``: ``min(limit, max(deserved, fair))``."""
+    def __post_init__(self) -> None:
         top = max(Fraction(self.deserved), self.fair)
-        return top if self.limit is None else min(Fraction(self.limit), top)
+        share = top if self.limit is None else min(Fraction(self.limit), top)
+        object.__setattr__(self, "allocatable", share)
 
 
 _NONE = Node(Fraction(0), 0, 0)

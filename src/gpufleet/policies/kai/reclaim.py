@@ -103,9 +103,7 @@ class KaiReclaim:
             return None
         mark = snap.mark()
         chosen: list[Job] = []
-        seen: set[int] = set()
-        for v in self._victims(snap, job, t, seen):
-            seen.add(v.spec.id)
+        for v in self._victims(snap, job, t):
             if not self._valid(tally, job, [*chosen, v]):
                 continue
             snap.assume_stop(v)
@@ -118,19 +116,23 @@ class KaiReclaim:
         return None
 
     # --- victim order -------------------------------------------------------------------
-    def _victims(self, snap: Snapshot, job: Job, t: str, seen: set[int]) -> Iterator[Job]:
-        """Next candidate each time, the queues re-ranked on the snapshot's current usage."""
-        while True:
-            pool = [
-                v
-                for p in self.programs
-                if p is not job.program
-                for v in p.running.values()
-                if v.spec.id not in seen and self._candidate(snap, v, t)
-            ]
-            if not pool:
-                return
-            yield min(pool, key=lambda v: self._victim_key(v, t))
+    def _victims(self, snap: Snapshot, job: Job, t: str) -> Iterator[Job]:
+        """Next candidate each time: the first queue in victim order, re-ranked on the
+        snapshot's current usage (so after each victim taken), and its next job."""
+        queues: dict[int, list[Job]] = {}
+        for p in self.programs:
+            if p is job.program:
+                continue
+            mine = [v for v in p.running.values() if self._candidate(snap, v, t)]
+            if mine:
+                queues[p.index] = sorted(mine, key=_job_key)
+        by_index = {p.index: p for p in self.programs}
+        while queues:
+            i = min(queues, key=lambda k: self._queue_key(by_index[k], t))
+            v = queues[i].pop(0)
+            if not queues[i]:
+                del queues[i]
+            yield v
 
     @staticmethod
     def _candidate(snap: Snapshot, v: Job, t: str) -> bool:
@@ -141,8 +143,8 @@ class KaiReclaim:
             and snap.gpu_type_of(v.placement) == t
         )
 
-    def _victim_key(self, v: Job, t: str) -> tuple[object, ...]:
-        p, fs = v.program, self.shares
+    def _queue_key(self, p: ProgramState, t: str) -> tuple[object, ...]:
+        fs = self.shares
         name = fs.parent[p.index]
         dept = [q for q in self.programs if fs.parent[q.index] == name]
         dept_alloc = sum(q.usage.get(t, 0) for q in dept)
@@ -150,9 +152,6 @@ class KaiReclaim:
         return (
             victim_rank(dept_alloc, fs.parent_node(name, t), 0, dept_rank),
             victim_rank(p.usage.get(t, 0), fs.leaf_node(p, t), p.priority, p.index),
-            v.spec.priority,
-            -v.spec.submit_s,
-            -v.spec.id,
         )
 
     # --- the checks ---------------------------------------------------------------------
@@ -201,6 +200,11 @@ class KaiReclaim:
                 if s > 1 and fair > 0 and s * self.multiplier >= ratio(kept, fair):
                     return False
         return True
+
+
+def _job_key(v: Job) -> tuple[int, float, int]:
+    """Inside a queue, the job order reversed: lower priority, newer, higher id first."""
+    return (v.spec.priority, -v.spec.submit_s, -v.spec.id)
 
 
 class _OnlyType:
