@@ -1,8 +1,9 @@
 """NVIDIA KAI Scheduler's queue semantics: two-level fair share, allocation order, reclaim.
 
-Sources (NVIDIA/KAI-Scheduler): ``docs/queues/README.md`` ("Queue Attributes": quota,
-over-quota priority, over-quota weight, limit), ``docs/fairness/README.md`` ("Fair-Share
-Algorithm", "Reclaim Resources") and ``docs/timeaware/README.md`` (time-aware fairness).
+Sources (NVIDIA/KAI-Scheduler): the scheduler's code under ``pkg/scheduler`` (cited by
+file and function in :mod:`.fairshare`, :mod:`.order`, :mod:`.queues` and :mod:`.reclaim`),
+``docs/queues/README.md`` ("Queue Attributes": quota, over-quota priority, over-quota
+weight, limit), ``docs/fairness/README.md`` and ``docs/timeaware/README.md``.
 
 Queues (:mod:`.queues`). A leaf queue is a program; its parent is its entity, KAI's
 department (``hierarchy="entity"``), or the whole cohort (``hierarchy="flat"``). Per GPU
@@ -22,15 +23,15 @@ Each cycle, per cohort:
    first); a job that cannot start does not block its queue. A queue may exceed its fair
    share with idle GPUs, never its limit (nor its department's); a non-preemptible job
    never takes its queue or department over its deserved quota (:class:`~.queues.KaiAdmission`);
-3. **reclaim** (:mod:`.reclaim`), when the head cannot start for lack of GPUs: KAI's
+3. **reclaim** (:mod:`.reclaim`), when a job cannot start for lack of GPUs: KAI's
    ``CanReclaimResources``, its two reclaim strategies (maintain fair share, guarantee
    deserved quota) and its saturation bound between siblings, victims in KAI's order.
 
 Preemption cycles. A victim's queue was over its allocatable share ``max(d, fs)`` (or over
 ``d`` while the reclaimer stays within its own ``d``) before the eviction, and the reclaimer
-ends at or below its ``fs``; KAI does not promise more, and neither do we: a queue taken
-below its share may reclaim back in a later cycle when the rules allow it (see
-``tests/policies/test_policies_kai.py``). ``reclaimerUtilizationMultiplier``
+ends at or below its ``fs``; KAI promises no more than that, and neither do we: a queue
+taken below its share may reclaim back in a later cycle where the rules allow it (the
+seeded ``test_no_preemption_cycle`` finds no job evicted twice on tiny fleets). ``reclaimerUtilizationMultiplier``
 (``reclaim_multiplier``, >= 1) multiplies the reclaimer's saturation in the sibling bound.
 
 Time-aware fairness (``half_life_hours > 0``): the README gives the decay ``0.5^(dt/t_half)``
