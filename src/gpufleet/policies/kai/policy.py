@@ -31,8 +31,9 @@ Preemption cycles. A victim's queue was over its allocatable share ``max(d, fs)`
 ``d`` while the reclaimer stays within its own ``d``) before the eviction, and the reclaimer
 ends at or below its ``fs``; KAI promises no more than that, and neither do we: a queue
 taken below its share may reclaim back in a later cycle where the rules allow it (the
-seeded ``test_no_preemption_cycle`` finds no job evicted twice on tiny fleets). ``reclaimerUtilizationMultiplier``
-(``reclaim_multiplier``, >= 1) multiplies the reclaimer's saturation in the sibling bound.
+seeded ``test_no_preemption_cycle`` finds no job evicted twice on tiny fleets).
+``reclaimerUtilizationMultiplier`` (``reclaim_multiplier``, >= 1) multiplies the
+reclaimer's saturation in the sibling bound.
 
 Time-aware fairness (``half_life_hours > 0``): the README gives the decay ``0.5^(dt/t_half)``
 and normalisation by cluster capacity; ``u`` is the program's decayed GPU-seconds over the
