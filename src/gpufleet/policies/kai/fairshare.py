@@ -1,30 +1,42 @@
-"""KAI Scheduler's fair-share division of one GPU type among sibling queues.
+"""KAI Scheduler's fair-share division of one GPU type among sibling queues, in whole GPUs.
 
-Source: NVIDIA/KAI-Scheduler, ``docs/fairness/README.md`` ("Resource Division Algorithm",
-"Fair-Share Algorithm"), ``docs/queues/README.md`` ("Queue Attributes") and the design note
-``docs/developer/designs/priority-based-fair-share.md`` (its worked examples). Notation for
-one level of the queue tree, one GPU type, capacity ``C`` handed to the level:
+Source: NVIDIA/KAI-Scheduler ``pkg/scheduler/plugins/proportion/resource_division/
+resource_division.go`` (functions named below), with ``docs/fairness/README.md``
+("Resource Division Algorithm") and ``docs/queues/README.md`` ("Queue Attributes"). Notation
+for one level of the queue tree, one GPU type, capacity ``C`` handed to the level:
 
-- queue ``q`` has deserved quota ``d(q)``, over-quota weight ``w(q)``, over-quota priority
-  ``pr(q)``, limit ``l(q)`` (``None``: no limit) and demand ``r(q)`` (GPUs it requests:
-  running plus pending); its cap is ``cap(q) = min(r(q), l(q))``;
-- **phase 1, deserved**: ``fs(q) = min(d(q), cap(q))``. The docs assume the quotas fit the
-  capacity; when they do not (``sum fs > C``) we hand out ``C`` by priority bucket, higher
-  first, and within a bucket in proportion to ``fs`` (the docs are silent on this case);
-- **phase 2, over quota**: what is left, ``R = C - sum fs``, goes to queues with
-  ``fs(q) < cap(q)`` one priority bucket at a time, highest first; inside a bucket it is
-  water-filled by weight: each round every open queue gets
-  ``min(R * w(q) / sum_open w, cap(q) - fs(q))``, and rounds repeat until ``R`` is gone or
-  no open queue is left. A queue of weight 0 gets nothing over its quota (the design note's
-  "Background"; its opt-in "phase 3" for weight-0 queues is not implemented).
+- queue ``q`` has deserved quota ``d(q)``, over-quota weight ``w(q)``, queue priority
+  ``pr(q)``, limit ``l(q)`` (``None``: no limit), demand ``r(q)`` (GPUs requested: running
+  plus pending) and a creation rank ``created(q)`` (gpufleet's program order, or the order
+  in which departments are first met, stands for KAI's queue ``CreationTimestamp``); its
+  requestable share is ``cap(q) = min(r(q), l(q))`` (``ResourceShare.GetRequestableShare``);
+- **phase 1, deserved** (``setDeservedResource``): ``fs(q) = min(d(q), cap(q))`` for every
+  queue, whatever ``C`` is. Quotas that add up to more than ``C`` are *not* scaled down: what
+  is left, ``R = C - sum fs``, is then negative and phase 2 hands out nothing;
+- **phase 2, over quota** (``divideOverQuotaResource``), priority buckets highest first:
+  rounds of ``divideUpToFairShare``: at a round's start ``A = R``; each unsatisfied queue
+  (``r(q) > fs(q)`` and ``l(q) > fs(q)``, ``isQueueSatisfied``) of weight ``w > 0`` is offered
+  ``x = A * s(q) / sum s`` (sums over the bucket's unsatisfied queues; ``s(q) = w(q)``
+  unless time-aware fairness lowers it, ``calcShareWeights``: ``s = max(0, n + k (n - u))``
+  with ``n = w / sum w`` and ``u`` the queue's decayed usage over capacity); if it still wants
+  ``cap(q) - fs(q) <= x`` it takes that (and leaves the bucket's leftovers), otherwise it
+  takes ``floor(x)`` and the fraction ``x - floor(x)`` is written down as its remainder
+  (``getResourceToGiveInCurrentRound``: "always done in round numbers"). A round repeats only
+  if some queue took less than it was offered;
+- **phase 3, remainders** (``divideRemainingResource``): once every bucket has had its
+  rounds, whatever is left goes, bucket by bucket highest priority first, one GPU per queue
+  to the queues with a remainder, largest remainder first, ties by creation (older first,
+  ``remainingRequestedOrderFn``) then name.
 
-Fair shares are exact fractions, so hand-computed examples compare with ``==``. The same
-division runs at each level: first among parent queues with the cohort's capacity, then
-inside each parent with the parent's fair share (:func:`divide_tree`).
+With whole-GPU demands, quotas and limits every share is a whole number (kept as a
+``Fraction`` so that fractional time-aware weights stay exact). The same division runs at
+each level: first among departments with the cohort's capacity, then inside each department
+with the department's fair share (``proportion.go``, ``setFairShareForQueues``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -41,23 +53,32 @@ class QueueShare:
     priority: int
     limit: int | None
     demand: int
+    created: int = 0
+    usage: Fraction = Fraction(0)  # time-aware: decayed usage over capacity, in [0, 1]
 
     @property
     def cap(self) -> int:
         return self.demand if self.limit is None else min(self.demand, self.limit)
 
 
-def divide(capacity: Fraction | int, queues: Sequence[QueueShare]) -> dict[str, Fraction]:
-    """Fair share per queue name: phase 1 then phase 2 of the module docstring."""
+def divide(
+    capacity: Fraction | int, queues: Sequence[QueueShare], k_value: Fraction = Fraction(1)
+) -> dict[str, Fraction]:
+    """Fair share per queue name: phases 1, 2 and 3 of the module docstring."""
     fs = {q.name: Fraction(min(q.deserved, q.cap)) for q in queues}
     remaining = Fraction(capacity) - sum(fs.values(), Fraction(0))
-    if remaining < 0:
-        fs = _ration(Fraction(capacity), queues, fs)
+    if remaining <= 0:
         return fs
-    for bucket in _by_priority(queues):
+    buckets = _by_priority(queues)
+    remainders: list[dict[str, Fraction]] = []
+    for bucket in buckets:
+        left: dict[str, Fraction] = {}
+        remaining = _rounds(remaining, bucket, fs, left, k_value)
+        remainders.append(left)
+    for bucket, left in zip(buckets, remainders, strict=True):
         if remaining <= 0:
             break
-        remaining = _water_fill(remaining, bucket, fs)
+        remaining = _hand_out_remainders(remaining, bucket, left, fs)
     return fs
 
 
@@ -66,54 +87,117 @@ def _by_priority(queues: Sequence[QueueShare]) -> list[list[QueueShare]]:
     return [list(g) for _, g in groupby(ordered, key=lambda q: q.priority)]
 
 
-def _ration(
-    capacity: Fraction, queues: Sequence[QueueShare], want: dict[str, Fraction]
-) -> dict[str, Fraction]:
-    """Quotas exceed capacity: higher priority buckets first, proportional inside one."""
-    out = {q.name: Fraction(0) for q in queues}
-    left = capacity
-    for bucket in _by_priority(queues):
-        total = sum((want[q.name] for q in bucket), Fraction(0))
-        if total == 0:
-            continue
-        scale = min(Fraction(1), left / total)
-        for q in bucket:
-            out[q.name] = want[q.name] * scale
-        left -= total * scale
-        if left <= 0:
+def _unsatisfied(q: QueueShare, fs: dict[str, Fraction]) -> bool:
+    """``isQueueSatisfied`` negated: still requests more than its share, limit not reached."""
+    return q.demand > fs[q.name] and (q.limit is None or q.limit > fs[q.name])
+
+
+def _rounds(
+    remaining: Fraction,
+    bucket: list[QueueShare],
+    fs: dict[str, Fraction],
+    left: dict[str, Fraction],
+    k_value: Fraction,
+) -> Fraction:
+    """``divideUpToFairShare`` for one bucket; ``left`` collects the rounded-off fractions.
+    A round that gives everyone their floor and nobody less than offered is the last."""
+    while remaining > 0:
+        open_ = [q for q in bucket if _unsatisfied(q, fs)]
+        share_w = _share_weights(open_, k_value)
+        total_w = sum(share_w.values(), Fraction(0))
+        if total_w == 0:
             break
+        pot, again = remaining, False
+        for q in open_:
+            if q.weight == 0:
+                continue
+            offer = pot * share_w[q.name] / total_w
+            want: Fraction = q.cap - fs[q.name]
+            if want <= offer:
+                give = want if want > 0 else Fraction(0)
+                left.pop(q.name, None)
+                again = again or want < offer
+            else:
+                give = Fraction(math.floor(offer))
+                if offer > give:
+                    left[q.name] = offer - give
+            fs[q.name] += give
+            remaining -= give
+        if not again:
+            break
+    return remaining
+
+
+def _share_weights(open_: list[QueueShare], k_value: Fraction) -> dict[str, Fraction]:
+    """``calcShareWeights``: ``max(0, n + k (n - u))`` with ``n = w / sum w`` over the
+    bucket's unsatisfied queues and ``u`` the queue's normalised usage (0 unless
+    time-aware fairness is on, when the weights are simply proportional to ``w``)."""
+    total = sum((q.weight for q in open_), Fraction(0))
+    if total == 0:
+        return {q.name: Fraction(0) for q in open_}
+    out = {}
+    for q in open_:
+        n = q.weight / total
+        out[q.name] = max(Fraction(0), n + k_value * (n - q.usage))
     return out
 
 
-def _water_fill(remaining: Fraction, bucket: list[QueueShare], fs: dict[str, Fraction]) -> Fraction:
-    """Phase 2 inside one priority bucket; returns what is still left. Each round either
-    uses all of ``remaining`` or fills at least one queue to its cap, so it ends."""
-    while remaining > 0:
-        open_ = [q for q in bucket if q.weight > 0 and fs[q.name] < q.cap]
-        if not open_:
+def _hand_out_remainders(
+    remaining: Fraction,
+    bucket: list[QueueShare],
+    left: dict[str, Fraction],
+    fs: dict[str, Fraction],
+) -> Fraction:
+    """``divideRemainingResource``: one GPU (or what is left) per queue, largest remainder
+    first, ties by creation then name."""
+    ranked = sorted(
+        (q for q in bucket if q.name in left), key=lambda q: (-left[q.name], q.created, q.name)
+    )
+    for q in ranked:
+        if remaining <= 0:
             break
-        total_w = sum((q.weight for q in open_), Fraction(0))
-        pot = remaining
-        for q in open_:
-            give = min(pot * q.weight / total_w, q.cap - fs[q.name])
-            fs[q.name] += give
-            remaining -= give
+        give = min(Fraction(1), remaining)
+        fs[q.name] += give
+        remaining -= give
     return remaining
 
 
 @dataclass(frozen=True)
 class ParentShare:
-    """A parent queue (an entity, or the whole cohort) and its children (programs)."""
+    """A parent queue (a department, or the whole cohort) and its children (programs)."""
 
     queue: QueueShare
     children: tuple[QueueShare, ...]
 
 
-def parent_of(name: str, priority: int, children: Sequence[QueueShare]) -> ParentShare:
-    """A parent's attributes from its children: deserved, demand and limit are sums (no
-    limit if any child has none), weight the sum of weights, priority the highest one.
-    KAI parents carry their own attributes; an entity in gpufleet has none, so they are
-    derived (the brief: "parent deserved = sum of children")."""
+@dataclass(frozen=True)
+class DepartmentQuota:
+    """A department's own attributes for one GPU type, as KAI sets them on the parent queue
+    (``docs/queues/README.md``: every queue, parent or leaf, has quota, limit and
+    over-quota weight). ``limit`` None: no limit."""
+
+    deserved: int
+    weight: Fraction = Fraction(1)
+    limit: int | None = None
+
+
+def parent_of(
+    name: str,
+    priority: int,
+    children: Sequence[QueueShare],
+    own: DepartmentQuota | None = None,
+    created: int = 0,
+) -> ParentShare:
+    """A parent queue over ``children``. Its demand is always the children's sum (KAI adds a
+    job's request to every queue on its path, ``updateQueuesResourceUsageForPendingJob``).
+    Deserved, weight and limit are the department's own (``own``) when it has them; otherwise
+    they are summed from the children (no limit if any child has none) and its priority is
+    the highest child's."""
+    demand = sum(c.demand for c in children)
+    usage = sum((c.usage for c in children), Fraction(0))
+    if own is not None:
+        q = QueueShare(name, own.deserved, own.weight, priority, own.limit, demand, created, usage)
+        return ParentShare(q, tuple(children))
     limits = [c.limit for c in children]
     limit = None if any(x is None for x in limits) else sum(x for x in limits if x is not None)
     q = QueueShare(
@@ -122,16 +206,20 @@ def parent_of(name: str, priority: int, children: Sequence[QueueShare]) -> Paren
         sum((c.weight for c in children), Fraction(0)),
         max((c.priority for c in children), default=priority),
         limit,
-        sum(c.demand for c in children),
+        demand,
+        created,
+        usage,
     )
     return ParentShare(q, tuple(children))
 
 
-def divide_tree(capacity: int, parents: Sequence[ParentShare]) -> dict[str, Fraction]:
+def divide_tree(
+    capacity: int, parents: Sequence[ParentShare], k_value: Fraction = Fraction(1)
+) -> dict[str, Fraction]:
     """Two levels: parents share ``capacity``, then each parent's children share its fair
     share. Returns fair shares of parents and children alike (names must be distinct)."""
-    top = divide(capacity, [p.queue for p in parents])
+    top = divide(capacity, [p.queue for p in parents], k_value)
     out = dict(top)
     for p in parents:
-        out.update(divide(top[p.queue.name], p.children))
+        out.update(divide(top[p.queue.name], p.children, k_value))
     return out

@@ -1,0 +1,62 @@
+"""KAI's queue order: which queue's job is tried next, and (reversed) whose jobs are
+reclaimed first.
+
+Source: NVIDIA/KAI-Scheduler ``pkg/scheduler/plugins/proportion/queue_order/
+queue_order.go``, ``GetQueueOrderResult``: of two queues, each with the job it would run
+next, the first is
+
+1. the one not over its fair share (``prioritizeUnderUtilized``: ``fair < allocated``);
+2. the one that stays within its deserved quota with the job
+   (``prioritizeUnderQuotaWithJob``);
+3. the higher queue priority (``prioritizePrioritized``);
+4. the one that does not use GPUs with an allocatable share of 0 (``penalizeZeroShareWithJob``);
+5. the lower dominant share with the job, ``(allocated + job) / allocatable`` with
+   ``allocatable = min(limit, max(deserved, fair))`` (``prioritizeSmallerResourceShare``,
+   ``QueueResourceShare.GetDominantResourceShare``), then without it;
+6. the smaller allocatable share (``prioritizeBasedOnAllocatableShare``);
+7. the older queue (``prioritizeBasedOnCreationTime``; program order, or a department's
+   first program, stands for creation time).
+
+Queues are compared level by level (``actions/utils/job_order_by_queue.go``: departments
+first, then their queues). One GPU type at a time: the type the job would use. A victim
+queue ranks by the same keys reversed (``buildNodeOrderFn(reverseOrder)``) and with no job.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from gpufleet.policies.kai.queues import Node
+
+_NO_SHARE = Fraction(10**6)  # KAI's noFairShareDrfMultiplier: a zero share's heavy penalty
+
+Rank = tuple[bool, bool, int, bool, Fraction, Fraction, Fraction, int]
+
+
+def dominant(alloc: int, node: Node) -> Fraction:
+    """``GetDominantResourceShare`` for one resource."""
+    share = node.allocatable
+    return alloc * _NO_SHARE if share == 0 else alloc / share
+
+
+def rank(alloc: int, job: int, node: Node, priority: int, created: int) -> Rank:
+    """The allocation order's key, smaller first, for a queue holding ``alloc`` GPUs whose
+    next job asks for ``job``."""
+    return (
+        node.fair < alloc,
+        alloc + job > node.deserved,
+        -priority,
+        node.allocatable == 0 and alloc + job > 0,
+        dominant(alloc + job, node),
+        dominant(alloc, node),
+        node.allocatable,
+        created,
+    )
+
+
+def victim_rank(alloc: int, node: Node, priority: int, created: int) -> tuple[object, ...]:
+    """The reverse order, smaller first: the queue to give up GPUs first sorts first."""
+    over, over_quota, neg_prio, zero, dom, _, allocatable, _ = rank(
+        alloc, 0, node, priority, created
+    )
+    return (not over, not over_quota, -neg_prio, not zero, -dom, -allocatable, -created)

@@ -1,0 +1,220 @@
+"""KAI's reclaim: a queue below its fair share takes GPUs back from queues over theirs.
+
+Sources, NVIDIA/KAI-Scheduler ``pkg/scheduler``:
+
+- **who may reclaim** (``plugins/proportion/reclaimable/reclaimable.go``,
+  ``CanReclaimResources``): the reclaimer's queue, with the job, stays at or below its fair
+  share; a non-preemptible job also keeps its queue's non-preemptible GPUs within the
+  deserved quota (checked here by :class:`~gpufleet.policies.kai.queues.KaiAdmission`);
+- **from whom** (``reclaimResourcesFromReclaimees`` with ``strategies/strategies.go``): the
+  reclaimer and a victim's queue are compared at the level where their paths part (two
+  programs of one department: the programs; of two departments: the departments,
+  ``getLeveledQueues``). Each victim, in victim order, is checked against what its queue
+  holds *before* it is taken: it may go if that queue is over its allocatable share
+  ``min(limit, max(deserved, fair))`` (``MaintainFairShareStrategy``), or if the reclaimer's
+  queue stays within its deserved quota and the victim's queue is over its deserved quota
+  (``GuaranteeDeservedQuotaStrategy``). The eviction may take the victim's queue below its
+  share: only the state before each victim counts. So a queue at or below its deserved
+  quota, and at or below its fair share, is never reclaimed from;
+- **within bounds** (``reclaimingQueuesRemainWithinBoundaries``,
+  ``isFairShareSaturationLowerPerResource``): at every level of the reclaimer's path, for
+  every sibling that loses GPUs, with ``s = (alloc + job) / fair`` of the reclaimer's queue
+  and ``s'`` the sibling's ratio after the evictions, the reclaim fails when ``s > 1``,
+  the sibling's fair share is above 0 and ``s * m >= s'`` (``m``:
+  ``reclaimerUtilizationMultiplier``, option ``reclaim_multiplier``);
+- **victim order** (``actions/reclaim/reclaim.go``, ``getOrderedVictimsQueue``, and
+  ``actions/utils/job_order_by_queue.go``): queues in the reverse of KAI's queue order
+  (:mod:`.order`): queues over their fair share first, then over their deserved quota,
+  then lower queue priority, then higher dominant share, then the newer queue (program
+  order stands for creation order); departments first, then their programs; re-ranked
+  after each victim. Inside a queue the reverse of the job order
+  (``framework/session_plugins.go``, ``JobOrderFn``; ``plugins/priority``): lower job
+  priority first, then the newest submitted, then the higher id. Non-preemptible jobs are
+  never victims (``FilterNonPreemptible``).
+
+A candidate whose eviction would break the rules is passed over and the next one tried
+(KAI's solver validates only the victims a placement needed, ``by_pod_solver.go``); the
+evictions are kept only if the job then fits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fractions import Fraction
+
+from gpufleet.domain.reasons import Reason
+from gpufleet.policies.base import Decision
+from gpufleet.policies.kai.order import victim_rank
+from gpufleet.policies.kai.queues import FairShares, KaiAdmission, Node, ratio
+from gpufleet.policies.placement import BestFit
+from gpufleet.state.capacity import Placement
+from gpufleet.state.jobs import Job, ProgramState
+from gpufleet.state.snapshot import Snapshot
+
+# a queue of the tree: ("leaf", program index) or ("dept", department name)
+Key = tuple[str, int | str]
+
+
+class _Tally:
+    """GPUs of type t per queue at the start of one reclaim, and the tree's nodes."""
+
+    def __init__(self, shares: FairShares, programs: list[ProgramState], t: str) -> None:
+        self.shares, self.t = shares, t
+        self.alloc: dict[Key, int] = {}
+        for p in programs:
+            u = p.usage.get(t, 0)
+            self.alloc[("leaf", p.index)] = u
+            dept: Key = ("dept", shares.parent[p.index])
+            self.alloc[dept] = self.alloc.get(dept, 0) + u
+
+    def node(self, k: Key) -> Node:
+        kind, name = k
+        if kind == "leaf":
+            assert isinstance(name, int)
+            return self.shares.leaf.get(self.t, {}).get(name, Node(Fraction(0), 0, 0))
+        return self.shares.parent_node(str(name), self.t)
+
+
+class KaiReclaim:
+    """The rules of the module docstring. ``shares`` and ``programs`` are set per cohort by
+    the policy before its allocation loop; ``flat`` says the only parent is the cohort."""
+
+    def __init__(self, admission: KaiAdmission, multiplier: float = 1.0, flat: bool = False):
+        self.admission = admission
+        self.placement = BestFit()
+        self.multiplier = Fraction(max(1.0, multiplier))
+        self.flat = flat
+        self.shares = FairShares()
+        self.programs: list[ProgramState] = []
+
+    def make_room(self, snap: Snapshot, job: Job, decision: Decision) -> Placement | None:
+        for t in job.spec.gpu_types:
+            if self.admission.check(snap, job, t) is not None:
+                continue
+            got = self._reclaim_on(snap, job, t, decision)
+            if got is not None:
+                return got
+        return None
+
+    def _reclaim_on(self, snap: Snapshot, job: Job, t: str, decision: Decision) -> Placement | None:
+        tally = _Tally(self.shares, self.programs, t)
+        me: Key = ("leaf", job.program.index)
+        if tally.alloc[me] + job.spec.gpus > tally.node(me).fair:  # CanReclaimResources
+            return None
+        mark = snap.mark()
+        chosen: list[Job] = []
+        for v in self._victims(snap, job, t):
+            if not self._valid(tally, job, [*chosen, v]):
+                continue
+            snap.assume_stop(v)
+            chosen.append(v)
+            got = self.placement.place(snap, job, _OnlyType(self.admission, t))
+            if isinstance(got, Placement):
+                decision.preempt.extend(chosen)
+                return got
+        snap.undo_to(mark)
+        return None
+
+    # --- victim order -------------------------------------------------------------------
+    def _victims(self, snap: Snapshot, job: Job, t: str) -> Iterator[Job]:
+        """Next candidate each time: the first queue in victim order, re-ranked on the
+        snapshot's current usage (so after each victim taken), and its next job."""
+        queues: dict[int, list[Job]] = {}
+        for p in self.programs:
+            if p is job.program:
+                continue
+            mine = [v for v in p.running.values() if self._candidate(snap, v, t)]
+            if mine:
+                queues[p.index] = sorted(mine, key=_job_key)
+        by_index = {p.index: p for p in self.programs}
+        while queues:
+            i = min(queues, key=lambda k: self._queue_key(by_index[k], t))
+            v = queues[i].pop(0)
+            if not queues[i]:
+                del queues[i]
+            yield v
+
+    @staticmethod
+    def _candidate(snap: Snapshot, v: Job, t: str) -> bool:
+        return (
+            v.spec.preemptible
+            and v.placement is not None
+            and v.spec.id not in snap.stopped
+            and snap.gpu_type_of(v.placement) == t
+        )
+
+    def _queue_key(self, p: ProgramState, t: str) -> tuple[object, ...]:
+        fs = self.shares
+        name = fs.parent[p.index]
+        dept = [q for q in self.programs if fs.parent[q.index] == name]
+        dept_alloc = sum(q.usage.get(t, 0) for q in dept)
+        dept_rank = min(q.entity_index for q in dept)
+        return (
+            victim_rank(dept_alloc, fs.parent_node(name, t), 0, dept_rank),
+            victim_rank(p.usage.get(t, 0), fs.leaf_node(p, t), p.priority, p.index),
+        )
+
+    # --- the checks ---------------------------------------------------------------------
+    def _valid(self, tally: _Tally, job: Job, victims: list[Job]) -> bool:
+        remaining = self._take(tally, job, victims)
+        return remaining is not None and self._within_bounds(tally, job, remaining)
+
+    def _levels(self, a: ProgramState, b: ProgramState) -> tuple[Key, Key]:
+        """``getLeveledQueues``: the two queues where the paths of ``a`` and ``b`` part."""
+        da, db = self.shares.parent[a.index], self.shares.parent[b.index]
+        if da == db:
+            return ("leaf", a.index), ("leaf", b.index)
+        return ("dept", da), ("dept", db)
+
+    def _take(self, tally: _Tally, job: Job, victims: list[Job]) -> dict[Key, int] | None:
+        """Each victim against its queue's holding before it; what every queue keeps."""
+        remaining: dict[Key, int] = {}
+        g = job.spec.gpus
+        for v in victims:
+            mine, theirs = self._levels(job.program, v.program)
+            held = remaining.get(theirs, tally.alloc[theirs])
+            node = tally.node(theirs)
+            maintain = held > node.allocatable
+            guarantee = tally.alloc[mine] + g <= tally.node(mine).deserved and held > node.deserved
+            if not (maintain or guarantee):
+                return None
+            for k in (("leaf", v.program.index), ("dept", self.shares.parent[v.program.index])):
+                remaining[k] = remaining.get(k, tally.alloc[k]) - v.spec.gpus
+        return remaining
+
+    def _within_bounds(self, tally: _Tally, job: Job, remaining: dict[Key, int]) -> bool:
+        p = job.program
+        dept = self.shares.parent[p.index]
+        levels: list[Key] = [("leaf", p.index)]
+        if not self.flat:
+            levels.append(("dept", dept))
+        for level in levels:
+            mine = remaining.get(level, tally.alloc[level]) + job.spec.gpus
+            s = ratio(mine, tally.node(level).fair)
+            for sib, kept in remaining.items():
+                if sib == level or sib[0] != level[0]:
+                    continue
+                if sib[0] == "leaf" and self.shares.parent[int(sib[1])] != dept:
+                    continue
+                fair = tally.node(sib).fair
+                if s > 1 and fair > 0 and s * self.multiplier >= ratio(kept, fair):
+                    return False
+        return True
+
+
+def _job_key(v: Job) -> tuple[int, float, int]:
+    """Inside a queue, the job order reversed: lower priority, newer, higher id first."""
+    return (v.spec.priority, -v.spec.submit_s, -v.spec.id)
+
+
+class _OnlyType:
+    """Admission restricted to one GPU type: reclaim frees GPUs of that type only."""
+
+    def __init__(self, inner: KaiAdmission, gpu_type: str) -> None:
+        self.inner = inner
+        self.gpu_type = gpu_type
+
+    def check(self, snap: Snapshot, job: Job, gpu_type: str) -> Reason | None:
+        if gpu_type != self.gpu_type:
+            return Reason.CAPACITY
+        return self.inner.check(snap, job, gpu_type)
