@@ -87,7 +87,7 @@ def fleet_for(
 
 def to_scenario(
     w: Workload,
-    policy: str = "fifo",
+    policy: str | PolicySpec = "fifo",
     *,
     fleet: tuple[FleetGroup, ...] | None = None,
     gpus: int | None = None,
@@ -181,7 +181,7 @@ def _assemble(
     groups: tuple[FleetGroup, ...],
     jobs: dict[str, list[JobDraft]],
     catalog: GpuCatalog,
-    policy: str,
+    policy: str | PolicySpec,
     seed: int,
     notes: list[str],
 ) -> Scenario:
@@ -222,7 +222,7 @@ def _assemble(
         entities=(Entity(EntityId("trace"), CohortId("trace"), programs),),
         transfers=(),
         quota_changes=changes,
-        policy=PolicySpec(policy),
+        policy=policy if isinstance(policy, PolicySpec) else PolicySpec(policy),
         cost=CostModel(2.0, "replay: $2 per GPU-hour, for scale only"),
         workloads=workloads,
         description="\n".join(notes),
