@@ -12,9 +12,12 @@ from gpufleet.cli.output import ProgressBar, Stages
 from gpufleet.domain.scenario import OptionValue, PolicySpec
 from gpufleet.errors import ExitCode, InputError
 from gpufleet.inputs.scenario.bounds import seed_arg
+from gpufleet.inputs.traces.importers.columnmap import FIELDS_TEXT
+from gpufleet.inputs.traces.importers.sacct_format import SacctFormat
 from gpufleet.inputs.traces.info import summarize
 from gpufleet.inputs.traces.registry import (
     known_traces,
+    load_sacct_source,
     load_source,
     searched_roots,
     trace_roots,
@@ -32,13 +35,21 @@ def _add_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="a trace name (see 'gpufleet trace list') or a file path")
     p.add_argument(
         "--map",
-        help="for a plain CSV: FIELD=COLUMN,... (fields: submit, start, "
-        "end, duration, gpus, gpu_type, queue, user, status)",
+        help=f"for a plain CSV: FIELD=COLUMN,... (fields: {FIELDS_TEXT})",
     )
     p.add_argument(
         "--time-format",
         choices=["relative-seconds", "unix", "iso"],
         help="how the CSV's times are written (with --map)",
+    )
+    p.add_argument(
+        "--delimiter",
+        help="for sacct output written with sacct --delimiter=CHARS (default '|')",
+    )
+    p.add_argument(
+        "--columns",
+        help="for sacct output written with --noheader: its --format list "
+        "(JobID,Submit,Start,End,AllocTRES,...)",
     )
     p.add_argument(
         "--on-error",
@@ -62,7 +73,16 @@ def load(args: argparse.Namespace) -> Workload:
         kwargs["time_format"] = args.time_format
     if args.time_format and not args.map:
         raise InputError("--time-format applies to a plain CSV read with --map")
-    w = load_source(args.source, policy, **kwargs)
+    if args.delimiter is not None or args.columns is not None:
+        if args.map or args.time_format:
+            raise InputError(
+                "--delimiter and --columns describe sacct output; --map reads a plain CSV "
+                "(give one or the other)"
+            )
+        fmt = SacctFormat.from_flags(args.delimiter, args.columns)
+        w = load_sacct_source(args.source, policy, fmt)
+    else:
+        w = load_source(args.source, policy, **kwargs)
     if policy.rejects:
         out = Path(args.rejects or f"{Path(args.source).name}.rejects.csv")
         policy.write_rejects(out)  # the loaders already noted what they skipped
