@@ -125,7 +125,15 @@ def load_sacct(path: Path, policy: RowPolicy, fmt: SacctFormat = PARSABLE2) -> W
     if no_gpus:
         reader.counts.add("job(s) without GPUs kept with gpus=0", no_gpus)
     notes = [*reader.counts.notes(), *reader.times.notes("sacct"), *reader.gpu_names.notes()]
-    return finish(reader.rows, path, notes, policy, absolute=True)
+    return finish(
+        reader.rows,
+        path,
+        notes,
+        policy,
+        absolute=True,
+        job_ids=reader.job_ids,
+        lines=reader.lines,
+    )
 
 
 class _Reader:
@@ -137,6 +145,8 @@ class _Reader:
         self.headerless = fmt.columns is not None
         self.policy = policy
         self.rows: list[JobRow] = []
+        self.job_ids: list[str] = []  # JobID of each row, as sacct wrote it
+        self.lines: list[int] = []
         self.counts = Counts()
         self.times = UtcTimes()
         self.gpu_names = GpuNames()
@@ -154,6 +164,8 @@ class _Reader:
                 self.counts.add("job step row(s) skipped (IDs with a '.'; the job's row counts)")
                 return
             self.rows.append(self._job(fields))
+            self.job_ids.append(fields[self.lay.job_id])
+            self.lines.append(lineno)
         except BadValue as e:
             self.policy.bad(lineno, e.column, e.message, e.expected, text)
 
