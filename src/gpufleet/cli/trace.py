@@ -132,7 +132,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         return ExitCode.OK
     print(
         f"{s['name']}: {s['jobs']:,} jobs ({s['gpu_jobs']:,} with GPUs), "
-        f"{s['gpu_hours']:,.0f} GPU-hours, {s['span_days']} days"
+        f"{s['gpu_hours']:,.1f} GPU-hours, {s['span_days']} days"
     )
     if s["first_submit"]:
         print(f"  submitted {s['first_submit']} .. {s['last_submit']}")
@@ -143,12 +143,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     )
     sizes = ", ".join(f"{k}: {v:,}" for k, v in list(s["size_distribution"].items())[:12])
     print(f"  sizes: {sizes}")
-    d = s["duration_s"]
-    print(
-        f"  duration s: mean {d['mean']:,.0f}, p50 {d['p50']:,.0f}, p90 {d['p90']:,.0f}, "
-        f"p99 {d['p99']:,.0f}, max {d['max']:,.0f}"
-    )
-    print(f"  arrivals by hour of day: {s['arrivals_by_hour']}")
+    print(f"  duration s: {_durations_text(s['duration_s'])}")
+    if s["arrivals_by_hour"] is not None:  # None: relative times, no time of day
+        print(f"  arrivals by hour of day (UTC): {s['arrivals_by_hour']}")
     if s["recorded_queueing_delay_s"]:
         q = s["recorded_queueing_delay_s"]
         print(f"  recorded queueing delay s: mean {q['mean']:,.1f}, p50 {q['p50']:,.1f}")
@@ -157,7 +154,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"  fleet: {s['fleet_gpus']:,} GPUs: "
             + ", ".join(f"{g['nodes']} x {g['gpus_per_node']} {g['gpu_type']}" for g in s["fleet"])
         )
-    rows = [[q, num(v["jobs"]), num(v["gpu_hours"])] for q, v in s["queues"].items()]
+    rows = [[q, num(v["jobs"]), num(v["gpu_hours"], 1)] for q, v in s["queues"].items()]
     if rows:
         print(
             render(
@@ -169,6 +166,17 @@ def cmd_info(args: argparse.Namespace) -> int:
     for n in s["notes"]:
         print(f"  note: {n}")
     return ExitCode.OK
+
+
+def _durations_text(d: dict[str, Any]) -> str:
+    unknown = d["unknown_jobs"]
+    if d["mean"] is None:
+        return f"unknown for all {unknown:,} jobs"
+    known = (
+        f"mean {d['mean']:,.0f}, p50 {d['p50']:,.0f}, p90 {d['p90']:,.0f}, "
+        f"p99 {d['p99']:,.0f}, max {d['max']:,.0f}"
+    )
+    return f"{known}; unknown for {unknown:,} jobs" if unknown else known
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
