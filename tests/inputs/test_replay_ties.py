@@ -16,6 +16,8 @@ from gpufleet.inputs.traces.replay import tie_ordered_streams, to_scenario
 from gpufleet.inputs.traces.workload import Workload, read_parquet, write_parquet
 from gpufleet.sim.simulator import Simulation
 
+IMPORTS = Path(__file__).resolve().parents[2] / "examples" / "imports"
+
 
 def two_tied_jobs(queues: list[str]) -> Workload:
     """J0 (8 GPUs, 100 s) and J1 (8 GPUs, 50 s), both submitted at 0 s, J0 first in the file."""
@@ -112,3 +114,20 @@ def test_a_sacct_export_keeps_job_ids_and_lines(
         f"{path}: job '42', line 4, submitted at 2024-05-01T10:00:00, asks for 16 GPUs; "
         "no part of the fleet can hold it (at most 8 of trace-gpu)" in capsys.readouterr().err
     )
+
+
+def test_a_mapped_csv_and_a_kubernetes_list_keep_their_job_ids() -> None:
+    from gpufleet.inputs.traces.registry import load_source
+
+    csv = load_source(
+        str(IMPORTS / "jobs.csv"),
+        column_map="submit=created_at,duration=runtime_s,gpus=num_gpus,job_id=job",
+    )
+    assert csv.job_id.tolist() == ["j1", "j2", "j3", "j4", "j5"]  # the file's 'job' column
+    assert csv.source_line.tolist() == [2.0, 3.0, 4.0, 5.0, 6.0]  # line 1 is the header
+    pods = load_source(str(IMPORTS / "pods.json"))
+    assert pods.job_id.tolist()[:3] == [
+        "fsd/fsd-pretrain-0",
+        "fsd/fsd-finetune-0",
+        "grok/grok-eval-0",
+    ]
