@@ -24,7 +24,9 @@ ROWS = (
     "j1,2024-05-01T10:00:00Z,3600,8,h100,vision,alice,done",
     "j2,2024-05-01T12:30:00+02:00,120.5,0.5,,nlp,bob,failed",
 )
-FIELDS = "submit, start, end, duration, gpus, gpu_type, queue, user, status, cpus, memory_gb"
+FIELDS = (
+    "submit, start, end, duration, gpus, gpu_type, queue, user, status, cpus, memory_gb, job_id"
+)
 
 
 def write(tmp_path: Path, *lines: str, name: str = "jobs.csv") -> Path:

@@ -3,16 +3,20 @@ what each column becomes, which rows are skipped or kept, and the exact text of 
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from gpufleet.errors import InputError
 from gpufleet.inputs.traces.detect import load_file, sniff
 from gpufleet.inputs.traces.importers.common import BadValue
-from gpufleet.inputs.traces.importers.sacct import FORMAT, elapsed_s, load_sacct, parse_tres
+from gpufleet.inputs.traces.importers.sacct import elapsed_s, load_sacct, parse_tres
+from gpufleet.inputs.traces.importers.sacct_format import FORMAT, SacctFormat
 from gpufleet.inputs.traces.rows import RowError, RowPolicy
 from gpufleet.inputs.traces.workload import Workload
 
@@ -281,8 +285,10 @@ def test_a_header_without_the_needed_fields_lists_what_is_missing_and_the_format
 ) -> None:
     path = write(tmp_path, "JobID|JobName|State", "1|x|COMPLETED")
     assert error_of(path) == (
-        f"{path}:1: header: missing column(s) Submit, Start, End, AllocTRES; the header is "
-        f"'JobID|JobName|State' (expected sacct --parsable2 --format={FORMAT})"
+        f"{path}:1: header: missing column(s) Submit, Start, End, AllocTRES (or ReqTRES); the "
+        "header is 'JobID|JobName|State' (expected the columns JobID, Submit, Start, End and "
+        "AllocTRES (ReqTRES may replace AllocTRES), as sacct --parsable2 "
+        f"--format={FORMAT} writes them)"
     )
 
 
@@ -312,6 +318,142 @@ def test_skipping_counts_each_reason_and_keeps_the_rejected_lines(tmp_path: Path
     assert [line for line, _, _ in policy.rejects] == [3, 4, 5]
     assert policy.rejects[0][2] == bad_elapsed
     assert "skipped 2 row(s): Elapsed: '2h' is not a duration" in w.notes
+
+
+# --- another --delimiter, --noheader files -------------------------------------------------
+
+
+def sacct_format(delimiter: str | None = None, columns: str | None = None) -> SacctFormat:
+    return SacctFormat.from_flags(delimiter, columns)
+
+
+def test_a_custom_delimiter_reads_the_same_job_as_the_default_one(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER.replace("|", ";|;"), H100_JOB.replace("|", ";|;"))
+    w = load_sacct(path, RowPolicy(str(path)), sacct_format(";|;"))
+    # the H100 job as above: 4 GPUs for Elapsed 02:00:30 = 7,230 s
+    assert (w.gpus.tolist(), w.duration_s.tolist(), w.queue.tolist()) == (
+        [4.0],
+        [7230.0],
+        ["vision"],
+    )
+
+
+def test_a_custom_delimiter_read_as_the_default_names_the_delimiter_not_missing_columns(
+    tmp_path: Path,
+) -> None:
+    header = HEADER.replace("|", ";|;")
+    path = write(tmp_path, header, H100_JOB.replace("|", ";|;"))
+    assert sniff(path) == "sacct"  # a '|' and JobID on the first line
+    assert error_of(path) == (
+        f"{path}:1: header: the header's names are separated by ';|;', not by '|': the file "
+        f"was written with sacct --delimiter=';|;'; the header is {header!r} "
+        "(expected --delimiter ';|;' to read it)"
+    )
+
+
+def test_a_headerless_file_is_read_with_its_format_list_as_columns(tmp_path: Path) -> None:
+    # sacct --noheader --parsable2 --format=JobID,Submit,Start,End,AllocTRES%40: no header, so
+    # line 1 is a job; the %40 width is sacct's, not part of the name
+    path = write(
+        tmp_path,
+        "7|2024-05-01T10:00:00|2024-05-01T10:01:00|2024-05-01T10:11:00|cpu=8,gres/gpu=2",
+        "8|2024-05-01T10:02:00|2024-05-01T10:03:00|2024-05-01T10:04:00|gres/gpu=1",
+    )
+    fmt = sacct_format(columns="JobID,Submit,Start,End,AllocTRES%40")
+    w = load_sacct(path, RowPolicy(str(path)), fmt)
+    # no Elapsed: End - Start = 600 s and 60 s; submits 0 s and 120 s after the first
+    assert w.submit_s.tolist() == [0.0, 120.0]
+    assert w.duration_s.tolist() == [600.0, 60.0]
+    assert w.gpus.tolist() == [2.0, 1.0]
+
+
+def test_a_headerless_parsable_file_with_a_trailing_delimiter_reads_the_same(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path, "7;2024-05-01T10:00:00;2024-05-01T10:01:00;2024-05-01T10:11:00;gres/gpu=2;"
+    )
+    w = load_sacct(path, RowPolicy(str(path)), sacct_format(";", "JobID,Submit,Start,End,ReqTRES"))
+    assert (w.duration_s.tolist(), w.gpus.tolist()) == ([600.0], [2.0])
+
+
+def test_columns_without_the_required_fields_say_that_reqtres_may_replace_alloctres(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "7|2024-05-01T10:00:00|2024-05-01T10:01:00")
+    assert (
+        error_of_format(path, sacct_format(columns="JobID,Submit,Start"))
+        == f"{path}: --columns: missing column(s) End, AllocTRES (or ReqTRES) in "
+        "'JobID,Submit,Start' (expected sacct's --format list with JobID, Submit, Start, End "
+        f"and AllocTRES (ReqTRES may replace AllocTRES), such as {FORMAT})"
+    )
+
+
+def test_a_headerless_row_of_the_wrong_width_says_how_many_columns_were_given(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "7|2024-05-01T10:00:00|2024-05-01T10:01:00|2024-05-01T10:11:00")
+    fmt = sacct_format(columns="JobID,Submit,Start,End,AllocTRES")
+    assert error_of_format(path, fmt) == (
+        f"{path}:1: row: 4 field(s) where --columns lists 5 "
+        "(expected 5 fields separated by '|', as sacct --parsable2 writes them)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "columns", "message"),
+    [
+        pytest.param("", None, "--delimiter '': expected the characters", id="empty-delimiter"),
+        pytest.param(None, "JobID,,End", "--columns 'JobID,,End': an empty name", id="empty-name"),
+    ],
+)
+def test_bad_delimiter_or_columns_flags_are_refused(
+    delimiter: str | None, columns: str | None, message: str
+) -> None:
+    with pytest.raises(InputError, match=re.escape(message)):
+        SacctFormat.from_flags(delimiter, columns)
+
+
+def test_the_cli_reads_a_headerless_file_with_columns_and_delimiter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gpufleet.cli.main import main
+
+    path = write(
+        tmp_path, "7;|;2024-05-01T10:00:00;|;2024-05-01T10:01:00;|;2024-05-01T10:11:00;|;gres/gpu=2"
+    )
+    argv = [
+        "trace",
+        "info",
+        str(path),
+        "--delimiter",
+        ";|;",
+        "--columns",
+        "JobID,Submit,Start,End,AllocTRES",
+    ]
+    assert main([*argv, "--json"]) == 0
+    # 2 GPUs x 600 s = 1,200 GPU-s = 0.333 GPU-hours, 0.3 at one decimal
+    assert json.loads(capsys.readouterr().out)["gpu_hours"] == 0.3
+    assert main(["trace", "info", str(path), "--columns", "JobID", "--map", "submit=JobID"]) == 2
+    assert "--map reads a plain CSV" in capsys.readouterr().err
+
+
+def test_a_headerless_file_without_columns_is_told_about_columns_and_delimiter(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, H100_JOB)  # what sacct --noheader --parsable2 writes
+    with pytest.raises(InputError) as info:
+        load_file(path, RowPolicy(str(path)))
+    assert (
+        "if it is sacct output, give --delimiter for one other than '|', or --columns "
+        "(sacct's --format list) for a file written with --noheader" in str(info.value)
+    )
+
+
+def error_of_format(path: Path, fmt: SacctFormat) -> str:
+    with pytest.raises(RowError) as info:
+        load_sacct(path, RowPolicy(str(path)), fmt)
+    return str(info.value)
 
 
 # --- dispatch and speed ------------------------------------------------------------------

@@ -260,15 +260,17 @@ def test_a_bad_row_is_reported_once_and_skipping_notes_it_once(
 def test_a_job_no_part_of_the_fleet_can_hold_stops_the_replay_unless_skipping(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # A 16-GPU job on a fleet of 8 GPUs (--gpus 8: one node of 'trace-gpu'): 16 > 8.
-    w = Workload.build("w", [0.0, 180.0], [60.0, 60.0], [1, 16])
+    # A 16-GPU job on a fleet of 8 GPUs (--gpus 8: one node of 'trace-gpu'): 16 > 8. The
+    # times are relative (no origin) and start at 3,600 s: the error gives the source's
+    # 3,780 s, not the 180 s after the first submit the replay counts from.
+    w = Workload.build("w", [3600.0, 3780.0], [60.0, 60.0], [1, 16], job_id=["a1", "a2"])
     src = tmp_path / "w.parquet"
     write_parquet(w, src)
     assert main(["replay", str(src), "--gpus", "8"]) == 2
     err = capsys.readouterr().err
     assert (
-        "the job submitted at 180 s asks for 16 GPUs; no part of the fleet can hold it "
-        "(at most 8 of trace-gpu)" in err
+        "w: job 'a2', row 2, submitted at 3,780 s, asks for 16 GPUs; no part of the fleet "
+        "can hold it (at most 8 of trace-gpu)" in err
     )
     assert main(["replay", str(src), "--gpus", "8", "--on-error", "skip"]) == 0
     assert "dropped 1 job(s): more GPUs than the fleet holds of its type" in (

@@ -9,11 +9,15 @@ from typing import Any
 
 from gpufleet.cli.common import json_flag, print_json
 from gpufleet.cli.output import ProgressBar, Stages
+from gpufleet.domain.scenario import OptionValue, PolicySpec
 from gpufleet.errors import ExitCode, InputError
 from gpufleet.inputs.scenario.bounds import seed_arg
+from gpufleet.inputs.traces.importers.columnmap import FIELDS_TEXT
+from gpufleet.inputs.traces.importers.sacct_format import SacctFormat
 from gpufleet.inputs.traces.info import summarize
 from gpufleet.inputs.traces.registry import (
     known_traces,
+    load_sacct_source,
     load_source,
     searched_roots,
     trace_roots,
@@ -23,7 +27,7 @@ from gpufleet.inputs.traces.replay import to_scenario
 from gpufleet.inputs.traces.rows import RowPolicy
 from gpufleet.inputs.traces.workload import Workload, write_parquet
 from gpufleet.planning.report.table import num, render
-from gpufleet.policies.registry import make_policy
+from gpufleet.policies.registry import make_policy, policy_spec
 from gpufleet.sim.simulator import Simulation
 
 
@@ -31,13 +35,21 @@ def _add_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="a trace name (see 'gpufleet trace list') or a file path")
     p.add_argument(
         "--map",
-        help="for a plain CSV: FIELD=COLUMN,... (fields: submit, start, "
-        "end, duration, gpus, gpu_type, queue, user, status)",
+        help=f"for a plain CSV: FIELD=COLUMN,... (fields: {FIELDS_TEXT})",
     )
     p.add_argument(
         "--time-format",
         choices=["relative-seconds", "unix", "iso"],
         help="how the CSV's times are written (with --map)",
+    )
+    p.add_argument(
+        "--delimiter",
+        help="for sacct output written with sacct --delimiter=CHARS (default '|')",
+    )
+    p.add_argument(
+        "--columns",
+        help="for sacct output written with --noheader: its --format list "
+        "(JobID,Submit,Start,End,AllocTRES,...)",
     )
     p.add_argument(
         "--on-error",
@@ -61,7 +73,16 @@ def load(args: argparse.Namespace) -> Workload:
         kwargs["time_format"] = args.time_format
     if args.time_format and not args.map:
         raise InputError("--time-format applies to a plain CSV read with --map")
-    w = load_source(args.source, policy, **kwargs)
+    if args.delimiter is not None or args.columns is not None:
+        if args.map or args.time_format:
+            raise InputError(
+                "--delimiter and --columns describe sacct output; --map reads a plain CSV "
+                "(give one or the other)"
+            )
+        fmt = SacctFormat.from_flags(args.delimiter, args.columns)
+        w = load_sacct_source(args.source, policy, fmt)
+    else:
+        w = load_source(args.source, policy, **kwargs)
     if policy.rejects:
         out = Path(args.rejects or f"{Path(args.source).name}.rejects.csv")
         policy.write_rejects(out)  # the loaders already noted what they skipped
@@ -111,7 +132,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         return ExitCode.OK
     print(
         f"{s['name']}: {s['jobs']:,} jobs ({s['gpu_jobs']:,} with GPUs), "
-        f"{s['gpu_hours']:,.0f} GPU-hours, {s['span_days']} days"
+        f"{s['gpu_hours']:,.1f} GPU-hours, {s['span_days']} days"
     )
     if s["first_submit"]:
         print(f"  submitted {s['first_submit']} .. {s['last_submit']}")
@@ -122,12 +143,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     )
     sizes = ", ".join(f"{k}: {v:,}" for k, v in list(s["size_distribution"].items())[:12])
     print(f"  sizes: {sizes}")
-    d = s["duration_s"]
-    print(
-        f"  duration s: mean {d['mean']:,.0f}, p50 {d['p50']:,.0f}, p90 {d['p90']:,.0f}, "
-        f"p99 {d['p99']:,.0f}, max {d['max']:,.0f}"
-    )
-    print(f"  arrivals by hour of day: {s['arrivals_by_hour']}")
+    print(f"  duration s: {_durations_text(s['duration_s'])}")
+    if s["arrivals_by_hour"] is not None:  # None: relative times, no time of day
+        print(f"  arrivals by hour of day (UTC): {s['arrivals_by_hour']}")
     if s["recorded_queueing_delay_s"]:
         q = s["recorded_queueing_delay_s"]
         print(f"  recorded queueing delay s: mean {q['mean']:,.1f}, p50 {q['p50']:,.1f}")
@@ -136,7 +154,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"  fleet: {s['fleet_gpus']:,} GPUs: "
             + ", ".join(f"{g['nodes']} x {g['gpus_per_node']} {g['gpu_type']}" for g in s["fleet"])
         )
-    rows = [[q, num(v["jobs"]), num(v["gpu_hours"])] for q, v in s["queues"].items()]
+    rows = [[q, num(v["jobs"]), num(v["gpu_hours"], 1)] for q, v in s["queues"].items()]
     if rows:
         print(
             render(
@@ -148,6 +166,17 @@ def cmd_info(args: argparse.Namespace) -> int:
     for n in s["notes"]:
         print(f"  note: {n}")
     return ExitCode.OK
+
+
+def _durations_text(d: dict[str, Any]) -> str:
+    unknown = d["unknown_jobs"]
+    if d["mean"] is None:
+        return f"unknown for all {unknown:,} jobs"
+    known = (
+        f"mean {d['mean']:,.0f}, p50 {d['p50']:,.0f}, p90 {d['p90']:,.0f}, "
+        f"p99 {d['p99']:,.0f}, max {d['max']:,.0f}"
+    )
+    return f"{known}; unknown for {unknown:,} jobs" if unknown else known
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -175,6 +204,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     make_policy(args.policy)  # an unknown name fails before any loading
+    spec = _policy_from_flags(args)
     if args.fleet and args.gpus:
         raise InputError("give --fleet or --gpus, not both")
     stages = Stages("replay")
@@ -186,7 +216,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise InputError(f"--fleet {args.fleet}: that source describes no fleet")
     sc = to_scenario(
         w,
-        args.policy,
+        spec,
         fleet=fleet,
         gpus=args.gpus,
         scale_load=args.scale_load,
@@ -205,7 +235,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return ExitCode.OK
     gpus = sum(p.gpu_count for p in sc.pools)
     print(
-        f"replay {w.name} under {args.policy}: {res.summary['jobs_submitted']:,} jobs on "
+        f"replay {w.name} under {_policy_words(spec)}: {res.summary['jobs_submitted']:,} jobs on "
         f"{gpus:,} GPUs; {res.summary['jobs_finished']:,} finished"
     )
     q, j = res.summary["queueing_delay_s"], res.summary["jct_s"]
@@ -240,6 +270,89 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+# --- replay's policy options (--policy-option, --policy-file) ------------------------------
+
+
+def _add_policy_flags(r: argparse.ArgumentParser) -> None:
+    r.add_argument(
+        "--policy-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a policy option (repeatable; see 'gpufleet policies'); VALUE is read as in "
+        "a scenario's YAML: 3, 0.5, true, text",
+    )
+    r.add_argument(
+        "--policy-file",
+        metavar="FILE",
+        help="a YAML mapping of policy options (as under a scenario's policy: options:); "
+        "--policy-option overrides its keys",
+    )
+
+
+def _policy_from_flags(args: argparse.Namespace) -> PolicySpec:
+    """The policy and its options, checked as a scenario's are (``policy_spec``)."""
+    options = _policy_file(args.policy_file) if args.policy_file else {}
+    for raw in args.policy_option:
+        key, value = _policy_option(raw)
+        options[key] = value
+    try:
+        return policy_spec(args.policy, options)
+    except InputError as e:  # its message names the policy, the option and what is right
+        given = [
+            f
+            for f, on in (
+                ("--policy-file", args.policy_file),
+                ("--policy-option", args.policy_option),
+            )
+            if on
+        ]
+        raise InputError(f"{' / '.join(given) or '--policy'}: {e}") from None
+
+
+def _policy_option(raw: str) -> tuple[str, OptionValue]:
+    import yaml
+
+    key, sep, text = raw.partition("=")
+    if not sep or not key.strip():
+        raise InputError(f"--policy-option {raw!r}: expected KEY=VALUE, such as backfill_depth=50")
+    return key.strip(), _scalar(
+        yaml.safe_load(text) if text.strip() else "", f"--policy-option {raw!r}"
+    )
+
+
+def _scalar(value: object, where: str) -> OptionValue:
+    if isinstance(value, bool | int | float | str):
+        return value
+    raise InputError(
+        f"{where}: {value!r} is not a single value; expected a number, true/false or text"
+    )
+
+
+def _policy_file(path: str) -> dict[str, OptionValue]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"--policy-file {path}: cannot read it ({e})") from None
+    except yaml.YAMLError as e:
+        raise InputError(f"--policy-file {path}: not YAML ({e})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(
+            f"--policy-file {path}: a YAML mapping of option: value expected, "
+            f"got {type(data).__name__}"
+        )
+    return {str(k): _scalar(v, f"--policy-file {path}: option {k!r}") for k, v in data.items()}
+
+
+def _policy_words(spec: PolicySpec) -> str:
+    opts = ", ".join(f"{k}={v}" for k, v in spec.options)
+    return f"{spec.name} ({opts})" if opts else spec.name
+
+
 def _arrival_utilisation(res: Any, span_s: float) -> float:
     """Used over ready GPU-hours in the buckets up to the last submit (the trace's span)."""
     n = max(1, int(span_s // res.series["bucket_s"]) + 1)
@@ -266,6 +379,7 @@ def add_commands(sub: Any) -> None:
     r = sub.add_parser("replay", help="simulate a trace's jobs under a policy")
     _add_source(r)
     r.add_argument("--policy", default="fifo", help="see 'gpufleet policies' (default fifo)")
+    _add_policy_flags(r)
     r.add_argument("--fleet", help="take the fleet from this source (a trace with a fleet)")
     r.add_argument("--gpus", type=int, help="a homogeneous fleet of N GPUs, 8 per node")
     r.add_argument(

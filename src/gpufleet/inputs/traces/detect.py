@@ -17,6 +17,7 @@ from gpufleet.inputs.traces.importers.columnmap import EXAMPLE, FIELDS_TEXT, Col
 from gpufleet.inputs.traces.importers.csvmap import load_csv
 from gpufleet.inputs.traces.importers.kubernetes import load_kubernetes
 from gpufleet.inputs.traces.importers.sacct import load_sacct
+from gpufleet.inputs.traces.importers.sacct_format import SacctFormat
 from gpufleet.inputs.traces.rows import RowPolicy
 from gpufleet.inputs.traces.workload import Workload
 
@@ -45,13 +46,26 @@ def load_file(
     policy: RowPolicy,
     column_map: str | ColumnMap | None = None,
     time_format: str | TimeFormat | None = None,
+    sacct: SacctFormat | None = None,
 ) -> Workload:
     """The workload in ``path``, read by the importer its content calls for.
 
     ``column_map`` (``FIELD=COLUMN,...``) reads the file as a plain CSV; ``time_format``
     (``relative-seconds``, ``unix`` or ``iso``) says how that CSV writes times and is only
-    meaningful with a map."""
+    meaningful with a map. ``sacct`` (another ``--delimiter``, or the ``--columns`` of a
+    headerless file) reads it as sacct output whatever its first line looks like."""
     kind = sniff(path)
+    if sacct is not None:
+        if column_map is not None or time_format is not None:
+            raise InputError(
+                f"{path}: --delimiter and --columns describe sacct output; --map reads a plain "
+                "CSV (give one or the other)"
+            )
+        if kind == "kubernetes":
+            raise InputError(
+                f"{path}: --delimiter and --columns are for sacct output; this is JSON"
+            )
+        return load_sacct(path, policy, sacct)
     if column_map is not None:
         if kind == "kubernetes":
             raise InputError(
@@ -81,8 +95,9 @@ def _needs_map(path: Path) -> str:
     shown = ", ".join(repr(c.strip()) for c in columns[:20])
     more = f" and {len(columns) - 20} more" if len(columns) > 20 else ""
     hint = (
-        "; if it is sacct output, export it with its header line (no --noheader) and JobID"
-        if "|" in first
+        "; if it is sacct output, give --delimiter for one other than '|', or --columns "
+        "(sacct's --format list) for a file written with --noheader"
+        if "|" in first or "JobID" in first
         else ""
     )
     return (

@@ -32,7 +32,6 @@ def summarize(w: Workload, top_queues: int = 20) -> dict[str, Any]:
         first = (w.origin + timedelta(seconds=float(w.submit_s.min()))).isoformat()
         last = (w.origin + timedelta(seconds=float(w.submit_s.max()))).isoformat()
     known = dur[~np.isnan(dur)]
-    pct = np.percentile(known, [50, 90, 99]) if known.size else [0.0, 0.0, 0.0]
     queues: dict[str, dict[str, float]] = {}
     if n:
         q = w.queue.astype(str)
@@ -61,13 +60,7 @@ def summarize(w: Workload, top_queues: int = 20) -> dict[str, Any]:
         "multi_gpu_job_share": _r(multi.sum() / max(1, gpu_jobs.sum()), 4),
         "multi_gpu_gpu_time_share": _r(gpu_s[multi].sum() / total_gpu_s, 4) if total_gpu_s else 0.0,
         "fractional_gpu_jobs": int(((gpus > 0) & (gpus != np.floor(gpus))).sum()),
-        "duration_s": {
-            "mean": _r(known.mean(), 1) if known.size else 0.0,
-            "p50": _r(pct[0], 1),
-            "p90": _r(pct[1], 1),
-            "p99": _r(pct[2], 1),
-            "max": _r(known.max(), 1) if known.size else 0.0,
-        },
+        "duration_s": _durations(known, n),
         "arrivals_by_hour": hours,
         "queues": queues,
         "queue_count": len(set(w.queue.tolist())) if n else 0,
@@ -84,6 +77,24 @@ def summarize(w: Workload, top_queues: int = 20) -> dict[str, Any]:
     return out
 
 
+def _durations(known: np.ndarray[Any, Any], n: int) -> dict[str, float | int | None]:
+    """Statistics of the known durations (None where no job's is known: unknown, not 0) and
+    how many jobs have none (pending, running, a source without run times)."""
+    if not known.size:
+        stats: dict[str, float | int | None] = dict.fromkeys(("mean", "p50", "p90", "p99", "max"))
+    else:
+        p50, p90, p99 = np.percentile(known, [50, 90, 99]).tolist()
+        stats = {
+            "mean": _r(known.mean(), 1),
+            "p50": _r(p50, 1),
+            "p90": _r(p90, 1),
+            "p99": _r(p99, 1),
+            "max": _r(known.max(), 1),
+        }
+    stats["unknown_jobs"] = n - int(known.size)
+    return stats
+
+
 def _fmt(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
@@ -93,14 +104,15 @@ def _counts(col: np.ndarray[Any, Any]) -> dict[str, int]:
     return {str(v) or "(none)": int(c) for v, c in zip(vals.tolist(), counts.tolist(), strict=True)}
 
 
-def _hour_of_day(w: Workload) -> list[int]:
-    """Arrivals per hour of day (wall-clock when the origin is known, else from t=0)."""
+def _hour_of_day(w: Workload) -> list[int] | None:
+    """Arrivals per hour of the day (UTC); None for a trace with relative times, whose hours
+    after its first submit are no time of day."""
+    if w.origin is None:
+        return None
     if not len(w):
         return [0] * 24
-    offset = 0.0
-    if w.origin is not None:
-        o = w.origin
-        offset = o.hour * 3600 + o.minute * 60 + o.second
+    o = w.origin
+    offset = o.hour * 3600 + o.minute * 60 + o.second
     hours = ((w.submit_s + offset) // 3600 % 24).astype(int)
     counts: list[int] = np.bincount(hours, minlength=24).tolist()
     return counts

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from gpufleet.errors import InputError
 from gpufleet.inputs.traces.detect import load_file
+from gpufleet.inputs.traces.importers.sacct_format import SacctFormat
 from gpufleet.inputs.traces.rows import RowPolicy
 from gpufleet.inputs.traces.workload import Workload, read_parquet
 from gpufleet.registry import Registry
@@ -173,7 +174,8 @@ def load_source(
     """A workload from a registered trace name or a path (see the module docstring).
 
     ``column_map`` (``FIELD=COLUMN,...``) and ``time_format`` are for a plain CSV file (see
-    :mod:`gpufleet.inputs.traces.importers.columnmap`); with any other source they are an error."""
+    :mod:`gpufleet.inputs.traces.importers.columnmap`); ``sacct`` (a delimiter, the columns
+    of a headerless file) is for a sacct export; with any other source they are an error."""
     _load_builtin_loaders()
     if source in _REGISTRY:
         _no_map(source, "a registered trace", column_map, time_format)
@@ -200,9 +202,36 @@ def load_source(
         _no_map(source, "a Parquet workload", column_map, time_format)
         return read_parquet(path)
     loaded: Workload = load_file(
-        path, policy or RowPolicy(str(path)), column_map=column_map, time_format=time_format
+        path,
+        policy or RowPolicy(str(path)),
+        column_map=column_map,
+        time_format=time_format,
     )
     return loaded
+
+
+def load_sacct_source(source: str, policy: RowPolicy | None, sacct: SacctFormat) -> Workload:
+    """A sacct export written with another ``--delimiter`` or with ``--noheader`` (``sacct``
+    says which); a trace name, a folder or a Parquet workload is refused."""
+    _load_builtin_loaders()
+    path = Path(source)
+    what = (
+        "a registered trace"
+        if source in _REGISTRY
+        else "a folder"
+        if path.is_dir()
+        else "a Parquet workload"
+        if path.suffix == ".parquet"
+        else None
+    )
+    if what is not None:
+        raise InputError(
+            f"{source}: --delimiter and --columns apply to a sacct export; this is {what}, "
+            "which is read without them"
+        )
+    if not path.exists():
+        raise _not_found(source, path)
+    return load_file(path, policy or RowPolicy(str(path)), sacct=sacct)
 
 
 def _no_map(source: str, what: str, column_map: str | None, time_format: str | None) -> None:

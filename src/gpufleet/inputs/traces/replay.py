@@ -19,6 +19,10 @@ Rules (each reported in the result's ``notes`` with a count when it drops or cha
 - quotas (used by the ``quota`` policy): a queue's allocation series when the trace has one,
   otherwise a share of each GPU type proportional to the queue's GPU-hours;
 - ``scale_load`` divides inter-arrival times (2.0 = twice the arrival rate);
+- jobs submitted at the same time arrive in the source's order (its rows), whichever queues
+  they are in: the simulator merges the workloads' streams stably (ties go to the earlier
+  stream), so a queue's jobs are split into streams by their rank among the ties and the
+  streams are ordered by that rank. A job keeps its source id as its name (``job_id``);
 - the horizon runs to the last submit plus the longest job plus the time the whole fleet
   would need to run all the work once, so queues can drain.
 """
@@ -51,17 +55,36 @@ def _drafts(drafts: tuple[JobDraft, ...], seed: int) -> Iterator[JobDraft]:
     return iter(drafts)
 
 
-def _rows(w: Workload) -> Iterator[tuple[float, float, float, str, str]]:
-    """(submit s, duration s, GPUs, GPU type, queue) per job, in submit order from 0."""
-    sw = w.sorted()
+def _rows(w: Workload) -> Iterator[tuple[float, float, float, str, str, int]]:
+    """(submit s, duration s, GPUs, GPU type, queue, row) per job, in submit order from 0 and
+    in the source's order among jobs submitted at the same time; ``row`` indexes ``w``."""
+    order = np.argsort(w.submit_s, kind="stable")  # what Workload.sorted() does
+    t0 = float(w.submit_s[order[0]]) if len(order) else 0.0
     yield from zip(
-        sw.submit_s.tolist(),
-        sw.duration_s.tolist(),
-        sw.gpus.tolist(),
-        sw.gpu_type.tolist(),
-        sw.queue.tolist(),
+        (w.submit_s[order] - t0).tolist(),
+        w.duration_s[order].tolist(),
+        w.gpus[order].tolist(),
+        w.gpu_type[order].tolist(),
+        w.queue[order].tolist(),
+        order.tolist(),
         strict=True,
     )
+
+
+def source_place(w: Workload, row: int) -> str:
+    """Where job ``row`` of ``w`` is in its source: its id, line and submit time as the
+    source has them (wall-clock with an origin, else the source's own seconds)."""
+    parts = []
+    job_id = str(w.job_id[row])
+    if job_id:
+        parts.append(f"job {job_id!r}")
+    line = float(w.source_line[row])
+    parts.append(f"line {line:.0f}" if line == line else f"row {row + 1}")
+    if w.origin is not None:
+        when = (w.origin + timedelta(seconds=float(w.submit_s[row]))).isoformat()
+    else:
+        when = f"{float(w.submit_s[row]):,.0f} s"
+    return f"{', '.join(parts)}, submitted at {when}"
 
 
 def fleet_for(
@@ -87,7 +110,7 @@ def fleet_for(
 
 def to_scenario(
     w: Workload,
-    policy: str = "fifo",
+    policy: str | PolicySpec = "fifo",
     *,
     fleet: tuple[FleetGroup, ...] | None = None,
     gpus: int | None = None,
@@ -120,8 +143,8 @@ def to_scenario(
     biggest: dict[str, int] = defaultdict(int)
     for g in groups:
         biggest[g.gpu_type] += g.gpus
-    jobs = _jobs(w, fleet_types, dict(biggest), catalog, scale_load, notes, strict)
-    return _assemble(w, groups, jobs, catalog, policy, seed, notes)
+    ordered = _jobs(w, fleet_types, dict(biggest), catalog, scale_load, notes, strict)
+    return _assemble(w, groups, ordered, catalog, policy, seed, notes)
 
 
 def _jobs(
@@ -132,12 +155,13 @@ def _jobs(
     scale_load: float,
     notes: list[str],
     strict: bool = False,
-) -> dict[str, list[JobDraft]]:
+) -> list[tuple[str, JobDraft]]:
+    """The jobs to replay as (queue, draft), in submit order and source order among ties."""
     drops: dict[str, int] = defaultdict(int)
     rounded = 0
-    by_queue: dict[str, list[JobDraft]] = defaultdict(list)
+    ordered: list[tuple[str, JobDraft]] = []
     all_types = tuple(GpuTypeName(t) for t in sorted(fleet_types))
-    for submit, dur, g, t, q in _rows(w):
+    for submit, dur, g, t, q, row in _rows(w):
         if not g or g <= 0:
             drops["CPU-only (no GPU)"] += 1
             continue
@@ -157,34 +181,36 @@ def _jobs(
         if whole > most:
             if strict:
                 raise InputError(
-                    f"{w.name}: the job submitted at {submit:,.0f} s asks for {whole} GPUs; "
+                    f"{w.source or w.name}: {source_place(w, row)}, asks for {whole} GPUs; "
                     f"no part of the fleet can hold it (at most {most} of "
                     f"{'/'.join(types)})",
                 )
             drops["more GPUs than the fleet holds of its type"] += 1
             continue
         speed = catalog.get(types[0]).throughput if wanted else 1.0
-        by_queue[str(q or "default")].append(
-            JobDraft(submit / scale_load, whole, dur * speed, types)
-        )
+        draft = JobDraft(submit / scale_load, whole, dur * speed, types, name=str(w.job_id[row]))
+        ordered.append((str(q or "default"), draft))
     if rounded:
         notes.append(f"{rounded} job(s) with fractional GPUs rounded up to whole GPUs")
     for why, n in sorted(drops.items()):
         notes.append(f"dropped {n} job(s): {why}")
     if scale_load != 1.0:
         notes.append(f"arrival times divided by {scale_load:g} (load x{scale_load:g})")
-    return by_queue
+    return ordered
 
 
 def _assemble(
     w: Workload,
     groups: tuple[FleetGroup, ...],
-    jobs: dict[str, list[JobDraft]],
+    ordered: list[tuple[str, JobDraft]],
     catalog: GpuCatalog,
-    policy: str,
+    policy: str | PolicySpec,
     seed: int,
     notes: list[str],
 ) -> Scenario:
+    jobs: dict[str, list[JobDraft]] = defaultdict(list)
+    for q, d in ordered:
+        jobs[q].append(d)
     if not jobs:
         raise InputError(f"{w.name}: no job left to replay ({'; '.join(notes) or 'empty'})")
     origin = w.origin or DEFAULT_ORIGIN
@@ -210,7 +236,10 @@ def _assemble(
     share = _quota_shares(w, jobs, groups)
     programs = tuple(Program(ProgramId(q), EntityId("trace"), share[q]) for q in sorted(jobs))
     changes = _allocation_changes(w, jobs, groups, origin)
-    workloads = tuple((ProgramId(q), partial(_drafts, tuple(jobs[q]))) for q in sorted(jobs))
+    workloads = tuple(
+        (ProgramId(q), partial(_drafts, tuple(drafts)))
+        for q, drafts in tie_ordered_streams(ordered)
+    )
     return Scenario(
         name=f"replay:{w.name}",
         start=origin,
@@ -222,12 +251,33 @@ def _assemble(
         entities=(Entity(EntityId("trace"), CohortId("trace"), programs),),
         transfers=(),
         quota_changes=changes,
-        policy=PolicySpec(policy),
+        policy=policy if isinstance(policy, PolicySpec) else PolicySpec(policy),
         cost=CostModel(2.0, "replay: $2 per GPU-hour, for scale only"),
         workloads=workloads,
         description="\n".join(notes),
         source_file=w.source,
     )
+
+
+def tie_ordered_streams(
+    ordered: list[tuple[str, JobDraft]],
+) -> list[tuple[str, list[JobDraft]]]:
+    """(queue, drafts) streams whose stable merge by submit time gives ``ordered`` (the jobs
+    in submit order and, among ties, in source order) back, whatever the queues.
+
+    A job's rank is how many times the queue changes before it among the jobs submitted at its
+    time (in source order); it goes to the stream (rank, queue). Streams are ordered by rank,
+    so at a tie every job follows the ones before it in the source; a trace without ties
+    across queues keeps one stream per queue."""
+    streams: dict[tuple[int, str], list[JobDraft]] = defaultdict(list)
+    at, rank, prev = float("nan"), 0, ""
+    for q, d in ordered:
+        if d.submit_s != at:
+            at, rank, prev = d.submit_s, 0, q
+        elif q != prev:
+            rank, prev = rank + 1, q
+        streams[(rank, q)].append(d)
+    return [(q, streams[(r, q)]) for r, q in sorted(streams)]
 
 
 def _split(total: int, weights: dict[str, float]) -> dict[str, int]:
@@ -264,7 +314,7 @@ def workload_drafts(
     is kept as the job's constraint, otherwise the program's ``types`` apply."""
     drafts: list[JobDraft] = []
     dropped = 0
-    for submit, dur, g, t, q in _rows(w):
+    for submit, dur, g, t, q, _ in _rows(w):
         if queue is not None and str(q) != queue:
             continue
         if not g or g <= 0 or dur != dur or dur <= 0:

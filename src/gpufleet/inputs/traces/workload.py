@@ -14,7 +14,15 @@ memory_gb      float64   memory (NaN if unknown)
 queue          str       queue, virtual cluster, team or namespace
 user           str       user ("" if unknown)
 status         str       final status as the source spells it
+job_id         str       the job's id in the source ("" if it has none), so results join
+                         back to the input
+source_line    float64   the job's line in the source file (NaN for JSON, folders)
 =============  ========  ==============================================================
+
+Row order is the source's order (a file's lines, a loader's rows); :meth:`Workload.sorted`
+keeps it among jobs submitted at the same time, so a replay breaks ties by it. ``job_id`` and
+``source_line`` were added to format 1 later: a file written without them reads them as "" and
+NaN.
 """
 
 from __future__ import annotations
@@ -29,8 +37,9 @@ import numpy as np
 
 from gpufleet.errors import InputError
 
-FLOAT_COLUMNS = ("submit_s", "start_s", "duration_s", "gpus", "cpus", "memory_gb")
-STR_COLUMNS = ("gpu_type", "queue", "user", "status")
+FLOAT_COLUMNS = ("submit_s", "start_s", "duration_s", "gpus", "cpus", "memory_gb", "source_line")
+STR_COLUMNS = ("gpu_type", "queue", "user", "status", "job_id")
+LATER_COLUMNS = ("job_id", "source_line")  # may be absent from a format-1 file
 COLUMNS = (
     "submit_s",
     "start_s",
@@ -42,6 +51,8 @@ COLUMNS = (
     "queue",
     "user",
     "status",
+    "job_id",
+    "source_line",
 )
 FORMAT_VERSION = 1
 
@@ -79,6 +90,8 @@ class Workload:
     queue: OBJ
     user: OBJ
     status: OBJ
+    job_id: OBJ
+    source_line: F64
     origin: datetime | None = None
     fleet: tuple[FleetGroup, ...] = ()
     notes: list[str] = field(default_factory=list)
@@ -215,11 +228,15 @@ def read_parquet(path: Path) -> Workload:
             f"{path}: not a gpufleet workload (no gpufleet.format={FORMAT_VERSION} "
             "metadata); write one with 'gpufleet trace convert'"
         )
-    missing = [c for c in COLUMNS if c not in table.column_names]
+    missing = [c for c in COLUMNS if c not in table.column_names and c not in LATER_COLUMNS]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
     cols: dict[str, Any] = {}
     for c in COLUMNS:
+        if c not in table.column_names:  # written before the column existed
+            n = table.num_rows
+            cols[c] = np.full(n, np.nan) if c in FLOAT_COLUMNS else np.full(n, "", dtype=object)
+            continue
         arr = table.column(c).to_numpy(zero_copy_only=False)
         cols[c] = arr.astype(np.float64) if c in FLOAT_COLUMNS else arr.astype(object)
     origin = (

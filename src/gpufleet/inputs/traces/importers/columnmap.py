@@ -13,6 +13,7 @@ queue, user  queue (team, namespace, VC) and user                 text
 status       final status as the file spells it                   text
 cpus         CPU cores                                            a number
 memory_gb    memory in GiB                                        a number
+job_id       the job's id, kept so results join back to the file  text
 ===========  ==================================================  ===========
 
 Either ``duration`` or both ``start`` and ``end`` must be mapped (``duration`` wins when
@@ -44,6 +45,7 @@ class MapField(StrEnum):
     STATUS = "status"
     CPUS = "cpus"
     MEMORY_GB = "memory_gb"
+    JOB_ID = "job_id"
 
 
 class TimeFormat(StrEnum):

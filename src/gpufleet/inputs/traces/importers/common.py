@@ -89,11 +89,19 @@ def shared_strings() -> Callable[[str, str], str]:
 
 
 def finish(
-    rows: list[JobRow], path: Path, notes: Iterable[str], policy: RowPolicy, *, absolute: bool
+    rows: list[JobRow],
+    path: Path,
+    notes: Iterable[str],
+    policy: RowPolicy,
+    *,
+    absolute: bool,
+    job_ids: list[str] | None = None,
+    lines: list[int] | None = None,
 ) -> Workload:
     """The workload of ``rows``. ``absolute``: times are epoch seconds, so ``origin`` is set
     to the earliest submit and times are shifted to seconds after it; otherwise the times are
-    already relative and kept as they are."""
+    already relative and kept as they are. ``job_ids`` and ``lines``, one per row where the
+    source has them, are the source's job ids and line numbers."""
     cols = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(10)]
     submit = np.asarray(cols[0], dtype=np.float64)
     start = np.asarray(cols[1], dtype=np.float64)
@@ -118,6 +126,8 @@ def finish(
         queue=cols[7],
         user=cols[8],
         status=cols[9],
+        job_id=job_ids,
+        source_line=lines,
     )
 
 

@@ -74,13 +74,19 @@ def load_csv(
         fmt = fmt or _guess_format(first[1], header.index(_col(cmap, MapField.SUBMIT)), notes)
         parse = _RowParser(cmap, header, fmt, notes)
         out: list[JobRow] = []
+        ids: list[str] = []
+        lines: list[int] = []
         for line, row in chain([first], rows):
             try:
                 out.append(parse(row))
             except BadValue as e:
                 policy.bad(line, e.column, e.message, e.expected, delimiter.join(row))
+                continue
+            ids.append(parse.job_id(row))
+            lines.append(line)
     all_notes = [*notes, *parse.notes(out)]
-    return finish(out, path, all_notes, policy, absolute=fmt is not TimeFormat.RELATIVE_SECONDS)
+    absolute = fmt is not TimeFormat.RELATIVE_SECONDS
+    return finish(out, path, all_notes, policy, absolute=absolute, job_ids=ids, lines=lines)
 
 
 def _col(cmap: ColumnMap, f: MapField) -> str:
@@ -183,6 +189,7 @@ class _RowParser:
             self._text(f, lambda s: share(s, s))
             for f in (MapField.QUEUE, MapField.USER, MapField.STATUS)
         )
+        self.job_id = self._text(MapField.JOB_ID, str)
         self.use_span = MapField.DURATION not in self.at
         if not self.use_span and MapField.END in self.at:
             notes.append(

@@ -67,12 +67,23 @@ def load_kubernetes(path: Path, policy: RowPolicy) -> Workload:
     items = _items(_read_json(path, policy), policy)
     ctx = Context()
     rows: list[JobRow] = []
+    ids: list[str] = []
     for i, item in enumerate(items):
         try:
             rows.append(_row(item, f"items[{i}]", ctx))
         except BadValue as e:
             bad_item(policy, i, e, json.dumps(item, separators=(",", ":")))
-    return finish(rows, path, ctx.notes(), policy, absolute=True)
+            continue
+        ids.append(_name(item))
+    return finish(rows, path, ctx.notes(), policy, absolute=True, job_ids=ids)
+
+
+def _name(item: JsonObject) -> str:
+    """``namespace/name`` of an item (its id in the cluster)."""
+    meta = item.get("metadata")
+    if not isinstance(meta, dict):
+        return ""
+    return "/".join(str(meta[k]) for k in ("namespace", "name") if meta.get(k))
 
 
 def _read_json(path: Path, policy: RowPolicy) -> Any:

@@ -12,8 +12,9 @@ Ask sacct for exactly these fields (extra fields are ignored, so adding more doe
 ``SLURM_TIME_FORMAT=%s`` for Unix seconds); without an offset they are in the cluster's local
 time, which this importer cannot know and reads as UTC (and says so in the workload's notes).
 
-JobID, Submit, Start, End and AllocTRES (or ReqTRES) are required. How each column becomes
-the workload's:
+JobID, Submit, Start, End and AllocTRES (or ReqTRES) are required. A file written with
+``--delimiter`` or ``--noheader`` is read with the same delimiter, or with its ``--format``
+list as the columns (``sacct_format.SacctFormat``). How each column becomes the workload's:
 
 ==========  ===============================================================================
 JobID       job steps (an ID with a ``.``: ``123.batch``, ``123.0``) are skipped, even
@@ -65,23 +66,15 @@ from gpufleet.inputs.traces.importers.common import (
     shared_strings,
 )
 from gpufleet.inputs.traces.importers.gpu_names import GpuNames
+from gpufleet.inputs.traces.importers.sacct_format import (
+    Layout,
+    SacctFormat,
+    layout,
+)
 from gpufleet.inputs.traces.rows import RowPolicy
 from gpufleet.inputs.traces.workload import Workload
 
-FIELDS = (
-    "JobID",
-    "User",
-    "Account",
-    "Partition",
-    "State",
-    "Submit",
-    "Start",
-    "End",
-    "Elapsed",
-    "AllocTRES",
-    "ReqTRES",
-)
-FORMAT = ",".join(FIELDS)
+PARSABLE2 = SacctFormat()  # '|', with a header line
 TIME_EXPECTED = "an ISO time such as 2024-05-01T10:00:00"
 ELAPSED_EXPECTED = "[DD-]HH:MM:SS or MM:SS.mmm"
 TRES_EXPECTED = "NAME=COUNT items such as cpu=8,mem=64G,gres/gpu=4"
@@ -99,99 +92,61 @@ class Tres:
     memory_gb: float
 
 
-@dataclass(frozen=True)
-class Layout:
-    """Where each column this importer reads sits in a row (None: not exported)."""
-
-    width: int
-    job_id: int
-    submit: int
-    start: int
-    end: int
-    elapsed: int | None
-    alloc: int | None
-    req: int | None
-    state: int | None
-    user: int | None
-    account: int | None
-    partition: int | None
-    job_name: int | None
-
-
-def load_sacct(path: Path, policy: RowPolicy) -> Workload:
-    """Read a ``sacct --parsable2`` export (see the module docstring for the fields)."""
+def load_sacct(path: Path, policy: RowPolicy, fmt: SacctFormat = PARSABLE2) -> Workload:
+    """Read a ``sacct --parsable2`` export (see the module docstring for the fields); ``fmt``
+    gives another ``--delimiter`` or, for a ``--noheader`` file, its ``--format`` columns."""
+    d = fmt.delimiter
     with open_text(path, policy, "sacct --parsable2 output with its header line") as fh:
-        header, at = "", 0
-        while not header:  # open_text saw a non-blank line, so this ends
-            header, at = fh.readline().strip(), at + 1
-        trailing = header.endswith("|")  # --parsable (not 2) ends every line with a '|'
-        names = (header[:-1] if trailing else header).split("|")
-        reader = _Reader(_layout(names, header, at, policy), policy)
+        if fmt.columns is not None:  # --noheader: every line is a job
+            names, header, at, trailing = list(fmt.columns), "", 0, False
+        else:
+            header, at = "", 0
+            while not header:  # open_text saw a non-blank line, so this ends
+                header, at = fh.readline().strip(), at + 1
+            trailing = header.endswith(d)  # --parsable (not 2) ends every line with one
+            names = (header[: -len(d)] if trailing else header).split(d)
+        reader = _Reader(layout(names, header, at, policy, fmt), policy, fmt)
         for lineno, line in enumerate(fh, start=at + 1):
             text = line.rstrip("\r\n")
             if not text:
                 continue
-            reader.line(lineno, text[:-1] if trailing and text.endswith("|") else text)
+            if fmt.columns is not None:  # no header to tell: a --parsable row has one more
+                trailing = text.endswith(d) and text.count(d) == reader.lay.width
+            reader.line(lineno, text[: -len(d)] if trailing and text.endswith(d) else text)
     if reader.data_lines == 0:
         fatal(
             policy,
             at + 1,
             "",
-            "no job rows after the header",
+            "no job rows" + (" after the header" if fmt.columns is None else ""),
             "one row per job; sacct lists only today's jobs unless given --starttime",
         )
     no_gpus = sum(1 for r in reader.rows if r[3] == 0)
     if no_gpus:
         reader.counts.add("job(s) without GPUs kept with gpus=0", no_gpus)
     notes = [*reader.counts.notes(), *reader.times.notes("sacct"), *reader.gpu_names.notes()]
-    return finish(reader.rows, path, notes, policy, absolute=True)
-
-
-def _layout(names: list[str], header: str, line: int, policy: RowPolicy) -> Layout:
-    at = {n.strip().lower(): i for i, n in enumerate(names)}
-    at.setdefault("jobid", at.get("jobidraw", -1))
-
-    def col(name: str) -> int | None:
-        i = at.get(name.lower(), -1)
-        return None if i < 0 else i
-
-    missing = [n for n in ("JobID", "Submit", "Start", "End") if col(n) is None]
-    if col("AllocTRES") is None and col("ReqTRES") is None:
-        missing.append("AllocTRES")
-    if missing:
-        fatal(
-            policy,
-            line,
-            "header",
-            f"missing column(s) {', '.join(missing)}; the header is {header!r}",
-            f"sacct --parsable2 --format={FORMAT}",
-        )
-    job_id, submit, start, end = col("JobID"), col("Submit"), col("Start"), col("End")
-    assert job_id is not None and submit is not None and start is not None and end is not None
-    return Layout(
-        width=len(names),
-        job_id=job_id,
-        submit=submit,
-        start=start,
-        end=end,
-        elapsed=col("Elapsed"),
-        alloc=col("AllocTRES"),
-        req=col("ReqTRES"),
-        state=col("State"),
-        user=col("User"),
-        account=col("Account"),
-        partition=col("Partition"),
-        job_name=col("JobName"),
+    return finish(
+        reader.rows,
+        path,
+        notes,
+        policy,
+        absolute=True,
+        job_ids=reader.job_ids,
+        lines=reader.lines,
     )
 
 
 class _Reader:
     """The row loop's state: the rows so far, the counts behind the notes, the caches."""
 
-    def __init__(self, layout: Layout, policy: RowPolicy) -> None:
+    def __init__(self, layout: Layout, policy: RowPolicy, fmt: SacctFormat) -> None:
         self.lay = layout
+        self.delimiter = fmt.delimiter
+        self.headerless = fmt.columns is not None
         self.policy = policy
         self.rows: list[JobRow] = []
+        self.job_ids: list[str] = []  # JobID of each row, as sacct wrote it
+        self.lines: list[int] = []
         self.counts = Counts()
         self.times = UtcTimes()
         self.gpu_names = GpuNames()
@@ -201,7 +156,7 @@ class _Reader:
 
     def line(self, lineno: int, text: str) -> None:
         self.data_lines += 1
-        fields = text.split("|")
+        fields = text.split(self.delimiter)
         try:
             if len(fields) != self.lay.width:
                 fields = self._fit(fields)
@@ -209,19 +164,22 @@ class _Reader:
                 self.counts.add("job step row(s) skipped (IDs with a '.'; the job's row counts)")
                 return
             self.rows.append(self._job(fields))
+            self.job_ids.append(fields[self.lay.job_id])
+            self.lines.append(lineno)
         except BadValue as e:
             self.policy.bad(lineno, e.column, e.message, e.expected, text)
 
     def _fit(self, fields: list[str]) -> list[str]:
-        """A row with one field per header column; a '|' inside JobName is put back."""
-        width, jn = self.lay.width, self.lay.job_name
+        """A row with one field per column; a delimiter inside JobName is put back."""
+        width, jn, d = self.lay.width, self.lay.job_name, self.delimiter
         if jn is not None and len(fields) > width:
             extra = len(fields) - width
-            return [*fields[:jn], "|".join(fields[jn : jn + extra + 1]), *fields[jn + extra + 1 :]]
+            return [*fields[:jn], d.join(fields[jn : jn + extra + 1]), *fields[jn + extra + 1 :]]
+        where = "--columns lists" if self.headerless else "the header has"
         raise BadValue(
             "row",
-            f"{len(fields)} field(s) where the header has {width}",
-            f"{width} fields separated by '|', as sacct --parsable2 writes them",
+            f"{len(fields)} field(s) where {where} {width}",
+            f"{width} fields separated by {d!r}, as sacct --parsable2 writes them",
         )
 
     def _job(self, f: list[str]) -> JobRow:
