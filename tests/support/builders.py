@@ -61,6 +61,7 @@ class Harness:
         preemptible: bool = True,
         checkpoint_s: float | None = None,
         types: tuple[str, ...] = (H100,),
+        restore_s: float = 0.0,
     ) -> Job:
         spec = JobSpec(
             JobId(self._next),
@@ -72,6 +73,7 @@ class Harness:
             priority,
             preemptible,
             checkpoint_s,
+            restore_s=restore_s,
         )
         self._next += 1
         job = Job(spec, self.state.program_by_name[program])

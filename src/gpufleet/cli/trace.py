@@ -23,7 +23,7 @@ from gpufleet.inputs.traces.registry import (
     trace_roots,
     traces_root,
 )
-from gpufleet.inputs.traces.replay import to_scenario
+from gpufleet.inputs.traces.replay import TRACE_CHECKPOINT_S, TRACE_RESTORE_S, to_scenario
 from gpufleet.inputs.traces.rows import RowPolicy
 from gpufleet.inputs.traces.workload import Workload, write_parquet
 from gpufleet.planning.report.table import num, render
@@ -222,15 +222,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
         scale_load=args.scale_load,
         seed=args.seed,
         strict=args.on_error == "stop",
+        checkpoint_s=args.checkpoint_interval,
+        restore_s=args.restore_overhead,
     )
     bar = ProgressBar("replay", total=sc.horizon_s / 86_400, unit="sim-days")
     res = Simulation(sc, progress=bar).run()
     bar.close()
-    span_s = float(w.submit_s.max() - w.submit_s.min()) / args.scale_load if len(w) else 0.0
     if args.json:
         d = res.to_dict()
         d["notes"] = sc.description.splitlines()
-        d["utilisation_while_arriving"] = _arrival_utilisation(res, span_s)
+        d["utilisation_while_arriving"] = res.fleet["utilisation_while_arriving"]
         print(json.dumps(d, indent=2, sort_keys=True))
         return ExitCode.OK
     gpus = sum(p.gpu_count for p in sc.pools)
@@ -244,9 +245,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
         ["JCT (s)", *(num(j[k], 1) for k in ("mean", "p50", "p95", "p99", "max"))],
     ]
     print(render(["", "mean", "p50", "p95", "p99", "max"], rows))
+    f, sm = res.fleet, res.summary
     print(
-        f"utilisation of the fleet: {_arrival_utilisation(res, span_s) * 100:.1f}% while jobs "
-        f"arrive, {res.fleet['utilisation'] * 100:.1f}% until the last one finishes"
+        f"utilisation of the fleet: {f['utilisation_while_arriving'] * 100:.1f}% while jobs "
+        f"arrive, {f['utilisation_to_last_finish'] * 100:.1f}% until the last one finishes"
+    )
+    print(
+        f"preemption: {sm['jobs_preempted']:,} preemption(s), "
+        f"{sm['work_lost_gpu_hours']:,.1f} GPU-hours of work lost, "
+        f"{sm['restore_gpu_hours']:,.1f} GPU-hours restoring checkpoints"
     )
     total = sum(p["gpu_hours_received"] for p in res.programs.values()) or 1.0
     prog_rows = sorted(res.programs.items(), key=lambda kv: -kv[1]["gpu_hours_received"])
@@ -353,14 +360,6 @@ def _policy_words(spec: PolicySpec) -> str:
     return f"{spec.name} ({opts})" if opts else spec.name
 
 
-def _arrival_utilisation(res: Any, span_s: float) -> float:
-    """Used over ready GPU-hours in the buckets up to the last submit (the trace's span)."""
-    n = max(1, int(span_s // res.series["bucket_s"]) + 1)
-    used = sum(res.series["fleet_used_gpus"][:n])
-    ready = sum(res.series["fleet_ready_gpus"][:n])
-    return float(used / ready) if ready else 0.0
-
-
 def add_commands(sub: Any) -> None:
     t = sub.add_parser("trace", help="public traces and your own exports: list, info, convert")
     tsub = t.add_subparsers(dest="trace_command", required=True)
@@ -392,4 +391,26 @@ def add_commands(sub: Any) -> None:
         "--seed", type=seed_arg, default=0, help="seed of the replay's random choices (default 0)"
     )
     r.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
+    _add_preemption(r)
     r.set_defaults(fn=cmd_replay)
+
+
+def _add_preemption(r: argparse.ArgumentParser) -> None:
+    """How preempted trace jobs resume (checkpoint/restart; defaults and their source in
+    gpufleet.inputs.traces.replay)."""
+    r.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=TRACE_CHECKPOINT_S,
+        metavar="SECONDS",
+        help="a preempted job keeps its work up to its last checkpoint, taken every "
+        f"SECONDS it runs (default {TRACE_CHECKPOINT_S:g}; 0: restart from zero)",
+    )
+    r.add_argument(
+        "--restore-overhead",
+        type=float,
+        default=TRACE_RESTORE_S,
+        metavar="SECONDS",
+        help="seconds a resumed job spends reloading its checkpoint before new work "
+        f"(default {TRACE_RESTORE_S:g})",
+    )

@@ -39,6 +39,9 @@ class JobSpec:
     # Slurm job): the Slurm policies' per-user and QOS limits count by them
     user: str = ""
     qos: str = ""
+    # checkpoint/restart: a resumed job first spends restore_s (wall seconds, its GPUs held)
+    # reloading its last checkpoint before it does new work; 0 for a fresh start
+    restore_s: float = 0.0
 
     @property
     def gpu_seconds(self) -> float:
@@ -62,3 +65,4 @@ class JobDraft(NamedTuple):
     topology_preferred: str | None = None
     user: str = ""
     qos: str = ""
+    restore_s: float = 0.0

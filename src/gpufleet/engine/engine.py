@@ -208,9 +208,12 @@ class Engine:
             raise InternalError(f"{job!r} admitted while not pending")
         speed = self.speed[self.state.capacity.groups[placement.group].gpu_type]
         self.state.start(job, placement, speed, now_s, reserved)
+        # checkpoint/restart: a job resuming kept progress first reloads its checkpoint
+        resumed = job.remaining_s < job.spec.work_s
+        job.restoring_s = job.spec.restore_s if resumed else 0.0
         self.observer.on_start(job, now_s)
         job.reason = ""
-        self.executor.launch(job, now_s, job.remaining_s / speed)
+        self.executor.launch(job, now_s, job.remaining_s / speed + job.restoring_s)
 
     def complete(self, job: Job, now_s: float) -> None:
         progress = job.remaining_s
@@ -222,13 +225,15 @@ class Engine:
 
     def preempt(self, job: Job, now_s: float, released: bool = False) -> None:
         """Stop a running job; work since its last checkpoint is lost; it requeues at the
-        head of its program's queue."""
+        head of its program's queue. Checkpoints are taken every ``checkpoint_s`` of new
+        work, counted from the end of the run's restore (``restoring_s``)."""
         elapsed = now_s - job.start_s
-        progress = min(job.remaining_s, elapsed * job.speed)
+        working = max(0.0, elapsed - job.restoring_s)  # seconds of new work this run
+        progress = min(job.remaining_s, working * job.speed)
         ckpt = job.spec.checkpoint_s
         kept = 0.0
         if ckpt:
-            kept = min(progress, math.floor(elapsed / ckpt) * ckpt * job.speed)
+            kept = min(progress, math.floor(working / ckpt) * ckpt * job.speed)
         self.executor.halt(job, now_s)
         job.attained_gpu_s += job.spec.gpus * elapsed
         self.state.stop(job, released)

@@ -85,6 +85,8 @@ class FleetJson(TypedDict):
     down_gpu_hours: float
     stranded_gpu_days: float
     utilisation: float
+    utilisation_while_arriving: float
+    utilisation_to_last_finish: float
     fairness_jain: float
     cost_usd_per_gpu_hour: float | None
     cost_model: str  # "flat" or "itemized"
@@ -97,6 +99,8 @@ class SummaryJson(TypedDict):
     jobs_submitted: int
     jobs_finished: int
     jobs_preempted: int
+    work_lost_gpu_hours: float
+    restore_gpu_hours: float
     node_failures: int
     queueing_delay_s: SpreadJson
     jct_s: SpreadJson
@@ -307,6 +311,20 @@ class FleetMetrics:
     cost_usd: float
     stranded_cost_usd: float
     pending_reasons_hours: dict[str, float]
+    # used / ready GPU-hours from the start to the last submit, and to the last finish
+    # (not the padded horizon): (used, ready) GPU-hours of each span
+    to_last_submit: tuple[float, float] = (0.0, 0.0)
+    to_last_finish: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def utilisation_while_arriving(self) -> float:
+        used, ready = self.to_last_submit
+        return used / ready if ready else 0.0
+
+    @property
+    def utilisation_to_last_finish(self) -> float:
+        used, ready = self.to_last_finish
+        return used / ready if ready else 0.0
 
     @property
     def idle_ready_gpu_hours(self) -> float:
@@ -333,6 +351,8 @@ class FleetMetrics:
             "down_gpu_hours": rounded(self.down_gpu_hours, 1),
             "stranded_gpu_days": rounded(self.stranded_gpu_days, 2),
             "utilisation": rounded(self.utilisation, 4) if self.gpu_hours_ready else 0.0,
+            "utilisation_while_arriving": rounded(self.utilisation_while_arriving, 4),
+            "utilisation_to_last_finish": rounded(self.utilisation_to_last_finish, 4),
             "fairness_jain": rounded(self.fairness_jain, 4),
             "cost_usd_per_gpu_hour": self.cost_usd_per_gpu_hour,
             "cost_model": "flat" if self.cost_usd_per_gpu_hour is not None else "itemized",
@@ -353,12 +373,18 @@ class RunSummary:
     queueing_delay_s: Spread
     jct_s: Spread
     slowdown: Spread
+    # preemption's cost: reference GPU-hours of progress thrown away (work since the last
+    # checkpoint), and GPU-hours resumed jobs spent reloading a checkpoint
+    work_lost_gpu_hours: float = 0.0
+    restore_gpu_hours: float = 0.0
 
     def to_dict(self) -> SummaryJson:
         return {
             "jobs_submitted": self.jobs_submitted,
             "jobs_finished": self.jobs_finished,
             "jobs_preempted": self.jobs_preempted,
+            "work_lost_gpu_hours": rounded(self.work_lost_gpu_hours, 2),
+            "restore_gpu_hours": rounded(self.restore_gpu_hours, 2),
             "node_failures": self.node_failures,
             "queueing_delay_s": self.queueing_delay_s.to_dict(),
             "jct_s": self.jct_s.to_dict(),

@@ -67,6 +67,10 @@ class Recorder:
         self.j_preempt = array("i")
         self.preemptions = 0
         self.lost_gpu_s = 0.0
+        self.restore_gpu_s = 0.0  # GPU-seconds spent reloading checkpoints
+        # (used, ready) GPU-seconds from the start to the last submit and to the last finish
+        self.to_last_submit: tuple[float, float] = (0.0, 0.0)
+        self.to_last_finish: tuple[float, float] = (0.0, 0.0)
         # per program: reason code -> job-seconds of closed pending intervals
         self.program_reason_s: list[dict[str, float]] = [{} for _ in progs]
 
@@ -106,6 +110,8 @@ class Recorder:
             if owner != me:
                 self.entity_lent[owner].add(now_s, -n)
                 self.entity_borrowed[me].add(now_s, -n)
+        if job.restoring_s:
+            self.restore_gpu_s += min(now_s - job.start_s, job.restoring_s) * g
         if lost_s:
             w.lose(lost_s * g, now_s)
             self.program_lost[p.index] += lost_s * g
@@ -113,6 +119,7 @@ class Recorder:
         if not finished:
             self.preemptions += 1
             return
+        self.to_last_finish = self.used_ready_until(now_s)
         s = job.spec
         self.j_id.append(s.id)
         self.j_program.append(p.index)
@@ -177,6 +184,17 @@ class Recorder:
                 if job.reason:
                     d[job.reason] = d.get(job.reason, 0.0) + now_s - job.reason_since_s
         return out
+
+    def on_submit(self, now_s: float) -> None:
+        """A job arrived (the simulator calls this; arrivals are in time order)."""
+        self.to_last_submit = self.used_ready_until(now_s)
+
+    def used_ready_until(self, t: float) -> tuple[float, float]:
+        """Used and ready fleet GPU-seconds from the start to ``t`` (not before the levels'
+        last change): each level's integral so far plus its value since."""
+        used = sum(lv.total + lv.value * (t - lv.last_t) for lv in self.entity_used)
+        r = self.fleet_ready
+        return used, r.total + r.value * (t - r.last_t)
 
     # --- end --------------------------------------------------------------------------
     def close(self, end_s: float) -> None:

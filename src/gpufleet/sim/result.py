@@ -178,6 +178,8 @@ def build_result(
         queueing_delay_s=Spread.of(jobs["queueing_delay_s"]),
         jct_s=Spread.of(jobs["jct_s"]),
         slowdown=Spread.of(jobs["slowdown"]),
+        work_lost_gpu_hours=rec.lost_gpu_s / _H,
+        restore_gpu_hours=rec.restore_gpu_s / _H,
     )
     fleet = _fleet(sc, rec, programs, entities, waits)
     metrics = RunMetrics(summary, programs, entities, fleet, _series(rec), run)
@@ -236,6 +238,8 @@ def _fleet(
         cost_usd=sum(e.cost_usd for e in entities.values()),
         stranded_cost_usd=sum(e.stranded_cost_usd for e in entities.values()),
         pending_reasons_hours=_hours_by_reason(fleet_waits),
+        to_last_submit=(rec.to_last_submit[0] / _H, rec.to_last_submit[1] / _H),
+        to_last_finish=(rec.to_last_finish[0] / _H, rec.to_last_finish[1] / _H),
     )
 
 

@@ -148,6 +148,7 @@ class Simulation:
                     spec = JobSpec(JobId(next_id), prog, *draft)
                     next_id += 1
                     engine.submit(Job(spec, programs[prog]))
+                    self.recorder.on_submit(t)
                     nxt = next(arrivals, None)
                     if nxt is not None:
                         push(heap, (nxt[0].submit_s, _ARRIVE, next(seq), nxt))

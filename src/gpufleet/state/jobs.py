@@ -20,7 +20,9 @@ class Job:
     """One job's runtime state. ``remaining_s`` is work left in seconds at reference speed
     on the job's GPU count; ``speed`` is the throughput of the GPU type it runs on.
     ``attained_gpu_s`` is the GPU-seconds it held in runs that ended (Tiresias's attained
-    service, lost work included); while it runs, add ``gpus * (now - start_s)``."""
+    service, lost work included); while it runs, add ``gpus * (now - start_s)``.
+    ``restoring_s`` is the wall seconds the current run spends restoring a checkpoint
+    before new work (``spec.restore_s`` when it resumed kept progress, else 0)."""
 
     __slots__ = (
         "attained_gpu_s",
@@ -35,6 +37,7 @@ class Job:
         "reason",
         "reason_since_s",
         "remaining_s",
+        "restoring_s",
         "spec",
         "speed",
         "start_s",
@@ -53,6 +56,7 @@ class Job:
         self.first_start_s = -1.0
         self.speed = 1.0
         self.remaining_s = spec.work_s
+        self.restoring_s = 0.0
         self.token = 0
         self.preemptions = 0
         self.lost_gpu_s = 0.0

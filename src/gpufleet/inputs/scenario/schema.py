@@ -220,6 +220,9 @@ class MilestoneIn(Strict):
 
 # --- bounds on what scales the engine's work (gpufleet.inputs.scenario.bounds; runs work) ------
 Hours = Annotated[float, Field(gt=0, le=bounds.MAX_HOURS)]
+# checkpoint/restart: hours a resumed job spends reloading its checkpoint before new work
+# (its GPUs held); 0, the default, keeps a scenario's jobs as they were
+RestoreHours = Annotated[float, Field(ge=0, le=bounds.MAX_HOURS)]
 JobGpus = Annotated[int, Field(gt=0, le=bounds.MAX_JOB_GPUS)]
 
 
@@ -290,6 +293,7 @@ class GeneratorIn(Strict):
     priority: int | None = None  # default: the program's priority
     preemptible: bool = True
     checkpoint_hours: Hours | None = None
+    restore_overhead_hours: RestoreHours = 0.0
     time_limit_hours: Hours | None = None
     name: str = ""
     topology: TopologyIn | None = None
@@ -307,6 +311,7 @@ class JobIn(Strict):
     priority: int | None = None  # default: the program's priority
     preemptible: bool = True
     checkpoint_hours: Hours | None = None
+    restore_overhead_hours: RestoreHours = 0.0
     time_limit_hours: Hours | None = None  # Slurm's --time; used by EASY backfill
     count: Annotated[int, Field(gt=0, le=bounds.MAX_JOB_COUNT)] = 1
     every_hours: NonNeg = 0.0

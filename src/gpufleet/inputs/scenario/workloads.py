@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -119,6 +119,7 @@ def build_workload(
                     name,
                     j.time_limit_hours * 3600 if j.time_limit_hours else None,
                     *_topology(j.topology),
+                    restore_s=j.restore_overhead_hours * 3600,
                 )
             )
     if drafts:
@@ -257,8 +258,7 @@ def _generator(
         dc, dw, lo, hi = tuple(d.choices or ()), tuple(d.weights or ()), d.min, d.max
     ck = g.checkpoint_hours * 3600 if g.checkpoint_hours else None
     required, preferred = _topology(g.topology)
-    cls = Generator if required is None and preferred is None else TopologyGenerator
-    return cls(
+    gen = Generator(
         g.jobs_per_day,
         gc,
         gw,
@@ -276,7 +276,14 @@ def _generator(
         ck,
         g.name,
         g.time_limit_hours * 3600 if g.time_limit_hours else None,
-        *(() if cls is Generator else (required, preferred)),
+        g.restore_overhead_hours * 3600,
+    )
+    if required is None and preferred is None:
+        return gen
+    return TopologyGenerator(
+        **{f.name: getattr(gen, f.name) for f in fields(Generator)},
+        topology_required=required,
+        topology_preferred=preferred,
     )
 
 

@@ -38,6 +38,7 @@ class Generator:
     checkpoint_s: float | None = None
     name: str = ""
     time_limit_s: float | None = None
+    restore_s: float = 0.0  # see JobSpec.restore_s
 
     def stream(self, seed: int) -> Iterator[JobDraft]:
         rng = np.random.default_rng(seed)
@@ -45,7 +46,7 @@ class Generator:
         t = self.start_s
         gp = _normalized(self.gpu_weights, len(self.gpu_choices))
         dp = _normalized(self.duration_weights, len(self.duration_choices))
-        limit = self.time_limit_s
+        limit, restore = self.time_limit_s, self.restore_s
         types, prio, pre, ckpt, name = (
             self.gpu_types,
             self.priority,
@@ -61,7 +62,9 @@ class Generator:
             for ts, g, h in zip(times.tolist(), gpus.tolist(), hours.tolist(), strict=True):
                 if ts >= self.end_s:
                     return
-                yield JobDraft(ts, g, h * 3600.0, types, prio, pre, ckpt, name, limit)
+                yield JobDraft(
+                    ts, g, h * 3600.0, types, prio, pre, ckpt, name, limit, restore_s=restore
+                )
             t = float(times[-1])
 
     def _durations(self, rng: np.random.Generator, dp: np.ndarray | None) -> np.ndarray:
