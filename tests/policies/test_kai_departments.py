@@ -23,7 +23,7 @@ from gpufleet.cli.main import main
 from gpufleet.errors import InputError, ScenarioError
 from gpufleet.inputs.scenario import load_scenario
 from gpufleet.policies.kai.departments import read_departments
-from gpufleet.policies.kai.fairshare import DepartmentQuota
+from gpufleet.policies.kai.fairshare import DepartmentQuota, QueueShare, divide_tree, parent_of
 from gpufleet.policies.kai.policy import KaiScheduler
 from gpufleet.sim.simulator import Simulation
 
@@ -220,3 +220,15 @@ def test_departments_need_the_entity_hierarchy(tmp_path: Path) -> None:
     (tmp_path / "d.yaml").write_text(OWN)
     with pytest.raises(InputError, match="needs hierarchy 'entity'"):
         KaiScheduler(hierarchy="flat", departments=str(tmp_path / "d.yaml"))
+
+
+def test_a_department_with_its_own_quota_keeps_its_highest_programs_priority() -> None:
+    # C 8; D1 = {a: priority 1}, D2 = {b: priority 0}; every queue deserves 0 and asks for 8;
+    # both departments set quota 0, weight 1. divideOverQuotaResource serves the priority-1
+    # bucket first: D1, alone in it, is offered 8 and takes all 8; D2 gets 0. (With the
+    # department at priority 0, as an own quota used to leave it, they would split 4 / 4.)
+    a = QueueShare("a", 0, Fraction(1), 1, None, 8, 0)
+    b = QueueShare("b", 0, Fraction(1), 0, None, 8, 1)
+    own = DepartmentQuota(0, Fraction(1))
+    got = divide_tree(8, [parent_of("D1", 0, [a], own), parent_of("D2", 0, [b], own, 1)])
+    assert got == {"D1": 8, "D2": 0, "a": 8, "b": 0}
