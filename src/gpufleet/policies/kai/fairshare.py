@@ -191,12 +191,14 @@ def parent_of(
     """A parent queue over ``children``. Its demand is always the children's sum (KAI adds a
     job's request to every queue on its path, ``updateQueuesResourceUsageForPendingJob``).
     Deserved, weight and limit are the department's own (``own``) when it has them; otherwise
-    they are summed from the children (no limit if any child has none) and its priority is
-    the highest child's."""
+    they are summed from the children (no limit if any child has none). Its priority is the
+    highest child's either way (KAI's parent queues have a priority of their own; gpufleet's
+    entities do not)."""
     demand = sum(c.demand for c in children)
     usage = sum((c.usage for c in children), Fraction(0))
+    top = max((c.priority for c in children), default=priority)
     if own is not None:
-        q = QueueShare(name, own.deserved, own.weight, priority, own.limit, demand, created, usage)
+        q = QueueShare(name, own.deserved, own.weight, top, own.limit, demand, created, usage)
         return ParentShare(q, tuple(children))
     limits = [c.limit for c in children]
     limit = None if any(x is None for x in limits) else sum(x for x in limits if x is not None)
@@ -204,7 +206,7 @@ def parent_of(
         name,
         sum(c.deserved for c in children),
         sum((c.weight for c in children), Fraction(0)),
-        max((c.priority for c in children), default=priority),
+        top,
         limit,
         demand,
         created,

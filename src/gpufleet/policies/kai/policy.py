@@ -47,17 +47,23 @@ cycles that schedule the cohort, at the rate seen at the previous such cycle.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
 from fractions import Fraction
 from typing import ClassVar
 
 from gpufleet.domain.reasons import Reason
+from gpufleet.errors import InputError
 from gpufleet.policies.base import BasePolicy, Decision
-from gpufleet.policies.kai.fairshare import DepartmentQuota
+from gpufleet.policies.kai.departments import check_names, read_departments
 from gpufleet.policies.kai.order import Rank, rank
-from gpufleet.policies.kai.queues import FairShares, KaiAdmission, cohort_capacity, fair_shares
+from gpufleet.policies.kai.queues import (
+    Departments,
+    FairShares,
+    KaiAdmission,
+    cohort_capacity,
+    fair_shares,
+)
 from gpufleet.policies.kai.reclaim import KaiReclaim
-from gpufleet.policies.options import FLAG, NON_NEGATIVE, Options, one_of
+from gpufleet.policies.options import FILE, FLAG, NON_NEGATIVE, Options, one_of
 from gpufleet.policies.placement import BestFit
 from gpufleet.state.jobs import Job, ProgramState
 from gpufleet.state.snapshot import Snapshot
@@ -100,6 +106,7 @@ class KaiScheduler(BasePolicy):
         "reclaim_multiplier": NON_NEGATIVE,
         "half_life_hours": NON_NEGATIVE,
         "k_value": NON_NEGATIVE,
+        "departments": FILE,
     }
 
     def __init__(
@@ -109,15 +116,17 @@ class KaiScheduler(BasePolicy):
         reclaim_multiplier: float = 1.0,
         half_life_hours: float = 0.0,
         k_value: float = 1.0,
-        departments: Mapping[str, Mapping[str, DepartmentQuota]] | None = None,
+        departments: str | Departments | None = None,
     ) -> None:
         self.kai_admission = KaiAdmission()
         self.flat = hierarchy == "flat"
         self.reclaimer = KaiReclaim(self.kai_admission, reclaim_multiplier, self.flat)
         super().__init__(self.kai_admission, BestFit(), self.reclaimer if reclaim else None)
-        # entity -> GPU type -> the department's own quota, limit and weight (Python API;
-        # an entity not named here sums its programs')
-        self.departments = departments
+        # entity -> GPU type -> the department's own quota, limit and weight (a file's path
+        # from a scenario, read now; a mapping from Python); an entity not named sums its
+        # programs'. Names are checked against the fleet at the first decision.
+        self.departments, self.departments_source = _departments(departments, hierarchy)
+        self._names_checked = False
         self.k_value = k_value
         self.usage = DecayedUsage(half_life_hours * 3600.0) if half_life_hours > 0 else None
         self.last_shares: dict[str, FairShares] = {}  # per cohort, for inspection and tests
@@ -132,6 +141,13 @@ class KaiScheduler(BasePolicy):
                 usage[p.index] = Fraction(self.usage.score(cohort, p))
         k = Fraction(self.k_value)
         return fair_shares(c, capacity, self.flat, usage, self.departments, k)
+
+    def decide(self, snap: Snapshot) -> Decision:
+        if not self._names_checked and self.departments:
+            entities, types = _fleet_names(snap)
+            check_names(self.departments, self.departments_source, entities, types)
+        self._names_checked = True
+        return super().decide(snap)
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
         """KAI's allocate action (``actions/allocate/allocate.go``): every pending job is
@@ -187,3 +203,26 @@ class KaiScheduler(BasePolicy):
             rank(alloc, g, fs.parent_node(name, t), 0, created),
             rank(p.usage.get(t, 0), g, fs.leaf_node(p, t), p.priority, p.index),
         )
+
+
+def _departments(given: str | Departments | None, hierarchy: str) -> tuple[Departments | None, str]:
+    """The departments and where they came from: a file's path ("" for none) or a mapping."""
+    if not given:
+        return None, ""
+    if hierarchy == "flat":
+        raise InputError(
+            "policy 'kai' option 'departments' needs hierarchy 'entity' (with 'flat' there "
+            "are no departments, one queue stands for the whole cohort)"
+        )
+    if isinstance(given, str):
+        return read_departments(given), given
+    return given, "(Python mapping)"
+
+
+def _fleet_names(snap: Snapshot) -> tuple[set[str], set[str]]:
+    """The entities and GPU types the policy can see at its first decision: those of every
+    cohort that has GPUs or a pending job."""
+    cohorts = set(snap.capacity.by_cohort_type) | {c.name for c in snap.dirty_cohorts()}
+    entities = {p.entity for c in cohorts for p in snap.cohort(c).programs}
+    types = {t for by_type in snap.capacity.by_cohort_type.values() for t in by_type}
+    return entities, types
