@@ -17,6 +17,7 @@ were; 1: a check failed (said, and the cluster restored all the same).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -157,22 +158,68 @@ def enact_records(store: Store, action: str) -> list[dict[str, object]]:
         return [json.loads(r.after) for r in s.scalars(q)]
 
 
-def sacct_by_hand(since: datetime, until: datetime) -> tuple[float, int]:
-    """From sacct itself: xai's jobs on tesla's gf-h100-1 in the window; GPU-hours =
-    sum of gres/gpu=N x (End - Start) / 3600 (each job wholly inside the window)."""
+TESLA_NODES = {"gf-h100-1": "memphis-h100", "gf-a100-1": "buffalo-a100"}  # the mapping's
+
+
+def _hosts(text: str) -> list[str]:
+    """Slurm's host list by hand: ``gf-h100-[1-2]`` -> gf-h100-1, gf-h100-2."""
+    out = []
+    for prefix, ranges, plain in re.findall(r"([^,\[]+)\[([^\]]+)\]|([^,\[\]]+)", text):
+        if plain:
+            out.append(plain)
+            continue
+        for part in ranges.split(","):
+            lo, _, hi = part.partition("-")
+            out += [f"{prefix}{i}" for i in range(int(lo), int(hi or lo) + 1)]
+    return out
+
+
+def sacct_by_hand(since: datetime, until: datetime) -> tuple[dict[str, float], int]:
+    """From sacct itself, independently of gpufleet's metering: every xai job on tesla's
+    nodes (gf-h100-1, gf-a100-1) overlapping [since, until), any run's; GPU-hours per
+    pool = sum of gres/gpu=N x (min(End, until) - max(Start, since)) / 3600, a job on
+    several nodes split evenly. A job still running has no End to bill exactly: refused."""
     fmt = "%Y-%m-%dT%H:%M:%S"  # sacct's -S/-E: the machine's local time (UTC here)
-    out = shown("env", "SLURM_TIME_FORMAT=%s", "sacct", "-X", "-P", "-n", "-A", "xai",
+    out = slurm("env", "SLURM_TIME_FORMAT=%s", "sacct", "-a", "-X", "-P", "-n", "-A", "xai",
                 "-S", since.strftime(fmt), "-E", until.strftime(fmt),
                 "--format=JobID,Start,End,AllocTRES,NodeList,State")  # fmt: skip
-    hours, jobs = 0.0, 0
+    lo, hi = int(since.timestamp()), int(until.timestamp())
+    hours: dict[str, float] = {}
+    jobs = 0
     for line in out.splitlines():
-        _job, start, end, tres, nodes, _state = line.split("|")
-        if nodes != "gf-h100-1" or not end.isdigit():
+        job, start, end, tres, nodes, state = line.split("|")
+        gpus = int(dict(t.split("=") for t in tres.split(",") if "=" in t).get("gres/gpu", 0))
+        hosts = _hosts(nodes) if gpus and start.isdigit() else []
+        mine = [h for h in hosts if h in TESLA_NODES]
+        if not mine:
             continue
-        gpus = int(dict(t.split("=") for t in tres.split(","))["gres/gpu"])
-        hours += gpus * (int(end) - int(start)) / 3600
-        jobs += 1
+        if not end.isdigit():
+            raise StepFailed(f"xai's job {job} on {nodes} is {state} with no End: not exact")
+        seconds = max(0, min(int(end), hi) - max(int(start), lo))
+        for host in mine:
+            pool = TESLA_NODES[host]
+            hours[pool] = hours.get(pool, 0.0) + gpus / len(hosts) * seconds / 3600
+        jobs += seconds > 0
     return hours, jobs
+
+
+def bill(store: Store, work: Path, name: str, window: list[str]) -> dict[str, float]:
+    """``gpufleet meter`` then ``gpufleet statement`` for the window: GPU-hours per pool."""
+    metered = json.loads(gpufleet("meter", "--config", str(CONFIG), *window, "--db", store.url,
+                                  "--json"))  # fmt: skip
+    unmapped = metered["unmapped"]
+    if unmapped:  # other runs' throwaway accounts, this month: not xai's, not tesla's nodes
+        say(f"  unmapped ({name}): {', '.join(unmapped)}")
+    check(not [u for u in unmapped if u == "account xai" or u.startswith("node ")],
+          "xai's account and every node mapped to a program and a pool")  # fmt: skip
+    out = work / f"statement-{name}.json"
+    gpufleet("statement", *window, "--from", "tesla", "--to", "xai", "--format", "json",
+             "-o", str(out), "--db", store.url)  # fmt: skip
+    lines = json.loads(out.read_text())["lines"]
+    for line in lines:
+        say(f"  statement ({name}): {line['pool']} {line['jobs']} job(s) {line['gpu_hours']} "
+            f"GPU-h, agreed ${line['agreed_usd']}, cost-plus ${line['cost_plus_usd']}")  # fmt: skip
+    return {line["pool"]: float(line["gpu_hours"]) for line in lines}
 
 
 def completed(job: int) -> Callable[[], bool | None]:
@@ -274,21 +321,25 @@ def story(store: Store, work: Path) -> None:
         wait_for(f"job {job} completed in sacct", completed(job), 90)
     time.sleep(1)
     until = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-    window = ["--since", since.isoformat(), "--until", until.isoformat()]
-    metered = json.loads(gpufleet("meter", "--config", str(CONFIG), *window, "--db", store.url,
-                                  "--json"))  # fmt: skip
-    check(metered["unmapped"] == [], "every sacct record mapped to a program and a pool")
-    out = work / "statement.json"
-    gpufleet("statement", *window, "--from", "tesla", "--to", "xai", "--format", "json",
-             "-o", str(out), "--db", store.url)  # fmt: skip
-    lines = json.loads(out.read_text())["lines"]
-    for line in lines:
-        say(f"  statement: {line['pool']} {line['jobs']} job(s) {line['gpu_hours']} GPU-h, "
-            f"agreed ${line['agreed_usd']}, cost-plus ${line['cost_plus_usd']}")  # fmt: skip
+    # the story's own window: its two jobs only
+    billed = bill(store, work, "window", ["--since", since.isoformat(), "--until",
+                                          until.isoformat()])  # fmt: skip
     hours, jobs_n = sacct_by_hand(since, until)
-    billed = sum(float(line["gpu_hours"]) for line in lines)
-    say(f"  by hand from sacct: {jobs_n} job(s), {hours:.4f} GPU-h")
-    check(jobs_n == 2 and abs(billed - round(hours, 4)) < 1e-9, "billed = sacct's GPU-hours")
+    say(f"  by hand from sacct, the window: {jobs_n} job(s), "
+        f"{sum(hours.values()):.4f} GPU-h")  # fmt: skip
+    check(jobs_n == 2 and billed == {p: round(h, 4) for p, h in hours.items()},
+          "the window: billed = sacct's GPU-hours")  # fmt: skip
+    # the calendar month: every run's xai jobs on tesla's nodes this month, not only ours
+    now = datetime.now(UTC)
+    first_day = datetime(now.year, now.month, 1, tzinfo=UTC)
+    next_first = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
+    billed = bill(store, work, "month", ["--period", f"{now:%Y-%m}"])
+    hours, jobs_n = sacct_by_hand(first_day, next_first)
+    for pool, h in sorted(hours.items()):
+        say(f"  by hand from sacct, {now:%Y-%m}: {pool} {h:.4f} GPU-h")
+    say(f"  by hand from sacct, {now:%Y-%m}: {jobs_n} job(s), {sum(hours.values()):.4f} GPU-h")
+    check(jobs_n >= 2 and billed == {p: round(h, 4) for p, h in hours.items() if h},
+          f"{now:%Y-%m}: billed = sacct's GPU-hours, pool by pool")  # fmt: skip
 
     with store.read() as s:
         check(verify(s).ok, "the audit chain verifies")

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -45,11 +46,21 @@ def test_the_story_command_runs_every_step_and_leaves_the_cluster_as_it_found_it
     assert "ok: gpufleet status no longer shows it" in out
     assert "was cut short: partly: changes 1 applied" in out
     assert "ok: finished forward: the new state (the lease reverted: tesla 12, xai 4)" in out
-    # the statement's line and the hand sum from sacct: 4 x 40 s + 4 x 15 s at least
-    billed = re.search(r"statement: memphis-h100 2 job\(s\) ([\d.]+) GPU-h", out)
-    by_hand = re.search(r"by hand from sacct: 2 job\(s\), ([\d.]+) GPU-h", out)
+    # the story's window: the statement's line and the hand sum from sacct, its 2 jobs,
+    # 4 x 40 s + 4 x 15 s at least
+    billed = re.search(r"statement \(window\): memphis-h100 2 job\(s\) ([\d.]+) GPU-h", out)
+    by_hand = re.search(r"by hand from sacct, the window: 2 job\(s\), ([\d.]+) GPU-h", out)
     assert billed and by_hand and float(billed.group(1)) == float(by_hand.group(1))
     assert float(by_hand.group(1)) >= round((4 * 40 + 4 * 15) / 3600, 4)
+    # the calendar month: every xai job on tesla's nodes this month (other runs' too), the
+    # statement's line of each pool equal to sacct's, summed by hand in the story
+    month = f"{datetime.now(UTC):%Y-%m}"
+    assert f"ok: {month}: billed = sacct's GPU-hours, pool by pool" in out
+    found = re.findall(r"statement \(month\): (\S+) \d+ job\(s\) ([\d.]+) GPU-h", out)
+    lines = {pool: float(h) for pool, h in found}
+    found = re.findall(rf"by hand from sacct, {month}: (\S+) ([\d.]+) GPU-h", out)
+    hand = {pool: float(h) for pool, h in found if float(h)}
+    assert lines == hand and lines["memphis-h100"] >= float(by_hand.group(1))
     assert "the cluster restored as it was: yes" in out
     seconds = int(re.findall(r"story done in (\d+) s", out)[-1])
     assert seconds < 180
