@@ -28,7 +28,7 @@ from gpufleet.live.enact.slurm_apply import Outcome, SubprocessExecutor
 from tests.live.devcluster import DevCluster, wait_for
 from tests.live.enact.lease import lend
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.slow]  # .ci/run runs them: -m slow tests/live
 ROOT = Path(__file__).parents[3]
 
 

@@ -35,7 +35,7 @@ from tests.live.devcluster import DevCluster
 from tests.live.enact.killer import MAPPING
 from tests.live.enact.lease import lend
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.slow]  # .ci/run runs them: -m slow tests/live
 ROOT = Path(__file__).parents[3]
 
 

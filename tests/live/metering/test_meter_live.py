@@ -21,7 +21,7 @@ from tests.live.devcluster import DevCluster, wait_for
 from tests.live.enact.lease import lend
 from tests.live.enact.test_enact_live import _apply
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.slow]  # .ci/run runs them: -m slow tests/live
 CONFIG = Path(__file__).parents[3] / "tests/live/register/live.yaml"
 
 
