@@ -7,36 +7,26 @@ job that does not fit the nodes ends the partition's pass)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 
-from gpufleet.domain.org import Quota
 from gpufleet.domain.reasons import Reason
-from gpufleet.policies.base import BasePolicy
 from gpufleet.policies.slurm import (
     AssocLimits,
-    SlurmBackfill,
-    SlurmBackfillEasy,
-    SlurmMultifactor,
     SlurmSetup,
 )
 from gpufleet.state.jobs import JobState
 from tests.support.builders import A100, H100
-from tests.support.slurm_harness import SlurmHarness
+from tests.support.slurm_harness import (
+    SLURM_POLICIES,
+    SLURM_POLICY_IDS,
+    TWO_ACCOUNTS,
+    Make,
+    SlurmHarness,
+)
 
-Make = Callable[[SlurmSetup], BasePolicy]
-POLICIES: list[Make] = [
-    lambda s: SlurmMultifactor(setup=s),
-    lambda s: SlurmBackfill(setup=s),
-    lambda s: SlurmBackfillEasy(setup=s),
-]
-IDS = ["multifactor", "backfill", "backfill-easy"]
-PROGRAMS = {
-    "xai": ("xai-co", 60.0, {H100: Quota(1000)}),
-    "tesla": ("tesla-co", 40.0, {H100: Quota(1000)}),
-}
+POLICIES, IDS, PROGRAMS = SLURM_POLICIES, SLURM_POLICY_IDS, TWO_ACCOUNTS
 # Job priority from QOS only (JobSpec.priority), so the order is the one written below.
 QOS_ONLY = SlurmSetup(weight_qos=1000.0)
 

@@ -17,37 +17,27 @@ cycle at 0, priorities from QOS weight only (``priority``, written highest first
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import pytest
 
-from gpufleet.domain.org import Quota
 from gpufleet.domain.reasons import Reason
-from gpufleet.policies.base import BasePolicy
 from gpufleet.policies.slurm import (
     AssocLimits,
     QosLimits,
-    SlurmBackfill,
-    SlurmBackfillEasy,
-    SlurmMultifactor,
     SlurmSetup,
 )
 from gpufleet.state.jobs import Job, JobState
 from tests.support.builders import H100
-from tests.support.slurm_harness import SlurmHarness
+from tests.support.slurm_harness import (
+    SLURM_POLICIES,
+    SLURM_POLICY_IDS,
+    TWO_ACCOUNTS,
+    Make,
+    SlurmHarness,
+)
 
-Make = Callable[[SlurmSetup], BasePolicy]
-POLICIES: list[Make] = [
-    lambda s: SlurmMultifactor(setup=s),
-    lambda s: SlurmBackfill(setup=s),
-    lambda s: SlurmBackfillEasy(setup=s),
-]
-IDS = ["multifactor", "backfill", "backfill-easy"]
-PROGRAMS: dict[str, tuple[str, float, dict[str, Quota]]] = {
-    "xai": ("xai-co", 60.0, {H100: Quota(1000)}),
-    "tesla": ("tesla-co", 40.0, {H100: Quota(1000)}),
-}
+POLICIES, IDS, PROGRAMS = SLURM_POLICIES, SLURM_POLICY_IDS, TWO_ACCOUNTS
 QOS_ONLY = SlurmSetup(weight_qos=1000.0)
 
 

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 from gpufleet.domain.ids import GpuTypeName, JobId, ProgramId
 from gpufleet.domain.jobs import JobSpec
 from gpufleet.domain.org import Quota
 from gpufleet.policies.base import BasePolicy
+from gpufleet.policies.slurm import SlurmBackfill, SlurmBackfillEasy, SlurmMultifactor, SlurmSetup
 from gpufleet.state.jobs import Job
 from tests.support.builders import H100, Harness
+
+# The three Slurm policies the table tests run each case under, and the two-account
+# programs they share (xai 60 shares, tesla 40; quotas far above any case's GPUs).
+Make = Callable[[SlurmSetup], BasePolicy]
+SLURM_POLICIES: list[Make] = [
+    lambda s: SlurmMultifactor(setup=s),
+    lambda s: SlurmBackfill(setup=s),
+    lambda s: SlurmBackfillEasy(setup=s),
+]
+SLURM_POLICY_IDS = ["multifactor", "backfill", "backfill-easy"]
+TWO_ACCOUNTS: dict[str, tuple[str, float, dict[str, Quota]]] = {
+    "xai": ("xai-co", 60.0, {H100: Quota(1000)}),
+    "tesla": ("tesla-co", 40.0, {H100: Quota(1000)}),
+}
 
 
 class SlurmHarness:
