@@ -165,10 +165,11 @@ ROWS: list[Row] = [
     r("GET", "/api/openapi.json", ALL),
     r("GET", "/api/docs", ALL),
     r("GET", "/api/docs/oauth2-redirect", ALL),
-    # probes and the Prometheus scrape: no token, counts only (service/routes/ops.py)
+    # probes: no token, a status only; the scrape: its secret or a fleet-admin token
+    # (service/routes/ops.py)
     r("GET", "/healthz", ALL),
     r("GET", "/readyz", ALL),
-    r("GET", "/metrics", ALL),
+    r("GET", "/metrics", fleet_only(200)),
     r("GET", "/", ALL),  # the dashboard's page: it asks for a token itself
     r("GET", "/static/{path:path}", ALL, path="index.html"),
     *register_rows(),

@@ -11,18 +11,37 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from gpufleet.cli.main import main
+from gpufleet.cli.serve import scrape_secret
 from gpufleet.errors import InputError
 from gpufleet.governance.store import audit
 from gpufleet.governance.store.db import Store
 from gpufleet.governance.store.migrate import config, head
+from gpufleet.governance.store.models import AccessRole
 from gpufleet.service.apidocs import swagger_ui_dir
 from gpufleet.service.app import create_app
 from gpufleet.service.metrics import BUCKETS_S, RequestMetrics, escape, number
-from tests.support.api import API, TestClient, article_register, client
+from tests.support.api import (
+    API,
+    TestClient,
+    admin_token,
+    article_register,
+    bearer,
+    client,
+    make_token,
+)
 
 pytest_plugins = ["tests.support.stores"]
 
 TYPE = "text/plain; version=0.0.4; charset=utf-8"
+SECRET = "s3cret-scrape-0123456789abcdef"  # what `serve --metrics-token-file` would read
+
+
+def scraping(store: Store) -> TestClient:
+    """A client of an app with a scrape secret, sending it as Prometheus would."""
+    app = create_app(store, run_worker=False, metrics_secret=SECRET)
+    c = TestClient(app, raise_server_exceptions=False)
+    c.headers.update(bearer(SECRET))
+    return c
 
 
 def _samples(body: str) -> dict[str, str]:
@@ -83,8 +102,12 @@ def test_readyz_is_503_when_the_sqlite_file_cannot_be_opened(tmp_path: Path) -> 
     r = c.get("/readyz")
     assert r.status_code == 503
     checks = r.json()["checks"]
-    assert checks["database"]["ok"] is False
-    assert checks["database"]["detail"].startswith("unreachable: ")
+    # no driver message in the unauthenticated answer: it would name the file's path
+    assert checks["database"] == {
+        "ok": False,
+        "detail": "unreachable (the server's log says why)",
+    }
+    assert str(tmp_path) not in r.text
     assert checks["migrations"] == {
         "ok": False,
         "detail": "not checked: the database is unreachable",
@@ -94,11 +117,11 @@ def test_readyz_is_503_when_the_sqlite_file_cannot_be_opened(tmp_path: Path) -> 
 
 # --- /metrics -------------------------------------------------------------------------------
 def test_metrics_count_requests_by_route_template_method_and_status(store: Store) -> None:
-    c = client(store)
+    c = scraping(store)
     for _ in range(2):
         assert c.get("/healthz").status_code == 200
     assert c.get(f"{API}/health").status_code == 200
-    assert c.get(f"{API}/runs/7").status_code == 401  # no token
+    assert c.get(f"{API}/runs/7").status_code == 401  # the scrape secret is no API token
     assert c.post("/healthz").status_code == 405
     r = c.get("/metrics")
     assert (r.status_code, r.headers["content-type"]) == (200, TYPE)
@@ -115,7 +138,7 @@ def test_metrics_count_requests_by_route_template_method_and_status(store: Store
 
 
 def test_made_up_paths_and_methods_add_no_labels(store: Store) -> None:
-    c = client(store)
+    c = scraping(store)
     for i in range(40):
         c.get(f"/no/such/path/{i}")
     c.request("PROPFIND", "/healthz")
@@ -127,7 +150,7 @@ def test_made_up_paths_and_methods_add_no_labels(store: Store) -> None:
 
 
 def test_the_latency_histogram_is_cumulative_and_ends_at_its_count(store: Store) -> None:
-    c = client(store)
+    c = scraping(store)
     for _ in range(3):
         c.get("/healthz")
     s = _samples(c.get("/metrics").text)
@@ -144,7 +167,7 @@ def test_the_run_queue_and_the_audit_head_are_read_from_the_store(store: Store) 
     with store.read() as s:
         seq, _ = audit.head_of(s)
     assert seq > 0
-    got = _samples(client(store).get("/metrics").text)
+    got = _samples(scraping(store).get("/metrics").text)
     assert got['gpufleet_run_queue_length{status="queued"}'] == "1"
     assert got['gpufleet_run_queue_length{status="running"}'] == "0"
     assert got["gpufleet_audit_head_seq"] == str(seq)
@@ -182,7 +205,7 @@ def test_label_values_escape_backslash_quote_and_newline() -> None:
 
 
 def test_every_metric_has_help_and_type_lines(store: Store) -> None:
-    body = client(store).get("/metrics").text
+    body = scraping(store).get("/metrics").text
     names = set(re.findall(r"^# TYPE (\S+) (counter|gauge|histogram)$", body, re.M))
     assert {n for n, _ in names} == {
         "gpufleet_http_requests_total",
@@ -192,6 +215,78 @@ def test_every_metric_has_help_and_type_lines(store: Store) -> None:
     }
     for n, _ in names:
         assert f"# HELP {n} " in body
+
+
+# --- who may scrape /metrics -----------------------------------------------------------------
+def test_metrics_without_a_token_is_401_saying_how_to_scrape(store: Store) -> None:
+    for c in (client(store), scraping(store)):
+        c.headers.pop("Authorization", None)
+        r = c.get("/metrics")
+        assert r.status_code == 401
+        assert "--metrics-token-file" in r.text
+        assert "gpufleet_audit_head_seq" not in r.text
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        SECRET[:-1],  # one character short
+        SECRET + "x",  # one too many
+        SECRET.upper(),
+        "gf_not-a-token",
+    ],
+)
+def test_a_wrong_scrape_secret_is_401(store: Store, sent: str) -> None:
+    c = scraping(store)
+    r = c.get("/metrics", headers=bearer(sent))
+    assert r.status_code == 401
+    assert "gpufleet_" not in r.text
+
+
+def test_without_a_configured_secret_no_guess_opens_metrics(store: Store) -> None:
+    # an app without a secret: an empty or made-up bearer is never taken for it
+    c = client(store)
+    for sent in ("", "None", SECRET):
+        assert c.get("/metrics", headers={"Authorization": f"Bearer {sent}"}).status_code in (
+            401,
+            403,
+        )
+
+
+def test_api_tokens_other_than_fleet_admin_may_not_scrape(store: Store) -> None:
+    article_register(store)
+    c = client(store)
+    viewer = make_token(store, AccessRole.VIEWER, entity="tesla", name="v")
+    r = c.get("/metrics", headers=bearer(viewer))
+    assert r.status_code == 403
+    assert "fleet-admin" in r.text
+    r = c.get("/metrics", headers=bearer(admin_token(store)))
+    assert (r.status_code, r.headers["content-type"]) == (200, TYPE)
+    assert "gpufleet_audit_head_seq" in r.text
+
+
+def test_the_scrape_secret_file_is_checked_before_serving(tmp_path: Path) -> None:
+    good = tmp_path / "good"
+    good.write_text(SECRET + "\n")
+    assert scrape_secret(str(good)) == SECRET  # one line, the newline stripped
+    assert scrape_secret(None) is None
+    for name, body in (("short", "abc123"), ("two-lines", f"{SECRET}\n{SECRET}"), ("empty", "")):
+        f = tmp_path / name
+        f.write_text(body)
+        with pytest.raises(InputError, match="at least 16 characters"):
+            scrape_secret(str(f))
+    with pytest.raises(InputError, match="cannot be read"):
+        scrape_secret(str(tmp_path / "absent"))
+
+
+def test_serve_with_an_unreadable_secret_file_exits_2_before_opening_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "g.db"
+    code = main(["serve", "--db", f"sqlite:///{db}", "--metrics-token-file", str(tmp_path / "x")])
+    assert code == 2
+    assert "--metrics-token-file" in capsys.readouterr().err
+    assert not db.exists()
 
 
 # --- /api/docs without a CDN ------------------------------------------------------------------

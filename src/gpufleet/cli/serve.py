@@ -31,6 +31,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args.anchor_file, args.signing_key, args.public_key, args.checkpoint_every
     )
     limits = _run_limits(args)
+    metrics_secret = scrape_secret(args.metrics_token_file)
     with open_store(args) as store:
         poller: LivePoller | None = None
         if args.live_config:
@@ -41,6 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             anchors=anchors,
             live_poller=poller,
             swagger_ui_dir=docs_assets,
+            metrics_secret=metrics_secret,
             **limits,
         )
         print(
@@ -48,6 +50,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
         return ExitCode.OK
+
+
+MIN_SECRET = 16
+"""Characters a scrape secret has at least: a short one could be guessed by asking."""
+
+
+def scrape_secret(path: str | None) -> str | None:
+    """The secret of ``--metrics-token-file FILE`` (its one line, stripped), which
+    Prometheus sends as a bearer token to read /metrics; exit 2 for a file that cannot be
+    read, or holds a secret that is too short or spans several lines."""
+    if path is None:
+        return None
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"--metrics-token-file {path}: cannot be read ({e})") from e
+    if len(text) < MIN_SECRET or any(c.isspace() for c in text):
+        raise InputError(
+            f"--metrics-token-file {path}: expected one line of at least {MIN_SECRET} "
+            "characters with no spaces (e.g. `openssl rand -hex 32 > FILE`)"
+        )
+    return text
 
 
 def _live_poller(store: Store, config: Path) -> LivePoller:
@@ -160,6 +184,13 @@ def add_commands(sub: Any) -> None:
         "--live-config",
         metavar="FILE",
         help="observe the live sources this file names every `every` of it (docs/live.md)",
+    )
+    sv.add_argument(
+        "--metrics-token-file",
+        metavar="FILE",
+        help="a file holding the secret Prometheus sends to read /metrics "
+        "(authorization: {credentials_file: FILE}); without it only a fleet-admin "
+        "token may read /metrics",
     )
     sv.add_argument(
         "--swagger-ui-dir",

@@ -105,6 +105,7 @@ def create_app(
     rate_limit: RateLimit = DEFAULT_RATE,
     live_poller: LivePoller | None = None,
     swagger_ui_dir: Path | None = None,
+    metrics_secret: str | None = None,
 ) -> FastAPI:
     """The service over ``store`` (whose schema is upgraded already); with ``anchors``,
     ``GET /audit/verify`` checks the signed checkpoints too, and with a signing key and a
@@ -114,7 +115,9 @@ def create_app(
     (``gpufleet serve --live-config FILE``): started and stopped with the app, and asked
     by ``POST /api/v1/live/observe`` (:mod:`gpufleet.service.live_worker`). With
     ``swagger_ui_dir`` (checked by :func:`gpufleet.service.apidocs.swagger_ui_dir`),
-    ``/api/docs`` is Swagger UI from that folder, else a plain reference page."""
+    ``/api/docs`` is Swagger UI from that folder, else a plain reference page. With
+    ``metrics_secret`` (``serve --metrics-token-file``), a scraper that sends it as a
+    bearer token reads ``/metrics``; a fleet-admin token always may."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -155,6 +158,7 @@ def create_app(
     app.state.runs_per_entity = runs_per_entity
     app.state.live_poller = live_poller
     app.state.metrics = RequestMetrics()
+    app.state.metrics_secret = metrics_secret
     errors.install(app)
     app.add_middleware(RateLimitMiddleware, limit=rate_limit)
     # outermost: it sees the rate limit's 429s too

@@ -18,7 +18,7 @@ from gpufleet.errors import InternalError, UnauthorizedError
 from gpufleet.governance.auth.tokens import Principal, record_use, resolve
 from gpufleet.governance.store.db import Store
 
-_bearer = HTTPBearer(
+bearer = HTTPBearer(
     auto_error=False,
     scheme_name="token",
     description="An API token: `Authorization: Bearer gf_...` "
@@ -35,7 +35,7 @@ def get_store(request: Request) -> Store:
 
 def get_principal(
     request: Request,
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     if creds is None and request.headers.get("authorization"):
         raise UnauthorizedError(
