@@ -16,11 +16,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TypeVar
 
+from gpufleet.live.enact.restore import ClusterState, take
+from gpufleet.live.enact.restore import restore as restore_cluster
+
 ROOT = Path(__file__).resolve().parents[2]
 STATE = Path(os.environ.get("GPUFLEET_DEVCLUSTER_STATE", "/tmp/gpufleet-devcluster"))
 ENV = {"SLURM_CONF": str(STATE / "etc/slurm.conf")}
 MAPPING = ROOT / "tests/live/samples/mapping/devcluster.yaml"
-ASSOC = ("sacctmgr", "-P", "-n", "show", "assoc", "format=Account,User,ParentName,Share,GrpTRES")
 JOB_NAME = "story-xai"
 T = TypeVar("T")
 
@@ -123,47 +125,16 @@ def caps() -> dict[str, str]:
     return dict(line.split("|") for line in out.splitlines())
 
 
-def snapshot() -> tuple[str, str]:
-    return slurm(*ASSOC), slurm("scontrol", "-o", "show", "reservation")
+def snapshot() -> ClusterState:
+    return take(slurm)
 
 
-def _accounts(text: str) -> dict[str, tuple[str, str, dict[str, str]]]:
-    out = {}
-    for line in text.splitlines():
-        account, user, parent, share, tres = line.split("|")
-        if not user:
-            gpu = dict(t.split("=") for t in tres.split(",") if t.startswith("gres/gpu"))
-            out[account] = (parent, share, gpu)
-    return out
-
-
-def restore(before: tuple[str, str]) -> bool:
-    """Cancel the story's jobs; put back each account's parent, shares and GPU caps (one
-    attribute a command: sacctmgr refuses a command that changes nothing); delete added
-    accounts and gpufleet's reservations. True when the snapshot is equal again."""
+def restore(before: ClusterState) -> bool:
+    """Cancel the story's jobs, then put the accounts and reservations back
+    (:func:`gpufleet.live.enact.restore.restore`). True when equal to ``before`` again."""
     subprocess.run(["scancel", f"--name={JOB_NAME}", "--full"], env={**os.environ, **ENV},
                    capture_output=True, check=False)  # fmt: skip
-    was, now = _accounts(before[0]), _accounts(slurm(*ASSOC))
-    for account in now.keys() - was.keys():
-        slurm("sacctmgr", "-i", "delete", "account", "where", f"name={account}")
-    for account, (parent, share, gpu) in was.items():
-        held = now.get(account)
-        if account == "root" or held is None or held == (parent, share, gpu):
-            continue
-        where = ("sacctmgr", "-i", "modify", "account", "where", f"name={account}",
-                 "cluster=gfdev", "set")  # fmt: skip
-        if held[0] != parent:
-            slurm(*where, f"parent={parent}")
-        if held[1] != share:
-            slurm(*where, f"fairshare={share}")
-        for tres in sorted(gpu.keys() | held[2].keys()):
-            if gpu.get(tres) != held[2].get(tres):
-                slurm(*where, f"GrpTRES={tres}={gpu.get(tres, -1)}")
-    for line in slurm("scontrol", "-o", "show", "reservation").splitlines():
-        name = line.split()[0].removeprefix("ReservationName=")
-        if name.startswith("gpufleet-"):
-            slurm("scontrol", "delete", f"ReservationName={name}")
-    return snapshot() == before
+    return restore_cluster(slurm, before, "gfdev")
 
 
 def sbatch(seconds: int) -> int:
