@@ -149,7 +149,7 @@ def test_fifo_fills_v100_then_p100_then_k80() -> None:
 
 
 def test_unknown_policy_lists_valid_names() -> None:
-    with pytest.raises(UnknownNameError, match="fifo, max-min"):
+    with pytest.raises(UnknownNameError, match="fifo, fifo-gavel, max-min"):
         make_policy("las")
 
 

@@ -32,7 +32,9 @@ def test_a_lab_registry_builds_by_name_and_keeps_definition_order() -> None:
 def test_an_unknown_lab_policy_names_the_kind_and_the_valid_names() -> None:
     with pytest.raises(UnknownNameError, match=r"unknown FGD lab policy 'Tetris'.*BestFit, DotP"):
         FGD_POLICIES.builder("Tetris")
-    with pytest.raises(UnknownNameError, match=r"unknown Gavel lab policy 'las'; .*fifo, max-min"):
+    with pytest.raises(
+        UnknownNameError, match=r"unknown Gavel lab policy 'las'; .*fifo, fifo-gavel, max-min"
+    ):
         GAVEL_POLICIES.builder("las")
 
 

@@ -11,13 +11,25 @@ jobs into time fractions ``X[j, t]`` and never changes state itself.
   the order V100, P100, K80, which is what Gavel's code gives in effect (the README of the
   peer workload: "the last one in the alphabetically sorted list of types that still have
   free GPUs"). Gavel's quirk of pinning surplus jobs to a full V100 is not copied.
+* ``fifo-gavel`` -- Gavel's ``FIFOPolicy`` (mode ``base``) as its code runs it
+  (``scheduler/policies/fifo.py``, ``get_allocation``), quirk included, for the
+  Gavel-faithful comparison (:data:`~gpufleet.labs.gavel.fluid.GAVEL_TIMING`): jobs keep the
+  type they were given across calls; a finished job's type goes to the head of the queue
+  first; then queued jobs in id order each take the type last in the alphabetically sorted
+  list of types with free GPUs, while a seeded ``random.Random`` index (seed 0, the driver's
+  ``--seed``) decides which list entry is dropped when a type fills, so once it drops
+  another type than the full one, every further job of that call is pinned to the full
+  type. A type holding more jobs than GPUs is time-shared among them (the fluid limit of
+  Gavel's rounds, whose priority, allocation over share received, evens out their shares),
+  also between two recomputes as its jobs finish (:meth:`GavelFifo.between`).
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -35,12 +47,20 @@ class ActiveView:
     x_prev: FloatArray  # per active job x GPU type; zero rows for jobs not yet placed
     class_thr_steps_per_s: FloatArray  # job classes x GPU types
     gpus_per_type: FloatArray
+    job_id: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 class AllocationPolicy(Protocol):
     """One method: the time fractions of the active jobs."""
 
     def allocate(self, view: ActiveView) -> FloatArray: ...
+
+
+@runtime_checkable
+class SharesBetweenRecomputes(Protocol):
+    """A policy whose fractions change as jobs leave, without a recompute."""
+
+    def between(self, view: ActiveView) -> FloatArray: ...
 
 
 class MaxMinFairness:
@@ -97,6 +117,67 @@ class Fifo:
         return x
 
 
+#: Gavel's worker type names for our type columns (workload.GPU_TYPES' order)
+GAVEL_TYPE_NAMES = ("v100", "p100", "k80")
+
+
+class GavelFifo:
+    """Gavel's ``FIFOPolicy`` in mode ``base``, as its code behaves (module docstring)."""
+
+    def __init__(self, seed: int = 0, type_names: tuple[str, ...] = GAVEL_TYPE_NAMES) -> None:
+        self.rng = random.Random(seed)
+        self.names = type_names
+        self.assigned: dict[int, int] = {}  # job id -> type column (Gavel's _allocation)
+
+    def allocate(self, view: ActiveView) -> FloatArray:
+        ids = [int(j) for j in view.job_id]
+        if len(ids) != view.job_class.size:
+            raise ValueError("fifo-gavel needs the view's job ids")
+        thr = view.class_thr_steps_per_s[view.job_class]
+        row = {j: i for i, j in enumerate(ids)}
+        free = [round(float(c)) for c in view.gpus_per_type]
+        queue = sorted(j for j in ids if j not in self.assigned)
+        # jobs that finished hand their type to the head of the queue; the others hold it
+        for job in sorted(self.assigned):
+            t = self.assigned[job]
+            if job not in row:
+                if queue and free[t] >= 1 and thr[row[queue[0]], t] > 0:
+                    self.assigned[queue.pop(0)] = t
+                    free[t] -= 1
+                del self.assigned[job]
+            else:
+                free[t] -= 1
+        types = sorted((t for t in range(len(free)) if free[t] > 0), key=self.names.__getitem__)
+        while queue and types:
+            job = queue.pop(0)
+            fits = [i for i, t in enumerate(types) if free[t] >= 1]
+            if not fits:
+                break
+            pick = self.rng.randrange(len(fits))
+            t = types[-1]  # Gavel's loop variable after its scan: the list's last type
+            if thr[row[job], t] > 0:
+                self.assigned[job] = t
+                free[t] -= 1
+                if free[t] == 0:
+                    types.pop(fits[pick])
+        return self._shares(ids, view.gpus_per_type)
+
+    def between(self, view: ActiveView) -> FloatArray:
+        """Between two recomputes: the same types, time-shared among the jobs still there."""
+        return self._shares([int(j) for j in view.job_id], view.gpus_per_type)
+
+    def _shares(self, ids: list[int], cap: FloatArray) -> FloatArray:
+        x = np.zeros((len(ids), cap.size))
+        for i, job in enumerate(ids):
+            t = self.assigned.get(job)
+            if t is not None:
+                x[i, t] = 1.0
+        held = x.sum(axis=0)
+        over = held > cap
+        x[:, over] *= cap[over] / held[over]
+        return x
+
+
 GAVEL_POLICIES: LabPolicies[Callable[[], AllocationPolicy]] = LabPolicies("Gavel lab policy")
 GAVEL_POLICIES.define(
     "max-min",
@@ -106,6 +187,12 @@ GAVEL_POLICIES.define(
 )
 GAVEL_POLICIES.define(
     "fifo", "first in, first out on the first free GPU type (heterogeneity-agnostic)", Fifo
+)
+GAVEL_POLICIES.define(
+    "fifo-gavel",
+    "Gavel's own FIFO code path (base mode, seed 0), its V100 over-assignment included; "
+    "compare with GAVEL_TIMING",
+    GavelFifo,
 )
 
 
