@@ -1,7 +1,7 @@
 """Gavel's continuous-single workload (36 V100 + 36 P100 + 36 K80, jobs 4,000-4,999
 measured): our fluid max-min and FIFO against Gavel's own results, wall and CPU times
 (median of 3, each end to end: read the workload, simulate, compare), and an LP micro-bench
-(2,000 active jobs x 3 types, median of 5). Writes bench/gavel_results.json.
+(2,000 active jobs x 3 types, median of 21, with the slowest beside it). Writes bench/gavel_results.json.
 
     OPENBLAS_NUM_THREADS=1 python bench/gavel.py [--repeats N]
 
@@ -48,7 +48,10 @@ TARGET_WALL_S = 2.0
 TARGET_LP_S = 0.06  # one stage-1 IPM solve, 2,000 active jobs on 3 GPU types
 
 
-def lp_micro_bench(n_jobs: int = 2000, repeats: int = 5) -> dict[str, float]:
+def lp_micro_bench(n_jobs: int = 2000, repeats: int = 21) -> dict[str, float]:
+    """Median of ``repeats`` solves per variant (21: under load one run in three was seen
+    above the target while the machine's quiet runs were well under it; the median of
+    many is what the target is judged on, the slowest is reported beside it)."""
     rng = np.random.default_rng(0)
     a = rng.uniform(0.1, 3.0, (n_jobs, 3))
     cap = np.array([36.0, 36.0, 36.0])
@@ -60,8 +63,9 @@ def lp_micro_bench(n_jobs: int = 2000, repeats: int = 5) -> dict[str, float]:
                 t0 = time.perf_counter()
                 solve_max_min(a, cap, fill=fill, method=method)
                 times.append(time.perf_counter() - t0)
-            key = f"{method}_{'two_stage' if fill else 'stage1'}_median_s"
-            out[key] = statistics.median(times)
+            key = f"{method}_{'two_stage' if fill else 'stage1'}"
+            out[f"{key}_median_s"] = statistics.median(times)
+            out[f"{key}_max_s"] = max(times)
     return out
 
 
@@ -138,8 +142,9 @@ def results_md(results: dict[str, Any], load: tuple[float, float]) -> list[str]:
         f"{spread(fid['fifo_gavel_self_r'])}.",
         f"- Target max-min under {TARGET_WALL_S:.0f} s end to end: {mm['ours_wall_s']:.2f} s, "
         f"met: {met} ({mm['allocations']:,.0f} LP solves).",
-        f"- LP micro-bench, {lp['n_jobs']:,.0f} active jobs x 3 types, median of 5: "
-        f"IPM stage 1 {lp['ipm_stage1_median_s']:.4f} s (target under {TARGET_LP_S} s, "
+        f"- LP micro-bench, {lp['n_jobs']:,.0f} active jobs x 3 types, median of 21 "
+        f"(slowest in brackets): IPM stage 1 {lp['ipm_stage1_median_s']:.4f} s "
+        f"({lp['ipm_stage1_max_s']:.4f}; target under {TARGET_LP_S} s, "
         f"met: {lp_met}); IPM two-stage {lp['ipm_two_stage_median_s']:.4f} s; simplex "
         f"stage 1 {lp['simplex_stage1_median_s']:.4f} s, two-stage "
         f"{lp['simplex_two_stage_median_s']:.4f} s.",
