@@ -1,7 +1,8 @@
 """Gavel's continuous-single workload (36 V100 + 36 P100 + 36 K80, jobs 4,000-4,999
 measured): our fluid max-min and FIFO against Gavel's own results, wall and CPU times
-(median of 3, each end to end: read the workload, simulate, compare), and an LP micro-bench
-(2,000 active jobs x 3 types, median of 21, with the slowest beside it). Writes bench/gavel_results.json.
+(median of 3, each end to end: read the workload, simulate, compare), Gavel's timing and
+FIFO code path over 5 seeds (fidelity), and an LP micro-bench (2,000 active jobs x 3
+types, median of 21, with the slowest beside it). Writes bench/gavel_results.json.
 
     OPENBLAS_NUM_THREADS=1 python bench/gavel.py [--repeats N]
 
