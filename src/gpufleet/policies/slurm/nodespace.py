@@ -3,9 +3,12 @@
 Source: src/plugins/sched/backfill/backfill.c (slurm-22-05-9-1): ``_attempt_backfill``
 builds a table of intervals, each with the nodes free through it, from the running jobs'
 expected ends; each job it examines either starts now or gets a reservation added to the
-table (``_add_reservation``), so later jobs are planned around it. Times are rounded down
-to ``bf_resolution`` (``end_time = (end_time / backfill_resolution) *
-backfill_resolution``).
+table (``_add_reservation``), so later jobs are planned around it. The table holds node
+bitmaps: a reservation takes its nodes whole over its window (:meth:`NodeSpace.reserve`),
+while the running jobs and those started by the pass hold only their GPUs (the select
+plugin's will-run test counts them; ``_bf_reserve_running`` enters only whole-node or
+licensed running jobs in the table). Times are rounded down to ``bf_resolution``
+(``end_time = (end_time / backfill_resolution) * backfill_resolution``).
 
 Here an interval keeps a list of free GPUs per node of one cohort (``free[i][k]`` for the
 cohort's k-th node from ``times[i]`` to ``times[i + 1]``). A job of g GPUs and time limit L
@@ -68,6 +71,8 @@ class NodeSpace:
         # the one-node search by clean nodes (False: the dense search, the reference)
         self.sparse = True
         self.clean = CleanNodes(self)
+        # a planned job holds whole nodes (Slurm's node_space), False: only its GPUs
+        self.whole_nodes = True
 
     def rounded(self, t: float) -> float:
         """``t`` rounded down to the resolution, and after now (an overdue job's GPUs are
@@ -142,8 +147,24 @@ class NodeSpace:
         self.clean = CleanNodes(self)
 
     def take(self, slots: Slots, start: float, end: float) -> None:
-        """A planned job holds the slots over ``[start, end)``."""
+        """A job started now holds the slots' GPUs over ``[start, end)``."""
         self.change(slots, start, end, -1)
+
+    def reserve(self, slots: Slots, start: float, end: float) -> None:
+        """A job planned to start later holds its nodes over ``[start, end)``: every GPU of
+        each node it would use, with :attr:`whole_nodes` (Slurm's rule: backfill.c
+        ``_attempt_backfill`` passes the job's node bitmap to ``_add_reservation``, which
+        clears those nodes from ``node_space[].avail_bitmap`` for the window, and a later
+        job may only use nodes available through its whole window), else only its GPUs."""
+        if not self.whole_nodes:
+            self.take(slots, start, end)
+            return
+        i, j = self._split(start), self._split(end)
+        for node, _ in slots:
+            k = self.pos.get(node)
+            if k is not None:
+                np.minimum(self.free[i:j, k], 0, out=self.free[i:j, k])
+                self.clean.touched(k)
 
     def earliest(
         self, groups: list[int], gpus: int, limit_s: float, window_s: float
