@@ -141,6 +141,24 @@ def test_a_planned_job_holds_its_nodes_whole(
         assert k.reason == Reason.HELD_FOR_BACKFILL
 
 
+def test_a_job_ending_as_a_reservation_begins_does_not_fit_before_it() -> None:
+    # backfill.c _attempt_backfill: a node_space record restricts a job's nodes when
+    # "node_space[j].begin_time <= end_time", end_time = now + its time limit: the end
+    # counts. One 8-GPU node, bf_resolution 1 s: R (4 GPUs) runs to 100 s; T (8 GPUs,
+    # limit 100) is planned at 100, its reservation [100, 200). K (4 GPUs, limit 100) fits
+    # the 4 free GPUs now but would end at 0 + 100 = 100, T's reservation's first
+    # instant: held, and planned at 200 (the record [100, 200) ends by then).
+    pol = SlurmBackfill(setup=QOS_ONLY, bf_resolution_s=1)
+    s = SlurmHarness(pol, nodes=[8])
+    s.submit("a", 4, priority=50, work_s=100, limit_s=100)
+    t = s.submit("a", 8, priority=30, work_s=100, limit_s=100)
+    k = s.submit("a", 4, priority=10, work_s=100, limit_s=100)
+    s.h.cycle(0)
+    assert pol.reserved_start_s(t) == 100.0
+    assert k.state == JobState.PENDING and k.reason == Reason.HELD_FOR_BACKFILL
+    assert pol.reserved_start_s(k) == 200.0
+
+
 def test_bf_max_job_test_bounds_the_jobs_examined() -> None:
     # slurm.conf.html, bf_max_job_test: jobs examined per pass. Depth 1: only T (blocked)
     # is examined, so K, which fits now and ends by T's start, is not started.

@@ -86,8 +86,9 @@ class NodeSpace:
     def free_until(self, gpus: int, until_s: float) -> float:
         """The latest instant up to which some node keeps at least ``gpus`` GPUs free from
         now on: a one-node job of ``gpus`` GPUs and limit L fits now (its rows ``[0, e)``
-        with e the number of interval starts before now + L, as :meth:`earliest` reads
-        them) iff now + L is at most that instant. Only the nodes with free GPUs now are
+        with e the number of interval starts at or before now + L, as :meth:`earliest`
+        reads them) only if now + L is at most that instant (strictly before it, in fact:
+        the test stays a necessary condition). Only the nodes with free GPUs now are
         read; an instant past ``until_s`` is returned as infinity (0 when no node has
         ``gpus`` free now)."""
         cols = np.flatnonzero(self.free[0] >= gpus)
@@ -170,7 +171,11 @@ class NodeSpace:
         self, groups: list[int], gpus: int, limit_s: float, window_s: float
     ) -> tuple[float, Slots] | None:
         """The first interval start (within the window) at which the job fits for its
-        whole limit, and where; None if it fits nowhere in the window."""
+        whole limit, and where; None if it fits nowhere in the window. The window of a
+        start t covers the intervals beginning at or before t + limit: backfill.c
+        ``_attempt_backfill`` takes a ``node_space`` record into a job's nodes when
+        ``node_space[j].begin_time <= end_time`` (end_time = start + time limit), so a
+        job that would end just as a reservation begins does not fit there."""
         tops = [self.top.get(gi, 0) for gi in groups]
         kind = 1 if gpus <= min(tops) else 2 if gpus > max(tops) else 0
         seen = self.memo.setdefault((kind, *groups), {}) if kind else {}
@@ -185,7 +190,7 @@ class NodeSpace:
             times = self._times
             lo = bisect.bisect_left(self.times, lower)
             hi = bisect.bisect_right(self.times, self.now_s + window_s)
-            ends = np.searchsorted(times, times + limit_s, side="left")
+            ends = np.searchsorted(times, times + limit_s, side="right")
             if kind == 1 and self.sparse and limit_s > 0:
                 got = self.clean.one_node(groups, gpus, ends, lo, hi)
             elif kind == 1:
