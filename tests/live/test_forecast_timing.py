@@ -71,12 +71,11 @@ def test_a_recorded_run_replayed_orders_starts_as_slurm_did(utc_local_time: None
     # Seed 12, recorded 21:08:43 UTC, slurmctld up since 21:05:08: Slurm recalculated
     # 24.5 s after release (21:09:08), when xai's usage was small against tesla's, and from
     # then on started xai's jobs first. With Slurm's timing (recalculations from
-    # BOOT_TIME) the forecast agrees at tau-b 0.957 (measured; 0.970 before planned jobs
-    # held whole nodes, see the next test: this run's remaining disagreements are xai's
-    # jobs racing for its 4-GPU cap within a second); recalculating at its own phase
-    # (release + k x 60 s) and starting at every job end, as before the timing was
-    # modelled, it agrees at 0.905 (0.880 with the GPU-count plan, the live run's figure
-    # that day).
+    # BOOT_TIME) the forecast agrees at tau-b 0.964 (measured; its remaining
+    # disagreements are mostly xai's jobs racing for its 4-GPU cap within a second);
+    # recalculating at its own phase (release + k x 60 s) and starting at every job end,
+    # as before the timing was modelled, it agrees at 0.905 (0.880 the day it was
+    # recorded, before backfill planned whole nodes).
     scene = load_scene(SCENE)
     timed = agreement(replay_starts(scene), scene.actual, timed=True)
     assert timed.jobs == 80
@@ -95,8 +94,9 @@ def test_planned_jobs_holding_whole_nodes_order_a_recorded_run_as_slurm_did(
     # (tesla, 1 GPU, sleep 3) started 15.2 s after release: the GPU-count plan backfilled
     # it at 6 s onto a node with one free GPU that higher jobs were planned on; with whole
     # nodes it waits to 15 s. Jobs 78 and 81 (1 and 2 GPUs) started at 145.2 and 153.2 s:
-    # the GPU-count plan had both at 126 s, whole nodes at 143 and 153 s. Measured:
-    # tau-b 0.911 (median error 2.2 s) with GPU counts, 0.966 (1.8 s) with whole nodes.
+    # the GPU-count plan had them at 112 and 151 s, whole nodes at 143 and 153 s.
+    # Measured: tau-b 0.914 (median error 2.2 s) with GPU counts, 0.966 (1.8 s) with
+    # whole nodes.
     scene = load_scene(SCENE_B)
     whole = replay_starts(scene)
     counts = replay_starts(scene, policy=_spec_with(scene.state.config, bf_whole_nodes=False))
