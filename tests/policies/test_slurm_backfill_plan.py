@@ -106,6 +106,59 @@ def test_backfill_waits_for_its_interval_and_asks_to_be_woken() -> None:
     assert k.state == JobState.RUNNING and k.start_s == 30.0
 
 
+@pytest.mark.parametrize(
+    ("whole_nodes", "k_runs", "k_planned"),
+    [
+        # backfill.c (slurm-22-05-9-1) _attempt_backfill: a job planned for later gets
+        # _add_reservation(start_time, end_reserve, avail_bitmap, ...) with avail_bitmap
+        # its selected nodes, inverted (bit_not), so node_space[].avail_bitmap loses those
+        # nodes whole over [start, end); a job tried later may use only nodes available
+        # through its whole window (bit_and over the records it overlaps). T (12 GPUs)
+        # is planned at 100 on node 0 (8) and node 1 (4): both nodes leave the plan over
+        # [100, 200). K (1 GPU, limit 200) fits node 1's one free GPU now, but [0, 200)
+        # crosses 100: held, and planned at T's reservation's end, 200.
+        pytest.param(True, False, 200.0, id="_add_reservation-a-planned-job-holds-whole-nodes"),
+        # GPUs only (the former plan): node 1 keeps 8 - 4 = 4 free over [100, 200), so K
+        # (1 GPU) fits through its window and starts now.
+        pytest.param(False, True, None, id="bf_whole_nodes-false-holds-only-the-gpus"),
+    ],
+)
+def test_a_planned_job_holds_its_nodes_whole(
+    whole_nodes: bool, k_runs: bool, k_planned: float | None
+) -> None:
+    # nodes [8, 8]: R0 holds node 0 (8 GPUs), R1 7 GPUs of node 1, both to 100 s
+    pol = SlurmBackfill(setup=QOS_ONLY, bf_resolution_s=1, bf_whole_nodes=whole_nodes)
+    s = SlurmHarness(pol, nodes=[8, 8])
+    s.submit("a", 8, priority=50, work_s=100, limit_s=100)
+    s.submit("a", 7, priority=50, work_s=100, limit_s=100)
+    t = s.submit("a", 12, priority=30, work_s=100, limit_s=100)
+    k = s.submit("a", 1, priority=10, work_s=200, limit_s=200)
+    s.h.cycle(0)
+    assert t.state == JobState.PENDING and pol.reserved_start_s(t) == 100.0
+    assert (k.state == JobState.RUNNING) is k_runs
+    assert pol.reserved_start_s(k) == k_planned
+    if not k_runs:
+        assert k.reason == Reason.HELD_FOR_BACKFILL
+
+
+def test_a_job_ending_as_a_reservation_begins_does_not_fit_before_it() -> None:
+    # backfill.c _attempt_backfill: a node_space record restricts a job's nodes when
+    # "node_space[j].begin_time <= end_time", end_time = now + its time limit: the end
+    # counts. One 8-GPU node, bf_resolution 1 s: R (4 GPUs) runs to 100 s; T (8 GPUs,
+    # limit 100) is planned at 100, its reservation [100, 200). K (4 GPUs, limit 100) fits
+    # the 4 free GPUs now but would end at 0 + 100 = 100, T's reservation's first
+    # instant: held, and planned at 200 (the record [100, 200) ends by then).
+    pol = SlurmBackfill(setup=QOS_ONLY, bf_resolution_s=1)
+    s = SlurmHarness(pol, nodes=[8])
+    s.submit("a", 4, priority=50, work_s=100, limit_s=100)
+    t = s.submit("a", 8, priority=30, work_s=100, limit_s=100)
+    k = s.submit("a", 4, priority=10, work_s=100, limit_s=100)
+    s.h.cycle(0)
+    assert pol.reserved_start_s(t) == 100.0
+    assert k.state == JobState.PENDING and k.reason == Reason.HELD_FOR_BACKFILL
+    assert pol.reserved_start_s(k) == 200.0
+
+
 def test_bf_max_job_test_bounds_the_jobs_examined() -> None:
     # slurm.conf.html, bf_max_job_test: jobs examined per pass. Depth 1: only T (blocked)
     # is examined, so K, which fits now and ends by T's start, is not started.

@@ -11,6 +11,7 @@ import pytest
 from gpufleet.domain.org import Quota
 from gpufleet.domain.reasons import Reason
 from gpufleet.policies.slurm import SlurmBackfill, SlurmMultifactor, SlurmSetup
+from gpufleet.policies.slurm.priority import slurm_int
 from gpufleet.policies.slurm.timing import MainPasses, Ticks, main_passes, wake_for
 from gpufleet.state.jobs import JobState
 from tests.support.builders import H100
@@ -218,3 +219,36 @@ def test_between_main_passes_only_the_backfill_pass_starts_jobs() -> None:
     d = s.h.cycle(7)
     assert not pol.main_now and (k.state, k.start_s) == (JobState.RUNNING, 7.0)
     assert (t, Reason.CAPACITY) in d.blocked
+
+
+@pytest.mark.parametrize(
+    ("value", "held"),
+    [
+        # _get_priority_internal: "if (priority < 1) priority = 1", then (uint32_t)priority
+        pytest.param(1000.9999, 1000.0, id="_get_priority_internal-uint32_t-drops-the-fraction"),
+        pytest.param(0.4, 1.0, id="_get_priority_internal-priority-0-is-reserved-for-held-jobs"),
+        pytest.param(3333.0, 3333.0, id="_get_priority_internal-a-whole-number-stays"),
+    ],
+)
+def test_priorities_are_whole_numbers_as_slurm_keeps_them(value: float, held: float) -> None:
+    assert slurm_int(value) == held
+
+
+def test_jobs_whose_priorities_differ_by_less_than_one_go_in_submit_order() -> None:
+    # One 8-GPU node, PriorityWeightQOS 1000 (both jobs' QOS factor 1) and
+    # PriorityWeightJobSize 1 (factor GPUs / 8), recalculations every 300 s from 0. R (8
+    # GPUs) runs 0-100 s; A (6 GPUs) is queued at 10 s, B (7 GPUs) at 20 s, each priority
+    # set at submission (age 0): A 1000 + 6 / 8 = 1000.75, B 1000 + 7 / 8 = 1000.875. As
+    # floats B would go first; Slurm keeps (uint32_t) 1000 for both, and
+    # job_scheduler.c sort_job_queue2 orders the tie by submit time: A starts when R ends.
+    setup = SlurmSetup(weight_qos=1000.0, weight_job_size=1.0, calc_period_s=300.0)
+    s = SlurmHarness(SlurmMultifactor(setup=setup), nodes=[8])
+    s.submit("a", 8, priority=10, work_s=100)
+    s.h.cycle(0)
+    a = s.submit("a", 6, priority=10, at=10, work_s=60)
+    s.h.cycle(10)
+    b = s.submit("a", 7, priority=10, at=20, work_s=60)
+    s.h.cycle(20)
+    s.advance()
+    assert a.state == JobState.RUNNING and a.start_s == 100.0
+    assert b.state == JobState.PENDING

@@ -3,9 +3,12 @@
 Source: src/plugins/sched/backfill/backfill.c (slurm-22-05-9-1): ``_attempt_backfill``
 builds a table of intervals, each with the nodes free through it, from the running jobs'
 expected ends; each job it examines either starts now or gets a reservation added to the
-table (``_add_reservation``), so later jobs are planned around it. Times are rounded down
-to ``bf_resolution`` (``end_time = (end_time / backfill_resolution) *
-backfill_resolution``).
+table (``_add_reservation``), so later jobs are planned around it. The table holds node
+bitmaps: a reservation takes its nodes whole over its window (:meth:`NodeSpace.reserve`),
+while the running jobs and those started by the pass hold only their GPUs (the select
+plugin's will-run test counts them; ``_bf_reserve_running`` enters only whole-node or
+licensed running jobs in the table). Times are rounded down to ``bf_resolution``
+(``end_time = (end_time / backfill_resolution) * backfill_resolution``).
 
 Here an interval keeps a list of free GPUs per node of one cohort (``free[i][k]`` for the
 cohort's k-th node from ``times[i]`` to ``times[i + 1]``). A job of g GPUs and time limit L
@@ -68,6 +71,8 @@ class NodeSpace:
         # the one-node search by clean nodes (False: the dense search, the reference)
         self.sparse = True
         self.clean = CleanNodes(self)
+        # a planned job holds whole nodes (Slurm's node_space), False: only its GPUs
+        self.whole_nodes = True
 
     def rounded(self, t: float) -> float:
         """``t`` rounded down to the resolution, and after now (an overdue job's GPUs are
@@ -81,8 +86,9 @@ class NodeSpace:
     def free_until(self, gpus: int, until_s: float) -> float:
         """The latest instant up to which some node keeps at least ``gpus`` GPUs free from
         now on: a one-node job of ``gpus`` GPUs and limit L fits now (its rows ``[0, e)``
-        with e the number of interval starts before now + L, as :meth:`earliest` reads
-        them) iff now + L is at most that instant. Only the nodes with free GPUs now are
+        with e the number of interval starts at or before now + L, as :meth:`earliest`
+        reads them) only if now + L is at most that instant (strictly before it, in fact:
+        the test stays a necessary condition). Only the nodes with free GPUs now are
         read; an instant past ``until_s`` is returned as infinity (0 when no node has
         ``gpus`` free now)."""
         cols = np.flatnonzero(self.free[0] >= gpus)
@@ -142,14 +148,34 @@ class NodeSpace:
         self.clean = CleanNodes(self)
 
     def take(self, slots: Slots, start: float, end: float) -> None:
-        """A planned job holds the slots over ``[start, end)``."""
+        """A job started now holds the slots' GPUs over ``[start, end)``."""
         self.change(slots, start, end, -1)
+
+    def reserve(self, slots: Slots, start: float, end: float) -> None:
+        """A job planned to start later holds its nodes over ``[start, end)``: every GPU of
+        each node it would use, with :attr:`whole_nodes` (Slurm's rule: backfill.c
+        ``_attempt_backfill`` passes the job's node bitmap to ``_add_reservation``, which
+        clears those nodes from ``node_space[].avail_bitmap`` for the window, and a later
+        job may only use nodes available through its whole window), else only its GPUs."""
+        if not self.whole_nodes:
+            self.take(slots, start, end)
+            return
+        i, j = self._split(start), self._split(end)
+        for node, _ in slots:
+            k = self.pos.get(node)
+            if k is not None:
+                np.minimum(self.free[i:j, k], 0, out=self.free[i:j, k])
+                self.clean.touched(k)
 
     def earliest(
         self, groups: list[int], gpus: int, limit_s: float, window_s: float
     ) -> tuple[float, Slots] | None:
         """The first interval start (within the window) at which the job fits for its
-        whole limit, and where; None if it fits nowhere in the window."""
+        whole limit, and where; None if it fits nowhere in the window. The window of a
+        start t covers the intervals beginning at or before t + limit: backfill.c
+        ``_attempt_backfill`` takes a ``node_space`` record into a job's nodes when
+        ``node_space[j].begin_time <= end_time`` (end_time = start + time limit), so a
+        job that would end just as a reservation begins does not fit there."""
         tops = [self.top.get(gi, 0) for gi in groups]
         kind = 1 if gpus <= min(tops) else 2 if gpus > max(tops) else 0
         seen = self.memo.setdefault((kind, *groups), {}) if kind else {}
@@ -164,7 +190,7 @@ class NodeSpace:
             times = self._times
             lo = bisect.bisect_left(self.times, lower)
             hi = bisect.bisect_right(self.times, self.now_s + window_s)
-            ends = np.searchsorted(times, times + limit_s, side="left")
+            ends = np.searchsorted(times, times + limit_s, side="right")
             if kind == 1 and self.sparse and limit_s > 0:
                 got = self.clean.one_node(groups, gpus, ends, lo, hi)
             elif kind == 1:

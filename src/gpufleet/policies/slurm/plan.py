@@ -23,10 +23,17 @@ Rule, per cohort (Slurm's partition):
    time limit, rounded down to ``bf_resolution_s``). Up to ``bf_max_job_test`` pending
    jobs are examined in priority order: each gets the earliest start at which its allowed
    GPUs are free for its whole time limit in that plan, within ``bf_window_s``. If that
-   start is now the job starts; otherwise that start is reserved (the plan holds its GPUs
-   over its limit) and the job waits. A job limits hold is passed over, as in the main
-   scheduler. So a job never starts where it would take GPUs planned for a job examined
-   before it: no higher-priority job's planned start is delayed.
+   start is now the job starts (it holds its GPUs over its limit in the plan); otherwise
+   that start is reserved and the job waits. A reservation holds its **nodes whole** over
+   the job's limit, as Slurm's ``node_space`` keeps node bitmaps, not GPU counts
+   (``_add_reservation`` clears the job's nodes from ``avail_bitmap`` over the window; a
+   job tried later may use only the nodes free of reservations through its whole window),
+   so a one-GPU job is not backfilled onto a node a planned job will take part of, while
+   the running jobs' GPUs are counted one by one (the select plugin's will-run test);
+   ``bf_whole_nodes`` false holds only the planned job's GPUs. A job limits hold is
+   passed over, as in the main scheduler. So a job never starts where it would take GPUs
+   planned for a job examined before it: no higher-priority job's planned start is
+   delayed.
 3. **Reasons.** The main pass's blocked job keeps its reason; a later job that would fit
    now but whose window clashes with a planned job is ``HELD_FOR_BACKFILL``; one that
    does not fit now keeps the placement's reason (``CAPACITY``, ...).
@@ -55,7 +62,7 @@ from typing import Any, ClassVar
 
 from gpufleet.domain.reasons import Reason
 from gpufleet.policies.base import Decision, ReservedStart
-from gpufleet.policies.options import NON_NEGATIVE, POSITIVE_INT, Options
+from gpufleet.policies.options import FLAG, NON_NEGATIVE, POSITIVE_INT, Options
 from gpufleet.policies.slurm.backfill import SlurmBackfillEasy
 from gpufleet.policies.slurm.nodespace import NodeSpace
 from gpufleet.policies.slurm.planexit import Rest, Soon
@@ -78,6 +85,7 @@ class SlurmBackfill(SlurmBackfillEasy):
         "bf_resolution_s": NON_NEGATIVE,
         "bf_window_min": POSITIVE_INT,
         "bf_phase_s": NON_NEGATIVE,
+        "bf_whole_nodes": FLAG,
     }
 
     def __init__(
@@ -86,6 +94,7 @@ class SlurmBackfill(SlurmBackfillEasy):
         bf_resolution_s: float | None = None,
         bf_window_min: int | None = None,
         bf_phase_s: float | None = None,
+        bf_whole_nodes: bool = True,
         **easy: Any,  # SlurmBackfillEasy's keywords
     ) -> None:
         super().__init__(**easy)
@@ -97,6 +106,8 @@ class SlurmBackfill(SlurmBackfillEasy):
         self.bf_window_s = _pick(window, cfg.bf_window_s if cfg else None, 1440 * 60.0)
         # the backfill passes' phase (timing.py): None, the run's first cycle
         self.bf_phase_s = bf_phase_s if bf_phase_s is not None or not cfg else cfg.bf_phase_s
+        # a planned job holds its nodes whole (Slurm's node_space), False: only its GPUs
+        self.bf_whole_nodes = bf_whole_nodes
         self._bf_last_s: float | None = None
         self._bf_now = False
         # cohort -> job id -> planned start, from the cohort's last backfill pass
@@ -162,6 +173,7 @@ class SlurmBackfill(SlurmBackfillEasy):
             cap, [g for gs in by_type.values() for g in gs], now, self.bf_resolution_s
         )
         space.sparse = self.sparse
+        space.whole_nodes = self.bf_whole_nodes
         ends = [
             (space.rounded(j.start_s + self.limit_s(j)), j.placement.slots)
             for j in snap.running(snap.cohort(cohort))
@@ -208,7 +220,7 @@ class SlurmBackfill(SlurmBackfillEasy):
                 d.admit.append((job, pl))
                 space.take(slots, now, end)
                 continue
-            space.take(slots, start, end)
+            space.reserve(slots, start, end)
             self.planned[cohort][job.spec.id] = start
             if cohort not in self.reservations:
                 self.reservations[cohort] = (job.spec.id, start)

@@ -87,7 +87,7 @@ class Rest:
             if got is not None:
                 start, slots = got
                 assert start != space.now_s, "the early exit let a job that fits now go"
-                space.take(slots, start, space.rounded(start + limit))
+                space.reserve(slots, start, space.rounded(start + limit))
                 planned[job.spec.id] = start
             if job.spec.id == job_id:
                 return

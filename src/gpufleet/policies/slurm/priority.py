@@ -247,6 +247,19 @@ class Recalculation:
         return None if self.at_s is None or self.period_s == 0 else self.at_s + self.period_s
 
 
+def slurm_int(priority: float) -> float:
+    """A job's priority as Slurm keeps it: a whole number, at least 1.
+
+    priority_multifactor.c (slurm-22-05-9-1) ``_get_priority_internal`` sums the weighted
+    factors as a double, raises it to 1 ("Priority 0 is reserved for held jobs") and
+    returns ``(uint32_t)priority``: the fraction is dropped. So jobs whose sums differ by
+    less than one (an age weight of 1000 over a day's ``PriorityMaxAge`` adds 0.01 a
+    second) tie, and job_scheduler.c ``sort_job_queue2`` orders ties by submit time, then
+    job id; a float priority would rank a job queued later, whose age was taken at a later
+    instant, above one queued earlier."""
+    return float(int(priority)) if priority >= 1.0 else 1.0
+
+
 def _hours(h: float | None) -> float | None:
     return None if h is None else h * _HOUR_S
 
@@ -497,7 +510,9 @@ class SlurmMultifactor(BasePolicy):
     def _priorities(self, snap: Snapshot, factors: _FactorFn) -> Callable[[Job], float]:
         w = self.weights
         if self.recalc.period_s == 0:
-            return lambda job: sum(wi * fi for wi, fi in zip(w, factors(job), strict=True))
+            return lambda job: slurm_int(
+                sum(wi * fi for wi, fi in zip(w, factors(job), strict=True))
+            )
         cache, at, now = self.recalc.priority, self.recalc.at_s, snap.now_s
 
         def prio(job: Job) -> float:
@@ -514,7 +529,7 @@ class SlurmMultifactor(BasePolicy):
 
     def priority(self, snap: Snapshot, job: Job) -> float:
         f = self.factors_of(snap, snap.cohort(job.cohort))(job)
-        return sum(wi * fi for wi, fi in zip(self.weights, f, strict=True))
+        return slurm_int(sum(wi * fi for wi, fi in zip(self.weights, f, strict=True)))
 
     def factors_of(self, snap: Snapshot, cohort: CohortState) -> _FactorFn:
         self.usage.watch(cohort.programs)
@@ -600,7 +615,7 @@ class _FactorFn:
         floats in the same order, without building the factors (a recalculation sets
         every pending job's priority)."""
         age, fs, size, qos, part = self.raw(job, since_s, when_s)
-        return sum((w[0] * age, w[1] * fs, w[2] * size, w[3] * qos, w[4] * part))
+        return slurm_int(sum((w[0] * age, w[1] * fs, w[2] * size, w[3] * qos, w[4] * part)))
 
     def weigher(self, job: Job, when_s: float, w: Factors) -> Callable[[float], float]:
         """:meth:`weighted` for the jobs of ``job``'s (GPUs, QOS, program), as a function of
@@ -618,7 +633,7 @@ class _FactorFn:
                 age = age if age < 1.0 else 1.0
             else:
                 age = 1.0
-            return sum((w0 * age, c1, c2, c3, c4))
+            return slurm_int(sum((w0 * age, c1, c2, c3, c4)))
 
         return weigh
 
