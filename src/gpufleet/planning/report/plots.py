@@ -92,6 +92,10 @@ class Plot:
     caption: str
     png: bytes
 
+    def _repr_png_(self) -> bytes:
+        """What a notebook (IPython's display) shows for the plot: its PNG."""
+        return self.png
+
 
 def render_plots(c: ComparisonLike) -> list[Plot]:
     """The four figures of a comparison, rendered to PNG bytes."""
@@ -100,6 +104,18 @@ def render_plots(c: ComparisonLike) -> list[Plot]:
         with mpl.rc_context(_STYLE):
             fig = draw(c)
             out.append(Plot(name, title, caption, _png(fig)))
+    return out
+
+
+def render_figures(c: ComparisonLike) -> dict[str, Figure]:
+    """The four figures of a comparison as matplotlib ``Figure`` objects, by name, drawn
+    but not rendered: to restyle, or to save as SVG or PDF (``fig.savefig("u.svg")``)."""
+    out = {}
+    for name, _title, _caption, draw in _PLOTS:
+        with mpl.rc_context(_STYLE):
+            fig = draw(c)
+        FigureCanvasAgg(fig)  # a canvas of its own: savefig works without pyplot
+        out[name] = fig
     return out
 
 
