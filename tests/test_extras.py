@@ -78,6 +78,20 @@ def test_serve_without_the_service_extra_exits_2_naming_it(tmp_path: Path) -> No
     assert not (tmp_path / "g.db").exists()  # refused before the store was opened
 
 
+def test_trace_convert_without_pyarrow_exits_2_naming_the_parquet_extra_before_reading(
+    tmp_path: Path,
+) -> None:
+    sacct = ROOT / "examples" / "imports" / "jobs.sacct"
+    done = _base_install("trace", "convert", str(sacct), "jobs.parquet", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "gpufleet: writing jobs.parquet (Parquet) needs the 'parquet' extra (pyarrow is not "
+        "installed): pip install 'gpufleet[parquet]' (from a checkout: pip install -e "
+        "'.[parquet]')\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_postgresql_url_without_psycopg_exits_2_naming_the_postgres_extra(
     tmp_path: Path,
 ) -> None:

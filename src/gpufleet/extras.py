@@ -9,6 +9,7 @@ transfer). The rest is optional, one extra per part (pyproject.toml)::
     frames     results as DataFrames (pandas, polars)
     ray        ``sweep --ray`` (ray)
     live       checking Kueue manifests against their CRD schemas (jsonschema)
+    parquet    workloads as Parquet files: ``trace convert``'s output, replaying one (pyarrow)
 
 A module that needs one imports it where it is used, after :func:`require` has said
 whether it is there: a missing extra is a :class:`MissingExtraError` (exit 2) naming the
@@ -28,6 +29,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "frames": ("pandas", "polars"),
     "ray": ("ray",),
     "live": ("jsonschema",),
+    "parquet": ("pyarrow",),
 }
 """Each extra and the modules it brings (what pyproject.toml's optional dependencies
 install), so an error can name the extra a module comes with."""

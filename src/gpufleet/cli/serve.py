@@ -134,7 +134,8 @@ def add_commands(sub: Any) -> None:
         help="run the REST API and the web dashboard",
         description="Serve the register named by --db: the REST API under /api/v1 and the "
         "web dashboard at /. Sign in with a token from `gpufleet admin create-token` "
-        "(give it --person to request and decide transfers).",
+        "(give it --person to request and decide transfers). Needs the service extra: "
+        "pip install 'gpufleet[service]'.",
     )
     sv.add_argument(
         "--host",
