@@ -42,7 +42,7 @@ from gpufleet.sim.simulator import simulate as _simulate
 if TYPE_CHECKING:  # matplotlib loads in half a second: only plots and reports import it
     from matplotlib.figure import Figure
 
-    from gpufleet.planning.report.plots import Plot
+    from gpufleet.planning.report.plots import Plots
 
 __all__ = [
     "Comparison",
@@ -215,9 +215,9 @@ class WhatIf:
         """:meth:`rows` as a DataFrame (``pandas`` or ``polars``: the ``frames`` extra)."""
         return frame(self.rows(), backend, "WhatIf.to_frame()")
 
-    def plots(self) -> list[Plot]:
+    def plots(self) -> Plots:
         """The report's four figures (utilisation, milestones, queueing, stranded), each
-        with its title and caption and shown by a notebook as a PNG."""
+        with its title and caption: a notebook shows them all, and each one as its PNG."""
         from gpufleet.planning.report.plots import render_plots
 
         return render_plots(self.comparison)

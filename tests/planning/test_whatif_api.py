@@ -94,6 +94,10 @@ def test_a_notebook_shows_the_text_tables_and_each_plot_as_a_png(wi: WhatIf) -> 
     plots = wi.plots()
     assert [p.name for p in plots] == ["utilisation", "milestones", "queueing", "stranded"]
     assert all(p._repr_png_().startswith(PNG_MAGIC) for p in plots)
+    # all four at once, as the report shows them: each titled, its PNG embedded
+    shown = plots._repr_html_()
+    assert shown.count('<img src="data:image/png;base64,iVBORw0KGgo') == 4  # PNG_MAGIC, base64
+    assert shown.index("<h3>Utilisation by entity") < shown.index("<h3>Stranded capacity")
     figures = wi.figures()
     assert list(figures) == [p.name for p in plots]
     assert all(isinstance(f, Figure) for f in figures.values())
