@@ -5,7 +5,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir '.[service]' \
     && useradd --system --uid 10001 --home-dir /app gpufleet
 USER gpufleet
 

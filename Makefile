@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 $(BIN)/gpufleet: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[service,live,parquet]'  # what the README's commands use
 	@touch $@
 
 $(VENV)/.dev: $(BIN)/gpufleet

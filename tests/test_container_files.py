@@ -39,6 +39,11 @@ def test_every_file_the_image_copies_is_in_the_repository() -> None:
     assert all((ROOT / n).exists() for n in names)
 
 
+def test_the_image_installs_the_service_extra_its_command_needs() -> None:
+    # a bare `pip install .` has no FastAPI or uvicorn: `gpufleet serve` would exit 2
+    assert "pip install --no-cache-dir '.[service]'" in _instruction("RUN")
+
+
 def test_the_container_command_is_gpufleet_serve_on_the_exposed_port() -> None:
     argv = json.loads(_instruction("CMD"))
     assert argv[0] == "gpufleet"

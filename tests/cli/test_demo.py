@@ -61,10 +61,13 @@ def test_moving_the_gpus_delays_tesla_and_speeds_xai(runs: dict[str, SimResult])
 
 
 def test_the_demo_prints_both_variants_side_by_side_and_writes_its_report(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from gpufleet.cli import demo
     from gpufleet.cli.main import main
 
+    # as in a bare install (no service extra): the dashboard hint says what serve needs
+    monkeypatch.setattr(demo, "_installed", lambda module: module != "fastapi")
     assert main(["demo", "--report-dir", str(tmp_path / "report")]) == 0
     out = capsys.readouterr().out
     assert f"Report: {tmp_path / 'report' / 'report.html'}" in out
@@ -83,6 +86,7 @@ def test_the_demo_prints_both_variants_side_by_side_and_writes_its_report(
     assert "group-ceo: requested this transfer; is officer of tesla and officer of xai" in out
     assert "the requester's own approval was refused" in out
     assert "audit log intact" in out
+    assert "(serve needs the service extra: pip install 'gpufleet[service]')" in out
 
 
 def test_results_convert_to_pandas_and_polars(runs: dict[str, SimResult]) -> None:

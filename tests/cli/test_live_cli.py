@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from gpufleet.cli.main import main
+from tests.support.terminal import on_a_terminal
 
 Capture = pytest.CaptureFixture[str]
 LIVE = Path(__file__).parents[1] / "live"
@@ -117,6 +118,23 @@ def test_every_interval_observes_count_times_and_each_sample_stands_for_it(
     assert capsys.readouterr().out.count("observed ") == 2
     doc = status(db, capsys)
     assert (doc["window"]["samples"], doc["window"]["covered_s"]) == (2, 2.0)
+
+
+def test_every_interval_on_a_terminal_shows_the_cycles_and_the_next_one_s_time(
+    tmp_path: Path, db: str, capsys: Capture
+) -> None:
+    argv = ["observe", "--config", str(config(tmp_path)), "--db", db, "--every", "2s"]
+    code, out, err = on_a_terminal(*argv, "--count", "2", cwd=tmp_path)
+    assert code == 0, err
+    assert out.count("observed ") == 2  # stdout, the data, is as it was
+    assert "observe: cycle 1 of 2 took " in err
+    assert "; next in 1s\x1b[K\r\x1b[K" in err  # counted down to the second, then cleared
+    assert "cycle 2 of 2" not in err  # no wait after the last
+    # -q: errors only (the unreachable Prometheus of each cycle), no countdown
+    code, _out, err = on_a_terminal(*argv, "--count", "2", "-q", cwd=tmp_path)
+    assert code == 0
+    assert "observe: cycle" not in err
+    assert err.count("gpufleet: source prometheus failed: ") == 2
 
 
 def test_a_mapping_naming_an_entity_the_register_lacks_is_recorded_and_the_rest_stored(

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import pty
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +15,10 @@ import pytest
 from gpufleet.cli import output
 from gpufleet.cli.main import main
 from gpufleet.cli.output import ProgressBar, Stages
-from tests.support.servers import CLI, ROOT
+from tests.support.servers import ROOT
 from tests.support.small_scenario import SMALL
+from tests.support.terminal import on_a_terminal as _on_a_terminal
+from tests.support.terminal import piped as _piped
 
 IMPORTS = ROOT / "examples" / "imports"
 JOBS_MAP = "submit=created_at,duration=runtime_s,gpus=num_gpus"
@@ -37,41 +36,6 @@ def _default_output() -> Iterator[None]:
     """Tests that configure the output themselves leave it as main() leaves it: reset."""
     yield
     output.reset()
-
-
-def _env() -> dict[str, str]:
-    path = os.pathsep.join(filter(None, [str(ROOT / "src"), str(ROOT)]))
-    # progress from the first update, so a short test run shows it
-    return {**os.environ, "PYTHONPATH": path, "GPUFLEET_PROGRESS_AFTER_S": "0"}
-
-
-def _on_a_terminal(*args: str, cwd: Path) -> tuple[int, str, str]:
-    """Run gpufleet ARGS with stderr on a pseudo-terminal; (exit code, stdout, stderr)."""
-    leader, follower = pty.openpty()
-    with subprocess.Popen(
-        [*CLI, *args], stdout=subprocess.PIPE, stderr=follower, env=_env(), cwd=cwd
-    ) as proc:
-        os.close(follower)
-        chunks: list[bytes] = []
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # EIO: the child closed its end
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        assert proc.stdout is not None
-        out = proc.stdout.read().decode()
-        code = proc.wait(timeout=120)
-    os.close(leader)
-    return code, out, b"".join(chunks).decode().replace("\r\n", "\n")
-
-
-def _piped(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args], capture_output=True, text=True, env=_env(), cwd=cwd, timeout=120
-    )
 
 
 # --- not a terminal, -q -------------------------------------------------------------------
@@ -235,3 +199,52 @@ def test_a_progress_delay_that_is_not_a_number_is_bad_input(
     monkeypatch.setenv("GPUFLEET_PROGRESS_AFTER_S", "soon")
     assert main(["simulate", str(small)]) == 2
     assert "GPUFLEET_PROGRESS_AFTER_S='soon': not a number of seconds" in capsys.readouterr().err
+
+
+# --- between the cycles of observe --every ----------------------------------------------------
+class _Time:
+    """A clock that only sleeping moves, and the sleeps asked of it."""
+
+    def __init__(self, now: float) -> None:
+        self.now, self.sleeps = now, []  # type: list[float]
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, s: float) -> None:
+        self.sleeps.append(s)
+        self.now += s
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_between_cycles_a_terminal_sees_the_count_the_last_cycle_s_time_and_a_countdown() -> None:
+    t, tty = _Time(0.5), _Tty()  # the first cycle began at 0 and took 0.5 s
+    output.Cycles("observe", 3.0, count=3, stream=tty, clock=t.clock, sleep=t.sleep).wait(1, 0.0)
+    # due at 0 + 3 s: 2.5 s left shows as 3s, then 1.5 as 2s, 0.5 as 1s (rounded up)
+    line = "\robserve: cycle 1 of 3 took 0.5 s; next in {}\x1b[K"
+    assert tty.getvalue() == "".join(line.format(f"{n}s") for n in (3, 2, 1)) + "\r\x1b[K"
+    assert t.sleeps == [1.0, 1.0, 0.5]  # in one-second steps, to the due time exactly
+
+
+def test_between_cycles_quiet_or_off_a_terminal_shows_nothing_and_still_waits() -> None:
+    t, piped = _Time(0.0), io.StringIO()
+    output.Cycles("observe", 2.0, stream=piped, clock=t.clock, sleep=t.sleep).wait(4, 0.0)
+    assert (piped.getvalue(), t.now) == ("", 2.0)
+    output.configure(-1, "text")
+    t, tty = _Time(0.0), _Tty()
+    output.Cycles("observe", 2.0, stream=tty, clock=t.clock, sleep=t.sleep).wait(4, 0.0)
+    assert (tty.getvalue(), t.now) == ("", 2.0)
+
+
+def test_between_cycles_with_log_format_json_a_terminal_gets_one_json_line_per_wait() -> None:
+    output.configure(0, "json")
+    t, tty = _Time(10.25), _Tty()  # cycle 2 began at 10 and took 0.25 s; every 60 s
+    output.Cycles("observe", 60.0, stream=tty, clock=t.clock, sleep=t.sleep).wait(2, 10.0)
+    [line] = tty.getvalue().splitlines()
+    doc = json.loads(line)
+    assert (doc["msg"], doc["cycles"], doc["count"]) == ("observe: cycle 2 took 0.2 s", 2, None)
+    assert (doc["last_cycle_s"], doc["next_in_s"]) == (0.25, 59.8)  # 10 + 60 - 10.25

@@ -450,7 +450,8 @@ def test_the_command_without_ray_installed_says_how_to_get_it(
     argv += ["--grid", "start=2024-01-03", "--ray", "auto", "-o", str(tmp_path / "o")]
     assert main(argv) == 2
     assert capsys.readouterr().err == (
-        "gpufleet: --ray: Ray is not installed here; install it with pip install 'gpufleet[ray]'\n"
+        "gpufleet: `sweep --ray` needs the 'ray' extra (ray is not installed): "
+        "pip install 'gpufleet[ray]' (from a checkout: pip install -e '.[ray]')\n"
     )
 
 

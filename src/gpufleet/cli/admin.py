@@ -17,6 +17,7 @@ from gpufleet.governance.auth.tokens import (
     parse_expiry,
     parse_role,
     revoke_token,
+    token_dict,
 )
 from gpufleet.governance.store.models import Token
 
@@ -42,9 +43,6 @@ def cmd_create_token(args: argparse.Namespace) -> int:
 
 
 def cmd_list_tokens(args: argparse.Namespace) -> int:
-    # imported here: the service's routes load FastAPI (0.15 s); only this command needs them
-    from gpufleet.service.routes.tokens import token_dict
-
     with open_store(args) as store, store.read() as s:
         rows = [token_dict(s, t) for t in s.scalars(select(Token).order_by(Token.id))]
     if args.json:

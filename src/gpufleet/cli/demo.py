@@ -4,6 +4,7 @@ over a few seeds, and the article's move as a governed transfer in a SQLite regi
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import tempfile
 import time
@@ -132,7 +133,13 @@ def render_governance(story: dict[str, Any], db: Path | None) -> str:
             "  in the dashboard: gpufleet admin create-token --role fleet-admin --person "
             f"{SERVE_PERSON} --db {url} && gpufleet serve --db {url}"
         )
+        if not _installed("fastapi"):  # a bare install: say what serve will ask for
+            lines.append("    (serve needs the service extra: pip install 'gpufleet[service]')")
     return "\n".join(lines)
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 def _demo_report_dir(args: argparse.Namespace) -> Path | None:

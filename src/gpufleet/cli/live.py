@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gpufleet.cli.output import Cycles
 from gpufleet.cli.store import db_arg, open_store
 from gpufleet.errors import BusyError, ExitCode, InputError
 from gpufleet.live.config import DURATION_EXPECTED, duration_s, load_settings
@@ -94,6 +95,7 @@ def cmd_observe(args: argparse.Namespace) -> int:
         settings = replace(settings, model=model)
     sources = open_sources(settings)
     actor = f"cli:{args.actor}"
+    between = Cycles("observe", every, args.count) if every is not None else None
     with open_store(args) as store:
         cycles = 0
         while True:
@@ -109,9 +111,9 @@ def cmd_observe(args: argparse.Namespace) -> int:
                 for f in done.observation.failures:
                     print(f"gpufleet: source {f.source} failed: {f.error}", file=sys.stderr)
             cycles += 1
-            if every is None or (args.count is not None and cycles >= args.count):
+            if between is None or (args.count is not None and cycles >= args.count):
                 return ExitCode.OK
-            time.sleep(max(0.0, every - (time.monotonic() - started)))
+            between.wait(cycles, started)  # on a terminal: the cycles, the next one's time
 
 
 def _rules(args: argparse.Namespace) -> SuggestionRules:

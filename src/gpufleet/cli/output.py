@@ -9,7 +9,8 @@ The global flags set it once per run (:func:`configure`):
   ``logger``, ``msg`` and the record's fields), so a log shipper can read it; notes,
   errors and progress come as such lines too.
 
-Progress (:class:`ProgressBar`) shows on a terminal only: piped or redirected stderr, a
+Progress (:class:`ProgressBar`; :class:`Stages` for work with no fraction; :class:`Cycles`
+for a loop that runs every interval) shows on a terminal only: piped or redirected stderr, a
 notebook's captured stream or ``-q`` keep it silent. It starts once a run has taken 2 s
 (``GPUFLEET_PROGRESS_AFTER_S`` sets another number of seconds).
 """
@@ -243,12 +244,15 @@ def _rate_text(rate: float, unit: str) -> str:
 
 
 def _left_text(left: float | None) -> str:
-    if left is None:
-        return "time left unknown"
-    s = round(left)
+    return "time left unknown" if left is None else f"{_span(left)} left"
+
+
+def _span(seconds: float) -> str:
+    """``59s``, ``1m30s``, ``1h20m``: seconds rounded to the nearest one."""
+    s = round(seconds)
     if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m left"
-    return f"{s // 60}m{s % 60:02d}s left" if s >= 60 else f"{s}s left"
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
 class Stages:
@@ -290,3 +294,58 @@ class Stages:
         else:
             self.stream.write(f" {took:.1f} s\n")
         self.stream.flush()
+
+
+class Cycles:
+    """Between the cycles of a loop that runs every interval (``observe --every``): the
+    cycles done (of ``count``, when given), how long the last one took and when the next
+    starts, counted down once a second until it does; the line is cleared before the next
+    cycle prints its result. On a terminal only (as :class:`ProgressBar`); with
+    ``--log-format json``, one JSON line per wait instead of a countdown."""
+
+    def __init__(
+        self,
+        label: str,
+        every_s: float,
+        count: int | None = None,
+        stream: TextIO | None = None,
+        force: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.label, self.every_s, self.count = label, every_s, count
+        self.stream = stream or sys.stderr
+        self.enabled = force or (_isatty(self.stream) and not OUTPUT.quiet)
+        self.clock, self.sleep = clock, sleep
+
+    def wait(self, cycles: int, started: float) -> None:
+        """Sleep until ``every_s`` after ``started`` (the ``clock()`` at which the last
+        cycle, the ``cycles``-th, began), showing the countdown."""
+        took = self.clock() - started
+        due = started + self.every_s
+        done = f"cycle {cycles}" + (f" of {self.count}" if self.count is not None else "")
+        if self.enabled and OUTPUT.log_format == "json":
+            line = _json_line(
+                "info",
+                f"{self.label}: {done} took {took:.1f} s",
+                progress=self.label,
+                cycles=cycles,
+                count=self.count,
+                last_cycle_s=round(took, 3),
+                next_in_s=round(max(0.0, due - self.clock()), 1),
+            )
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        shown = False
+        while (left := due - self.clock()) > 0:
+            if self.enabled and OUTPUT.log_format != "json":
+                self.stream.write(
+                    f"\r{self.label}: {done} took {took:.1f} s; next in {_span(math.ceil(left))}"
+                    "\x1b[K"
+                )
+                self.stream.flush()
+                shown = True
+            self.sleep(min(1.0, left))
+        if shown:  # the next cycle's result starts on a clean line
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpufleet.cli.store import db_arg, open_store
 from gpufleet.errors import ExitCode, InputError
+from gpufleet.extras import require
 from gpufleet.governance.runs.budget import RunBudget
 from gpufleet.governance.store.db import Store
 from gpufleet.service.checkpoints import AnchorSettings
@@ -20,7 +21,9 @@ if TYPE_CHECKING:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     # imported here: the service loads FastAPI and uvicorn (about a second), which only
-    # `serve` needs; every other command starts without them
+    # `serve` needs and only the `service` extra installs; every other command runs without
+    for module in ("fastapi", "uvicorn"):
+        require("service", module, "`gpufleet serve`")
     import uvicorn
 
     from gpufleet.service.apidocs import swagger_ui_dir
@@ -155,7 +158,8 @@ def add_commands(sub: Any) -> None:
         help="run the REST API and the web dashboard",
         description="Serve the register named by --db: the REST API under /api/v1 and the "
         "web dashboard at /. Sign in with a token from `gpufleet admin create-token` "
-        "(give it --person to request and decide transfers).",
+        "(give it --person to request and decide transfers). Needs the service extra: "
+        "pip install 'gpufleet[service]'.",
     )
     sv.add_argument(
         "--host",

@@ -167,7 +167,8 @@ def add_commands(sub: Any) -> None:
     s.add_argument(
         "--ray",
         metavar="ADDR",
-        help="run on a Ray cluster: its address, 'auto', or 'local' to start one here",
+        help="run on a Ray cluster: its address, 'auto', or 'local' to start one here "
+        "(the ray extra: pip install 'gpufleet[ray]')",
     )
     s.add_argument("--metric", help="the heat map's figure (default: the first milestone delay)")
     s.add_argument("--no-heatmap", action="store_true", help="write no PNG")

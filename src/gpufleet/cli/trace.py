@@ -11,6 +11,7 @@ from gpufleet.cli.common import json_flag, print_json
 from gpufleet.cli.output import ProgressBar, Stages
 from gpufleet.domain.scenario import OptionValue, PolicySpec
 from gpufleet.errors import ExitCode, InputError
+from gpufleet.extras import require
 from gpufleet.inputs.scenario.bounds import seed_arg
 from gpufleet.inputs.traces.importers.columnmap import FIELDS_TEXT
 from gpufleet.inputs.traces.importers.sacct_format import SacctFormat
@@ -183,6 +184,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix != ".parquet":
         raise InputError(f"{out}: the output must be a .parquet file")
+    require("parquet", "pyarrow", f"writing {out} (Parquet)")  # before a long conversion
     if not out.parent.is_dir():
         raise InputError(f"{out}: folder {out.parent} does not exist")
     stages = Stages("trace convert")

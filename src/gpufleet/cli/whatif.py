@@ -14,45 +14,15 @@ from gpufleet.domain.scenario import Scenario
 from gpufleet.errors import ExitCode, InputError
 from gpufleet.inputs.scenario.load import load_scenario
 from gpufleet.planning.report.whatif import render_comparison
-from gpufleet.planning.whatif.apply import apply_changes
-from gpufleet.planning.whatif.changes import PARSERS, Change
+from gpufleet.planning.whatif.arms import build_arms
+from gpufleet.planning.whatif.changes import PARSERS
 from gpufleet.planning.whatif.compare import compare
-from gpufleet.planning.whatif.variantfile import load_variant_file
 
 
 def arms_from(args: argparse.Namespace) -> tuple[str, dict[str, Scenario]]:
     sc = load_scenario(args.base or article_scenario_path())
-    base_name = args.base_variant or "base"
-    arms: dict[str, Scenario] = {}
-    base = sc.variant(base_name) if args.base_variant else sc
-    for v in args.variant or []:
-        if Path(v).is_file():
-            name, _description, changes = load_variant_file(v)
-            arms[name] = apply_changes(base, changes, f"{sc.name} [{name}]")
-        else:
-            arms[v] = sc.variant(v)
-    cli: list[tuple[Change, str]] = []
-    for kind in PARSERS:
-        for text in getattr(args, kind) or []:
-            cli.append((PARSERS[kind](text), text))
-    if cli:
-        name = args.name or "changes"
-        arms[name] = apply_changes(base, cli, f"{sc.name} [{name}]")
-    if not arms:
-        if not sc.variants:
-            raise InputError(
-                "nothing to compare: give --variant FILE|NAME or a change "
-                "(--move, --quota, ...); the scenario names no variants"
-            )
-        names = [v.name for v in sc.variants]
-        # several variants: the first is the base (the article: keep vs move); one
-        # variant: the scenario as written is the base
-        base_name = args.base_variant or (names[0] if len(names) > 1 else "base")
-        arms = {n: sc.variant(n) for n in names if n != base_name}
-        base = sc.variant(base_name)
-    if base_name in arms:
-        raise InputError(f"the variant name {base_name!r} is the base's; name it differently")
-    return base_name, {base_name: base, **arms}
+    changes = [(kind, text) for kind in PARSERS for text in getattr(args, kind) or []]
+    return build_arms(sc, args.base_variant, args.variant or [], changes, args.name)
 
 
 def cmd_whatif(args: argparse.Namespace) -> int:

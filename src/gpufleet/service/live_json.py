@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gpufleet.errors import InputError, Problem
+from gpufleet.governance.store.values import iso_utc
 from gpufleet.live.retention import DEFAULT_RETENTION, bucket_start, merge
 from gpufleet.live.series import (
     CAPACITY_FIELDS,
@@ -43,7 +44,6 @@ from gpufleet.live.series import (
     UnmappedPoint,
     UsagePoint,
 )
-from gpufleet.service.values import iso_utc
 
 RESOLUTIONS_S = {"minute": 60, "hour": 3_600, "day": 86_400}
 """The resolutions a series may be asked at, finest first."""

@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 
 from gpufleet.domain.scenario import Scenario
+from gpufleet.errors import UnknownNameError
+from gpufleet.extras import require
 from gpufleet.sim.metrics import (
     CostLines,
     EntityJson,
@@ -132,27 +134,25 @@ class SimResult:
 
     def jobs_frame(self, backend: str = "pandas") -> Any:
         """Finished jobs as a DataFrame (``pandas`` or ``polars``), one row per job."""
-        cols = {k: v for k, v in self.jobs.items()}
-        if backend == "polars":
-            import polars as pl
-
-            return pl.DataFrame(cols)
-        import pandas as pd
-
-        return pd.DataFrame(cols)
+        return frame({k: v for k, v in self.jobs.items()}, backend, "jobs_frame()")
 
     def programs_frame(self, backend: str = "pandas") -> Any:
         rows = [
             {"program": k, **{f: v for f, v in m.items() if not isinstance(v, dict)}}
             for k, m in self.programs.items()
         ]
-        if backend == "polars":
-            import polars as pl
+        return frame(rows, backend, "programs_frame()")
 
-            return pl.DataFrame(rows)
-        import pandas as pd
 
-        return pd.DataFrame(rows)
+FRAME_BACKENDS = ("pandas", "polars")
+
+
+def frame(data: Any, backend: str, purpose: str) -> Any:
+    """``data`` (columns or rows) as a DataFrame of ``backend``: pandas or polars, which
+    come with the ``frames`` extra (a clear error naming it when it is not installed)."""
+    if backend not in FRAME_BACKENDS:
+        raise UnknownNameError("DataFrame backend", backend, FRAME_BACKENDS)
+    return require("frames", backend, purpose).DataFrame(data)
 
 
 def build_result(

@@ -12,6 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.exc import OperationalError
@@ -21,6 +22,7 @@ from gpufleet.errors import InputError, NotFoundError, UnauthorizedError
 from gpufleet.governance.store.audit import row_dict
 from gpufleet.governance.store.db import Tx, now
 from gpufleet.governance.store.models import AccessRole, EntityRow, PersonRow, Token
+from gpufleet.governance.store.values import iso_utc
 
 PREFIX = "gf_"
 log = logging.getLogger(__name__)
@@ -213,3 +215,21 @@ def token_state(t: Token, at: datetime | None = None) -> str:
 
 def token_count(s: Session) -> int:
     return s.scalar(select(func.count()).select_from(Token)) or 0
+
+
+def token_dict(s: Session, t: Token) -> dict[str, Any]:
+    """A token as the API and ``admin list-tokens`` show it: no secret, no hash."""
+    ent = s.get(EntityRow, t.entity_id) if t.entity_id is not None else None
+    per = s.get(PersonRow, t.person_id) if t.person_id is not None else None
+    return {
+        "id": t.id,
+        "name": t.name,
+        "role": t.role,
+        "entity": ent.name if ent else None,
+        "person": per.name if per else None,
+        "created_at": iso_utc(t.created_at),
+        "revoked_at": iso_utc(t.revoked_at),
+        "expires_at": iso_utc(t.expires_at),
+        "last_used_at": iso_utc(t.last_used_at),
+        "state": token_state(t),
+    }

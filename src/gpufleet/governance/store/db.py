@@ -36,6 +36,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session
 
 from gpufleet.errors import BusyError, InputError
+from gpufleet.extras import require
 from gpufleet.governance.store import audit
 from gpufleet.governance.store.canonical import GENESIS
 from gpufleet.governance.store.models import AuditHead
@@ -158,7 +159,8 @@ class Store:
         self.backend = make_url(self.url).get_backend_name()
         if self.backend == "sqlite":
             self.engine = _sqlite_engine(self.url)
-        else:
+        else:  # psycopg comes with the `postgres` (and `service`) extra
+            require("postgres", "psycopg", "a PostgreSQL register (postgresql:// URL)")
             self.engine = create_engine(self.url, pool_pre_ping=True)
         self._writer = self.engine.execution_options(gf_write=True)
 

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from gpufleet.errors import InputError
+from gpufleet.extras import require
 
 FLOAT_COLUMNS = ("submit_s", "start_s", "duration_s", "gpus", "cpus", "memory_gb", "source_line")
 STR_COLUMNS = ("gpu_type", "queue", "user", "status", "job_id")
@@ -188,6 +189,7 @@ class Workload:
 
 def write_parquet(w: Workload, path: Path) -> None:
     """Write atomically: a failed write leaves no partial file behind."""
+    require("parquet", "pyarrow", f"writing {path} (Parquet)")
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -216,6 +218,7 @@ def write_parquet(w: Workload, path: Path) -> None:
 
 
 def read_parquet(path: Path) -> Workload:
+    require("parquet", "pyarrow", f"reading {path} (Parquet)")
     import pyarrow.parquet as pq
 
     try:

@@ -31,9 +31,8 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from jsonschema import Draft7Validator  # type: ignore[import-untyped,unused-ignore]
-
 from gpufleet.errors import InputError, Problem
+from gpufleet.extras import require
 
 GROUP = "kueue.x-k8s.io"
 VERSIONS = ("v1beta2", "v1beta1")
@@ -130,6 +129,10 @@ def problems(doc: dict[str, Any]) -> list[SchemaProblem]:
     if group != GROUP or version not in VERSIONS or kind not in KINDS:
         wanted = f"{GROUP}/{'|'.join(VERSIONS)} and a kind of {', '.join(KINDS)}"
         return [SchemaProblem(obj, "$.apiVersion", f"{api!r} {kind!r}: expected {wanted}")]
+    # imported here: jsonschema comes with the `live` extra, and only this check needs it
+    require("live", "jsonschema", "checking Kueue manifests against their CRD schemas")
+    from jsonschema import Draft7Validator  # type: ignore[import-untyped,unused-ignore]
+
     validator = Draft7Validator(schema(version, kind))
     found = [
         SchemaProblem(obj, _path(e.absolute_path), e.message)

@@ -18,7 +18,6 @@ The HTML holds no timestamp: the same comparison gives the same bytes.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -189,12 +188,7 @@ def _arm_description(c: ComparisonLike, arm: str) -> str:
 
 # --- figures ------------------------------------------------------------------------------
 def _figure(p: Plot) -> str:
-    data = base64.b64encode(p.png).decode("ascii")
-    return (
-        f'<figure id="fig-{escape(p.name)}"><h3>{escape(p.title)}</h3>'
-        f'<img src="data:image/png;base64,{data}" alt="{escape(p.title)}">'
-        f"<figcaption>{escape(p.caption)} (also {escape(p.name)}.png)</figcaption></figure>"
-    )
+    return p.html(f" (also {p.name}.png)")
 
 
 # --- difference tables --------------------------------------------------------------------

@@ -23,12 +23,14 @@ through pyplot: no display is needed and a notebook's own backend is left alone.
 
 from __future__ import annotations
 
+import base64
 import io
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from html import escape
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -92,14 +94,50 @@ class Plot:
     caption: str
     png: bytes
 
+    def _repr_png_(self) -> bytes:
+        """What a notebook (IPython's display) shows for the plot: its PNG."""
+        return self.png
 
-def render_plots(c: ComparisonLike) -> list[Plot]:
+    def html(self, note: str = "") -> str:
+        """The plot as an HTML figure, the PNG embedded: its title, image and caption."""
+        data = base64.b64encode(self.png).decode("ascii")
+        return (
+            f'<figure id="fig-{escape(self.name)}"><h3>{escape(self.title)}</h3>'
+            f'<img src="data:image/png;base64,{data}" alt="{escape(self.title)}" '
+            'style="max-width: 100%">'
+            f"<figcaption>{escape(self.caption)}{escape(note)}</figcaption></figure>"
+        )
+
+
+class Plots(tuple[Plot, ...]):
+    """A comparison's figures, in the report's order. A notebook shows them all, each with
+    its title and caption; one of them (``plots[0]``) shows as its PNG."""
+
+    __slots__ = ()
+
+    def _repr_html_(self) -> str:
+        return "".join(p.html() for p in self)
+
+
+def render_plots(c: ComparisonLike) -> Plots:
     """The four figures of a comparison, rendered to PNG bytes."""
     out = []
     for name, title, caption, draw in _PLOTS:
         with mpl.rc_context(_STYLE):
             fig = draw(c)
             out.append(Plot(name, title, caption, _png(fig)))
+    return Plots(out)
+
+
+def render_figures(c: ComparisonLike) -> dict[str, Figure]:
+    """The four figures of a comparison as matplotlib ``Figure`` objects, by name, drawn
+    but not rendered: to restyle, or to save as SVG or PDF (``fig.savefig("u.svg")``)."""
+    out = {}
+    for name, _title, _caption, draw in _PLOTS:
+        with mpl.rc_context(_STYLE):
+            fig = draw(c)
+        FigureCanvasAgg(fig)  # a canvas of its own: savefig works without pyplot
+        out[name] = fig
     return out
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gpufleet.domain.scenario import Scenario
-from gpufleet.errors import InputError
+from gpufleet.extras import require
 from gpufleet.planning.whatif.compare import entity_figures, fleet_figures, program_figures
 from gpufleet.sim.result import SimResult
 from gpufleet.sim.simulator import Simulation
@@ -162,13 +162,7 @@ class RayExecutor:
 
 
 def import_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise InputError(
-            "--ray: Ray is not installed here; install it with pip install 'gpufleet[ray]'"
-        ) from None
-    return ray
+    return require("ray", "ray", "`sweep --ray`")
 
 
 def _tick(progress: Progress | None, done: int, total: int) -> None:

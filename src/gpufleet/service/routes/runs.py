@@ -26,12 +26,12 @@ from gpufleet.governance.auth.tokens import Principal
 from gpufleet.governance.runs.fairness import MAX_ACTIVE_RUNS
 from gpufleet.governance.runs.queue import queue_whatif
 from gpufleet.governance.store.models import AccessRole, Run, RunStatus, TransferRow
+from gpufleet.governance.store.values import iso_utc
 from gpufleet.inputs.scenario.schema import NonNeg, Strict
 from gpufleet.planning.whatif.changes import PARSERS
 from gpufleet.service.deps import Caller, IdPath, StoreDep
 from gpufleet.service.pagination import PageDep
 from gpufleet.service.run_report import render_run_page
-from gpufleet.service.values import iso_utc
 from gpufleet.service.visibility import WHOLE, View, scrub, view_of, visible_result
 
 router = APIRouter(tags=["runs"])

@@ -9,16 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Response
 from pydantic import Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from gpufleet.errors import InputError, Problem
 from gpufleet.governance.auth import access
-from gpufleet.governance.auth.tokens import create_token, revoke_token, token_state
-from gpufleet.governance.store.models import AccessRole, EntityRow, PersonRow, Token
+from gpufleet.governance.auth.tokens import create_token, revoke_token, token_dict
+from gpufleet.governance.store.models import AccessRole, Token
 from gpufleet.inputs.scenario.schema import ByValue, Name, Strict
 from gpufleet.service.deps import Caller, IdPath, StoreDep
 from gpufleet.service.pagination import PageDep
-from gpufleet.service.values import iso_utc
 
 router = APIRouter(tags=["tokens"])
 
@@ -55,23 +53,6 @@ class TokenBody(Strict):
                 ],
             )
         return at
-
-
-def token_dict(s: Session, t: Token) -> dict[str, Any]:
-    ent = s.get(EntityRow, t.entity_id) if t.entity_id is not None else None
-    per = s.get(PersonRow, t.person_id) if t.person_id is not None else None
-    return {
-        "id": t.id,
-        "name": t.name,
-        "role": t.role,
-        "entity": ent.name if ent else None,
-        "person": per.name if per else None,
-        "created_at": iso_utc(t.created_at),
-        "revoked_at": iso_utc(t.revoked_at),
-        "expires_at": iso_utc(t.expires_at),
-        "last_used_at": iso_utc(t.last_used_at),
-        "state": token_state(t),
-    }
 
 
 @router.get("/tokens", summary="List API tokens (no secrets)")

@@ -53,13 +53,13 @@ from gpufleet.governance.store.models import (
     TransferRow,
     TransferState,
 )
+from gpufleet.governance.store.values import iso_utc
 from gpufleet.governance.transfers import lifecycle, rules
 from gpufleet.governance.transfers.case import case_of
 from gpufleet.inputs.scenario.schema import NonNeg, Strict, When
 from gpufleet.service.deps import Caller, IdPath, StoreDep
 from gpufleet.service.pagination import PageDep
 from gpufleet.service.routes.runs import run_dict, wake_worker
-from gpufleet.service.values import iso_utc
 from gpufleet.service.visibility import view_of, visible_result
 
 router = APIRouter(tags=["transfers"])

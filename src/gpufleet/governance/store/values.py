@@ -1,4 +1,4 @@
-"""JSON values the API writes the same way everywhere."""
+"""Values read from the store, written the same way everywhere (the API, the CLI)."""
 
 from __future__ import annotations
 
