@@ -53,6 +53,7 @@ class NodeSpace:
             self.top[gi] = g.max_gpus
         self.times: list[float] = [now_s]
         self._times: npt.NDArray[np.float64] | None = None  # times as an array, when read
+        self._tbuf: npt.NDArray[np.float64] = np.empty(0)  # its buffer (as _buf for free)
         # free[i, k]: free GPUs of the k-th node from times[i] to times[i + 1]; the first
         # rows of a buffer with room to insert rows in place (_split)
         self.free: Grid = np.array([[cap.node_free[n] for n in self.nodes]], dtype=np.int32)
@@ -74,6 +75,12 @@ class NodeSpace:
         planned free one resolution step from now)."""
         r = (t // self.res) * self.res
         return r if r > self.now_s else self.now_s + self.res
+
+    def times_array(self) -> npt.NDArray[np.float64]:
+        """``times`` as an array (kept beside the list as intervals are split)."""
+        if self._times is None:
+            self._times = self._tbuf = np.array(self.times)
+        return self._times
 
     def free_now(self) -> int:
         return int(self.free[0].sum())
@@ -100,7 +107,15 @@ class NodeSpace:
         if i < len(self.times) and self.times[i] == t:
             return i
         self.times.insert(i, t)
-        self._times = None
+        if self._times is not None:  # the array too, in place in a buffer with room
+            n, tb = len(self._times), self._tbuf
+            if n == len(tb):
+                tb = np.empty(2 * n + 1)
+                tb[:n] = self._times
+                self._tbuf = tb
+            tb[i + 1 : n + 1] = tb[i:n]
+            tb[i] = t
+            self._times = tb[: n + 1]
         rows, buf = len(self.free), self._buf
         if rows == len(buf):  # full: a buffer twice as tall
             buf = np.empty((2 * rows, buf.shape[1]), dtype=buf.dtype)
@@ -159,14 +174,12 @@ class NodeSpace:
         )
         got: tuple[float, Slots] | None = None
         if lower != math.inf:
-            if self._times is None:
-                self._times = np.array(self.times)
-            times = self._times
+            times = self.times_array()
             lo = bisect.bisect_left(self.times, lower)
             hi = bisect.bisect_right(self.times, self.now_s + window_s)
             ends = np.searchsorted(times, times + limit_s, side="left")
             if kind == 1 and self.sparse and limit_s > 0:
-                got = self.clean.one_node(groups, gpus, ends, lo, hi)
+                got = self.clean.one_node(groups, gpus, limit_s, ends, lo, hi)
             elif kind == 1:
                 got = self._one_node(groups, gpus, ends, lo, hi)
             else:
