@@ -69,6 +69,7 @@ class NodeSpace:
         # the one-node search by clean nodes (False: the dense search, the reference)
         self.sparse = True
         self.clean = CleanNodes(self)
+        self.changed: list[int] = []  # the nodes (local positions) each change touched
 
     def rounded(self, t: float) -> float:
         """``t`` rounded down to the resolution, and after now (an overdue job's GPUs are
@@ -84,22 +85,6 @@ class NodeSpace:
 
     def free_now(self) -> int:
         return int(self.free[0].sum())
-
-    def free_until(self, gpus: int, until_s: float) -> float:
-        """The latest instant up to which some node keeps at least ``gpus`` GPUs free from
-        now on: a one-node job of ``gpus`` GPUs and limit L fits now (its rows ``[0, e)``
-        with e the number of interval starts before now + L, as :meth:`earliest` reads
-        them) iff now + L is at most that instant. Only the nodes with free GPUs now are
-        read; an instant past ``until_s`` is returned as infinity (0 when no node has
-        ``gpus`` free now)."""
-        cols = np.flatnonzero(self.free[0] >= gpus)
-        if not len(cols):
-            return 0.0
-        rows = min(len(self.times), bisect.bisect_right(self.times, until_s) + 1)
-        short = self.free[:rows, cols] < gpus  # rows x nodes free now
-        first = np.where(short.any(axis=0), short.argmax(axis=0), rows)
-        s = int(first.max())
-        return math.inf if s >= rows else self.times[s]
 
     def _split(self, t: float) -> int:
         """The index of the interval starting at ``t``, splitting one if needed."""
@@ -135,6 +120,7 @@ class NodeSpace:
             if k is not None:
                 self.free[i:j, k] += sign * n
                 self.clean.touched(k)
+                self.changed.append(k)
 
     def release_all(self, ends: list[tuple[float, Slots]]) -> None:
         """The running jobs' GPUs come free at their (rounded, later than now) expected
