@@ -186,14 +186,16 @@ class _Runs:
 
     def refresh(self, sp: NodeSpace, gpus: int, redo: list[int]) -> None:
         """Drop the runs of the nodes ``redo`` and read theirs anew from the plan."""
-        if self.read & set(redo):
-            keep = self.cols != redo[0] if len(redo) == 1 else ~np.isin(self.cols, redo)
+        if self.read & set(redo):  # (redo is a few nodes: a comparison each)
+            keep = self.cols != redo[0]
+            for k in redo[1:]:
+                keep &= self.cols != k
             self.cols, self.a, self.b = self.cols[keep], self.a[keep], self.b[keep]
         idx = np.asarray(redo, dtype=np.intp)
         enough = (sp.free[:, idx] >= gpus).T  # a row per node
         edge = np.zeros((len(redo), enough.shape[1] + 2), dtype=np.int8)
         edge[:, 1:-1] = enough
-        step = np.diff(edge, axis=1)  # +1 where a run starts, -1 one past where it ends
+        step = edge[:, 1:] - edge[:, :-1]  # +1 where a run starts, -1 one past its end
         node, first = np.nonzero(step == 1)  # by node, then row: the runs in order
         last = np.nonzero(step == -1)[1]
         times = sp.times_array()

@@ -96,7 +96,7 @@ class Soon:
         if self._read == len(changed) or not self._short:
             self._read = len(changed)
             return
-        cols = np.unique(np.asarray(changed[self._read :], dtype=np.intp))
+        cols = np.fromiter(set(changed[self._read :]), dtype=np.intp)
         self._read = len(changed)
         for g, short in self._short.items():
             short[cols] = self._read_short(g, cols)
