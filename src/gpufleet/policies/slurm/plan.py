@@ -38,13 +38,17 @@ acts in the main pass only), and backfill of the jobs behind a blocked one at cy
 between passes.
 
 Cost per pass: O(R) to build the plan from R running jobs, then per examined job O(N) for
-the N nodes of its groups plus O(I x D) for I intervals and the D nodes planned jobs have
+the N nodes of its groups plus O(U) for the U runs of free GPUs of the D nodes planned jobs
+have touched, and O(I) for I intervals to read again the node the last planned job
 touched (:mod:`~gpufleet.policies.slurm.cleannodes`; a job larger than a node: O(I x W x
-N), W intervals in its window). The pass stops examining once no job left could start
-now (:mod:`~gpufleet.policies.slurm.planexit`): the rest get their reasons, and their
-planned starts are made only when :meth:`SlurmBackfill.reserved_start_s` asks. Both are
-exact: ``exit = sparse = False`` is the reference, every examined job planned by the
-dense search (tests/policies/test_slurm_plan_exit.py compares them).
+N), W intervals in its window). Limits and placement are asked once per kind of job
+(:func:`~gpufleet.policies.slurm.order.like`) between two starts. The pass stops examining
+once no job left could start now (:mod:`~gpufleet.policies.slurm.planexit`): the rest get
+their reasons, and their planned starts are made only when
+:meth:`SlurmBackfill.reserved_start_s` asks. All are exact: ``exit = sparse = False`` is
+the reference, every examined job planned by the dense search and every job asked anew
+(tests/policies/test_slurm_plan_exit.py compares them; tests/live/test_forecast_digest.py
+pins a seeded live state's starts).
 """
 
 from __future__ import annotations
