@@ -70,6 +70,7 @@ class NodeSpace:
         self.sparse = True
         self.clean = CleanNodes(self)
         self.changed: list[int] = []  # the nodes (local positions) each change touched
+        self._now: tuple[int, int] | None = None  # now_free(), while no change reaches now
 
     def rounded(self, t: float) -> float:
         """``t`` rounded down to the resolution, and after now (an overdue job's GPUs are
@@ -84,7 +85,15 @@ class NodeSpace:
         return self._times
 
     def free_now(self) -> int:
-        return int(self.free[0].sum())
+        return self.now_free()[1]
+
+    def now_free(self) -> tuple[int, int]:
+        """The most GPUs free now on one node, and in all; kept until a change reaches
+        now (a job started), as a pass asks before every job it examines."""
+        if self._now is None:
+            row = self.free[0]
+            self._now = (int(row.max(initial=0)), int(row.sum()))
+        return self._now
 
     def _split(self, t: float) -> int:
         """The index of the interval starting at ``t``, splitting one if needed."""
@@ -115,6 +124,8 @@ class NodeSpace:
         """Add ``sign`` times the slots' GPUs to every interval in ``[start, end)``."""
         i = self._split(start)
         j = len(self.times) if end is None else self._split(end)
+        if i == 0:
+            self._now = None
         for node, n in slots:
             k = self.pos.get(node)
             if k is not None:

@@ -183,7 +183,7 @@ class SlurmBackfill(SlurmBackfillEasy):
         soon = Soon(examined, [self.limit_s(j) for j in examined], space) if self.exit else None
         verdicts = _Verdicts(self, snap, by_type, memo=self.exit)
         for i, job in enumerate(examined):
-            if not hope(i, int(space.free[0].max(initial=0)), space.free_now()):
+            if not hope(i, *space.now_free()):
                 break  # no job from here on can start now: their plans would change nothing
             if soon is not None and cohort in self.reservations and not soon.any_from(i):
                 self._rest(examined[i:], hope, i, space, verdicts, cohort, d)
@@ -232,7 +232,7 @@ class SlurmBackfill(SlurmBackfillEasy):
         :meth:`_why_not_now`, neither of which reads the plan), up to where ``_hope``
         ends the full pass; their plans are made only if :meth:`reserved_start_s` asks."""
         self.exits += 1
-        one_node, total = int(space.free[0].max(initial=0)), space.free_now()
+        one_node, total = space.now_free()
         todo: list[tuple[Job, list[int], float]] = []
         for k, job in enumerate(rest):
             if not hope(first + k, one_node, total):
