@@ -4,10 +4,11 @@ benchmark: aim under 5 s).
     .venv/bin/python bench/forecast_bench.py [--pending 10000] [--running 5000] [--repeat 3]
         [--policy slurm-backfill] [--label "before: "]
 
-The state, seeded: 1,250 nodes of 8 H100 in one partition; 5,000 running jobs of 2 GPUs
-fill them (elapsed 0-2 h of a 1-24 h limit); 10,000 pending jobs of 1, 2, 4 or 8 GPUs
-from 20 accounts (one capped at 64 GPUs), submitted over the last 6 hours with limits of
-1-24 h; the dev cluster's scheduler configuration (sched/backfill, multifactor weights).
+The state, seeded (:mod:`gpufleet.live.synthetic`): 1,250 nodes of 8 H100 in one partition;
+5,000 running jobs of 2 GPUs fill them (elapsed 0-2 h of a 1-24 h limit); 10,000 pending
+jobs of 1, 2, 4 or 8 GPUs from 20 accounts (one capped at 64 GPUs), submitted over the
+last 6 hours with limits of 1-24 h; the dev cluster's scheduler configuration
+(sched/backfill, multifactor weights).
 Times are the whole ``forecast_from_state`` (building the run, the simulation to its
 last start, reading it back), median of ``--repeat``: wall-clock seconds and the process's
 CPU seconds (steadier on a shared machine). Each run also times ``fifo`` on the same state,
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
@@ -30,147 +30,8 @@ from gpufleet.domain.scenario import PolicySpec
 from gpufleet.live.forecast import SlurmState, forecast_from_state
 from gpufleet.live.forecast_policy import choose_policy
 from gpufleet.live.mapping import parse_mapping
-from gpufleet.live.slurm.model import (
-    Association,
-    FairShare,
-    GpuAllocation,
-    GpuCount,
-    JobState,
-    NodeState,
-    PriorityWeights,
-    SchedulerConfig,
-    SlurmConfig,
-    SlurmJob,
-    SlurmNode,
-    TresLimit,
-)
+from gpufleet.live.synthetic import MAPPING, NOW, synthetic_state
 from gpufleet.policies.registry import POLICIES
-
-NOW = datetime(2026, 12, 6, 20, 0, tzinfo=UTC)
-MAPPING = "slurm:\n  accounts: {}\ngpu_types:\n  h100: H100-SXM\n"
-ACCOUNTS = [f"acct{i:02d}" for i in range(20)]
-
-
-def config() -> SlurmConfig:
-    sched = SchedulerConfig("sched/backfill", {}, 2, 5, 500, 60, 1440)
-    weights = PriorityWeights(1000, 0, 10000, 0, 0, 1000, ())
-    return SlurmConfig(
-        "bench",
-        "22.05.8",
-        "priority/multifactor",
-        weights,
-        86400,
-        60,
-        86400,
-        False,
-        (),
-        sched,
-        "select/cons_tres",
-        ("associations", "limits"),
-        {},
-    )
-
-
-def node(i: int) -> SlurmNode:
-    gpus = (GpuCount("h100", 8),)
-    return SlurmNode(
-        f"n{i:05d}", NodeState.ALLOCATED, (), "", "", None, ("gpu",), gpus, gpus, 64, 64
-    )
-
-
-def job(
-    jid: int,
-    account: str,
-    gpus: int,
-    state: JobState,
-    submit: datetime,
-    limit_s: int,
-    node_name: str = "",
-    indices: tuple[int, ...] = (),
-    elapsed_s: int = 0,
-) -> SlurmJob:
-    running = state is JobState.RUNNING
-    alloc = (GpuAllocation(node_name, "h100", indices),) if running else ()
-    return SlurmJob(
-        jid,
-        f"j{jid}",
-        f"{account}-u",
-        account,
-        "gpu",
-        "normal",
-        state,
-        "" if running else "Priority",
-        gpus,
-        "h100",
-        (node_name,) if running else (),
-        alloc,
-        submit,
-        NOW - timedelta(seconds=elapsed_s) if running else None,
-        None,
-        elapsed_s if running else None,
-        limit_s,
-        1000,
-    )
-
-
-def synthetic_state(pending: int, running: int, seed: int = 7) -> SlurmState:
-    rng = random.Random(seed)
-    n_nodes = max(1, running * 2 // 8)
-    nodes = tuple(node(i) for i in range(n_nodes))
-    jobs: list[SlurmJob] = []
-    for k in range(running):
-        n, slot = divmod(k, 4)
-        elapsed = rng.randint(0, 7200)
-        limit = rng.randint(1, 24) * 3600
-        submit = NOW - timedelta(seconds=elapsed + rng.randint(0, 3600))
-        jobs.append(
-            job(
-                k + 1,
-                rng.choice(ACCOUNTS),
-                2,
-                JobState.RUNNING,
-                submit,
-                limit,
-                f"n{n % n_nodes:05d}",
-                (2 * slot, 2 * slot + 1),
-                elapsed,
-            )
-        )
-    for k in range(pending):
-        submit = NOW - timedelta(seconds=rng.randint(0, 6 * 3600))
-        gpus = rng.choice((1, 2, 4, 8))
-        jobs.append(
-            job(
-                running + k + 1,
-                rng.choice(ACCOUNTS),
-                gpus,
-                JobState.PENDING,
-                submit,
-                rng.randint(1, 24) * 3600,
-            )
-        )
-    assoc = tuple(
-        Association(
-            "bench",
-            a,
-            "",
-            "",
-            "root",
-            10 + i,
-            (TresLimit("gres/gpu", 64),) if i == 0 else (),
-            (),
-            None,
-            None,
-            ("normal",),
-            "normal",
-        )
-        for i, a in enumerate(ACCOUNTS)
-    )
-    share = tuple(
-        FairShare(a, "", 10 + i, 0.05, rng.randint(0, 10**7), None, 0.05, None, 1.0)
-        for i, a in enumerate(ACCOUNTS)
-    )
-    return SlurmState(tuple(jobs), nodes, assoc, share, config())
 
 
 def _spec(state: SlurmState, name: str) -> PolicySpec:

@@ -6,8 +6,16 @@ only the running jobs' ends in its column, so its free GPUs never drop: a job of
 fits on it at any interval start from the first one at which it has g free (``first``,
 found once per pass and g, one read of the plan), for any limit, and the least free GPUs
 over the job's window are those at its start. Only the nodes a planned or started job
-has touched ("dirty", usually a few: one per job examined so far) need their rows read,
-and only up to the clean nodes' earliest start.
+has touched ("dirty", usually a few: one per job examined so far) need more: per size g
+asked, each dirty node's runs, the maximal spans ``[a, b)`` of interval starts over which it
+keeps g free (``b`` the start of its next interval with fewer, infinity if none). A job of
+g GPUs and limit L fits on the node at start ``s`` iff s lies in a run with ``b >= s + L``
+(the rows of its window are those starting before s + L), so the node's first start at or
+after ``lo`` is ``max(a, lo)`` over the first run where that holds. A node's runs change
+only when a job is planned or started on it (:meth:`CleanNodes.touched`): splitting an
+interval adds a start inside a run, never moves a run's ends. So the runs are read from the
+plan once per node and size, and again only for the node just touched, instead of every
+dirty node's rows at every search.
 
 The answer is the dense search's (:meth:`NodeSpace._one_node`): the first start at or
 after ``lo`` (before ``hi``) at which a node of one of the groups keeps ``gpus`` free
@@ -34,6 +42,9 @@ class NodeSpace(Protocol):
 
     free: npt.NDArray[np.int32]
     times: list[float]
+
+    def times_array(self) -> npt.NDArray[np.float64]: ...
+
     nodes: list[int]
     group_nodes: dict[int, npt.NDArray[np.intp]]
     span: dict[int, slice]
@@ -47,12 +58,13 @@ class CleanNodes:
         self.space = space
         self.dirty: list[int] = []  # local positions, sorted
         self._first: dict[int, npt.NDArray[np.float64]] = {}
-        # per size, when each node (dirty too) first had that many free as last read: a
-        # planned job only takes GPUs, so no node fits such a job earlier
-        self._since: dict[int, npt.NDArray[np.float64]] = {}
+        # per size, the runs of the dirty nodes read so far (module docstring)
+        self._runs: dict[int, _Runs] = {}
 
     def touched(self, k: int) -> None:
         """A planned or started job changed node ``k``'s column."""
+        for runs in self._runs.values():
+            runs.stale.add(k)
         at = bisect.bisect_left(self.dirty, k)
         if at < len(self.dirty) and self.dirty[at] == k:
             return
@@ -67,17 +79,24 @@ class CleanNodes:
             sp = self.space
             enough = sp.free >= gpus
             row = enough.argmax(axis=0)
-            since = np.asarray(sp.times, dtype=np.float64)[row]
-            since[~enough.any(axis=0)] = math.inf
-            self._since[gpus] = since
-            got = since.copy()
+            got = sp.times_array()[row]
+            got[~enough.any(axis=0)] = math.inf
             got[self.dirty] = math.inf
             self._first[gpus] = got
         return got
 
     def one_node(
-        self, groups: list[int], gpus: int, ends: npt.NDArray[np.intp], lo: int, hi: int
+        self,
+        groups: list[int],
+        gpus: int,
+        limit_s: float,
+        ends: npt.NDArray[np.intp],
+        lo: int,
+        hi: int,
     ) -> tuple[float, Slots] | None:
+        """The first start in rows ``[lo, hi)`` at which a node of ``groups`` keeps
+        ``gpus`` free over ``limit_s`` (> 0; ``ends``: each start's first row past it), and
+        the node (module docstring)."""
         sp = self.space
         if lo >= hi:
             return None
@@ -89,7 +108,7 @@ class CleanNodes:
                 continue
             span = sp.span[gi]
             stop = hi if best is None else min(hi, best[0] + 1)  # a later row cannot win
-            found = self._group(span, gpus, first, ends, lo, stop)
+            found = self._group(span, gpus, limit_s, first, ends, lo, stop)
             if found is not None and (best is None or found[0] < best[0]):
                 best = (found[0], gi, found[1])
         if best is None:
@@ -102,6 +121,7 @@ class CleanNodes:
         self,
         span: slice,
         gpus: int,
+        limit_s: float,
         first: npt.NDArray[np.float64],
         ends: npt.NDArray[np.intp],
         lo: int,
@@ -116,27 +136,21 @@ class CleanNodes:
         clean = stop  # the clean nodes' first fitting row, stop if none before it
         if soonest != math.inf:
             clean = min(stop, max(lo, bisect.bisect_left(times, soonest)))
-        a, b = bisect.bisect_left(self.dirty, span.start), bisect.bisect_left(self.dirty, span.stop)
         row = clean
-        fits_d: npt.NDArray[np.bool_] | None = None
+        picked: npt.NDArray[np.intp] | None = None  # the dirty nodes that fit at row
         end = clean + 1 if clean < stop else stop  # starts lo .. end - 1 to try
-        cols = np.asarray(self.dirty[a:b], dtype=np.intp)
-        if len(cols) and lo < end:  # only the dirty nodes that had enough free by then
-            since = self._since[gpus][cols]
-            keep = since <= times[end - 1]
-            cols = cols[keep]
-            if len(cols):
-                lo = max(lo, bisect.bisect_left(times, float(since[keep].min())))
-        if len(cols) and lo < end:
-            last = int(ends[end - 1])  # ends only grow with the start
-            idx = np.arange(lo, last, dtype=np.int32)[:, None]
-            short = np.where(sp.free[lo:last][:, cols] >= gpus, last, idx)
-            next_short = np.minimum.accumulate(short[::-1], axis=0)[::-1]
-            ok = next_short[: end - lo] >= ends[lo:end, None]
-            any_row = ok.any(axis=1)
-            if any_row.any():
-                row = lo + int(np.argmax(any_row))
-                fits_d = ok[row - lo]
+        if self.dirty and lo < end:
+            cols, a, b = self.runs(gpus)
+            mine = (cols >= span.start) & (cols < span.stop)
+            start = np.maximum(a[mine], times[lo])  # each run's first start from lo
+            # the window of a start t reaches the interval beginning at t + limit (nodespace
+            # earliest: backfill.c takes node_space records with begin_time <= end_time),
+            # so a run ending there is too short
+            ok = (start <= times[end - 1]) & (b[mine] > start + limit_s)
+            if ok.any():
+                t = float(start[ok].min())
+                row = bisect.bisect_left(times, t)  # t is an interval start
+                picked = cols[mine][ok & (start == t)]
         if row >= stop:
             return None
         n = span.stop - span.start
@@ -144,7 +158,53 @@ class CleanNodes:
         t = times[row]
         ok_clean = first[span] <= t
         low[ok_clean] = sp.free[row, span][ok_clean]
-        if fits_d is not None and fits_d.any():
-            picked = cols[fits_d]
+        if picked is not None:
             low[picked - span.start] = sp.free[row : int(ends[row])][:, picked].min(axis=0)
         return row, low
+
+    def runs(
+        self, gpus: int
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """The runs of every dirty node for ``gpus``: node (local position), ``a``, ``b``
+        (module docstring), one entry per run; the nodes touched since they were last read
+        are read again."""
+        runs = self._runs.get(gpus)
+        if runs is None:
+            runs = self._runs[gpus] = _Runs()
+        redo = runs.stale | (set(self.dirty) - runs.read)
+        if redo:
+            runs.refresh(self.space, gpus, sorted(redo))
+        return runs.cols, runs.a, runs.b
+
+
+class _Runs:
+    """The runs of the dirty nodes read for one size, as three flat arrays."""
+
+    def __init__(self) -> None:
+        self.cols: npt.NDArray[np.intp] = np.empty(0, dtype=np.intp)
+        self.a: npt.NDArray[np.float64] = np.empty(0)
+        self.b: npt.NDArray[np.float64] = np.empty(0)
+        self.read: set[int] = set()
+        self.stale: set[int] = set()
+
+    def refresh(self, sp: NodeSpace, gpus: int, redo: list[int]) -> None:
+        """Drop the runs of the nodes ``redo`` and read theirs anew from the plan."""
+        if self.read & set(redo):  # (redo is a few nodes: a comparison each)
+            keep = self.cols != redo[0]
+            for k in redo[1:]:
+                keep &= self.cols != k
+            self.cols, self.a, self.b = self.cols[keep], self.a[keep], self.b[keep]
+        idx = np.asarray(redo, dtype=np.intp)
+        enough = (sp.free[:, idx] >= gpus).T  # a row per node
+        edge = np.zeros((len(redo), enough.shape[1] + 2), dtype=np.int8)
+        edge[:, 1:-1] = enough
+        step = edge[:, 1:] - edge[:, :-1]  # +1 where a run starts, -1 one past its end
+        node, first = np.nonzero(step == 1)  # by node, then row: the runs in order
+        last = np.nonzero(step == -1)[1]
+        times = sp.times_array()
+        past = np.append(times, math.inf)  # one past the last row: never short again
+        self.cols = np.concatenate([self.cols, idx[node]])
+        self.a = np.concatenate([self.a, times[first]])
+        self.b = np.concatenate([self.b, past[last]])
+        self.read.update(redo)
+        self.stale.clear()

@@ -56,6 +56,7 @@ class NodeSpace:
             self.top[gi] = g.max_gpus
         self.times: list[float] = [now_s]
         self._times: npt.NDArray[np.float64] | None = None  # times as an array, when read
+        self._tbuf: npt.NDArray[np.float64] = np.empty(0)  # its buffer (as _buf for free)
         # free[i, k]: free GPUs of the k-th node from times[i] to times[i + 1]; the first
         # rows of a buffer with room to insert rows in place (_split)
         self.free: Grid = np.array([[cap.node_free[n] for n in self.nodes]], dtype=np.int32)
@@ -73,6 +74,8 @@ class NodeSpace:
         self.clean = CleanNodes(self)
         # a planned job holds whole nodes (Slurm's node_space), False: only its GPUs
         self.whole_nodes = True
+        self.changed: list[int] = []  # the nodes (local positions) each change touched
+        self._now: tuple[int, int] | None = None  # now_free(), while no change reaches now
 
     def rounded(self, t: float) -> float:
         """``t`` rounded down to the resolution, and after now (an overdue job's GPUs are
@@ -80,25 +83,22 @@ class NodeSpace:
         r = (t // self.res) * self.res
         return r if r > self.now_s else self.now_s + self.res
 
-    def free_now(self) -> int:
-        return int(self.free[0].sum())
+    def times_array(self) -> npt.NDArray[np.float64]:
+        """``times`` as an array (kept beside the list as intervals are split)."""
+        if self._times is None:
+            self._times = self._tbuf = np.array(self.times)
+        return self._times
 
-    def free_until(self, gpus: int, until_s: float) -> float:
-        """The latest instant up to which some node keeps at least ``gpus`` GPUs free from
-        now on: a one-node job of ``gpus`` GPUs and limit L fits now (its rows ``[0, e)``
-        with e the number of interval starts at or before now + L, as :meth:`earliest`
-        reads them) only if now + L is at most that instant (strictly before it, in fact:
-        the test stays a necessary condition). Only the nodes with free GPUs now are
-        read; an instant past ``until_s`` is returned as infinity (0 when no node has
-        ``gpus`` free now)."""
-        cols = np.flatnonzero(self.free[0] >= gpus)
-        if not len(cols):
-            return 0.0
-        rows = min(len(self.times), bisect.bisect_right(self.times, until_s) + 1)
-        short = self.free[:rows, cols] < gpus  # rows x nodes free now
-        first = np.where(short.any(axis=0), short.argmax(axis=0), rows)
-        s = int(first.max())
-        return math.inf if s >= rows else self.times[s]
+    def free_now(self) -> int:
+        return self.now_free()[1]
+
+    def now_free(self) -> tuple[int, int]:
+        """The most GPUs free now on one node, and in all; kept until a change reaches
+        now (a job started), as a pass asks before every job it examines."""
+        if self._now is None:
+            row = self.free[0]
+            self._now = (int(row.max(initial=0)), int(row.sum()))
+        return self._now
 
     def _split(self, t: float) -> int:
         """The index of the interval starting at ``t``, splitting one if needed."""
@@ -106,7 +106,15 @@ class NodeSpace:
         if i < len(self.times) and self.times[i] == t:
             return i
         self.times.insert(i, t)
-        self._times = None
+        if self._times is not None:  # the array too, in place in a buffer with room
+            n, tb = len(self._times), self._tbuf
+            if n == len(tb):
+                tb = np.empty(2 * n + 1)
+                tb[:n] = self._times
+                self._tbuf = tb
+            tb[i + 1 : n + 1] = tb[i:n]
+            tb[i] = t
+            self._times = tb[: n + 1]
         rows, buf = len(self.free), self._buf
         if rows == len(buf):  # full: a buffer twice as tall
             buf = np.empty((2 * rows, buf.shape[1]), dtype=buf.dtype)
@@ -121,11 +129,14 @@ class NodeSpace:
         """Add ``sign`` times the slots' GPUs to every interval in ``[start, end)``."""
         i = self._split(start)
         j = len(self.times) if end is None else self._split(end)
+        if i == 0:
+            self._now = None
         for node, n in slots:
             k = self.pos.get(node)
             if k is not None:
                 self.free[i:j, k] += sign * n
                 self.clean.touched(k)
+                self.changed.append(k)
 
     def release_all(self, ends: list[tuple[float, Slots]]) -> None:
         """The running jobs' GPUs come free at their (rounded, later than now) expected
@@ -161,11 +172,14 @@ class NodeSpace:
             self.take(slots, start, end)
             return
         i, j = self._split(start), self._split(end)
+        if i == 0:
+            self._now = None
         for node, _ in slots:
             k = self.pos.get(node)
             if k is not None:
                 np.minimum(self.free[i:j, k], 0, out=self.free[i:j, k])
                 self.clean.touched(k)
+                self.changed.append(k)
 
     def earliest(
         self, groups: list[int], gpus: int, limit_s: float, window_s: float
@@ -185,14 +199,12 @@ class NodeSpace:
         )
         got: tuple[float, Slots] | None = None
         if lower != math.inf:
-            if self._times is None:
-                self._times = np.array(self.times)
-            times = self._times
+            times = self.times_array()
             lo = bisect.bisect_left(self.times, lower)
             hi = bisect.bisect_right(self.times, self.now_s + window_s)
             ends = np.searchsorted(times, times + limit_s, side="right")
             if kind == 1 and self.sparse and limit_s > 0:
-                got = self.clean.one_node(groups, gpus, ends, lo, hi)
+                got = self.clean.one_node(groups, gpus, limit_s, ends, lo, hi)
             elif kind == 1:
                 got = self._one_node(groups, gpus, ends, lo, hi)
             else:

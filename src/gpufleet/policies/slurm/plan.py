@@ -45,13 +45,17 @@ acts in the main pass only), and backfill of the jobs behind a blocked one at cy
 between passes.
 
 Cost per pass: O(R) to build the plan from R running jobs, then per examined job O(N) for
-the N nodes of its groups plus O(I x D) for I intervals and the D nodes planned jobs have
+the N nodes of its groups plus O(U) for the U runs of free GPUs of the D nodes planned jobs
+have touched, and O(I) for I intervals to read again the node the last planned job
 touched (:mod:`~gpufleet.policies.slurm.cleannodes`; a job larger than a node: O(I x W x
-N), W intervals in its window). The pass stops examining once no job left could start
-now (:mod:`~gpufleet.policies.slurm.planexit`): the rest get their reasons, and their
-planned starts are made only when :meth:`SlurmBackfill.reserved_start_s` asks. Both are
-exact: ``exit = sparse = False`` is the reference, every examined job planned by the
-dense search (tests/policies/test_slurm_plan_exit.py compares them).
+N), W intervals in its window). Limits and placement are asked once per kind of job
+(:func:`~gpufleet.policies.slurm.order.like`) between two starts. The pass stops examining
+once no job left could start now (:mod:`~gpufleet.policies.slurm.planexit`): the rest get
+their reasons, and their planned starts are made only when
+:meth:`SlurmBackfill.reserved_start_s` asks. All are exact: ``exit = sparse = False`` is
+the reference, every examined job planned by the dense search and every job asked anew
+(tests/policies/test_slurm_plan_exit.py compares them; tests/live/test_forecast_digest.py
+pins a seeded live state's starts).
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ from gpufleet.policies.base import Decision, ReservedStart
 from gpufleet.policies.options import FLAG, NON_NEGATIVE, POSITIVE_INT, Options
 from gpufleet.policies.slurm.backfill import SlurmBackfillEasy
 from gpufleet.policies.slurm.nodespace import NodeSpace
+from gpufleet.policies.slurm.order import Like, like
 from gpufleet.policies.slurm.planexit import Rest, Soon
 from gpufleet.policies.slurm.timing import Ticks
 from gpufleet.state.capacity import Placement
@@ -188,19 +193,15 @@ class SlurmBackfill(SlurmBackfillEasy):
         examined = waiting[: self.depth]
         hope = _hope(examined, min((space.top[g] for g in space.top), default=0))
         soon = Soon(examined, [self.limit_s(j) for j in examined], space) if self.exit else None
+        verdicts = _Verdicts(self, snap, by_type, memo=self.exit)
         for i, job in enumerate(examined):
-            if not hope(i, int(space.free[0].max(initial=0)), space.free_now()):
+            if not hope(i, *space.now_free()):
                 break  # no job from here on can start now: their plans would change nothing
             if soon is not None and cohort in self.reservations and not soon.any_from(i):
-                self._rest(snap, cohort, examined[i:], hope, i, space, d)
+                self._rest(examined[i:], hope, i, space, verdicts, cohort, d)
                 break  # the rest start nothing now: reasons now, plans when asked (Rest)
             first = job is waiting[0] and self.main_now  # its reason came from the main pass
-            groups = [
-                gi
-                for t in job.spec.gpu_types
-                if self.admission.check(snap, job, t) is None
-                for gi in by_type.get(t, [])
-            ]
+            groups = verdicts.groups(job)
             if not groups:
                 if not first:
                     d.blocked.append((job, Reason.QUOTA))
@@ -209,7 +210,7 @@ class SlurmBackfill(SlurmBackfillEasy):
             got = space.earliest(groups, job.spec.gpus, limit, self.bf_window_s)
             if got is None:
                 if not first:
-                    d.blocked.append((job, self._why_not_now(snap, job)))
+                    d.blocked.append((job, verdicts.why_not_now(job)))
                 continue
             start, slots = got
             end = space.rounded(start + limit)
@@ -219,22 +220,23 @@ class SlurmBackfill(SlurmBackfillEasy):
                 snap.assume_start(job, pl)
                 d.admit.append((job, pl))
                 space.take(slots, now, end)
+                verdicts.started()
                 continue
             space.reserve(slots, start, end)
             self.planned[cohort][job.spec.id] = start
             if cohort not in self.reservations:
                 self.reservations[cohort] = (job.spec.id, start)
             if not first:
-                d.blocked.append((job, self._why_not_now(snap, job)))
+                d.blocked.append((job, verdicts.why_not_now(job)))
 
     def _rest(
         self,
-        snap: Snapshot,
-        cohort: str,
         rest: list[Job],
         hope: Callable[[int, int, int], bool],
         first: int,
         space: NodeSpace,
+        verdicts: _Verdicts,
+        cohort: str,
         d: Decision,
     ) -> None:
         """The jobs of a pass from the one where :class:`Soon` finds none that could start
@@ -242,22 +244,16 @@ class SlurmBackfill(SlurmBackfillEasy):
         :meth:`_why_not_now`, neither of which reads the plan), up to where ``_hope``
         ends the full pass; their plans are made only if :meth:`reserved_start_s` asks."""
         self.exits += 1
-        one_node, total = int(space.free[0].max(initial=0)), space.free_now()
-        by_type = snap.capacity.by_cohort_type.get(cohort, {})
+        one_node, total = space.now_free()
         todo: list[tuple[Job, list[int], float]] = []
         for k, job in enumerate(rest):
             if not hope(first + k, one_node, total):
                 break
-            groups = [
-                gi
-                for t in job.spec.gpu_types
-                if self.admission.check(snap, job, t) is None
-                for gi in by_type.get(t, [])
-            ]
+            groups = verdicts.groups(job)
             if not groups:
                 d.blocked.append((job, Reason.QUOTA))
                 continue
-            d.blocked.append((job, self._why_not_now(snap, job)))
+            d.blocked.append((job, verdicts.why_not_now(job)))
             todo.append((job, groups, self.limit_s(job)))
         if todo:
             self.unplanned[cohort] = Rest(space, todo, self.bf_window_s)
@@ -265,6 +261,53 @@ class SlurmBackfill(SlurmBackfillEasy):
     def _why_not_now(self, snap: Snapshot, job: Job) -> Reason:
         got = self.placement.place(snap, job, self.admission)
         return Reason.HELD_FOR_BACKFILL if isinstance(got, Placement) else got
+
+
+class _Verdicts:
+    """What limits and placement say of a job in a pass: the groups of the GPU types its
+    limits let it use now, and why it cannot start now (``HELD_FOR_BACKFILL`` where the
+    placement rule finds it room, else the placement's reason). Both read only what
+    :func:`~gpufleet.policies.slurm.order.like` keeps of a job (program, GPUs, allowed
+    types, user, QOS; the cohort is the pass's) and the GPUs and limits in use, which in a
+    backfill pass only a start changes (planned jobs take no GPUs now). So they are kept
+    per like-key until the pass starts a job; with ``memo`` False every job is asked anew
+    (the reference the tests compare with)."""
+
+    def __init__(
+        self, policy: SlurmBackfill, snap: Snapshot, by_type: dict[str, list[int]], memo: bool
+    ) -> None:
+        self.policy, self.snap, self.by_type, self.memo = policy, snap, by_type, memo
+        self._groups: dict[Like, list[int]] = {}
+        self._why: dict[Like, Reason] = {}
+
+    def groups(self, job: Job) -> list[int]:
+        key = like(job) if self.memo else None
+        got = self._groups.get(key) if key is not None else None
+        if got is None:
+            check, snap = self.policy.admission.check, self.snap
+            got = [
+                gi
+                for t in job.spec.gpu_types
+                if check(snap, job, t) is None
+                for gi in self.by_type.get(t, [])
+            ]
+            if key is not None:
+                self._groups[key] = got
+        return got
+
+    def why_not_now(self, job: Job) -> Reason:
+        key = like(job) if self.memo else None
+        got = self._why.get(key) if key is not None else None
+        if got is None:
+            got = self.policy._why_not_now(self.snap, job)
+            if key is not None:
+                self._why[key] = got
+        return got
+
+    def started(self) -> None:
+        """A job started: GPUs and limits in use changed."""
+        self._groups.clear()
+        self._why.clear()
 
 
 def _hope(jobs: list[Job], node_size: int) -> Callable[[int, int, int], bool]:

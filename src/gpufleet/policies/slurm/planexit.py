@@ -16,15 +16,22 @@ when none can, the pass starts nothing more, and the rest of its work is:
 
 The test is a necessary condition of fitting now, so it may answer "could" for a job that
 cannot (the pass then goes on as before), never the reverse: a job of g GPUs on one node
-fits now only if some node keeps g GPUs free from now until now + its limit
-(:meth:`NodeSpace.free_until`), one larger than a node (a gang) only if the free GPUs now
-add up to g. The shortest limit among the remaining jobs of each size is kept as a suffix
-minimum, so the test costs one read of the free nodes' rows per distinct size.
+fits now only if some node keeps g GPUs free from now until now + its limit, one larger
+than a node (a gang) only if the free GPUs now add up to g. The shortest limit among the
+remaining jobs of each size is kept as a suffix minimum. Per size, each node's first
+interval start with fewer than g free (its "short" time) is read from the plan once per
+pass, and then only for the nodes a change touched (:attr:`NodeSpace.changed`): a planned
+or started job only lowers a node's free GPUs, splitting an interval moves no node's short
+time, so the test costs one maximum over the nodes per distinct size.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
+
+import numpy as np
+import numpy.typing as npt
 
 from gpufleet.policies.slurm.nodespace import NodeSpace
 from gpufleet.state.jobs import Job
@@ -46,11 +53,17 @@ class Soon:
                 run[i] = min(run[i + 1], mine)
             self.shortest[g] = run
         self.longest = max(limits, default=0.0)
+        self.until = space.now_s + self.longest
+        # size -> per node, its short time (module docstring): now for a node without g
+        # free now, infinity for one that keeps them through the interval after ``until``
+        self._short: dict[int, npt.NDArray[np.float64]] = {}
+        self._read = len(space.changed)  # the changes already taken into account
 
     def any_from(self, i: int) -> bool:
         space = self.space
         now = space.now_s
         total = -1
+        self._catch_up()
         for g, run in self.shortest.items():
             limit = run[i]
             if limit == math.inf:
@@ -62,9 +75,44 @@ class Soon:
                     total = space.free_now()
                 if total >= g:
                     return True
-            if now + limit <= space.free_until(g, now + self.longest):
+            # a one-node job of limit L fits now on a node only if its short time is at
+            # least now + L (its window's rows are those starting before now + L)
+            if now + limit <= float(self._short_times(g).max(initial=now)):
                 return True
         return False
+
+    def _short_times(self, g: int) -> npt.NDArray[np.float64]:
+        got = self._short.get(g)
+        if got is None:
+            got = self._short[g] = np.full(len(self.space.nodes), float(self.space.now_s))
+            cols = np.flatnonzero(self.space.free[0] >= g)
+            if len(cols):
+                got[cols] = self._read_short(g, cols)
+        return got
+
+    def _catch_up(self) -> None:
+        """Read again the short times of the nodes changed since the last test."""
+        changed = self.space.changed
+        if self._read == len(changed) or not self._short:
+            self._read = len(changed)
+            return
+        cols = np.fromiter(set(changed[self._read :]), dtype=np.intp)
+        self._read = len(changed)
+        for g, short in self._short.items():
+            short[cols] = self._read_short(g, cols)
+
+    def _read_short(self, g: int, cols: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
+        """The short times of nodes ``cols`` for size ``g``, from the plan's rows up to the
+        first interval starting after ``until`` (a later short time reads as infinity: no
+        job tested here ends after ``until``)."""
+        space = self.space
+        times = space.times
+        rows = min(len(times), bisect.bisect_right(times, self.until) + 1)
+        short = space.free[:rows, cols] < g
+        first = short.argmax(axis=0)
+        out: npt.NDArray[np.float64] = space.times_array()[first]
+        out[~short.any(axis=0)] = math.inf
+        return out
 
 
 class Rest:
