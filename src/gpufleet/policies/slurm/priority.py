@@ -348,6 +348,7 @@ class SlurmMultifactor(BasePolicy):
             pick(weight_qos, "weight_qos", 0.0),
             pick(weight_partition, "weight_partition", 0.0),
         )
+        self.shares_between_programs = self.weights.fairshare > 0
         self.max_age_s = pick(_hours(max_age_hours), "max_age_s", 168.0 * _HOUR_S)
         self.favor_small = bool(pick(favor_small, "favor_small", False))
         self.classic = classic_fairshare
