@@ -40,6 +40,7 @@ clean:
 validation: $(VENV)/.dev
 	$(BIN)/python bench/fgd.py
 	$(BIN)/python bench/validation.py
+	$(BIN)/python bench/validation_preemptive.py
 
 # A real single-host Slurm 22.05 and Prometheus for the live tests (docs/live.md); root,
 # Debian. Installs the Debian packages it needs the first time.

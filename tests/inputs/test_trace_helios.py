@@ -178,7 +178,9 @@ FILES = {
     "supplementary/earth_cluster_gpu_number.csv": EARTH,
     "supplementary/helios_cluster_summary.csv": SUMMARY,
 }
-JOBS_HEADER = "a CSV header with user, gpu_num, cpu_num, node_num, interval, run_time, new_status"
+JOBS_HEADER = (
+    "a CSV header with u_id, user, gpu_num, cpu_num, node_num, interval, run_time, new_status"
+)
 
 
 def write_folder(root: Path, files: dict[str, str]) -> Path:

@@ -236,7 +236,9 @@ MACHINES = "machineId, number of GPUs, single GPU mem\nm0,2, 12GB\nm1,8, 24GB\n"
 VCS = "vc,node num\n6214e9,64\n11cb48,16\n"
 
 POLLUX_HEADER = "a CSV header with timestamp, duration, num_gpus, gpu_time, cluster"
-DIRLAB_HEADER = "a CSV header with user, gpu_num, cpu_num, node_num, interval, run_time, new_status"
+DIRLAB_HEADER = (
+    "a CSV header with u_id, user, gpu_num, cpu_num, node_num, interval, run_time, new_status"
+)
 
 
 def write_folder(

@@ -26,14 +26,19 @@ from gpufleet.policies.slurm import (
     SlurmSetup,
 )
 from gpufleet.sim.simulator import Simulation
+from tests.support.slurm_harness import EXAMPLE_WEIGHTS
 
+# every case weighs age, fair share, size and partition (priority_multifactor.html's
+# "Configuration Example"): with slurm.conf's default weights, all 0, the order is submit
+# order and the kept order would have nothing to keep
+W = EXAMPLE_WEIGHTS
 CASES: list[tuple[str, dict[str, OptionValue]]] = [
-    ("slurm-multifactor", {}),
-    ("slurm-multifactor", {"calc_period_s": 60.0, "favor_small": True}),
-    ("slurm-multifactor", {"calc_period_s": 900.0, "classic_fairshare": True}),
-    ("slurm-backfill", {}),
-    ("slurm-backfill", {"calc_period_s": 120.0, "bf_interval_s": 0.0}),
-    ("slurm-backfill-easy", {"calc_period_s": 30.0}),
+    ("slurm-multifactor", {**W}),
+    ("slurm-multifactor", {**W, "calc_period_s": 60.0, "favor_small": True}),
+    ("slurm-multifactor", {**W, "calc_period_s": 900.0, "classic_fairshare": True}),
+    ("slurm-backfill", {**W}),
+    ("slurm-backfill", {**W, "calc_period_s": 120.0, "bf_interval_s": 0.0}),
+    ("slurm-backfill-easy", {**W, "calc_period_s": 30.0}),
 ]
 
 

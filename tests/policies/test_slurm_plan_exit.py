@@ -24,6 +24,7 @@ from gpufleet.domain.scenario import FailureModel, OptionValue, Scenario, Worklo
 from gpufleet.inputs.scenario.synthetic import synthetic_scenario
 from gpufleet.policies.slurm import SlurmBackfill
 from gpufleet.sim.simulator import Simulation
+from tests.support.slurm_harness import EXAMPLE_WEIGHTS
 
 A100, H100 = GpuTypeName("A100-80GB"), GpuTypeName("H100-SXM")
 
@@ -93,11 +94,14 @@ def _waits(run: Any) -> dict[str, dict[str, float]]:
     return {k: m.pending_reasons_hours for k, m in run.metrics.programs.items()}
 
 
+# weights that reorder the queue (priority_multifactor.html's "Configuration Example"):
+# with slurm.conf's defaults, all 0, the plan follows submit order
+W = EXAMPLE_WEIGHTS
 CASES: list[dict[str, OptionValue]] = [
-    {},
-    {"bf_interval_s": 0.0, "bf_resolution_s": 1.0},
-    {"bf_interval_s": 120.0, "sched_interval_s": 30.0, "bf_max_job_test": 20},
-    {"bf_window_min": 120, "calc_period_s": 60.0},
+    {**W},
+    {**W, "bf_interval_s": 0.0, "bf_resolution_s": 1.0},
+    {**W, "bf_interval_s": 120.0, "sched_interval_s": 30.0, "bf_max_job_test": 20},
+    {**W, "bf_window_min": 120, "calc_period_s": 60.0},
 ]
 
 

@@ -22,6 +22,15 @@ SLURM_POLICIES: list[Make] = [
     lambda s: SlurmBackfillEasy(setup=s),
 ]
 SLURM_POLICY_IDS = ["multifactor", "backfill", "backfill-easy"]
+# The weights of priority_multifactor.html's "Configuration Example" (the policies' defaults
+# until issue 14 made them slurm.conf's, all 0): tests whose oracle needs priorities that
+# differ from submit order name them.
+EXAMPLE_WEIGHTS: dict[str, float] = {
+    "weight_age": 1000.0,
+    "weight_fairshare": 10000.0,
+    "weight_job_size": 1000.0,
+    "weight_partition": 1000.0,
+}
 TWO_ACCOUNTS: dict[str, tuple[str, float, dict[str, Quota]]] = {
     "xai": ("xai-co", 60.0, {H100: Quota(1000)}),
     "tesla": ("tesla-co", 40.0, {H100: Quota(1000)}),

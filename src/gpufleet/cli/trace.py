@@ -26,9 +26,10 @@ from gpufleet.inputs.traces.registry import (
 )
 from gpufleet.inputs.traces.replay import TRACE_CHECKPOINT_S, TRACE_RESTORE_S, to_scenario
 from gpufleet.inputs.traces.rows import RowPolicy
+from gpufleet.inputs.traces.tenants import TENANT_COLUMNS, one_tenant, queued_by
 from gpufleet.inputs.traces.workload import Workload, write_parquet
 from gpufleet.planning.report.table import num, render
-from gpufleet.policies.registry import make_policy, policy_spec
+from gpufleet.policies.registry import build_policy, make_policy, policy_spec
 from gpufleet.sim.simulator import Simulation
 
 
@@ -212,6 +213,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     stages = Stages("replay")
     stages.start(f"reading {args.source}")
     w = load(args)
+    if args.queue_by:
+        w = queued_by(w, args.queue_by)
     fleet = load_source(args.fleet).fleet if args.fleet else None
     stages.done()
     if args.fleet and not fleet:
@@ -227,12 +230,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
         checkpoint_s=args.checkpoint_interval,
         restore_s=args.restore_overhead,
     )
+    tenants = sum(len(e.programs) for e in sc.entities)
+    fair = build_policy(spec).shares_between_programs
+    warnings = [one_tenant(w, spec.name)] if fair and tenants == 1 else []
     bar = ProgressBar("replay", total=sc.horizon_s / 86_400, unit="sim-days")
     res = Simulation(sc, progress=bar).run()
     bar.close()
     if args.json:
         d = res.to_dict()
         d["notes"] = sc.description.splitlines()
+        d["warnings"] = warnings
         d["utilisation_while_arriving"] = res.fleet["utilisation_while_arriving"]
         print(json.dumps(d, indent=2, sort_keys=True))
         return ExitCode.OK
@@ -276,6 +283,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
     for n in sc.description.splitlines():
         print(f"note: {n}")
+    for x in warnings:
+        print(f"warning: {x}")
     return ExitCode.OK
 
 
@@ -391,6 +400,12 @@ def add_commands(sub: Any) -> None:
     )
     r.add_argument(
         "--seed", type=seed_arg, default=0, help="seed of the replay's random choices (default 0)"
+    )
+    r.add_argument(
+        "--queue-by",
+        choices=list(TENANT_COLUMNS),
+        help="the tenants (one queue each): the trace's queue column (its VC, Slurm account "
+        "or namespace; also 'vc', 'account') or its users (default: the queue column)",
     )
     r.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     _add_preemption(r)

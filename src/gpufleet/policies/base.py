@@ -71,6 +71,7 @@ class Policy(Protocol):
     name: ClassVar[str]
     summary: ClassVar[str]
     options: ClassVar[Options]  # its constructor's keywords a scenario may set, and their types
+    shares_between_programs: bool  # fair between programs (tenants): see BasePolicy
 
     def decide(self, snap: Snapshot) -> Decision: ...
 
@@ -93,6 +94,9 @@ class BasePolicy:
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     options: ClassVar[Options] = {}
+    # whether it shares the fleet between programs (tenants): with one program it has no
+    # one to be fair to, which a replay of a one-queue trace says
+    shares_between_programs: bool = False
 
     def __init__(
         self,

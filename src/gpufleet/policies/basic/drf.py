@@ -33,6 +33,7 @@ class WeightedDrf(BasePolicy):
 
     name: ClassVar[str] = "drf"
     summary: ClassVar[str] = "weighted dominant-resource fair share across programs"
+    shares_between_programs = True
 
     def __init__(self) -> None:
         super().__init__(NoQuota(), BestFit())

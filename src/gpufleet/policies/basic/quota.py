@@ -96,6 +96,7 @@ class QuotaBorrowing(BasePolicy):
 
     name: ClassVar[str] = "quota"
     summary: ClassVar[str] = "Kueue-like nominal quotas, borrowing within a cohort, reclaim"
+    shares_between_programs = True
 
     def __init__(self) -> None:
         admission = CohortQuota()

@@ -100,6 +100,7 @@ class KaiScheduler(BasePolicy):
 
     name: ClassVar[str] = "kai"
     summary: ClassVar[str] = "NVIDIA KAI-like two-level fair share with quota and reclaim"
+    shares_between_programs = True
     options: ClassVar[Options] = {
         "hierarchy": one_of("entity", "flat"),
         "reclaim": FLAG,

@@ -132,6 +132,7 @@ class KueuePolicy(BasePolicy):
     summary: ClassVar[str] = (
         "Kueue admission: flavor fungibility, StrictFIFO/BestEffortFIFO, preemption, fair sharing"
     )
+    shares_between_programs = True
     options: ClassVar[Options] = {
         "when_can_borrow": one_of("Borrow", "TryNextFlavor"),
         "when_can_preempt": one_of("Preempt", "TryNextFlavor"),

@@ -32,10 +32,14 @@ every factor normalized to [0, 1]::
   normalized decayed usage; the parent-usage term of Slurm's "effective usage" is left out,
   so U is the program's own share of the cohort's usage.
 
-Defaults: the weights and times of priority_multifactor.html's "Configuration Example"
-(Age 1000, FairShare 10000, JobSize 1000, Partition 1000, QOS 0) and slurm.conf's 7-day
-PriorityMaxAge and PriorityDecayHalfLife. (slurm.conf's own weight defaults are all 0,
-which is FIFO by submit time.) Ties go by submit time, then job id, as Slurm orders them.
+Defaults: slurm.conf(5)'s. Every ``PriorityWeight*`` defaults to 0 ("The default value
+is 0."), PriorityMaxAge and PriorityDecayHalfLife to 7 days; a setup read from a
+``slurm.conf`` keeps what it sets. With every weight 0 all jobs have the same priority
+(Slurm raises a sum below 1 to 1), so the order is submit time, then job id
+(job_scheduler.c ``sort_job_queue2``): ``slurm-multifactor`` is then strict FIFO and the
+backfill policies are FIFO with backfill. Ties go by submit time, then job id, under any
+weights, as Slurm orders them. Weights as in priority_multifactor.html's "Configuration
+Example" (Age 1000, FairShare 10000, JobSize 1000, Partition 1000) are options to give.
 
 Preemption (off by default, as Slurm's ``PreemptType=preempt/none``): with
 ``preempt_qos_gap`` >= 1 a job may preempt running jobs of a QOS at least that much lower,
@@ -351,12 +355,13 @@ class SlurmMultifactor(BasePolicy):
         self._requeued: dict[int, tuple[int, float]] = {}
         pick = _Picker(cfg)
         self.weights = Factors(
-            pick(weight_age, "weight_age", 1000.0),
-            pick(weight_fairshare, "weight_fairshare", 10000.0),
-            pick(weight_job_size, "weight_job_size", 1000.0),
+            pick(weight_age, "weight_age", 0.0),
+            pick(weight_fairshare, "weight_fairshare", 0.0),
+            pick(weight_job_size, "weight_job_size", 0.0),
             pick(weight_qos, "weight_qos", 0.0),
-            pick(weight_partition, "weight_partition", 1000.0),
+            pick(weight_partition, "weight_partition", 0.0),
         )
+        self.shares_between_programs = self.weights.fairshare > 0
         self.max_age_s = pick(_hours(max_age_hours), "max_age_s", 168.0 * _HOUR_S)
         self.favor_small = bool(pick(favor_small, "favor_small", False))
         self.classic = classic_fairshare

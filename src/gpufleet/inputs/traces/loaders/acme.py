@@ -56,6 +56,8 @@ class _Job(NamedTuple):
     cpus: float
     memory_gb: float
     kind: str
+    job_id: str
+    line: int
 
 
 @register(
@@ -75,6 +77,8 @@ def load(folder: Path, policy: RowPolicy) -> Workload:
         memory_gb=[j.memory_gb for j in jobs],
         queue=[j.kind for j in jobs],
         status=["COMPLETED"] * len(jobs),
+        job_id=[j.job_id for j in jobs],
+        source_line=[j.line for j in jobs],
         notes=[
             "a third party's subset of Kalos: completed GPU jobs of type Pretrain, SFT or "
             "Other only, so not the cluster's arrival process; use it for LLM-scale gang "
@@ -110,6 +114,8 @@ def _job(row: Row) -> _Job:
         cpus=row.number("cpu_per_gpu_worker") * gpus,
         memory_gb=row.number("tensorsizes") * MEMORY_GB_PER_TENSORSIZE * nodes,
         kind=JOB_TYPE_FLAG[flag],
+        job_id=row.text("job_id"),
+        line=row.line,
     )
 
 

@@ -99,6 +99,8 @@ def load(folder: Path, policy: RowPolicy) -> Workload:
         cpus=jobs.cpus,
         user=jobs.user,
         status=jobs.status,
+        job_id=jobs.job_id,
+        source_line=jobs.source_line,
     )
 
 

@@ -80,6 +80,8 @@ class Pod(NamedTuple):
     phase: str
     num_gpu: int
     gpu_milli: int
+    name: str = ""  # the pod's name (column ``name``), its id in the trace
+    line: int = 0  # its line in the file
 
 
 @register(
@@ -134,6 +136,8 @@ def load_variant(folder: Path, policy: RowPolicy, variant: str) -> Workload:
         memory_gb=[p.memory_gb for p in pods],
         queue=[p.qos for p in pods],
         status=[p.phase for p in pods],
+        job_id=[p.name for p in pods],
+        source_line=[p.line for p in pods],
         fleet=fleet,
         notes=fleet_notes + _notes(pods, short) + policy.notes(),
         source=str(path),
@@ -196,7 +200,8 @@ class _PodParser:
         cpus = row.number("cpu_milli", integer=True) / 1000
         memory_gb = row.number("memory_mib", integer=True) / 1024
         gpus = num_gpu * milli / 1000
-        exact = (int(num_gpu), int(milli) if num_gpu else 0)  # num_gpu, gpu_milli
+        # num_gpu, gpu_milli, name, line
+        exact = (int(num_gpu), int(milli) if num_gpu else 0, row.text("name"), row.line)
         if self.short:
             return Pod(0.0, math.nan, math.nan, gpus, "", cpus, memory_gb, "", "", *exact)
         spec = row.text("gpu_spec")

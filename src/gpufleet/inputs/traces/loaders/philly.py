@@ -212,9 +212,20 @@ class DirlabJobs:
     nodes: F64
     user: list[str]
     status: list[str]
+    job_id: list[str]  # u_id, the row's id in the extract
+    source_line: F64
 
 
-DIRLAB_COLUMNS = ("user", "gpu_num", "cpu_num", "node_num", "interval", "run_time", "new_status")
+DIRLAB_COLUMNS = (
+    "u_id",
+    "user",
+    "gpu_num",
+    "cpu_num",
+    "node_num",
+    "interval",
+    "run_time",
+    "new_status",
+)
 
 
 def read_dirlab(path: Path, policy: RowPolicy) -> DirlabJobs:
@@ -230,6 +241,7 @@ def read_dirlab(path: Path, policy: RowPolicy) -> DirlabJobs:
     nodes = t.numbers("node_num", "a whole number of nodes ≥ 1", minimum=1, whole=True)
     run_s = t.numbers("run_time", "a run time in seconds ≥ 0")
     status = t.texts("new_status", "Pass, Failed or Killed")
+    job_id = t.texts("u_id", "a job id")
     clock_s = np.cumsum(np.nan_to_num(interval, nan=0.0, posinf=0.0, neginf=0.0))
     keep = t.good_rows()
     return DirlabJobs(
@@ -240,6 +252,8 @@ def read_dirlab(path: Path, policy: RowPolicy) -> DirlabJobs:
         nodes=nodes[keep],
         user=_kept(user, keep),
         status=_kept(status, keep),
+        job_id=_kept(job_id, keep),
+        source_line=np.asarray(t.lines, dtype=np.float64)[keep],
     )
 
 
@@ -364,6 +378,7 @@ def load(folder: Path, policy: RowPolicy) -> Workload:
         source=str(path),
         allocations=allocations,
         queue=vc,
+        source_line=np.asarray(t.lines, dtype=np.float64)[keep],
     ).sorted()
 
 
@@ -400,4 +415,6 @@ def load_dirlab15k(folder: Path, policy: RowPolicy) -> Workload:
         cpus=np.where(jobs.cpus > 0, jobs.cpus, np.nan),
         user=jobs.user,
         status=jobs.status,
+        job_id=jobs.job_id,
+        source_line=jobs.source_line,
     )

@@ -50,6 +50,8 @@ class _Job(NamedTuple):
     submit_s: float
     gpus: float
     application: str
+    name: str  # the job's name (cifar10-0), its id in the workload
+    line: int
 
 
 @register(
@@ -113,6 +115,8 @@ def load_variant(folder: Path, policy: RowPolicy, relative: str) -> Workload:
         [math.nan] * len(jobs),
         [j.gpus for j in jobs],
         queue=[j.application for j in jobs],
+        job_id=[j.name for j in jobs],
+        source_line=[j.line for j in jobs],
         notes=[
             "semi-synthetic: arrival times sampled from Philly or Helios-Saturn; model, "
             "GPU count and batch size assigned by the authors' generator",
@@ -120,7 +124,7 @@ def load_variant(folder: Path, policy: RowPolicy, relative: str) -> Workload:
             "long as the paper's goodput model of the application says (profiles not copied)",
             "submit_s = time, seconds from the workload's start (no date); "
             "gpus = num_replicas, the initial GPU count (Pollux: ignored by its scheduler)",
-            "queue = application (the model trained); batch_size and job names not carried",
+            "queue = application (the model trained); job_id = name; batch_size not carried",
             *policy.notes(),
         ],
         source=str(path),
@@ -154,4 +158,4 @@ def _job(row: Row) -> _Job:
     if not row.text("name"):
         row.fail("name", "empty", "a job name like cifar10-0")
     row.number("batch_size", integer=True, strict=True)  # checked, not carried
-    return _Job(submit_s, gpus, application)
+    return _Job(submit_s, gpus, application, row.text("name"), row.line)
