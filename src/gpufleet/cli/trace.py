@@ -14,8 +14,9 @@ from gpufleet.errors import ExitCode, InputError
 from gpufleet.inputs.scenario.bounds import seed_arg
 from gpufleet.inputs.traces.importers.columnmap import FIELDS_TEXT
 from gpufleet.inputs.traces.importers.sacct_format import SacctFormat
-from gpufleet.inputs.traces.info import summarize
+from gpufleet.inputs.traces.info import summarize, summarize_csv
 from gpufleet.inputs.traces.registry import (
+    csv_path,
     known_traces,
     load_sacct_source,
     load_source,
@@ -64,8 +65,29 @@ def _add_source(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _policy(args: argparse.Namespace) -> RowPolicy:
+    return RowPolicy(args.source, skip=args.on_error == "skip")
+
+
+def _rejects_note(args: argparse.Namespace, policy: RowPolicy) -> list[str]:
+    """Writes the skipped rows (if any) to the rejects file; the note saying where."""
+    if not policy.rejects:
+        return []
+    out = Path(args.rejects or f"{Path(args.source).name}.rejects.csv")
+    policy.write_rejects(out)  # the loaders already noted what they skipped
+    return [f"rejected rows written to {out}"]
+
+
+def _streamed_csv(args: argparse.Namespace) -> Path | None:
+    """The plain CSV (read with --map) that a command may read a chunk at a time; None for
+    every other source or flag set, which :func:`load` reads whole."""
+    if args.delimiter is not None or args.columns is not None:
+        return None
+    return csv_path(args.source, args.map)
+
+
 def load(args: argparse.Namespace) -> Workload:
-    policy = RowPolicy(args.source, skip=args.on_error == "skip")
+    policy = _policy(args)
     kwargs: dict[str, Any] = {}
     if args.map:
         kwargs["column_map"] = args.map
@@ -83,10 +105,7 @@ def load(args: argparse.Namespace) -> Workload:
         w = load_sacct_source(args.source, policy, fmt)
     else:
         w = load_source(args.source, policy, **kwargs)
-    if policy.rejects:
-        out = Path(args.rejects or f"{Path(args.source).name}.rejects.csv")
-        policy.write_rejects(out)  # the loaders already noted what they skipped
-        w.notes.append(f"rejected rows written to {out}")
+    w.notes.extend(_rejects_note(args, policy))
     return w
 
 
@@ -126,7 +145,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    s = summarize(load(args))
+    csv = _streamed_csv(args)
+    if csv is None:
+        s = summarize(load(args))
+    else:  # a chunk at a time: memory for a few columns, not the rows (issue 14 item 9)
+        policy = _policy(args)
+        s = summarize_csv(csv, policy, args.map, args.time_format)
+        s["notes"].extend(_rejects_note(args, policy))
     if args.json:
         print(json.dumps(s, indent=2))
         return ExitCode.OK

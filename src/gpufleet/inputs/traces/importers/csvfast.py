@@ -27,20 +27,27 @@ if TYPE_CHECKING:
 F64 = np.ndarray[Any, np.dtype[np.float64]]
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "unknown"})
 _INF = math.inf
+_AS_NAN = {m: "nan" for m in (*MISSING, *(m.upper() for m in MISSING), "NaN", "N/A", "Null")}
+"""The usual spellings of a missing cell, read as ``float("nan")`` in the C loop; others
+(`` NA ``, ``nULL``) go through :func:`_float_or_missing`, and every NaN is checked to be a
+missing marker after."""
 
 
 class _NotVouched(Exception):
     """The chunk holds something only the row parser may judge."""
 
 
-def fast_columns(
-    parse: _RowParser, chunk: list[tuple[int, list[str]]], width: int
-) -> Columns | None:
+Chunk = tuple[list[int], list[list[str]]]
+"""Rows of a CSV and the line each starts on."""
+
+
+def fast_columns(parse: _RowParser, chunk: Chunk, width: int) -> Columns | None:
     """The chunk's columns, or None when it must be read row by row (the module docstring)."""
-    if parse.fmt is TimeFormat.ISO or any(len(row) != width for _, row in chunk):
+    lines, rows = chunk
+    if parse.fmt is TimeFormat.ISO or set(map(len, rows)) != {width}:
         return None
-    cols = list(zip(*(row for _, row in chunk), strict=True))
-    n = len(chunk)
+    cols = list(zip(*rows, strict=True))
+    n = len(rows)
     try:
         floats = _floats(parse, cols, n)
     except _NotVouched:
@@ -59,7 +66,7 @@ def fast_columns(
         text[MapField.USER],
         text[MapField.STATUS],
         text[MapField.JOB_ID],
-        np.fromiter((line for line, _ in chunk), np.float64, n),
+        np.array(lines, dtype=np.float64),
     )
 
 
@@ -99,7 +106,8 @@ def _numbers(col: tuple[str, ...], least: float, required: bool) -> F64:
     values of ``least`` or more and below infinity, and for NaN only where the cell is a
     missing marker (``nan`` written out is one; ``-nan`` is not)."""
     try:
-        arr = np.fromiter(map(float, col), np.float64, len(col))
+        cells = col if required else map(_AS_NAN.get, col, col)
+        arr = np.fromiter(map(float, cells), np.float64, len(col))
     except ValueError:
         if required:
             raise _NotVouched from None
