@@ -250,6 +250,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         checkpoint_s=args.checkpoint_interval,
         restore_s=args.restore_overhead,
     )
+    name = w.name
+    del w  # the run needs only the scenario (which keeps the job ids): frees the columns
     bar = ProgressBar("replay", total=sc.horizon_s / 86_400, unit="sim-days")
     res = Simulation(sc, progress=bar).run()
     bar.close()
@@ -261,7 +263,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return ExitCode.OK
     gpus = sum(p.gpu_count for p in sc.pools)
     print(
-        f"replay {w.name} under {_policy_words(spec)}: {res.summary['jobs_submitted']:,} jobs on "
+        f"replay {name} under {_policy_words(spec)}: {res.summary['jobs_submitted']:,} jobs on "
         f"{gpus:,} GPUs; {res.summary['jobs_finished']:,} finished"
     )
     q, j = res.summary["queueing_delay_s"], res.summary["jct_s"]
