@@ -14,15 +14,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from gpufleet.inputs.traces.importers.columnmap import MapField, TimeFormat
 from gpufleet.inputs.traces.importers.common import Columns
+from gpufleet.inputs.traces.importers.gpu_names import GpuNames
 
-if TYPE_CHECKING:
-    from gpufleet.inputs.traces.importers.csvmap import _RowParser
+
+class _RowParser(Protocol):
+    """What this module reads of the row parser (csvmap's ``_RowParser``): where each field
+    is, the time format, whether run times are end - start, and its name resolvers."""
+
+    at: dict[MapField, int]
+    fmt: TimeFormat
+    use_span: bool
+    names: GpuNames
+    shared: Callable[[list[str]], list[str]]
 
 F64 = np.ndarray[Any, np.dtype[np.float64]]
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "unknown"})
