@@ -33,6 +33,7 @@ class _RowParser(Protocol):
     names: GpuNames
     shared: Callable[[list[str]], list[str]]
 
+
 F64 = np.ndarray[Any, np.dtype[np.float64]]
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "unknown"})
 _INF = math.inf

@@ -56,7 +56,7 @@ NUMBER_EXPECTED = {
 UNIX_GUESS_S = 1e9  # 2001-09-09: a larger first submit is taken for Unix time
 
 
-CHUNK_ROWS = 20_000
+CHUNK_ROWS = 10_000
 """Rows read, checked and turned into columns at a time: large enough that the per-column
 work is in C, small enough that a chunk's text is a few MB whatever the file's size."""
 
@@ -126,6 +126,7 @@ class CsvRead:
                         cols = fast or row_reader(chunk)
                     unknown += int(np.isnan(cols.duration_s).sum())
                     yield cols
+                chunk = cols = None  # type: ignore[assignment]  # free this chunk's rows first
                 with _gc_paused():
                     chunk = _raw_chunk(reader, skipped + 1, rows_per_chunk)
         self.notes = [*notes, *parse.notes(unknown)]
