@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from gpufleet.errors import InputError
-from gpufleet.inputs.traces.importers.common import Columns, finish_columns
+from gpufleet.inputs.traces.importers.common import ColumnsBuilder, finish_columns
 from gpufleet.inputs.traces.importers.csvmap import CsvRead, load_csv
 from gpufleet.inputs.traces.info import summarize, summarize_csv
 from gpufleet.inputs.traces.registry import load_source
@@ -35,7 +35,10 @@ def _read(path: Path, *, columnar: bool, chunk: int, skip: bool) -> dict[str, An
     policy = RowPolicy(str(path), skip=skip)
     read = CsvRead(path, policy, MAP, columnar=columnar)
     try:
-        cols = Columns.concat(list(read.chunks(chunk)))
+        columns = ColumnsBuilder()
+        for part in read.chunks(chunk):
+            columns.add(part)
+        cols = columns.build()
     except InputError as e:
         return {"error": str(e)}
     w = finish_columns(cols, path, read.notes, policy, absolute=read.absolute)

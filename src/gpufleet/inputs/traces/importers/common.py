@@ -10,6 +10,7 @@ time becomes seconds after it.
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -126,34 +127,40 @@ class Columns:
             None if lines is None else np.asarray(lines, dtype=np.float64),
         )  # fmt: skip
 
-    @classmethod
-    def concat(cls, parts: list[Columns]) -> Columns:
-        """One set of columns from chunks read in order (none: no rows)."""
-        if not parts:
-            return cls.from_rows([])
 
-        def f(k: str) -> F64:
-            return np.concatenate([getattr(p, k) for p in parts])
+class ColumnsBuilder:
+    """Columns grown a chunk at a time (:meth:`add`), then :meth:`build` once. Floats go to
+    ``array`` buffers and texts to one list each, never a list of chunks concatenated at
+    the end: a chunk's freed arrays stay in the process's heap, so a concatenation would
+    hold every column twice (issue 14 item 9: a 2M-row read)."""
 
-        def t(k: str) -> list[str]:
-            return _joined([getattr(p, k) for p in parts])
+    _FLOATS = ("submit_s", "start_s", "duration_s", "gpus", "cpus", "memory_gb", "source_line")
+    _TEXTS = ("gpu_type", "queue", "user", "status", "job_id")
 
-        ids = [p.job_id for p in parts]
-        lines = [p.source_line for p in parts]
-        return cls(
-            f("submit_s"), f("start_s"), f("duration_s"), f("gpus"), f("cpus"), f("memory_gb"),
-            t("gpu_type"), t("queue"), t("user"), t("status"),
-            None if None in ids else _joined([x for x in ids if x is not None]),
-            None if any(x is None for x in lines)
-            else np.concatenate([x for x in lines if x is not None]),
+    def __init__(self) -> None:
+        self._f = {k: array("d") for k in self._FLOATS}
+        self._t: dict[str, list[str]] = {k: [] for k in self._TEXTS}
+        self._no_ids = self._no_lines = False
+
+    def add(self, cols: Columns) -> None:
+        self._no_ids |= cols.job_id is None
+        self._no_lines |= cols.source_line is None
+        for k, buf in self._f.items():
+            col = getattr(cols, k)
+            if col is not None:
+                buf.frombytes(np.asarray(col, dtype=np.float64).tobytes())
+        for k, out in self._t.items():
+            out.extend(getattr(cols, k) or ())
+
+    def build(self) -> Columns:
+        f = {k: np.array(self._f.pop(k), dtype=np.float64) for k in self._FLOATS}  # each freed
+        t = self._t
+        return Columns(
+            f["submit_s"], f["start_s"], f["duration_s"], f["gpus"], f["cpus"], f["memory_gb"],
+            t["gpu_type"], t["queue"], t["user"], t["status"],
+            None if self._no_ids else t["job_id"],
+            None if self._no_lines else f["source_line"],
         )  # fmt: skip
-
-
-def _joined(lists: list[list[str]]) -> list[str]:
-    out: list[str] = []
-    for x in lists:
-        out.extend(x)
-    return out
 
 
 def finish(

@@ -30,6 +30,7 @@ from gpufleet.inputs.traces.importers.common import (
     NAN,
     BadValue,
     Columns,
+    ColumnsBuilder,
     JobRow,
     UtcTimes,
     fatal,
@@ -69,7 +70,10 @@ def load_csv(
 ) -> Workload:
     """Read ``path`` through ``column_map`` (``FIELD=COLUMN,...``); see the module docstring."""
     read = CsvRead(path, policy, column_map, time_format)
-    cols = Columns.concat(list(read.chunks()))
+    columns = ColumnsBuilder()
+    for chunk in read.chunks():
+        columns.add(chunk)
+    cols = columns.build()
     return finish_columns(cols, path, read.notes, policy, absolute=read.absolute)
 
 
