@@ -184,6 +184,7 @@ def main() -> int:
     arms = {"this": HERE.parent / "src"}
     if args.baseline_src:
         arms = {"baseline": args.baseline_src.resolve(), **arms}
+    git = _git()  # the code measured: taken before the run, which may outlast an edit
     with tempfile.TemporaryDirectory(prefix="gpufleet-trace-scale-") as d:
         tmp = Path(d)
         csv = (args.keep or tmp) / f"jobs-{args.rows}.csv"
@@ -221,7 +222,7 @@ def main() -> int:
             "cpus": os.cpu_count(),
             "load_average_1m": os.getloadavg()[0],
         },
-        "git": _git(),
+        "git": git,
     }
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
