@@ -15,8 +15,9 @@ from gpufleet.extras import require
 from gpufleet.inputs.scenario.bounds import seed_arg
 from gpufleet.inputs.traces.importers.columnmap import FIELDS_TEXT
 from gpufleet.inputs.traces.importers.sacct_format import SacctFormat
-from gpufleet.inputs.traces.info import summarize
+from gpufleet.inputs.traces.info import summarize, summarize_csv
 from gpufleet.inputs.traces.registry import (
+    csv_path,
     known_traces,
     load_sacct_source,
     load_source,
@@ -66,8 +67,29 @@ def _add_source(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _policy(args: argparse.Namespace) -> RowPolicy:
+    return RowPolicy(args.source, skip=args.on_error == "skip")
+
+
+def _rejects_note(args: argparse.Namespace, policy: RowPolicy) -> list[str]:
+    """Writes the skipped rows (if any) to the rejects file; the note saying where."""
+    if not policy.rejects:
+        return []
+    out = Path(args.rejects or f"{Path(args.source).name}.rejects.csv")
+    policy.write_rejects(out)  # the loaders already noted what they skipped
+    return [f"rejected rows written to {out}"]
+
+
+def _streamed_csv(args: argparse.Namespace) -> Path | None:
+    """The plain CSV (read with --map) that a command may read a chunk at a time; None for
+    every other source or flag set, which :func:`load` reads whole."""
+    if args.delimiter is not None or args.columns is not None:
+        return None
+    return csv_path(args.source, args.map)
+
+
 def load(args: argparse.Namespace) -> Workload:
-    policy = RowPolicy(args.source, skip=args.on_error == "skip")
+    policy = _policy(args)
     kwargs: dict[str, Any] = {}
     if args.map:
         kwargs["column_map"] = args.map
@@ -85,10 +107,7 @@ def load(args: argparse.Namespace) -> Workload:
         w = load_sacct_source(args.source, policy, fmt)
     else:
         w = load_source(args.source, policy, **kwargs)
-    if policy.rejects:
-        out = Path(args.rejects or f"{Path(args.source).name}.rejects.csv")
-        policy.write_rejects(out)  # the loaders already noted what they skipped
-        w.notes.append(f"rejected rows written to {out}")
+    w.notes.extend(_rejects_note(args, policy))
     return w
 
 
@@ -128,7 +147,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    s = summarize(load(args))
+    csv = _streamed_csv(args)
+    if csv is None:
+        s = summarize(load(args))
+    else:  # a chunk at a time: memory for a few columns, not the rows (issue 14 item 9)
+        policy = _policy(args)
+        s = summarize_csv(csv, policy, args.map, args.time_format)
+        s["notes"].extend(_rejects_note(args, policy))
     if args.json:
         print(json.dumps(s, indent=2))
         return ExitCode.OK
@@ -233,6 +258,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     tenants = sum(len(e.programs) for e in sc.entities)
     fair = build_policy(spec).shares_between_programs
     warnings = [one_tenant(w, spec.name)] if fair and tenants == 1 else []
+    name = w.name
+    del w  # the run needs only the scenario (which keeps the job ids): frees the columns
     bar = ProgressBar("replay", total=sc.horizon_s / 86_400, unit="sim-days")
     res = Simulation(sc, progress=bar).run()
     bar.close()
@@ -245,7 +272,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return ExitCode.OK
     gpus = sum(p.gpu_count for p in sc.pools)
     print(
-        f"replay {w.name} under {_policy_words(spec)}: {res.summary['jobs_submitted']:,} jobs on "
+        f"replay {name} under {_policy_words(spec)}: {res.summary['jobs_submitted']:,} jobs on "
         f"{gpus:,} GPUs; {res.summary['jobs_finished']:,} finished"
     )
     q, j = res.summary["queueing_delay_s"], res.summary["jct_s"]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gpufleet.errors import InputError
-from gpufleet.inputs.traces.detect import load_file
+from gpufleet.inputs.traces.detect import load_file, sniff
 from gpufleet.inputs.traces.importers.sacct_format import SacctFormat
 from gpufleet.inputs.traces.rows import RowPolicy
 from gpufleet.inputs.traces.workload import Workload, read_parquet
@@ -208,6 +208,19 @@ def load_source(
         time_format=time_format,
     )
     return loaded
+
+
+def csv_path(source: str, column_map: str | None) -> Path | None:
+    """The file :func:`load_source` would read as a plain CSV through ``column_map`` (so a
+    caller may read it a chunk at a time, :class:`~.importers.csvmap.CsvRead`); None for
+    any other source, which :func:`load_source` reads (or refuses, saying why)."""
+    if column_map is None:
+        return None
+    _load_builtin_loaders()
+    path = Path(source)
+    if source in _REGISTRY or not path.is_file() or path.suffix == ".parquet":
+        return None
+    return None if sniff(path) == "kubernetes" else path
 
 
 def load_sacct_source(source: str, policy: RowPolicy | None, sacct: SacctFormat) -> Workload:

@@ -42,9 +42,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
-from functools import partial
+from itertools import chain
 
 import numpy as np
 
@@ -56,6 +56,7 @@ from gpufleet.domain.jobs import JobDraft
 from gpufleet.domain.org import Entity, Program, Quota
 from gpufleet.domain.scenario import CostModel, PolicySpec, Scenario
 from gpufleet.errors import InputError
+from gpufleet.inputs.traces.replay_table import JobTable, TableStream, Types
 from gpufleet.inputs.traces.workload import FleetGroup, Workload
 
 NEUTRAL = "trace-gpu"
@@ -64,24 +65,27 @@ TRACE_CHECKPOINT_S = 60.0  # Gandiva's time-slice quantum (see the module docstr
 TRACE_RESTORE_S = 10.0  # an assumption, documented above
 
 
-def _drafts(drafts: tuple[JobDraft, ...], seed: int) -> Iterator[JobDraft]:
-    return iter(drafts)
+_ROWS_AT_ONCE = 65_536  # rows turned into Python values at a time (a few MB, whatever the trace)
 
 
 def _rows(w: Workload) -> Iterator[tuple[float, float, float, str, str, int]]:
     """(submit s, duration s, GPUs, GPU type, queue, row) per job, in submit order from 0 and
-    in the source's order among jobs submitted at the same time; ``row`` indexes ``w``."""
+    in the source's order among jobs submitted at the same time; ``row`` indexes ``w``.
+    Slices of the sorted order at a time: one Python float per cell for the whole trace
+    would hold about 150 bytes a job at once (300 MB at 2M jobs)."""
     order = np.argsort(w.submit_s, kind="stable")  # what Workload.sorted() does
     t0 = float(w.submit_s[order[0]]) if len(order) else 0.0
-    yield from zip(
-        (w.submit_s[order] - t0).tolist(),
-        w.duration_s[order].tolist(),
-        w.gpus[order].tolist(),
-        w.gpu_type[order].tolist(),
-        w.queue[order].tolist(),
-        order.tolist(),
-        strict=True,
-    )
+    for lo in range(0, len(order), _ROWS_AT_ONCE):
+        at = order[lo : lo + _ROWS_AT_ONCE]
+        yield from zip(
+            (w.submit_s[at] - t0).tolist(),
+            w.duration_s[at].tolist(),
+            w.gpus[at].tolist(),
+            w.gpu_type[at].tolist(),
+            w.queue[at].tolist(),
+            at.tolist(),
+            strict=True,
+        )
 
 
 def source_place(w: Workload, row: int) -> str:
@@ -165,15 +169,15 @@ def to_scenario(
     biggest: dict[str, int] = defaultdict(int)
     for g in groups:
         biggest[g.gpu_type] += g.gpus
-    ordered = _jobs(w, fleet_types, dict(biggest), catalog, scale_load, notes, strict)
+    table = _jobs(w, fleet_types, dict(biggest), catalog, scale_load, notes, strict)
     ck = checkpoint_s or None
-    ordered = [(q, d._replace(checkpoint_s=ck, restore_s=restore_s)) for q, d in ordered]
+    table.checkpoint_s, table.restore_s = ck, restore_s
     notes.append(
         f"preemption: checkpoint every {checkpoint_s:g} s of work, {restore_s:g} s to restore"
         if ck
         else "preemption: no checkpoints, a preempted job restarts from zero"
     )
-    return _assemble(w, groups, ordered, catalog, policy, seed, notes)
+    return _assemble(w, groups, table, catalog, policy, seed, notes)
 
 
 def _jobs(
@@ -184,12 +188,13 @@ def _jobs(
     scale_load: float,
     notes: list[str],
     strict: bool = False,
-) -> list[tuple[str, JobDraft]]:
-    """The jobs to replay as (queue, draft), in submit order and source order among ties."""
+) -> JobTable:
+    """The jobs to replay, in submit order and source order among ties."""
     drops: dict[str, int] = defaultdict(int)
     rounded = 0
-    ordered: list[tuple[str, JobDraft]] = []
+    table = JobTable(w.job_id)
     all_types = tuple(GpuTypeName(t) for t in sorted(fleet_types))
+    models: dict[str, tuple[str | None, Types, int, float]] = {}
     for submit, dur, g, t, q, row in _rows(w):
         if not g or g <= 0:
             drops["CPU-only (no GPU)"] += 1
@@ -201,12 +206,13 @@ def _jobs(
         if whole != g:
             rounded += 1
         t = str(t or "")
-        wanted = [x for x in t.split("|") if x]  # "P100|T4": any of these models
-        if wanted and not any(x in fleet_types for x in wanted):
-            drops[f"GPU model {t!r} not in the fleet"] += 1
+        model = models.get(t)
+        if model is None:
+            model = models[t] = _models(t, fleet_types, all_types, capacity, catalog)
+        missing, types, most, speed = model
+        if missing is not None:
+            drops[missing] += 1
             continue
-        types = tuple(GpuTypeName(x) for x in wanted if x in fleet_types) or all_types
-        most = max(capacity.get(x, 0) for x in types)
         if whole > most:
             if strict:
                 raise InputError(
@@ -216,36 +222,52 @@ def _jobs(
                 )
             drops["more GPUs than the fleet holds of its type"] += 1
             continue
-        speed = catalog.get(types[0]).throughput if wanted else 1.0
-        draft = JobDraft(submit / scale_load, whole, dur * speed, types, name=str(w.job_id[row]))
-        ordered.append((str(q or "default"), draft))
+        table.add(str(q or "default"), submit / scale_load, whole, dur * speed, types, row)
     if rounded:
         notes.append(f"{rounded} job(s) with fractional GPUs rounded up to whole GPUs")
     for why, n in sorted(drops.items()):
         notes.append(f"dropped {n} job(s): {why}")
     if scale_load != 1.0:
         notes.append(f"arrival times divided by {scale_load:g} (load x{scale_load:g})")
-    return ordered
+    return table
+
+
+def _models(
+    t: str,
+    fleet_types: set[str],
+    all_types: Types,
+    capacity: dict[str, int],
+    catalog: GpuCatalog,
+) -> tuple[str | None, Types, int, float]:
+    """For a job's recorded GPU model(s) ``t``: why it is dropped (None: kept), the models
+    it may run on, the most GPUs of them one group holds, and its work's speed factor.
+    ``"P100|T4"``: any of these models."""
+    wanted = [x for x in t.split("|") if x]
+    if wanted and not any(x in fleet_types for x in wanted):
+        return f"GPU model {t!r} not in the fleet", (), 0, 1.0
+    types = tuple(GpuTypeName(x) for x in wanted if x in fleet_types) or all_types
+    most = max(capacity.get(x, 0) for x in types)
+    speed = catalog.get(types[0]).throughput if wanted else 1.0
+    return None, types, most, speed
 
 
 def _assemble(
     w: Workload,
     groups: tuple[FleetGroup, ...],
-    ordered: list[tuple[str, JobDraft]],
+    table: JobTable,
     catalog: GpuCatalog,
     policy: str | PolicySpec,
     seed: int,
     notes: list[str],
 ) -> Scenario:
-    jobs: dict[str, list[JobDraft]] = defaultdict(list)
-    for q, d in ordered:
-        jobs[q].append(d)
+    jobs = table.by_queue()
     if not jobs:
         raise InputError(f"{w.name}: no job left to replay ({'; '.join(notes) or 'empty'})")
     origin = w.origin or DEFAULT_ORIGIN
-    last = max(d.submit_s for js in jobs.values() for d in js)
-    longest = max(d.work_s for js in jobs.values() for d in js)
-    total_gpu_s = sum(d.work_s * d.gpus for js in jobs.values() for d in js)
+    last = max(table.submit_s)
+    longest = max(table.work_s)
+    # summed queue by queue, as over the drafts grouped by queue before: the same floats
+    total_gpu_s = table.gpu_seconds(chain.from_iterable(jobs.values()))
     fleet_gpus = sum(g.gpus for g in groups)
     horizon = last + longest + total_gpu_s / max(1, fleet_gpus) + 3600
     pools = tuple(
@@ -262,13 +284,10 @@ def _assemble(
         for i, g in enumerate(groups)
     )
     power_kw = sum(g.gpus * catalog.get(g.gpu_type).server_power_w for g in groups) / 1000 * 2
-    share = _quota_shares(w, jobs, groups)
+    share = _quota_shares(w, {q: table.gpu_seconds(js) for q, js in jobs.items()}, groups)
     programs = tuple(Program(ProgramId(q), EntityId("trace"), share[q]) for q in sorted(jobs))
     changes = _allocation_changes(w, jobs, groups, origin)
-    workloads = tuple(
-        (ProgramId(q), partial(_drafts, tuple(drafts)))
-        for q, drafts in tie_ordered_streams(ordered)
-    )
+    workloads = tuple((ProgramId(q), TableStream(table, at)) for q, at in table.streams())
     return Scenario(
         name=f"replay:{w.name}",
         start=origin,
@@ -364,14 +383,16 @@ def workload_drafts(
 
 
 def _quota_shares(
-    w: Workload, jobs: dict[str, list[JobDraft]], groups: tuple[FleetGroup, ...]
+    w: Workload, gpu_s: dict[str, float], groups: tuple[FleetGroup, ...]
 ) -> dict[str, tuple[tuple[GpuTypeName, Quota], ...]]:
     """Nominal GPUs per queue and type. A queue with an allocation series starts at its
     first value, spread over the GPU types in proportion to their capacity; the capacity
-    left (if any) goes to the queues without one in proportion to their GPU-hours."""
+    left (if any) goes to the queues without one in proportion to their GPU-hours
+    (``gpu_s``: each queue's work x GPUs)."""
+    jobs = gpu_s
     per_type = _per_type(groups)
     sized = {q: w.allocations[q][0][1] for q in jobs if w.allocations.get(q)}
-    demand = {q: sum(d.work_s * d.gpus for d in js) for q, js in jobs.items() if q not in sized}
+    demand = {q: v for q, v in gpu_s.items() if q not in sized}
     out: dict[str, list[tuple[GpuTypeName, Quota]]] = defaultdict(list)
     spread = {q: _split(int(a), dict(per_type)) for q, a in sized.items()}
     for t, cap in per_type.items():
@@ -384,7 +405,7 @@ def _quota_shares(
 
 
 def _allocation_changes(
-    w: Workload, jobs: dict[str, list[JobDraft]], groups: tuple[FleetGroup, ...], origin: datetime
+    w: Workload, jobs: Mapping[str, object], groups: tuple[FleetGroup, ...], origin: datetime
 ) -> tuple[QuotaChange, ...]:
     """Later points of each allocation series, spread over types like the first."""
     per_type = _per_type(groups)

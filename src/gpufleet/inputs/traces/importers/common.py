@@ -10,17 +10,18 @@ time becomes seconds after it.
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 import numpy as np
 
 from gpufleet.errors import Problem
 from gpufleet.inputs.traces.rows import RowError, RowPolicy
-from gpufleet.inputs.traces.workload import Workload
+from gpufleet.inputs.traces.workload import F64, Workload
 
 NAN = float("nan")
 _EPOCH = datetime(1970, 1, 1)
@@ -88,6 +89,80 @@ def shared_strings() -> Callable[[str, str], str]:
     return seen.setdefault
 
 
+@dataclass
+class Columns:
+    """Jobs as columns, as an importer reads them (times as the file has them: epoch seconds,
+    or relative seconds for a CSV whose times are relative): a whole file, or one chunk of a
+    file read a chunk at a time (:mod:`.csvmap`)."""
+
+    submit_s: F64
+    start_s: F64
+    duration_s: F64
+    gpus: F64
+    cpus: F64
+    memory_gb: F64
+    gpu_type: list[str]
+    queue: list[str]
+    user: list[str]
+    status: list[str]
+    job_id: list[str] | None = None
+    source_line: F64 | None = None
+
+    def __len__(self) -> int:
+        return len(self.submit_s)
+
+    @classmethod
+    def from_rows(
+        cls, rows: list[JobRow], job_ids: list[str] | None = None, lines: list[int] | None = None
+    ) -> Columns:
+        c: list[list[Any]] = [list(x) for x in zip(*rows, strict=True)] if rows else []
+        c = c or [[] for _ in range(10)]
+
+        def f(i: int) -> F64:
+            return np.asarray(c[i], dtype=np.float64)
+
+        return cls(
+            f(0), f(1), f(2), f(3), f(5), f(6), c[4], c[7], c[8], c[9],
+            job_ids,
+            None if lines is None else np.asarray(lines, dtype=np.float64),
+        )  # fmt: skip
+
+
+class ColumnsBuilder:
+    """Columns grown a chunk at a time (:meth:`add`), then :meth:`build` once. Floats go to
+    ``array`` buffers and texts to one list each, never a list of chunks concatenated at
+    the end: a chunk's freed arrays stay in the process's heap, so a concatenation would
+    hold every column twice (issue 14 item 9: a 2M-row read)."""
+
+    _FLOATS = ("submit_s", "start_s", "duration_s", "gpus", "cpus", "memory_gb", "source_line")
+    _TEXTS = ("gpu_type", "queue", "user", "status", "job_id")
+
+    def __init__(self) -> None:
+        self._f = {k: array("d") for k in self._FLOATS}
+        self._t: dict[str, list[str]] = {k: [] for k in self._TEXTS}
+        self._no_ids = self._no_lines = False
+
+    def add(self, cols: Columns) -> None:
+        self._no_ids |= cols.job_id is None
+        self._no_lines |= cols.source_line is None
+        for k, buf in self._f.items():
+            col = getattr(cols, k)
+            if col is not None:
+                buf.frombytes(np.asarray(col, dtype=np.float64).tobytes())
+        for k, out in self._t.items():
+            out.extend(getattr(cols, k) or ())
+
+    def build(self) -> Columns:
+        f = {k: np.array(self._f.pop(k), dtype=np.float64) for k in self._FLOATS}  # each freed
+        t = self._t
+        return Columns(
+            f["submit_s"], f["start_s"], f["duration_s"], f["gpus"], f["cpus"], f["memory_gb"],
+            t["gpu_type"], t["queue"], t["user"], t["status"],
+            None if self._no_ids else t["job_id"],
+            None if self._no_lines else f["source_line"],
+        )  # fmt: skip
+
+
 def finish(
     rows: list[JobRow],
     path: Path,
@@ -98,13 +173,19 @@ def finish(
     job_ids: list[str] | None = None,
     lines: list[int] | None = None,
 ) -> Workload:
-    """The workload of ``rows``. ``absolute``: times are epoch seconds, so ``origin`` is set
+    """The workload of ``rows`` (:func:`finish_columns` for rows read one at a time)."""
+    cols = Columns.from_rows(rows, job_ids, lines)
+    return finish_columns(cols, path, notes, policy, absolute=absolute)
+
+
+def finish_columns(
+    cols: Columns, path: Path, notes: Iterable[str], policy: RowPolicy, *, absolute: bool
+) -> Workload:
+    """The workload of ``cols``. ``absolute``: times are epoch seconds, so ``origin`` is set
     to the earliest submit and times are shifted to seconds after it; otherwise the times are
-    already relative and kept as they are. ``job_ids`` and ``lines``, one per row where the
-    source has them, are the source's job ids and line numbers."""
-    cols = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(10)]
-    submit = np.asarray(cols[0], dtype=np.float64)
-    start = np.asarray(cols[1], dtype=np.float64)
+    already relative and kept as they are. ``job_id`` and ``source_line``, where the source
+    has them, are the source's job ids and line numbers."""
+    submit, start = cols.submit_s, cols.start_s
     origin = None
     if absolute and len(submit):
         t0 = float(submit.min())
@@ -114,20 +195,20 @@ def finish(
     return Workload.build(
         path.stem,
         submit,
-        cols[2],
-        cols[3],
+        cols.duration_s,
+        cols.gpus,
         origin=origin,
         notes=[*notes, *policy.notes()],
         source=str(path),
         start_s=start,
-        gpu_type=cols[4],
-        cpus=cols[5],
-        memory_gb=cols[6],
-        queue=cols[7],
-        user=cols[8],
-        status=cols[9],
-        job_id=job_ids,
-        source_line=lines,
+        gpu_type=cols.gpu_type,
+        cpus=cols.cpus,
+        memory_gb=cols.memory_gb,
+        queue=cols.queue,
+        user=cols.user,
+        status=cols.status,
+        job_id=cols.job_id,
+        source_line=cols.source_line,
     )
 
 

@@ -65,6 +65,17 @@ class GpuNames:
             self.mapped[(raw, known)] += 1
         return known
 
+    def resolve_all(self, raws: list[str]) -> list[str]:
+        """:meth:`resolve` of each of ``raws``, counted as one call each would count them."""
+        names = {raw: self.resolve(raw) for raw in dict.fromkeys(raws)}
+        for raw, n in Counter(raws).items():  # resolve above counted each name once
+            if n > 1 and raw:
+                if names[raw] == raw and not self._cache[raw]:
+                    self.kept[raw] += n - 1
+                elif names[raw] != raw:
+                    self.mapped[(raw, names[raw])] += n - 1
+        return list(map(names.__getitem__, raws))
+
     def notes(self, unit: str = "job") -> list[str]:
         out = [
             f"GPU type {raw!r} read as {name} ({n} {unit}(s))"

@@ -1,0 +1,54 @@
+"""A seeded plain CSV in the normalized workload's columns, for the tests that read a trace
+a chunk at a time: a realistic mix (CPU-only and multi-GPU jobs, unknown durations, two GPU
+models and none, several queues, ties on the same submit second) and, on request, bad rows
+of every kind the reader reports (missing or non-numeric values, NaN or infinity written
+out, negative numbers, short rows, blank lines)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+HEADER = "submit_s,start_s,duration_s,gpus,gpu_type,cpus,memory_gb,queue,user,status,job_id"
+MAP = (
+    "submit=submit_s,start=start_s,duration=duration_s,gpus=gpus,gpu_type=gpu_type,cpus=cpus,"
+    "memory_gb=memory_gb,queue=queue,user=user,status=status,job_id=job_id"
+)
+BAD_VALUES = ("", "NA", "nan", "-nan", "inf", "x", "-1", " null ", "1e400")
+
+
+def write_trace_csv(
+    path: Path, rows: int, seed: int, *, bad_share: float = 0.0, unix: bool = False
+) -> Path:
+    """``rows`` jobs (plus blank lines) to ``path``; ``bad_share`` of them get one bad cell
+    or lose their last field. ``unix``: submit and start are Unix seconds."""
+    rng = random.Random(seed)
+    t = 1.7e9 if unix else 0.0
+    lines = [HEADER]
+    for i in range(rows):
+        t += rng.choice((0.0, rng.expovariate(1 / 30)))  # half the jobs tie with the last
+        dur = "" if rng.random() < 0.02 else f"{rng.lognormvariate(6, 1.5):.0f}"
+        gpus = rng.choice((0, 1, 1, 1, 2, 4, 8, 0.5))
+        cells = [
+            f"{t:.1f}",
+            f"{t + rng.random() * 600:.1f}",
+            dur,
+            str(gpus),
+            rng.choice(("", "V100", "V100", "h100")),
+            str(max(1, int(gpus * 6))),
+            f"{gpus * 48 + 4:g}",
+            f" q{rng.randrange(6)} ",
+            f"u{rng.randrange(20)}",
+            rng.choice(("COMPLETED", "FAILED")),
+            f"job-{i}",
+        ]
+        r = rng.random()
+        if r < bad_share:
+            cells[rng.randrange(len(cells) - 1)] = rng.choice(BAD_VALUES)
+        elif r < bad_share * 1.3:
+            cells = cells[:-1]
+        elif r < 0.01:
+            lines.append("")
+        lines.append(",".join(cells))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
