@@ -42,12 +42,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from enum import IntEnum, StrEnum
+from functools import partial
 from typing import ClassVar, TypeVar
 
 from gpufleet.domain.reasons import Reason
 from gpufleet.errors import InputError
 from gpufleet.policies import ordering
-from gpufleet.policies.base import BasePolicy, Decision
+from gpufleet.policies.base import BasePolicy, Decision, Refusals
 from gpufleet.policies.basic.quota import CohortQuota, quota_check
 from gpufleet.policies.kueue.preemption import (
     BorrowWithinCohort,
@@ -202,13 +203,22 @@ class KueuePolicy(BasePolicy):
         self._tree = self._tree_of(state)
         streams = {p.index: _queue(p) for p in state.programs if p.pending}
         heads: dict[int, Job] = {}
+        # Without preemption a refusal leaves the snapshot as it was: until something is
+        # admitted, a job of the same ClusterQueue, GPUs and allowed types meets the same
+        # quota checks and the same placements, so it is refused for the same reason
+        refused = None if self.preemptor.enabled() else Refusals()
         while streams:
             ordering.refill_heads(streams, heads)
             if not heads:
                 return
             for job in self._in_order(heads):
                 del heads[job.program.index]
-                if not self.admit(snap, job, d) and self.strict:
+                if refused is None:
+                    ok = self.admit(snap, job, d)
+                else:
+                    key = (job.program.index, job.spec.gpus, job.spec.gpu_types)
+                    ok = refused.attempt(job, d, key, partial(self.admit, snap, job, d))
+                if not ok and self.strict:
                     streams.pop(job.program.index, None)
 
     def _tree_of(self, state: CohortState) -> TreeQuota | None:
@@ -231,6 +241,9 @@ class KueuePolicy(BasePolicy):
         at a time from the root (each pick sees the admissions before it)."""
         tree = self._tree
         if tree is None or self.fair is None:
+            if len(heads) == 1:  # one head: no key to compute
+                yield from list(heads.values())
+                return
             yield from sorted(heads.values(), key=self._head_key)
             return
         left = dict(heads)
