@@ -218,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     load_before = load_average()
     names = args.policy or [p for p in registered_policies() if p != "fifo"]
+    if not names:
+        raise SystemExit("--policy: nothing to compare with fifo")
     sizes = sorted({args.jobs, *(args.scaled.get(p, args.jobs) for p in names)})
     fifo: dict[str, Any] = {}
     for jobs in sizes:
@@ -227,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             fifo[key] = measure(spec, args.repeats, args.timeout, f"fifo {work} {jobs:,}")
     policies: dict[str, Any] = {}
+    md = args.md or args.out.with_name("RESULTS.md")
+    results: dict[str, Any] = {}
     for name in names:
         jobs = args.scaled.get(name, args.jobs)
         per = {}
@@ -234,20 +238,21 @@ def main(argv: list[str] | None = None) -> int:
             if work not in args.skip:
                 per[work] = measure(spec, args.repeats, args.timeout, f"{name} {work}")
         policies[name] = per
-    results: dict[str, Any] = {
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "git": git_info(),
-        "repeats": args.repeats,
-        "load_average_1m": {"before": load_before, "after": load_average()},
-        "fifo": fifo,
-        "policies": {"fifo": {w.split("-")[0]: m for w, m in fifo.items()}, **policies},
-    }
-    add_ratios(results)
-    results["bench_wall_s"] = round(time.perf_counter() - t0, 1)
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    md = args.md or args.out.with_name("RESULTS.md")
-    replace_md_block(md, "policies", markdown(results))
+        # written after each policy: a long run stopped part way keeps what it measured
+        results = {
+            "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "machine": machine(),
+            "git": git_info(),
+            "repeats": args.repeats,
+            "load_average_1m": {"before": load_before, "after": load_average()},
+            "fifo": fifo,
+            "policies": {"fifo": {w.split("-")[0]: m for w, m in fifo.items()}, **policies},
+            "complete": name == names[-1],
+        }
+        add_ratios(results)
+        results["bench_wall_s"] = round(time.perf_counter() - t0, 1)
+        args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        replace_md_block(md, "policies", markdown(results))
     print(f"wrote {args.out} and {md} in {results['bench_wall_s']:.0f} s")
     return 0
 
