@@ -40,7 +40,7 @@ from typing import ClassVar
 
 from gpufleet.domain.gpus import GpuCatalog, default_catalog
 from gpufleet.errors import InputError
-from gpufleet.policies.base import BasePolicy, Decision, NoQuota
+from gpufleet.policies.base import BasePolicy, Decision, NoQuota, Refusals
 from gpufleet.policies.options import NON_NEGATIVE, POSITIVE_INT, Options
 from gpufleet.policies.placement import BestFit
 from gpufleet.state.jobs import Job, JobState
@@ -90,5 +90,8 @@ class Themis(BasePolicy):
             (j for j in queue if j.spec.id not in chosen),
             key=lambda j: (j.spec.submit_s, j.spec.id),
         )
+        # no quota and no preemption: a refusal leaves the snapshot as it was, so until
+        # something starts a job of the same GPUs and types fails the same placement
+        refused = Refusals()
         for job in [*top, *rest]:
-            self.try_start(snap, job, d)
+            refused.try_start(self, snap, job, d, (job.spec.gpus, job.spec.gpu_types))
