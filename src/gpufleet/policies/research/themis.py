@@ -76,12 +76,32 @@ class Themis(BasePolicy):
         t_shared = (now_s - job.spec.submit_s) + left_s
         return t_shared / t_ind if t_ind > 0 else math.inf
 
+    def _pending_rho(self, queue: list[Job], now_s: float) -> dict[int, float]:
+        """:meth:`rho` of every job of a queue, by id: for a waiting job its formula's
+        floats in the same order, ``s_max`` looked up once per allowed-types tuple (every
+        job is asked at every cycle)."""
+        fastest: dict[tuple[str, ...], float] = {}
+        out: dict[int, float] = {}
+        pending, inf = JobState.PENDING, math.inf
+        for j in queue:
+            s = j.spec
+            if j.state is not pending:
+                out[s.id] = self.rho(j, now_s)
+                continue
+            s_max = fastest.get(s.gpu_types)
+            if s_max is None:
+                s_max = fastest[s.gpu_types] = self.fastest(j)
+            t_ind = s.work_s / s_max
+            t_shared = (now_s - s.submit_s) + j.remaining_s / s_max
+            out[s.id] = t_shared / t_ind if t_ind > 0 else inf
+        return out
+
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
         """Phases: rho of every pending job; the top ``f`` fraction by rho, highest first;
         then the rest in submit order (leftover allocation); at most ``depth`` examined."""
         now = snap.now_s
         queue = list(snap.cohort(cohort).queue.values())
-        rho = {j.spec.id: self.rho(j, now) for j in queue}
+        rho = self._pending_rho(queue, now)
         k = min(self.depth, max(1, math.ceil(self.f * len(queue))))
         top = heapq.nsmallest(k, queue, key=lambda j: (-rho[j.spec.id], j.spec.submit_s, j.spec.id))
         chosen = {j.spec.id for j in top}
