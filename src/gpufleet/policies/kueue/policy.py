@@ -207,19 +207,30 @@ class KueuePolicy(BasePolicy):
         # admitted, a job of the same ClusterQueue, GPUs and allowed types meets the same
         # quota checks and the same placements, so it is refused for the same reason
         refused = None if self.preemptor.enabled() else Refusals()
+        # a round of one head is that queue's next job: once one ClusterQueue is left (and
+        # no tree's tournament orders the heads) the rounds are its queue read in order
+        simple = self._tree is None or self.fair is None
         while streams:
+            if simple and len(streams) == 1:  # (no head is held between rounds)
+                for job in next(iter(streams.values())):
+                    if not self._admit_once(snap, job, d, refused) and self.strict:
+                        return
+                return
             ordering.refill_heads(streams, heads)
             if not heads:
                 return
             for job in self._in_order(heads):
                 del heads[job.program.index]
-                if refused is None:
-                    ok = self.admit(snap, job, d)
-                else:
-                    key = (job.program.index, job.spec.gpus, job.spec.gpu_types)
-                    ok = refused.attempt(job, d, key, partial(self.admit, snap, job, d))
-                if not ok and self.strict:
+                if not self._admit_once(snap, job, d, refused) and self.strict:
                     streams.pop(job.program.index, None)
+
+    def _admit_once(self, snap: Snapshot, job: Job, d: Decision, refused: Refusals | None) -> bool:
+        """:meth:`admit`, or the refusal already known for the job's kind (``refused``:
+        None when preemption is on, where a refusal may differ job by job)."""
+        if refused is None:
+            return self.admit(snap, job, d)
+        key = (job.program.index, job.spec.gpus, job.spec.gpu_types)
+        return refused.attempt(job, d, key, partial(self.admit, snap, job, d))
 
     def _tree_of(self, state: CohortState) -> TreeQuota | None:
         """The cohort's tree over its programs, built once per cohort state (a policy
