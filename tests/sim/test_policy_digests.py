@@ -11,9 +11,10 @@ workloads, and compared with the digest recorded before the speed-ups of issue 1
 - the article scenario (``examples/article-tesla-xai.yaml``, ten months, two companies'
   cohorts, jobs of 64 to 4,096 GPUs), marked ``slow``: ``pytest -m slow`` runs it. Its
   digests are those of the pre-change runs that finished on the shared machine in the
-  session that recorded them (fifo, slurm-multifactor, kai, srtf, themis; srtf's run
-  preempts 36,073 times, so the victim search is covered); the other policies' article
-  runs took more than the 15 minutes of wall time each was allowed there.
+  session that recorded them (fifo, slurm-multifactor, kai, srtf, themis, tiresias,
+  kueue; srtf's and tiresias's runs preempt 36,073 and 30,466 times, so the victim
+  searches are covered); the other policies' article runs took more than the 15 minutes
+  of wall time each was allowed there.
 
 A digest that changes means the policy now starts, places or stops some job differently:
 if that is a fix, the old digest goes and a test of its own says what was wrong.
@@ -113,6 +114,14 @@ ARTICLE_DIGESTS: dict[str, str] = {
     "themis": (
         "sha256:1d8a3c7bef8cc2739affaac900b3b3b4e62b7dfc79bad155531c123e00a976fd"
         " launches=9852 halts=0"
+    ),
+    "tiresias": (
+        "sha256:eced5e7f662733bd63188798177ab53de9aa08108d348880638d79e2b4c21ba6"
+        " launches=39250 halts=30466"
+    ),
+    "kueue": (
+        "sha256:13f007ebcf678a8ad81a6ce997d3fd00bfbaaccfcd93eb47383b0aebaf74a7d4"
+        " launches=9674 halts=0"
     ),
 }
 
