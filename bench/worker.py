@@ -9,7 +9,8 @@ Usage (run.py does this; by hand it is useful with ``--profile``)::
     python bench/worker.py '{"kind": "synthetic", "jobs": 100000, "gpus": 10000,
                              "policy": "fifo", "load": 1.0}' [--profile out.prof]
 
-Kinds: ``synthetic`` (one simulation of a synthetic scenario), ``heap`` (the bare heapq
+Kinds: ``synthetic`` (one simulation of a synthetic scenario), ``article`` (the article
+scenario under one policy, as ``gpufleet simulate``), ``heap`` (the bare heapq
 event loop used as the baseline), ``demo`` (``run_variants`` on the article scenario, what
 ``gpufleet demo`` runs), ``whatif`` (``gpufleet whatif`` on the article: its variants over
 seeds) and ``sweep`` (``gpufleet sweep`` on the article: move size x start month, on
@@ -51,6 +52,7 @@ def measure_synthetic(spec: dict[str, Any]) -> dict[str, Any]:
 
     rss_import = peak_rss_mib()
     marks: list[tuple[float, int]] = []
+    c0 = time.process_time()
     t0 = time.perf_counter()
     scenario = synthetic_scenario(
         spec["jobs"], spec["gpus"], policy=spec["policy"], load=spec["load"], seed=spec["seed"]
@@ -66,9 +68,11 @@ def measure_synthetic(spec: dict[str, Any]) -> dict[str, Any]:
     marks.append((t1, 0))
     res = sim.run()
     wall_s = time.perf_counter() - t0
+    cpu_s = time.process_time() - c0
     events, cycles = int(res.run["events"]), int(res.run["cycles"])
     return {
         "wall_s": wall_s,
+        "cpu_s": cpu_s,
         "setup_s": t1 - t0,
         "sim_wall_s": float(res.run["wall_s"]),
         "events": events,
@@ -142,6 +146,39 @@ def measure_demo(spec: dict[str, Any]) -> dict[str, Any]:
         "variants": sorted(results),
         "events": events,
         "events_per_s": events / wall_s,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+def measure_article(spec: dict[str, Any]) -> dict[str, Any]:
+    """What ``gpufleet simulate examples/article-tesla-xai.yaml --policy P`` computes: load
+    the article scenario, run it under ``policy`` (or its own), build the result. With
+    ``"digest": true`` the run is :func:`gpufleet.sim.digest.run_digest`'s instead (every
+    launch and halt hashed, a little slower), to check that two builds decide the same."""
+    import gpufleet
+    from gpufleet.policies.registry import make_policy
+    from gpufleet.sim.digest import run_digest
+    from gpufleet.sim.simulator import Simulation
+
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    sc = gpufleet.load_scenario(gpufleet.article_scenario_path())
+    policy = make_policy(spec["policy"]) if spec.get("policy") else None
+    if spec.get("digest"):
+        return {"digest": run_digest(sc, policy), "wall_s": time.perf_counter() - t0}
+    res = Simulation(sc, policy).run()
+    wall_s = time.perf_counter() - t0
+    cpu_s = time.process_time() - c0
+    events = int(res.run["events"])
+    return {
+        "wall_s": wall_s,
+        "cpu_s": cpu_s,
+        "sim_wall_s": float(res.run["wall_s"]),
+        "events": events,
+        "cycles": int(res.run["cycles"]),
+        "events_per_s": events / wall_s,
+        "jobs_submitted": int(res.summary["jobs_submitted"]),
+        "jobs_finished": int(res.summary["jobs_finished"]),
         "peak_rss_mib": peak_rss_mib(),
     }
 
@@ -369,6 +406,7 @@ def measure_cycle(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 KINDS: dict[str, Measure] = {
+    "article": measure_article,
     "cycle": measure_cycle,
     "parse": measure_parse,
     "replay": measure_replay,

@@ -15,6 +15,7 @@ schedulers' reasons onto the same words).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple, Protocol
 
@@ -134,4 +135,39 @@ class BasePolicy:
                 d.admit.append((job, pl))
                 return True
         d.blocked.append((job, got))
+        return False
+
+
+class Refusals:
+    """Within one cycle, the jobs refused since the last start, by what decided the refusal.
+
+    A policy that tries many jobs per cycle (SRTF's and Tiresias's ``depth``) pays for a
+    placement and a victim search at each. A refusal leaves the snapshot as it was, so
+    until something starts the next job that asks for the same (``key``) on the same
+    state is refused for the same reason: it is recorded as blocked without the search.
+    What makes two jobs ask for the same is the policy's to say (its docstring says why
+    its key is enough); any start forgets every refusal."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: dict[Hashable, Reason] = {}
+
+    def try_start(
+        self, policy: BasePolicy, snap: Snapshot, job: Job, d: Decision, key: Hashable
+    ) -> bool:
+        """:meth:`BasePolicy.try_start`, or its known answer for ``key``."""
+        return self.attempt(job, d, key, lambda: policy.try_start(snap, job, d))
+
+    def attempt(self, job: Job, d: Decision, key: Hashable, start: Callable[[], bool]) -> bool:
+        """``start()`` (which appends the job's reason to ``d.blocked`` when it refuses),
+        or the answer known for ``key``."""
+        why = self._seen.get(key)
+        if why is not None:
+            d.blocked.append((job, why))
+            return False
+        if start():
+            self._seen.clear()
+            return True
+        self._seen[key] = d.blocked[-1][1]
         return False

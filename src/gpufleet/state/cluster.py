@@ -288,6 +288,8 @@ class ClusterState:
     def enqueue(self, job: Job, front: bool = False) -> None:
         p = job.program
         p.pending[job.id] = job
+        types = job.spec.gpu_types
+        p.pending_gpus[types] = p.pending_gpus.get(types, 0) + job.spec.gpus
         if p.job_priority is None:
             p.job_priority = job.spec.priority
         elif p.job_priority != job.spec.priority:
@@ -309,6 +311,12 @@ class ClusterState:
         p = job.program
         jid = job.spec.id
         del p.pending[jid]
+        types = job.spec.gpu_types
+        left = p.pending_gpus.get(types, 0) - job.spec.gpus
+        if left:
+            p.pending_gpus[types] = left
+        else:
+            del p.pending_gpus[types]
         c = self.cohorts[p.cohort]
         del c.queue[jid]
         rp = c.running_priorities

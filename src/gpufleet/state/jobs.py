@@ -95,6 +95,7 @@ class ProgramState:
         "mixed_priority",
         "name",
         "pending",
+        "pending_gpus",
         "priority",
         "quotas",
         "running",
@@ -130,6 +131,9 @@ class ProgramState:
         self.cohort_drawn: dict[str, int] = {}
         self.used_gpus = 0
         self.pending: OrderedDict[int, Job] = OrderedDict()
+        # GPUs its pending jobs ask for, by their allowed GPU types (kept by ClusterState's
+        # enqueue and start, so a policy reads demand without a scan of the queue)
+        self.pending_gpus: dict[tuple[str, ...], int] = {}
         self.running: dict[int, Job] = {}
         self.job_priority: int | None = None
         self.mixed_priority = False  # True once two of its jobs had different priorities

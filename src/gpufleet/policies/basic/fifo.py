@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from gpufleet.domain.reasons import Reason
 from gpufleet.policies import ordering
-from gpufleet.policies.base import BasePolicy, Decision, NoQuota
+from gpufleet.policies.base import BasePolicy, Decision, NoQuota, Refusals
 from gpufleet.policies.options import POSITIVE_INT, Options
 from gpufleet.policies.placement import BestFit
 from gpufleet.state.snapshot import Snapshot
@@ -48,6 +48,9 @@ class FifoBackfill(BasePolicy):
         free = _cohort_free(snap, cohort)
         looked = 0
         blocked = False
+        # no quota and no preemption: a refusal leaves the snapshot as it was, so until
+        # something starts a job of the same GPUs and types fails the same placement
+        refused = Refusals()
         for job in ordering.fifo(c):
             if blocked:
                 looked += 1
@@ -56,7 +59,7 @@ class FifoBackfill(BasePolicy):
                 if job.spec.gpus > free:
                     d.blocked.append((job, Reason.CAPACITY))
                     continue
-            if self.try_start(snap, job, d):
+            if refused.try_start(self, snap, job, d, (job.spec.gpus, job.spec.gpu_types)):
                 free -= job.spec.gpus
             else:
                 blocked = True

@@ -46,6 +46,7 @@ cycles that schedule the cohort, at the rate seen at the previous such cycle.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from fractions import Fraction
 from typing import ClassVar
@@ -174,10 +175,23 @@ class KaiScheduler(BasePolicy):
                 memo[k] = self._order_key(by_index[i], head, fs)
             return memo[k]
 
-        while queues:
-            i = min(queues, key=key)
-            job = queues[i].popleft()
-            if not queues[i]:
+        # the queue first in order is the top of a heap of (key, program order, index):
+        # only the queue just read changes its key, unless a job started (every key anew);
+        # keys are never equal (the program rank ends in the program's index), and a lone
+        # queue needs none
+        place = {i: n for n, i in enumerate(queues)}
+
+        def entries() -> list[tuple[object, int, int]]:
+            alone = len(queues) == 1
+            return [((() if alone else key(i)), place[i], i) for i in queues]
+
+        heap = entries()
+        heapq.heapify(heap)
+        while heap:
+            i = heap[0][2]
+            q = queues[i]
+            job = q.popleft()
+            if not q:
                 del queues[i]
             spec = job.spec
             topo = (spec.topology_required, spec.topology_preferred)
@@ -190,6 +204,13 @@ class KaiScheduler(BasePolicy):
                 failed.clear()
                 memo.clear()
                 self.kai_admission.started(snap, job, d.admit[-1][1])
+                heap = entries()
+                heapq.heapify(heap)
+                continue
+            if not q:
+                heapq.heappop(heap)
+            elif len(heap) > 1:
+                heapq.heapreplace(heap, (key(i), place[i], i))
 
     def _order_key(self, p: ProgramState, job: Job, fs: FairShares) -> tuple[Rank, Rank]:
         """The department's rank, then the program's, for the GPU type the job would use

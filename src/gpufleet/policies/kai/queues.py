@@ -82,10 +82,12 @@ def demand(c: CohortState, types: dict[str, int]) -> dict[int, dict[str, int]]:
     out: dict[int, dict[str, int]] = {}
     for p in c.programs:
         r = dict(p.usage)
-        for j in p.pending.values():
-            t = next((x for x in j.spec.gpu_types if x in types), None)
+        # the program's pending GPUs by allowed types (ProgramState.pending_gpus), each
+        # allowed-types tuple resolved once: the same integer sums as job by job
+        for allowed, gpus in p.pending_gpus.items():
+            t = next((x for x in allowed if x in types), None)
             if t is not None:
-                r[t] = r.get(t, 0) + j.spec.gpus
+                r[t] = r.get(t, 0) + gpus
         out[p.index] = r
     return out
 

@@ -53,6 +53,7 @@ from gpufleet.state.snapshot import Snapshot
 
 # a queue of the tree: ("leaf", program index) or ("dept", department name)
 Key = tuple[str, int | str]
+_NO_NODE = Node(Fraction(0), 0, 0)  # a program without a share of the type (frozen: shared)
 
 
 class _Tally:
@@ -71,7 +72,7 @@ class _Tally:
         kind, name = k
         if kind == "leaf":
             assert isinstance(name, int)
-            return self.shares.leaf.get(self.t, {}).get(name, Node(Fraction(0), 0, 0))
+            return self.shares.leaf.get(self.t, {}).get(name, _NO_NODE)
         return self.shares.parent_node(str(name), self.t)
 
 

@@ -42,12 +42,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from enum import IntEnum, StrEnum
+from functools import partial
 from typing import ClassVar, TypeVar
 
 from gpufleet.domain.reasons import Reason
 from gpufleet.errors import InputError
 from gpufleet.policies import ordering
-from gpufleet.policies.base import BasePolicy, Decision
+from gpufleet.policies.base import BasePolicy, Decision, Refusals
 from gpufleet.policies.basic.quota import CohortQuota, quota_check
 from gpufleet.policies.kueue.preemption import (
     BorrowWithinCohort,
@@ -203,14 +204,34 @@ class KueuePolicy(BasePolicy):
         self._tree = self._tree_of(state)
         streams = {p.index: _queue(p) for p in state.programs if p.pending}
         heads: dict[int, Job] = {}
+        # Without preemption a refusal leaves the snapshot as it was: until something is
+        # admitted, a job of the same ClusterQueue, GPUs and allowed types meets the same
+        # quota checks and the same placements, so it is refused for the same reason
+        refused = None if self.preemptor.enabled() else Refusals()
+        # a round of one head is that queue's next job: once one ClusterQueue is left (and
+        # no tree's tournament orders the heads) the rounds are its queue read in order
+        simple = self._tree is None or self.fair is None
         while streams:
+            if simple and len(streams) == 1:  # (no head is held between rounds)
+                for job in next(iter(streams.values())):
+                    if not self._admit_once(snap, job, d, refused) and self.strict:
+                        return
+                return
             ordering.refill_heads(streams, heads)
             if not heads:
                 return
             for job in self._in_order(heads):
                 del heads[job.program.index]
-                if not self.admit(snap, job, d) and self.strict:
+                if not self._admit_once(snap, job, d, refused) and self.strict:
                     streams.pop(job.program.index, None)
+
+    def _admit_once(self, snap: Snapshot, job: Job, d: Decision, refused: Refusals | None) -> bool:
+        """:meth:`admit`, or the refusal already known for the job's kind (``refused``:
+        None when preemption is on, where a refusal may differ job by job)."""
+        if refused is None:
+            return self.admit(snap, job, d)
+        key = (job.program.index, job.spec.gpus, job.spec.gpu_types)
+        return refused.attempt(job, d, key, partial(self.admit, snap, job, d))
 
     def _tree_of(self, state: CohortState) -> TreeQuota | None:
         """The cohort's tree over its programs, built once per cohort state (a policy
@@ -232,6 +253,9 @@ class KueuePolicy(BasePolicy):
         at a time from the root (each pick sees the admissions before it)."""
         tree = self._tree
         if tree is None or self.fair is None:
+            if len(heads) == 1:  # one head: no key to compute
+                yield from list(heads.values())
+                return
             yield from sorted(heads.values(), key=self._head_key)
             return
         left = dict(heads)

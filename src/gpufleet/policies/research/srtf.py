@@ -17,7 +17,14 @@ from __future__ import annotations
 import heapq
 from typing import ClassVar
 
-from gpufleet.policies.base import Admission, BasePolicy, Decision, NoQuota, PlacementStrategy
+from gpufleet.policies.base import (
+    Admission,
+    BasePolicy,
+    Decision,
+    NoQuota,
+    PlacementStrategy,
+    Refusals,
+)
 from gpufleet.policies.basic.priority import evict_until_fits
 from gpufleet.policies.options import POSITIVE_INT, Options
 from gpufleet.policies.placement import BestFit
@@ -75,5 +82,10 @@ class Srtf(BasePolicy):
         """The ``depth`` shortest pending jobs, shortest first; each that cannot start even
         by preemption is passed over (later, longer jobs may still fit)."""
         c = snap.cohort(cohort)
+        # A job refused is refused again for a later one of the same GPUs and types until
+        # something starts: the same placement fails on the same state, and the later job
+        # (remaining work at least as large, by the order) may preempt only a prefix of
+        # the same victim order, each prefix already tried and undone (Refusals).
+        refused = Refusals()
         for job in heapq.nsmallest(self.depth, c.queue.values(), key=_key):
-            self.try_start(snap, job, d)
+            refused.try_start(self, snap, job, d, (job.spec.gpus, job.spec.gpu_types))

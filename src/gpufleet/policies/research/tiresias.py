@@ -44,7 +44,14 @@ from bisect import bisect_right
 from typing import ClassVar
 
 from gpufleet.errors import InputError
-from gpufleet.policies.base import Admission, BasePolicy, Decision, NoQuota, PlacementStrategy
+from gpufleet.policies.base import (
+    Admission,
+    BasePolicy,
+    Decision,
+    NoQuota,
+    PlacementStrategy,
+    Refusals,
+)
 from gpufleet.policies.basic.priority import evict_until_fits
 from gpufleet.policies.options import NON_NEGATIVE, POSITIVE_INT, Options
 from gpufleet.policies.placement import BestFit
@@ -126,8 +133,13 @@ class Tiresias(BasePolicy):
             self.depth, pending, key=lambda j: (level[j.spec.id], j.spec.submit_s, j.spec.id)
         )
         started: list[Job] = []
+        # Refused again until something starts: a later job of the same GPUs, types and
+        # queue meets the same placement on the same state and the same victims (strictly
+        # lower queues, the same order; Refusals)
+        refused = Refusals()
         for job in order:
-            if self.try_start(snap, job, d):
+            key = (job.spec.gpus, job.spec.gpu_types, level[job.spec.id])
+            if refused.try_start(self, snap, job, d, key):
                 started.append(job)
         if started:
             ids = {j.spec.id for j in started}
