@@ -17,13 +17,11 @@ import pytest
 
 from gpufleet.domain.reasons import Reason
 from gpufleet.policies.base import BasePolicy
-from gpufleet.policies.slurm import SlurmBackfill, SlurmBackfillEasy, SlurmSetup
+from gpufleet.policies.slurm import SlurmBackfill, SlurmBackfillEasy
 from gpufleet.policies.slurm.nodespace import NodeSpace
 from gpufleet.state.capacity import CapacityIndex, Slots
 from gpufleet.state.jobs import Job, JobState
-from tests.support.slurm_harness import SlurmHarness
-
-QOS_ONLY = SlurmSetup(weight_qos=1000.0)
+from tests.support.slurm_harness import QOS_ONLY, SlurmHarness
 
 
 def second_job_scene(policy: BasePolicy) -> tuple[SlurmHarness, Job, Job, Job]:

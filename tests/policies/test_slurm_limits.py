@@ -14,11 +14,11 @@ import pytest
 from gpufleet.domain.reasons import Reason
 from gpufleet.policies.slurm import (
     AssocLimits,
-    SlurmSetup,
 )
 from gpufleet.state.jobs import JobState
 from tests.support.builders import A100, H100
 from tests.support.slurm_harness import (
+    QOS_ONLY,
     SLURM_POLICIES,
     SLURM_POLICY_IDS,
     TWO_ACCOUNTS,
@@ -27,8 +27,6 @@ from tests.support.slurm_harness import (
 )
 
 POLICIES, IDS, PROGRAMS = SLURM_POLICIES, SLURM_POLICY_IDS, TWO_ACCOUNTS
-# Job priority from QOS only (JobSpec.priority), so the order is the one written below.
-QOS_ONLY = SlurmSetup(weight_qos=1000.0)
 
 
 def harness(make: Make, **limits: AssocLimits) -> SlurmHarness:

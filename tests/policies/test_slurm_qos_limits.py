@@ -25,11 +25,11 @@ from gpufleet.domain.reasons import Reason
 from gpufleet.policies.slurm import (
     AssocLimits,
     QosLimits,
-    SlurmSetup,
 )
 from gpufleet.state.jobs import Job, JobState
 from tests.support.builders import H100
 from tests.support.slurm_harness import (
+    QOS_ONLY,
     SLURM_POLICIES,
     SLURM_POLICY_IDS,
     TWO_ACCOUNTS,
@@ -38,7 +38,6 @@ from tests.support.slurm_harness import (
 )
 
 POLICIES, IDS, PROGRAMS = SLURM_POLICIES, SLURM_POLICY_IDS, TWO_ACCOUNTS
-QOS_ONLY = SlurmSetup(weight_qos=1000.0)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from tests.support.builders import H100, Harness
 # The three Slurm policies the table tests run each case under, and the two-account
 # programs they share (xai 60 shares, tesla 40; quotas far above any case's GPUs).
 Make = Callable[[SlurmSetup], BasePolicy]
+# job priority from QOS only (JobSpec.priority), so jobs go in the order a test writes
+QOS_ONLY = SlurmSetup(weight_qos=1000.0)
 SLURM_POLICIES: list[Make] = [
     lambda s: SlurmMultifactor(setup=s),
     lambda s: SlurmBackfill(setup=s),
