@@ -23,13 +23,16 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
 
+# the suite on every core, up to 4 (pytest-xdist); the tests on the dev cluster run in one
+# worker, one after another (tests/conftest.py groups them). PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= auto
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --maxprocesses=4 --dist loadgroup
 
 # the suite with its PostgreSQL cases: a throwaway PostgreSQL where its binaries exist
 # (unless GPUFLEET_TEST_PG_URL names one); -rs lists what still skipped and why
 test-all: lint
-	BIN=$(BIN) scripts/test-all
+	BIN=$(BIN) PYTEST_WORKERS=$(PYTEST_WORKERS) scripts/test-all
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py

@@ -28,5 +28,16 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
         yield factory
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``make test``), every test on the dev cluster runs in one worker,
+    one after another: they submit, hold and cancel jobs on one real Slurm and read its
+    queue, so two at once would see each other's jobs."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if "devcluster" in getattr(item, "fixturenames", ()) or item.get_closest_marker("live"):
+            item.add_marker(pytest.mark.xdist_group("devcluster"))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     write_summary(terminalreporter)
