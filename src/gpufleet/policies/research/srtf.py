@@ -14,7 +14,6 @@ research schedulers (Tiresias, NSDI '19; Gavel, OSDI '20) compare against.
 
 from __future__ import annotations
 
-import heapq
 from typing import ClassVar
 
 from gpufleet.policies.base import (
@@ -27,6 +26,7 @@ from gpufleet.policies.base import (
 )
 from gpufleet.policies.basic.priority import evict_until_fits
 from gpufleet.policies.options import POSITIVE_INT, Options
+from gpufleet.policies.pending_order import PendingOrder
 from gpufleet.policies.placement import BestFit
 from gpufleet.policies.victim_cache import VictimCache
 from gpufleet.state.capacity import Placement
@@ -73,10 +73,15 @@ class Srtf(BasePolicy):
         self.victims = PreemptLongerRemaining(admission, placement)
         super().__init__(admission, placement, self.victims)
         self.depth = depth
+        # remaining work is fixed while a job waits: the order is kept between cycles
+        self.order = PendingOrder(_key)
 
     def decide(self, snap: Snapshot) -> Decision:
         self.victims.cache.clear()
-        return super().decide(snap)
+        d = super().decide(snap)
+        for job, _ in d.admit:
+            self.order.forget(job)
+        return d
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
         """The ``depth`` shortest pending jobs, shortest first; each that cannot start even
@@ -87,5 +92,5 @@ class Srtf(BasePolicy):
         # (remaining work at least as large, by the order) may preempt only a prefix of
         # the same victim order, each prefix already tried and undone (Refusals).
         refused = Refusals()
-        for job in heapq.nsmallest(self.depth, c.queue.values(), key=_key):
+        for _, job in self.order.first(c, self.depth):
             refused.try_start(self, snap, job, d, (job.spec.gpus, job.spec.gpu_types))

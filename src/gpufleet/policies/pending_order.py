@@ -1,0 +1,79 @@
+"""A cohort's pending jobs kept in a policy's order across cycles, sorted once per job.
+
+SRTF and Tiresias try the ``depth`` first pending jobs of a cohort at each cycle, in an
+order whose key stays fixed while a job waits: its remaining work (SRTF) or its queue
+(Tiresias, without the starvation guard) changes only when it runs. Computing every
+pending job's key and selecting the first ``depth`` at each cycle costs O(P) Python steps
+per cycle for P pending jobs, while between two cycles only a few jobs join or leave.
+
+So the order is kept: per cohort, a list of ``(key, job)`` sorted by key, with the key
+computed once, when the job is first seen pending. At each cycle the queue is compared
+with what the order holds (two set differences of job ids, done by the interpreter's C
+code), the jobs that left are taken out and those that joined are put in by bisection.
+
+Why comparing ids is enough: a job leaves a queue only by starting, and a job starts
+only by a policy's decision (``Engine.apply``; the timeline's ``resume`` starts jobs
+before any cycle), so the policy calls :meth:`forget` for each job it admits and a job
+that starts, runs and is requeued between two looks comes back as a new job with a new
+key. The key must end with the job's id (so no two are equal and the order is the one a
+sort of every key gives); :meth:`first` is then ``heapq.nsmallest(n, queue, key)``.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections.abc import Callable
+from itertools import islice
+
+from gpufleet.state.cluster import CohortState
+from gpufleet.state.jobs import Job
+
+# a pending job's place in the order: compared element-wise, unique (ends with the id)
+OrderKey = tuple[float, ...]
+
+
+class _Order:
+    __slots__ = ("entries", "keys")
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[OrderKey, Job]] = []
+        self.keys: dict[int, OrderKey] = {}
+
+
+class PendingOrder:
+    """Per cohort, its pending jobs sorted by ``key`` (fixed while a job waits)."""
+
+    __slots__ = ("_by_cohort", "_key")
+
+    def __init__(self, key: Callable[[Job], OrderKey]) -> None:
+        self._key = key
+        self._by_cohort: dict[str, _Order] = {}
+
+    def sync(self, cohort: CohortState) -> list[tuple[OrderKey, Job]]:
+        """Bring ``cohort``'s order up to its queue; returns the sorted ``(key, job)``
+        entries (the policy's to read, not to change)."""
+        o = self._by_cohort.get(cohort.name)
+        if o is None:
+            o = self._by_cohort[cohort.name] = _Order()
+        queue, keys, entries = cohort.queue, o.keys, o.entries
+        if len(keys) != len(queue) or keys.keys() != queue.keys():
+            for jid in keys.keys() - queue.keys():
+                entries.pop(bisect_left(entries, (keys.pop(jid),)))
+            for jid in queue.keys() - keys.keys():
+                job = queue[jid]
+                k = keys[jid] = self._key(job)
+                insort(entries, (k, job))
+        return entries
+
+    def first(self, cohort: CohortState, n: int) -> list[tuple[OrderKey, Job]]:
+        """The ``n`` first entries of ``cohort``'s order, after :meth:`sync`."""
+        return list(islice(self.sync(cohort), n))
+
+    def forget(self, job: Job) -> None:
+        """``job`` starts: out of the order (a later wait is a new entry, a new key)."""
+        o = self._by_cohort.get(job.cohort)
+        if o is None:
+            return
+        k = o.keys.pop(job.spec.id, None)
+        if k is not None:
+            o.entries.pop(bisect_left(o.entries, (k,)))
