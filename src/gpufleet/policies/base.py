@@ -168,6 +168,11 @@ class Refusals:
         self._seen[key] = d.blocked[-1][1]
         return False
 
+    def known(self, key: Hashable) -> Reason | None:
+        """The reason a job of ``key`` was refused since the last start, if one was: a
+        caller that records it in ``d.blocked`` itself skips building ``start``."""
+        return self._seen.get(key)
+
     def attempt(self, job: Job, d: Decision, key: Hashable, start: Callable[[], bool]) -> bool:
         """``start()`` (which appends the job's reason to ``d.blocked`` when it refuses),
         or the answer known for ``key``."""
