@@ -106,3 +106,19 @@ def test_a_job_that_starts_leaves_the_order_and_the_rest_keep_theirs() -> None:
     assert [j.spec.id for _, j in order.first(cohort, 8)] == [1, 2]
     h.cycle(0.0)  # nothing fits: nothing changes
     assert [j.spec.id for _, j in order.sync(cohort)] == [1, 2]
+
+
+def test_an_order_asked_about_another_runs_cohort_of_the_same_name_starts_afresh() -> None:
+    """One policy object may serve two simulations; job ids restart at 0 in each. Run 1's
+    job 0 has 3,600 s of work and job 1 1,800 s; run 2's job 0 has 600 s and job 1
+    1,200 s. Kept by cohort name and id alone, run 2 would be ordered by run 1's keys."""
+    order = PendingOrder(_remaining_order)
+    run1, run2 = Harness("fifo", nodes=[1]), Harness("fifo", nodes=[1])
+    for w in (3600.0, 1800.0):
+        run1.submit("a", 8, work_s=w)
+    for w in (600.0, 1200.0):
+        run2.submit("a", 8, work_s=w)
+    assert [j.spec.id for _, j in order.sync(run1.state.cohorts["c"])] == [1, 0]
+    got = order.sync(run2.state.cohorts["c"])
+    assert [(k[0], j.spec.id) for k, j in got] == [(600.0, 0), (1200.0, 1)]
+    assert all(j.program is run2.state.program_by_name["a"] for _, j in got)

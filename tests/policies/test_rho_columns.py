@@ -94,3 +94,22 @@ def test_equal_rho_goes_to_the_earlier_submit_before_the_lower_id() -> None:
     cols.sync(h.state.cohorts["c"], Themis().fastest)
     assert cols.rho(1000.0).tolist() == [2.0, 2.0]
     assert [cols.jobs[i] for i in cols.by_rho(1000.0).tolist()] == [a, b]
+
+
+def test_themis_asked_about_another_runs_cohort_of_the_same_name_starts_afresh() -> None:
+    """One Themis may serve two simulations; job ids restart at 0 in each. Both runs
+    submit at 0 s two 8-GPU jobs that cannot fit one GPU (throughput 1). Run 1: job 0 of
+    3,600 s, job 1 of 600 s; at 100 s rho_0 = 3,700 / 3,600 < rho_1 = 700 / 600, so job 1
+    first. Run 2 the other way round: job 0 first. Rows kept by cohort name and id alone
+    would order run 2 by run 1's rows (and hand back run 1's jobs)."""
+    themis = Themis()
+    runs = [Harness("fifo", nodes=[1]), Harness("fifo", nodes=[1])]
+    works = [(3600.0, 600.0), (600.0, 3600.0)]
+    orders = []
+    for h, ws in zip(runs, works, strict=True):
+        jobs = [h.submit("a", 8, work_s=w) for w in ws]
+        d = Decision()
+        themis.schedule_cohort(Snapshot(h.state, 100.0), "c", d)
+        orders.append([jobs.index(j) for j, _ in d.blocked if j in jobs])
+        assert len(d.blocked) == 2
+    assert orders == [[1, 0], [0, 1]]

@@ -33,9 +33,10 @@ OrderKey = tuple[float, ...]
 
 
 class _Order:
-    __slots__ = ("entries", "keys")
+    __slots__ = ("cohort", "entries", "keys")
 
-    def __init__(self) -> None:
+    def __init__(self, cohort: CohortState) -> None:
+        self.cohort = cohort  # whose queue: another run's cohort of the same name starts afresh
         self.entries: list[tuple[OrderKey, Job]] = []
         self.keys: dict[int, OrderKey] = {}
 
@@ -53,8 +54,8 @@ class PendingOrder:
         """Bring ``cohort``'s order up to its queue; returns the sorted ``(key, job)``
         entries (the policy's to read, not to change)."""
         o = self._by_cohort.get(cohort.name)
-        if o is None:
-            o = self._by_cohort[cohort.name] = _Order()
+        if o is None or o.cohort is not cohort:  # (one policy object, several simulations)
+            o = self._by_cohort[cohort.name] = _Order(cohort)
         queue, keys, entries = cohort.queue, o.keys, o.entries
         if len(keys) != len(queue) or keys.keys() != queue.keys():
             for jid in keys.keys() - queue.keys():

@@ -45,6 +45,7 @@ from gpufleet.policies.base import BasePolicy, Decision, NoQuota, Refusals
 from gpufleet.policies.options import NON_NEGATIVE, POSITIVE_INT, Options
 from gpufleet.policies.placement import BestFit
 from gpufleet.policies.research.rho_columns import RhoColumns
+from gpufleet.state.cluster import CohortState
 from gpufleet.state.jobs import Job, JobState
 from gpufleet.state.snapshot import Snapshot
 
@@ -62,8 +63,9 @@ class Themis(BasePolicy):
         self.depth = depth
         cat = catalog or default_catalog()
         self.speed: dict[str, float] = {t.name: t.throughput for t in cat}
-        # per cohort, its waiting jobs' fixed terms of rho, kept between cycles
-        self._columns: dict[str, RhoColumns] = {}
+        # per cohort, its waiting jobs' fixed terms of rho, kept between cycles (with the
+        # cohort they describe: another run's cohort of the same name starts afresh)
+        self._columns: dict[str, tuple[CohortState, RhoColumns]] = {}
 
     def fastest(self, job: Job) -> float:
         """The highest throughput among the job's allowed types (1.0 for unknown ones)."""
@@ -83,18 +85,19 @@ class Themis(BasePolicy):
     def decide(self, snap: Snapshot) -> Decision:
         d = super().decide(snap)
         for job, _ in d.admit:  # it starts: a later wait is a new row (rho_columns)
-            cols = self._columns.get(job.cohort)
-            if cols is not None:
-                cols.drop(job.spec.id)
+            got = self._columns.get(job.cohort)
+            if got is not None:
+                got[1].drop(job.spec.id)
         return d
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
         """Phases: rho of every pending job; the top ``f`` fraction by rho, highest first;
         then the rest in submit order (leftover allocation); at most ``depth`` examined."""
         c = snap.cohort(cohort)
-        cols = self._columns.get(cohort)
-        if cols is None:
-            cols = self._columns[cohort] = RhoColumns()
+        got = self._columns.get(cohort)
+        if got is None or got[0] is not c:  # (one policy object, several simulations)
+            got = self._columns[cohort] = (c, RhoColumns())
+        cols = got[1]
         cols.sync(c, self.fastest)
         k = min(self.depth, max(1, math.ceil(self.f * cols.n)))
         order = cols.by_rho(snap.now_s)
