@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from gpufleet.policies.base import Decision, Refusals
-from gpufleet.policies.pending_order import PendingOrder
+from gpufleet.policies.pending_order import PendingOrder, joined
 from gpufleet.policies.research.srtf import Srtf
 from gpufleet.policies.research.tiresias import Tiresias
 from gpufleet.sim.simulator import Simulation
@@ -122,3 +122,25 @@ def test_an_order_asked_about_another_runs_cohort_of_the_same_name_starts_afresh
     got = order.sync(run2.state.cohorts["c"])
     assert [(k[0], j.spec.id) for k, j in got] == [(600.0, 0), (1200.0, 1)]
     assert all(j.program is run2.state.program_by_name["a"] for _, j in got)
+
+
+@pytest.mark.parametrize(
+    ("queue", "known", "new"),
+    [
+        ([1, 2, 3], [1, 2, 3], []),  # nothing joined
+        ([1, 2, 3, 4, 5], [1, 2, 3], [5, 4]),  # submitted: at the back
+        ([7, 1, 2, 3], [1, 2, 3], [7]),  # requeued: at the front
+        ([7, 1, 2, 3, 4], [1, 2, 3], [4, 7]),  # both
+        ([1, 3], [1, 2, 3], None),  # 2 left without forget: lengths do not add up
+        # what it assumes: 2 leaving unforgotten while 9 joins in the middle goes unseen
+        # (lengths add up); neither happens: jobs join at the ends and leave by a start
+        ([1, 9, 3], [1, 2, 3], []),
+        ([4], [1], None),  # the only known job left: 4 is read from both ends
+        ([4, 5], [], None),  # nothing known yet
+    ],
+    ids=["none", "back", "front", "both", "left", "swapped", "all-left", "first-look"],
+)
+def test_joined_reads_the_two_ends_and_says_when_it_cannot(
+    queue: list[int], known: list[int], new: list[int] | None
+) -> None:
+    assert joined(dict.fromkeys(queue), dict.fromkeys(known)) == new  # type: ignore[arg-type]

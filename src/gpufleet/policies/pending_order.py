@@ -22,7 +22,7 @@ sort of every key gives); :meth:`first` is then ``heapq.nsmallest(n, queue, key)
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from itertools import islice
 
 from gpufleet.state.cluster import CohortState
@@ -30,6 +30,27 @@ from gpufleet.state.jobs import Job
 
 # a pending job's place in the order: compared element-wise, unique (ends with the id)
 OrderKey = tuple[float, ...]
+
+
+def joined(queue: dict[int, Job], known: Mapping[int, object]) -> list[int] | None:
+    """The ids of ``queue`` not in ``known``, found at its two ends: a submitted job joins
+    at the back, a requeued one at the front (``ClusterState.enqueue``), so they are read
+    from each end until a known id, O(jobs that joined), not O(queue). None when the
+    lengths do not add up (some known job left without :meth:`PendingOrder.forget`, or
+    nothing is known yet): the caller then compares the id sets. ``Slurm``'s
+    ``SortedQueues.sync`` reads its queue the same way."""
+    if not known:
+        return None
+    new: list[int] = []
+    for jid in reversed(queue):
+        if jid in known:
+            break
+        new.append(jid)
+    for jid in queue:
+        if jid in known:
+            break
+        new.append(jid)
+    return new if len(queue) == len(known) + len(new) else None
 
 
 class _Order:
@@ -57,13 +78,15 @@ class PendingOrder:
         if o is None or o.cohort is not cohort:  # (one policy object, several simulations)
             o = self._by_cohort[cohort.name] = _Order(cohort)
         queue, keys, entries = cohort.queue, o.keys, o.entries
-        if len(keys) != len(queue) or keys.keys() != queue.keys():
+        new = joined(queue, keys)
+        if new is None:  # not as ``joined`` expects: set differences
             for jid in keys.keys() - queue.keys():
                 entries.pop(bisect_left(entries, (keys.pop(jid),)))
-            for jid in queue.keys() - keys.keys():
-                job = queue[jid]
-                k = keys[jid] = self._key(job)
-                insort(entries, (k, job))
+            new = [jid for jid in queue if jid not in keys]
+        for jid in new:
+            job = queue[jid]
+            k = keys[jid] = self._key(job)
+            insort(entries, (k, job))
         return entries
 
     def first(self, cohort: CohortState, n: int) -> list[tuple[OrderKey, Job]]:

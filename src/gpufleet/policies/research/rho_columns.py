@@ -23,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from gpufleet.policies.pending_order import joined
 from gpufleet.state.cluster import CohortState
 from gpufleet.state.jobs import Job
 
@@ -48,11 +49,12 @@ class RhoColumns:
     def sync(self, cohort: CohortState, fastest: Callable[[Job], float]) -> None:
         """Rows for the jobs that joined ``cohort``'s queue, none for those that left."""
         queue, row = cohort.queue, self.row
-        if len(row) == len(queue) and row.keys() == queue.keys():
-            return
-        for jid in row.keys() - queue.keys():
-            self.drop(jid)
-        for jid in queue.keys() - row.keys():
+        new = joined(queue, row)
+        if new is None:  # not as ``joined`` expects: set differences
+            for jid in row.keys() - queue.keys():
+                self.drop(jid)
+            new = [jid for jid in queue if jid not in row]
+        for jid in new:
             job = queue[jid]
             self._add(job, fastest(job))
 

@@ -141,11 +141,12 @@ class Tiresias(BasePolicy):
         if self.order is None:
             self._schedule_scanning(snap, cohort, d)
             return
-        c = snap.cohort(cohort)
-        started = self._admit(snap, self.order.first(c, self.depth), d)
-        # the highest pending queue once this cycle's starts leave (they lead the order)
+        entries = self.order.sync(snap.cohort(cohort))
+        started = self._admit(snap, entries[: self.depth], d)
+        # the highest pending queue once this cycle's starts leave (they lead the order,
+        # which is as synced: the policy forgets them after the cycle)
         ids = {j.spec.id for j in started}
-        top = next((int(k[0]) for k, j in self.order.sync(c) if j.spec.id not in ids), None)
+        top = next((int(k[0]) for k, j in entries if j.spec.id not in ids), None)
         self._note_wake(self._wake(snap, cohort, top, [], {}, started, d), d)
 
     def _schedule_scanning(self, snap: Snapshot, cohort: str, d: Decision) -> None:
