@@ -179,7 +179,7 @@ def test_the_index_skips_jobs_stopped_earlier_in_the_cycle_and_counts_their_gpus
     jobs = [h.submit("a", g) for g in (1, 2, 3, 1)]
     h.cycle(0)
     rank = {j.spec.id: 4 - j.spec.id for j in jobs}
-    cache = VictimCache(lambda snap, v: (-rank[v.spec.id], -v.spec.id))
+    cache = VictimCache(lambda snap, vs: [(-rank[v.spec.id], -v.spec.id) for v in vs])
     snap = h.engine._snap
     snap.reset(0.0)
     index = cache.of(snap, h.state.cohorts["c"])

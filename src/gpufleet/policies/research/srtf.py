@@ -38,9 +38,11 @@ def _key(job: Job) -> tuple[float, float, int]:
     return (job.remaining_s, job.spec.submit_s, job.spec.id)
 
 
-def _left_now(snap: Snapshot, v: Job) -> float:
-    """A running job's remaining work now, as of its last start less progress since."""
-    return v.remaining_s - (snap.now_s - v.start_s) * v.speed
+def _victim_keys(snap: Snapshot, jobs: list[Job]) -> list[tuple[float, ...]]:
+    """Victim order: most work left now first (a running job's remaining work as of its
+    last start less its progress since), then the highest id."""
+    now = snap.now_s
+    return [(-(v.remaining_s - (now - v.start_s) * v.speed), -v.spec.id) for v in jobs]
 
 
 class PreemptLongerRemaining:
@@ -53,7 +55,7 @@ class PreemptLongerRemaining:
     def __init__(self, admission: Admission, placement: PlacementStrategy) -> None:
         self.admission = admission
         self.placement = placement
-        self.cache = VictimCache(lambda snap, v: (-_left_now(snap, v), -v.spec.id))
+        self.cache = VictimCache(_victim_keys)
 
     def make_room(self, snap: Snapshot, job: Job, decision: Decision) -> Placement | None:
         index = self.cache.of(snap, snap.cohort(job.cohort))

@@ -249,8 +249,9 @@ class PreemptLowerQueues:
         self.placement = placement
         self.cache = VictimCache(self._key)
 
-    def _key(self, snap: Snapshot, v: Job) -> tuple[float, ...]:
-        return (-self.policy.queue_of(v, snap.now_s), -v.spec.submit_s, -v.spec.id)
+    def _key(self, snap: Snapshot, jobs: list[Job]) -> list[tuple[float, ...]]:
+        queue_of, now = self.policy.queue_of, snap.now_s
+        return [(-queue_of(v, now), -v.spec.submit_s, -v.spec.id) for v in jobs]
 
     def make_room(self, snap: Snapshot, job: Job, decision: Decision) -> Placement | None:
         p, now = self.policy, snap.now_s
