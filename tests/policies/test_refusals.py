@@ -68,3 +68,17 @@ def test_a_start_forgets_every_refusal() -> None:
     assert not refused.attempt(b, d, "big", lambda: search.start(b))
     assert search.calls == 3
     assert d.blocked == [(a, Reason.CAPACITY), (b, Reason.FRAGMENTED)]
+
+
+def test_known_tells_the_reason_of_a_refused_kind_until_something_starts() -> None:
+    # what kueue's queue loop reads to record a refusal without a search or a closure
+    d = Decision()
+    search = Search(d, [Reason.QUOTA, None])
+    a, c = _jobs(2)
+    refused = Refusals()
+    assert refused.known("big") is None
+    refused.attempt(a, d, "big", lambda: search.start(a))
+    assert refused.known("big") is Reason.QUOTA
+    assert refused.known("small") is None
+    refused.attempt(c, d, "small", lambda: search.start(c))
+    assert refused.known("big") is None

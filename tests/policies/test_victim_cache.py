@@ -19,6 +19,7 @@ from gpufleet.state.capacity import Placement
 from gpufleet.state.jobs import Job
 from gpufleet.state.snapshot import Snapshot
 from tests.support.builders import A100, H100, Harness
+from tests.support.runs import decisions
 from tests.support.scenarios import mixed
 
 
@@ -95,28 +96,6 @@ POLICIES: dict[str, Callable[[], Tiresias | Srtf]] = {
     "tiresias-starve": lambda: Tiresias(threshold_gpu_hours=4, starve_limit=2.0),
     "tiresias-3q": lambda: Tiresias(threshold_gpu_hours=1, queues=3, threshold_growth=8),
 }
-
-
-def decisions(sim: Simulation) -> tuple[list[Any], str]:
-    """Every cycle's decision (ids, placements, reasons, wake-up) and the result's JSON."""
-    log: list[Any] = []
-    cycle = sim.engine.cycle
-
-    def logging(now: float) -> Decision:
-        d = cycle(now)
-        log.append(
-            (
-                now,
-                [(j.spec.id, p.group, p.slots) for j, p in d.admit],
-                [j.spec.id for j in d.preempt],
-                [(j.spec.id, str(r)) for j, r in d.blocked],
-                d.wake_at,
-            )
-        )
-        return d
-
-    sim.engine.cycle = logging  # type: ignore[method-assign,assignment]
-    return log, sim.run().to_json()
 
 
 @pytest.mark.parametrize("name", sorted(POLICIES))
@@ -200,7 +179,7 @@ def test_the_index_skips_jobs_stopped_earlier_in_the_cycle_and_counts_their_gpus
     jobs = [h.submit("a", g) for g in (1, 2, 3, 1)]
     h.cycle(0)
     rank = {j.spec.id: 4 - j.spec.id for j in jobs}
-    cache = VictimCache(lambda snap, v: (-rank[v.spec.id], -v.spec.id))
+    cache = VictimCache(lambda snap, vs: [(-rank[v.spec.id], -v.spec.id) for v in vs])
     snap = h.engine._snap
     snap.reset(0.0)
     index = cache.of(snap, h.state.cohorts["c"])

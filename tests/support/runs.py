@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gpufleet.policies.base import Decision
 from gpufleet.sim.simulator import Simulation
 from gpufleet.state.jobs import Job
 from tests.support import invariants
@@ -37,3 +38,25 @@ def checked_run_result(sim: Simulation) -> tuple[dict[int, float], Any]:
     sim.recorder.on_stop = watching_stop  # type: ignore[method-assign]
     res = sim.run()
     return {j: kept[j] - w for j, w in finished.items()}, res
+
+
+def decisions(sim: Simulation) -> tuple[list[Any], str]:
+    """Every cycle's decision (ids, placements, reasons, wake-up) and the result's JSON."""
+    log: list[Any] = []
+    cycle = sim.engine.cycle
+
+    def logging(now: float) -> Decision:
+        d = cycle(now)
+        log.append(
+            (
+                now,
+                [(j.spec.id, p.group, p.slots) for j, p in d.admit],
+                [j.spec.id for j in d.preempt],
+                [(j.spec.id, str(r)) for j, r in d.blocked],
+                d.wake_at,
+            )
+        )
+        return d
+
+    sim.engine.cycle = logging  # type: ignore[method-assign,assignment]
+    return log, sim.run().to_json()

@@ -156,8 +156,22 @@ class Refusals:
     def try_start(
         self, policy: BasePolicy, snap: Snapshot, job: Job, d: Decision, key: Hashable
     ) -> bool:
-        """:meth:`BasePolicy.try_start`, or its known answer for ``key``."""
-        return self.attempt(job, d, key, lambda: policy.try_start(snap, job, d))
+        """:meth:`BasePolicy.try_start`, or its known answer for ``key`` (:meth:`attempt`
+        written out: most jobs of a deep cycle take the first branch, so no closure)."""
+        why = self._seen.get(key)
+        if why is not None:
+            d.blocked.append((job, why))
+            return False
+        if policy.try_start(snap, job, d):
+            self._seen.clear()
+            return True
+        self._seen[key] = d.blocked[-1][1]
+        return False
+
+    def known(self, key: Hashable) -> Reason | None:
+        """The reason a job of ``key`` was refused since the last start, if one was: a
+        caller that records it in ``d.blocked`` itself skips building ``start``."""
+        return self._seen.get(key)
 
     def attempt(self, job: Job, d: Decision, key: Hashable, start: Callable[[], bool]) -> bool:
         """``start()`` (which appends the job's reason to ``d.blocked`` when it refuses),

@@ -41,6 +41,8 @@ def by_priority(programs: list[ProgramState]) -> Iterator[Job]:
             streams.append(iter(sorted(p.pending.values(), key=_priority_key)))
         else:
             streams.append(iter(p.pending.values()))
+    if len(streams) == 1:  # already in order: a merge of one would only cost a key per job
+        return streams[0]
     return heapq.merge(*streams, key=_priority_key)
 
 

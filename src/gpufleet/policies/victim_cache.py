@@ -24,7 +24,7 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
+from itertools import accumulate, islice
 from operator import itemgetter
 
 from gpufleet.state.cluster import CohortState
@@ -46,10 +46,7 @@ class _TypeList:
         entries.sort(key=_KEY)
         self.entries = entries
         self.neg_rank = [k[0] for k, _ in entries]
-        cum = [0]
-        for _, v in entries:
-            cum.append(cum[-1] + v.spec.gpus)
-        self.cum = cum
+        self.cum = list(accumulate((v.spec.gpus for _, v in entries), initial=0))
 
 
 class VictimIndex:
@@ -107,7 +104,9 @@ class VictimCache:
 
     __slots__ = ("_at_s", "_index", "_key")
 
-    def __init__(self, key: Callable[[Snapshot, Job], VictimKey]) -> None:
+    def __init__(self, key: Callable[[Snapshot, list[Job]], list[VictimKey]]) -> None:
+        """``key(snap, jobs)``: each job's victim key, in order (one call per index: a
+        comprehension in the policy costs less than a call per running job)."""
         self._key = key
         self._index: dict[str, VictimIndex] = {}
         self._at_s: float | None = None
@@ -122,14 +121,14 @@ class VictimCache:
             self._at_s = snap.now_s
         idx = self._index.get(cohort.name)
         if idx is None:
-            key = self._key
-            idx = VictimIndex(
-                (
-                    (key(snap, v), snap.gpu_type_of(v.placement), v)
-                    for p in cohort.programs
-                    for v in p.running.values()
-                    if v.spec.preemptible and v.placement is not None
-                ),
-            )
+            jobs = [
+                v
+                for p in cohort.programs
+                for v in p.running.values()
+                if v.spec.preemptible and v.placement is not None
+            ]
+            type_of = snap.gpu_type_of
+            types = [type_of(v.placement) for v in jobs]  # type: ignore[arg-type]
+            idx = VictimIndex(zip(self._key(snap, jobs), types, jobs, strict=True))
             self._index[cohort.name] = idx
         return idx

@@ -213,9 +213,7 @@ class KueuePolicy(BasePolicy):
         simple = self._tree is None or self.fair is None
         while streams:
             if simple and len(streams) == 1:  # (no head is held between rounds)
-                for job in next(iter(streams.values())):
-                    if not self._admit_once(snap, job, d, refused) and self.strict:
-                        return
+                self._admit_queue(snap, next(iter(streams.values())), d, refused)
                 return
             ordering.refill_heads(streams, heads)
             if not heads:
@@ -224,6 +222,28 @@ class KueuePolicy(BasePolicy):
                 del heads[job.program.index]
                 if not self._admit_once(snap, job, d, refused) and self.strict:
                     streams.pop(job.program.index, None)
+
+    def _admit_queue(
+        self, snap: Snapshot, jobs: Iterator[Job], d: Decision, refused: Refusals | None
+    ) -> None:
+        """One ClusterQueue's jobs in order, each through :meth:`_admit_once` (a StrictFIFO
+        queue stops at its first refusal). Most jobs of a long queue are of a kind already
+        refused this cycle: those are recorded here, without a call per job."""
+        if refused is None:
+            for job in jobs:
+                if not self.admit(snap, job, d) and self.strict:
+                    return
+            return
+        blocked = d.blocked
+        for job in jobs:
+            why = refused.known((job.program.index, job.spec.gpus, job.spec.gpu_types))
+            if why is not None:
+                blocked.append((job, why))
+                refused_now = True
+            else:
+                refused_now = not self._admit_once(snap, job, d, refused)
+            if refused_now and self.strict:
+                return
 
     def _admit_once(self, snap: Snapshot, job: Job, d: Decision, refused: Refusals | None) -> bool:
         """:meth:`admit`, or the refusal already known for the job's kind (``refused``:

@@ -14,7 +14,6 @@ research schedulers (Tiresias, NSDI '19; Gavel, OSDI '20) compare against.
 
 from __future__ import annotations
 
-import heapq
 from typing import ClassVar
 
 from gpufleet.policies.base import (
@@ -27,6 +26,7 @@ from gpufleet.policies.base import (
 )
 from gpufleet.policies.basic.priority import evict_until_fits
 from gpufleet.policies.options import POSITIVE_INT, Options
+from gpufleet.policies.pending_order import PendingOrder
 from gpufleet.policies.placement import BestFit
 from gpufleet.policies.victim_cache import VictimCache
 from gpufleet.state.capacity import Placement
@@ -38,9 +38,11 @@ def _key(job: Job) -> tuple[float, float, int]:
     return (job.remaining_s, job.spec.submit_s, job.spec.id)
 
 
-def _left_now(snap: Snapshot, v: Job) -> float:
-    """A running job's remaining work now, as of its last start less progress since."""
-    return v.remaining_s - (snap.now_s - v.start_s) * v.speed
+def _victim_keys(snap: Snapshot, jobs: list[Job]) -> list[tuple[float, ...]]:
+    """Victim order: most work left now first (a running job's remaining work as of its
+    last start less its progress since), then the highest id."""
+    now = snap.now_s
+    return [(-(v.remaining_s - (now - v.start_s) * v.speed), -v.spec.id) for v in jobs]
 
 
 class PreemptLongerRemaining:
@@ -53,7 +55,7 @@ class PreemptLongerRemaining:
     def __init__(self, admission: Admission, placement: PlacementStrategy) -> None:
         self.admission = admission
         self.placement = placement
-        self.cache = VictimCache(lambda snap, v: (-_left_now(snap, v), -v.spec.id))
+        self.cache = VictimCache(_victim_keys)
 
     def make_room(self, snap: Snapshot, job: Job, decision: Decision) -> Placement | None:
         index = self.cache.of(snap, snap.cohort(job.cohort))
@@ -73,10 +75,15 @@ class Srtf(BasePolicy):
         self.victims = PreemptLongerRemaining(admission, placement)
         super().__init__(admission, placement, self.victims)
         self.depth = depth
+        # remaining work is fixed while a job waits: the order is kept between cycles
+        self.order = PendingOrder(_key)
 
     def decide(self, snap: Snapshot) -> Decision:
         self.victims.cache.clear()
-        return super().decide(snap)
+        d = super().decide(snap)
+        for job, _ in d.admit:
+            self.order.forget(job)
+        return d
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
         """The ``depth`` shortest pending jobs, shortest first; each that cannot start even
@@ -87,5 +94,5 @@ class Srtf(BasePolicy):
         # (remaining work at least as large, by the order) may preempt only a prefix of
         # the same victim order, each prefix already tried and undone (Refusals).
         refused = Refusals()
-        for job in heapq.nsmallest(self.depth, c.queue.values(), key=_key):
+        for _, job in self.order.first(c, self.depth):
             refused.try_start(self, snap, job, d, (job.spec.gpus, job.spec.gpu_types))

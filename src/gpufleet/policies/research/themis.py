@@ -34,15 +34,18 @@ What is simplified (say so when citing results):
 
 from __future__ import annotations
 
-import heapq
 import math
 from typing import ClassVar
+
+import numpy as np
 
 from gpufleet.domain.gpus import GpuCatalog, default_catalog
 from gpufleet.errors import InputError
 from gpufleet.policies.base import BasePolicy, Decision, NoQuota, Refusals
 from gpufleet.policies.options import NON_NEGATIVE, POSITIVE_INT, Options
 from gpufleet.policies.placement import BestFit
+from gpufleet.policies.research.rho_columns import RhoColumns
+from gpufleet.state.cluster import CohortState
 from gpufleet.state.jobs import Job, JobState
 from gpufleet.state.snapshot import Snapshot
 
@@ -60,6 +63,9 @@ class Themis(BasePolicy):
         self.depth = depth
         cat = catalog or default_catalog()
         self.speed: dict[str, float] = {t.name: t.throughput for t in cat}
+        # per cohort, its waiting jobs' fixed terms of rho, kept between cycles (with the
+        # cohort they describe: another run's cohort of the same name starts afresh)
+        self._columns: dict[str, tuple[CohortState, RhoColumns]] = {}
 
     def fastest(self, job: Job) -> float:
         """The highest throughput among the job's allowed types (1.0 for unknown ones)."""
@@ -76,42 +82,32 @@ class Themis(BasePolicy):
         t_shared = (now_s - job.spec.submit_s) + left_s
         return t_shared / t_ind if t_ind > 0 else math.inf
 
-    def _pending_rho(self, queue: list[Job], now_s: float) -> dict[int, float]:
-        """:meth:`rho` of every job of a queue, by id: for a waiting job its formula's
-        floats in the same order, ``s_max`` looked up once per allowed-types tuple (every
-        job is asked at every cycle)."""
-        fastest: dict[tuple[str, ...], float] = {}
-        out: dict[int, float] = {}
-        pending, inf = JobState.PENDING, math.inf
-        for j in queue:
-            s = j.spec
-            if j.state is not pending:
-                out[s.id] = self.rho(j, now_s)
-                continue
-            s_max = fastest.get(s.gpu_types)
-            if s_max is None:
-                s_max = fastest[s.gpu_types] = self.fastest(j)
-            t_ind = s.work_s / s_max
-            t_shared = (now_s - s.submit_s) + j.remaining_s / s_max
-            out[s.id] = t_shared / t_ind if t_ind > 0 else inf
-        return out
+    def decide(self, snap: Snapshot) -> Decision:
+        d = super().decide(snap)
+        for job, _ in d.admit:  # it starts: a later wait is a new row (rho_columns)
+            got = self._columns.get(job.cohort)
+            if got is not None:
+                got[1].drop(job.spec.id)
+        return d
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
         """Phases: rho of every pending job; the top ``f`` fraction by rho, highest first;
         then the rest in submit order (leftover allocation); at most ``depth`` examined."""
-        now = snap.now_s
-        queue = list(snap.cohort(cohort).queue.values())
-        rho = self._pending_rho(queue, now)
-        k = min(self.depth, max(1, math.ceil(self.f * len(queue))))
-        top = heapq.nsmallest(k, queue, key=lambda j: (-rho[j.spec.id], j.spec.submit_s, j.spec.id))
-        chosen = {j.spec.id for j in top}
-        rest = heapq.nsmallest(
-            self.depth - k,
-            (j for j in queue if j.spec.id not in chosen),
-            key=lambda j: (j.spec.submit_s, j.spec.id),
-        )
+        c = snap.cohort(cohort)
+        got = self._columns.get(cohort)
+        if got is None or got[0] is not c:  # (one policy object, several simulations)
+            got = self._columns[cohort] = (c, RhoColumns())
+        cols = got[1]
+        cols.sync(c, self.fastest)
+        k = min(self.depth, max(1, math.ceil(self.f * cols.n)))
+        order = cols.by_rho(snap.now_s)
+        rows = order[:k]
+        if self.depth > k and cols.n > k:
+            rows = np.concatenate((rows, cols.by_submit(order[k:])[: self.depth - k]))
         # no quota and no preemption: a refusal leaves the snapshot as it was, so until
         # something starts a job of the same GPUs and types fails the same placement
         refused = Refusals()
-        for job in [*top, *rest]:
+        jobs = cols.jobs
+        for i in rows.tolist():
+            job = jobs[i]
             refused.try_start(self, snap, job, d, (job.spec.gpus, job.spec.gpu_types))

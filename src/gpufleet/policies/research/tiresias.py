@@ -54,6 +54,7 @@ from gpufleet.policies.base import (
 )
 from gpufleet.policies.basic.priority import evict_until_fits
 from gpufleet.policies.options import NON_NEGATIVE, POSITIVE_INT, Options
+from gpufleet.policies.pending_order import PendingOrder
 from gpufleet.policies.placement import BestFit
 from gpufleet.policies.victim_cache import VictimCache
 from gpufleet.state.capacity import Placement
@@ -99,6 +100,10 @@ class Tiresias(BasePolicy):
         self._stops: dict[int, tuple[int, float, float]] = {}
         # job id -> attained GPU-seconds when it was promoted (attained counts from there)
         self._promoted_at: dict[int, float] = {}
+        # without the starvation guard a waiting job's queue is fixed until it runs: the
+        # order (queue, submit, id) is kept between cycles (PendingOrder); with it, a
+        # waiting job can be promoted at any instant and each cycle orders them all
+        self.order: PendingOrder | None = None if starve_limit > 0 else PendingOrder(self._rank)
 
     # --- attained service and queues ---------------------------------------------------
     def attained(self, job: Job, now_s: float) -> float:
@@ -122,29 +127,60 @@ class Tiresias(BasePolicy):
             self._stops[v.spec.id] = (v.preemptions + 1, snap.now_s, snap.now_s - v.start_s)
         for job, _ in d.admit:
             self._stops.pop(job.spec.id, None)
+            if self.order is not None:
+                self.order.forget(job)
         return d
+
+    def _rank(self, job: Job) -> tuple[float, ...]:
+        """A waiting job's place in the order, computed when it is first seen waiting
+        (so its stop is noted then, as :meth:`_pending_level` does at every cycle)."""
+        return (self._pending_level(job, self.now_s), job.spec.submit_s, job.spec.id)
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
         """Phases: queue levels (with promotions), order, admit or preempt, wake-up."""
+        if self.order is None:
+            self._schedule_scanning(snap, cohort, d)
+            return
+        entries = self.order.sync(snap.cohort(cohort))
+        started = self._admit(snap, entries[: self.depth], d)
+        # the highest pending queue once this cycle's starts leave (they lead the order,
+        # which is as synced: the policy forgets them after the cycle)
+        ids = {j.spec.id for j in started}
+        top = next((int(k[0]) for k, j in entries if j.spec.id not in ids), None)
+        self._note_wake(self._wake(snap, cohort, top, [], {}, started, d), d)
+
+    def _schedule_scanning(self, snap: Snapshot, cohort: str, d: Decision) -> None:
+        """The cycle with the starvation guard: every waiting job's queue, at every cycle."""
         now = snap.now_s
         pending = list(snap.cohort(cohort).queue.values())
         level: dict[int, int] = {j.spec.id: self._pending_level(j, now) for j in pending}
         order = heapq.nsmallest(
             self.depth, pending, key=lambda j: (level[j.spec.id], j.spec.submit_s, j.spec.id)
         )
+        started = self._admit(snap, [((level[j.spec.id],), j) for j in order], d)
+        if started:
+            ids = {j.spec.id for j in started}
+            pending = [j for j in pending if j.spec.id not in ids]
+        top = min((level[j.spec.id] for j in pending), default=None)
+        self._note_wake(self._wake(snap, cohort, top, pending, level, started, d), d)
+
+    def _admit(
+        self, snap: Snapshot, order: list[tuple[tuple[float, ...], Job]], d: Decision
+    ) -> list[Job]:
+        """Each job in order (``(key, job)``, the key led by its queue), started if it
+        fits or by preemption; the jobs started."""
         started: list[Job] = []
         # Refused again until something starts: a later job of the same GPUs, types and
         # queue meets the same placement on the same state and the same victims (strictly
         # lower queues, the same order; Refusals)
         refused = Refusals()
-        for job in order:
-            key = (job.spec.gpus, job.spec.gpu_types, level[job.spec.id])
-            if refused.try_start(self, snap, job, d, key):
+        for k, job in order:
+            if refused.try_start(self, snap, job, d, (job.spec.gpus, job.spec.gpu_types, k[0])):
                 started.append(job)
-        if started:
-            ids = {j.spec.id for j in started}
-            pending = [j for j in pending if j.spec.id not in ids]
-        wake = self._wake(snap, cohort, pending, level, started, d)
+        return started
+
+    @staticmethod
+    def _note_wake(wake: float | None, d: Decision) -> None:
         if wake is not None and (d.wake_at is None or wake < d.wake_at):
             d.wake_at = wake
 
@@ -167,19 +203,23 @@ class Tiresias(BasePolicy):
         self,
         snap: Snapshot,
         cohort: str,
+        top_pending: int | None,
         pending: list[Job],
         level: dict[int, int],
         started: list[Job],
         d: Decision,
     ) -> float | None:
         """The first instant a decision could change without an event: a running job
-        crosses into a queue below some pending job's, or a pending job (or one preempted
-        now) starves."""
+        crosses into a queue below some pending job's (``top_pending``: the highest queue
+        still waiting, None when none waits), or a pending job (or one preempted now)
+        starves (``pending`` and ``level``: the waiting jobs and their queues, needed only
+        with the starvation guard)."""
         now, ths = snap.now_s, self.thresholds_gpu_s
         victims = [v for v in d.preempt if v.cohort == cohort]
-        if not pending and not victims:
+        if top_pending is None and not victims:
             return None
-        top = min([level[j.spec.id] for j in pending] + [self.queue_of(v, now) for v in victims])
+        tops = [self.queue_of(v, now) for v in victims]
+        top = min([top_pending, *tops] if top_pending is not None else tops)
         times: list[float] = []
         for j in [*snap.running(snap.cohort(cohort)), *started]:
             lvl = self.queue_of(j, now)
@@ -209,8 +249,9 @@ class PreemptLowerQueues:
         self.placement = placement
         self.cache = VictimCache(self._key)
 
-    def _key(self, snap: Snapshot, v: Job) -> tuple[float, ...]:
-        return (-self.policy.queue_of(v, snap.now_s), -v.spec.submit_s, -v.spec.id)
+    def _key(self, snap: Snapshot, jobs: list[Job]) -> list[tuple[float, ...]]:
+        queue_of, now = self.policy.queue_of, snap.now_s
+        return [(-queue_of(v, now), -v.spec.submit_s, -v.spec.id) for v in jobs]
 
     def make_room(self, snap: Snapshot, job: Job, decision: Decision) -> Placement | None:
         p, now = self.policy, snap.now_s
