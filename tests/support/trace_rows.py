@@ -14,7 +14,7 @@ MAP = (
     "submit=submit_s,start=start_s,duration=duration_s,gpus=gpus,gpu_type=gpu_type,cpus=cpus,"
     "memory_gb=memory_gb,queue=queue,user=user,status=status,job_id=job_id"
 )
-BAD_VALUES = ("", "NA", "nan", "-nan", "inf", "x", "-1", " null ", "1e400")
+BAD_VALUES = ("", "NA", "nan", "-nan", "inf", "-inf", "x", "-1", " null ", "1e400", "-1e400")
 
 
 def write_trace_csv(

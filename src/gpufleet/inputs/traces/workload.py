@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from gpufleet.errors import InputError
+from gpufleet.errors import InputError, Problem
 from gpufleet.extras import require
 
 FLOAT_COLUMNS = ("submit_s", "start_s", "duration_s", "gpus", "cpus", "memory_gb", "source_line")
@@ -242,6 +242,7 @@ def read_parquet(path: Path) -> Workload:
             continue
         arr = table.column(c).to_numpy(zero_copy_only=False)
         cols[c] = arr.astype(np.float64) if c in FLOAT_COLUMNS else arr.astype(object)
+    _check_numbers(path, cols)
     origin = (
         datetime.fromisoformat(meta["gpufleet.origin"]) if meta.get("gpufleet.origin") else None
     )
@@ -258,3 +259,32 @@ def read_parquet(path: Path) -> Workload:
         },
         **cols,
     )
+
+
+_NUMBER_RULES = (  # column, NaN allowed, least, what a good value is
+    ("submit_s", False, -np.inf, "finite seconds after the origin"),
+    ("start_s", True, -np.inf, "finite seconds after the origin, or NaN (unknown)"),
+    ("duration_s", True, 0.0, "finite seconds, 0 or more, or NaN (unknown)"),
+    ("gpus", False, 0.0, "a finite number of GPUs, 0 or more"),
+    ("cpus", True, 0.0, "a finite number of CPU cores, 0 or more, or NaN (unknown)"),
+    ("memory_gb", True, 0.0, "finite GiB, 0 or more, or NaN (unknown)"),
+)
+
+
+def _check_numbers(path: Path, cols: dict[str, Any]) -> None:
+    """The values every reader of a workload relies on (a CSV's reader checks them per
+    row; a Parquet file written elsewhere may hold anything): the first bad one, by row
+    (counted from 1) and column; an infinite submit once crashed ``trace info`` and
+    ``replay`` with an OverflowError (issue 14)."""
+    for column, nan_ok, least, expected in _NUMBER_RULES:
+        values: F64 = cols[column]
+        nan = np.isnan(values)
+        bad = ~nan & (~np.isfinite(values) | (values < least))
+        if not nan_ok:
+            bad |= nan
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            v = float(values[row])
+            what = "NaN" if v != v else "not finite" if not np.isfinite(v) else "negative"
+            problem = Problem(column, f"row {row + 1}: {v!r} is {what}", expected, str(path))
+            raise InputError(problem.render(), [problem])

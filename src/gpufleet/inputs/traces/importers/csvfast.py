@@ -113,7 +113,7 @@ def _floats(
 
 def _numbers(col: tuple[str, ...], least: float, required: bool) -> F64:
     """``float()`` of each cell; a missing one is NaN where allowed. Vouches only for
-    values of ``least`` or more and below infinity, and for NaN only where the cell is a
+    finite values of ``least`` or more, and for NaN only where the cell is a
     missing marker (``nan`` written out is one; ``-nan`` is not)."""
     try:
         cells = col if required else map(_AS_NAN.get, col, col)
@@ -130,7 +130,7 @@ def _numbers(col: tuple[str, ...], least: float, required: bool) -> F64:
             if col[i].strip().lower() not in MISSING:
                 raise _NotVouched
     known = arr[~nan]
-    if (known < least).any() or (known == _INF).any():
+    if (known < least).any() or not np.isfinite(known).all():
         raise _NotVouched
     return arr
 
