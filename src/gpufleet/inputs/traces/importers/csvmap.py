@@ -83,10 +83,10 @@ class CsvRead:
     is exhausted, ``notes`` and ``absolute`` (times are epoch seconds, so the workload's
     origin is the earliest submit) hold what the whole file said.
 
-    A chunk whose rows are all good is converted column by column (:mod:`.csvfast`); one
-    that holds a bad row, or a format the column path does not read (ISO times), is read
-    row by row as before, so every error and skipped row is reported in file order with its
-    line, whichever path read its chunk."""
+    A chunk whose rows are all good is converted column by column (:mod:`.csvfast`),
+    whatever its time format; one that holds a bad row is read row by row as before, so
+    every error and skipped row is reported in file order with its line, whichever path
+    read its chunk."""
 
     def __init__(
         self,
