@@ -187,15 +187,47 @@ class Workload:
 # --- Parquet ---------------------------------------------------------------------------
 
 
+ROW_GROUP_ROWS = 65_536
+"""Rows per Parquet row group. ``trace convert`` of a large CSV writes one group at a time
+(:mod:`.convert`); a workload written whole is cut the same way, so the two give the same
+bytes (pyarrow writes one row group per write call, and a whole table's default group of
+1Mi rows would hold a million rows in memory)."""
+
+
 def write_parquet(w: Workload, path: Path) -> None:
     """Write atomically: a failed write leaves no partial file behind."""
     require("parquet", "pyarrow", f"writing {path} (Parquet)")
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.table(
-        {c: w.column(c) if c in FLOAT_COLUMNS else w.column(c).astype(str) for c in COLUMNS}
+    table = parquet_table({c: w.column(c) for c in COLUMNS}).replace_schema_metadata(
+        parquet_metadata(w)
     )
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+        tmp.replace(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def parquet_table(cols: dict[str, Any]) -> Any:
+    """The columns as a ``pyarrow.Table`` in :data:`COLUMNS` order: floats as float64, the
+    rest as strings (through NumPy's ``str``, as a whole workload has always been written)."""
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            c: np.asarray(cols[c], dtype=np.float64)
+            if c in FLOAT_COLUMNS
+            else np.asarray(cols[c], dtype=object).astype(str)
+            for c in COLUMNS
+        }
+    )
+
+
+def parquet_metadata(w: Workload) -> dict[bytes, bytes]:
+    """The file's key-value metadata: everything of ``w`` that is not a column."""
     meta = {
         "gpufleet.format": str(FORMAT_VERSION),
         "gpufleet.name": w.name,
@@ -207,14 +239,7 @@ def write_parquet(w: Workload, path: Path) -> None:
             {q: [list(x) for x in v] for q, v in w.allocations.items()}
         ),
     }
-    table = table.replace_schema_metadata({k.encode(): v.encode() for k, v in meta.items()})
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    return {k.encode(): v.encode() for k, v in meta.items()}
 
 
 def read_parquet(path: Path) -> Workload:
