@@ -79,8 +79,8 @@ def test_pyarrow_and_the_python_reader_summarize_a_file_alike(
         ("1e3", True),
         ("2.5E-1", True),
         ("123456789.123456789123", True),
-        (" 5", False),  # float() strips it; left to the Python reader
-        ("+5", False),
+        (" 5", True),  # blanks around a number: pyarrow trims them as float() does
+        ("+5", True),
         ("1_0", False),
         ("inf", False),
         ("1e400", False),
@@ -106,16 +106,25 @@ def test_a_duration_spelled_on_the_edge_is_read_alike_or_left_to_the_python_read
     assert read == ([1] if by_arrow else [])
 
 
+@pytest.mark.parametrize(
+    ("cells", "by_arrow"),
+    [
+        (("NA", "", "Unknown"), True),  # exact spellings: null to pyarrow
+        ((" na ", "", "unknown"), False),  # blanks around a marker: the Python reader
+    ],
+    ids=["exact-spellings", "blanks-around-a-marker"],
+)
 def test_a_missing_marker_in_an_optional_column_is_nan_on_both_paths(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cells: tuple[str, ...], by_arrow: bool
 ) -> None:
     path = tmp_path / "jobs.csv"
-    path.write_text("t,g,d\n0,1,60\n10,2, na \n20,1,\n30,1,Unknown\n")
+    rows = "".join(f"{10 * (i + 1)},1,{c}\n" for i, c in enumerate(cells))
+    path.write_text(f"t,g,d\n0,1,60\n{rows}")
     cmap = "submit=t,gpus=g,duration=d"
     read = _read_by_arrow(monkeypatch)
     with monkeypatch.context() as m:
         m.setattr(info, "arrow_csv_available", lambda: False)
         reference = info.summarize_csv(path, RowPolicy(str(path)), cmap)
     assert info.summarize_csv(path, RowPolicy(str(path)), cmap) == reference
-    assert read == [1]
+    assert read == ([1] if by_arrow else [])
     assert reference["duration_s"]["unknown_jobs"] == 3

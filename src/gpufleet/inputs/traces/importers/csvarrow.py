@@ -11,11 +11,11 @@ quoted newline can even turn one bad row into two good ones) and no blank line b
 header; then, per block:
 
 - every row has the header's width (pyarrow refuses a block that does not);
-- every number is plain decimal text (``-?digits[.digits][e±digits]``, no spaces, no
-  ``+``, no ``inf``/``nan``), which ``float()`` and pyarrow's cast both round correctly,
-  hence to the same double; a missing marker (:data:`.csvfast.MISSING`, ASCII blanks
-  around it) where a value may be missing; the row parser's bounds (0 or more, finite,
-  an end not before its start);
+- pyarrow parses every number (correctly rounded, as ``float()`` is, so to the same
+  double) or reads it as null, which it does only for the exact spellings of a missing
+  marker (:data:`.csvfast.MISSING`); no null where a value is required, no NaN written
+  out (``-nan`` would parse), the row parser's bounds (0 or more, finite, an end not
+  before its start);
 - Unix or relative-second times (ISO text goes to the Python reader, which reads it by
   columns too).
 
@@ -26,7 +26,6 @@ shared strings, the GPU name resolver, which counts its notes).
 from __future__ import annotations
 
 import math
-import mmap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,8 +45,7 @@ from gpufleet.inputs.traces.importers.csvmap import (
 from gpufleet.inputs.traces.rows import RowPolicy
 
 F64 = np.ndarray[Any, np.dtype[np.float64]]
-PLAIN_NUMBER = r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
-BLOCK_BYTES = 4 << 20
+BLOCK_BYTES = 1 << 20
 """Bytes of the file parsed at a time (about 60,000 rows of a typical trace)."""
 
 InfoChunk = tuple[F64, F64, F64, F64, list[str], list[str], list[str]]
@@ -83,33 +81,34 @@ class ArrowRead:
         with open_text(self.path, self.policy, "a CSV file with a header line") as fh:
             skipped, header_text = _header_line(fh)
             delimiter, header = _delimiter(header_text, self.cmap, self.policy, skipped + 1)
+            first = next(fh, None)
         if skipped or len(header) < 2 or _holds_a_quote(self.path):
             raise NotVouched  # one column: a blank-looking row is a row to pyarrow
         if delimiter != ",":
             notes.append(f"file read as {DELIMITERS[delimiter]}-delimited (from its header)")
-        parse: _RowParser | None = None
+        parse = self._parser(first, delimiter, header, notes)
         unknown = 0
         try:
-            for batch in _batches(self.path, delimiter, len(header), self.cmap, header):
-                if parse is None:
-                    parse = self._parser(batch, header, notes)
-                block = _Block(batch, parse)
-                out = block.columns()
+            for batch in _batches(self.path, delimiter, header, parse):
+                out = _Block(batch, parse).columns()
                 unknown += int(np.isnan(out[2]).sum())
                 yield out
-        except pa.ArrowInvalid:  # a row of another width, text that is not UTF-8...
+        except pa.ArrowInvalid:  # a row of another width, a number it cannot parse...
             raise NotVouched from None
-        if parse is None:  # no data rows: the Python reader says so with its line
-            raise NotVouched
         self.notes = [*notes, *parse.notes(unknown)]
 
-    def _parser(self, batch: Any, header: list[str], notes: list[str]) -> _RowParser:
+    def _parser(
+        self, first: str | None, delimiter: str, header: list[str], notes: list[str]
+    ) -> _RowParser:
         """The row parser of the Python reader (positions, resolvers, notes), its time
         format guessed from the first row's submit as the Python reader guesses it."""
-        submit = header.index(self.cmap.get(MapField.SUBMIT) or "")
-        if batch.num_rows == 0:
+        if first is None:  # no data rows: the Python reader says so with its line
             raise NotVouched
-        fmt = self.fmt or _guess_format([batch.column(str(submit))[0].as_py()], 0, notes)
+        row = first.rstrip("\r\n").split(delimiter)
+        if len(row) != len(header):
+            raise NotVouched
+        at = header.index(self.cmap.get(MapField.SUBMIT) or "")
+        fmt = self.fmt or _guess_format(row, at, notes)
         if fmt is TimeFormat.ISO:
             raise NotVouched
         self.absolute = fmt is not TimeFormat.RELATIVE_SECONDS
@@ -117,36 +116,41 @@ class ArrowRead:
 
 
 def _holds_a_quote(path: Path) -> bool:
+    """Read a MiB at a time: a memory map of the file would count every page of it in the
+    process's resident memory while it is scanned."""
     with path.open("rb") as fh:
-        if fh.seek(0, 2) == 0:
-            return False
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
-            return m.find(b'"') >= 0
+        return any(b'"' in block for block in iter(lambda: fh.read(1 << 20), b""))
 
 
-def _batches(
-    path: Path, delimiter: str, width: int, cmap: ColumnMap, header: list[str]
-) -> Iterator[Any]:
-    """The mapped columns of each block as strings (named by position), the header line
-    skipped; a row of another width than the header's raises ArrowInvalid."""
+def _batches(path: Path, delimiter: str, header: list[str], parse: _RowParser) -> Iterator[Any]:
+    """The mapped columns of each block (named by position): numbers as float64, a missing
+    marker as null, text as strings; a row of another width than the header's, or a number
+    pyarrow cannot parse, raises ArrowInvalid."""
+    # a Python file, not the path: pyarrow reads ahead of a path it opens itself (about
+    # 30 MB of blocks held at once), and only as asked from a Python file
+    with path.open("rb") as fh:
+        yield from _reader(fh, delimiter, header, parse)  # released before its file
+
+
+def _reader(fh: Any, delimiter: str, header: list[str], parse: _RowParser) -> Any:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    names = [str(i) for i in range(width)]
-    used = sorted({header.index(c) for _, c in cmap.columns})
-    reader = pacsv.open_csv(
-        path,
+    names = [str(i) for i in range(len(header))]
+    types = {str(i): pa.float64() if f in _NUMBERS else pa.string() for f, i in parse.at.items()}
+    return pacsv.open_csv(
+        fh,
         read_options=pacsv.ReadOptions(
             skip_rows=1, column_names=names, block_size=BLOCK_BYTES, use_threads=False
         ),
         parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=False),
         convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in names},
-            include_columns=[names[i] for i in used],
+            column_types=types,
+            include_columns=sorted(types, key=int),
+            null_values=_NULL_SPELLINGS,
             strings_can_be_null=False,
         ),
     )
-    yield from reader
 
 
 class _Block:
@@ -198,29 +202,48 @@ class _Block:
         )
 
 
-_MISSING = sorted(MISSING)
+_NUMBERS = frozenset(
+    {
+        MapField.SUBMIT,
+        MapField.START,
+        MapField.END,
+        MapField.DURATION,
+        MapField.GPUS,
+        MapField.CPUS,
+        MapField.MEMORY_GB,
+    }
+)
+_NULL_SPELLINGS = sorted(
+    {s for m in MISSING for s in (m, m.upper(), m.capitalize(), m.title())} | {"NaN", "N/A"}
+)
+"""Cells pyarrow reads as null: exact spellings of a missing marker (the Python reader
+also takes other cases and blanks around them; those cells fail pyarrow's parse and the
+file goes to the Python reader)."""
 
 
 def _numbers(col: Any, least: float, required: bool) -> F64:
-    """``float()`` of each cell, vouched for as the module docstring says; NaN for a
-    missing cell where one is allowed."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    plain = pc.match_substring_regex(col, PLAIN_NUMBER)
-    if required:
-        if not pc.all(plain).as_py():
-            raise NotVouched
-        known = col
-    else:
-        missing = pc.is_in(
-            pc.utf8_lower(pc.ascii_trim_whitespace(col)), value_set=pa.array(_MISSING)
-        )
-        if not pc.all(pc.or_(plain, missing)).as_py():
-            raise NotVouched
-        known = pc.if_else(missing, pa.scalar(None, pa.string()), col)
-    values: F64 = pc.cast(known, pa.float64()).fill_null(math.nan).to_numpy(zero_copy_only=False)
-    finite = values[~np.isnan(values)]
-    if (finite < least).any() or not np.isfinite(finite).all():
+    """The block's parsed column, vouched for: no null where a value is required, no NaN
+    but from a null (``-nan`` parses to NaN, and ``float()`` refuses it here), the row
+    parser's bounds."""
+    if required and col.null_count:
         raise NotVouched
+    values = _float_values(col)
+    nan = np.isnan(values)
+    if int(nan.sum()) != col.null_count:
+        raise NotVouched
+    known = values[~nan]
+    if (known < least).any() or not np.isfinite(known).all():
+        raise NotVouched
+    return values
+
+
+def _float_values(col: Any) -> F64:
+    """A float64 array's values with NaN for null, read from its buffers: ``to_numpy`` of
+    an array goes through pyarrow's pandas conversion, which imports pandas (60 MB)."""
+    n, offset = len(col), col.offset
+    validity, data = col.buffers()
+    values: F64 = np.frombuffer(data, dtype=np.float64, count=n, offset=8 * offset).copy()
+    if col.null_count:
+        bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+        values[~bits[offset : offset + n].astype(bool)] = math.nan
     return values
