@@ -57,6 +57,10 @@ def _base_install(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
             ["whatif", str(SMALL_LAB), "--delay", "colo-h100 +30d", "--seeds", "2", "--json"],
             id="whatif",
         ),
+        pytest.param(  # pyarrow parses a plain CSV where installed; the Python reader here
+            ["trace", "info", str(JOBS_CSV), "--map", JOBS_MAP, "--json"],
+            id="trace-info",
+        ),
     ],
 )
 def test_a_base_install_runs_the_simulation_path_with_every_optional_module_refused(

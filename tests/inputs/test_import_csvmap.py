@@ -281,7 +281,7 @@ def test_a_unix_time_that_is_not_a_number_says_which_format_was_asked(tmp_path: 
     path = write(tmp_path, "t,d,g", "2024-05-01,60,1")
     assert error_of(path, "submit=t,duration=d,gpus=g", "unix") == (
         f"{path}:2: t: '2024-05-01' is not a number "
-        "(expected Unix seconds, a number (--time-format unix))"
+        "(expected Unix seconds, a finite number (--time-format unix))"
     )
 
 

@@ -12,9 +12,10 @@ import pytest
 from gpufleet.cli.main import main
 from gpufleet.domain.ids import GpuTypeName
 from gpufleet.domain.jobs import JobDraft
-from gpufleet.inputs.traces.replay import tie_ordered_streams, to_scenario
+from gpufleet.inputs.scenario.load import load_scenario
+from gpufleet.inputs.traces.replay import to_scenario
 from gpufleet.inputs.traces.workload import Workload, read_parquet, write_parquet
-from gpufleet.sim.simulator import Simulation
+from gpufleet.sim.simulator import Simulation, _arrival_key
 
 IMPORTS = Path(__file__).resolve().parents[2] / "examples" / "imports"
 
@@ -48,23 +49,58 @@ def test_two_queue_mappings_of_identical_jobs_give_the_same_fifo_result(
         assert res.programs[queues[1]]["queueing_delay_s"]["mean"] == 100.0
 
 
-def test_streams_merge_back_into_source_order_across_queues() -> None:
+SCENARIO = """
+name: ties
+start: 2025-01-01
+horizon_days: 1
+policy: fifo
+sites: [{{name: s1, power_kw: 1000}}]
+entities:
+  - name: e1
+    programs:
+      - {{name: {first}, quotas: {{H100-SXM: {{nominal: 8}}}},
+         workload: {{trace: {{source: w.parquet, queue: {first}}}}}}}
+      - {{name: {second}, quotas: {{H100-SXM: {{nominal: 8}}}},
+         workload: {{trace: {{source: w.parquet, queue: {second}}}}}}}
+pools: [{{name: pool1, site: s1, gpu_type: H100-SXM, nodes: 1, owner: e1}}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("queues", "declared"),
+    [
+        pytest.param(["x", "y"], ["x", "y"], id="first-row-in-the-first-declared-program"),
+        pytest.param(["x", "y"], ["y", "x"], id="first-row-in-the-second-declared-program"),
+        pytest.param(["y", "x"], ["x", "y"], id="queues-swapped"),
+    ],
+)
+def test_a_scenario_whose_programs_share_a_trace_runs_its_ties_in_source_order(
+    tmp_path: Path, queues: list[str], declared: list[str]
+) -> None:
+    """Programs taking two queues of one trace: the simulator merges their streams by
+    (submit, row), so J0 (row 0) arrives first whichever program is declared first. Before,
+    ties went to the earlier-declared program."""
+    write_parquet(two_tied_jobs(queues), tmp_path / "w.parquet")
+    text = SCENARIO.format(first=declared[0], second=declared[1])
+    (tmp_path / "s.yaml").write_text(text)
+    res = Simulation(load_scenario(tmp_path / "s.yaml")).run()
+    # one 8-GPU node: J0 runs 0..100 s, J1 100..150 s: queueing mean (0 + 100) / 2 = 50 s,
+    # JCT mean (100 + 150) / 2 = 125 s (J1 first would give 25 s and 100 s)
+    assert res.summary["queueing_delay_s"]["mean"] == 50.0
+    assert res.summary["jct_s"]["mean"] == 125.0
+    assert res.programs[queues[0]]["queueing_delay_s"]["mean"] == 0.0
+
+
+def test_arrivals_merge_by_submit_then_source_row_across_programs() -> None:
     t = (GpuTypeName("trace-gpu"),)
-    # source order at 0 s: a, b, a, a, b; then one job of b at 5 s
+    # source rows 0..5: a, b, a, a, b at 0 s, then b at 5 s; one stream per queue
     rows = [("a", 0.0), ("b", 0.0), ("a", 0.0), ("a", 0.0), ("b", 0.0), ("b", 5.0)]
-    ordered = [(q, JobDraft(at, 1, 1.0, t, name=f"j{i}")) for i, (q, at) in enumerate(rows)]
-    streams = tie_ordered_streams(ordered)
-    # ranks at 0 s: a 0, b 1, a 2, a 2, b 3; b's 5 s job starts a new instant: rank 0
-    assert [(q, [d.name for d in ds]) for q, ds in streams] == [
-        ("a", ["j0"]),
-        ("b", ["j5"]),
-        ("b", ["j1"]),
-        ("a", ["j2", "j3"]),
-        ("b", ["j4"]),
+    drafts = [
+        (q, JobDraft(at, 1, 1.0, t, name=f"j{i}", source_row=i)) for i, (q, at) in enumerate(rows)
     ]
-    # the simulator's stable merge by submit time (ties to the earlier stream)
-    merged = heapq.merge(*(ds for _, ds in streams), key=lambda d: d.submit_s)
-    assert [d.name for d in merged] == ["j0", "j1", "j2", "j3", "j4", "j5"]
+    streams = {q: [d for p, d in drafts if p == q] for q in ("b", "a")}  # b's stream first
+    merged = heapq.merge(*(((d, q) for d in ds) for q, ds in streams.items()), key=_arrival_key)
+    assert [d.name for d, _ in merged] == ["j0", "j1", "j2", "j3", "j4", "j5"]
 
 
 def test_the_source_job_id_survives_conversion_and_names_each_replayed_job(

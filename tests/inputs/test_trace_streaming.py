@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from gpufleet.errors import InputError
+from gpufleet.inputs.traces.importers import csvmap
 from gpufleet.inputs.traces.importers.common import ColumnsBuilder, finish_columns
 from gpufleet.inputs.traces.importers.csvmap import CsvRead, load_csv
 from gpufleet.inputs.traces.info import summarize, summarize_csv
@@ -56,23 +57,63 @@ def _nan_free(x: object) -> object:
 
 @pytest.mark.parametrize("skip", [True, False], ids=["skip-bad-rows", "stop-at-first"])
 @pytest.mark.parametrize(
-    ("seed", "bad_share", "unix", "chunk"),
+    ("seed", "bad_share", "times", "chunk"),
     [
-        (1, 0.0, False, 7),  # every chunk columnar
-        (2, 0.004, False, 53),  # some chunks hold a bad row, most do not
-        (3, 0.05, True, 11),  # most chunks hold one; Unix times (shifted to an origin)
-        (4, 0.002, True, 5000),  # one chunk for the whole file
+        (1, 0.0, "relative", 7),  # every chunk columnar
+        (2, 0.004, "relative", 53),  # some chunks hold a bad row, most do not
+        (3, 0.05, "unix", 11),  # most chunks hold one; Unix times (shifted to an origin)
+        (4, 0.002, "unix", 5000),  # one chunk for the whole file
+        (5, 0.0, "iso", 13),  # ISO text with and without offsets, every chunk columnar
+        (6, 0.004, "iso", 97),  # ISO, some chunks with a bad row
+        (7, 0.05, "iso", 5000),  # ISO, one chunk holding many bad rows
     ],
-    ids=["clean-small-chunks", "few-bad-rows", "many-bad-rows-unix", "one-chunk"],
+    ids=[
+        "clean-small-chunks",
+        "few-bad-rows",
+        "many-bad-rows-unix",
+        "one-chunk",
+        "clean-iso",
+        "few-bad-rows-iso",
+        "one-chunk-iso",
+    ],
 )
 def test_columnar_chunks_read_exactly_what_the_row_parser_reads(
-    tmp_path: Path, seed: int, bad_share: float, unix: bool, chunk: int, skip: bool
+    tmp_path: Path, seed: int, bad_share: float, times: str, chunk: int, skip: bool
 ) -> None:
-    path = write_trace_csv(tmp_path / "jobs.csv", 1500, seed, bad_share=bad_share, unix=unix)
+    path = write_trace_csv(
+        tmp_path / "jobs.csv",
+        1500,
+        seed,
+        bad_share=bad_share,
+        unix=times == "unix",
+        iso=times == "iso",
+    )
     reference = _read(path, columnar=False, chunk=chunk, skip=skip)
     assert _read(path, columnar=True, chunk=chunk, skip=skip) == reference
     if bad_share and not skip:  # the first bad row in file order, with its file and line
         assert reference["error"].startswith(f"{path}:")
+
+
+@pytest.mark.parametrize("unix", [False, True], ids=["iso-times", "unix-times"])
+def test_a_clean_chunk_is_read_column_by_column_whatever_its_time_format(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unix: bool
+) -> None:
+    """ISO times once sent every chunk row by row; 1,000 clean rows in chunks of 100 are
+    read by the column path, none by the row parser."""
+    path = write_trace_csv(tmp_path / "jobs.csv", 1000, 8, unix=unix, iso=not unix)
+    by_row: list[int] = []
+    row_by_row = csvmap._ChunkRows.__call__
+
+    def counted(self: Any, chunk: Any) -> Any:
+        by_row.append(len(chunk[0]))
+        return row_by_row(self, chunk)
+
+    monkeypatch.setattr(csvmap._ChunkRows, "__call__", counted)
+    read = CsvRead(path, RowPolicy(str(path)), MAP)
+    assert sum(len(c.submit_s) for c in read.chunks(100)) == 1000
+    assert by_row == []
+    if not unix:
+        assert any("no time zone offset" in n for n in read.notes)
 
 
 def test_a_bad_row_after_many_good_chunks_is_reported_with_its_line(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from gpufleet.domain.scenario import OptionValue, PolicySpec
 from gpufleet.errors import ExitCode, InputError
 from gpufleet.extras import require
 from gpufleet.inputs.scenario.bounds import seed_arg
+from gpufleet.inputs.traces.convert import StagedCsv
 from gpufleet.inputs.traces.importers.columnmap import FIELDS_TEXT
 from gpufleet.inputs.traces.importers.sacct_format import SacctFormat
 from gpufleet.inputs.traces.info import summarize, summarize_csv
@@ -215,19 +216,40 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise InputError(f"{out}: folder {out.parent} does not exist")
     stages = Stages("trace convert")
     stages.start(f"reading {args.source}")
-    w = load(args)
-    stages.start(f"writing {len(w):,} jobs")
-    write_parquet(w, out)
+    csv = _streamed_csv(args)
+    if csv is None:
+        w = load(args)
+        stages.start(f"writing {len(w):,} jobs")
+        write_parquet(w, out)
+        jobs, gpu_hours, notes = len(w), w.gpu_hours, w.notes
+    else:  # a chunk at a time: memory for a chunk and a row group (issue 14)
+        jobs, gpu_hours, notes = _convert_csv(args, csv, out, stages)
     stages.done()
     if args.json:
         print_json(
-            {"out": str(out), "jobs": len(w), "gpu_hours": round(w.gpu_hours, 4), "notes": w.notes}
+            {"out": str(out), "jobs": jobs, "gpu_hours": round(gpu_hours, 4), "notes": notes}
         )
         return ExitCode.OK
-    print(f"wrote {out}: {len(w):,} jobs, {w.gpu_hours:,.0f} GPU-hours")
-    for n in w.notes:
+    print(f"wrote {out}: {jobs:,} jobs, {gpu_hours:,.0f} GPU-hours")
+    for n in notes:
         print(f"  note: {n}")
     return ExitCode.OK
+
+
+def _convert_csv(
+    args: argparse.Namespace, csv: Path, out: Path, stages: Stages
+) -> tuple[int, float, list[str]]:
+    """A mapped CSV to ``out`` in two passes through a scratch file beside it (the
+    :mod:`~gpufleet.inputs.traces.convert` docstring); jobs, GPU-hours and notes."""
+    policy = _policy(args)
+    scratch = out.with_name(out.name + ".rows.partial")
+    try:
+        staged = StagedCsv.stage(csv, scratch, policy, args.map, args.time_format)
+        stages.start(f"writing {staged.jobs:,} jobs")
+        notes = staged.write(out, _rejects_note(args, policy))
+    finally:
+        scratch.unlink(missing_ok=True)
+    return staged.jobs, staged.gpu_hours, notes
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

@@ -42,6 +42,9 @@ class JobSpec:
     # checkpoint/restart: a resumed job first spends restore_s (wall seconds, its GPUs held)
     # reloading its last checkpoint before it does new work; 0 for a fresh start
     restore_s: float = 0.0
+    # the job's row in its trace (0 for a generated job): jobs submitted at the same
+    # instant arrive in this order, whichever programs they belong to (issue 14)
+    source_row: int = 0
 
     @property
     def gpu_seconds(self) -> float:
@@ -66,3 +69,4 @@ class JobDraft(NamedTuple):
     user: str = ""
     qos: str = ""
     restore_s: float = 0.0
+    source_row: int = 0

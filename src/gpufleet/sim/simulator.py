@@ -248,7 +248,7 @@ class Simulation:
             _tagged(factory(program_seed(self.seed, i)), prog)
             for i, (prog, factory) in enumerate(self.sc.workloads)
         ]
-        return heapq.merge(*streams, key=_submit_of)
+        return heapq.merge(*streams, key=_arrival_key)
 
     # --- wake-ups (Decision.wake_at) ----------------------------------------------------
     def _ask_wake(self, at_s: float, now_s: float) -> None:
@@ -311,8 +311,13 @@ def _tagged(drafts: Iterator[JobDraft], prog: ProgramId) -> Iterator[tuple[JobDr
         yield d, prog
 
 
-def _submit_of(dp: tuple[JobDraft, ProgramId]) -> float:
-    return dp[0].submit_s
+def _arrival_key(dp: tuple[JobDraft, ProgramId]) -> tuple[float, int]:
+    """Arrivals merge by submit time, then by the row of the trace they come from: jobs of
+    one trace submitted at the same instant arrive in the source's order whichever
+    programs (queues) they were split into. Generated jobs all have row 0, so their ties
+    keep the order of the streams, as ``heapq.merge`` is stable."""
+    d = dp[0]
+    return d.submit_s, d.source_row
 
 
 def simulate(

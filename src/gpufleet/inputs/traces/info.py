@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from gpufleet.inputs.traces.importers.common import utc_datetime
+from gpufleet.inputs.traces.importers.csvarrow import ArrowRead, NotVouched
 from gpufleet.inputs.traces.importers.csvmap import CsvRead
 from gpufleet.inputs.traces.rows import RowPolicy
 from gpufleet.inputs.traces.workload import F64, FleetGroup, Workload
@@ -39,12 +40,38 @@ def summarize_csv(
     """:func:`summarize` of a plain CSV read through ``column_map`` a chunk at a time: the
     same figures and notes as of the workload :func:`~.importers.csvmap.load_csv` builds,
     without holding its rows."""
+    if arrow_csv_available():
+        fast = ArrowRead(path, policy, column_map, time_format)
+        tally = TraceTally()
+        try:
+            for chunk in fast.chunks():
+                tally.add(*chunk)
+        except NotVouched:  # read again, all of it, by the reader that reports each problem
+            pass
+        else:
+            return _csv_summary(tally, path, fast.notes, policy, fast.absolute)
     read = CsvRead(path, policy, column_map, time_format)
     tally = TraceTally()
     for c in read.chunks():
         tally.add(c.submit_s, c.start_s, c.duration_s, c.gpus, c.queue, c.status, c.gpu_type)
-    notes = [*read.notes, *policy.notes()]  # as finish_columns writes them
-    return tally.summary(path.stem, str(path), None, (), notes, shift_to_first=read.absolute)
+    return _csv_summary(tally, path, read.notes, policy, read.absolute)
+
+
+def _csv_summary(
+    tally: TraceTally, path: Path, notes: list[str], policy: RowPolicy, absolute: bool
+) -> dict[str, Any]:
+    every = [*notes, *policy.notes()]  # as finish_columns writes them
+    return tally.summary(path.stem, str(path), None, (), every, shift_to_first=absolute)
+
+
+def arrow_csv_available() -> bool:
+    """Whether ``pyarrow.csv`` imports (the ``parquet`` extra); a bare install reads every
+    CSV with the Python reader."""
+    try:
+        import pyarrow.csv  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 class TraceTally:

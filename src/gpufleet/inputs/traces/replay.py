@@ -20,9 +20,8 @@ Rules (each reported in the result's ``notes`` with a count when it drops or cha
   otherwise a share of each GPU type proportional to the queue's GPU-hours;
 - ``scale_load`` divides inter-arrival times (2.0 = twice the arrival rate);
 - jobs submitted at the same time arrive in the source's order (its rows), whichever queues
-  they are in: the simulator merges the workloads' streams stably (ties go to the earlier
-  stream), so a queue's jobs are split into streams by their rank among the ties and the
-  streams are ordered by that rank. A job keeps its source id as its name (``job_id``);
+  they are in: each draft carries its row (``source_row``), and the simulator merges the
+  queues' streams by (submit time, row). A job keeps its source id as its name (``job_id``);
 - the horizon runs to the last submit plus the longest job plus the time the whole fleet
   would need to run all the work once, so queues can drain;
 - preemption is checkpoint/restart (traces record no checkpoints, so one is assumed): a
@@ -287,7 +286,9 @@ def _assemble(
     share = _quota_shares(w, {q: table.gpu_seconds(js) for q, js in jobs.items()}, groups)
     programs = tuple(Program(ProgramId(q), EntityId("trace"), share[q]) for q in sorted(jobs))
     changes = _allocation_changes(w, jobs, groups, origin)
-    workloads = tuple((ProgramId(q), TableStream(table, at)) for q, at in table.streams())
+    # one stream per queue: ties across queues merge back into source order by each
+    # draft's source_row (the simulator's arrival key)
+    workloads = tuple((ProgramId(q), TableStream(table, at)) for q, at in jobs.items())
     return Scenario(
         name=f"replay:{w.name}",
         start=origin,
@@ -305,27 +306,6 @@ def _assemble(
         description="\n".join(notes),
         source_file=w.source,
     )
-
-
-def tie_ordered_streams(
-    ordered: list[tuple[str, JobDraft]],
-) -> list[tuple[str, list[JobDraft]]]:
-    """(queue, drafts) streams whose stable merge by submit time gives ``ordered`` (the jobs
-    in submit order and, among ties, in source order) back, whatever the queues.
-
-    A job's rank is how many times the queue changes before it among the jobs submitted at its
-    time (in source order); it goes to the stream (rank, queue). Streams are ordered by rank,
-    so at a tie every job follows the ones before it in the source; a trace without ties
-    across queues keeps one stream per queue."""
-    streams: dict[tuple[int, str], list[JobDraft]] = defaultdict(list)
-    at, rank, prev = float("nan"), 0, ""
-    for q, d in ordered:
-        if d.submit_s != at:
-            at, rank, prev = d.submit_s, 0, q
-        elif q != prev:
-            rank, prev = rank + 1, q
-        streams[(rank, q)].append(d)
-    return [(q, streams[(r, q)]) for r, q in sorted(streams)]
 
 
 def _split(total: int, weights: dict[str, float]) -> dict[str, int]:
@@ -362,7 +342,7 @@ def workload_drafts(
     is kept as the job's constraint, otherwise the program's ``types`` apply."""
     drafts: list[JobDraft] = []
     dropped = 0
-    for submit, dur, g, t, q, _ in _rows(w):
+    for submit, dur, g, t, q, row in _rows(w):
         if queue is not None and str(q) != queue:
             continue
         if not g or g <= 0 or dur != dur or dur <= 0:
@@ -376,6 +356,7 @@ def workload_drafts(
                 math.ceil(g - 1e-9),
                 dur * speed,
                 tuple(known) or types,
+                source_row=row,
             )
         )
     notes = [f"dropped {dropped} job(s) without GPUs or a duration"] if dropped else []

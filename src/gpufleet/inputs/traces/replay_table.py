@@ -66,6 +66,7 @@ class JobTable:
             checkpoint_s=self.checkpoint_s,
             name=str(self.names[self.row[i]]),
             restore_s=self.restore_s,
+            source_row=self.row[i],
         )
 
     def by_queue(self) -> dict[str, array[int]]:
@@ -79,20 +80,6 @@ class JobTable:
         """Work x GPUs summed in the order given (Python's float sum, as over drafts)."""
         work, gpus = self.work_s, self.gpus
         return sum(work[i] * gpus[i] for i in positions)
-
-    def streams(self) -> list[tuple[str, array[int]]]:
-        """(queue, positions) streams whose stable merge by submit time gives the table's
-        order back (see :func:`~gpufleet.inputs.traces.replay.tie_ordered_streams`, which
-        does the same for drafts)."""
-        streams: dict[tuple[int, str], array[int]] = defaultdict(lambda: array("q"))
-        at, rank, prev = float("nan"), 0, ""
-        for i, (q, t) in enumerate(zip(self.queue, self.submit_s, strict=True)):
-            if t != at:
-                at, rank, prev = t, 0, q
-            elif q != prev:
-                rank, prev = rank + 1, q
-            streams[(rank, q)].append(i)
-        return [(q, streams[(r, q)]) for r, q in sorted(streams)]
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,11 @@ def read_csv_trace(
                 draft, row_problems = _row(row, reader.line_num, f, default_types, known_types)
                 problems += row_problems
                 if draft is not None:
-                    rows.append(draft._replace(submit_s=draft.submit_s + offset_s))
+                    rows.append(
+                        draft._replace(
+                            submit_s=draft.submit_s + offset_s, source_row=reader.line_num
+                        )
+                    )
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         return None, [Problem("", f"cannot read the trace: {e}", "a UTF-8 CSV file", f)]
     rows.sort(key=lambda d: d.submit_s)

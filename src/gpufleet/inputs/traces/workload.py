@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from gpufleet.errors import InputError
+from gpufleet.errors import InputError, Problem
 from gpufleet.extras import require
 
 FLOAT_COLUMNS = ("submit_s", "start_s", "duration_s", "gpus", "cpus", "memory_gb", "source_line")
@@ -187,15 +187,47 @@ class Workload:
 # --- Parquet ---------------------------------------------------------------------------
 
 
+ROW_GROUP_ROWS = 65_536
+"""Rows per Parquet row group. ``trace convert`` of a large CSV writes one group at a time
+(:mod:`.convert`); a workload written whole is cut the same way, so the two give the same
+bytes (pyarrow writes one row group per write call, and a whole table's default group of
+1Mi rows would hold a million rows in memory)."""
+
+
 def write_parquet(w: Workload, path: Path) -> None:
     """Write atomically: a failed write leaves no partial file behind."""
     require("parquet", "pyarrow", f"writing {path} (Parquet)")
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.table(
-        {c: w.column(c) if c in FLOAT_COLUMNS else w.column(c).astype(str) for c in COLUMNS}
+    table = parquet_table({c: w.column(c) for c in COLUMNS}).replace_schema_metadata(
+        parquet_metadata(w)
     )
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+        tmp.replace(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def parquet_table(cols: dict[str, Any]) -> Any:
+    """The columns as a ``pyarrow.Table`` in :data:`COLUMNS` order: floats as float64, the
+    rest as strings (through NumPy's ``str``, as a whole workload has always been written)."""
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            c: np.asarray(cols[c], dtype=np.float64)
+            if c in FLOAT_COLUMNS
+            else np.asarray(cols[c], dtype=object).astype(str)
+            for c in COLUMNS
+        }
+    )
+
+
+def parquet_metadata(w: Workload) -> dict[bytes, bytes]:
+    """The file's key-value metadata: everything of ``w`` that is not a column."""
     meta = {
         "gpufleet.format": str(FORMAT_VERSION),
         "gpufleet.name": w.name,
@@ -207,14 +239,7 @@ def write_parquet(w: Workload, path: Path) -> None:
             {q: [list(x) for x in v] for q, v in w.allocations.items()}
         ),
     }
-    table = table.replace_schema_metadata({k.encode(): v.encode() for k, v in meta.items()})
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    return {k.encode(): v.encode() for k, v in meta.items()}
 
 
 def read_parquet(path: Path) -> Workload:
@@ -242,6 +267,7 @@ def read_parquet(path: Path) -> Workload:
             continue
         arr = table.column(c).to_numpy(zero_copy_only=False)
         cols[c] = arr.astype(np.float64) if c in FLOAT_COLUMNS else arr.astype(object)
+    _check_numbers(path, cols)
     origin = (
         datetime.fromisoformat(meta["gpufleet.origin"]) if meta.get("gpufleet.origin") else None
     )
@@ -258,3 +284,32 @@ def read_parquet(path: Path) -> Workload:
         },
         **cols,
     )
+
+
+_NUMBER_RULES = (  # column, NaN allowed, least, what a good value is
+    ("submit_s", False, -np.inf, "finite seconds after the origin"),
+    ("start_s", True, -np.inf, "finite seconds after the origin, or NaN (unknown)"),
+    ("duration_s", True, 0.0, "finite seconds, 0 or more, or NaN (unknown)"),
+    ("gpus", False, 0.0, "a finite number of GPUs, 0 or more"),
+    ("cpus", True, 0.0, "a finite number of CPU cores, 0 or more, or NaN (unknown)"),
+    ("memory_gb", True, 0.0, "finite GiB, 0 or more, or NaN (unknown)"),
+)
+
+
+def _check_numbers(path: Path, cols: dict[str, Any]) -> None:
+    """The values every reader of a workload relies on (a CSV's reader checks them per
+    row; a Parquet file written elsewhere may hold anything): the first bad one, by row
+    (counted from 1) and column; an infinite submit once crashed ``trace info`` and
+    ``replay`` with an OverflowError (issue 14)."""
+    for column, nan_ok, least, expected in _NUMBER_RULES:
+        values: F64 = cols[column]
+        nan = np.isnan(values)
+        bad = ~nan & (~np.isfinite(values) | (values < least))
+        if not nan_ok:
+            bad |= nan
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            v = float(values[row])
+            what = "NaN" if v != v else "not finite" if not np.isfinite(v) else "negative"
+            problem = Problem(column, f"row {row + 1}: {v!r} is {what}", expected, str(path))
+            raise InputError(problem.render(), [problem])

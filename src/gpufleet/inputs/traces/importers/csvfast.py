@@ -4,22 +4,26 @@ file be read in seconds (issue 14 item 9).
 
 It reads a chunk only when every row of it is good, and then gives exactly what the row
 parser (:class:`~gpufleet.inputs.traces.importers.csvmap._RowParser`) gives: the same
-``float()`` of each cell, the same missing markers, the same checks. Anything it does not
-vouch for (a row of the wrong width, a value the row parser would reject, a NaN or infinity
-written out, an end before a start, ISO times) makes it answer None before it has counted
-anything, and the chunk is read row by row, which reports each problem with its line.
+``float()`` of each cell (``datetime.fromisoformat`` and its epoch seconds for ISO times),
+the same missing markers, the same checks. Anything it does not vouch for (a row of the
+wrong width, a value the row parser would reject, a NaN or infinity written out, an end
+before a start) makes it answer None before it has counted anything (GPU names, times
+without an offset), and the chunk is read row by row, which reports each problem with its
+line.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any, Protocol
 
 import numpy as np
 
 from gpufleet.inputs.traces.importers.columnmap import MapField, TimeFormat
-from gpufleet.inputs.traces.importers.common import Columns
+from gpufleet.inputs.traces.importers.common import Columns, UtcTimes
 from gpufleet.inputs.traces.importers.gpu_names import GpuNames
 
 
@@ -30,6 +34,7 @@ class _RowParser(Protocol):
     at: dict[MapField, int]
     fmt: TimeFormat
     use_span: bool
+    times: UtcTimes
     names: GpuNames
     shared: Callable[[list[str]], list[str]]
 
@@ -54,14 +59,16 @@ Chunk = tuple[list[int], list[list[str]]]
 def fast_columns(parse: _RowParser, chunk: Chunk, width: int) -> Columns | None:
     """The chunk's columns, or None when it must be read row by row (the module docstring)."""
     lines, rows = chunk
-    if parse.fmt is TimeFormat.ISO or set(map(len, rows)) != {width}:
+    if set(map(len, rows)) != {width}:
         return None
     cols = list(zip(*rows, strict=True))
     n = len(rows)
+    naive = [0]  # ISO times without an offset, counted when the chunk is vouched for
     try:
-        floats = _floats(parse, cols, n)
+        floats = _floats(parse, cols, n, naive)
     except _NotVouched:
         return None
+    parse.times.naive += naive[0]
     text = _texts(parse, cols, n)  # counts GPU names: only once the chunk is vouched for
     submit, start, duration, gpus, cpus, memory_gb = floats
     return Columns(
@@ -81,20 +88,29 @@ def fast_columns(parse: _RowParser, chunk: Chunk, width: int) -> Columns | None:
 
 
 def _floats(
-    parse: _RowParser, cols: list[tuple[str, ...]], n: int
+    parse: _RowParser, cols: list[tuple[str, ...]], n: int, naive: list[int]
 ) -> tuple[F64, F64, F64, F64, F64, F64]:
-    """submit, start, duration, gpus, cpus, memory_gb: the row parser's checks per column."""
+    """submit, start, duration, gpus, cpus, memory_gb: the row parser's checks per column
+    (``naive[0]`` gains the ISO times read without an offset)."""
     at = parse.at
+    iso = parse.fmt is TimeFormat.ISO
 
     def column(f: MapField, least: float, required: bool = False) -> F64:
         if f not in at:
             return np.full(n, np.nan)
         return _numbers(cols[at[f]], least, required)
 
-    submit = column(MapField.SUBMIT, -_INF, required=True)
-    start = column(MapField.START, -_INF)
+    def time(f: MapField, required: bool = False) -> F64:
+        if not iso or f not in at:
+            return column(f, -_INF, required)
+        values, without_offset = _iso_times(cols[at[f]], required)
+        naive[0] += without_offset
+        return values
+
+    submit = time(MapField.SUBMIT, required=True)
+    start = time(MapField.START)
     if parse.use_span:
-        end = column(MapField.END, -_INF)
+        end = time(MapField.END)
         if (end < start).any():  # NaN compares False, as in the row parser
             raise _NotVouched
         duration = end - start
@@ -113,7 +129,7 @@ def _floats(
 
 def _numbers(col: tuple[str, ...], least: float, required: bool) -> F64:
     """``float()`` of each cell; a missing one is NaN where allowed. Vouches only for
-    values of ``least`` or more and below infinity, and for NaN only where the cell is a
+    finite values of ``least`` or more, and for NaN only where the cell is a
     missing marker (``nan`` written out is one; ``-nan`` is not)."""
     try:
         cells = col if required else map(_AS_NAN.get, col, col)
@@ -130,9 +146,50 @@ def _numbers(col: tuple[str, ...], least: float, required: bool) -> F64:
             if col[i].strip().lower() not in MISSING:
                 raise _NotVouched
     known = arr[~nan]
-    if (known < least).any() or (known == _INF).any():
+    if (known < least).any() or not np.isfinite(known).all():
         raise _NotVouched
     return arr
+
+
+_EPOCH = datetime(1970, 1, 1)
+_EPOCH_UTC = _EPOCH.replace(tzinfo=UTC)
+_TZINFO = attrgetter("tzinfo")
+
+
+def _iso_times(col: tuple[str, ...], required: bool) -> tuple[F64, int]:
+    """Epoch seconds of each ISO 8601 cell, as :class:`UtcTimes` reads them (a time
+    without an offset is UTC), and how many had no offset; NaN for a missing cell where
+    allowed. ``datetime.timestamp`` of an aware time is its difference from the aware
+    epoch, so the two give the same float."""
+    cells = list(map(str.strip, col))
+    try:
+        times: list[datetime | None] = list(map(datetime.fromisoformat, cells))
+    except ValueError:
+        times = [_iso_or_missing(c, required) for c in cells]
+    if None in times:
+        known = [t for t in times if t is not None]
+        without = list(map(_TZINFO, known)).count(None)
+        return np.fromiter(map(_epoch_s, times), np.float64, len(cells)), without
+    without = list(map(_TZINFO, times)).count(None)
+    if without:
+        return np.fromiter(map(_epoch_s, times), np.float64, len(cells)), without
+    aware: list[datetime] = times  # type: ignore[assignment]  # no None: checked above
+    return np.fromiter(map(datetime.timestamp, aware), np.float64, len(cells)), 0
+
+
+def _iso_or_missing(text: str, required: bool) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        if not required and text.lower() in MISSING:
+            return None
+        raise _NotVouched from None
+
+
+def _epoch_s(t: datetime | None) -> float:
+    if t is None:
+        return math.nan
+    return (t - (_EPOCH if t.tzinfo is None else _EPOCH_UTC)).total_seconds()
 
 
 def _float_or_missing(text: str) -> float:

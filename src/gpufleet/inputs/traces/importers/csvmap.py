@@ -83,10 +83,10 @@ class CsvRead:
     is exhausted, ``notes`` and ``absolute`` (times are epoch seconds, so the workload's
     origin is the earliest submit) hold what the whole file said.
 
-    A chunk whose rows are all good is converted column by column (:mod:`.csvfast`); one
-    that holds a bad row, or a format the column path does not read (ISO times), is read
-    row by row as before, so every error and skipped row is reported in file order with its
-    line, whichever path read its chunk."""
+    A chunk whose rows are all good is converted column by column (:mod:`.csvfast`),
+    whatever its time format; one that holds a bad row is read row by row as before, so
+    every error and skipped row is reported in file order with its line, whichever path
+    read its chunk."""
 
     def __init__(
         self,
@@ -363,7 +363,7 @@ class _RowParser:
 
             return iso
         kind = "Unix seconds" if self.fmt is TimeFormat.UNIX else "seconds after the origin"
-        expected = f"{kind}, a number (--time-format {self.fmt.value})"
+        expected = f"{kind}, a finite number (--time-format {self.fmt.value})"
 
         def seconds(row: list[str]) -> float:
             text = cell(row)
@@ -414,11 +414,15 @@ def _nothing(row: list[str]) -> str:
 def _float(
     text: str, column: str, expected: str, least: float, negative: str = "negative"
 ) -> float:
-    """``text`` as a finite number of ``least`` or more (``negative`` names a smaller one)."""
+    """``text`` as a finite number of ``least`` or more (``negative`` names a smaller one).
+    ``-inf`` is not finite whatever ``least`` is: a time of -inf once passed as a time with
+    no lower bound and crashed the conversion to a date (issue 14)."""
     try:
         n = float(text)
     except ValueError:
         raise BadValue(column, f"{text!r} is not a number", expected) from None
-    if not least <= n < math.inf:
-        raise BadValue(column, f"{text!r} is {negative if n < 0 else 'not finite'}", expected)
+    if not math.isfinite(n):
+        raise BadValue(column, f"{text!r} is not finite", expected)
+    if n < least:
+        raise BadValue(column, f"{text!r} is {negative}", expected)
     return n
