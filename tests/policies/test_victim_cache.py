@@ -287,30 +287,29 @@ def test_the_kept_index_leaves_out_work_left_equal_and_breaks_exact_ties_by_high
 
 
 def test_the_kept_index_follows_a_job_that_ended_and_one_that_restarted_between_looks() -> None:
-    # Jobs of 100 s (id 0) and 300 s (id 1, checkpoints every 50 s) on one 2-GPU node,
-    # started at 0. At 100 s id 0 ends; id 1 is stopped (preempted by hand, at a checkpoint:
-    # work left 300 - 100 = 200 s) and started again at 100 s, all between two looks.
-    # Asked at 150 s above 0 s: only id 1, with 200 - 50 = 150 s left; above 150 s:
-    # nothing (equal is not above; the old run's key would say 300 - 150 = 150 + 150 s).
+    # Jobs of 100 s (id 0) and 300 s (id 1, checkpoints every 80 s) on one 2-GPU node,
+    # started at 0. At 100 s id 0 ends; id 1 is stopped (preempted by hand: its last
+    # checkpoint at 80 s, so work left 300 - 80 = 220 s) and started again at 100 s, all
+    # between two looks. At 150 s id 1 has 220 - 50 = 170 s left: above 165 s it is the one
+    # victim, above 170 s there is none. (The old run's entry would say 300 - 150 = 150 s
+    # left, below 165: a restart must replace it.)
     h = Harness("fifo", nodes=[2])
     a = h.submit("a", 1, work_s=100.0)
-    b = h.submit("a", 1, work_s=300.0, checkpoint_s=50.0)
+    b = h.submit("a", 1, work_s=300.0, checkpoint_s=80.0)
     h.cycle(0)
     kept = KeptVictims()
     snap = h.engine._snap
     snap.reset(0.0)
-    assert [v.spec.id for v in kept.of(snap, h.state.cohorts["c"]).above(snap, [H100], 0.0)[0]] == [
-        1,
-        0,
-    ]
+    first = kept.of(snap, h.state.cohorts["c"]).above(snap, [H100], 0.0)[0]
+    assert [v.spec.id for v in first] == [1, 0]
     h.finish(a, 100.0)
     h.engine.preempt(b, 100.0)
     d = h.cycle(100.0)
-    assert [j.spec.id for j, _ in d.admit] == [1] and b.remaining_s == 200.0
+    assert [j.spec.id for j, _ in d.admit] == [1] and b.remaining_s == 220.0
     kept.started(b)
     kept.new_cycle()
     snap.reset(150.0)
     index = kept.of(snap, h.state.cohorts["c"])
-    victims, bound = index.above(snap, [H100], 0.0)
+    victims, bound = index.above(snap, [H100], 165.0)
     assert ([v.spec.id for v in victims], bound) == ([1], 1)
-    assert index.above(snap, [H100], 150.0)[1] == 0
+    assert index.above(snap, [H100], 170.0)[1] == 0
