@@ -1,7 +1,7 @@
-"""The victim indexes of tiresias (rebuilt per cycle) and srtf (kept between cycles) decide
-exactly as a full scan of the running jobs for every blocked head (the code before the
-indexes, kept here as the oracle), and srtf's kept index gives, at every question of every
-cycle, the victims and GPU bound a full rebuild gives."""
+"""The victim indexes of tiresias and srtf, kept between cycles, decide exactly as a full
+scan of the running jobs for every blocked head (the code before the indexes, kept here as
+the oracle), and give, at every question of every cycle, the victims and GPU bound a full
+rebuild gives."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from gpufleet.policies.base import Decision
 from gpufleet.policies.basic.priority import evict_until_fits
 from gpufleet.policies.kept_victims import KeptVictims
 from gpufleet.policies.research.srtf import PreemptLongerRemaining, Srtf
-from gpufleet.policies.research.tiresias import Tiresias
-from gpufleet.policies.victim_cache import VictimCache
+from gpufleet.policies.research.tiresias import PreemptLowerQueues, Tiresias
 from gpufleet.sim.simulator import Simulation
 from gpufleet.state.capacity import Placement
 from gpufleet.state.jobs import Job
@@ -174,27 +173,6 @@ def _run(h: Harness, jobs: Sequence[tuple[float, int, float, tuple[str, ...]]]) 
     return log
 
 
-def test_the_index_skips_jobs_stopped_earlier_in_the_cycle_and_counts_their_gpus_out() -> None:
-    # Jobs of 1, 2, 3 and 1 GPUs on one 8-GPU node, ranks 4, 3, 2, 1 (ids 0..3). Asked for rank > 1
-    # the index gives ids 0, 1, 2 with 1 + 2 + 3 = 6 GPUs; once id 1 is stopped this cycle,
-    # ids 0, 2 with 1 + 3 = 4 GPUs.
-    h = Harness("fifo", nodes=[8])
-    jobs = [h.submit("a", g) for g in (1, 2, 3, 1)]
-    h.cycle(0)
-    rank = {j.spec.id: 4 - j.spec.id for j in jobs}
-    cache = VictimCache(lambda snap, vs: [(-rank[v.spec.id], -v.spec.id) for v in vs])
-    snap = h.engine._snap
-    snap.reset(0.0)
-    index = cache.of(snap, h.state.cohorts["c"])
-    victims, bound = index.above(snap, [H100], 1)
-    assert ([v.spec.id for v in victims], bound) == ([0, 1, 2], 6)
-    snap.assume_stop(jobs[1])
-    victims, bound = index.above(snap, [H100, H100], 1)
-    assert ([v.spec.id for v in victims], bound) == ([0, 2], 4)
-    assert index.above(snap, [A100], 0)[1] == 0
-    snap.rollback()
-
-
 class CheckedLongerRemaining(PreemptLongerRemaining):
     """SRTF's kept index, checked at every question against a full rebuild from the live
     running jobs (the scan's formula, its order and its bound) before it decides."""
@@ -313,3 +291,68 @@ def test_the_kept_index_follows_a_job_that_ended_and_one_that_restarted_between_
     victims, bound = index.above(snap, [H100], 165.0)
     assert ([v.spec.id for v in victims], bound) == ([1], 1)
     assert index.above(snap, [H100], 170.0)[1] == 0
+
+
+class CheckedLowerQueues(PreemptLowerQueues):
+    """Tiresias's kept index, checked at every question against a full rebuild: every
+    running job's queue by ``queue_of`` now, the scan's order and its bound."""
+
+    def __init__(self, policy: Tiresias) -> None:
+        super().__init__(policy, policy.admission, policy.placement)
+        self.answered = 0  # questions with at least one victim
+
+    def make_room(self, snap: Snapshot, job: Job, decision: Decision) -> Placement | None:
+        p, now = self.policy, snap.now_s
+        mine = p.queue_of(job, now)
+        if mine >= len(p.thresholds_gpu_s):
+            return None
+        index = self.cache.of(snap, snap.cohort(job.cohort))
+        kept_it, bound = index.above(snap, job.spec.gpu_types, mine)
+        kept = list(kept_it)
+        allowed = set(job.spec.gpu_types)
+        keyed = sorted(
+            ((-p.queue_of(v, now), -v.spec.submit_s, -v.spec.id), v)
+            for v in snap.running(snap.cohort(job.cohort))
+            if v.spec.preemptible
+            and v.placement is not None
+            and v.spec.id not in snap.stopped
+            and p.queue_of(v, now) > mine
+            and snap.gpu_type_of(v.placement) in allowed
+        )
+        full = [v for _, v in keyed]
+        assert [v.spec.id for v in kept] == [v.spec.id for v in full], (now, job.spec.id)
+        assert bound == sum(v.spec.gpus for v in full), (now, job.spec.id)
+        self.answered += bool(full)
+        if not bound:
+            return None
+        return evict_until_fits(snap, job, kept, bound, self.admission, self.placement, decision)
+
+
+def checked_tiresias(**options: Any) -> Tiresias:
+    policy = Tiresias(**options)
+    policy.victims = policy.preemption = CheckedLowerQueues(policy)
+    return policy
+
+
+TIRESIAS_OPTIONS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "starve": {"threshold_gpu_hours": 4, "starve_limit": 2.0},
+    "3q": {"threshold_gpu_hours": 1, "queues": 3, "threshold_growth": 8},
+}
+
+
+@pytest.mark.parametrize("name", sorted(TIRESIAS_OPTIONS))
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_tiresias_kept_victims_are_a_full_rebuilds_at_every_question_of_every_cycle(
+    name: str, seed: int
+) -> None:
+    # jobs cross thresholds while running (3q: two of them), stop, restart and starve
+    policy = checked_tiresias(**TIRESIAS_OPTIONS[name])
+    decisions(Simulation(mixed("fifo", seed), policy=policy))
+    assert isinstance(policy.victims, CheckedLowerQueues)
+    assert policy.victims.answered >= 5, "the run should ask with victims to give"
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_tiresias_kept_victims_are_a_full_rebuilds_on_random_two_type_fleets(seed: int) -> None:
+    assert _two_type_fleet(lambda: checked_tiresias(threshold_gpu_hours=1), seed)[1]
