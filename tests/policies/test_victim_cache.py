@@ -1,5 +1,7 @@
-"""The per-cycle victim cache of tiresias and srtf decides exactly as a full scan of the
-running jobs for every blocked head (the code before the cache, kept here as the oracle)."""
+"""The victim indexes of tiresias and srtf, kept between cycles, decide exactly as a full
+scan of the running jobs for every blocked head (the code before the indexes, kept here as
+the oracle), and give, at every question of every cycle, the victims and GPU bound a full
+rebuild gives."""
 
 from __future__ import annotations
 
@@ -11,9 +13,9 @@ import pytest
 
 from gpufleet.policies.base import Decision
 from gpufleet.policies.basic.priority import evict_until_fits
-from gpufleet.policies.research.srtf import Srtf
-from gpufleet.policies.research.tiresias import Tiresias
-from gpufleet.policies.victim_cache import VictimCache
+from gpufleet.policies.kept_victims import KeptVictims
+from gpufleet.policies.research.srtf import PreemptLongerRemaining, Srtf
+from gpufleet.policies.research.tiresias import PreemptLowerQueues, Tiresias
 from gpufleet.sim.simulator import Simulation
 from gpufleet.state.capacity import Placement
 from gpufleet.state.jobs import Job
@@ -171,22 +173,186 @@ def _run(h: Harness, jobs: Sequence[tuple[float, int, float, tuple[str, ...]]]) 
     return log
 
 
-def test_the_index_skips_jobs_stopped_earlier_in_the_cycle_and_counts_their_gpus_out() -> None:
-    # Jobs of 1, 2, 3 and 1 GPUs on one 8-GPU node, ranks 4, 3, 2, 1 (ids 0..3). Asked for rank > 1
-    # the index gives ids 0, 1, 2 with 1 + 2 + 3 = 6 GPUs; once id 1 is stopped this cycle,
-    # ids 0, 2 with 1 + 3 = 4 GPUs.
+class CheckedLongerRemaining(PreemptLongerRemaining):
+    """SRTF's kept index, checked at every question against a full rebuild from the live
+    running jobs (the scan's formula, its order and its bound) before it decides."""
+
+    def __init__(self, policy: Srtf) -> None:
+        super().__init__(policy.admission, policy.placement)
+        self.questions = 0
+        self.answered = 0  # questions with at least one victim
+
+    def make_room(self, snap: Snapshot, job: Job, decision: Decision) -> Placement | None:
+        index = self.cache.of(snap, snap.cohort(job.cohort))
+        kept_it, bound = index.above(snap, job.spec.gpu_types, job.remaining_s)
+        kept = list(kept_it)
+        now, mine, allowed = snap.now_s, job.remaining_s, set(job.spec.gpu_types)
+
+        def left(v: Job) -> float:
+            return v.remaining_s - (now - v.start_s) * v.speed
+
+        full = sorted(
+            (
+                v
+                for v in snap.running(snap.cohort(job.cohort))
+                if v.spec.preemptible
+                and v.placement is not None
+                and v.spec.id not in snap.stopped
+                and left(v) > mine
+                and snap.gpu_type_of(v.placement) in allowed
+            ),
+            key=lambda v: (-left(v), -v.spec.id),
+        )
+        assert [v.spec.id for v in kept] == [v.spec.id for v in full], (now, job.spec.id)
+        assert bound == sum(v.spec.gpus for v in full), (now, job.spec.id)
+        self.questions += 1
+        self.answered += bool(full)
+        if not bound:
+            return None
+        return evict_until_fits(snap, job, kept, bound, self.admission, self.placement, decision)
+
+
+def checked_srtf(depth: int = 256) -> Srtf:
+    policy = Srtf(depth=depth)
+    policy.victims = policy.preemption = CheckedLongerRemaining(policy)
+    return policy
+
+
+@pytest.mark.parametrize("depth", [256, 8])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_srtfs_kept_victims_are_a_full_rebuilds_at_every_question_of_every_cycle(
+    seed: int, depth: int
+) -> None:
+    # the mixed scenario: two GPU types of different speeds, three programs, jobs that end,
+    # are preempted and restart, so the kept index follows starts, stops, ends and restarts
+    policy = checked_srtf(depth)
+    cached = decisions(Simulation(mixed("fifo", seed), policy=policy))
+    victims = policy.victims
+    assert isinstance(victims, CheckedLongerRemaining)
+    assert victims.answered >= 10, "the run should ask with victims to give"
+    # and the decisions are those of the scan, cycle by cycle
+    scanned = decisions(Simulation(mixed("fifo", seed), policy=scanning(Srtf(depth=depth))))
+    assert cached == scanned
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_srtfs_kept_victims_are_a_full_rebuilds_on_random_two_type_fleets(seed: int) -> None:
+    assert _two_type_fleet(checked_srtf, seed)[1]
+
+
+def test_the_kept_index_leaves_out_work_left_equal_and_breaks_exact_ties_by_highest_id() -> None:
+    # Three 1-GPU jobs of 100 s started at 0 (ids 0, 1, 2) and one of 200 s (id 3), asked at
+    # now = 40 s (speed 1): ids 0-2 have 100 - 40 = 60 s left, id 3 has 200 - 40 = 160 s.
+    # Work left strictly above 60: only id 3 (1 GPU). Above 59.5: id 3, then the tied three
+    # by highest id: 2, 1, 0 (4 GPUs).
     h = Harness("fifo", nodes=[8])
-    jobs = [h.submit("a", g) for g in (1, 2, 3, 1)]
+    jobs = [h.submit("a", 1, work_s=w) for w in (100.0, 100.0, 100.0, 200.0)]
     h.cycle(0)
-    rank = {j.spec.id: 4 - j.spec.id for j in jobs}
-    cache = VictimCache(lambda snap, vs: [(-rank[v.spec.id], -v.spec.id) for v in vs])
+    assert h.running() == [0, 1, 2, 3] and all(j.speed == 1.0 for j in jobs)
+    kept = KeptVictims()
+    snap = h.engine._snap
+    snap.reset(40.0)
+    index = kept.of(snap, h.state.cohorts["c"])
+    victims, bound = index.above(snap, [H100], 60.0)
+    assert ([v.spec.id for v in victims], bound) == ([3], 1)
+    victims, bound = index.above(snap, [H100], 59.5)
+    assert ([v.spec.id for v in victims], bound) == ([3, 2, 1, 0], 4)
+    snap.assume_stop(jobs[2])  # stopped earlier in the cycle: out, and its GPU too
+    victims, bound = index.above(snap, [H100], 59.5)
+    assert ([v.spec.id for v in victims], bound) == ([3, 1, 0], 3)
+    assert index.above(snap, [A100], 0.0)[1] == 0  # no job on that type
+    snap.rollback()
+
+
+def test_the_kept_index_follows_a_job_that_ended_and_one_that_restarted_between_looks() -> None:
+    # Jobs of 100 s (id 0) and 300 s (id 1, checkpoints every 80 s) on one 2-GPU node,
+    # started at 0. At 100 s id 0 ends; id 1 is stopped (preempted by hand: its last
+    # checkpoint at 80 s, so work left 300 - 80 = 220 s) and started again at 100 s, all
+    # between two looks. At 150 s id 1 has 220 - 50 = 170 s left: above 165 s it is the one
+    # victim, above 170 s there is none. (The old run's entry would say 300 - 150 = 150 s
+    # left, below 165: a restart must replace it.)
+    h = Harness("fifo", nodes=[2])
+    a = h.submit("a", 1, work_s=100.0)
+    b = h.submit("a", 1, work_s=300.0, checkpoint_s=80.0)
+    h.cycle(0)
+    kept = KeptVictims()
     snap = h.engine._snap
     snap.reset(0.0)
-    index = cache.of(snap, h.state.cohorts["c"])
-    victims, bound = index.above(snap, [H100], 1)
-    assert ([v.spec.id for v in victims], bound) == ([0, 1, 2], 6)
-    snap.assume_stop(jobs[1])
-    victims, bound = index.above(snap, [H100, H100], 1)
-    assert ([v.spec.id for v in victims], bound) == ([0, 2], 4)
-    assert index.above(snap, [A100], 0)[1] == 0
-    snap.rollback()
+    first = kept.of(snap, h.state.cohorts["c"]).above(snap, [H100], 0.0)[0]
+    assert [v.spec.id for v in first] == [1, 0]
+    h.finish(a, 100.0)
+    h.engine.preempt(b, 100.0)
+    d = h.cycle(100.0)
+    assert [j.spec.id for j, _ in d.admit] == [1] and b.remaining_s == 220.0
+    kept.started(b)
+    kept.new_cycle()
+    snap.reset(150.0)
+    index = kept.of(snap, h.state.cohorts["c"])
+    victims, bound = index.above(snap, [H100], 165.0)
+    assert ([v.spec.id for v in victims], bound) == ([1], 1)
+    assert index.above(snap, [H100], 170.0)[1] == 0
+
+
+class CheckedLowerQueues(PreemptLowerQueues):
+    """Tiresias's kept index, checked at every question against a full rebuild: every
+    running job's queue by ``queue_of`` now, the scan's order and its bound."""
+
+    def __init__(self, policy: Tiresias) -> None:
+        super().__init__(policy, policy.admission, policy.placement)
+        self.answered = 0  # questions with at least one victim
+
+    def make_room(self, snap: Snapshot, job: Job, decision: Decision) -> Placement | None:
+        p, now = self.policy, snap.now_s
+        mine = p.queue_of(job, now)
+        if mine >= len(p.thresholds_gpu_s):
+            return None
+        index = self.cache.of(snap, snap.cohort(job.cohort))
+        kept_it, bound = index.above(snap, job.spec.gpu_types, mine)
+        kept = list(kept_it)
+        allowed = set(job.spec.gpu_types)
+        keyed = sorted(
+            ((-p.queue_of(v, now), -v.spec.submit_s, -v.spec.id), v)
+            for v in snap.running(snap.cohort(job.cohort))
+            if v.spec.preemptible
+            and v.placement is not None
+            and v.spec.id not in snap.stopped
+            and p.queue_of(v, now) > mine
+            and snap.gpu_type_of(v.placement) in allowed
+        )
+        full = [v for _, v in keyed]
+        assert [v.spec.id for v in kept] == [v.spec.id for v in full], (now, job.spec.id)
+        assert bound == sum(v.spec.gpus for v in full), (now, job.spec.id)
+        self.answered += bool(full)
+        if not bound:
+            return None
+        return evict_until_fits(snap, job, kept, bound, self.admission, self.placement, decision)
+
+
+def checked_tiresias(**options: Any) -> Tiresias:
+    policy = Tiresias(**options)
+    policy.victims = policy.preemption = CheckedLowerQueues(policy)
+    return policy
+
+
+TIRESIAS_OPTIONS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "starve": {"threshold_gpu_hours": 4, "starve_limit": 2.0},
+    "3q": {"threshold_gpu_hours": 1, "queues": 3, "threshold_growth": 8},
+}
+
+
+@pytest.mark.parametrize("name", sorted(TIRESIAS_OPTIONS))
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_tiresias_kept_victims_are_a_full_rebuilds_at_every_question_of_every_cycle(
+    name: str, seed: int
+) -> None:
+    # jobs cross thresholds while running (3q: two of them), stop, restart and starve
+    policy = checked_tiresias(**TIRESIAS_OPTIONS[name])
+    decisions(Simulation(mixed("fifo", seed), policy=policy))
+    assert isinstance(policy.victims, CheckedLowerQueues)
+    assert policy.victims.answered >= 5, "the run should ask with victims to give"
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_tiresias_kept_victims_are_a_full_rebuilds_on_random_two_type_fleets(seed: int) -> None:
+    assert _two_type_fleet(lambda: checked_tiresias(threshold_gpu_hours=1), seed)[1]

@@ -25,10 +25,10 @@ from gpufleet.policies.base import (
     Refusals,
 )
 from gpufleet.policies.basic.priority import evict_until_fits
+from gpufleet.policies.kept_victims import KeptVictims
 from gpufleet.policies.options import POSITIVE_INT, Options
 from gpufleet.policies.pending_order import PendingOrder
 from gpufleet.policies.placement import BestFit
-from gpufleet.policies.victim_cache import VictimCache
 from gpufleet.state.capacity import Placement
 from gpufleet.state.jobs import Job
 from gpufleet.state.snapshot import Snapshot
@@ -38,24 +38,16 @@ def _key(job: Job) -> tuple[float, float, int]:
     return (job.remaining_s, job.spec.submit_s, job.spec.id)
 
 
-def _victim_keys(snap: Snapshot, jobs: list[Job]) -> list[tuple[float, ...]]:
-    """Victim order: most work left now first (a running job's remaining work as of its
-    last start less its progress since), then the highest id."""
-    now = snap.now_s
-    return [(-(v.remaining_s - (now - v.start_s) * v.speed), -v.spec.id) for v in jobs]
-
-
 class PreemptLongerRemaining:
-    """Victims: preemptible running jobs with strictly more remaining work, largest
-    first (their remaining work as of their last start: progress since is not counted,
-    which only makes victims look longer than they are, never shorter). The cohort's
-    candidates are sorted once per cycle (:mod:`gpufleet.policies.victim_cache`); the
-    policy clears the cache at each cycle."""
+    """Victims: preemptible running jobs with strictly more work left now (their remaining
+    work as of their last start less their progress since), most left first, then the
+    highest id. The cohort's candidates are kept sorted between cycles
+    (:mod:`gpufleet.policies.kept_victims`); the policy reports the jobs it admits."""
 
     def __init__(self, admission: Admission, placement: PlacementStrategy) -> None:
         self.admission = admission
         self.placement = placement
-        self.cache = VictimCache(_victim_keys)
+        self.cache = KeptVictims()
 
     def make_room(self, snap: Snapshot, job: Job, decision: Decision) -> Placement | None:
         index = self.cache.of(snap, snap.cohort(job.cohort))
@@ -79,10 +71,11 @@ class Srtf(BasePolicy):
         self.order = PendingOrder(_key)
 
     def decide(self, snap: Snapshot) -> Decision:
-        self.victims.cache.clear()
+        self.victims.cache.new_cycle()
         d = super().decide(snap)
         for job, _ in d.admit:
             self.order.forget(job)
+            self.victims.cache.started(job)
         return d
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:

@@ -53,10 +53,10 @@ from gpufleet.policies.base import (
     Refusals,
 )
 from gpufleet.policies.basic.priority import evict_until_fits
+from gpufleet.policies.kept_levels import KeptLevels, LevelRule
 from gpufleet.policies.options import NON_NEGATIVE, POSITIVE_INT, Options
 from gpufleet.policies.pending_order import PendingOrder
 from gpufleet.policies.placement import BestFit
-from gpufleet.policies.victim_cache import VictimCache
 from gpufleet.state.capacity import Placement
 from gpufleet.state.jobs import Job, JobState
 from gpufleet.state.snapshot import Snapshot
@@ -118,14 +118,27 @@ class Tiresias(BasePolicy):
         a = self.attained(job, now_s)
         return bisect_right(self.thresholds_gpu_s, a + _TOL * max(1.0, a))
 
+    def crossing(self, job: Job, level: int) -> float | None:
+        """No later than the instant a running job in queue ``level`` can first be in a
+        lower one (None in the lowest): its attained service reaching the threshold less
+        ``queue_of``'s tolerance, twice over (``a < th - 2 tol max(1, th)`` keeps
+        ``a + tol max(1, a) < th``)."""
+        ths = self.thresholds_gpu_s
+        if level >= len(ths):
+            return None
+        th = ths[level] - 2 * _TOL * max(1.0, ths[level])
+        base = job.attained_gpu_s - self._promoted_at.get(job.spec.id, 0.0)
+        return job.start_s + (th - base) / job.spec.gpus
+
     # --- the cycle -------------------------------------------------------------------
     def decide(self, snap: Snapshot) -> Decision:
         self.now_s = snap.now_s
-        self.victims.cache.clear()
+        self.victims.cache.new_cycle()
         d = super().decide(snap)
         for v in d.preempt:  # note own victims: they stop now, after a run since start_s
             self._stops[v.spec.id] = (v.preemptions + 1, snap.now_s, snap.now_s - v.start_s)
         for job, _ in d.admit:
+            self.victims.cache.started(job)
             self._stops.pop(job.spec.id, None)
             if self.order is not None:
                 self.order.forget(job)
@@ -238,8 +251,8 @@ class Tiresias(BasePolicy):
 class PreemptLowerQueues:
     """Victims: preemptible running jobs of the cohort in a strictly lower queue than the
     job, lowest queue first, then the latest submitted (the end of the FIFO order). The
-    cohort's candidates are sorted once per cycle (:mod:`gpufleet.policies.victim_cache`);
-    the policy clears the cache at each cycle."""
+    cohort's candidates are kept sorted between cycles and moved when a job crosses into a
+    lower queue (:mod:`gpufleet.policies.kept_levels`); the policy reports its admits."""
 
     def __init__(
         self, policy: Tiresias, admission: Admission, placement: PlacementStrategy
@@ -247,11 +260,7 @@ class PreemptLowerQueues:
         self.policy = policy
         self.admission = admission
         self.placement = placement
-        self.cache = VictimCache(self._key)
-
-    def _key(self, snap: Snapshot, jobs: list[Job]) -> list[tuple[float, ...]]:
-        queue_of, now = self.policy.queue_of, snap.now_s
-        return [(-queue_of(v, now), -v.spec.submit_s, -v.spec.id) for v in jobs]
+        self.cache = KeptLevels(LevelRule(policy.queue_of, policy.crossing))
 
     def make_room(self, snap: Snapshot, job: Job, decision: Decision) -> Placement | None:
         p, now = self.policy, snap.now_s

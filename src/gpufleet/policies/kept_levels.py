@@ -1,0 +1,220 @@
+"""Tiresias's preemption candidates kept between cycles: moved only when a job starts,
+leaves, or crosses into a lower queue.
+
+Tiresias's victims are a cohort's preemptible running jobs in a strictly lower queue than
+the blocked job, lowest queue first, then the latest submitted, then the highest id: the
+key ``(-queue, -submit_s, -id)``. Rebuilding it at every cycle that looks for victims
+computes every running job's queue, O(R) calls, while between two cycles only a few jobs
+start, leave or cross a threshold.
+
+What changes a running job's key: only its queue, and only upwards in level (its
+attained service ``a = base + gpus * (now - start_s)`` grows while it runs; ``base``, the
+service of its earlier runs less that at its last promotion, is fixed while it runs: a
+promotion happens to waiting jobs only). Its next threshold ``th`` is crossed at about
+``start_s + (th - base) / gpus``. So each held job is checked again at that instant (a
+little before it, ``margin``, for rounding and ``queue_of``'s tolerance) by a heap, and
+its queue recomputed with the policy's own ``queue_of`` at each cycle from then until it
+has moved: between checks its queue is the one computed at the last check, which is what
+``queue_of`` would give.
+
+Jobs that start or leave are found as in :mod:`gpufleet.policies.kept_victims`: id set
+differences per program, and the admits the policy reports (a restart keeps the id).
+Per question: O(T log R) for T allowed types, plus the stopped jobs of the cycle and the
+victims taken. tests/policies/test_victim_cache.py compares every question of seeded
+runs with a full rebuild.
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
+from itertools import accumulate, islice
+from operator import itemgetter
+
+from gpufleet.state.cluster import CohortState
+from gpufleet.state.jobs import Job, ProgramState
+from gpufleet.state.snapshot import Snapshot
+
+Key = tuple[float, ...]  # (-queue, -submit_s, -id)
+_Where = tuple[str, Key]  # a held job's GPU type and key
+_KEY = itemgetter(0)
+_MARGIN = 1e-6  # relative, on the crossing instant: far above rounding and _TOL
+
+
+class _Ordered:
+    """One GPU type's candidates as ``(key, job)`` sorted by key, with GPU prefix sums
+    rebuilt when the list changed."""
+
+    __slots__ = ("_cum", "entries", "gpus")
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[Key, Job]] = []
+        self.gpus: list[int] = []
+        self._cum: list[int] | None = None
+
+    def add(self, k: Key, v: Job) -> None:
+        i = bisect_left(self.entries, (k,))
+        self.entries.insert(i, (k, v))
+        self.gpus.insert(i, v.spec.gpus)
+        self._cum = None
+
+    def remove(self, k: Key) -> None:
+        i = bisect_left(self.entries, (k,))
+        del self.entries[i], self.gpus[i]
+        self._cum = None
+
+    def cum(self) -> list[int]:
+        if self._cum is None:
+            self._cum = list(accumulate(self.gpus, initial=0))
+        return self._cum
+
+
+class LevelRule:
+    """What the index needs of the policy: a job's queue at an instant (0 highest), and
+    the instant its attained service reaches the threshold below that queue (None in the
+    lowest queue)."""
+
+    def __init__(
+        self,
+        queue_of: Callable[[Job, float], int],
+        crossing: Callable[[Job, int], float | None],
+    ) -> None:
+        self.queue_of = queue_of
+        self.crossing = crossing
+
+
+class _CohortLevels:
+    __slots__ = ("at", "by_type", "checks", "cohort", "held", "rule")
+
+    def __init__(self, cohort: CohortState, rule: LevelRule) -> None:
+        self.cohort = cohort  # another run's cohort of the same name starts afresh
+        self.rule = rule
+        self.by_type: dict[str, _Ordered] = {}
+        self.held: dict[str, dict[int, _Where]] = {}  # program -> job id -> where
+        self.at: dict[int, _Where] = {}  # the same for the whole cohort
+        self.checks: list[tuple[float, int, int]] = []  # (when, job id, its run's token)
+
+    # --- following the running jobs ------------------------------------------------------
+    def sync(self, snap: Snapshot, stale: set[int]) -> None:
+        for p in self.cohort.programs:
+            self._sync_program(snap, p, stale)
+        self._move_crossed(snap.now_s)
+
+    def _sync_program(self, snap: Snapshot, p: ProgramState, stale: set[int]) -> None:
+        held, running = self.held.setdefault(p.name, {}), p.running
+        for jid in [j for j in stale if j in held]:
+            self._drop(jid, held)
+        for jid in held.keys() - running.keys():
+            self._drop(jid, held)
+        now = snap.now_s
+        for jid in running.keys() - held.keys():
+            v = running[jid]
+            if v.spec.preemptible and v.placement is not None:
+                held[jid] = self._hold(v, snap.gpu_type_of(v.placement), now)
+
+    def _hold(self, v: Job, t: str, now: float) -> _Where:
+        lvl = self.rule.queue_of(v, now)
+        k: Key = (-lvl, -v.spec.submit_s, -v.spec.id)
+        order = self.by_type.get(t)
+        if order is None:
+            order = self.by_type[t] = _Ordered()
+        order.add(k, v)
+        self.at[v.spec.id] = (t, k)
+        self._schedule(v, lvl)
+        return (t, k)
+
+    def _schedule(self, v: Job, lvl: int) -> None:
+        when = self.rule.crossing(v, lvl)
+        if when is not None:
+            when -= _MARGIN * (abs(when) + 1.0)
+            heapq.heappush(self.checks, (when, v.spec.id, v.token))
+
+    def _drop(self, jid: int, held: dict[int, _Where]) -> None:
+        t, k = held.pop(jid)
+        del self.at[jid]
+        self.by_type[t].remove(k)
+
+    def _move_crossed(self, now: float) -> None:
+        """Recompute the queue of each held job due for a check; move those that crossed."""
+        checks, again = self.checks, []
+        while checks and checks[0][0] <= now:
+            _, jid, token = heapq.heappop(checks)
+            where = self.at.get(jid)
+            if where is None:
+                continue  # left since
+            t, k = where
+            order = self.by_type[t]
+            v = order.entries[bisect_left(order.entries, (k,))][1]
+            if v.token != token:
+                continue  # an entry of an earlier run
+            lvl = self.rule.queue_of(v, now)
+            if lvl == -k[0]:
+                again.append((now, jid, token))  # near the threshold: look at every cycle
+                continue
+            order.remove(k)
+            nk: Key = (-lvl, k[1], k[2])
+            order.add(nk, v)
+            self.at[jid] = self.held[v.program.name][jid] = (t, nk)
+            self._schedule(v, lvl)
+        for c in again:
+            heapq.heappush(checks, c)
+
+    # --- answering ------------------------------------------------------------------------
+    def above(
+        self, snap: Snapshot, allowed: Iterable[str], rank: float
+    ) -> tuple[Iterator[Job], int]:
+        """Victims in a queue strictly below ``rank`` (a higher level) on the ``allowed``
+        types, not stopped this cycle, in victim order (lazily), and the sum of their GPUs."""
+        cut: dict[str, int] = {}
+        bound = 0
+        for t in set(allowed):
+            order = self.by_type.get(t)
+            if order is None:
+                continue
+            n = bisect_left(order.entries, ((-rank,),))  # keys [0, n): level > rank
+            if n:
+                cut[t] = n
+                bound += order.cum()[n]
+        if not cut:
+            return iter(()), 0
+        stopped = snap.stopped
+        for jid in stopped:  # GPUs of jobs stopped earlier this cycle are not there
+            where = self.at.get(jid)
+            if where is not None and where[0] in cut and -where[1][0] > rank:
+                order = self.by_type[where[0]]
+                bound -= order.gpus[bisect_left(order.entries, (where[1],))]
+        streams = [islice(self.by_type[t].entries, n) for t, n in sorted(cut.items())]
+        merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_KEY)
+        return (v for _, v in merged if v.spec.id not in stopped), bound
+
+
+class KeptLevels:
+    """Per cohort, Tiresias's candidates kept between cycles (see the module docstring)."""
+
+    __slots__ = ("_by_cohort", "_looked", "_rule", "_stale")
+
+    def __init__(self, rule: LevelRule) -> None:
+        self._rule = rule
+        self._by_cohort: dict[str, _CohortLevels] = {}
+        self._looked: set[str] = set()  # cohorts synced this cycle
+        self._stale: dict[str, set[int]] = {}  # cohort -> jobs admitted since its last look
+
+    def started(self, job: Job) -> None:
+        """``job`` was admitted: if it is held from an earlier run, that entry is stale."""
+        if job.cohort in self._by_cohort:
+            self._stale.setdefault(job.cohort, set()).add(job.spec.id)
+
+    def new_cycle(self) -> None:
+        self._looked.clear()
+
+    def of(self, snap: Snapshot, cohort: CohortState) -> _CohortLevels:
+        """``cohort``'s candidates, brought up to its running jobs once per cycle."""
+        c = self._by_cohort.get(cohort.name)
+        if c is None or c.cohort is not cohort:  # (one policy object, several simulations)
+            c = self._by_cohort[cohort.name] = _CohortLevels(cohort, self._rule)
+        elif cohort.name in self._looked:
+            return c
+        self._looked.add(cohort.name)
+        c.sync(snap, self._stale.pop(cohort.name, set()))
+        return c
