@@ -178,7 +178,7 @@ def run_validation(
     ``record``, Slurm's answers are saved there (``RecordingRunner``'s layout) with
     ``scene.json`` (the release instant, each workload job and its actual start), so that
     the forecast can be made again from the same state (:func:`replay_scene`)."""
-    mapping = load_mapping(MAPPING)
+    load_mapping(MAPPING)  # a bad mapping fails here, before any job is submitted
     source = cluster.cli()
     if record is not None:
         source = SlurmCliSource(RecordingRunner(SubprocessRunner(env=cluster.env), record))
@@ -210,25 +210,34 @@ def run_validation(
         cluster.slurm("scancel", *[str(b) for b in blockers])
         release = datetime.now(UTC)
         state = replace(state, jobs=tuple(j for j in state.jobs if j.job_id not in blockers))
-        told = {jid: w.sleep_s + overhead_s for jid, w in work.items()}
-        forecast = forecast_from_state(
-            state, mapping, release, run_time_s=told, usage_per_gpu_s=GPU_BILLING
-        )
-        computed = forecast_from_state(
-            state,
-            mapping,
-            release,
-            run_time_s=told,
-            usage_per_gpu_s=GPU_BILLING,
-            slurm_fairshare=False,
-        )
-        by_limits = forecast_from_state(state, mapping, release, usage_per_gpu_s=GPU_BILLING)
+        forecasts = _forecasts(state, release, work, overhead_s)
         _wait("workload done", lambda: not _states(cluster, list(work)), 420)
         actual = _actual_starts(source, work, release, started_at)
     if record is not None:
         _save_scene(record, seed, release, blockers, work, actual)
-    got = _outcome(seed, release, state, work, (forecast, computed, by_limits), actual)
-    return replace(got, xai_gpus=xai_gpus)
+    return replace(_outcome(seed, release, state, work, forecasts, actual), xai_gpus=xai_gpus)
+
+
+def _forecasts(
+    state: SlurmState, release: datetime, work: dict[int, WorkJob], overhead_s: float
+) -> tuple[Forecast, Forecast, Forecast]:
+    """Step 4 of the module docstring: run times given with Slurm's fair-share factors,
+    the same with the factors computed from usage, and time limits only."""
+    mapping = load_mapping(MAPPING)
+    told = {jid: w.sleep_s + overhead_s for jid, w in work.items()}
+    forecast = forecast_from_state(
+        state, mapping, release, run_time_s=told, usage_per_gpu_s=GPU_BILLING
+    )
+    computed = forecast_from_state(
+        state,
+        mapping,
+        release,
+        run_time_s=told,
+        usage_per_gpu_s=GPU_BILLING,
+        slurm_fairshare=False,
+    )
+    by_limits = forecast_from_state(state, mapping, release, usage_per_gpu_s=GPU_BILLING)
+    return forecast, computed, by_limits
 
 
 SCENE = "scene.json"
@@ -349,3 +358,12 @@ def replay_starts(scene: Scene, overhead_s: float = 1.0, **options: object) -> d
         **options,  # type: ignore[arg-type]
     )
     return _starts(forecast, scene.release)
+
+
+def replay_outcome(scene: Scene, overhead_s: float = 1.0) -> Outcome:
+    """What :func:`run_validation` measured, measured again from a recorded run: the three
+    forecasts made anew from its state and both naive orders, against its actual starts."""
+    forecasts = _forecasts(scene.state, scene.release, scene.work, overhead_s)
+    got = _outcome(scene.seed, scene.release, scene.state, scene.work, forecasts, scene.actual)
+    sizes = {w.gpus for w in scene.work.values() if w.account == "xai"}
+    return replace(got, xai_gpus=sizes.pop() if len(sizes) == 1 else None)
