@@ -79,8 +79,8 @@ MIXED_XAI_GPUS = (1, 1, 2, 2, 4)
 # clears ``cg_node_bitmap``; backfill.c ``_attempt_backfill``: "Need to wait for
 # in-progress completion/epilog"), which then runs a pass (proc_req.c
 # ``_slurm_rpc_epilog_complete``) or waits for the next periodic one: in the twelve runs
-# whose slurmctld.log was kept, the next start on a node came 0.01 s to 2 s after a job's
-# end there (median 0.86 s, 18% within 0.1 s), while sacct and squeue give whole seconds
+# whose slurmctld.log was kept, a start on a node within 3 s of a job's end there came
+# 0.01 s to 2 s after it (median 0.86 s, 18% within 0.1 s); sacct and squeue: whole seconds
 XAI_GPUS = 2
 
 
