@@ -2,6 +2,7 @@
 
     scripts/devcluster/up                      # once, as root
     .venv/bin/python bench/forecast_validation.py [--seed 12] [--jobs 80] [--runs 1]
+                                                  [--xai-gpus 2 | --xai-mixed]
     .venv/bin/python bench/forecast_validation.py --from-json   # the docs block again
 
 Writes ``bench/forecast_validation.json`` (every run's figures) and the tagged block
@@ -29,7 +30,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench.mdblocks import replace_md_block  # noqa: E402  (the same helper as bench/fgd.py)
 from tests.live.devcluster import find_devcluster  # noqa: E402
-from tests.live.forecast_workload import Outcome, run_validation  # noqa: E402
+from tests.live.forecast_workload import (  # noqa: E402
+    MIXED_XAI_GPUS,
+    XAI_GPUS,
+    Outcome,
+    run_validation,
+)
 
 
 def as_json(o: Outcome) -> dict[str, Any]:
@@ -58,9 +64,11 @@ def block(runs: list[Outcome]) -> list[str]:
             [r.by_fairshare for r in runs],
         ),
     ]
+    sizes = "mixed, " + ", ".join(map(str, MIXED_XAI_GPUS)) if o.xai_gpus is None else o.xai_gpus
     lines = [
         f"Measured by `bench/forecast_validation.py` ({len(runs)} run(s), seeds "
-        f"{', '.join(str(r.seed) for r in runs)}, {o.jobs} jobs each; the last job started "
+        f"{', '.join(str(r.seed) for r in runs)}, {o.jobs} jobs each, xai's jobs "
+        f"{sizes} GPUs; the last job started "
         f"{statistics.median(r.last_start_s for r in runs):.0f} s after release, median). "
         f"Policy `{o.policy}` with {', '.join(f'{k}={v}' for k, v in sorted(o.options.items()))}; "
         f"Slurm's fair-share factors at release: "
@@ -124,7 +132,19 @@ def main() -> int:
         action="store_true",
         help="write the docs block again from OUT's runs, without running anything",
     )
+    ap.add_argument(
+        "--xai-gpus",
+        type=int,
+        default=XAI_GPUS,
+        help=f"every xai job's size (default {XAI_GPUS})",
+    )
+    ap.add_argument(
+        "--xai-mixed",
+        action="store_true",
+        help="xai's jobs of mixed sizes, as in the runs recorded until 2026-12-07",
+    )
     args = ap.parse_args()
+    xai_gpus = None if args.xai_mixed else args.xai_gpus
     if args.from_json:
         saved = json.loads(Path(args.out).read_text())
         replace_md_block(Path(args.doc), "forecast", block([from_json(o) for o in saved]))
@@ -138,7 +158,7 @@ def main() -> int:
         for k in range(args.runs):
             seed = args.seed + k
             record = Path(args.record) / f"seed-{seed}" if args.record else None
-            runs.append(run_validation(cluster, seed, args.jobs, record=record))
+            runs.append(run_validation(cluster, seed, args.jobs, record=record, xai_gpus=xai_gpus))
             r = runs[-1]
             print(
                 f"seed {r.seed}: tau told {r.told.tau:.3f} (median error "
