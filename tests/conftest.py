@@ -11,6 +11,7 @@ or the traces are counted, with what each needs and ``make test-all``
 (:mod:`tests.support.skips`).
 """
 
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,9 +30,22 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``make test``), every test on the dev cluster runs in one worker,
-    one after another: they submit, hold and cancel jobs on one real Slurm and read its
-    queue, so two at once would see each other's jobs."""
+    """Two things for pytest-xdist (``make test``):
+
+    - schemathesis (4.x) names each operation's item ``test[GET /api/v1/me]`` but leaves
+      its node id at the bare function's, so the 74 operations of a schemathesis test share
+      one id; xdist schedules by id and would run one of them. The id is set from the name.
+    - every test on the dev cluster runs in one worker, one after another: they submit,
+      hold and cancel jobs on one real Slurm and read its queue, so two at once would see
+      each other's jobs."""
+    for item in items:
+        bare = item.nodeid.rsplit("::", 1)[-1]
+        if item.name != bare and item.name.startswith(bare + "[") and item.parent is not None:
+            item._id = item.parent.id.child(item.name)  # pytest 9's structured node id
+    seen = Counter(item.nodeid for item in items)
+    twice = sorted(nodeid for nodeid, n in seen.items() if n > 1)
+    if twice:  # xdist would run each of these once, silently
+        raise pytest.UsageError(f"{len(twice)} node ids name several tests: {twice[:3]}")
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
