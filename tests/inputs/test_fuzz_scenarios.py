@@ -148,6 +148,7 @@ def validate(path: Path) -> tuple[int, str]:
     return code, out.getvalue() + err.getvalue()
 
 
+@pytest.mark.slow  # about 1,000 mutants, 40 s on two cores; .ci/run runs it
 @pytest.mark.parametrize("name", list(SOURCES))
 def test_no_mutant_of_a_shipped_scenario_crashes_validate(name: str, tmp_path: Path) -> None:
     for companion in COMPANIONS:

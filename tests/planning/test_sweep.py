@@ -246,6 +246,7 @@ def test_the_metrics_name_every_program_entity_and_the_fleet(small: Scenario) ->
     ]
 
 
+@pytest.mark.slow  # starts a Ray cluster (about 10 s each); .ci/run runs it
 def test_a_ray_cluster_gives_the_same_table_as_local_processes(small: Scenario) -> None:
     ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'gpufleet[ray]'")
     s = spec("gpus=0,16", "start=2024-01-02,2024-01-05")
@@ -429,6 +430,7 @@ def test_three_axes_need_no_heatmap(small_file: Path, tmp_path: Path, capsys: Ca
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["sweep.csv", "sweep.json"]
 
 
+@pytest.mark.slow  # starts a Ray cluster (about 10 s each); .ci/run runs it
 def test_the_command_runs_on_a_ray_cluster_it_starts_and_stops(
     small_file: Path, tmp_path: Path, capsys: Capture
 ) -> None:
