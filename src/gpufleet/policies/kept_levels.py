@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate, islice
 from operator import itemgetter
 
+from gpufleet.policies.kept_cohorts import KeptPerCohort
 from gpufleet.state.cluster import CohortState
 from gpufleet.state.jobs import Job, ProgramState
 from gpufleet.state.snapshot import Snapshot
@@ -189,32 +190,10 @@ class _CohortLevels:
         return (v for _, v in merged if v.spec.id not in stopped), bound
 
 
-class KeptLevels:
+class KeptLevels(KeptPerCohort[_CohortLevels]):
     """Per cohort, Tiresias's candidates kept between cycles (see the module docstring)."""
 
-    __slots__ = ("_by_cohort", "_looked", "_rule", "_stale")
+    __slots__ = ()
 
     def __init__(self, rule: LevelRule) -> None:
-        self._rule = rule
-        self._by_cohort: dict[str, _CohortLevels] = {}
-        self._looked: set[str] = set()  # cohorts synced this cycle
-        self._stale: dict[str, set[int]] = {}  # cohort -> jobs admitted since its last look
-
-    def started(self, job: Job) -> None:
-        """``job`` was admitted: if it is held from an earlier run, that entry is stale."""
-        if job.cohort in self._by_cohort:
-            self._stale.setdefault(job.cohort, set()).add(job.spec.id)
-
-    def new_cycle(self) -> None:
-        self._looked.clear()
-
-    def of(self, snap: Snapshot, cohort: CohortState) -> _CohortLevels:
-        """``cohort``'s candidates, brought up to its running jobs once per cycle."""
-        c = self._by_cohort.get(cohort.name)
-        if c is None or c.cohort is not cohort:  # (one policy object, several simulations)
-            c = self._by_cohort[cohort.name] = _CohortLevels(cohort, self._rule)
-        elif cohort.name in self._looked:
-            return c
-        self._looked.add(cohort.name)
-        c.sync(snap, self._stale.pop(cohort.name, set()))
-        return c
+        super().__init__(lambda cohort: _CohortLevels(cohort, rule))

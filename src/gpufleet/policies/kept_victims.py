@@ -39,6 +39,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from itertools import accumulate
 
+from gpufleet.policies.kept_cohorts import KeptPerCohort
 from gpufleet.state.cluster import CohortState
 from gpufleet.state.jobs import Job, ProgramState
 from gpufleet.state.snapshot import Snapshot
@@ -136,7 +137,11 @@ class _CohortVictims:
         del self.at[jid]
         self.by_type[t].remove(k)
 
-    def sync_program(self, snap: Snapshot, p: ProgramState, stale: set[int]) -> None:
+    def sync(self, snap: Snapshot, stale: set[int]) -> None:
+        for p in self.cohort.programs:
+            self._sync_program(snap, p, stale)
+
+    def _sync_program(self, snap: Snapshot, p: ProgramState, stale: set[int]) -> None:
         held = self.held.setdefault(p.name, {})
         running = p.running
         for jid in [j for j in stale if j in held]:
@@ -198,35 +203,10 @@ class _CohortVictims:
         return gone
 
 
-class KeptVictims:
+class KeptVictims(KeptPerCohort[_CohortVictims]):
     """Per cohort, SRTF's candidates kept between cycles (see the module docstring)."""
 
-    __slots__ = ("_by_cohort", "_looked", "_stale")
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self._by_cohort: dict[str, _CohortVictims] = {}
-        self._looked: set[str] = set()  # cohorts synced this cycle (the state is the same)
-        # cohort -> its jobs admitted since its last look: each starts a new run
-        self._stale: dict[str, set[int]] = {}
-
-    def started(self, job: Job) -> None:
-        """``job`` was admitted: if it is held from an earlier run, that entry is stale."""
-        if job.cohort in self._by_cohort:  # (nothing held yet: nothing can be stale)
-            self._stale.setdefault(job.cohort, set()).add(job.spec.id)
-
-    def new_cycle(self) -> None:
-        """A cycle begins: running jobs may have changed since the last look."""
-        self._looked.clear()
-
-    def of(self, snap: Snapshot, cohort: CohortState) -> _CohortVictims:
-        """``cohort``'s candidates, brought up to its running jobs once per cycle."""
-        c = self._by_cohort.get(cohort.name)
-        if c is None or c.cohort is not cohort:  # (one policy object, several simulations)
-            c = self._by_cohort[cohort.name] = _CohortVictims(cohort)
-        elif cohort.name in self._looked:
-            return c
-        self._looked.add(cohort.name)
-        stale = self._stale.pop(cohort.name, set())
-        for p in cohort.programs:
-            c.sync_program(snap, p, stale)
-        return c
+        super().__init__(_CohortVictims)
