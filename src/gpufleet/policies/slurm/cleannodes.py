@@ -15,7 +15,10 @@ after ``lo`` is ``max(a, lo)`` over the first run where that holds. A node's run
 only when a job is planned or started on it (:meth:`CleanNodes.touched`): splitting an
 interval adds a start inside a run, never moves a run's ends. So the runs are read from the
 plan once per node and size, and again only for the node just touched, instead of every
-dirty node's rows at every search.
+dirty node's rows at every search. A reservation, the usual touch, leaves its node no free
+GPU over its window [t0, t1), so its runs need no read at all: a dirty node's runs are cut
+there (:func:`_cut`), and a clean node's one run per size, from its ``first`` on (when that
+size's ``first`` is known), is cut likewise; only a started job's node is read again.
 
 The answer is the dense search's (:meth:`NodeSpace._one_node`): the first start at or
 after ``lo`` (before ``hi``) at which a node of one of the groups keeps ``gpus`` free
@@ -61,12 +64,22 @@ class CleanNodes:
         # per size, the runs of the dirty nodes read so far (module docstring)
         self._runs: dict[int, _Runs] = {}
 
-    def touched(self, k: int) -> None:
-        """A planned or started job changed node ``k``'s column."""
-        for runs in self._runs.values():
-            runs.stale.add(k)
+    def touched(self, k: int, emptied: tuple[float, float] | None = None) -> None:
+        """A planned or started job changed node ``k``'s column; ``emptied``: a
+        reservation left it no free GPU from the first time to the second. Then its runs
+        are cut there instead of read again: a clean node's one run per size, from
+        :meth:`first` on, where that size's ``first`` is known (module docstring)."""
         at = bisect.bisect_left(self.dirty, k)
-        if at < len(self.dirty) and self.dirty[at] == k:
+        new = not (at < len(self.dirty) and self.dirty[at] == k)
+        for g, runs in self._runs.items():
+            if emptied is None or g < 1:  # (no GPU free is fewer than g only for g >= 1)
+                runs.stale.add(k)
+            elif not new:
+                runs.cut(k, emptied)
+            elif (first := self._first.get(g)) is not None:
+                f = float(first[k])
+                runs.seed(k, _cut([(f, math.inf)], emptied) if f != math.inf else [])
+        if not new:
             return
         self.dirty.insert(at, k)
         for first in self._first.values():
@@ -172,13 +185,15 @@ class CleanNodes:
         if runs is None:
             runs = self._runs[gpus] = _Runs()
         redo = runs.stale | (set(self.dirty) - runs.read)
+        runs.apply_cuts(redo)
         if redo:
             runs.refresh(self.space, gpus, sorted(redo))
         return runs.cols, runs.a, runs.b
 
 
 class _Runs:
-    """The runs of the dirty nodes read for one size, as three flat arrays."""
+    """The runs of the dirty nodes read for one size, as three flat arrays, with the
+    runs of nodes seeded or cut since the last read kept aside until the next."""
 
     def __init__(self) -> None:
         self.cols: npt.NDArray[np.intp] = np.empty(0, dtype=np.intp)
@@ -186,6 +201,49 @@ class _Runs:
         self.b: npt.NDArray[np.float64] = np.empty(0)
         self.read: set[int] = set()
         self.stale: set[int] = set()
+        # node -> the spans reservations emptied since its runs were last brought up to date
+        self.cuts: dict[int, list[tuple[float, float]]] = {}
+        # node -> its runs, known but not yet in the flat arrays
+        self.pending: dict[int, list[tuple[float, float]]] = {}
+
+    def seed(self, k: int, runs: list[tuple[float, float]]) -> None:
+        """Node ``k``, not read before, has ``runs``."""
+        self.pending[k] = runs
+        self.read.add(k)
+
+    def cut(self, k: int, emptied: tuple[float, float]) -> None:
+        """Node ``k`` has no free GPU from ``emptied[0]`` to ``emptied[1]`` (both
+        interval starts): its runs are cut at the next read, unless they are read again
+        anyway (stale or never read)."""
+        if k in self.stale or k not in self.read:
+            return
+        if k in self.pending:
+            self.pending[k] = _cut(self.pending[k], emptied)
+        else:
+            self.cuts.setdefault(k, []).append(emptied)
+
+    def apply_cuts(self, redo: set[int]) -> None:
+        """Bring the flat arrays up to the seeds and cuts kept for nodes not in ``redo``
+        (those are read again)."""
+        cuts, pending = self.cuts, self.pending
+        self.cuts, self.pending = {}, {}
+        add = {k: r for k, r in pending.items() if k not in redo}
+        cuts = {k: c for k, c in cuts.items() if k not in redo}
+        if cuts:
+            keep = np.ones(len(self.cols), dtype=bool)
+            for k, spans in cuts.items():
+                mine = self.cols == k
+                keep &= ~mine
+                runs = list(zip(self.a[mine].tolist(), self.b[mine].tolist(), strict=True))
+                for span in spans:
+                    runs = _cut(runs, span)
+                add[k] = runs
+            self.cols, self.a, self.b = self.cols[keep], self.a[keep], self.b[keep]
+        if add:
+            flat = [(k, a, b) for k, runs in add.items() for a, b in runs]
+            self.cols = np.concatenate([self.cols, np.array([r[0] for r in flat], np.intp)])
+            self.a = np.concatenate([self.a, np.array([r[1] for r in flat], np.float64)])
+            self.b = np.concatenate([self.b, np.array([r[2] for r in flat], np.float64)])
 
     def refresh(self, sp: NodeSpace, gpus: int, redo: list[int]) -> None:
         """Drop the runs of the nodes ``redo`` and read theirs anew from the plan."""
@@ -208,3 +266,21 @@ class _Runs:
         self.b = np.concatenate([self.b, past[last]])
         self.read.update(redo)
         self.stale.clear()
+
+
+Run = tuple[float, float]
+
+
+def _cut(runs: list[Run], emptied: Run) -> list[Run]:
+    """``runs`` of a node that has no free GPU from ``t0`` to ``t1`` (interval starts):
+    a run [a, b) keeps [a, min(b, t0)) where a < t0 (the interval at t0 is now short)
+    and [max(a, t1), b) where that is not empty (the interval at t1 was in the run, so
+    it still has enough)."""
+    t0, t1 = emptied
+    out: list[Run] = []
+    for a, b in runs:
+        if a < t0:
+            out.append((a, min(b, t0)))
+        if max(a, t1) < b:
+            out.append((max(a, t1), b))
+    return out

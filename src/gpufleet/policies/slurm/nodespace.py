@@ -74,7 +74,9 @@ class NodeSpace:
         self.clean = CleanNodes(self)
         # a planned job holds whole nodes (Slurm's node_space), False: only its GPUs
         self.whole_nodes = True
-        self.changed: list[int] = []  # the nodes (local positions) each change touched
+        # the nodes (local positions) each change touched, each with the time from which a
+        # reservation left it no free GPU (None for a started job's change)
+        self.changed: list[tuple[int, float | None]] = []
         self._now: tuple[int, int] | None = None  # now_free(), while no change reaches now
 
     def rounded(self, t: float) -> float:
@@ -136,7 +138,7 @@ class NodeSpace:
             if k is not None:
                 self.free[i:j, k] += sign * n
                 self.clean.touched(k)
-                self.changed.append(k)
+                self.changed.append((k, None))
 
     def release_all(self, ends: list[tuple[float, Slots]]) -> None:
         """The running jobs' GPUs come free at their (rounded, later than now) expected
@@ -178,8 +180,8 @@ class NodeSpace:
             k = self.pos.get(node)
             if k is not None:
                 np.minimum(self.free[i:j, k], 0, out=self.free[i:j, k])
-                self.clean.touched(k)
-                self.changed.append(k)
+                self.clean.touched(k, (start, end))
+                self.changed.append((k, start))
 
     def earliest(
         self, groups: list[int], gpus: int, limit_s: float, window_s: float

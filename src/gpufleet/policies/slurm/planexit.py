@@ -22,7 +22,10 @@ remaining jobs of each size is kept as a suffix minimum. Per size, each node's f
 interval start with fewer than g free (its "short" time) is read from the plan once per
 pass, and then only for the nodes a change touched (:attr:`NodeSpace.changed`): a planned
 or started job only lowers a node's free GPUs, splitting an interval moves no node's short
-time, so the test costs one maximum over the nodes per distinct size.
+time, so the test costs one maximum over the nodes per distinct size. A reservation (most
+changes) leaves its node no free GPU from its start t on, so that node's short time becomes
+the earlier of its own and t, with no read of the plan (a t past ``until`` reads as
+infinity would: no job tested ends after ``until``); only a started job's node is read again.
 """
 
 from __future__ import annotations
@@ -91,15 +94,32 @@ class Soon:
         return got
 
     def _catch_up(self) -> None:
-        """Read again the short times of the nodes changed since the last test."""
+        """Bring the short times up to the changes since the last test: a node a
+        reservation emptied from t on is short from t at the latest (``min``), one a
+        started job changed is read again from the plan."""
         changed = self.space.changed
         if self._read == len(changed) or not self._short:
             self._read = len(changed)
             return
-        cols = np.fromiter(set(changed[self._read :]), dtype=np.intp)
+        new = changed[self._read :]
         self._read = len(changed)
-        for g, short in self._short.items():
-            short[cols] = self._read_short(g, cols)
+        reread = {k for k, at in new if at is None}
+        emptied: dict[int, float] = {}
+        for k, at in new:
+            if at is not None and k not in reread:
+                emptied[k] = min(at, emptied.get(k, math.inf))
+        if emptied:
+            ks = np.fromiter(emptied.keys(), dtype=np.intp, count=len(emptied))
+            ats = np.fromiter(emptied.values(), dtype=np.float64, count=len(emptied))
+            for g, short in self._short.items():
+                if g >= 1:  # no GPU free is fewer than g
+                    short[ks] = np.minimum(short[ks], ats)
+                else:
+                    short[ks] = self._read_short(g, ks)
+        if reread:
+            cols = np.fromiter(reread, dtype=np.intp, count=len(reread))
+            for g, short in self._short.items():
+                short[cols] = self._read_short(g, cols)
 
     def _read_short(self, g: int, cols: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
         """The short times of nodes ``cols`` for size ``g``, from the plan's rows up to the
