@@ -85,9 +85,12 @@ class Recorder:
         me = p.entity_index
         self.entity_used[me].add(now_s, g)
         self.program[p.index].change(now_s, g, g * job.speed)
+        owners = job.owners
         power = self.costs.itemized  # busy power is a line of the itemized model only
+        if not power and len(owners) == 1 and owners[0][0] == me:
+            return  # on its own entity's GPUs, flat costs: nothing more changes
         rate = self._busy_rate_of(job) if power else 0.0
-        for owner, n in job.owners:
+        for owner, n in owners:
             if power:
                 self.entity_busy_power[owner].add(now_s, n * rate)
             if owner != me:
@@ -103,14 +106,16 @@ class Recorder:
         self.entity_used[me].add(now_s, -g)
         w = self.program[p.index]
         w.change(now_s, -g, -g * job.speed)
+        owners = job.owners
         power = self.costs.itemized  # busy power is a line of the itemized model only
-        rate = self._busy_rate_of(job) if power else 0.0
-        for owner, n in job.owners:
-            if power:
-                self.entity_busy_power[owner].add(now_s, -n * rate)
-            if owner != me:
-                self.entity_lent[owner].add(now_s, -n)
-                self.entity_borrowed[me].add(now_s, -n)
+        if power or len(owners) != 1 or owners[0][0] != me:
+            rate = self._busy_rate_of(job) if power else 0.0
+            for owner, n in owners:
+                if power:
+                    self.entity_busy_power[owner].add(now_s, -n * rate)
+                if owner != me:
+                    self.entity_lent[owner].add(now_s, -n)
+                    self.entity_borrowed[me].add(now_s, -n)
         if job.restoring_s:
             self.restore_gpu_s += min(now_s - job.start_s, job.restoring_s) * g
         if lost_s:
