@@ -44,6 +44,11 @@ MODULES = (
 )
 
 SRC = Path(__file__).resolve().parent.parent / "src"
+PYPROJECT = SRC.parent / "pyproject.toml"
+
+
+class BuildFailed(Exception):
+    """mypyc did not start or did not finish; what it said is in the message."""
 
 
 def built(src: Path) -> list[Path]:
@@ -65,13 +70,19 @@ def build(src: Path) -> float:
     build removes what it left, so the pure-Python modules keep running."""
     clean(src)
     mypyc = Path(sys.executable).with_name("mypyc")
-    cmd = [str(mypyc) if mypyc.exists() else "mypyc", *MODULES]
+    # the repository's mypy settings (its per-module overrides) for any source root
+    config = ["--config-file", str(PYPROJECT)] if PYPROJECT.is_file() else []
+    cmd = [str(mypyc) if mypyc.exists() else "mypyc", *config, *MODULES]
     t0 = time.perf_counter()
     try:
-        subprocess.run(cmd, cwd=src, check=True, stdout=subprocess.DEVNULL)
-    except (OSError, subprocess.CalledProcessError):
+        subprocess.run(cmd, cwd=src, check=True, capture_output=True, text=True)
+    except subprocess.CalledProcessError as e:
         clean(src)
-        raise
+        tail = "\n".join((e.stdout + e.stderr).strip().splitlines()[-10:])
+        raise BuildFailed(f"mypyc exited {e.returncode}:\n{tail}") from None
+    except OSError as e:
+        clean(src)
+        raise BuildFailed(f"mypyc did not start: {e}") from None
     shutil.rmtree(src / "build", ignore_errors=True)
     return time.perf_counter() - t0
 
@@ -89,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         seconds = build(args.src)
-    except (OSError, subprocess.CalledProcessError) as e:
-        sys.stderr.write(f"compiled core not built ({e}); the pure-Python core runs\n")
+    except BuildFailed as e:
+        sys.stderr.write(f"compiled core not built: {e}\nthe pure-Python core runs\n")
         return 2
     sys.stdout.write(f"compiled {len(MODULES)} core modules in {seconds:.0f} s\n")
     return 0
