@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-all lint bench clean validation
+.PHONY: demo test test-all lint bench clean validation compiled pure
 
 $(BIN)/gpufleet: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,14 @@ test-all: lint
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py
+
+# opt-in: the engine core compiled with mypyc (needs the dev extra and a C compiler);
+# `make pure` removes it and the pure-Python core, the default, runs again
+compiled: $(VENV)/.dev
+	$(BIN)/python scripts/compile_core.py
+
+pure:
+	$(PYTHON) scripts/compile_core.py --clean
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -119,7 +119,7 @@ def starting_jobs(
         spec = _spec(job, len(taken), submit_s, types, horizon_s)
         given = run_time_s.get(job.job_id)
         if given is not None:
-            spec = replace(spec, work_s=given)
+            spec = spec._replace(work_s=given)
         pending.append(spec)
         taken.append(job)
     return StartingJobs(tuple(running), tuple(pending), tuple(taken), tuple(skipped))

@@ -9,7 +9,7 @@ split across sites or types. The node-level rule is in :mod:`gpufleet.state.capa
 from __future__ import annotations
 
 from gpufleet.domain.reasons import Reason
-from gpufleet.policies.base import Admission
+from gpufleet.policies.base import Admission, NoQuota
 from gpufleet.state.capacity import Placement
 from gpufleet.state.jobs import Job
 from gpufleet.state.snapshot import Snapshot
@@ -25,11 +25,12 @@ class BestFit:
         quota_reason: Reason | None = None
         short: Reason | None = None
         any_usable = False
+        quotas = type(admission) is not NoQuota  # NoQuota admits all: skip its call
         for t in job.spec.gpu_types:
             groups = by_type.get(t) if by_type else None
             if not groups:
                 continue
-            why = admission.check(snap, job, t)
+            why = admission.check(snap, job, t) if quotas else None
             if why is not None:
                 quota_reason = quota_reason or why
                 any_usable = any_usable or any(cap.groups[g].usable_gpus for g in groups)

@@ -32,13 +32,20 @@ class Level:
         self.last_t = t
 
     def add(self, t: float, delta: float) -> None:
-        dt = t - self.last_t
-        if dt > 0:  # advance(), inlined: this runs twice per job
+        t0 = self.last_t
+        dt = t - t0
+        if dt > 0:  # advance() and _spread's common case, inlined: this runs twice per job
             v = self.value
             if v:
                 self.total += v * dt
-                if self.buckets is not None:
-                    self._spread(self.last_t, t, v)
+                b = self.buckets
+                if b is not None:
+                    size = self.bucket_s
+                    i = int(t0 // size)
+                    if t <= (i + 1) * size and i < len(b):
+                        b[i] += v * (t - t0)
+                    else:
+                        self._spread(t0, t, v)
             self.last_t = t
         self.value += delta
 
@@ -49,17 +56,7 @@ class Level:
     def _spread(self, t0: float, t1: float, v: float) -> None:
         b = self.buckets
         assert b is not None
-        size = self.bucket_s
-        i = int(t0 // size)
-        if t1 <= (i + 1) * size and i < len(b):  # the common case: one bucket
-            b[i] += v * (t1 - t0)
-            return
-        n = len(b)
-        while t0 < t1 and i < n:
-            end = min(t1, (i + 1) * size)
-            b[i] += v * (end - t0)
-            t0 = end
-            i += 1
+        _spread(b, self.bucket_s, t0, t1, v)
 
     def series(self) -> list[float]:
         """Mean level per bucket."""
@@ -72,17 +69,18 @@ class ProgramMeter:
     """A program's GPUs in use and work rate, integrated together (they change at the
     same instants): received GPU-seconds, work done in reference GPU-seconds (also per
     bucket, for plots of cumulative work), and the instant work done first reached the
-    milestone target."""
+    milestone target. One integration per change serves all three: the buckets take the
+    same ``rate * dt`` as the total (split where a change spans buckets)."""
 
     __slots__ = (
         "bucket_s",
+        "buckets",
         "last_t",
         "rate",
         "reached_t",
         "target",
         "used",
         "used_total",
-        "work",
         "work_total",
     )
 
@@ -97,42 +95,57 @@ class ProgramMeter:
         self.target = target
         self.reached_t: float | None = None
         self.bucket_s = bucket_s
-        self.work = Level(bucket_s, n_buckets)  # value = rate; its buckets = work per bucket
+        # work done per bucket, reference GPU-seconds (a Level's buckets, with rate as value)
+        self.buckets: array[float] | None = array("d", bytes(8 * n_buckets)) if n_buckets else None
 
     def change(self, t: float, d_used: float, d_rate: float) -> None:
-        dt = t - self.last_t
+        t0 = self.last_t
+        dt = t - t0
         if dt > 0:
             rate = self.rate
             if rate:
                 if self.reached_t is None and self.target is not None:
                     need = self.target - self.work_total
                     if need <= rate * dt:
-                        self.reached_t = self.last_t + max(0.0, need) / rate
+                        self.reached_t = t0 + max(0.0, need) / rate
                 self.work_total += rate * dt
                 self.used_total += self.used * dt
+                b = self.buckets
+                if b is not None:
+                    size = self.bucket_s
+                    i = int(t0 // size)
+                    if t <= (i + 1) * size and i < len(b):
+                        b[i] += rate * (t - t0)
+                    else:
+                        _spread(b, size, t0, t, rate)
             self.last_t = t
-        w = self.work  # Level.add, inlined: value = rate, buckets = work per bucket
-        wdt = t - w.last_t
-        if wdt > 0:
-            if w.value:
-                w.total += w.value * wdt
-                if w.buckets is not None:
-                    w._spread(w.last_t, t, w.value)
-            w.last_t = t
-        w.value += d_rate
         self.used += d_used
         self.rate += d_rate
 
     def lose(self, amount: float, t: float) -> None:
         self.work_total -= amount
-        b = self.work.buckets
+        b = self.buckets
         if b is not None:
             b[min(len(b) - 1, int(t // self.bucket_s))] -= amount
 
     def cumulative_work(self) -> list[float]:
         """Work done by the end of each bucket, reference GPU-seconds."""
         out, acc = [], 0.0
-        for x in self.work.buckets or []:
+        for x in self.buckets or []:
             acc += x
             out.append(acc)
         return out
+
+
+def _spread(b: array[float], size: float, t0: float, t1: float, v: float) -> None:
+    """Add level ``v`` held from ``t0`` to ``t1`` to buckets of ``size`` seconds."""
+    i = int(t0 // size)
+    if t1 <= (i + 1) * size and i < len(b):  # the common case: one bucket
+        b[i] += v * (t1 - t0)
+        return
+    n = len(b)
+    while t0 < t1 and i < n:
+        end = min(t1, (i + 1) * size)
+        b[i] += v * (end - t0)
+        t0 = end
+        i += 1

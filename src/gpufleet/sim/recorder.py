@@ -38,6 +38,7 @@ class Recorder:
         self.entity_idle_power = [Level() for _ in ents]
         self.entity_busy_power = [Level() for _ in ents]
         self._busy_rate: dict[int, float] = {}
+        self._best_speed: dict[tuple[str, ...], float] = {}  # allowed types -> fastest speed
         self.fleet_ready = Level(bucket_s, n_b)
         self.fleet_stranded = Level(bucket_s, n_b)
         self.fleet_delivered = Level()
@@ -84,9 +85,12 @@ class Recorder:
         me = p.entity_index
         self.entity_used[me].add(now_s, g)
         self.program[p.index].change(now_s, g, g * job.speed)
+        owners = job.owners
         power = self.costs.itemized  # busy power is a line of the itemized model only
+        if not power and len(owners) == 1 and owners[0][0] == me:
+            return  # on its own entity's GPUs, flat costs: nothing more changes
         rate = self._busy_rate_of(job) if power else 0.0
-        for owner, n in job.owners:
+        for owner, n in owners:
             if power:
                 self.entity_busy_power[owner].add(now_s, n * rate)
             if owner != me:
@@ -102,14 +106,16 @@ class Recorder:
         self.entity_used[me].add(now_s, -g)
         w = self.program[p.index]
         w.change(now_s, -g, -g * job.speed)
+        owners = job.owners
         power = self.costs.itemized  # busy power is a line of the itemized model only
-        rate = self._busy_rate_of(job) if power else 0.0
-        for owner, n in job.owners:
-            if power:
-                self.entity_busy_power[owner].add(now_s, -n * rate)
-            if owner != me:
-                self.entity_lent[owner].add(now_s, -n)
-                self.entity_borrowed[me].add(now_s, -n)
+        if power or len(owners) != 1 or owners[0][0] != me:
+            rate = self._busy_rate_of(job) if power else 0.0
+            for owner, n in owners:
+                if power:
+                    self.entity_busy_power[owner].add(now_s, -n * rate)
+                if owner != me:
+                    self.entity_lent[owner].add(now_s, -n)
+                    self.entity_borrowed[me].add(now_s, -n)
         if job.restoring_s:
             self.restore_gpu_s += min(now_s - job.start_s, job.restoring_s) * g
         if lost_s:
@@ -127,7 +133,11 @@ class Recorder:
         self.j_submit.append(s.submit_s)
         self.j_start.append(job.first_start_s)
         self.j_finish.append(now_s)
-        self.j_ideal.append(s.work_s / max(self.speed.get(t, 1.0) for t in s.gpu_types))
+        best = self._best_speed.get(s.gpu_types)
+        if best is None:
+            best = max(self.speed.get(t, 1.0) for t in s.gpu_types)
+            self._best_speed[s.gpu_types] = best
+        self.j_ideal.append(s.work_s / best)
         self.j_preempt.append(job.preemptions)
 
     def _busy_rate_of(self, job: Job) -> float:
@@ -192,7 +202,9 @@ class Recorder:
     def used_ready_until(self, t: float) -> tuple[float, float]:
         """Used and ready fleet GPU-seconds from the start to ``t`` (not before the levels'
         last change): each level's integral so far plus its value since."""
-        used = sum(lv.total + lv.value * (t - lv.last_t) for lv in self.entity_used)
+        used = 0.0  # the sum of a loop, as sum() would (0 + x is x): twice per job
+        for lv in self.entity_used:
+            used += lv.total + lv.value * (t - lv.last_t)
         r = self.fleet_ready
         return used, r.total + r.value * (t - r.last_t)
 

@@ -2,8 +2,9 @@
 
 The kernel is a binary heap of ``(time, kind, seq, payload)``: events at the same time
 pop in a fixed order (capacity changes, then completions, then arrivals, then node events,
-then wake-ups) and, within a kind, in the order they were scheduled, so a seed always gives
-the same history. After all events of one instant are handled, the engine runs one
+then wake-ups) and, within a kind, in the order they were scheduled (arrivals: in
+:func:`_arrival_key`'s order, which their ``seq`` encodes), so a seed always gives the same
+history. After all events of one instant are handled, the engine runs one
 scheduling cycle. Time jumps from event to event; nothing happens in fixed rounds.
 
 A policy that needs a time-driven decision sets ``Decision.wake_at``: a wake-up event then
@@ -11,7 +12,7 @@ marks the cohorts of that cycle dirty at that instant, so a cycle runs there. Ea
 keeps one pending wake-up, the latest asked for; an event for an older one is stale and
 does nothing (as a completion with an old token does).
 
-Arrivals are streamed: each program's workload is an iterator in submit order and only the
+Arrivals are streamed: each program's workload is an iterator in submit order and only its
 next arrival sits in the heap, so memory holds the jobs alive now, not the whole trace.
 
 A run may start from a fleet already at work (:meth:`Simulation.start_from`, the live
@@ -26,13 +27,13 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from gpufleet.domain.ids import JobId, ProgramId
-from gpufleet.domain.jobs import JobDraft, JobSpec
+from gpufleet.domain.jobs import JobDraft, JobSpec, spec_of
 from gpufleet.domain.scenario import Scenario
 from gpufleet.engine.engine import Engine
 from gpufleet.engine.explain import find_job
@@ -96,7 +97,7 @@ class Simulation:
         self.submitted = 0  # jobs submitted so far; job ids are 0 .. submitted - 1
         self.now_s = 0.0  # run_until has handled every event up to here
         self.wall_s = 0.0
-        self._arrivals_it: Iterator[tuple[JobDraft, ProgramId]] | None = None
+        self._primed = False  # _prime has put the timeline and first arrivals in the heap
         self._wake: dict[str, float] = {}  # cohort -> its pending wake-up instant
 
     # --- Executor (the engine calls these) ----------------------------------------------
@@ -118,11 +119,11 @@ class Simulation:
         a caller may inspect ``state`` and call again with a later time. ``t_s`` is capped
         at the horizon."""
         wall0 = time.perf_counter()
-        if self._arrivals_it is None:
+        if not self._primed:
             self._prime()
-        heap, seq, engine = self._heap, self._seq, self.engine
-        arrivals = self._arrivals_it
-        assert arrivals is not None
+        heap, engine = self._heap, self.engine
+        n_streams = len(self.sc.workloads)
+        on_submit = self.recorder.on_submit
         horizon = self.sc.horizon_s
         stop = min(t_s, horizon)
         programs = self.state.program_by_name
@@ -142,16 +143,18 @@ class Simulation:
                     if job.token == payload[1]:
                         engine.complete(job, t)
                 elif kind == _ARRIVE:
+                    # payload: the stream's head [draft, program, stream, index], reused
                     draft: JobDraft = payload[0]
                     prog: ProgramId = payload[1]
-                    # a draft's fields are JobSpec's after (id, program), in order
-                    spec = JobSpec(JobId(next_id), prog, *draft)
+                    spec = spec_of(JobId(next_id), prog, draft)
                     next_id += 1
                     engine.submit(Job(spec, programs[prog]))
-                    self.recorder.on_submit(t)
-                    nxt = next(arrivals, None)
+                    on_submit(t)
+                    nxt = next(payload[2], None)
                     if nxt is not None:
-                        push(heap, (nxt[0].submit_s, _ARRIVE, next(seq), nxt))
+                        payload[0] = nxt
+                        key = nxt.source_row * n_streams + payload[3]
+                        push(heap, (nxt.submit_s, _ARRIVE, key, payload))
                 elif kind == _NODE:
                     self._node_event(payload, t)
                 elif kind == _WAKE:
@@ -172,7 +175,7 @@ class Simulation:
     def finish(self) -> SimResult:
         """Run to the horizon if not there yet, close the integrals, build the result."""
         horizon = self.sc.horizon_s
-        if self.now_s < horizon or self._arrivals_it is None:
+        if self.now_s < horizon or not self._primed:
             self.run_until(horizon)
         self.recorder.close(horizon)
         if self.progress is not None:
@@ -198,7 +201,7 @@ class Simulation:
         ``pending`` carry job ids 0 .. n - 1 (running first), the ids later arrivals
         continue from. Call it once, before :meth:`run_until`. Returns the jobs by id, so
         that the host can read each one's fate after the run."""
-        if self._arrivals_it is not None:
+        if self._primed:
             raise InternalError("start_from called after the run began")
         self._prime()
         heap, engine = self._heap, self.engine
@@ -233,22 +236,29 @@ class Simulation:
         for c in timeline(self.sc):
             heapq.heappush(heap, (c.t_s, _CHANGE, next(seq), c))
         self.recorder.on_capacity(self.state, 0.0)
-        self._arrivals_it = self._arrivals()
+        self._primed = True
         self._schedule_first_failure()
-        first = next(self._arrivals_it, None)
-        if first is not None:
-            heapq.heappush(heap, (first[0].submit_s, _ARRIVE, next(seq), first))
+        self._push_first_arrivals()
+
+    def _push_first_arrivals(self) -> None:
+        """Each program's workload stream keeps its next arrival in the heap (the others
+        wait in their iterators). Their key ``(submit_s, _ARRIVE, source_row * streams +
+        stream)`` pops them in :func:`_arrival_key`'s order, ties going to the earlier
+        stream, as a stable merge of the streams would, without a merge generator between
+        the streams and the heap: the head's payload list is reused for the stream's next
+        draft, as only one of a stream's arrivals is ever queued."""
+        n = len(self.sc.workloads)
+        for i, (prog, factory) in enumerate(self.sc.workloads):
+            stream = iter(factory(program_seed(self.seed, i)))
+            first = next(stream, None)
+            if first is not None:
+                head: list[Any] = [first, prog, stream, i]
+                key = first.source_row * n + i
+                heapq.heappush(self._heap, (first.submit_s, _ARRIVE, key, head))
 
     def job(self, job_id: int) -> Job | None:
         """A submitted job that is pending or running now (a scan of the queues)."""
         return find_job(self.state, job_id)
-
-    def _arrivals(self) -> Iterator[tuple[JobDraft, ProgramId]]:
-        streams = [
-            _tagged(factory(program_seed(self.seed, i)), prog)
-            for i, (prog, factory) in enumerate(self.sc.workloads)
-        ]
-        return heapq.merge(*streams, key=_arrival_key)
 
     # --- wake-ups (Decision.wake_at) ----------------------------------------------------
     def _ask_wake(self, at_s: float, now_s: float) -> None:
@@ -306,13 +316,9 @@ class Simulation:
         self._push_failure(t)
 
 
-def _tagged(drafts: Iterator[JobDraft], prog: ProgramId) -> Iterator[tuple[JobDraft, ProgramId]]:
-    for d in drafts:
-        yield d, prog
-
-
 def _arrival_key(dp: tuple[JobDraft, ProgramId]) -> tuple[float, int]:
-    """Arrivals merge by submit time, then by the row of the trace they come from: jobs of
+    """The order of arrivals (the heap keys of :meth:`Simulation._push_first_arrivals`
+    encode it): by submit time, then by the row of the trace they come from: jobs of
     one trace submitted at the same instant arrive in the source's order whichever
     programs (queues) they were split into. Generated jobs all have row 0, so their ties
     keep the order of the streams, as ``heapq.merge`` is stable."""

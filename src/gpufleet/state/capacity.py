@@ -15,7 +15,7 @@ piece goes best-fit. A job never spans groups, so never sites or GPU types.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gpufleet.errors import InternalError
 
@@ -23,8 +23,10 @@ from gpufleet.errors import InternalError
 Slots = tuple[tuple[int, int], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
+class Placement(NamedTuple):
+    """Where a job runs: immutable, a named tuple rather than a frozen dataclass because
+    one is built per start and a tuple costs a fifth as much to build (issue 16)."""
+
     group: int
     slots: Slots
 

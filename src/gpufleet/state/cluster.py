@@ -15,6 +15,8 @@ from gpufleet.errors import InternalError
 from gpufleet.state.capacity import CapacityIndex, Placement
 from gpufleet.state.jobs import Job, JobState, ProgramState
 
+_PENDING, _RUNNING = JobState.PENDING, JobState.RUNNING
+
 
 @dataclass
 class SiteState:
@@ -287,20 +289,22 @@ class ClusterState:
     # --- jobs ------------------------------------------------------------------------
     def enqueue(self, job: Job, front: bool = False) -> None:
         p = job.program
-        p.pending[job.id] = job
-        types = job.spec.gpu_types
-        p.pending_gpus[types] = p.pending_gpus.get(types, 0) + job.spec.gpus
+        spec = job.spec
+        jid = spec.id
+        p.pending[jid] = job
+        types = spec.gpu_types
+        p.pending_gpus[types] = p.pending_gpus.get(types, 0) + spec.gpus
         if p.job_priority is None:
-            p.job_priority = job.spec.priority
-        elif p.job_priority != job.spec.priority:
+            p.job_priority = spec.priority
+        elif p.job_priority != spec.priority:
             p.mixed_priority = True
         if front:
-            p.pending.move_to_end(job.id, last=False)
-        job.state = JobState.PENDING
+            p.pending.move_to_end(jid, last=False)
+        job.state = _PENDING
         q = self.cohorts[p.cohort].queue
-        q[job.spec.id] = job
+        q[jid] = job
         if front:
-            q.move_to_end(job.spec.id, last=False)
+            q.move_to_end(jid, last=False)
         self.dirty.add(p.cohort)
 
     def start(
@@ -337,7 +341,7 @@ class ClusterState:
             job.owners = tuple(owners.items())
         job.placement = placement
         job.group = placement.group
-        job.state = JobState.RUNNING
+        job.state = _RUNNING
         job.start_s = now_s
         if job.first_start_s < 0:
             job.first_start_s = now_s
@@ -348,7 +352,7 @@ class ClusterState:
     def stop(self, job: Job, released: bool = False) -> None:
         """Take a running job off its nodes (completion or preemption)."""
         pl = job.placement
-        if pl is None or job.state != JobState.RUNNING:
+        if pl is None or job.state is not _RUNNING:
             raise InternalError(f"{job!r} stopped while not running")
         p = job.program
         if not released:

@@ -144,7 +144,10 @@ class ProgramState:
         u = self.usage.get(gpu_type, 0)
         g = self.guaranteed.get(gpu_type, 0)
         d = self.cohort_drawn
-        d[gpu_type] = d.get(gpu_type, 0) + max(0, u + delta - g) - max(0, u - g)
+        if g == 0 and u >= 0 and u + delta >= 0:  # no guarantee (no quotas): all of it drawn
+            d[gpu_type] = d.get(gpu_type, 0) + delta
+        else:
+            d[gpu_type] = d.get(gpu_type, 0) + max(0, u + delta - g) - max(0, u - g)
         self.usage[gpu_type] = u + delta
         self.used_gpus += delta
 
