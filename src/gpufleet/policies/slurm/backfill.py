@@ -33,7 +33,10 @@ ends by T adds its GPUs to ``delta`` (they are free again at T), one that runs p
 leaves ``delta`` as it is (both sides lose them).
 
 So, with accurate limits, a backfilled job never delays J's reserved start. Cost: when J
-waits, O(R log R) in the cohort's running jobs to find T, then O(bf_max_job_test) probes.
+waits, O(R log R) in the cohort's running jobs to find T, then O(bf_max_job_test) reads of
+the order; without preemption a placement and a fit test at T only per kind of candidate
+(:func:`~gpufleet.policies.slurm.order.like`) between two starts, the other candidates of
+that kind getting the same answer (:meth:`SlurmBackfillEasy._backfill_alike`).
 """
 
 from __future__ import annotations
@@ -217,14 +220,12 @@ class SlurmBackfillEasy(SlurmMultifactor):
         self, snap: Snapshot, res: Reservation | None, candidates: list[Job], d: Decision
     ) -> None:
         """Phase 3: start the candidates that fit now and leave the reservation intact.
-        Without preemption this phase only takes GPUs, so a candidate like one a limit
-        held is held too (as in :meth:`main_pass`): recorded so, not placed again."""
-        alike: set[Like] = set()
-        same = self.preemption is None and self.incremental_order
-        for job in candidates:
-            if same and like(job) in alike:
-                d.blocked.append((job, Reason.QUOTA))
-                continue
+        Without preemption (and with ``incremental_order``, else the reference below asks
+        every candidate) :meth:`_backfill_alike` asks each kind of candidate once."""
+        if self.preemption is None and self.incremental_order:
+            self._backfill_alike(snap, res, candidates, d)
+            return
+        for job in candidates:  # the reference: every candidate asked anew
             got = self.placement.place(snap, job, self.admission)
             if isinstance(got, Placement):
                 if res is not None and not self._keeps(snap, res, job, got):
@@ -235,8 +236,45 @@ class SlurmBackfillEasy(SlurmMultifactor):
                 why = self._preempt_for(snap, res, job, d, got)
                 if why is not None:
                     d.blocked.append((job, why))
-                    if same and why is Reason.QUOTA:
-                        alike.add(like(job))
+
+    def _backfill_alike(
+        self, snap: Snapshot, res: Reservation | None, candidates: list[Job], d: Decision
+    ) -> None:
+        """Phase 3 without preemption, each kind of candidate asked once between starts.
+
+        Nothing but a start changes the snapshot or the reservation here, and a
+        candidate's placement and limits depend only on its cohort and :func:`like`
+        (SlurmLimits reads no more), so until the next start a candidate like one already
+        asked gets the same answer: its placement (or the reason there is none) and, if it
+        would run past T on J's GPUs, whether J still fits. A limit's refusal outlives
+        starts (they only bring limits nearer), as in :meth:`main_pass`."""
+        blocked, quota = d.blocked, Reason.QUOTA
+        alike: set[Like] = set()
+        placed: dict[Like, Placement | Reason] = {}
+        keeps: dict[Like, bool] = {}
+        for job in candidates:
+            lk = like(job)
+            if lk in alike:
+                blocked.append((job, quota))
+                continue
+            got = placed.get(lk)
+            if got is None:
+                got = placed[lk] = self.placement.place(snap, job, self.admission)
+            if not isinstance(got, Placement):
+                blocked.append((job, got))
+                if got is quota:
+                    alike.add(lk)
+                continue
+            if res is not None and got.group in res.groups and not self._ends_by(snap, res, job):
+                ok = keeps.get(lk)
+                if ok is None:
+                    ok = keeps[lk] = self._fits_with(snap, res, got)
+                if not ok:
+                    blocked.append((job, Reason.HELD_FOR_BACKFILL))
+                    continue
+            self._start(snap, res, job, got, d)
+            placed.clear()
+            keeps.clear()
 
     def _preempt_for(
         self, snap: Snapshot, res: Reservation | None, job: Job, d: Decision, why: Reason
@@ -270,6 +308,11 @@ class SlurmBackfillEasy(SlurmMultifactor):
         """Whether J still fits at its shadow time with ``job`` started now on ``pl``."""
         if pl.group not in res.groups or self._ends_by(snap, res, job):
             return True  # on GPUs J cannot use, or gone by T (its GPUs come back by then)
+        return self._fits_with(snap, res, pl)
+
+    @staticmethod
+    def _fits_with(snap: Snapshot, res: Reservation, pl: Placement) -> bool:
+        """Whether J fits at T with ``pl``'s GPUs taken now and still taken at T."""
         res.add(pl.slots, -1)
         ok = fits_later(snap.capacity, res.groups, res.delta, res.job.spec.gpus)
         res.add(pl.slots, +1)
