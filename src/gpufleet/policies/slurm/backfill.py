@@ -148,6 +148,9 @@ class SlurmBackfillEasy(SlurmMultifactor):
         # cohort -> (id of the job holding the reservation, its reserved start), as of the
         # cohort's last cycle
         self.reservations: dict[str, tuple[int, float]] = {}
+        # cohort -> running job id -> (its start, work left at its start, estimated end)
+        self._run_ends: dict[str, dict[int, tuple[float, float, float]]] = {}
+        self._slowest: dict[tuple[str, ...], float] = {}  # allowed types -> slowest speed
 
     def reservation(self, cohort: str) -> ReservedStart | None:
         held = self.reservations.get(cohort)
@@ -162,7 +165,11 @@ class SlurmBackfillEasy(SlurmMultifactor):
         """The job's time limit, or its run time at the slowest GPU type it allows."""
         if job.spec.time_limit_s is not None:
             return job.spec.time_limit_s
-        slowest = min((self.speeds.get(t, 1.0) for t in job.spec.gpu_types), default=1.0)
+        types = job.spec.gpu_types
+        slowest = self._slowest.get(types)
+        if slowest is None:  # per set of allowed types, once
+            slowest = min((self.speeds.get(t, 1.0) for t in types), default=1.0)
+            self._slowest[types] = slowest
         return job.remaining_s / slowest
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
@@ -188,10 +195,21 @@ class SlurmBackfillEasy(SlurmMultifactor):
         groups = [gi for t in top.spec.gpu_types for gi in by_type.get(t, [])]
         wanted = set(groups)
         ends: list[tuple[float, int, Slots]] = []
+        # a running job's estimated end is fixed for its run: kept per cohort, keyed by
+        # the run (its start and the work it started with), instead of taken anew
+        kept = self._run_ends.setdefault(top.cohort, {})
         for j in snap.running(snap.cohort(top.cohort)):
             pl = j.placement
             if pl is not None and pl.group in wanted:
-                ends.append((max(now, j.start_s + self.limit_s(j)), j.spec.id, pl.slots))
+                jid, start, left = j.spec.id, j.start_s, j.remaining_s
+                run = kept.get(jid)
+                if run is None or run[0] != start or run[1] != left:
+                    run = kept[jid] = (start, left, start + self.limit_s(j))
+                end = run[2]
+                ends.append((end if end > now else now, jid, pl.slots))  # max(now, end)
+        if len(kept) > 2 * len(ends) + 64:  # forget the runs that ended
+            seen = {e[1] for e in ends}
+            self._run_ends[top.cohort] = {jid: r for jid, r in kept.items() if jid in seen}
         for j, pl in started:
             if pl.group in wanted:
                 ends.append((now + self.limit_s(j), j.spec.id, pl.slots))
