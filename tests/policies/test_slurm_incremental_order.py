@@ -39,6 +39,10 @@ CASES: list[tuple[str, dict[str, OptionValue]]] = [
     ("slurm-backfill", {**W}),
     ("slurm-backfill", {**W, "calc_period_s": 120.0, "bf_interval_s": 0.0}),
     ("slurm-backfill-easy", {**W, "calc_period_s": 30.0}),
+    # every weight 0 (slurm.conf's defaults): the keys never change, so the kept order
+    # keeps them across passes instead of re-weighing
+    ("slurm-backfill", {"calc_period_s": 120.0}),
+    ("slurm-backfill-easy", {}),
 ]
 
 

@@ -82,3 +82,44 @@ def test_a_reading_stopped_early_and_taken_up_again_hands_out_the_rest_in_order(
     want = [j.spec.id for j in sorted(cohort.queue.values(), key=keys.key)]
     assert again == want
     assert head == want[:2]
+
+
+class _SubmitOrder(_Keys):
+    """Every job's priority the same (Slurm's weights all 0): the order is submit time,
+    then id, and a job submitted later sorts after every job read before it."""
+
+    def weigh(self, job: Job) -> Callable[[float], float]:
+        return lambda since: 0.0
+
+    def key(self, job: Job) -> Key:
+        return (0, -0.0, job.spec.submit_s, job.spec.id)
+
+
+def test_arrivals_after_everything_read_join_the_order_without_it_being_read_anew() -> None:
+    h = Harness("fifo", nodes=[8])
+    for i in range(4):
+        h.submit("a", 1, at=float(i), work_s=100.0)
+    kept, keys = SortedQueues(), _SubmitOrder(at_s=0.5)  # job 0 in a group, 1-3 loose
+    cohort = h.state.cohorts["c"]
+    assert _check(kept, h, keys, 1) == [0, 1, 2, 3]  # read to the end: the merge is empty
+    held = kept._cohorts["c"]
+    merge = held.frontier
+    h.submit("a", 2, at=10.0)  # after all read: appended, the loose run back in the merge
+    assert _check(kept, h, keys, 1) == [0, 1, 2, 3, 4]
+    assert held.frontier is merge  # the same merge went on (a compaction starts a new one)
+    kept.sync(cohort, keys.since)
+    reading = kept.ordered(cohort, keys, 1)
+    assert [next(reading).spec.id for _ in range(2)] == [0, 1]  # a pass stopped early
+    kept.forget("c", 1)  # job 1 started
+    del cohort.queue[1]
+    h.submit("a", 1, at=11.0)
+    h.submit("a", 1, at=12.0)
+    assert _check(kept, h, keys, 1) == [0, 2, 3, 4, 5, 6]
+    job = h.submit("a", 1, at=0.25)  # before jobs already read: the order is read anew
+    assert _check(kept, h, keys, 1) == [0, job.spec.id, 2, 3, 4, 5, 6]
+    kept.forget("c", 2)  # job 2 started, then requeued at the back (its id was gone)
+    back = cohort.queue.pop(2)
+    _check(kept, h, keys, 1)
+    cohort.queue[2] = back
+    assert _check(kept, h, keys, 1)[-1] == 6  # keyed by its submit time: back in place
+    assert 2 in _check(kept, h, keys, 1)

@@ -33,7 +33,10 @@ ends by T adds its GPUs to ``delta`` (they are free again at T), one that runs p
 leaves ``delta`` as it is (both sides lose them).
 
 So, with accurate limits, a backfilled job never delays J's reserved start. Cost: when J
-waits, O(R log R) in the cohort's running jobs to find T, then O(bf_max_job_test) probes.
+waits, O(R log R) in the cohort's running jobs to find T, then O(bf_max_job_test) reads of
+the order; without preemption a placement and a fit test at T only per kind of candidate
+(:func:`~gpufleet.policies.slurm.order.like`) between two starts, the other candidates of
+that kind getting the same answer (:meth:`SlurmBackfillEasy._backfill_alike`).
 """
 
 from __future__ import annotations
@@ -145,6 +148,9 @@ class SlurmBackfillEasy(SlurmMultifactor):
         # cohort -> (id of the job holding the reservation, its reserved start), as of the
         # cohort's last cycle
         self.reservations: dict[str, tuple[int, float]] = {}
+        # cohort -> running job id -> (its start, work left at its start, estimated end)
+        self._run_ends: dict[str, dict[int, tuple[float, float, float]]] = {}
+        self._slowest: dict[tuple[str, ...], float] = {}  # allowed types -> slowest speed
 
     def reservation(self, cohort: str) -> ReservedStart | None:
         held = self.reservations.get(cohort)
@@ -159,7 +165,11 @@ class SlurmBackfillEasy(SlurmMultifactor):
         """The job's time limit, or its run time at the slowest GPU type it allows."""
         if job.spec.time_limit_s is not None:
             return job.spec.time_limit_s
-        slowest = min((self.speeds.get(t, 1.0) for t in job.spec.gpu_types), default=1.0)
+        types = job.spec.gpu_types
+        slowest = self._slowest.get(types)
+        if slowest is None:  # per set of allowed types, once
+            slowest = min((self.speeds.get(t, 1.0) for t in types), default=1.0)
+            self._slowest[types] = slowest
         return job.remaining_s / slowest
 
     def schedule_cohort(self, snap: Snapshot, cohort: str, d: Decision) -> None:
@@ -185,10 +195,21 @@ class SlurmBackfillEasy(SlurmMultifactor):
         groups = [gi for t in top.spec.gpu_types for gi in by_type.get(t, [])]
         wanted = set(groups)
         ends: list[tuple[float, int, Slots]] = []
+        # a running job's estimated end is fixed for its run: kept per cohort, keyed by
+        # the run (its start and the work it started with), instead of taken anew
+        kept = self._run_ends.setdefault(top.cohort, {})
         for j in snap.running(snap.cohort(top.cohort)):
             pl = j.placement
             if pl is not None and pl.group in wanted:
-                ends.append((max(now, j.start_s + self.limit_s(j)), j.spec.id, pl.slots))
+                jid, start, left = j.spec.id, j.start_s, j.remaining_s
+                run = kept.get(jid)
+                if run is None or run[0] != start or run[1] != left:
+                    run = kept[jid] = (start, left, start + self.limit_s(j))
+                end = run[2]
+                ends.append((end if end > now else now, jid, pl.slots))  # max(now, end)
+        if len(kept) > 2 * len(ends) + 64:  # forget the runs that ended
+            seen = {e[1] for e in ends}
+            self._run_ends[top.cohort] = {jid: r for jid, r in kept.items() if jid in seen}
         for j, pl in started:
             if pl.group in wanted:
                 ends.append((now + self.limit_s(j), j.spec.id, pl.slots))
@@ -217,14 +238,12 @@ class SlurmBackfillEasy(SlurmMultifactor):
         self, snap: Snapshot, res: Reservation | None, candidates: list[Job], d: Decision
     ) -> None:
         """Phase 3: start the candidates that fit now and leave the reservation intact.
-        Without preemption this phase only takes GPUs, so a candidate like one a limit
-        held is held too (as in :meth:`main_pass`): recorded so, not placed again."""
-        alike: set[Like] = set()
-        same = self.preemption is None and self.incremental_order
-        for job in candidates:
-            if same and like(job) in alike:
-                d.blocked.append((job, Reason.QUOTA))
-                continue
+        Without preemption (and with ``incremental_order``, else the reference below asks
+        every candidate) :meth:`_backfill_alike` asks each kind of candidate once."""
+        if self.preemption is None and self.incremental_order:
+            self._backfill_alike(snap, res, candidates, d)
+            return
+        for job in candidates:  # the reference: every candidate asked anew
             got = self.placement.place(snap, job, self.admission)
             if isinstance(got, Placement):
                 if res is not None and not self._keeps(snap, res, job, got):
@@ -235,8 +254,45 @@ class SlurmBackfillEasy(SlurmMultifactor):
                 why = self._preempt_for(snap, res, job, d, got)
                 if why is not None:
                     d.blocked.append((job, why))
-                    if same and why is Reason.QUOTA:
-                        alike.add(like(job))
+
+    def _backfill_alike(
+        self, snap: Snapshot, res: Reservation | None, candidates: list[Job], d: Decision
+    ) -> None:
+        """Phase 3 without preemption, each kind of candidate asked once between starts.
+
+        Nothing but a start changes the snapshot or the reservation here, and a
+        candidate's placement and limits depend only on its cohort and :func:`like`
+        (SlurmLimits reads no more), so until the next start a candidate like one already
+        asked gets the same answer: its placement (or the reason there is none) and, if it
+        would run past T on J's GPUs, whether J still fits. A limit's refusal outlives
+        starts (they only bring limits nearer), as in :meth:`main_pass`."""
+        blocked, quota = d.blocked, Reason.QUOTA
+        alike: set[Like] = set()
+        placed: dict[Like, Placement | Reason] = {}
+        keeps: dict[Like, bool] = {}
+        for job in candidates:
+            lk = like(job)
+            if lk in alike:
+                blocked.append((job, quota))
+                continue
+            got = placed.get(lk)
+            if got is None:
+                got = placed[lk] = self.placement.place(snap, job, self.admission)
+            if not isinstance(got, Placement):
+                blocked.append((job, got))
+                if got is quota:
+                    alike.add(lk)
+                continue
+            if res is not None and got.group in res.groups and not self._ends_by(snap, res, job):
+                ok = keeps.get(lk)
+                if ok is None:
+                    ok = keeps[lk] = self._fits_with(snap, res, got)
+                if not ok:
+                    blocked.append((job, Reason.HELD_FOR_BACKFILL))
+                    continue
+            self._start(snap, res, job, got, d)
+            placed.clear()
+            keeps.clear()
 
     def _preempt_for(
         self, snap: Snapshot, res: Reservation | None, job: Job, d: Decision, why: Reason
@@ -270,6 +326,11 @@ class SlurmBackfillEasy(SlurmMultifactor):
         """Whether J still fits at its shadow time with ``job`` started now on ``pl``."""
         if pl.group not in res.groups or self._ends_by(snap, res, job):
             return True  # on GPUs J cannot use, or gone by T (its GPUs come back by then)
+        return self._fits_with(snap, res, pl)
+
+    @staticmethod
+    def _fits_with(snap: Snapshot, res: Reservation, pl: Placement) -> bool:
+        """Whether J fits at T with ``pl``'s GPUs taken now and still taken at T."""
         res.add(pl.slots, -1)
         ok = fits_later(snap.capacity, res.groups, res.delta, res.job.spec.gpus)
         res.add(pl.slots, +1)

@@ -46,6 +46,7 @@ from gpufleet.state.jobs import Job
 Key = tuple[int, float, float, int]  # (-level, -priority, queued since, job id)
 _Entry = tuple[Key, Hashable, int]  # a run's key at a position, the run, the position
 _LOOSE = ("loose",)  # the run of loose jobs
+_GONE_MAX = 256  # gone jobs read past before arrivals force a compaction
 Like = tuple[int, int, tuple[str, ...], str, str]  # what a limit looks at in a job
 PassOver = tuple[set[Like], list[tuple[Job, Reason]]]
 
@@ -215,10 +216,11 @@ class SortedQueues:
             self._compact(held)
             self._new_pass(held, keying, generation)
         if held.fresh:  # arrivals: keyed as the full sort keys them, into the loose list
-            self._compact(held)
-            for job in held.fresh:
-                k = held.cache[job.spec.id] = keying.key(job)
-                bisect.insort(held.loose, k)
+            if not self._append(held, keying):
+                self._compact(held)
+                for job in held.fresh:
+                    k = held.cache[job.spec.id] = keying.key(job)
+                    bisect.insort(held.loose, k)
             held.fresh = []
         if held.frontier is None:
             heads = [(h, gid, 0) for gid in held.groups if (h := self._key(held, gid, 0))]
@@ -228,6 +230,29 @@ class SortedQueues:
             held.frontier = heads
         alike, blocked = pass_over if pass_over is not None else (set(), [])
         return self._read(held, cast(dict[int, Job], held.queue), alike, blocked)
+
+    def _append(self, held: _Held, keying: Keying) -> bool:
+        """Arrivals whose keys all come after every key read so far and after the loose
+        list's last (submitted jobs, when keys follow submit time): appended to the loose
+        list, the order read so far and the merge kept as they are (the loose run put back
+        into the merge if it was read to its end). False, nothing changed, otherwise or
+        when many gone jobs wait for a compaction."""
+        gone = held.gone
+        if len(gone) > _GONE_MAX or any(job.spec.id in gone for job in held.fresh):
+            return False  # (a job back in the queue must leave ``gone`` first)
+        keys = sorted(keying.key(job) for job in held.fresh)
+        loose, prefix = held.loose, held.prefix
+        if loose and keys[0] <= loose[-1]:
+            return False
+        if prefix and keys[0] <= held.cache[prefix[-1][0]]:
+            return False
+        heap = held.frontier
+        if heap is not None and not any(gid is _LOOSE for _, gid, _ in heap):
+            heapq.heappush(heap, (keys[0], _LOOSE, len(loose)))
+        for k in keys:
+            held.cache[k[3]] = k
+        loose += keys
+        return True
 
     def _new_pass(self, held: _Held, keying: Keying, generation: int) -> None:
         held.generation = generation

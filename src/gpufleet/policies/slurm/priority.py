@@ -495,7 +495,11 @@ class SlurmMultifactor(BasePolicy):
                 self.recalc.qos_max[cohort.name] = self._sorted.top_qos(cohort.name)
             factors = self.factors_of(snap, cohort)
             keying = _Keying(self, factors, self._priorities(snap, factors), now)
-            return self._sorted.ordered(cohort, keying, self.recalc.count, pass_over)
+            # with every weight 0 (slurm.conf's defaults) every job's priority is the same
+            # number at every pass, so a pass changes no key: one generation, the order
+            # and its keys kept across passes instead of re-weighed at each
+            generation = self.recalc.count if any(self.weights) else 0
+            return self._sorted.ordered(cohort, keying, generation, pass_over)
         prio = self.priorities(snap, cohort)
         level = preempt_levels(cohort, self.preempt_gap) if self.preempt_gap else {}
 
