@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from gpufleet.governance.store.db import Store
 
@@ -137,8 +137,19 @@ class Templates:
             c.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false'))
 
     def drop_pg(self, name: str) -> None:
-        with self.admin().connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        """Drop a copy or template, ours connected or not. ``WITH (FORCE)`` may not end an
+        autovacuum worker (not our role's process) that has just connected to the new
+        database: the drop is tried again until it has left (it does within seconds)."""
+        for attempt in range(50):
+            try:
+                with self.admin().connect() as c:
+                    c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                return
+            except (OperationalError, ProgrammingError) as e:
+                busy = ("must be a member of the role", "being accessed by other users")
+                if attempt == 49 or not any(b in str(e) for b in busy):
+                    raise
+                time.sleep(0.2)
 
     def template(self, backend: str, seed: Callable[[Store], T]) -> tuple[str, T]:
         """The template's SQLite path or PostgreSQL database name, and ``seed``'s value."""
