@@ -24,6 +24,7 @@ from gpufleet.governance.store.models import AccessRole
 from gpufleet.governance.transfers.story import article_governance_path
 from tests.support.api import API, bearer, client, make_token, ok
 from tests.support.governed import fake_assessment
+from tests.support.stores import SeededStore
 
 pytestmark = pytest.mark.security
 
@@ -31,14 +32,18 @@ MOVE = {"pool": "tesla-h100-12k", "gpus": 2880, "to": "xai", "start": "2024-07-0
 """$120,000,000 of H100 from Tesla to xAI: two independent directors must approve."""
 
 
+def article_governed(store: Store) -> None:
+    """The article's register and its cast: the template each test's ``board`` copies."""
+    with store.write("test:setup") as tx:
+        seed_from_scenario(tx)
+        load_governance(tx, article_governance_path())
+
+
 class Board:
     """A client over the article's governed register and a token per (role, entity, person)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        with store.write("test:setup") as tx:
-            seed_from_scenario(tx)
-            load_governance(tx, article_governance_path())
         self.c: TestClient = client(store)
         self._tokens: dict[tuple[str, str | None, str | None], dict[str, str]] = {}
         self.made = 0  # transfers made by _prepare (each gets its own name)
@@ -67,7 +72,9 @@ class Board:
 
 
 @pytest.fixture
-def board(store: Store) -> Board:
+def board(seeded_store: SeededStore) -> Board:
+    """The article's governed register, copied from a template seeded once per worker."""
+    store: Store = seeded_store(article_governed)[0]
     return Board(store)
 
 

@@ -44,7 +44,10 @@ def _limited(factory: WorkloadFactory, first: int) -> WorkloadFactory:
 
 
 def _scenario(seed: int, policy: str) -> Scenario:
-    sc = synthetic_scenario(400, 48, policy=policy, load=1.3, seed=seed)
+    # 200 jobs, not 400: size is not the point. On 48 H100 at load 1.3 each of the 12
+    # cases still runs 330-400 cycles, the early exit fires 5-76 times and 108-150 jobs
+    # end; the run costs half as much.
+    sc = synthetic_scenario(200, 48, policy=policy, load=1.3, seed=seed)
     h100 = sc.pools[0]
     a100 = dataclasses.replace(h100, name=PoolId("a100"), gpu_type=A100, gpus_per_node=4)
     a100 = dataclasses.replace(a100, node_count=4)
@@ -113,7 +116,7 @@ def test_every_job_starts_ends_waits_and_is_planned_as_when_every_examined_job_i
     fast, fast_pol = _run(options, seed, exit_early=True, ask=False)
     asked, asked_pol = _run(options, seed, exit_early=True, ask=True)
     ref, ref_pol = _run(options, seed, exit_early=False, ask=True)
-    assert len(ref.jobs["id"]) > 100  # an overloaded fleet: over 100 of the 400 ended
+    assert len(ref.jobs["id"]) > 100  # an overloaded fleet: over 100 of the 200 ended
     assert fast_pol.exits > 0 and ref_pol.exits == 0  # the exit fired: there is a difference
     _same_jobs(fast, ref)
     _same_jobs(asked, ref)

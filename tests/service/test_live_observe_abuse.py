@@ -44,14 +44,17 @@ def silent() -> Iterator[int]:
         yield s.getsockname()[1]
 
 
-def config(folder: Path, port: int, min_interval: str) -> Path:
+def config(folder: Path, port: int, min_interval: str, prometheus_timeout: str = "0.2s") -> Path:
+    """The live file, its Prometheus the ``silent`` port: each observation waits out
+    ``prometheus_timeout`` and records that source as failed. 0.2 s unless a test needs
+    an observation to last (the wait is not the point elsewhere; it was 2 s each)."""
     (folder / "mapping.yaml").write_text(MAPPING)
     (folder / "slurm.conf").write_text("")
     path = folder / "live.yaml"
     path.write_text(
         f"every: 60s\nmin_interval: {min_interval}\nmapping: mapping.yaml\nsources:\n"
         f"  slurm: {{env: {{SLURM_CONF: {folder / 'slurm.conf'}}}, timeout: 10s}}\n"
-        f"  prometheus: {{url: 'http://127.0.0.1:{port}', timeout: 2s}}\n"
+        f"  prometheus: {{url: 'http://127.0.0.1:{port}', timeout: {prometheus_timeout}}}\n"
     )
     return path
 
@@ -77,7 +80,8 @@ def samples(store: Store) -> int:
 def test_many_callers_at_once_get_one_observation_and_the_rest_409_or_429(
     store: Store, fleet: dict[str, str], tmp_path: Path, silent: int
 ) -> None:
-    settings = load_settings(config(tmp_path, silent, "60s"))
+    # the observation lasts 2 s (Prometheus's timeout), so the other callers find it running
+    settings = load_settings(config(tmp_path, silent, "60s", prometheus_timeout="2s"))
     poller = poller_for(store, settings, periodic=False)
     codes: list[int] = []
     with client(store, poller) as c:
@@ -106,7 +110,10 @@ def test_many_callers_at_once_get_one_observation_and_the_rest_409_or_429(
 def test_after_the_interval_the_next_observation_runs(
     store: Store, fleet: dict[str, str], tmp_path: Path, silent: int
 ) -> None:
-    poller = poller_for(store, load_settings(config(tmp_path, silent, "3s")), periodic=False)
+    # 2 s, as before: with a 0.2 s Prometheus the third observation was answered 409
+    # (still running); not looked into here, so this case keeps the wait it had
+    settings = load_settings(config(tmp_path, silent, "3s", prometheus_timeout="2s"))
+    poller = poller_for(store, settings, periodic=False)
     waited: list[float] = []
     poller.clock = lambda: 100.0 + sum(waited)  # the poller's monotonic clock, stepped
     with client(store, poller) as c:

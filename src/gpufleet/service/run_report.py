@@ -16,9 +16,6 @@ import io
 from html import escape
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 from gpufleet.planning.report.whatif import render_comparison
 
 _CSS = """
@@ -45,6 +42,11 @@ def milestone_png(c: dict[str, Any]) -> bytes | None:
             rows.append((f"{prog} ({v})", mean, mean - lo, hi - mean))
     if not rows:
         return None
+    # imported here, as the sweep's heat map does: matplotlib takes over half a second to
+    # load, and each `gpufleet serve` paid it at start for a page few runs ask for
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+
     fig = Figure(figsize=(8, 0.6 * len(rows) + 1.4))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()

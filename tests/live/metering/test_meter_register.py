@@ -24,6 +24,7 @@ from gpufleet.live.series import Sample, UsagePoint
 from gpufleet.live.store import write_sample
 from tests.live.enact.lease import lend
 from tests.live.metering.builders import row, sacct
+from tests.support.stores import SeededStore
 
 ROOT = Path(__file__).parents[3]
 CONFIG = ROOT / "tests/live/register/live.yaml"
@@ -32,12 +33,18 @@ SINCE, UNTIL = TODAY - timedelta(days=1), TODAY + timedelta(days=30)  # the leas
 T0 = int(SINCE.timestamp())
 
 
-@pytest.fixture
-def register(store: Store) -> Store:
+def leased_register(store: Store) -> None:
+    """The enact story's register with its lease: seeded once per worker and backend
+    (the lease runs a real assessment), copied for each test."""
     with store.write("cli:test") as tx:
         seed_from_scenario(tx, ROOT / "tests/live/enact/register.yaml")
         load_governance(tx, ROOT / "src/gpufleet/data/article-governance.yaml")
     lend(store)  # 8 H100 of memphis-h100, tesla -> xai, SINCE -> UNTIL, $1,500,000
+
+
+@pytest.fixture
+def register(seeded_store: SeededStore) -> Store:
+    store: Store = seeded_store(leased_register)[0]
     return store
 
 
