@@ -255,6 +255,16 @@ def test_the_clean_node_search_agrees_with_the_dense_one_node_search() -> None:
     assert later >= 150 and dirty >= 150  # the comparisons are mostly of planned starts
 
 
+def _assert_clean_search_is_dense(space: NodeSpace, groups: list[int], rng: random.Random) -> None:
+    # one random search (GPUs, limit, first time) answered by the kept runs and densely
+    gpus, limit = rng.randint(1, 4), float(rng.randint(1, 50))
+    times = np.array(space.times)
+    stops = np.searchsorted(times, times + limit, side="right")  # as earliest() reads them
+    lo = rng.randint(0, len(times) - 1)
+    dense = space._one_node(groups, gpus, stops, lo, len(times))
+    assert space.clean.one_node(groups, gpus, limit, stops, lo, len(times)) == dense
+
+
 def test_the_clean_node_search_stays_the_dense_ones_as_jobs_are_planned_between_searches() -> None:
     # Seeded oracle over 200 random plans, each searched eight times with a job planned on
     # a random node (new interval starts, a node touched again) between two searches: the
@@ -265,12 +275,7 @@ def test_the_clean_node_search_stays_the_dense_ones_as_jobs_are_planned_between_
         rng = random.Random(1000 + seed)
         space, groups = _random_plan(rng)
         for _ in range(8):
-            gpus, limit = rng.randint(1, 4), float(rng.randint(1, 50))
-            times = np.array(space.times)
-            stops = np.searchsorted(times, times + limit, side="right")  # as earliest() reads them
-            lo = rng.randint(0, len(times) - 1)
-            dense = space._one_node(groups, gpus, stops, lo, len(times))
-            assert space.clean.one_node(groups, gpus, limit, stops, lo, len(times)) == dense
+            _assert_clean_search_is_dense(space, groups, rng)
             node = rng.randrange(len(space.nodes))
             k = space.pos[node]
             low = int(space.free[:, k].min())
@@ -292,12 +297,7 @@ def test_the_clean_node_search_stays_the_dense_ones_as_jobs_are_reserved_between
         rng = random.Random(2000 + seed)
         space, groups = _random_plan(rng)
         for _ in range(8):
-            gpus, limit = rng.randint(1, 4), float(rng.randint(1, 50))
-            times = np.array(space.times)
-            stops = np.searchsorted(times, times + limit, side="right")  # as earliest() reads them
-            lo = rng.randint(0, len(times) - 1)
-            dense = space._one_node(groups, gpus, stops, lo, len(times))
-            assert space.clean.one_node(groups, gpus, limit, stops, lo, len(times)) == dense
+            _assert_clean_search_is_dense(space, groups, rng)
             node = rng.randrange(len(space.nodes))
             k = space.pos[node]
             start = float(rng.randint(1, 90)) + rng.choice([0.0, 0.5])
