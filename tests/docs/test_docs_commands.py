@@ -54,7 +54,11 @@ def _cases(commands: list[Command]) -> list[object]:
     live: dict[tuple[str, int], list[Command]] = {}
     for c in commands:
         if c.kind != "live":
-            marks = [pytest.mark.slow] if c.kind == "slow" else []
+            # one document's commands build on one another in its scratch folder (a register
+            # seeded, then a token made in it), so under xdist they all go to one worker,
+            # in order; otherwise a document split between two workers loses its state
+            marks = [pytest.mark.xdist_group(f"docs:{c.doc}")]
+            marks += [pytest.mark.slow] if c.kind == "slow" else []
             cases.append(pytest.param([c], id=c.id, marks=marks))
         elif (c.doc, c.block) not in live:
             live[(c.doc, c.block)] = [c]

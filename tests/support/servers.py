@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 PG_ENV = "GPUFLEET_TEST_PG_URL"
@@ -70,8 +71,14 @@ def pg_database(prefix: str = "gf_test") -> Iterator[str]:
     try:
         yield make_url(base).set(database=name).render_as_string(hide_password=False)
     finally:
-        with _admin_conn(base) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        # imported here: tests.support.stores is a pytest plugin, rewritten when registered
+        from tests.support.stores import admin_url, drop_database
+
+        admin = create_engine(admin_url(base), isolation_level="AUTOCOMMIT")
+        try:
+            drop_database(admin, name)  # tried again while an autovacuum worker is connected
+        finally:
+            admin.dispose()
 
 
 def sqlite_url(folder: Path, name: str = "fleet.db") -> str:

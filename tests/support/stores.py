@@ -39,7 +39,7 @@ BACKENDS = ["sqlite", "postgresql"]
 T = TypeVar("T")
 
 
-def _admin_url(url: str) -> str:
+def admin_url(url: str) -> str:
     u = make_url(url)
     if u.drivername == "postgresql":
         u = u.set(drivername="postgresql+psycopg")
@@ -54,7 +54,23 @@ def _pg_given() -> str:
 
 
 def _pg_database_url(given: str, name: str) -> str:
-    return make_url(_admin_url(given)).set(database=name).render_as_string(hide_password=False)
+    return make_url(admin_url(given)).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(admin: Engine, name: str) -> None:
+    """Drop a test database, ours connected or not. ``WITH (FORCE)`` may not end an
+    autovacuum worker (not our role's process) that has just connected to it: the drop is
+    tried again until that worker has left (it does within seconds; 20 s at the most)."""
+    for attempt in range(100):
+        try:
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except (OperationalError, ProgrammingError) as e:
+            busy = ("must be a member of the role", "being accessed by other users")
+            if attempt == 99 or not any(b in str(e) for b in busy):
+                raise
+            time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +78,7 @@ def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this module, migrated; dropped afterwards."""
     given = _pg_given()
     name = f"gpufleet_t_{secrets.token_hex(6)}"
-    admin = create_engine(_admin_url(given), isolation_level="AUTOCOMMIT")
+    admin = create_engine(admin_url(given), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
     url = _pg_database_url(given, name)
@@ -72,9 +88,10 @@ def pg_url() -> Iterator[str]:
     try:
         yield url
     finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        try:
+            drop_database(admin, name)
+        finally:
+            admin.dispose()  # even when the drop failed: no pooled connection left to the GC
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -112,7 +129,7 @@ class Templates:
 
     def admin(self) -> Engine:
         if self._admin is None:
-            self._admin = create_engine(_admin_url(_pg_given()), isolation_level="AUTOCOMMIT")
+            self._admin = create_engine(admin_url(_pg_given()), isolation_level="AUTOCOMMIT")
         return self._admin
 
     def create_pg(self, template: str | None = None) -> str:
@@ -137,19 +154,8 @@ class Templates:
             c.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false'))
 
     def drop_pg(self, name: str) -> None:
-        """Drop a copy or template, ours connected or not. ``WITH (FORCE)`` may not end an
-        autovacuum worker (not our role's process) that has just connected to the new
-        database: the drop is tried again until it has left (it does within seconds)."""
-        for attempt in range(50):
-            try:
-                with self.admin().connect() as c:
-                    c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                return
-            except (OperationalError, ProgrammingError) as e:
-                busy = ("must be a member of the role", "being accessed by other users")
-                if attempt == 49 or not any(b in str(e) for b in busy):
-                    raise
-                time.sleep(0.2)
+        """Drop a copy or template, ours connected or not (:func:`drop_database`)."""
+        drop_database(self.admin(), name)
 
     def template(self, backend: str, seed: Callable[[Store], T]) -> tuple[str, T]:
         """The template's SQLite path or PostgreSQL database name, and ``seed``'s value."""
