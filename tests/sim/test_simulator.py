@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gpufleet.domain.ids import GpuTypeName, JobId, ProgramId
 from gpufleet.policies.registry import available_policies
 from gpufleet.sim.simulator import Simulation
 from tests.support.runs import checked_run, checked_run_result
@@ -302,3 +303,16 @@ def test_failures_come_from_their_own_stream_so_the_workload_is_unchanged() -> N
     assert rare.summary["jobs_submitted"] == often.summary["jobs_submitted"]
     assert often.summary["node_failures"] > 0
     assert often.summary["queueing_delay_s"]["mean"] >= rare.summary["queueing_delay_s"]["mean"]
+
+
+def test_a_drafts_fields_are_the_specs_after_id_and_program_in_order() -> None:
+    # spec_of builds a JobSpec as (id, program) + draft, by position: a field added to or
+    # moved in one of the two named tuples and not the other would shift every field after it
+    from gpufleet.domain.jobs import JobDraft, JobSpec, spec_of
+
+    assert JobSpec._fields[:2] == ("id", "program")
+    assert JobSpec._fields[2:] == JobDraft._fields
+    draft = JobDraft(submit_s=5.0, gpus=8, work_s=3600.0, gpu_types=(GpuTypeName("H100"),))
+    spec = spec_of(JobId(7), ProgramId("p"), draft)
+    assert type(spec) is JobSpec
+    assert (spec.id, spec.program, spec.gpus, spec.work_s) == (7, "p", 8, 3600.0)

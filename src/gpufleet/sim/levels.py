@@ -28,7 +28,7 @@ class Level:
         if v:
             self.total += v * dt
             if self.buckets is not None:
-                self._spread(self.last_t, t, v)
+                _spread(self.buckets, self.bucket_s, self.last_t, t, v)
         self.last_t = t
 
     def add(self, t: float, delta: float) -> None:
@@ -45,18 +45,13 @@ class Level:
                     if t <= (i + 1) * size and i < len(b):
                         b[i] += v * (t - t0)
                     else:
-                        self._spread(t0, t, v)
+                        _spread(b, size, t0, t, v)
             self.last_t = t
         self.value += delta
 
     def set(self, t: float, value: float) -> None:
         self.advance(t)
         self.value = value
-
-    def _spread(self, t0: float, t1: float, v: float) -> None:
-        b = self.buckets
-        assert b is not None
-        _spread(b, self.bucket_s, t0, t1, v)
 
     def series(self) -> list[float]:
         """Mean level per bucket."""
