@@ -29,15 +29,21 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
         yield factory
 
 
+@pytest.hookimpl(trylast=True)  # after xdist's own hook, which the last part mends
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Two things for pytest-xdist (``make test``):
+    """Three things for pytest-xdist (``make test``):
 
     - schemathesis (4.x) names each operation's item ``test[GET /api/v1/me]`` but leaves
       its node id at the bare function's, so the 74 operations of a schemathesis test share
       one id; xdist schedules by id and would run one of them. The id is set from the name.
     - every test on the dev cluster runs in one worker, one after another: they submit,
       hold and cancel jobs on one real Slurm and read its queue, so two at once would see
-      each other's jobs."""
+      each other's jobs.
+    - ``--dist loadgroup`` sends the tests of one ``xdist_group`` to one worker by a suffix
+      ``@GROUP`` on their node ids, which xdist (3.8) writes to ``item._nodeid``; pytest 9
+      reads a node id from ``item._id``, so the suffix was lost and a group's tests (one
+      document's commands, which build on one another) went to different workers. The
+      suffix is written here, in the form xdist reads, when it is not there already."""
     for item in items:
         bare = item.nodeid.rsplit("::", 1)[-1]
         if item.name != bare and item.name.startswith(bare + "[") and item.parent is not None:
@@ -51,6 +57,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "devcluster" in getattr(item, "fixturenames", ()) or item.get_closest_marker("live"):
             item.add_marker(pytest.mark.xdist_group("devcluster"))
+    if getattr(config.option, "loadgroup", False):  # set in xdist's workers
+        for item in items:
+            _suffix_group(item)
+
+
+def _suffix_group(item: pytest.Item) -> None:
+    """``NODEID@GROUP`` for an item in xdist groups, as xdist names it (the groups sorted,
+    joined by ``_``), where the node id lacks it."""
+    groups = sorted(
+        {
+            str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+            for m in item.iter_markers("xdist_group")
+        }
+    )
+    suffix = "@" + "_".join(groups)
+    if not groups or item.nodeid.endswith(suffix):
+        return
+    if hasattr(item, "_id"):  # pytest 9: a structured node id
+        item._id = type(item._id).parse(item.nodeid + suffix)
+    else:  # pytest 8: the string itself
+        setattr(item, "_nodeid", item.nodeid + suffix)  # noqa: B010 (not in pytest 9's types)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

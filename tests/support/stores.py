@@ -104,8 +104,8 @@ def module_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         st.upgrade()
         st.dispose()
         return url
-    url: str = request.getfixturevalue("pg_url")
-    return url
+    pg: str = request.getfixturevalue("pg_url")
+    return pg
 
 
 # --- templates: migrated (and seeded) once per worker, copied per test ------------------------
