@@ -27,6 +27,7 @@ TARGET_EVENTS_PER_S = 500_000.0  # end to end, scenario build to result
 TARGET_WHATIF_S = 30.0  # the article's what-if, 2 variants x 10 seeds, one core
 TARGET_PARSE_S = 10.0  # 1,000,000-row sacct or CSV export
 TARGET_PARSE_MIB = 2048.0
+TARGET_BYTES_PER_JOB = 100.0  # issue 16: the 1M-job run's memory per submitted job
 TARGET_REPLAY_S = 5.0  # Philly's 82k jobs on 2,490 GPUs, load + replay
 TARGET_CYCLE_P99_MS = 50.0  # one cycle, 10,000 pending jobs, 100k GPUs
 
@@ -69,6 +70,7 @@ def synthetic_rows(cases: Cases, heap_eps: float | None) -> list[dict[str, Any]]
                 "events_per_s": round(m["events_per_s"]),
                 "events_per_s_vs_bare_heap": _ratio(m["events_per_s"], heap_eps),
                 "peak_rss_mib": round(m["peak_rss_mib"], 1),
+                "bytes_per_job": bytes_per_job(m),
                 "events": m["events"],
                 "cycles": m["cycles"],
                 "jobs_submitted": m["jobs_submitted"],
@@ -77,6 +79,16 @@ def synthetic_rows(cases: Cases, heap_eps: float | None) -> list[dict[str, Any]]
             }
         )
     return rows
+
+
+def bytes_per_job(m: dict[str, Any]) -> float | None:
+    """Memory per submitted job: (peak RSS - RSS after the imports) / jobs submitted, so
+    the interpreter and the libraries do not count, the fleet's state and the run's
+    buffers do."""
+    after_import = m.get("rss_after_import_mib")
+    if after_import is None or not m.get("jobs_submitted"):
+        return None
+    return round((m["peak_rss_mib"] - after_import) * 2**20 / m["jobs_submitted"], 1)
 
 
 def baseline(cases: Cases) -> dict[str, Any] | None:
@@ -138,6 +150,18 @@ def targets(cases: Cases) -> list[dict[str, Any]]:
                 "events/s",
                 m.get("events_per_s"),
             )
+        )
+        out.append(
+            {
+                **_target(
+                    f"bytes_per_job_{size_label(TARGET_JOBS)}_jobs_{policy}",
+                    f"{size}, {policy}: (peak RSS - RSS after imports) / jobs submitted",
+                    TARGET_BYTES_PER_JOB,
+                    "s",  # lower is better, as for seconds
+                    bytes_per_job(m) if m else None,
+                ),
+                "unit": "B",
+            }
         )
     for fmt in ("sacct", "csv"):
         hit = find(cases, kind="parse", format=fmt)
@@ -364,7 +388,8 @@ def _md_targets(r: dict[str, Any]) -> list[str]:
 
 
 def _md_synthetic(r: dict[str, Any]) -> list[str]:
-    head = ["case", "wall s", "jobs/s", "events/s", "vs bare heap", "peak RSS MiB", "repeats"]
+    head = ["case", "wall s", "jobs/s", "events/s", "vs bare heap", "peak RSS MiB", "B/job"]
+    head += ["repeats"]
     rows = [
         [
             s["case"],
@@ -373,6 +398,7 @@ def _md_synthetic(r: dict[str, Any]) -> list[str]:
             _num(s["events_per_s"]),
             _num(s["events_per_s_vs_bare_heap"], 3),
             _num(s["peak_rss_mib"]),
+            _num(s.get("bytes_per_job"), 1),
             str(s["repeats"]),
         ]
         for s in r["synthetic"]

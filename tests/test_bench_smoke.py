@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = {"targets", "synthetic", "baseline", "growth", "demo", "cases", "machine", "git"}
 ROW_FIELDS = {"case", "jobs", "gpus", "policy", "wall_s", "jobs_per_s", "events_per_s"}
-ROW_FIELDS |= {"peak_rss_mib", "events_per_s_vs_bare_heap", "repeats"}
+ROW_FIELDS |= {"peak_rss_mib", "bytes_per_job", "events_per_s_vs_bare_heap", "repeats"}
 
 
 @pytest.mark.slow
@@ -34,7 +34,7 @@ def test_quick_bench_writes_every_section(tmp_path: Path) -> None:
     assert {(100_000, "fifo"), (100_000, "drf")} <= policies
     for row in r["synthetic"]:
         assert row.keys() >= ROW_FIELDS
-        assert row["events_per_s"] > 0 and row["peak_rss_mib"] > 0
+        assert row["events_per_s"] > 0 and row["peak_rss_mib"] > 0 and row["bytes_per_job"] > 0
     assert r["baseline"]["events_per_s"] > 0
     assert [p["jobs"] for p in r["growth"]["points"]] == [10_000, 100_000]
     assert r["growth"]["us_per_event_largest_over_smallest"] > 0

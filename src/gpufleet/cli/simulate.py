@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def jobs_csv(jobs: dict[str, Any]) -> str:
+def jobs_csv(jobs: Mapping[str, Any]) -> str:
     """One row per finished job, one column per array of the run's ``jobs``."""
     buf = io.StringIO()
     w = csv.writer(buf)

@@ -136,11 +136,15 @@ class Spread:
     max: float
 
     @classmethod
-    def of(cls, a: np.ndarray[Any, Any]) -> Spread:
+    def of(cls, a: np.ndarray[Any, Any], overwrite: bool = False) -> Spread:
+        """The spread of ``a``; with ``overwrite`` the percentiles reorder ``a`` itself
+        instead of a copy (for an array made for this call: a copy is 8 bytes a job), the
+        mean and maximum taken before, on the order as given."""
         if a.size == 0:
             return cls(0.0, 0.0, 0.0, 0.0, 0.0)
-        p50, p95, p99 = np.percentile(a, [50, 95, 99])
-        return cls(float(a.mean()), float(p50), float(p95), float(p99), float(a.max()))
+        mean, top = float(a.mean()), float(a.max())
+        p50, p95, p99 = np.percentile(a, [50, 95, 99], overwrite_input=overwrite)
+        return cls(mean, float(p50), float(p95), float(p99), top)
 
     def to_dict(self) -> SpreadJson:
         return {

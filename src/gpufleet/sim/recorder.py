@@ -58,7 +58,7 @@ class Recorder:
                 sum(q.nominal_gpus for q in p.quotas.values())
             )
         # per finished job columns
-        self.j_id = array("q")
+        self.j_id = array("i")  # a run numbers its jobs from 0: 4 bytes a job, not 8
         self.j_program = array("i")
         self.j_gpus = array("i")
         self.j_submit = array("d")

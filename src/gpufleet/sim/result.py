@@ -31,6 +31,7 @@ import numpy as np
 from gpufleet.domain.scenario import Scenario
 from gpufleet.errors import UnknownNameError
 from gpufleet.extras import require
+from gpufleet.sim.job_columns import JobColumns
 from gpufleet.sim.metrics import (
     CostLines,
     EntityJson,
@@ -78,7 +79,7 @@ class SimResult:
     start: datetime
     horizon_s: float
     metrics: RunMetrics
-    jobs: dict[str, np.ndarray[Any, Any]] = field(repr=False)
+    jobs: JobColumns = field(repr=False)
 
     @property
     def end(self) -> datetime:
@@ -168,16 +169,35 @@ def build_result(
     it reads, not the simulation, so the simulator imports this module and not back."""
     jobs = _job_columns(rec)
     waits = rec.pending_reasons_s(sc.horizon_s)
-    programs = {p.name: _program(sc, rec, p, jobs, waits[p.index]) for p in rec.state.programs}
+    programs_of = rec.state.programs
+    # one derived column alive at a time (each is 8 bytes a job): its spread over all
+    # jobs, then over each program's
+    spreads: dict[str, tuple[Spread, list[Spread]]] = {}
+    for col in ("queueing_delay_s", "jct_s"):
+        a = jobs[col]  # made for this loop: the percentiles may reorder it and its parts
+        per = [Spread.of(a[jobs.of_program(p.index)], overwrite=True) for p in programs_of]
+        spreads[col] = Spread.of(a, overwrite=True), per
+        del a
+    programs = {
+        p.name: _program(
+            sc,
+            rec,
+            p,
+            int(jobs.of_program(p.index).sum()),
+            (spreads["queueing_delay_s"][1][i], spreads["jct_s"][1][i]),
+            waits[p.index],
+        )
+        for i, p in enumerate(programs_of)
+    }
     entities = {name: _entity(sc, rec, i) for i, name in enumerate(rec.state.entities)}
     summary = RunSummary(
         jobs_submitted=submitted,
-        jobs_finished=int(jobs["id"].size),
+        jobs_finished=jobs.size,
         jobs_preempted=rec.preemptions,
         node_failures=node_failures,
-        queueing_delay_s=Spread.of(jobs["queueing_delay_s"]),
-        jct_s=Spread.of(jobs["jct_s"]),
-        slowdown=Spread.of(jobs["slowdown"]),
+        queueing_delay_s=spreads["queueing_delay_s"][0],
+        jct_s=spreads["jct_s"][0],
+        slowdown=Spread.of(jobs["slowdown"], overwrite=True),
         work_lost_gpu_hours=rec.lost_gpu_s / _H,
         restore_gpu_hours=rec.restore_gpu_s / _H,
     )
@@ -190,21 +210,21 @@ def _program(
     sc: Scenario,
     rec: Recorder,
     p: ProgramState,
-    jobs: dict[str, np.ndarray[Any, Any]],
+    finished: int,
+    delay_and_jct: tuple[Spread, Spread],
     waits_s: dict[str, float],
 ) -> ProgramMetrics:
-    mask = jobs["program"] == p.name
     return ProgramMetrics(
         entity=p.entity,
-        jobs_finished=int(mask.sum()),
+        jobs_finished=finished,
         jobs_pending_at_end=len(p.pending),
         jobs_running_at_end=len(p.running),
         gpu_hours_received=rec.program[p.index].used_total / _H,
         gpu_hours_entitled=rec.program_entitled[p.index].total / _H,
         work_done_gpu_hours=rec.program[p.index].work_total / _H,
         work_lost_gpu_hours=rec.program_lost[p.index] / _H,
-        queueing_delay_s=Spread.of(jobs["queueing_delay_s"][mask]),
-        jct_s=Spread.of(jobs["jct_s"][mask]),
+        queueing_delay_s=delay_and_jct[0],
+        jct_s=delay_and_jct[1],
         milestone=_milestone(sc, rec, p.name, p.index),
         pending_reasons_hours=_hours_by_reason(waits_s),
     )
@@ -280,31 +300,24 @@ def _entity(sc: Scenario, rec: Recorder, i: int) -> EntityMetrics:
     )
 
 
-def _job_columns(rec: Recorder) -> dict[str, np.ndarray[Any, Any]]:
-    """The finished jobs' columns. The recorded ones are views of the recorder's buffers,
-    not copies: the recorder is closed (nothing appends to them again, and an ``array``
-    with a view on it refuses to grow rather than move), and a copy of each held 40 bytes
-    a job twice at the end of a run, 80 MB of a 2M-job replay's peak (issue 14)."""
-    names = np.array([p.name for p in rec.state.programs] or [""], dtype=object)
-    submit = np.frombuffer(rec.j_submit, dtype=np.float64)
-    start = np.frombuffer(rec.j_start, dtype=np.float64)
-    finish = np.frombuffer(rec.j_finish, dtype=np.float64)
-    ideal = np.frombuffer(rec.j_ideal, dtype=np.float64)
-    jct = finish - submit
-    slowdown = np.ones_like(jct)
-    np.divide(jct, ideal, out=slowdown, where=ideal > 0)
-    return {
-        "id": np.frombuffer(rec.j_id, dtype=np.int64),
-        "program": names[np.frombuffer(rec.j_program, dtype=np.int32)],
+def _job_columns(rec: Recorder) -> JobColumns:
+    """The finished jobs' columns: views of the recorder's buffers, not copies (a copy of
+    each held 40 bytes a job twice at the end of a run, 80 MB of a 2M-job replay's peak,
+    issue 14), and the derived ones computed when read (:mod:`gpufleet.sim.job_columns`)."""
+    recorded: dict[str, np.ndarray[Any, Any]] = {
+        "id": np.frombuffer(rec.j_id, dtype=np.int32),
         "gpus": np.frombuffer(rec.j_gpus, dtype=np.int32),
-        "submit_s": submit,
-        "start_s": start,
-        "finish_s": finish,
-        "queueing_delay_s": start - submit,
-        "jct_s": jct,
-        "slowdown": slowdown,
+        "submit_s": np.frombuffer(rec.j_submit, dtype=np.float64),
+        "start_s": np.frombuffer(rec.j_start, dtype=np.float64),
+        "finish_s": np.frombuffer(rec.j_finish, dtype=np.float64),
         "preemptions": np.frombuffer(rec.j_preempt, dtype=np.int32),
     }
+    return JobColumns(
+        recorded,
+        np.frombuffer(rec.j_program, dtype=np.int32),
+        [p.name for p in rec.state.programs],
+        np.frombuffer(rec.j_ideal, dtype=np.float64),
+    )
 
 
 def _milestone(sc: Scenario, rec: Recorder, program: str, index: int) -> MilestoneOutcome | None:
