@@ -16,12 +16,20 @@ on their 320 GPUs, 5,000 pending jobs, and Prometheus scraping the DCGM exporter
 series. It is brought up, observed, and taken down (``down --purge`` with the same
 settings: its own PIDs only) by this one command.
 
+Arms, in turn within each repeat: ``commands`` (the target's figure: Slurm's commands with
+the job list from squeue's text fields, the sources kept from cycle to cycle as
+``observe --every`` and the server's poller keep them: the steady state, after one
+uncounted first cycle), ``commands_cold`` (the same with fresh sources: an observer's
+first cycle), ``commands_json`` (the job list from ``squeue --json``), ``rest``
+(slurmrestd), then ``baseline``.
+
 Parts of a cycle (medians of the repeats, seconds):
 
 - ``slurm_commands_s``: squeue, sinfo and sacctmgr run as processes (``slurm_by_command``
-  each), added up although the cycle runs them at once (``read_s`` is the wall time of
-  all the sources read together); ``slurm_parse_s``: their answers parsed, timed again
-  from the recorded answers;
+  each; the text list's lookups too: ``slurm_lookups`` scontrol calls and
+  ``slurm_json_reads`` squeue --json reads in the cycle), added up although the cycle
+  runs them at once (``read_s`` is the wall time of all the sources read together);
+  ``slurm_parse_s``: their answers parsed, timed again from the recorded answers;
 - ``prometheus_http_s``: the three queries asked and answered (Prometheus's evaluation
   and the transfer); ``prometheus_parse_s``: the answers read into GPU samples, likewise;
 - ``register_s``: the register and the mapping read and checked; ``observe_s``: facts,
