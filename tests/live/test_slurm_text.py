@@ -266,3 +266,16 @@ def test_a_pending_arrays_tasks_expanded_by_r_are_its_one_record() -> None:
 )
 def test_reason_codes_are_read_only_where_squeue_prints_them(text: str, code: str | None) -> None:
     assert reason_code(text) == code
+
+
+def test_a_running_job_gone_from_the_json_read_is_unmeasured_and_a_failure() -> None:
+    """Job 2937 ended between the text list and the JSON read of a cold start."""
+    replay = runner()
+    key = command_text(SQUEUE_JSON)
+    answer = json.loads(replay.outputs[key])
+    answer["jobs"] = [j for j in answer["jobs"] if j["job_id"] != 2937]
+    replay.outputs[key] = json.dumps(answer)
+    read = read_text_jobs(replay, READ_AT, JobDetails())
+    assert {j.job_id: j for j in read.jobs}[2937].allocations == ()
+    (problem,) = read.problems
+    assert problem.render().startswith("squeue --json: jobs[job_id=2937]: the job is not holding")

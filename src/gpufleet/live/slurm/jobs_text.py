@@ -156,6 +156,7 @@ def read_text_jobs(runner: CommandRunner, as_of: datetime, details: JobDetails) 
     # 3. looked up: one JSON read on a cold start, else per job
     if described or len(held) > COLD_LIMIT:
         _from_json(runner, as_of, details, lines)
+        problems += [_gone(x) for x in held if (x.job_id, x.start or 0) not in details.allocations]
     else:
         for x in held:
             try:
@@ -274,6 +275,17 @@ def _from_json(
             details.allocations[(job.job_id, start)] = job.allocations
         if job.job_id in texts:
             details.reasons[(job.job_id, texts[job.job_id])] = job.reason
+
+
+def _gone(x: JobLine) -> SourceError:
+    """A running job of the text list that the JSON read after it did not hold (it ended
+    between the two): its GPUs unmeasured this cycle, asked again the next."""
+    return SourceError(
+        command_text(SQUEUE_JSON),
+        f"jobs[job_id={x.job_id}]",
+        "the job is not holding GPUs in this answer",
+        f"job {x.job_id} running on {','.join(x.nodes)}, as squeue's text listed it",
+    )
 
 
 def lookup_allocations(runner: CommandRunner, x: JobLine) -> tuple[GpuAllocation, ...]:
