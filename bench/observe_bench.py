@@ -16,12 +16,20 @@ on their 320 GPUs, 5,000 pending jobs, and Prometheus scraping the DCGM exporter
 series. It is brought up, observed, and taken down (``down --purge`` with the same
 settings: its own PIDs only) by this one command.
 
+Arms, in turn within each repeat: ``commands`` (the target's figure: Slurm's commands with
+the job list from squeue's text fields, the sources kept from cycle to cycle as
+``observe --every`` and the server's poller keep them: the steady state, after one
+uncounted first cycle), ``commands_cold`` (the same with fresh sources: an observer's
+first cycle), ``commands_json`` (the job list from ``squeue --json``), ``rest``
+(slurmrestd), then ``baseline``.
+
 Parts of a cycle (medians of the repeats, seconds):
 
 - ``slurm_commands_s``: squeue, sinfo and sacctmgr run as processes (``slurm_by_command``
-  each), added up although the cycle runs them at once (``read_s`` is the wall time of
-  all the sources read together); ``slurm_parse_s``: their answers parsed, timed again
-  from the recorded answers;
+  each; the text list's lookups too: ``slurm_lookups`` scontrol calls and
+  ``slurm_json_reads`` squeue --json reads in the cycle), added up although the cycle
+  runs them at once (``read_s`` is the wall time of all the sources read together);
+  ``slurm_parse_s``: their answers parsed, timed again from the recorded answers;
 - ``prometheus_http_s``: the three queries asked and answered (Prometheus's evaluation
   and the transfer); ``prometheus_parse_s``: the answers read into GPU samples, likewise;
 - ``register_s``: the register and the mapping read and checked; ``observe_s``: facts,
@@ -47,6 +55,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import fcntl
 import json
 import os
@@ -76,7 +85,7 @@ from gpufleet.live.prometheus.transport import (
 )
 from gpufleet.live.reading import read_prometheus, read_slurm
 from gpufleet.live.runner import ReplayRunner, command_text
-from gpufleet.live.slurm import SlurmCliSource
+from gpufleet.live.slurm import JobDetails, SlurmCliSource
 from gpufleet.live.slurm.cli import SACCTMGR_ASSOC
 from observe_timing import TimedRunner, TimedTransport, observed
 
@@ -90,6 +99,7 @@ DEV_REGISTER = ROOT / "tests" / "live" / "register" / "devcluster.yaml"
 DEV_MAPPING = ROOT / "tests" / "live" / "samples" / "mapping" / "devcluster.yaml"
 
 
+ARMS = ("commands", "commands_cold", "commands_json", "rest", "baseline")
 PARTS = (  # what sum_of_parts_s adds up
     *("slurm_commands_s", "slurm_rest_read_and_parse_s", "slurm_parse_s"),
     *("prometheus_http_s", "prometheus_parse_s", "register_s", "observe_s", "store_s"),
@@ -105,12 +115,14 @@ BASELINES = {
 }
 
 
-def live_yaml(mapping: Path, slurm_conf: str, prometheus_url: str, rest: str = "") -> str:
+def live_yaml(
+    mapping: Path, slurm_conf: str, prometheus_url: str, rest: str = "", jobs: str = "text"
+) -> str:
     """The configuration ``gpufleet observe --config`` reads (docs/live.md)."""
     if rest:
         slurm = f"{{mode: rest, rest_socket: {rest}}}"
     else:
-        slurm = f"{{mode: commands, env: {{SLURM_CONF: {slurm_conf}}}}}"
+        slurm = f"{{mode: commands, jobs: {jobs}, env: {{SLURM_CONF: {slurm_conf}}}}}"
     return (
         f"every: 60s\nbusy_threshold_pct: 10\nmapping: {mapping}\nsources:\n"
         f"  slurm: {slurm}\n  prometheus: {{url: '{prometheus_url}'}}\n"
@@ -135,17 +147,31 @@ def _next_second() -> None:
     time.sleep(1.02 - time.time() % 1.0)
 
 
+def timed_sources(settings: LiveSettings, details: JobDetails | None = None) -> Sources:
+    """``open_sources(settings)`` with each seam wrapped by its timer, once: a periodic
+    observer (``observe --every``, the server's poller) keeps its sources, and with them
+    what the text job list looked up in earlier cycles."""
+    sources = open_sources(settings, details=details)
+    if isinstance(sources.slurm, SlurmCliSource):
+        sources.slurm.runner = TimedRunner(sources.slurm.runner)
+    if sources.prometheus is not None:
+        sources.prometheus.transport = TimedTransport(sources.prometheus.transport)
+    return sources
+
+
 def cycle(
     store: Store, settings: LiveSettings, sources: Sources | None = None, at: datetime | None = None
 ) -> dict[str, Any]:
-    """One observe_cycle through timed seams (of ``open_sources(settings)`` unless
-    ``sources`` are given), then its parts timed apart."""
-    sources = sources or open_sources(settings)
-    runner = transport = None
-    if isinstance(sources.slurm, SlurmCliSource):
-        runner = sources.slurm.runner = TimedRunner(sources.slurm.runner)
-    if sources.prometheus is not None:
-        transport = sources.prometheus.transport = TimedTransport(sources.prometheus.transport)
+    """One observe_cycle through timed seams (``sources`` from :func:`timed_sources`, or
+    fresh ones: a cold cycle), then its parts timed apart."""
+    sources = sources or timed_sources(settings)
+    slurm = sources.slurm if isinstance(sources.slurm, SlurmCliSource) else None
+    runner = slurm.runner if slurm is not None else None
+    transport = sources.prometheus.transport if sources.prometheus is not None else None
+    for seam in (runner, transport):
+        if isinstance(seam, TimedRunner | TimedTransport):
+            seam.calls.clear()
+    before = (slurm.details.lookups, slurm.details.json_reads) if slurm is not None else (0, 0)
     _next_second()
     t = time.perf_counter()
     done = observe_cycle(store, settings, sources, at)
@@ -154,10 +180,17 @@ def cycle(
     out: dict[str, Any] = {"total_s": total, "read_s": done.read_s, "store_s": done.store_s}
     # the parts apart: the same answers parsed again, the same observation computed again
     state: Any = None
-    if runner is not None:
+    if isinstance(runner, TimedRunner) and slurm is not None:
+        out["slurm_jobs_format"] = slurm.jobs_format
+        out["slurm_lookups"] = slurm.details.lookups - before[0]  # scontrol -d show job
+        out["slurm_json_reads"] = slurm.details.json_reads - before[1]  # squeue --json
         out["slurm_commands_s"] = sum(s for _, s, _ in runner.calls)
-        out["slurm_by_command"] = {c.split()[0]: s for c, s, _ in runner.calls}
-        replay = SlurmCliSource(ReplayRunner({c: o for c, _, o in runner.calls}))
+        out["slurm_by_command"] = by_command(runner.calls)
+        replay = SlurmCliSource(  # the lookups' answers known: their time is the command's
+            ReplayRunner({c: o for c, _, o in runner.calls}),
+            jobs_format=slurm.jobs_format,
+            details=copy.deepcopy(slurm.details),
+        )
         t = time.perf_counter()
         state = read_slurm(replay)
         out["slurm_parse_s"] = time.perf_counter() - t
@@ -165,7 +198,7 @@ def cycle(
         t = time.perf_counter()
         state = read_slurm(sources.slurm)
         out["slurm_rest_read_and_parse_s"] = time.perf_counter() - t
-    assert transport is not None and sources.prometheus is not None
+    assert isinstance(transport, TimedTransport) and sources.prometheus is not None
     out["prometheus_http_s"] = sum(s for _, s, _ in transport.calls)
     prom = PrometheusSource(
         sources.prometheus.base_url, ReplayTransport({k: a for k, _, a in transport.calls})
@@ -193,6 +226,18 @@ def cycle(
     return out
 
 
+def by_command(calls: list[tuple[str, float, str]]) -> dict[str, float]:
+    """Seconds per command (``squeue --json`` apart from squeue's text list; the per-job
+    ``scontrol -d show job`` lookups added up)."""
+    out: dict[str, float] = {}
+    for command, seconds, _ in calls:
+        words = [w for w in command.split() if w != "env" and "=" not in w]
+        name = "squeue --json" if words[:2] == ["squeue", "--json"] else words[0]
+        name = "scontrol -d show job" if words[:3] == ["scontrol", "-d", "show"] else name
+        out[name] = out.get(name, 0.0) + seconds
+    return out
+
+
 def recorded_sources() -> tuple[Sources, datetime]:
     """The dev cluster's story as recorded in tests/live/samples (squeue, sinfo, sacctmgr
     and the Prometheus answers of one instant, tests/live/story_samples.py), replayed: the
@@ -206,10 +251,11 @@ def recorded_sources() -> tuple[Sources, datetime]:
     runner.outputs[assoc] = ReplayRunner.from_directory(samples / "slurm").outputs[assoc]
     prometheus = PrometheusSource(
         "http://127.0.0.1:19090",
-        ReplayTransport.from_directory(samples / "prometheus"),
+        TimedTransport(ReplayTransport.from_directory(samples / "prometheus")),
         clock=lambda: at,
     )
-    return Sources(SlurmCliSource(runner, clock=lambda: at), prometheus), at
+    slurm = SlurmCliSource(TimedRunner(runner), clock=lambda: at)  # squeue --json recorded
+    return Sources(slurm, prometheus), at
 
 
 def baseline(
@@ -221,7 +267,8 @@ def baseline(
     try:
         with dev_cluster_lock(args.lock_wait):
             store = seeded_store(work / "dev", DEV_REGISTER)
-            samples = [cycle(store, settings) for _ in range(args.repeats)]
+            sources = timed_sources(settings)
+            samples = [cycle(store, settings, sources) for _ in range(args.repeats)]
             store.dispose()
             return "dev-cluster", samples
     except TimeoutError:
@@ -296,8 +343,11 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         out["scene"] = cluster.set_scene()
     (work / "mapping.yaml").write_text(cluster.mapping_yaml())
     (work / "register.yaml").write_text(cluster.register_yaml())
-    for name, rest in (("live.yaml", ""), ("live-rest.yaml", cluster.REST_SOCKET)):
-        text = live_yaml(work / "mapping.yaml", cluster.SLURM_CONF, cluster.PROMETHEUS_URL, rest)
+    configs = (("live.yaml", "", "text"), ("live-json.yaml", "", "json"))
+    for name, rest, jobs in (*configs, ("live-rest.yaml", cluster.REST_SOCKET, "text")):
+        text = live_yaml(
+            work / "mapping.yaml", cluster.SLURM_CONF, cluster.PROMETHEUS_URL, rest, jobs
+        )
         (work / name).write_text(text)
     (work / "dev-live.yaml").write_text(
         live_yaml(DEV_MAPPING, dev_env["SLURM_CONF"], dev_env["GPUFLEET_PROMETHEUS_URL"])
@@ -305,14 +355,23 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     (work / "scale").mkdir()
     (work / "dev").mkdir()
     scale_store = seeded_store(work / "scale", work / "register.yaml")
-    arms: dict[str, list[dict[str, Any]]] = {"commands": [], "rest": [], "baseline": []}
+    arms: dict[str, list[dict[str, Any]]] = {a: [] for a in ARMS}
     settings = {
         "commands": load_settings(work / "live.yaml"),
+        "commands_json": load_settings(work / "live-json.yaml"),
         "rest": load_settings(work / "live-rest.yaml"),
         "baseline": load_settings(work / "dev-live.yaml"),
     }
+    # the text list's first cycle (nothing looked up yet), each time with fresh sources
+    # and an empty cache; then the steady state: one set of sources kept, as
+    # `observe --every` and the server's poller keep theirs (its first cycle is cold too
+    # and is left out of the steady arm)
+    warm = timed_sources(settings["commands"])
+    cycle(scale_store, settings["commands"], warm)
     for _ in range(args.repeats):
-        arms["commands"].append(cycle(scale_store, settings["commands"]))
+        arms["commands"].append(cycle(scale_store, settings["commands"], warm))
+        arms["commands_cold"].append(cycle(scale_store, settings["commands"]))
+        arms["commands_json"].append(cycle(scale_store, settings["commands_json"]))
         arms["rest"].append(cycle(scale_store, settings["rest"]))
     scale_store.dispose()
     # the baseline while the 10k cluster still runs (its daemons load the machine alike)
@@ -360,7 +419,7 @@ def main() -> None:
         out["down_s"] = round(down_s, 1)
     out["bench_wall_s"] = round(time.perf_counter() - t, 1)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
-    summary = {k: out[k]["median"] for k in ("commands", "rest", "baseline")}
+    summary = {k: out[k]["median"]["total_s"] for k in ARMS}
     print(json.dumps({"target": out["target"], "medians": summary}, indent=2))
 
 

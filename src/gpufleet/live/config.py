@@ -9,6 +9,7 @@ all listed at once with file, line and field, as a :class:`LiveConfigError`: exi
     sources:
       slurm:
         mode: commands          # or rest (slurmrestd on its UNIX socket: rest_socket)
+        jobs: text              # commands: squeue's text fields (or json: squeue --json)
         env: {SLURM_CONF: /etc/slurm/slurm.conf}
         timeout: 30s
         enact:                  # the server's worker applies the register (docs/enact.md)
@@ -100,6 +101,7 @@ class EnactConfig(_Strict):
 
 class SlurmConfig(_Strict):
     mode: Literal["commands", "rest"] = "commands"
+    jobs: Literal["text", "json"] = "text"
     env: dict[Name, str] = {}
     rest_socket: str = ""
     timeout: Seconds = 30.0

@@ -37,7 +37,7 @@ from gpufleet.live.plan import RegisterView, read_register, registered_at
 from gpufleet.live.prometheus import PrometheusSource, UrllibTransport
 from gpufleet.live.reading import read_all
 from gpufleet.live.runner import SubprocessRunner
-from gpufleet.live.slurm import SlurmCliSource, SlurmReader, open_slurm
+from gpufleet.live.slurm import JobDetails, SlurmCliSource, SlurmReader, open_slurm
 from gpufleet.live.store import Ingested, LiveConfig, ingest
 
 
@@ -53,15 +53,22 @@ class Sources:
     failures: tuple[SourceFailure, ...] = ()
 
 
-def open_sources(settings: LiveSettings, environ: Mapping[str, str] = os.environ) -> Sources:
-    """The real clients of the sources the file configures."""
+def open_sources(
+    settings: LiveSettings,
+    environ: Mapping[str, str] = os.environ,
+    details: JobDetails | None = None,
+) -> Sources:
+    """The real clients of the sources the file configures. ``details``: what Slurm's
+    text job list lacks, as found by earlier cycles (a caller that opens the sources for
+    each cycle keeps one and passes it, so each running job is looked up once)."""
     cfg = settings.model.sources
     failures: list[SourceFailure] = []
     slurm: SlurmReader | None = None
     if cfg.slurm is not None:
         try:
             if cfg.slurm.mode == "commands":
-                slurm = SlurmCliSource(SubprocessRunner(cfg.slurm.env, cfg.slurm.timeout))
+                runner = SubprocessRunner(cfg.slurm.env, cfg.slurm.timeout)
+                slurm = SlurmCliSource(runner, jobs_format=cfg.slurm.jobs, details=details)
             else:
                 slurm = open_slurm("rest", cfg.slurm.env, cfg.slurm.rest_socket)
         except SourceError as e:

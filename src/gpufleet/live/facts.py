@@ -18,7 +18,7 @@ from gpufleet.live.kubernetes import (
     Workload,
 )
 from gpufleet.live.mapping import ClusterMapping, Place, Program
-from gpufleet.live.observation import QuotaInForce, Unmapped
+from gpufleet.live.observation import QuotaInForce, SourceFailure, Unmapped
 from gpufleet.live.reasons import kueue_reason, pod_reason, slurm_reason
 from gpufleet.live.slurm import Association, JobState, NodeState, SlurmJob, SlurmNode
 
@@ -79,6 +79,7 @@ class SlurmState:
     jobs: tuple[SlurmJob, ...]
     nodes: tuple[SlurmNode, ...]
     associations: tuple[Association, ...] = ()  # () where not read (slurmrestd)
+    failures: tuple[SourceFailure, ...] = ()  # read, but a part not (a job's GPU indices)
 
 
 @dataclass(frozen=True)

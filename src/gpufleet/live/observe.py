@@ -106,6 +106,8 @@ def observe(
 ) -> Observation:
     """The observation at ``at``; see the module docstring for what is counted how."""
     failures = tuple(s for s in (slurm, kubernetes, gpus) if isinstance(s, SourceFailure))
+    if isinstance(slurm, SlurmState):  # read, with a part missing (a job's GPU indices)
+        failures = (*slurm.failures, *failures)
     # 1. facts
     facts: list[SchedulerFacts] = []
     if isinstance(slurm, SlurmState):

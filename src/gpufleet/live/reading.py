@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -49,7 +49,12 @@ def read_slurm(reader: SlurmReader) -> SlurmState | SourceFailure:
             jobs = pool.submit(reader.jobs)
             nodes = pool.submit(reader.nodes)
             associations = quotas.result() if quotas is not None else ()
-            return SlurmState(jobs.result(), nodes.result(), associations)
+            state = SlurmState(jobs.result(), nodes.result(), associations)
+        if isinstance(reader, SlurmCliSource):
+            problems = reader.job_problems
+            failed = tuple(SourceFailure("slurm", e.source, e.render()) for e in problems)
+            return replace(state, failures=failed)
+        return state
 
     return _asked("slurm", read)
 

@@ -44,6 +44,7 @@ from gpufleet.live.enact.worker import EnactOptions, EnactState, EnactWorker
 from gpufleet.live.findings import SuggestionRules
 from gpufleet.live.mapping import parse_mapping
 from gpufleet.live.runner import SubprocessRunner
+from gpufleet.live.slurm import JobDetails
 
 log = logging.getLogger("gpufleet.service.live")
 
@@ -256,8 +257,11 @@ def poller_for(store: Store, settings: LiveSettings, periodic: bool = True) -> L
             f"(expected {MIN_EVERY_S:g}s or more; `gpufleet observe --every` takes less)"
         )
 
+    details = JobDetails()  # kept from cycle to cycle: each running job looked up once
+
     def cycle() -> CycleResult:
-        return observe_cycle(store, settings, open_sources(settings), actor=ACTOR)
+        sources = open_sources(settings, details=details)
+        return observe_cycle(store, settings, sources, actor=ACTOR)
 
     return LivePoller(
         cycle,

@@ -12,6 +12,7 @@ Two ways in, one model (:mod:`gpufleet.live.slurm.model`):
 """
 
 from gpufleet.live.slurm.cli import SlurmCliSource
+from gpufleet.live.slurm.jobs_text import JobDetails
 from gpufleet.live.slurm.model import (
     Association,
     FairShare,
@@ -36,6 +37,7 @@ __all__ = [
     "FairShare",
     "GpuAllocation",
     "GpuCount",
+    "JobDetails",
     "JobState",
     "NodeState",
     "PriorityWeights",

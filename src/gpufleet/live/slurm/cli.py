@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from gpufleet.live.errors import SourceError
 from gpufleet.live.jsonread import parse_json
 from gpufleet.live.runner import CommandRunner, command_text
 from gpufleet.live.slurm.accounting import (
@@ -15,6 +16,7 @@ from gpufleet.live.slurm.accounting import (
     parse_fairshare,
 )
 from gpufleet.live.slurm.jobs_json import parse_jobs, parse_nodes
+from gpufleet.live.slurm.jobs_text import JobDetails, read_text_jobs
 from gpufleet.live.slurm.model import (
     Association,
     FairShare,
@@ -25,6 +27,7 @@ from gpufleet.live.slurm.model import (
 from gpufleet.live.slurm.sacct_json import parse_history
 
 SQUEUE = ("squeue", "--json")
+JOBS_FORMATS = ("text", "json")
 SINFO = ("sinfo", "--json")
 SACCTMGR_ASSOC = ("sacctmgr", "-P", "show", "assoc", f"format={ASSOC_FORMAT}")
 SSHARE = ("sshare", "-P", "-a", "-l")
@@ -39,19 +42,36 @@ def sacct_command(since: datetime) -> tuple[str, ...]:
 
 
 class SlurmCliSource:
-    """The read-only Slurm client over its commands."""
+    """The read-only Slurm client over its commands.
+
+    ``jobs_format`` says how :meth:`jobs` reads the job list: ``json`` (``squeue
+    --json``, every field) or ``text`` (squeue's text fields and, for what they lack, the
+    lookups of :mod:`gpufleet.live.slurm.jobs_text`, remembered in ``details`` from one
+    call to the next). A lookup that failed leaves that job's GPUs unmeasured and is in
+    :attr:`job_problems` until the next call."""
 
     def __init__(
         self,
         runner: CommandRunner,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        jobs_format: str = "json",
+        details: JobDetails | None = None,
     ) -> None:
+        if jobs_format not in JOBS_FORMATS:
+            raise ValueError(f"jobs_format {jobs_format!r}: expected one of {JOBS_FORMATS}")
         self.runner = runner
         self.clock = clock
+        self.jobs_format = jobs_format
+        self.details = details if details is not None else JobDetails()
+        self.job_problems: tuple[SourceError, ...] = ()
 
     def jobs(self) -> tuple[SlurmJob, ...]:
         """Pending and running jobs (and those finished within MinJobAge)."""
         as_of = self.clock()
+        if self.jobs_format == "text":
+            read = read_text_jobs(self.runner, as_of, self.details)
+            self.job_problems = read.problems
+            return read.jobs
         text = self.runner.run(SQUEUE)
         return parse_jobs(parse_json(command_text(SQUEUE), text), as_of)
 

@@ -1,0 +1,77 @@
+"""The oracle of the text job list on the real dev cluster: the story (tests/live/scene.py)
+observed through ``squeue``'s text fields and through ``squeue --json`` at the same
+Prometheus instant gives the same observation, and the per-job lookups give the JSON's
+GPU indices (a name that mimics scontrol's detail line: test_slurm_text_abuse_live.py).
+Skips when the cluster is down; holds its lock as the other live tests do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from gpufleet.live.mapping import load_mapping
+from gpufleet.live.observation import Observation
+from gpufleet.live.observe import observe
+from gpufleet.live.prometheus import PrometheusSource
+from gpufleet.live.reading import read_prometheus, read_slurm
+from gpufleet.live.runner import SubprocessRunner
+from gpufleet.live.slurm import SlurmCliSource
+from tests.live.devcluster import DevCluster
+from tests.live.scene import Scene, story_scene
+from tests.live.test_observe_live import REGISTERED
+
+pytestmark = pytest.mark.live
+
+MAPPING = Path(__file__).parent / "samples" / "mapping" / "devcluster.yaml"
+
+
+@pytest.fixture(scope="module")
+def scene(devcluster: DevCluster) -> Iterator[tuple[DevCluster, Scene]]:
+    with devcluster.exclusive(), story_scene(devcluster) as scene:
+        yield devcluster, scene
+
+
+def text_source(cluster: DevCluster) -> SlurmCliSource:
+    return SlurmCliSource(SubprocessRunner(env=cluster.env), jobs_format="text")
+
+
+def observed(cluster: DevCluster, slurm: SlurmCliSource) -> Observation:
+    prometheus = PrometheusSource(cluster.prometheus_url)
+    at = prometheus.clock()
+    return observe(
+        at,
+        load_mapping(MAPPING),
+        REGISTERED,
+        slurm=read_slurm(slurm),
+        gpus=read_prometheus(prometheus, at),
+    )
+
+
+def test_the_story_observed_through_the_text_list_is_the_json_observation(
+    scene: tuple[DevCluster, Scene],
+) -> None:
+    cluster = scene[0]
+    text = observed(cluster, text_source(cluster))
+    json_obs = observed(cluster, cluster.cli())
+    assert replace(text, at=json_obs.at) == json_obs
+    assert text.failures == ()
+    assert sum(u.allocated for u in text.usage) == 12  # tesla 4 + 4, xai 2 + 2
+
+
+def test_each_running_job_looked_up_by_scontrol_holds_the_json_gpu_indices(
+    scene: tuple[DevCluster, Scene],
+) -> None:
+    cluster, story = scene
+    slurm = text_source(cluster)
+    slurm.jobs()  # the cold read: reasons and indices known, as after a first cycle
+    slurm.details.allocations.clear()  # the indices forgotten: asked job by job
+    text = {j.job_id: j for j in slurm.jobs()}
+    assert slurm.job_problems == ()
+    assert slurm.details.lookups == len(story.tesla_running + story.xai_running)
+    json_jobs = {j.job_id: j for j in cluster.cli().jobs()}
+    for job_id in (*story.tesla_running, *story.xai_running):
+        assert text[job_id].allocations == json_jobs[job_id].allocations
+        assert len(text[job_id].allocations[0].indices) in (2, 4)
