@@ -52,10 +52,13 @@ N), W intervals in its window). Limits and placement are asked once per kind of 
 (:func:`~gpufleet.policies.slurm.order.like`) between two starts. The pass stops examining
 once no job left could start now (:mod:`~gpufleet.policies.slurm.planexit`): the rest get
 their reasons, and their planned starts are made only when
-:meth:`SlurmBackfill.reserved_start_s` asks. All are exact: ``exit = sparse = False`` is
-the reference, every examined job planned by the dense search and every job asked anew
-(tests/policies/test_slurm_plan_exit.py compares them; tests/live/test_forecast_digest.py
-pins a seeded live state's starts).
+:meth:`SlurmBackfill.reserved_start_s` asks. A one-node job planned by the cohort's
+previous pass gets its start and node from there where that is provably the answer, only
+the few nodes whose plan may have changed since being searched
+(:mod:`~gpufleet.policies.slurm.replay`). All are exact: ``exit = sparse = replay =
+False`` is the reference, every examined job planned by the dense search and every job
+asked anew (tests/policies/test_slurm_plan_exit.py and test_slurm_plan_replay.py compare
+them; tests/live/test_forecast_digest.py pins a seeded live state's starts).
 """
 
 from __future__ import annotations

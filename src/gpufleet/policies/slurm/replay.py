@@ -224,7 +224,7 @@ class Replay:
         times = sp.times_array()
         ends = np.searchsorted(times, times[: i + 1] + limit_s, side="right")  # starts <= s
         spans = [sp.span[g] for g in groups]
-        for span in spans:  # a node outside X that fits now
+        for span in spans if sp.now_free()[0] >= gpus else ():  # one outside X fits now
             row = sp.free[0, span]
             cols = np.flatnonzero((row >= gpus) & ~self.x[span])
             if len(cols) and (sp.free[: int(ends[0]), span][:, cols] >= gpus).all(axis=0).any():
