@@ -5,7 +5,7 @@ once and plans them only when asked) and the one-node search by clean nodes
 GPU types, gangs larger than a node, node failures and Slurm's timing options, every job
 starts and ends at the same instant on as many GPUs, and waits as long under each reason,
 as under the reference pass that plans every examined job with the dense search
-(``exit = sparse = replay = False``); and at every cycle the planned start asked for each job is
+(``exit = sparse = False``); and at every cycle the planned start asked for each job is
 the reference's."""
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _run(
     options: dict[str, OptionValue], seed: int, exit_early: bool, ask: bool
 ) -> tuple[Any, _Asking]:
     pol = _Asking(ask, **options)
-    pol.exit = pol.sparse = pol.replay = exit_early  # the fast paths, or the reference
+    pol.exit = pol.sparse = exit_early  # the fast paths, or the reference
     return Simulation(_scenario(seed, pol.name), policy=pol).run(), pol
 
 

@@ -192,7 +192,8 @@ class NodeSpace:
         ``_attempt_backfill`` takes a ``node_space`` record into a job's nodes when
         ``node_space[j].begin_time <= end_time`` (end_time = start + time limit), so a
         job that would end just as a reservation begins does not fit there."""
-        kind = self.kind(groups, gpus)
+        tops = [self.top.get(gi, 0) for gi in groups]
+        kind = 1 if gpus <= min(tops) else 2 if gpus > max(tops) else 0
         seen = self.memo.setdefault((kind, *groups), {}) if kind else {}
         lower = max(
             (t for (g, lim), t in seen.items() if g <= gpus and lim <= limit_s),
@@ -210,70 +211,11 @@ class NodeSpace:
                 got = self._one_node(groups, gpus, ends, lo, hi)
             else:
                 got = self._scan(groups, gpus, ends, lo, hi)
-        self._seen(seen, gpus, limit_s, got)
-        return got
-
-    def kind(self, groups: list[int], gpus: int) -> int:
-        """1: the job fits one node of every group, 2: it is larger than any, else 0."""
-        tops = [self.top.get(gi, 0) for gi in groups]
-        return 1 if gpus <= min(tops) else 2 if gpus > max(tops) else 0
-
-    def remember(
-        self, groups: list[int], gpus: int, limit_s: float, got: tuple[float, Slots] | None
-    ) -> None:
-        """Take into the memo of :meth:`earliest` an answer found without it (replay.py)."""
-        kind = self.kind(groups, gpus)
         if kind:
-            self._seen(self.memo.setdefault((kind, *groups), {}), gpus, limit_s, got)
-
-    @staticmethod
-    def _seen(
-        seen: dict[tuple[int, float], float],
-        gpus: int,
-        limit_s: float,
-        got: tuple[float, Slots] | None,
-    ) -> None:
-        found = math.inf if got is None else got[0]
-        asked = (gpus, limit_s)
-        seen[asked] = max(seen.get(asked, -math.inf), found)
-
-    def search_among(
-        self,
-        among: npt.NDArray[np.bool_],
-        groups: list[int],
-        gpus: int,
-        ends: npt.NDArray[np.intp],
-        lo: int,
-        hi: int,
-    ) -> tuple[float, int, float, int] | None:
-        """The one-node search of :meth:`earliest` over the nodes ``among`` marks only:
-        the first start in rows ``[lo, hi)`` at which one keeps ``gpus`` free over the
-        window, as (start, place of its group in ``groups``, least free GPUs over the
-        window, local position); the first group on ties, then the fewest, then the
-        first node. None if none fits there."""
-        best: tuple[float, int, float, int] | None = None
-        for n, gi in enumerate(groups):
-            span = self.span.get(gi)
-            if span is None:
-                continue
-            cols = np.flatnonzero(among[span]) + span.start
-            stop = hi if best is None else min(hi, bisect.bisect_left(self.times, best[0]))
-            if not len(cols) or lo >= stop:
-                continue
-            last = int(ends[lo:stop].max())
-            idx = np.arange(lo, last, dtype=np.intp)[:, None]
-            short = np.where(self.free[lo:last, cols] >= gpus, last, idx)
-            next_short = np.minimum.accumulate(short[::-1], axis=0)[::-1]
-            ok = next_short[: stop - lo] >= ends[lo:stop, None]
-            rows = ok.any(axis=1)
-            if not rows.any():
-                continue
-            i = lo + int(np.argmax(rows))
-            fits = cols[ok[i - lo]]
-            low = self.free[i : int(ends[i]), fits].min(axis=0)
-            k = int(np.argmin(low))  # the fewest, the first on ties
-            best = (self.times[i], n, float(low[k]), int(fits[k]))
-        return best
+            found = math.inf if got is None else got[0]
+            asked = (gpus, limit_s)
+            seen[asked] = max(seen.get(asked, -math.inf), found)
+        return got
 
     def _one_node(
         self, groups: list[int], gpus: int, ends: npt.NDArray[np.intp], lo: int, hi: int

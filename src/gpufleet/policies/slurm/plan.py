@@ -52,13 +52,10 @@ N), W intervals in its window). Limits and placement are asked once per kind of 
 (:func:`~gpufleet.policies.slurm.order.like`) between two starts. The pass stops examining
 once no job left could start now (:mod:`~gpufleet.policies.slurm.planexit`): the rest get
 their reasons, and their planned starts are made only when
-:meth:`SlurmBackfill.reserved_start_s` asks. A one-node job planned by the cohort's
-previous pass gets its start and node from there where that is provably the answer, only
-the few nodes whose plan may have changed since being searched
-(:mod:`~gpufleet.policies.slurm.replay`). All are exact: ``exit = sparse = replay =
-False`` is the reference, every examined job planned by the dense search and every job
-asked anew (tests/policies/test_slurm_plan_exit.py and test_slurm_plan_replay.py compare
-them; tests/live/test_forecast_digest.py pins a seeded live state's starts).
+:meth:`SlurmBackfill.reserved_start_s` asks. All are exact: ``exit = sparse = False`` is
+the reference, every examined job planned by the dense search and every job asked anew
+(tests/policies/test_slurm_plan_exit.py compares them; tests/live/test_forecast_digest.py
+pins a seeded live state's starts).
 """
 
 from __future__ import annotations
@@ -74,7 +71,6 @@ from gpufleet.policies.slurm.backfill import SlurmBackfillEasy
 from gpufleet.policies.slurm.nodespace import NodeSpace
 from gpufleet.policies.slurm.order import Like, like
 from gpufleet.policies.slurm.planexit import Rest, Soon
-from gpufleet.policies.slurm.replay import Record, Replay
 from gpufleet.policies.slurm.timing import Ticks
 from gpufleet.state.capacity import Placement
 from gpufleet.state.jobs import Job
@@ -96,10 +92,6 @@ class SlurmBackfill(SlurmBackfillEasy):
         "bf_phase_s": NON_NEGATIVE,
         "bf_whole_nodes": FLAG,
     }
-
-    # the one-node searches answered from the cohort's previous pass where provably the
-    # same (replay.py; False: every search run, the reference)
-    replay: bool = True
 
     def __init__(
         self,
@@ -132,8 +124,6 @@ class SlurmBackfill(SlurmBackfillEasy):
         self.exits = 0  # passes that exited early
         # the one-node search by clean nodes (cleannodes.py; False: the dense one)
         self.sparse = True
-        self.replays = 0  # searches so answered
-        self._passes: dict[str, Record] = {}  # cohort -> its last pass, for the next
 
     def decide(self, snap: Snapshot) -> Decision:
         now = snap.now_s
@@ -200,10 +190,6 @@ class SlurmBackfill(SlurmBackfillEasy):
             if j.cohort == cohort
         ]
         space.release_all(ends)
-        replay = None
-        if self.replay:  # the searches answered from the cohort's previous pass (replay.py)
-            replay = Replay(self._passes.get(cohort), space, ends, self.bf_window_s)
-            self._passes[cohort] = replay.record
         examined = waiting[: self.depth]
         hope = _hope(examined, min((space.top[g] for g in space.top), default=0))
         soon = Soon(examined, [self.limit_s(j) for j in examined], space) if self.exit else None
@@ -221,10 +207,7 @@ class SlurmBackfill(SlurmBackfillEasy):
                     d.blocked.append((job, Reason.QUOTA))
                 continue  # held by a limit: passed over
             limit = self.limit_s(job)
-            if replay is None:
-                got = space.earliest(groups, job.spec.gpus, limit, self.bf_window_s)
-            else:
-                got = replay.earliest(job.spec.id, groups, job.spec.gpus, limit, self.bf_window_s)
+            got = space.earliest(groups, job.spec.gpus, limit, self.bf_window_s)
             if got is None:
                 if not first:
                     d.blocked.append((job, verdicts.why_not_now(job)))
@@ -238,19 +221,13 @@ class SlurmBackfill(SlurmBackfillEasy):
                 d.admit.append((job, pl))
                 space.take(slots, now, end)
                 verdicts.started()
-                if replay is not None:
-                    replay.made(job.spec.id, groups, job.spec.gpus, limit, (now, end), slots)
                 continue
             space.reserve(slots, start, end)
-            if replay is not None:
-                replay.made(job.spec.id, groups, job.spec.gpus, limit, (start, end), slots)
             self.planned[cohort][job.spec.id] = start
             if cohort not in self.reservations:
                 self.reservations[cohort] = (job.spec.id, start)
             if not first:
                 d.blocked.append((job, verdicts.why_not_now(job)))
-        if replay is not None:
-            self.replays += replay.hits
 
     def _rest(
         self,
