@@ -7,7 +7,7 @@ Skips when the cluster is down; holds its lock as the other live tests do."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -38,9 +38,8 @@ def text_source(cluster: DevCluster) -> SlurmCliSource:
     return SlurmCliSource(SubprocessRunner(env=cluster.env), jobs_format="text")
 
 
-def observed(cluster: DevCluster, slurm: SlurmCliSource) -> Observation:
+def observed(cluster: DevCluster, slurm: SlurmCliSource, at: datetime) -> Observation:
     prometheus = PrometheusSource(cluster.prometheus_url)
-    at = prometheus.clock()
     return observe(
         at,
         load_mapping(MAPPING),
@@ -54,9 +53,13 @@ def test_the_story_observed_through_the_text_list_is_the_json_observation(
     scene: tuple[DevCluster, Scene],
 ) -> None:
     cluster = scene[0]
-    text = observed(cluster, text_source(cluster))
-    json_obs = observed(cluster, cluster.cli())
-    assert replace(text, at=json_obs.at) == json_obs
+    # one Prometheus instant for both: the exporter's utilisation moves between two
+    # instants, and a GPU near the busy threshold may then read busy in one, idle in the
+    # other (a flake seen in the suite, with two clocks)
+    at = PrometheusSource(cluster.prometheus_url).clock()
+    text = observed(cluster, text_source(cluster), at)
+    json_obs = observed(cluster, cluster.cli(), at)
+    assert text == json_obs
     assert text.failures == ()
     assert sum(u.allocated for u in text.usage) == 12  # tesla 4 + 4, xai 2 + 2
 
