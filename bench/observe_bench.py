@@ -31,7 +31,8 @@ Parts of a cycle (medians of the repeats, seconds):
   runs them at once (``read_s`` is the wall time of all the sources read together);
   ``slurm_parse_s``: their answers parsed, timed again from the recorded answers;
 - ``prometheus_http_s``: the three queries asked and answered (Prometheus's evaluation
-  and the transfer); ``prometheus_parse_s``: the answers read into GPU samples, likewise;
+  and the transfer), added up although they are asked at once; ``prometheus_parse_s``:
+  the answers read into GPU samples, likewise;
 - ``register_s``: the register and the mapping read and checked; ``observe_s``: facts,
   capacity, use, demand (:func:`gpufleet.live.observe.observe`);
 - ``store_s``: the writing transaction (SQLite); ``total_s``: ``observe_cycle`` end to

@@ -19,6 +19,7 @@ import json
 import math
 import urllib.parse
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from gpufleet.live.errors import SourceError, SourceUnavailableError
@@ -92,12 +93,17 @@ class PrometheusSource:
         plain ``avg_over_time`` gives a GPU two series, each the mean of only part of the
         window. The pod labels are the instant's."""
         when = at or self.clock()
-        util = self._gpu_values(GPU_UTIL, GPU_UTIL, when)
-        fb = self._gpu_values(FB_USED, FB_USED, when)
-        power = self._gpu_values(POWER_USAGE, POWER_USAGE, when)
-        means: dict[tuple[str, int], tuple[dict[str, str], float]] = {}
+        asked = [(GPU_UTIL, GPU_UTIL), (FB_USED, FB_USED), (POWER_USAGE, POWER_USAGE)]
         if util_window_s is not None:
-            means = self._gpu_values(window_mean_query(util_window_s), GPU_UTIL, when)
+            asked.append((window_mean_query(util_window_s), GPU_UTIL))
+        # asked at once: the server evaluates and sends one answer while another is read
+        # (at 10,000 GPUs each answer is 10,000 series); each is asked at the same ``when``,
+        # and an error is raised in the order above, as when they were asked in turn
+        with ThreadPoolExecutor(max_workers=len(asked)) as pool:
+            futures = [pool.submit(self._gpu_values, q, metric, when) for q, metric in asked]
+            answers = [f.result() for f in futures]
+        util, fb, power = answers[:3]
+        means = answers[3] if util_window_s is not None else {}
         return tuple(
             _gpu_sample(
                 labels, means.get(key, (labels, value))[1], fb.get(key), power.get(key), when

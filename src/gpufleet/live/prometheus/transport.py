@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -106,6 +107,9 @@ class RecordingTransport:
     def __init__(self, inner: HttpTransport, folder: Path) -> None:
         self.inner = inner
         self.folder = folder
+        # the GPU metrics are asked at once (PrometheusSource.gpu_samples): each save reads
+        # and rewrites the manifest, so two at a time would lose one's entry
+        self._saving = threading.Lock()
 
     def get(self, url: str) -> HttpAnswer:
         answer = self.inner.get(url)
@@ -113,6 +117,10 @@ class RecordingTransport:
         return answer
 
     def save(self, key: str, answer: HttpAnswer) -> None:
+        with self._saving:
+            self._save(key, answer)
+
+    def _save(self, key: str, answer: HttpAnswer) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         manifest = _load(self.folder / MANIFEST)
         name = str(manifest.get(key) or _file_name(key))
