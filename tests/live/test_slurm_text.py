@@ -279,3 +279,20 @@ def test_a_running_job_gone_from_the_json_read_is_unmeasured_and_a_failure() -> 
     assert {j.job_id: j for j in read.jobs}[2937].allocations == ()
     (problem,) = read.problems
     assert problem.render().startswith("squeue --json: jobs[job_id=2937]: the job is not holding")
+
+
+def test_a_job_list_format_slurm_has_not_is_refused_naming_the_file_line_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gpufleet.cli.main import main
+    from gpufleet.live.config import LiveConfigError, load_settings
+
+    (tmp_path / "mapping.yaml").write_text("slurm: {accounts: {}}\n")
+    config = tmp_path / "live.yaml"
+    config.write_text("mapping: mapping.yaml\nsources:\n  slurm:\n    jobs: xml\n")
+    expected = f"{config}:4: sources.slurm.jobs: Input should be 'text' or 'json', got 'xml'"
+    with pytest.raises(LiveConfigError) as bad:
+        load_settings(config)
+    assert expected in str(bad.value)
+    assert main(["observe", "--config", str(config)]) == 2  # the input's fault, not 1
+    assert expected in capsys.readouterr().err
