@@ -11,7 +11,8 @@ Usage (run.py does this; by hand it is useful with ``--profile``)::
 
 Kinds: ``synthetic`` (one simulation of a synthetic scenario), ``article`` (the article
 scenario under one policy, as ``gpufleet simulate``), ``heap`` (the bare heapq
-event loop used as the baseline), ``demo`` (``run_variants`` on the article scenario, what
+event loop used as the baseline), ``fifo-limit`` (the pure-Python limit: a minimal
+strict-FIFO simulator over a synthetic scenario's jobs, ``bench/fifo_limit.py``), ``demo`` (``run_variants`` on the article scenario, what
 ``gpufleet demo`` runs), ``whatif`` (``gpufleet whatif`` on the article: its variants over
 seeds) and ``sweep`` (``gpufleet sweep`` on the article: move size x start month, on
 ``workers`` local processes). The result is one JSON object on the last line of stdout.
@@ -131,6 +132,14 @@ def measure_heap(spec: dict[str, Any]) -> dict[str, Any]:
         "us_per_event": 1e6 * wall_s / events,
         "peak_rss_mib": peak_rss_mib(),
     }
+
+
+def measure_fifo_limit(spec: dict[str, Any]) -> dict[str, Any]:
+    """The pure-Python limit (``bench/fifo_limit.py``) on ``synthetic_scenario(jobs, gpus,
+    load, seed)``'s jobs: the loop is timed, drawing the jobs apart (``generate_s``)."""
+    from fifo_limit import measure
+
+    return {**measure(spec), "peak_rss_mib": peak_rss_mib()}
 
 
 def measure_demo(spec: dict[str, Any]) -> dict[str, Any]:
@@ -412,6 +421,7 @@ KINDS: dict[str, Measure] = {
     "replay": measure_replay,
     "synthetic": measure_synthetic,
     "heap": measure_heap,
+    "fifo-limit": measure_fifo_limit,
     "demo": measure_demo,
     "whatif": measure_whatif,
     "sweep": measure_sweep,
