@@ -10,12 +10,14 @@ Usage (run.py does this; by hand it is useful with ``--profile``)::
                              "policy": "fifo", "load": 1.0}' [--profile out.prof]
 
 Kinds: ``synthetic`` (one simulation of a synthetic scenario), ``article`` (the article
-scenario under one policy, as ``gpufleet simulate``), ``heap`` (the bare heapq
-event loop used as the baseline), ``fifo-limit`` (the pure-Python limit: a minimal
-strict-FIFO simulator over a synthetic scenario's jobs, ``bench/fifo_limit.py``), ``demo`` (``run_variants`` on the article scenario, what
-``gpufleet demo`` runs), ``whatif`` (``gpufleet whatif`` on the article: its variants over
-seeds) and ``sweep`` (``gpufleet sweep`` on the article: move size x start month, on
-``workers`` local processes). The result is one JSON object on the last line of stdout.
+scenario under one policy, as ``gpufleet simulate``), ``heap`` (the bare heapq event loop
+used as the baseline), ``fifo-limit`` (the pure-Python limit: a minimal strict-FIFO
+simulator over a synthetic scenario's jobs, ``bench/fifo_limit.py``), ``demo``
+(``run_variants`` on the article scenario, what ``gpufleet demo`` runs), ``whatif``
+(``gpufleet whatif`` on the article: its variants over seeds) and ``sweep`` (``gpufleet
+sweep`` on the article: move size x start month, on ``workers`` local processes), also
+``cycle`` and ``parse`` and ``replay`` (their functions say what). The result is one JSON
+object on the last line of stdout.
 The worker pins itself to ``cpus`` CPUs (default 1; a sweep on 2 workers gets 2).
 """
 
