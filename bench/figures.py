@@ -4,10 +4,14 @@ Input: ``{case name: {"spec", "repeats", "median", "samples"}}`` as ``run.py`` c
 Output sections:
 
 - ``synthetic``: one row per synthetic run (wall s, jobs/s, events/s, peak RSS, and
-  events/s over the bare heap's events/s);
+  events/s over the bare heap's and over the pure-Python limit's on the same jobs);
+- ``limit``: the pure-Python limit's runs, our fifo's events/s over its
+  (:mod:`figures_limits`);
+- ``compiled``: with ``--compiled``, the compiled core's runs against the pure core's;
 - ``baseline``: the bare heapq loop;
 - ``targets``: each target's value, the measured median and whether it was met (``None``
-  when the run it needs was not part of this invocation, as under ``--quick``);
+  when the run it needs was not part of this invocation, as under ``--quick``), the
+  comparisons' targets last (ours over the limit, each policy within 3x of fifo);
 - ``growth``: microseconds per event and per cycle against job count (fifo, GPUs = jobs /
   10), the largest/smallest ratio, and the same job count on a 10x fleet;
 - ``demo``: the article scenario's ``run_variants`` wall time;
@@ -19,11 +23,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from figures_limits import (
+    AIM_EVENTS_PER_S,
+    ISSUE_TARGET_EVENTS_PER_S,
+    comparison_targets,
+    compiled_rows,
+    limit_events_per_s,
+    limit_rows,
+    md_compiled,
+    md_limit,
+)
+
 Cases = dict[str, dict[str, Any]]
 
 TARGET_JOBS, TARGET_GPUS = 1_000_000, 100_000
 TARGET_WALL_S = 60.0  # the 1M-job run on one core
-TARGET_EVENTS_PER_S = 500_000.0  # end to end, scenario build to result
+TARGET_EVENTS_PER_S = ISSUE_TARGET_EVENTS_PER_S  # end to end, scenario build to result
 TARGET_WHATIF_S = 30.0  # the article's what-if, 2 variants x 10 seeds, one core
 TARGET_PARSE_S = 10.0  # 1,000,000-row sacct or CSV export
 TARGET_PARSE_MIB = 2048.0
@@ -69,6 +84,9 @@ def synthetic_rows(cases: Cases, heap_eps: float | None) -> list[dict[str, Any]]
                 "jobs_per_s": round(m["jobs_per_s"]),
                 "events_per_s": round(m["events_per_s"]),
                 "events_per_s_vs_bare_heap": _ratio(m["events_per_s"], heap_eps),
+                "events_per_s_vs_limit": _ratio(
+                    m["events_per_s"], limit_events_per_s(cases, spec["jobs"], spec["gpus"])
+                ),
                 "peak_rss_mib": round(m["peak_rss_mib"], 1),
                 "bytes_per_job": bytes_per_job(m),
                 "events": m["events"],
@@ -143,13 +161,16 @@ def targets(cases: Cases) -> list[dict[str, Any]]:
             )
         )
         out.append(
-            _target(
-                f"events_per_s_{size_label(TARGET_JOBS)}_jobs_{policy}",
-                f"{size}, {policy}: events per second end to end",
-                TARGET_EVENTS_PER_S,
-                "events/s",
-                m.get("events_per_s"),
-            )
+            {
+                **_target(
+                    f"events_per_s_{size_label(TARGET_JOBS)}_jobs_{policy}",
+                    f"{size}, {policy}: events per second end to end (aim {AIM_EVENTS_PER_S:,.0f})",
+                    TARGET_EVENTS_PER_S,
+                    "events/s",
+                    m.get("events_per_s"),
+                ),
+                "aim": AIM_EVENTS_PER_S,
+            }
         )
         out.append(
             {
@@ -331,12 +352,26 @@ def whatif(cases: Cases) -> dict[str, Any] | None:
     return out
 
 
-def build_sections(cases: Cases, sizes: tuple[int, ...]) -> dict[str, Any]:
+def build_sections(
+    cases: Cases,
+    sizes: tuple[int, ...],
+    policies: dict[str, Any] | None = None,
+    compiled: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Every section from the run's cases, its per-policy results (``policies_bench``'s
+    dict, None when skipped) and its compiled-core runs (None without ``--compiled``)."""
     base = baseline(cases)
     heap_eps = base["events_per_s"] if base else None
+    headline = max(sizes)
+    compared = comparison_targets(cases, policies, headline, headline // 10)
+    out_compiled = (
+        None if compiled is None else {**compiled, "rows": compiled_rows(compiled, cases)}
+    )
     return {
-        "targets": targets(cases),
+        "targets": targets(cases) + compared,
         "synthetic": synthetic_rows(cases, heap_eps),
+        "limit": limit_rows(cases),
+        "compiled": out_compiled,
         "baseline": base,
         "growth": growth(cases, sizes),
         "demo": demo(cases),
@@ -375,21 +410,18 @@ def _md_header(r: dict[str, Any]) -> list[str]:
 
 def _md_targets(r: dict[str, Any]) -> list[str]:
     mark = {True: "yes", False: "**no**", None: "not run"}
-    rows = [
-        [
-            t["description"],
-            f"{_num(t['target'])} {t['unit']}",
-            _num(t["measured"], 1),
-            mark[t["met"]],
-        ]
-        for t in r["targets"]
-    ]
+    rows = []
+    for t in r["targets"]:
+        nd = 2 if t["unit"].startswith("x") else 1  # ratios: 0.42, 2.88
+        measured = t.get("over") or _num(t["measured"], nd)
+        target = f"{_num(t['target'], 2 if nd == 2 else 0)} {t['unit']}"
+        rows.append([t["description"], target, measured, mark[t["met"]]])
     return ["", "## Targets", "", *_table(["target", "value", "measured", "met"], rows)]
 
 
 def _md_synthetic(r: dict[str, Any]) -> list[str]:
-    head = ["case", "wall s", "jobs/s", "events/s", "vs bare heap", "peak RSS MiB", "B/job"]
-    head += ["repeats"]
+    head = ["case", "wall s", "jobs/s", "events/s", "vs bare heap", "vs limit", "peak RSS MiB"]
+    head += ["B/job", "repeats"]
     rows = [
         [
             s["case"],
@@ -397,6 +429,7 @@ def _md_synthetic(r: dict[str, Any]) -> list[str]:
             _num(s["jobs_per_s"]),
             _num(s["events_per_s"]),
             _num(s["events_per_s_vs_bare_heap"], 3),
+            _num(s["events_per_s_vs_limit"], 3),
             _num(s["peak_rss_mib"]),
             _num(s.get("bytes_per_job"), 1),
             str(s["repeats"]),
@@ -522,5 +555,15 @@ def _md_cycles(r: dict[str, Any]) -> list[str]:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    parts = (_md_header, _md_targets, _md_synthetic, _md_growth, _md_demo, _md_whatif, _md_cycles)
+    parts = (
+        _md_header,
+        _md_targets,
+        _md_synthetic,
+        md_limit,
+        md_compiled,
+        _md_growth,
+        _md_demo,
+        _md_whatif,
+        _md_cycles,
+    )
     return "\n".join(line for part in parts for line in part(results)) + "\n"

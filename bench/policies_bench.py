@@ -21,7 +21,9 @@ the wall time measures the neighbours as much as the code, the CPU time much les
 ``ratio_to_fifo`` is the policy's CPU time over fifo's on the same workload in the same
 invocation; the target is at most 3. Writes
 ``bench/policies_results.json`` and the ``policies`` block of ``bench/RESULTS.md``
-(``bench/mdblocks.py``).
+(``bench/mdblocks.py``). ``make bench`` (``bench/run.py``) runs the same table through
+:func:`run_policies` in its own run, with a 900 s timeout per run; this script is for
+running it, or part of it, alone.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -165,10 +168,13 @@ def summary(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def markdown(results: dict[str, Any]) -> list[str]:
+def markdown(results: dict[str, Any], part_of: str | None = None) -> list[str]:
+    """The ``policies`` block; ``part_of`` names the command whose run this table is part
+    of (``make bench``'s), else the block says it came from this script alone."""
     m = results["machine"]
+    source = f"in {part_of}" if part_of else "`bench/policies_bench.py`"
     return [
-        "## Every policy against fifo (`bench/policies_bench.py`)",
+        f"## Every policy against fifo ({source})",
         "",
         f"Run {results['generated_at']} at commit {str(results['git']['commit'])[:10]}"
         f"{' (dirty)' if results['git']['dirty'] else ''}, "
@@ -211,39 +217,49 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+Progress = Callable[[dict[str, Any]], None]
+
+
+def run_policies(
+    names: list[str],
+    jobs: int,
+    repeats: int,
+    timeout_s: float,
+    skip: Collection[str] = (),
+    scaled: Mapping[str, int] | None = None,
+    written: Progress | None = None,
+) -> dict[str, Any]:
+    """fifo, then each of ``names``, on each workload not in ``skip`` (the module
+    docstring); ``written(results)`` after each policy, so that a long run stopped part way
+    keeps what it measured. ``bench/run.py`` calls this for ``make bench``'s table."""
     from run import git_info, load_average, machine
 
+    scaled = scaled or {}
     t0 = time.perf_counter()
     load_before = load_average()
-    names = args.policy or [p for p in registered_policies() if p != "fifo"]
-    if not names:
-        raise SystemExit("--policy: nothing to compare with fifo")
-    sizes = sorted({args.jobs, *(args.scaled.get(p, args.jobs) for p in names)})
+    sizes = sorted({jobs, *(scaled.get(p, jobs) for p in names)})
     fifo: dict[str, Any] = {}
-    for jobs in sizes:
-        for work, spec in specs("fifo", jobs).items():
-            key = f"{work}-{jobs if work == 'synthetic' else 0}"
-            if work in args.skip or key in fifo:
+    for size in sizes:
+        for work, spec in specs("fifo", size).items():
+            key = f"{work}-{size if work == 'synthetic' else 0}"
+            if work in skip or key in fifo:
                 continue
-            fifo[key] = measure(spec, args.repeats, args.timeout, f"fifo {work} {jobs:,}")
+            fifo[key] = measure(spec, repeats, timeout_s, f"fifo {work} {size:,}")
     policies: dict[str, Any] = {}
-    md = args.md or args.out.with_name("RESULTS.md")
     results: dict[str, Any] = {}
     for name in names:
-        jobs = args.scaled.get(name, args.jobs)
-        per = {}
-        for work, spec in specs(name, jobs).items():
-            if work not in args.skip:
-                per[work] = measure(spec, args.repeats, args.timeout, f"{name} {work}")
-        policies[name] = per
-        # written after each policy: a long run stopped part way keeps what it measured
+        size = scaled.get(name, jobs)
+        policies[name] = {
+            work: measure(spec, repeats, timeout_s, f"{name} {work}")
+            for work, spec in specs(name, size).items()
+            if work not in skip
+        }
         results = {
             "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "machine": machine(),
             "git": git_info(),
-            "repeats": args.repeats,
+            "repeats": repeats,
+            "timeout_s": timeout_s,
             "load_average_1m": {"before": load_before, "after": load_average()},
             "fifo": fifo,
             "policies": {"fifo": {w.split("-")[0]: m for w, m in fifo.items()}, **policies},
@@ -251,8 +267,32 @@ def main(argv: list[str] | None = None) -> int:
         }
         add_ratios(results)
         results["bench_wall_s"] = round(time.perf_counter() - t0, 1)
-        args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        replace_md_block(md, "policies", markdown(results))
+        if written is not None:
+            written(results)
+    return results
+
+
+def write(results: dict[str, Any], out: Path, md: Path, part_of: str | None = None) -> None:
+    """``policies_results.json`` and the ``policies`` block of ``RESULTS.md``."""
+    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    replace_md_block(md, "policies", markdown(results, part_of))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    names = args.policy or [p for p in registered_policies() if p != "fifo"]
+    if not names:
+        raise SystemExit("--policy: nothing to compare with fifo")
+    md = args.md or args.out.with_name("RESULTS.md")
+    results = run_policies(
+        names,
+        args.jobs,
+        args.repeats,
+        args.timeout,
+        args.skip,
+        args.scaled,
+        lambda r: write(r, args.out, md),
+    )
     print(f"wrote {args.out} and {md} in {results['bench_wall_s']:.0f} s")
     return 0
 

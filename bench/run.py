@@ -3,6 +3,7 @@
     .venv/bin/python bench/run.py             # everything (a few minutes; also `make bench`)
     .venv/bin/python bench/run.py --quick     # 10k and 100k jobs, one repeat: a smoke test
     .venv/bin/python bench/run.py --only whatif-article-2x10-seeds   # named cases only
+    .venv/bin/python bench/run.py --compiled --skip policies          # and the mypyc core
 
 Performance targets live here, never in unit tests: a unit test that times code fails on a
 busy machine and passes on a fast one, and says nothing either way.
@@ -17,8 +18,16 @@ How it measures, and why:
 3. Baseline. After the simulations, a bare heapq event loop runs as many events as the
    largest simulation did, on the same machine in the same session; ratios against it
    cancel most of the machine's speed out of the comparison.
-4. Report. Medians of the repeats, derived figures (targets, ratios, growth curve) by
-   :mod:`figures`, machine and commit, to JSON and a short Markdown summary.
+4. Limit. The pure-Python limit (``bench/fifo_limit.py``: a minimal strict-FIFO simulator
+   over the same jobs) runs at the headline sizes, as cases of their own.
+5. Compiled (``--compiled``). The mypyc core is built in a temporary copy of ``src`` (the
+   work tree's is never touched) and fifo and drf run on it at the largest size.
+6. Policies. Every registered policy and fifo on the article and the 100k-job synthetic
+   fleet (``bench/policies_bench.py``'s functions), each run stopped after
+   ``--policy-timeout`` seconds and shown as ``> S s``.
+7. Report. Medians of the repeats, derived figures (targets, ratios, growth curve) by
+   :mod:`figures`, machine and commit, to JSON and a short Markdown summary; the policies'
+   table goes to ``policies_results.json`` and the ``policies`` block of the summary.
 """
 
 from __future__ import annotations
@@ -28,9 +37,11 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +49,8 @@ from typing import Any
 
 from figures import build_sections, markdown, size_label
 from mdblocks import with_kept_blocks
+from policies_bench import registered_policies, run_policies
+from policies_bench import write as write_policies
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -53,6 +66,10 @@ HEAP_FALLBACK_EVENTS = 2_000_000
 WHATIF_SEEDS = 10  # the article's what-if: its 2 variants (keep, move) x 10 seeds
 SWEEP_WORKERS = (1, 2)  # the 48-cell sweep on 1 and on 2 local worker processes
 CHILD_TIMEOUT_S = 1_800.0
+STEPS = ("engine", "limit", "policies")  # what --skip may leave out
+POLICY_JOBS, QUICK_POLICY_JOBS = 100_000, 1_000  # the per-policy table's synthetic fleet
+POLICY_TIMEOUT_S = 900.0
+PART_OF = "this `bench/run.py` run, whose header is at the top"
 
 
 @dataclass(frozen=True)
@@ -72,20 +89,32 @@ def synthetic_case(jobs: int, gpus: int, policy: str, load: float, repeats: int)
     return Case(name, {**spec, "seed": 1}, repeats)
 
 
-def plan(quick: bool, repeats: int, repeats_large: int) -> list[Case]:
+def limit_case(jobs: int, gpus: int, repeats: int) -> Case:
+    name = f"fifo-limit-{size_label(jobs)}-jobs-{size_label(gpus)}-gpus"
+    spec = {"kind": "fifo-limit", "jobs": jobs, "gpus": gpus, "load": 1.0, "seed": 1}
+    return Case(name, spec, repeats)
+
+
+def plan(quick: bool, repeats: int, repeats_large: int, skip: tuple[str, ...] = ()) -> list[Case]:
     """Growth curve (fifo, GPUs = jobs / 10), both policies at the headline sizes, the
-    10x-fleet run, the article demo. Duplicates (a growth point that is also a headline
+    10x-fleet run, the article demo (step ``engine``); the pure-Python limit at the
+    headline sizes (step ``limit``). Duplicates (a growth point that is also a headline
     run) are measured once."""
     sizes = QUICK_SIZES if quick else FULL_SIZES
 
     def reps(jobs: int) -> int:
         return repeats_large if jobs > LARGE_JOBS else repeats
 
+    limit = [limit_case(j, j // 10, reps(j)) for j in MAIN_JOBS if j in sizes]
+    if "engine" in skip:
+        return [] if "limit" in skip else limit
     cases = [synthetic_case(j, j // 10, "fifo", 1.0, reps(j)) for j in sizes]
     for jobs in (j for j in MAIN_JOBS if j in sizes):
         cases += [synthetic_case(jobs, jobs // 10, p, 1.0, reps(jobs)) for p in POLICIES]
     cases.append(synthetic_case(IDLE_JOBS, IDLE_JOBS, "fifo", 0.1, reps(IDLE_JOBS)))
     cases.append(Case("demo", {"kind": "demo"}, repeats))
+    if "limit" not in skip:
+        cases += limit
     if not quick:
         cases += whatif_cases(repeats, repeats_large)
         cases += trace_cases(repeats)
@@ -156,8 +185,8 @@ def heap_case(measured: dict[str, dict[str, Any]], repeats: int) -> Case:
     return Case("bare-heap", spec, repeats)
 
 
-def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+def run_worker(spec: dict[str, Any], env_extra: dict[str, str] | None = None) -> dict[str, Any]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", **(env_extra or {})}
     proc = subprocess.run(
         [sys.executable, str(WORKER), json.dumps(spec)],
         capture_output=True,
@@ -182,11 +211,11 @@ def median_of(samples: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def measure(case: Case, step: str) -> dict[str, Any]:
+def measure(case: Case, step: str, env_extra: dict[str, str] | None = None) -> dict[str, Any]:
     samples = []
     for i in range(case.repeats):
         t0 = time.perf_counter()
-        s = run_worker(case.spec)
+        s = run_worker(case.spec, env_extra)
         took = time.perf_counter() - t0
         eps = f", {s['events_per_s'] / 1e3:,.0f}k events/s" if "events_per_s" in s else ""
         rss = f", peak RSS {s['peak_rss_mib']:,.0f} MiB"
@@ -199,6 +228,70 @@ def measure(case: Case, step: str) -> dict[str, Any]:
         "median": median_of(samples),
         "samples": samples,
     }
+
+
+def _compile_core() -> Any:
+    """``scripts/compile_core.py`` as a module (it is a script, not part of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compile_core", ROOT / "scripts/compile_core.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def measure_compiled(jobs: int, repeats: int) -> dict[str, Any]:
+    """fifo and drf at ``jobs`` x ``jobs / 10`` on the compiled core, built with mypyc in a
+    temporary copy of ``src`` that the workers import (``PYTHONPATH``); the work tree's
+    ``src`` is never touched. Without a C compiler or mypyc, or if the build fails, says
+    why instead."""
+    if shutil.which("cc") is None or not Path(sys.executable).with_name("mypyc").exists():
+        why = "no C compiler (cc) or no mypyc next to this Python (the dev extra)"
+        print(f"compiled core: skipped, {why}", flush=True)
+        return {"skipped": why}
+    cc = _compile_core()
+    with tempfile.TemporaryDirectory(prefix="gpufleet-compiled-") as tmp:
+        src = Path(tmp) / "src"
+        shutil.copytree(ROOT / "src", src, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+        print("compiled core: building with mypyc in a temporary copy of src", flush=True)
+        try:
+            build_s = cc.build(src)
+        except cc.BuildFailed as e:
+            print(f"compiled core: skipped, the build failed: {e}", flush=True)
+            return {"skipped": f"the build failed: {e}"}
+        cases: dict[str, dict[str, Any]] = {}
+        for i, policy in enumerate(POLICIES, 1):
+            case = synthetic_case(jobs, jobs // 10, policy, 1.0, repeats)
+            m = measure(case, f"[compiled {i}/{len(POLICIES)}]", {"PYTHONPATH": str(src)})
+            if not m["median"].get("compiled"):
+                raise RuntimeError(f"{case.name}: the worker did not import the compiled core")
+            cases[f"compiled-{case.name}"] = m
+    return {"build_s": round(build_s, 1), "modules": list(cc.MODULES), "cases": cases}
+
+
+def measure_policies(args: argparse.Namespace, md: Path) -> dict[str, Any]:
+    """Every registered policy and fifo (``bench/policies_bench.py``), written to
+    ``policies_results.json`` beside ``--out`` and the summary's ``policies`` block after
+    each policy. ``--quick``: the synthetic fleet only, at 1,000 jobs."""
+    names = [p for p in registered_policies() if p != "fifo"]
+    out = args.out.with_name("policies_results.json")
+    skip = ("article",) if args.quick else ()
+    print(
+        f"policies: fifo and {len(names)} others, synthetic {args.policy_jobs:,} jobs"
+        f"{'' if skip else ' and the article'}, each run stopped after "
+        f"{args.policy_timeout:.0f} s",
+        flush=True,
+    )
+    return run_policies(
+        names,
+        args.policy_jobs,
+        1,
+        args.policy_timeout,
+        skip,
+        None,
+        lambda r: write_policies(r, out, md, PART_OF),
+    )
 
 
 def cpu_model() -> str:
@@ -267,12 +360,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only",
         action="append",
         metavar="CASE",
-        help="run only this case (repeat; bare-heap for the baseline); give --out too, or "
-        "the full results file is replaced by these few",
+        help="run only this case (repeat; bare-heap for the baseline; no policies, no "
+        "compiled core); give --out too, or the full results file is replaced by these few",
+    )
+    ap.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=STEPS,
+        help="leave a step out (repeat): engine (every case but the limit's), limit (the "
+        "pure-Python limit), policies (the per-policy table)",
+    )
+    ap.add_argument(
+        "--compiled",
+        action="store_true",
+        help="also build the mypyc core in a temporary copy of src and run fifo and drf on "
+        "it at the largest size (skipped, with the reason, without cc or mypyc)",
+    )
+    ap.add_argument(
+        "--policy-timeout",
+        type=float,
+        default=POLICY_TIMEOUT_S,
+        metavar="S",
+        help=f"stop a policy's run after S seconds, shown as '> S s' "
+        f"(default {POLICY_TIMEOUT_S:.0f})",
+    )
+    ap.add_argument(
+        "--policy-jobs",
+        type=int,
+        metavar="N",
+        help=f"synthetic jobs of the per-policy table, on N / 10 GPUs (default "
+        f"{POLICY_JOBS:,}; {QUICK_POLICY_JOBS:,} with --quick)",
     )
     args = ap.parse_args(argv)
     if args.repeats is None:
         args.repeats = 1 if args.quick else 3
+    if args.policy_jobs is None:
+        args.policy_jobs = QUICK_POLICY_JOBS if args.quick else POLICY_JOBS
+    if args.policy_jobs < 10 or args.policy_timeout <= 0:
+        ap.error("--policy-jobs must be at least 10 and --policy-timeout above 0")
     if args.repeats < 1 or args.repeats_large < 1:
         ap.error("--repeats and --repeats-large must be at least 1")
     return args
@@ -282,14 +408,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     t0 = time.perf_counter()
     load_before = load_average()
-    cases = plan(args.quick, args.repeats, args.repeats_large)
-    with_heap = not args.only or "bare-heap" in args.only
+    skip = tuple(args.skip)
+    cases = plan(args.quick, args.repeats, args.repeats_large, skip)
+    with_heap = "engine" not in skip and (not args.only or "bare-heap" in args.only)
     if args.only:
         cases = only(cases, [n for n in args.only if n != "bare-heap"])
+        skip += ("policies",)
     total = len(cases) + (1 if with_heap else 0)
     print(
         f"gpufleet bench: {total} cases, repeats {args.repeats} "
-        f"(1M-job runs: {args.repeats_large}), one process per repeat, one at a time",
+        f"(1M-job runs: {args.repeats_large}), one process per repeat, one at a time"
+        f"{', then the compiled core' if args.compiled and not args.only else ''}"
+        f"{', then every policy' if 'policies' not in skip else ''}",
         flush=True,
     )
     measured: dict[str, dict[str, Any]] = {}
@@ -298,10 +428,18 @@ def main(argv: list[str] | None = None) -> int:
     if with_heap:
         heap = heap_case(measured, args.repeats)
         measured[heap.name] = measure(heap, f"[{total}/{total}]")
+    sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    compiled = None
+    if args.compiled and not args.only:
+        compiled = measure_compiled(max(sizes), args.repeats_large)
+    md = args.md or args.out.with_name("RESULTS.md")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    policies = None if "policies" in skip else measure_policies(args, md)
     results = {
         "schema": 1,
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "mode": "only" if args.only else "quick" if args.quick else "full",
+        "skipped": sorted(set(skip)),
         "repeats": {
             "default": args.repeats,
             "large_runs": args.repeats_large,
@@ -311,13 +449,12 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "load_average_1m": {"before": load_before, "after": load_average()},
         "git": git_info(),
-        **build_sections(measured, sizes=QUICK_SIZES if args.quick else FULL_SIZES),
+        **build_sections(measured, sizes, policies, compiled),
+        "policies": None if policies is None else "policies_results.json",
         "cases": measured,
         "bench_wall_s": round(time.perf_counter() - t0, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    md = args.md or args.out.with_name("RESULTS.md")
     md.write_text(with_kept_blocks(md, markdown(results)), encoding="utf-8")
     print(f"wrote {args.out} and {md} in {results['bench_wall_s']:.0f} s")
     return 0

@@ -51,6 +51,7 @@ def peak_rss_mib() -> float:
 def measure_synthetic(spec: dict[str, Any]) -> dict[str, Any]:
     """End to end: build the scenario, set up the simulation, run it, build the result."""
     from gpufleet.inputs.scenario.synthetic import synthetic_scenario
+    from gpufleet.sim import simulator
     from gpufleet.sim.simulator import Simulation
 
     rss_import = peak_rss_mib()
@@ -89,6 +90,7 @@ def measure_synthetic(spec: dict[str, Any]) -> dict[str, Any]:
         "utilisation": float(res.fleet["utilisation"]),
         "peak_rss_mib": peak_rss_mib(),
         "rss_after_import_mib": rss_import,
+        "compiled": str(simulator.__file__).endswith(".so"),  # the mypyc core ran
         **within_run(marks),
     }
 
