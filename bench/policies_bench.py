@@ -274,6 +274,7 @@ def run_policies(
 
 def write(results: dict[str, Any], out: Path, md: Path, part_of: str | None = None) -> None:
     """``policies_results.json`` and the ``policies`` block of ``RESULTS.md``."""
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     replace_md_block(md, "policies", markdown(results, part_of))
 
