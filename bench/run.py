@@ -1,6 +1,6 @@
 """The benchmark harness: one command writes ``bench/results.json`` and ``bench/RESULTS.md``.
 
-    .venv/bin/python bench/run.py             # everything (a few minutes; also `make bench`)
+    .venv/bin/python bench/run.py             # everything (about an hour; also `make bench`)
     .venv/bin/python bench/run.py --quick     # 10k and 100k jobs, one repeat: a smoke test
     .venv/bin/python bench/run.py --only whatif-article-2x10-seeds   # named cases only
     .venv/bin/python bench/run.py --compiled --skip policies          # and the mypyc core
@@ -349,7 +349,11 @@ def git_info() -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description="gpufleet benchmarks (see bench/README.md)")
-    ap.add_argument("--quick", action="store_true", help="10k and 100k jobs only, 1 repeat")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="10k and 100k jobs only, 1 repeat; the per-policy table at 1,000 jobs, no article",
+    )
     ap.add_argument("--repeats", type=int, help="repeats per case up to 100k jobs (default 3)")
     ap.add_argument(
         "--repeats-large", type=int, default=1, help="repeats of the 1M-job runs (default 1)"
