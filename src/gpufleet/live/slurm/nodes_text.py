@@ -23,6 +23,11 @@ Safety of the text (sinfo(1) and sinfo/print.c of 22.05), as for the job list
 - what sinfo prints for a value not set: a reason ``none`` with no time (the JSON's
   ``""``; a reason written ``none`` has its time), ``Unknown`` for the user and time
   (``UserLong`` is ``name(uid)`` when set, so ``Unknown`` cannot be a user's name).
+
+Not yet checked against the JSON on a real cluster (the dev and bench clusters have
+neither): a node in several partitions (its partitions in the order of its lines, which
+may not be ``sinfo --json``'s order) and a node in no partition (sinfo lists nodes by
+partition, so it may be missing here).
 """
 
 from __future__ import annotations
