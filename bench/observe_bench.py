@@ -17,11 +17,13 @@ series. It is brought up, observed, and taken down (``down --purge`` with the sa
 settings: its own PIDs only) by this one command.
 
 Arms, in turn within each repeat: ``commands`` (the target's figure: Slurm's commands with
-the job list from squeue's text fields, the sources kept from cycle to cycle as
-``observe --every`` and the server's poller keep them: the steady state, after one
-uncounted first cycle), ``commands_cold`` (the same with fresh sources: an observer's
-first cycle), ``commands_json`` (the job list from ``squeue --json``), ``rest``
-(slurmrestd), then ``baseline``.
+the job list from squeue's text fields and the nodes from sinfo's, the sources kept from
+cycle to cycle as ``observe --every`` and the server's poller keep them: the steady
+state, after one uncounted first cycle), ``commands_nodes_json`` (the same, steady too,
+with the nodes from ``sinfo --json``: the cycle before sinfo's text fields),
+``commands_cold`` (the first with fresh sources: an observer's first cycle),
+``commands_json`` (the job list from ``squeue --json``, the nodes from ``sinfo --json``),
+``rest`` (slurmrestd), then ``baseline``.
 
 Parts of a cycle (medians of the repeats, seconds):
 
@@ -100,7 +102,7 @@ DEV_REGISTER = ROOT / "tests" / "live" / "register" / "devcluster.yaml"
 DEV_MAPPING = ROOT / "tests" / "live" / "samples" / "mapping" / "devcluster.yaml"
 
 
-ARMS = ("commands", "commands_cold", "commands_json", "rest", "baseline")
+ARMS = ("commands", "commands_nodes_json", "commands_cold", "commands_json", "rest", "baseline")
 PARTS = (  # what sum_of_parts_s adds up
     *("slurm_commands_s", "slurm_rest_read_and_parse_s", "slurm_parse_s"),
     *("prometheus_http_s", "prometheus_parse_s", "register_s", "observe_s", "store_s"),
@@ -117,13 +119,19 @@ BASELINES = {
 
 
 def live_yaml(
-    mapping: Path, slurm_conf: str, prometheus_url: str, rest: str = "", jobs: str = "text"
+    mapping: Path,
+    slurm_conf: str,
+    prometheus_url: str,
+    rest: str = "",
+    jobs: str = "text",
+    nodes: str = "text",
 ) -> str:
     """The configuration ``gpufleet observe --config`` reads (docs/live.md)."""
     if rest:
         slurm = f"{{mode: rest, rest_socket: {rest}}}"
     else:
-        slurm = f"{{mode: commands, jobs: {jobs}, env: {{SLURM_CONF: {slurm_conf}}}}}"
+        env = f"env: {{SLURM_CONF: {slurm_conf}}}"
+        slurm = f"{{mode: commands, jobs: {jobs}, nodes: {nodes}, {env}}}"
     return (
         f"every: 60s\nbusy_threshold_pct: 10\nmapping: {mapping}\nsources:\n"
         f"  slurm: {slurm}\n  prometheus: {{url: '{prometheus_url}'}}\n"
@@ -183,6 +191,7 @@ def cycle(
     state: Any = None
     if isinstance(runner, TimedRunner) and slurm is not None:
         out["slurm_jobs_format"] = slurm.jobs_format
+        out["slurm_nodes_format"] = slurm.nodes_format
         out["slurm_lookups"] = slurm.details.lookups - before[0]  # scontrol -d show job
         out["slurm_json_reads"] = slurm.details.json_reads - before[1]  # squeue --json
         out["slurm_commands_s"] = sum(s for _, s, _ in runner.calls)
@@ -190,6 +199,7 @@ def cycle(
         replay = SlurmCliSource(  # the lookups' answers known: their time is the command's
             ReplayRunner({c: o for c, _, o in runner.calls}),
             jobs_format=slurm.jobs_format,
+            nodes_format=slurm.nodes_format,
             details=copy.deepcopy(slurm.details),
         )
         t = time.perf_counter()
@@ -344,10 +354,15 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         out["scene"] = cluster.set_scene()
     (work / "mapping.yaml").write_text(cluster.mapping_yaml())
     (work / "register.yaml").write_text(cluster.register_yaml())
-    configs = (("live.yaml", "", "text"), ("live-json.yaml", "", "json"))
-    for name, rest, jobs in (*configs, ("live-rest.yaml", cluster.REST_SOCKET, "text")):
+    configs = (
+        ("live.yaml", "", "text", "text"),
+        ("live-nodes-json.yaml", "", "text", "json"),
+        ("live-json.yaml", "", "json", "json"),
+        ("live-rest.yaml", cluster.REST_SOCKET, "text", "text"),
+    )
+    for name, rest, jobs, nodes in configs:
         text = live_yaml(
-            work / "mapping.yaml", cluster.SLURM_CONF, cluster.PROMETHEUS_URL, rest, jobs
+            work / "mapping.yaml", cluster.SLURM_CONF, cluster.PROMETHEUS_URL, rest, jobs, nodes
         )
         (work / name).write_text(text)
     (work / "dev-live.yaml").write_text(
@@ -359,6 +374,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     arms: dict[str, list[dict[str, Any]]] = {a: [] for a in ARMS}
     settings = {
         "commands": load_settings(work / "live.yaml"),
+        "commands_nodes_json": load_settings(work / "live-nodes-json.yaml"),
         "commands_json": load_settings(work / "live-json.yaml"),
         "rest": load_settings(work / "live-rest.yaml"),
         "baseline": load_settings(work / "dev-live.yaml"),
@@ -369,8 +385,12 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     # and is left out of the steady arm)
     warm = timed_sources(settings["commands"])
     cycle(scale_store, settings["commands"], warm)
+    warm_nodes_json = timed_sources(settings["commands_nodes_json"])
+    cycle(scale_store, settings["commands_nodes_json"], warm_nodes_json)
     for _ in range(args.repeats):
         arms["commands"].append(cycle(scale_store, settings["commands"], warm))
+        nodes_json = cycle(scale_store, settings["commands_nodes_json"], warm_nodes_json)
+        arms["commands_nodes_json"].append(nodes_json)
         arms["commands_cold"].append(cycle(scale_store, settings["commands"]))
         arms["commands_json"].append(cycle(scale_store, settings["commands_json"]))
         arms["rest"].append(cycle(scale_store, settings["rest"]))

@@ -1,8 +1,11 @@
-"""The oracle of the text job list on the real dev cluster: the story (tests/live/scene.py)
-observed through ``squeue``'s text fields and through ``squeue --json`` at the same
-Prometheus instant gives the same observation, and the per-job lookups give the JSON's
-GPU indices (a name that mimics scontrol's detail line: test_slurm_text_abuse_live.py).
-Skips when the cluster is down; holds its lock as the other live tests do."""
+"""The oracle of the text job list and nodes on the real dev cluster: the story
+(tests/live/scene.py) observed through ``squeue``'s and ``sinfo``'s text fields and
+through ``squeue --json`` and ``sinfo --json`` at the same Prometheus instant gives the
+same observation, sinfo's text gives the JSON's nodes (some holding the running jobs'
+GPUs, one down with a reason), and the per-job lookups give the JSON's GPU indices (a
+name that mimics scontrol's detail line: test_slurm_text_abuse_live.py; a node reason
+that mimics sinfo's fields: test_slurm_nodes_text_abuse_live.py). Skips when the cluster
+is down; holds its lock as the other live tests do."""
 
 from __future__ import annotations
 
@@ -19,8 +22,9 @@ from gpufleet.live.prometheus import PrometheusSource
 from gpufleet.live.reading import read_prometheus, read_slurm
 from gpufleet.live.runner import SubprocessRunner
 from gpufleet.live.slurm import SlurmCliSource
+from gpufleet.live.slurm.model import NodeState
 from tests.live.devcluster import DevCluster
-from tests.live.scene import Scene, story_scene
+from tests.live.scene import DOWN_NODE, Scene, story_scene
 from tests.live.test_observe_live import REGISTERED
 
 pytestmark = pytest.mark.live
@@ -35,7 +39,8 @@ def scene(devcluster: DevCluster) -> Iterator[tuple[DevCluster, Scene]]:
 
 
 def text_source(cluster: DevCluster) -> SlurmCliSource:
-    return SlurmCliSource(SubprocessRunner(env=cluster.env), jobs_format="text")
+    runner = SubprocessRunner(env=cluster.env)
+    return SlurmCliSource(runner, jobs_format="text", nodes_format="text")
 
 
 def observed(cluster: DevCluster, slurm: SlurmCliSource, at: datetime) -> Observation:
@@ -78,3 +83,15 @@ def test_each_running_job_looked_up_by_scontrol_holds_the_json_gpu_indices(
     for job_id in (*story.tesla_running, *story.xai_running):
         assert text[job_id].allocations == json_jobs[job_id].allocations
         assert len(text[job_id].allocations[0].indices) in (2, 4)
+
+
+def test_the_story_nodes_read_from_sinfo_text_are_the_json_nodes(
+    scene: tuple[DevCluster, Scene],
+) -> None:
+    cluster = scene[0]
+    text = text_source(cluster).nodes()
+    json_nodes = cluster.cli().nodes()
+    assert text == json_nodes
+    down = next(n for n in text if n.name == DOWN_NODE)
+    assert (down.state, down.reason) == (NodeState.DOWN, "no power")
+    assert sum(n.gpu_used for n in text) == 12  # the story's running jobs: 4 + 4 + 2 + 2

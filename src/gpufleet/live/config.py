@@ -10,6 +10,7 @@ all listed at once with file, line and field, as a :class:`LiveConfigError`: exi
       slurm:
         mode: commands          # or rest (slurmrestd on its UNIX socket: rest_socket)
         jobs: text              # commands: squeue's text fields (or json: squeue --json)
+        nodes: text             # commands: sinfo's text fields (or json: sinfo --json)
         env: {SLURM_CONF: /etc/slurm/slurm.conf}
         timeout: 30s
         enact:                  # the server's worker applies the register (docs/enact.md)
@@ -102,6 +103,7 @@ class EnactConfig(_Strict):
 class SlurmConfig(_Strict):
     mode: Literal["commands", "rest"] = "commands"
     jobs: Literal["text", "json"] = "text"
+    nodes: Literal["text", "json"] = "text"
     env: dict[Name, str] = {}
     rest_socket: str = ""
     timeout: Seconds = 30.0

@@ -68,7 +68,12 @@ def open_sources(
         try:
             if cfg.slurm.mode == "commands":
                 runner = SubprocessRunner(cfg.slurm.env, cfg.slurm.timeout)
-                slurm = SlurmCliSource(runner, jobs_format=cfg.slurm.jobs, details=details)
+                slurm = SlurmCliSource(
+                    runner,
+                    jobs_format=cfg.slurm.jobs,
+                    details=details,
+                    nodes_format=cfg.slurm.nodes,
+                )
             else:
                 slurm = open_slurm("rest", cfg.slurm.env, cfg.slurm.rest_socket)
         except SourceError as e:

@@ -24,10 +24,12 @@ from gpufleet.live.slurm.model import (
     SlurmJob,
     SlurmNode,
 )
+from gpufleet.live.slurm.nodes_text import SINFO_TEXT, parse_sinfo_text
 from gpufleet.live.slurm.sacct_json import parse_history
 
 SQUEUE = ("squeue", "--json")
 JOBS_FORMATS = ("text", "json")
+NODES_FORMATS = ("text", "json")
 SINFO = ("sinfo", "--json")
 SACCTMGR_ASSOC = ("sacctmgr", "-P", "show", "assoc", f"format={ASSOC_FORMAT}")
 SSHARE = ("sshare", "-P", "-a", "-l")
@@ -48,7 +50,9 @@ class SlurmCliSource:
     --json``, every field) or ``text`` (squeue's text fields and, for what they lack, the
     lookups of :mod:`gpufleet.live.slurm.jobs_text`, remembered in ``details`` from one
     call to the next). A lookup that failed leaves that job's GPUs unmeasured and is in
-    :attr:`job_problems` until the next call."""
+    :attr:`job_problems` until the next call. ``nodes_format`` likewise: ``json`` (``sinfo
+    --json``) or ``text`` (sinfo's text fields, :mod:`gpufleet.live.slurm.nodes_text`:
+    the same nodes)."""
 
     def __init__(
         self,
@@ -56,12 +60,16 @@ class SlurmCliSource:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         jobs_format: str = "json",
         details: JobDetails | None = None,
+        nodes_format: str = "json",
     ) -> None:
         if jobs_format not in JOBS_FORMATS:
             raise ValueError(f"jobs_format {jobs_format!r}: expected one of {JOBS_FORMATS}")
+        if nodes_format not in NODES_FORMATS:
+            raise ValueError(f"nodes_format {nodes_format!r}: expected one of {NODES_FORMATS}")
         self.runner = runner
         self.clock = clock
         self.jobs_format = jobs_format
+        self.nodes_format = nodes_format
         self.details = details if details is not None else JobDetails()
         self.job_problems: tuple[SourceError, ...] = ()
 
@@ -76,6 +84,8 @@ class SlurmCliSource:
         return parse_jobs(parse_json(command_text(SQUEUE), text), as_of)
 
     def nodes(self) -> tuple[SlurmNode, ...]:
+        if self.nodes_format == "text":
+            return parse_sinfo_text(command_text(SINFO_TEXT), self.runner.run(SINFO_TEXT))
         text = self.runner.run(SINFO)
         return parse_nodes(parse_json(command_text(SINFO), text))
 
