@@ -153,14 +153,15 @@ def test_a_node_format_slurm_has_not_is_refused_naming_the_file_line_and_field(
     assert expected in capsys.readouterr().err
 
 
-def test_observe_reads_the_nodes_from_sinfo_text_unless_the_file_says_json(
+def test_observe_reads_the_nodes_from_sinfo_json_unless_the_file_says_text(
     tmp_path: Path,
 ) -> None:
+    # JSON by default: sinfo's text answer leaves out a node in no partition
     config = tmp_path / "live.yaml"
     config.write_text("mapping: mapping.yaml\nsources:\n  slurm: {mode: commands}\n")
     (tmp_path / "mapping.yaml").write_text("slurm: {accounts: {}}\n")
     slurm = open_sources(load_settings(config)).slurm
-    assert isinstance(slurm, SlurmCliSource) and slurm.nodes_format == "text"
-    config.write_text("mapping: mapping.yaml\nsources:\n  slurm: {nodes: json}\n")
-    slurm = open_sources(load_settings(config)).slurm
     assert isinstance(slurm, SlurmCliSource) and slurm.nodes_format == "json"
+    config.write_text("mapping: mapping.yaml\nsources:\n  slurm: {nodes: text}\n")
+    slurm = open_sources(load_settings(config)).slurm
+    assert isinstance(slurm, SlurmCliSource) and slurm.nodes_format == "text"

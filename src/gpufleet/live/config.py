@@ -10,7 +10,7 @@ all listed at once with file, line and field, as a :class:`LiveConfigError`: exi
       slurm:
         mode: commands          # or rest (slurmrestd on its UNIX socket: rest_socket)
         jobs: text              # commands: squeue's text fields (or json: squeue --json)
-        nodes: text             # commands: sinfo's text fields (or json: sinfo --json)
+        nodes: json             # commands: sinfo --json (or text: sinfo's text fields)
         env: {SLURM_CONF: /etc/slurm/slurm.conf}
         timeout: 30s
         enact:                  # the server's worker applies the register (docs/enact.md)
@@ -103,7 +103,7 @@ class EnactConfig(_Strict):
 class SlurmConfig(_Strict):
     mode: Literal["commands", "rest"] = "commands"
     jobs: Literal["text", "json"] = "text"
-    nodes: Literal["text", "json"] = "text"
+    nodes: Literal["text", "json"] = "json"
     env: dict[Name, str] = {}
     rest_socket: str = ""
     timeout: Seconds = 30.0

@@ -24,10 +24,11 @@ Safety of the text (sinfo(1) and sinfo/print.c of 22.05), as for the job list
   ``""``; a reason written ``none`` has its time), ``Unknown`` for the user and time
   (``UserLong`` is ``name(uid)`` when set, so ``Unknown`` cannot be a user's name).
 
-Not yet checked against the JSON on a real cluster (the dev and bench clusters have
-neither): a node in several partitions (its partitions in the order of its lines, which
-may not be ``sinfo --json``'s order) and a node in no partition (sinfo lists nodes by
-partition, so it may be missing here).
+Not the default (``sources.slurm.nodes: json`` is): sinfo 22.05 builds its lines from the
+partitions (src/sinfo/sinfo.c, ``_build_sinfo_data``), so a node in no partition is not
+in this answer at all, where ``sinfo --json`` lists it. Not yet checked against the JSON
+on a real cluster (the dev and bench clusters have none): a node in several partitions
+(its partitions in the order of its lines, which may not be ``sinfo --json``'s order).
 """
 
 from __future__ import annotations
