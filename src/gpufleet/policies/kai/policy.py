@@ -61,7 +61,9 @@ from gpufleet.policies.kai.queues import (
     FairShares,
     KaiAdmission,
     cohort_capacity,
+    demand,
     fair_shares,
+    share_inputs,
 )
 from gpufleet.policies.kai.reclaim import KaiReclaim
 from gpufleet.policies.options import FILE, FLAG, NON_NEGATIVE, Options, one_of
@@ -132,6 +134,8 @@ class KaiScheduler(BasePolicy):
         self.k_value = k_value
         self.usage = DecayedUsage(half_life_hours * 3600.0) if half_life_hours > 0 else None
         self.last_shares: dict[str, FairShares] = {}  # per cohort, for inspection and tests
+        # per cohort, the last division's inputs (queues.share_inputs) and its shares
+        self._kept_shares: dict[str, tuple[tuple[object, ...], FairShares]] = {}
 
     def shares_for(self, snap: Snapshot, cohort: str) -> FairShares:
         c = snap.cohort(cohort)
@@ -141,8 +145,16 @@ class KaiScheduler(BasePolicy):
             self.usage.advance(cohort, snap.now_s, c.programs, sum(capacity.values()))
             for p in c.programs:
                 usage[p.index] = Fraction(self.usage.score(cohort, p))
+        # the shares follow their inputs only: kept while those stay as they were
+        wants = demand(c, capacity)
+        inputs = share_inputs(c, capacity, usage, wants)
+        kept = self._kept_shares.get(cohort)
+        if kept is not None and kept[0] == inputs:
+            return kept[1]
         k = Fraction(self.k_value)
-        return fair_shares(c, capacity, self.flat, usage, self.departments, k)
+        fs = fair_shares(c, capacity, self.flat, usage, self.departments, k, wants)
+        self._kept_shares[cohort] = (inputs, fs)
+        return fs
 
     def decide(self, snap: Snapshot) -> Decision:
         if not self._names_checked and self.departments:

@@ -104,9 +104,12 @@ class KaiReclaim:
             return None
         mark = snap.mark()
         chosen: list[Job] = []
+        kept: dict[Key, int] = {}  # _take(tally, job, chosen), carried victim by victim
         for v in self._victims(snap, job, t):
-            if not self._valid(tally, job, [*chosen, v]):
+            after = self._take_one(tally, job, kept, v)
+            if after is None or not self._within_bounds(tally, job, after):
                 continue
+            kept = after
             snap.assume_stop(v)
             chosen.append(v)
             got = self.placement.place(snap, job, _OnlyType(self.admission, t))
@@ -129,7 +132,9 @@ class KaiReclaim:
                 queues[p.index] = sorted(mine, key=_job_key)
         by_index = {p.index: p for p in self.programs}
         while queues:
-            i = min(queues, key=lambda k: self._queue_key(by_index[k], t))
+            # a department's rank is the same for each of its queues: once per department
+            depts: dict[str, tuple[object, ...]] = {}
+            i = min(queues, key=lambda k: self._queue_key(by_index[k], t, depts))
             v = queues[i].pop(0)
             if not queues[i]:
                 del queues[i]
@@ -144,16 +149,20 @@ class KaiReclaim:
             and snap.gpu_type_of(v.placement) == t
         )
 
-    def _queue_key(self, p: ProgramState, t: str) -> tuple[object, ...]:
+    def _queue_key(
+        self, p: ProgramState, t: str, depts: dict[str, tuple[object, ...]]
+    ) -> tuple[object, ...]:
+        """The department's victim rank (read from ``depts``, the ranks already taken on
+        the same usage, or added to it), then the program's."""
         fs = self.shares
         name = fs.parent[p.index]
-        dept = [q for q in self.programs if fs.parent[q.index] == name]
-        dept_alloc = sum(q.usage.get(t, 0) for q in dept)
-        dept_rank = min(q.entity_index for q in dept)
-        return (
-            victim_rank(dept_alloc, fs.parent_node(name, t), 0, dept_rank),
-            victim_rank(p.usage.get(t, 0), fs.leaf_node(p, t), p.priority, p.index),
-        )
+        top = depts.get(name)
+        if top is None:
+            dept = [q for q in self.programs if fs.parent[q.index] == name]
+            dept_alloc = sum(q.usage.get(t, 0) for q in dept)
+            dept_rank = min(q.entity_index for q in dept)
+            top = depts[name] = victim_rank(dept_alloc, fs.parent_node(name, t), 0, dept_rank)
+        return (top, victim_rank(p.usage.get(t, 0), fs.leaf_node(p, t), p.priority, p.index))
 
     # --- the checks ---------------------------------------------------------------------
     def _valid(self, tally: _Tally, job: Job, victims: list[Job]) -> bool:
@@ -169,19 +178,32 @@ class KaiReclaim:
 
     def _take(self, tally: _Tally, job: Job, victims: list[Job]) -> dict[Key, int] | None:
         """Each victim against its queue's holding before it; what every queue keeps."""
-        remaining: dict[Key, int] = {}
-        g = job.spec.gpus
+        remaining: dict[Key, int] | None = {}
         for v in victims:
-            mine, theirs = self._levels(job.program, v.program)
-            held = remaining.get(theirs, tally.alloc[theirs])
-            node = tally.node(theirs)
-            maintain = held > node.allocatable
-            guarantee = tally.alloc[mine] + g <= tally.node(mine).deserved and held > node.deserved
-            if not (maintain or guarantee):
+            assert remaining is not None
+            remaining = self._take_one(tally, job, remaining, v)
+            if remaining is None:
                 return None
-            for k in (("leaf", v.program.index), ("dept", self.shares.parent[v.program.index])):
-                remaining[k] = remaining.get(k, tally.alloc[k]) - v.spec.gpus
         return remaining
+
+    def _take_one(
+        self, tally: _Tally, job: Job, remaining: dict[Key, int], v: Job
+    ) -> dict[Key, int] | None:
+        """One more victim after those that left ``remaining`` (left as it is): what every
+        queue keeps then, or None if ``v``'s queue may not give it up. A victim is judged on
+        the holdings before it only, so a list of victims is judged one by one."""
+        mine, theirs = self._levels(job.program, v.program)
+        held = remaining.get(theirs, tally.alloc[theirs])
+        node = tally.node(theirs)
+        maintain = held > node.allocatable
+        g = job.spec.gpus
+        guarantee = tally.alloc[mine] + g <= tally.node(mine).deserved and held > node.deserved
+        if not (maintain or guarantee):
+            return None
+        after = dict(remaining)
+        for k in (("leaf", v.program.index), ("dept", self.shares.parent[v.program.index])):
+            after[k] = after.get(k, tally.alloc[k]) - v.spec.gpus
+        return after
 
     def _within_bounds(self, tally: _Tally, job: Job, remaining: dict[Key, int]) -> bool:
         p = job.program
