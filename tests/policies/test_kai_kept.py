@@ -1,0 +1,122 @@
+"""The ``kai`` policy's shortcuts against the plain computations they stand for.
+
+Three shortcuts keep kai's cost from growing with the run (issue 16): the division in
+integers when no time-aware usage is given (``fairshare._divide_whole``), fair shares kept
+while their inputs stay (``KaiScheduler.shares_for``), and reclaim victims judged one by one
+(``KaiReclaim._take_one``) instead of the whole list again at each. Each is checked here
+against the plain computation on seeded inputs: the rational division, and a whole
+seeded run under a policy that recomputes everything and judges every list anew.
+"""
+
+from __future__ import annotations
+
+import random
+from fractions import Fraction as F
+
+import pytest
+
+from gpufleet.inputs.scenario.synthetic import synthetic_scenario
+from gpufleet.policies.base import Decision
+from gpufleet.policies.kai.fairshare import QueueShare, divide, divide_exact
+from gpufleet.policies.kai.policy import KaiScheduler
+from gpufleet.policies.kai.queues import FairShares, cohort_capacity, fair_shares
+from gpufleet.policies.kai.reclaim import KaiReclaim, Key, _OnlyType, _Tally
+from gpufleet.sim.digest import run_digest
+from gpufleet.state.capacity import Placement
+from gpufleet.state.jobs import Job
+from gpufleet.state.snapshot import Snapshot
+
+
+def _random_queues(rng: random.Random) -> list[QueueShare]:
+    return [
+        QueueShare(
+            f"q{i}",
+            rng.randint(0, 8),
+            F(rng.randint(0, 6), rng.choice([1, 1, 2, 3, 4])),
+            rng.randint(0, 2),
+            rng.choice([None, rng.randint(0, 20)]),
+            rng.randint(0, 30),
+            rng.randint(0, 5),
+        )
+        for i in range(rng.randint(1, 8))
+    ]
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_the_whole_gpu_division_is_the_rational_one(seed: int) -> None:
+    # without usage, divide() takes the integer path; divide_exact() is the rational
+    # division of resource_division.go as it was written first. k plays no part when
+    # every usage is 0 (weights n (1 + k) over a total of 1 + k), so a random k too.
+    rng = random.Random(seed)
+    queues = _random_queues(rng)
+    cap = rng.randint(0, 60)
+    k = F(rng.randint(0, 4), rng.choice([1, 2]))
+    got = divide(cap, queues, k)
+    assert got == divide_exact(cap, queues, k)
+    assert all(type(v) is F for v in got.values())  # shares stay rationals for the ranks
+
+
+class _PlainReclaim(KaiReclaim):
+    """Victims judged as the rules say, the whole list at each candidate."""
+
+    def _reclaim_on(self, snap: Snapshot, job: Job, t: str, decision: Decision) -> Placement | None:
+        tally = _Tally(self.shares, self.programs, t)
+        me: Key = ("leaf", job.program.index)
+        if tally.alloc[me] + job.spec.gpus > tally.node(me).fair:
+            return None
+        mark = snap.mark()
+        chosen: list[Job] = []
+        for v in self._victims(snap, job, t):
+            if not self._valid(tally, job, [*chosen, v]):
+                continue
+            snap.assume_stop(v)
+            chosen.append(v)
+            got = self.placement.place(snap, job, _OnlyType(self.admission, t))
+            if isinstance(got, Placement):
+                decision.preempt.extend(chosen)
+                return got
+        snap.undo_to(mark)
+        return None
+
+
+class _PlainKai(KaiScheduler):
+    """kai with nothing kept: shares divided anew at every cycle, plain reclaim."""
+
+    def __init__(self, **options: object) -> None:
+        super().__init__(**options)  # type: ignore[arg-type]
+        plain = _PlainReclaim(self.kai_admission, float(self.reclaimer.multiplier), self.flat)
+        self.reclaimer = plain
+        self.preemption = plain
+
+    def shares_for(self, snap: Snapshot, cohort: str) -> FairShares:
+        kept = super().shares_for(snap, cohort)  # advances time-aware usage as ever
+        c = snap.cohort(cohort)
+        usage = {p.index: F(0) for p in c.programs}
+        if self.usage is not None:
+            for p in c.programs:
+                usage[p.index] = F(self.usage.score(cohort, p))
+        cap = cohort_capacity(snap, cohort)
+        plain = fair_shares(c, cap, self.flat, usage, self.departments, F(self.k_value))
+        assert plain == kept
+        return plain
+
+
+@pytest.mark.parametrize(
+    ("seed", "options"),
+    [
+        pytest.param(3, {}, id="entity-seed-3"),
+        pytest.param(4, {"hierarchy": "flat"}, id="flat-seed-4"),
+        pytest.param(5, {"half_life_hours": 2.0}, id="time-aware-seed-5"),
+        pytest.param(6, {"reclaim_multiplier": 1.5}, id="multiplier-seed-6"),
+    ],
+)
+def test_a_seeded_run_decides_as_the_plain_computation_does(
+    seed: int, options: dict[str, object]
+) -> None:
+    # 400 jobs on 48 GPUs at full load: hundreds of cycles, tens of reclaims. The plain
+    # policy also asserts at every cycle that the kept shares equal the rational ones.
+    sc = synthetic_scenario(400, 48, policy="kai", load=1.0, seed=seed)
+    kept = run_digest(sc, KaiScheduler(**options))  # type: ignore[arg-type]
+    plain = run_digest(sc, _PlainKai(**options))
+    assert kept == plain
+    assert " halts=0" not in kept  # the run did reclaim: the victim path was exercised
