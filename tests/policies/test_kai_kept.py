@@ -11,6 +11,7 @@ seeded run under a policy that recomputes everything and judges every list anew.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from fractions import Fraction as F
 
 import pytest
@@ -18,12 +19,13 @@ import pytest
 from gpufleet.inputs.scenario.synthetic import synthetic_scenario
 from gpufleet.policies.base import Decision
 from gpufleet.policies.kai.fairshare import QueueShare, divide, divide_exact
+from gpufleet.policies.kai.order import Rank, RankMemo, rank, victim_rank
 from gpufleet.policies.kai.policy import KaiScheduler
-from gpufleet.policies.kai.queues import FairShares, cohort_capacity, fair_shares
-from gpufleet.policies.kai.reclaim import KaiReclaim, Key, _OnlyType, _Tally
+from gpufleet.policies.kai.queues import FairShares, Node, cohort_capacity, fair_shares
+from gpufleet.policies.kai.reclaim import KaiReclaim, Key, _job_key, _OnlyType, _Tally
 from gpufleet.sim.digest import run_digest
 from gpufleet.state.capacity import Placement
-from gpufleet.state.jobs import Job
+from gpufleet.state.jobs import Job, ProgramState
 from gpufleet.state.snapshot import Snapshot
 
 
@@ -57,7 +59,42 @@ def test_the_whole_gpu_division_is_the_rational_one(seed: int) -> None:
 
 
 class _PlainReclaim(KaiReclaim):
-    """Victims judged as the rules say, the whole list at each candidate."""
+    """Victims judged as the rules say, the whole list at each candidate; candidates
+    found and sorted anew at each search, ranks computed anew at each reading."""
+
+    def _victims(self, snap: Snapshot, job: Job, t: str) -> Iterator[Job]:
+        queues: dict[int, list[Job]] = {}
+        for p in self.programs:
+            if p is job.program:
+                continue
+            mine = [
+                v
+                for v in p.running.values()
+                if v.spec.preemptible
+                and v.placement is not None
+                and v.spec.id not in snap.stopped
+                and snap.gpu_type_of(v.placement) == t
+            ]
+            if mine:
+                queues[p.index] = sorted(mine, key=_job_key)
+        by_index = {p.index: p for p in self.programs}
+        while queues:
+            i = min(queues, key=lambda k: self._plain_key(by_index[k], t))
+            v = queues[i].pop(0)
+            if not queues[i]:
+                del queues[i]
+            yield v
+
+    def _plain_key(self, p: ProgramState, t: str) -> tuple[object, ...]:
+        fs = self.shares
+        name = fs.parent[p.index]
+        dept = [q for q in self.programs if fs.parent[q.index] == name]
+        dept_alloc = sum(q.usage.get(t, 0) for q in dept)
+        dept_rank = min(q.entity_index for q in dept)
+        return (
+            victim_rank(dept_alloc, fs.parent_node(name, t), 0, dept_rank),
+            victim_rank(p.usage.get(t, 0), fs.leaf_node(p, t), p.priority, p.index),
+        )
 
     def _reclaim_on(self, snap: Snapshot, job: Job, t: str, decision: Decision) -> Placement | None:
         tally = _Tally(self.shares, self.programs, t)
@@ -79,11 +116,20 @@ class _PlainReclaim(KaiReclaim):
         return None
 
 
+class _NoMemo(RankMemo):
+    """Every rank computed at its reading."""
+
+    def rank(self, alloc: int, job: int, node: Node, priority: int, created: int) -> Rank:
+        return rank(alloc, job, node, priority, created)
+
+
 class _PlainKai(KaiScheduler):
-    """kai with nothing kept: shares divided anew at every cycle, plain reclaim."""
+    """kai with nothing kept: shares divided anew at every cycle, ranks computed at each
+    reading, plain reclaim."""
 
     def __init__(self, **options: object) -> None:
         super().__init__(**options)  # type: ignore[arg-type]
+        self.ranks = _NoMemo()
         plain = _PlainReclaim(self.kai_admission, float(self.reclaimer.multiplier), self.flat)
         self.reclaimer = plain
         self.preemption = plain

@@ -60,3 +60,41 @@ def victim_rank(alloc: int, node: Node, priority: int, created: int) -> tuple[ob
         alloc, 0, node, priority, created
     )
     return (not over, not over_quota, -neg_prio, not zero, -dom, -allocatable, -created)
+
+
+class RankMemo:
+    """:func:`rank` and :func:`victim_rank` remembered while the fair shares they read stay
+    the same object (the policy keeps one while its inputs stay, :mod:`.policy`).
+
+    A queue's rank reads only its node, its GPUs, the job's GPUs, its priority and its
+    creation rank; nodes belong to the shares (or are module constants), so within one
+    shares object a node's ``id`` names it, and the memo is emptied when the shares
+    change. The ranks themselves are computed as ever: same numbers, same order."""
+
+    def __init__(self) -> None:
+        self._shares: object = None
+        self._ranks: dict[tuple[int, int, int, int, int], Rank] = {}
+        self._victims: dict[tuple[int, int, int, int], tuple[object, ...]] = {}
+
+    def follow(self, shares: object) -> None:
+        """The shares the next ranks read; forget every rank if they changed."""
+        if shares is not self._shares:
+            self._shares = shares
+            self._ranks.clear()
+            self._victims.clear()
+
+    def rank(self, alloc: int, job: int, node: Node, priority: int, created: int) -> Rank:
+        k = (id(node), alloc, job, priority, created)
+        got = self._ranks.get(k)
+        if got is None:
+            got = self._ranks[k] = rank(alloc, job, node, priority, created)
+        return got
+
+    def victim_rank(
+        self, alloc: int, node: Node, priority: int, created: int
+    ) -> tuple[object, ...]:
+        k = (id(node), alloc, priority, created)
+        got = self._victims.get(k)
+        if got is None:
+            got = self._victims[k] = victim_rank(alloc, node, priority, created)
+        return got

@@ -55,7 +55,7 @@ from gpufleet.domain.reasons import Reason
 from gpufleet.errors import InputError
 from gpufleet.policies.base import BasePolicy, Decision
 from gpufleet.policies.kai.departments import check_names, read_departments
-from gpufleet.policies.kai.order import Rank, rank
+from gpufleet.policies.kai.order import Rank, RankMemo
 from gpufleet.policies.kai.queues import (
     Departments,
     FairShares,
@@ -124,7 +124,8 @@ class KaiScheduler(BasePolicy):
     ) -> None:
         self.kai_admission = KaiAdmission()
         self.flat = hierarchy == "flat"
-        self.reclaimer = KaiReclaim(self.kai_admission, reclaim_multiplier, self.flat)
+        self.ranks = RankMemo()  # queue ranks while the shares stay (order.RankMemo)
+        self.reclaimer = KaiReclaim(self.kai_admission, reclaim_multiplier, self.flat, self.ranks)
         super().__init__(self.kai_admission, BestFit(), self.reclaimer if reclaim else None)
         # entity -> GPU type -> the department's own quota, limit and weight (a file's path
         # from a scenario, read now; a mapping from Python); an entity not named sums its
@@ -170,7 +171,8 @@ class KaiScheduler(BasePolicy):
         c = snap.cohort(cohort)
         fs = self.shares_for(snap, cohort)
         self.last_shares[cohort] = fs
-        self.reclaimer.shares, self.reclaimer.programs = fs, c.programs
+        self.ranks.follow(fs)
+        self.reclaimer.begin(fs, c.programs)
         self.kai_admission.reset(snap, fs, c.programs)
         queues = {p.index: deque(p.pending.values()) for p in c.programs if p.pending}
         by_index = {p.index: p for p in c.programs}
@@ -233,9 +235,10 @@ class KaiScheduler(BasePolicy):
         alloc = sum(q.usage.get(t, 0) for q in dept)
         created = min(q.entity_index for q in dept)
         g = job.spec.gpus
+        ranks = self.ranks
         return (
-            rank(alloc, g, fs.parent_node(name, t), 0, created),
-            rank(p.usage.get(t, 0), g, fs.leaf_node(p, t), p.priority, p.index),
+            ranks.rank(alloc, g, fs.parent_node(name, t), 0, created),
+            ranks.rank(p.usage.get(t, 0), g, fs.leaf_node(p, t), p.priority, p.index),
         )
 
 
