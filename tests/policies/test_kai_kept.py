@@ -62,7 +62,9 @@ class _PlainReclaim(KaiReclaim):
     """Victims judged as the rules say, the whole list at each candidate; candidates
     found and sorted anew at each search, ranks computed anew at each reading."""
 
-    def _victims(self, snap: Snapshot, job: Job, t: str) -> Iterator[Job]:
+    def _victims(
+        self, snap: Snapshot, job: Job, t: str, refused: set[int] | None = None
+    ) -> Iterator[Job]:
         queues: dict[int, list[Job]] = {}
         for p in self.programs:
             if p is job.program:

@@ -121,9 +121,15 @@ class KaiReclaim:
         mark = snap.mark()
         chosen: list[Job] = []
         kept: dict[Key, int] = {}  # _take(tally, job, chosen), carried victim by victim
-        for v in self._victims(snap, job, t):
+        refused: set[int] = set()  # programs whose queue may give up nothing now
+        for v in self._victims(snap, job, t, refused):
             after = self._take_one(tally, job, kept, v)
-            if after is None or not self._within_bounds(tally, job, after):
+            if after is None:
+                # judged on its queue's holding alone, which only a victim taken changes:
+                # every later candidate of that queue would be refused too until then
+                refused.add(v.program.index)
+                continue
+            if not self._within_bounds(tally, job, after):
                 continue
             kept = after
             snap.assume_stop(v)
@@ -136,14 +142,20 @@ class KaiReclaim:
         return None
 
     # --- victim order -------------------------------------------------------------------
-    def _victims(self, snap: Snapshot, job: Job, t: str) -> Iterator[Job]:
+    def _victims(
+        self, snap: Snapshot, job: Job, t: str, refused: set[int] | None = None
+    ) -> Iterator[Job]:
         """Next candidate each time: the first queue in victim order, re-ranked on the
         snapshot's current usage (so after each victim taken), and its next job.
 
         Each program's candidates are sorted once per cycle (:meth:`_candidates`); a
         search skips those already stopped in the cycle. Only a search's own victims are
         stopped while it runs, and it has passed them, so a queue is in the running
-        exactly while it has a candidate not stopped, as when each search sorted anew."""
+        exactly while it has a candidate not stopped, as when each search sorted anew.
+        Ranks read only usage, which only a victim taken changes: until one is, the first
+        queue stays first and is not ranked again. A program the caller adds to
+        ``refused`` after a candidate is dropped with the rest of its candidates (the
+        caller says they would all be refused)."""
         index = self._index.get(t)
         if index is None:
             index = self._index[t] = self._candidates(snap, t)
@@ -158,16 +170,22 @@ class KaiReclaim:
             if n < len(mine):
                 queues[p.index], at[p.index] = mine, n
         by_index = {p.index: p for p in self.programs}
+        i: int | None = None  # the first queue, while no victim is taken since its ranking
         while queues:
-            # a department's rank is the same for each of its queues: once per department
-            depts: dict[str, tuple[object, ...]] = {}
-            i = min(queues, key=lambda k: self._queue_key(by_index[k], t, depts))
+            if i is None or i not in queues:
+                # a department's rank is the same for each of its queues: once per department
+                depts: dict[str, tuple[object, ...]] = {}
+                i = min(queues, key=lambda k: self._queue_key(by_index[k], t, depts))
             mine = queues[i]
             v = mine[at[i]]
             at[i] = _next_free(mine, at[i] + 1, stopped)
             if at[i] == len(mine):
                 del queues[i]
             yield v
+            if v.spec.id in stopped:  # taken: usage moved, rank again
+                i = None
+            elif refused and i in refused:
+                queues.pop(i, None)
 
     def _candidates(self, snap: Snapshot, t: str) -> dict[int, list[Job]]:
         """Per program, its running preemptible jobs on type ``t`` in victim order."""
