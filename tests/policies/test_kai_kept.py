@@ -58,6 +58,43 @@ def test_the_whole_gpu_division_is_the_rational_one(seed: int) -> None:
     assert all(type(v) is F for v in got.values())  # shares stay rationals for the ranks
 
 
+def _cmp(a: tuple[object, ...], b: tuple[object, ...]) -> int:
+    return (a > b) - (a < b)
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_ranks_in_integers_order_and_tie_as_the_rational_ones(seed: int) -> None:
+    # nodes with rational fair shares (time-aware ones need not be whole), zero shares
+    # and limits; every pair of ranks (and of victim ranks) compares the same way
+    rng = random.Random(seed)
+    shares = FairShares()
+    for t in ("A", "B"):
+        shares.leaf[t] = {
+            i: Node(
+                F(rng.randint(0, 12), rng.choice([1, 1, 2, 3])),
+                rng.randint(0, 8),
+                rng.choice([None, rng.randint(0, 10)]),
+            )
+            for i in range(rng.randint(1, 4))
+        }
+    memo = RankMemo()
+    memo.follow(shares)
+    cases = [
+        (rng.randint(0, 12), rng.choice([0, 1, 2, 8]), node, rng.randint(0, 2), rng.randint(0, 3))
+        for by in shares.leaf.values()
+        for node in by.values()
+        for _ in range(3)
+    ]
+    plain = [rank(*c) for c in cases]
+    scaled = [memo.rank(*c) for c in cases]
+    vplain = [victim_rank(a, n, p, c) for a, _, n, p, c in cases]
+    vscaled = [memo.victim_rank(a, n, p, c) for a, _, n, p, c in cases]
+    for i in range(len(cases)):
+        for j in range(len(cases)):
+            assert _cmp(scaled[i], scaled[j]) == _cmp(plain[i], plain[j])
+            assert _cmp(vscaled[i], vscaled[j]) == _cmp(vplain[i], vplain[j])
+
+
 class _PlainReclaim(KaiReclaim):
     """Victims judged as the rules say, the whole list at each candidate; candidates
     found and sorted anew at each search, ranks computed anew at each reading."""
