@@ -180,13 +180,14 @@ class KaiScheduler(BasePolicy):
         # and type: memoised until a job starts. A job exactly like one of its queue's that
         # failed, with no start since, fails too and is not tried again.
         memo: dict[tuple[int, int, tuple[str, ...]], tuple[Rank, Rank]] = {}
+        depts: dict[tuple[str, str], tuple[int, int]] = {}  # _order_key's, until a start
         failed: dict[tuple[object, ...], Reason] = {}
 
         def key(i: int) -> tuple[Rank, Rank]:
             head = queues[i][0]
             k = (i, head.spec.gpus, head.spec.gpu_types)
             if k not in memo:
-                memo[k] = self._order_key(by_index[i], head, fs)
+                memo[k] = self._order_key(by_index[i], head, fs, depts)
             return memo[k]
 
         # the queue first in order is the top of a heap of (key, program order, index):
@@ -217,6 +218,7 @@ class KaiScheduler(BasePolicy):
             else:
                 failed.clear()
                 memo.clear()
+                depts.clear()
                 self.kai_admission.started(snap, job, d.admit[-1][1])
                 heap = entries()
                 heapq.heapify(heap)
@@ -226,14 +228,26 @@ class KaiScheduler(BasePolicy):
             elif len(heap) > 1:
                 heapq.heapreplace(heap, (key(i), place[i], i))
 
-    def _order_key(self, p: ProgramState, job: Job, fs: FairShares) -> tuple[Rank, Rank]:
+    def _order_key(
+        self,
+        p: ProgramState,
+        job: Job,
+        fs: FairShares,
+        depts: dict[tuple[str, str], tuple[int, int]] | None = None,
+    ) -> tuple[Rank, Rank]:
         """The department's rank, then the program's, for the GPU type the job would use
         (its first allowed type the cohort has)."""
         t = next((x for x in job.spec.gpu_types if x in fs.leaf), "")
         name = fs.parent[p.index]
-        dept = self.kai_admission.department_of(p)
-        alloc = sum(q.usage.get(t, 0) for q in dept)
-        created = min(q.entity_index for q in dept)
+        # the department's GPUs of type t and creation rank: the same for each of its
+        # queues, so read once per department from ``depts`` until usage moves (a start)
+        got = None if depts is None else depts.get((name, t))
+        if got is None:
+            dept = self.kai_admission.department_of(p)
+            got = (sum(q.usage.get(t, 0) for q in dept), min(q.entity_index for q in dept))
+            if depts is not None:
+                depts[(name, t)] = got
+        alloc, created = got
         g = job.spec.gpus
         ranks = self.ranks
         return (

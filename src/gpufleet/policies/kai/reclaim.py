@@ -114,10 +114,11 @@ class KaiReclaim:
         return None
 
     def _reclaim_on(self, snap: Snapshot, job: Job, t: str, decision: Decision) -> Placement | None:
-        tally = _Tally(self.shares, self.programs, t)
-        me: Key = ("leaf", job.program.index)
-        if tally.alloc[me] + job.spec.gpus > tally.node(me).fair:  # CanReclaimResources
+        p = job.program
+        fair = self.shares.leaf.get(t, {}).get(p.index, _NO_NODE).fair  # tally.node(me)
+        if p.usage.get(t, 0) + job.spec.gpus > fair:  # CanReclaimResources
             return None
+        tally = _Tally(self.shares, self.programs, t)
         mark = snap.mark()
         chosen: list[Job] = []
         kept: dict[Key, int] = {}  # _take(tally, job, chosen), carried victim by victim
