@@ -1,11 +1,13 @@
 """The ``kai`` policy's shortcuts against the plain computations they stand for.
 
-Three shortcuts keep kai's cost from growing with the run (issue 16): the division in
-integers when no time-aware usage is given (``fairshare._divide_whole``), fair shares kept
-while their inputs stay (``KaiScheduler.shares_for``), and reclaim victims judged one by one
-(``KaiReclaim._take_one``) instead of the whole list again at each. Each is checked here
-against the plain computation on seeded inputs: the rational division, and a whole
-seeded run under a policy that recomputes everything and judges every list anew.
+Issue 16: kai's cost grew with the run. Its shortcuts: the division in integers when no
+time-aware usage is given (``fairshare._divide_whole``), fair shares kept while their
+inputs stay (``KaiScheduler.shares_for``), ranks remembered and compared in scaled
+integers (``order.RankMemo``), and a victim search that sorts candidates once per cycle,
+re-ranks only after a victim is taken, drops a queue that refuses and judges each
+candidate on the holdings the victims before it left (``KaiReclaim``). Each is checked
+against the plain computation on seeded inputs: the rational division, the Fraction
+ranks pair by pair, and whole seeded runs under a policy that recomputes everything.
 """
 
 from __future__ import annotations
