@@ -37,7 +37,7 @@ with the department's fair share (``proportion.go``, ``setFairShareForQueues``).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import groupby
@@ -64,7 +64,18 @@ class QueueShare:
 def divide(
     capacity: Fraction | int, queues: Sequence[QueueShare], k_value: Fraction = Fraction(1)
 ) -> dict[str, Fraction]:
-    """Fair share per queue name: phases 1, 2 and 3 of the module docstring."""
+    """Fair share per queue name: phases 1, 2 and 3 of the module docstring. Without
+    time-aware usage and with a whole capacity, in integers (:func:`_divide_whole`)."""
+    whole = isinstance(capacity, int) or capacity.denominator == 1
+    if whole and all(q.usage == 0 for q in queues):
+        return _divide_whole(int(capacity), queues)
+    return divide_exact(capacity, queues, k_value)
+
+
+def divide_exact(
+    capacity: Fraction | int, queues: Sequence[QueueShare], k_value: Fraction = Fraction(1)
+) -> dict[str, Fraction]:
+    """:func:`divide` in rationals throughout, for any usage and capacity."""
     fs = {q.name: Fraction(min(q.deserved, q.cap)) for q in queues}
     remaining = Fraction(capacity) - sum(fs.values(), Fraction(0))
     if remaining <= 0:
@@ -87,7 +98,7 @@ def _by_priority(queues: Sequence[QueueShare]) -> list[list[QueueShare]]:
     return [list(g) for _, g in groupby(ordered, key=lambda q: q.priority)]
 
 
-def _unsatisfied(q: QueueShare, fs: dict[str, Fraction]) -> bool:
+def _unsatisfied(q: QueueShare, fs: Mapping[str, Fraction | int]) -> bool:
     """``isQueueSatisfied`` negated: still requests more than its share, limit not reached."""
     return q.demand > fs[q.name] and (q.limit is None or q.limit > fs[q.name])
 
@@ -121,6 +132,77 @@ def _rounds(
                 give = Fraction(math.floor(offer))
                 if offer > give:
                     left[q.name] = offer - give
+            fs[q.name] += give
+            remaining -= give
+        if not again:
+            break
+    return remaining
+
+
+def _divide_whole(capacity: int, queues: Sequence[QueueShare]) -> dict[str, Fraction]:
+    """:func:`divide_exact` when every usage is 0 and the capacity is whole, in integers.
+
+    Why it is the same division: with ``u = 0`` each share weight is ``n (1 + k)`` with
+    ``n = w / W`` (``W`` the open queues' weight) and the weights sum to ``1 + k``, so the
+    offer ``A s / sum s`` is exactly ``A w / W``; with the weights scaled to integers
+    ``a = w L`` (``L`` the least common multiple of their denominators) it is ``A a / sum a``.
+    Shares start whole (quotas, demands and limits are), and each round gives a whole
+    number (``cap - fs`` or a floor), so ``A`` and every share stay whole: only the offers
+    are fractions, and they are compared as ``want * sum a`` against ``A a`` instead. The
+    rounded-off remainders are the same rationals, kept as such for phase 3's order.
+    """
+    fs = {q.name: min(q.deserved, q.cap) for q in queues}
+    remaining = capacity - sum(fs.values())
+    if remaining <= 0:
+        return {name: Fraction(v) for name, v in fs.items()}
+    scale = math.lcm(*(q.weight.denominator for q in queues))
+    scaled = {q.name: int(q.weight * scale) for q in queues}
+    buckets = _by_priority(queues)
+    remainders: list[dict[str, Fraction]] = []
+    for bucket in buckets:
+        left: dict[str, Fraction] = {}
+        remaining = _rounds_whole(remaining, bucket, fs, left, scaled)
+        remainders.append(left)
+    for bucket, left in zip(buckets, remainders, strict=True):
+        if remaining <= 0:
+            break
+        ranked = sorted(
+            (q for q in bucket if q.name in left), key=lambda q: (-left[q.name], q.created, q.name)
+        )
+        for q in ranked[:remaining]:  # one GPU each while any is left
+            fs[q.name] += 1
+            remaining -= 1
+    return {name: Fraction(v) for name, v in fs.items()}
+
+
+def _rounds_whole(
+    remaining: int,
+    bucket: list[QueueShare],
+    fs: dict[str, int],
+    left: dict[str, Fraction],
+    scaled: dict[str, int],
+) -> int:
+    """:func:`_rounds` in integers: an offer is ``pot * a / total``, kept as its numerator."""
+    while remaining > 0:
+        open_ = [q for q in bucket if _unsatisfied(q, fs)]
+        total = sum(scaled[q.name] for q in open_)
+        if total == 0:
+            break
+        pot, again = remaining, False
+        for q in open_:
+            a = scaled[q.name]
+            if a == 0:
+                continue
+            offer = pot * a  # the offer times total
+            want = q.cap - fs[q.name]
+            if want * total <= offer:
+                give = want if want > 0 else 0
+                left.pop(q.name, None)
+                again = again or want * total < offer
+            else:
+                give = offer // total
+                if offer > give * total:
+                    left[q.name] = Fraction(offer - give * total, total)
             fs[q.name] += give
             remaining -= give
         if not again:

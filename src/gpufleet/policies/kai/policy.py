@@ -55,13 +55,15 @@ from gpufleet.domain.reasons import Reason
 from gpufleet.errors import InputError
 from gpufleet.policies.base import BasePolicy, Decision
 from gpufleet.policies.kai.departments import check_names, read_departments
-from gpufleet.policies.kai.order import Rank, rank
+from gpufleet.policies.kai.order import Rank, RankMemo
 from gpufleet.policies.kai.queues import (
     Departments,
     FairShares,
     KaiAdmission,
     cohort_capacity,
+    demand,
     fair_shares,
+    share_inputs,
 )
 from gpufleet.policies.kai.reclaim import KaiReclaim
 from gpufleet.policies.options import FILE, FLAG, NON_NEGATIVE, Options, one_of
@@ -122,7 +124,8 @@ class KaiScheduler(BasePolicy):
     ) -> None:
         self.kai_admission = KaiAdmission()
         self.flat = hierarchy == "flat"
-        self.reclaimer = KaiReclaim(self.kai_admission, reclaim_multiplier, self.flat)
+        self.ranks = RankMemo()  # queue ranks while the shares stay (order.RankMemo)
+        self.reclaimer = KaiReclaim(self.kai_admission, reclaim_multiplier, self.flat, self.ranks)
         super().__init__(self.kai_admission, BestFit(), self.reclaimer if reclaim else None)
         # entity -> GPU type -> the department's own quota, limit and weight (a file's path
         # from a scenario, read now; a mapping from Python); an entity not named sums its
@@ -132,6 +135,8 @@ class KaiScheduler(BasePolicy):
         self.k_value = k_value
         self.usage = DecayedUsage(half_life_hours * 3600.0) if half_life_hours > 0 else None
         self.last_shares: dict[str, FairShares] = {}  # per cohort, for inspection and tests
+        # per cohort, the last division's inputs (queues.share_inputs) and its shares
+        self._kept_shares: dict[str, tuple[tuple[object, ...], FairShares]] = {}
 
     def shares_for(self, snap: Snapshot, cohort: str) -> FairShares:
         c = snap.cohort(cohort)
@@ -141,8 +146,16 @@ class KaiScheduler(BasePolicy):
             self.usage.advance(cohort, snap.now_s, c.programs, sum(capacity.values()))
             for p in c.programs:
                 usage[p.index] = Fraction(self.usage.score(cohort, p))
+        # the shares follow their inputs only: kept while those stay as they were
+        wants = demand(c, capacity)
+        inputs = share_inputs(c, capacity, usage, wants)
+        kept = self._kept_shares.get(cohort)
+        if kept is not None and kept[0] == inputs:
+            return kept[1]
         k = Fraction(self.k_value)
-        return fair_shares(c, capacity, self.flat, usage, self.departments, k)
+        fs = fair_shares(c, capacity, self.flat, usage, self.departments, k, wants)
+        self._kept_shares[cohort] = (inputs, fs)
+        return fs
 
     def decide(self, snap: Snapshot) -> Decision:
         if not self._names_checked and self.departments:
@@ -158,7 +171,8 @@ class KaiScheduler(BasePolicy):
         c = snap.cohort(cohort)
         fs = self.shares_for(snap, cohort)
         self.last_shares[cohort] = fs
-        self.reclaimer.shares, self.reclaimer.programs = fs, c.programs
+        self.ranks.follow(fs)
+        self.reclaimer.begin(fs, c.programs)
         self.kai_admission.reset(snap, fs, c.programs)
         queues = {p.index: deque(p.pending.values()) for p in c.programs if p.pending}
         by_index = {p.index: p for p in c.programs}
@@ -166,13 +180,14 @@ class KaiScheduler(BasePolicy):
         # and type: memoised until a job starts. A job exactly like one of its queue's that
         # failed, with no start since, fails too and is not tried again.
         memo: dict[tuple[int, int, tuple[str, ...]], tuple[Rank, Rank]] = {}
+        depts: dict[tuple[str, str], tuple[int, int]] = {}  # _order_key's, until a start
         failed: dict[tuple[object, ...], Reason] = {}
 
         def key(i: int) -> tuple[Rank, Rank]:
             head = queues[i][0]
             k = (i, head.spec.gpus, head.spec.gpu_types)
             if k not in memo:
-                memo[k] = self._order_key(by_index[i], head, fs)
+                memo[k] = self._order_key(by_index[i], head, fs, depts)
             return memo[k]
 
         # the queue first in order is the top of a heap of (key, program order, index):
@@ -203,6 +218,7 @@ class KaiScheduler(BasePolicy):
             else:
                 failed.clear()
                 memo.clear()
+                depts.clear()
                 self.kai_admission.started(snap, job, d.admit[-1][1])
                 heap = entries()
                 heapq.heapify(heap)
@@ -212,18 +228,31 @@ class KaiScheduler(BasePolicy):
             elif len(heap) > 1:
                 heapq.heapreplace(heap, (key(i), place[i], i))
 
-    def _order_key(self, p: ProgramState, job: Job, fs: FairShares) -> tuple[Rank, Rank]:
+    def _order_key(
+        self,
+        p: ProgramState,
+        job: Job,
+        fs: FairShares,
+        depts: dict[tuple[str, str], tuple[int, int]] | None = None,
+    ) -> tuple[Rank, Rank]:
         """The department's rank, then the program's, for the GPU type the job would use
         (its first allowed type the cohort has)."""
         t = next((x for x in job.spec.gpu_types if x in fs.leaf), "")
         name = fs.parent[p.index]
-        dept = self.kai_admission.department_of(p)
-        alloc = sum(q.usage.get(t, 0) for q in dept)
-        created = min(q.entity_index for q in dept)
+        # the department's GPUs of type t and creation rank: the same for each of its
+        # queues, so read once per department from ``depts`` until usage moves (a start)
+        got = None if depts is None else depts.get((name, t))
+        if got is None:
+            dept = self.kai_admission.department_of(p)
+            got = (sum(q.usage.get(t, 0) for q in dept), min(q.entity_index for q in dept))
+            if depts is not None:
+                depts[(name, t)] = got
+        alloc, created = got
         g = job.spec.gpus
+        ranks = self.ranks
         return (
-            rank(alloc, g, fs.parent_node(name, t), 0, created),
-            rank(p.usage.get(t, 0), g, fs.leaf_node(p, t), p.priority, p.index),
+            ranks.rank(alloc, g, fs.parent_node(name, t), 0, created),
+            ranks.rank(p.usage.get(t, 0), g, fs.leaf_node(p, t), p.priority, p.index),
         )
 
 

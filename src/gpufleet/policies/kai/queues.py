@@ -101,6 +101,36 @@ def leaf_queue(p: ProgramState, t: str, usage: Fraction, want: int) -> QueueShar
     return QueueShare(str(p.index), q.nominal_gpus, w, p.priority, limit, want, p.index, usage)
 
 
+def share_inputs(
+    c: CohortState,
+    capacity: dict[str, int],
+    usage: dict[int, Fraction],
+    wants: dict[int, dict[str, int]],
+) -> tuple[object, ...]:
+    """Everything of the cohort that :func:`fair_shares` reads, as one comparable value
+    (the policy's own options aside): per GPU type the capacity, and per program, in
+    program order, its index, entity, creation rank, priority, weight, usage, and its
+    quota and demand on each type. Equal inputs give equal shares, so a cycle whose inputs
+    equal the last one's may keep its shares."""
+    types = tuple(capacity)
+    return (
+        tuple(capacity.items()),
+        tuple(
+            (
+                p.index,
+                p.entity,
+                p.entity_index,
+                p.priority,
+                p.weight,
+                usage[p.index],
+                tuple(p.quotas.get(t) for t in types),
+                tuple(wants[p.index].get(t, 0) for t in types),
+            )
+            for p in c.programs
+        ),
+    )
+
+
 def fair_shares(
     c: CohortState,
     capacity: dict[str, int],
@@ -108,11 +138,14 @@ def fair_shares(
     usage: dict[int, Fraction],
     departments: Departments | None = None,
     k_value: Fraction = Fraction(1),
+    wants: dict[int, dict[str, int]] | None = None,
 ) -> FairShares:
     """The two-level division for every GPU type of the cohort; ``usage``: each program's
-    normalised decayed usage (time-aware fairness; 0 without it)."""
+    normalised decayed usage (time-aware fairness; 0 without it); ``wants``: the cohort's
+    :func:`demand`, when the caller has it already."""
     fs = FairShares()
-    wants = demand(c, capacity)
+    if wants is None:
+        wants = demand(c, capacity)
     groups: dict[str, list[ProgramState]] = {}
     for p in c.programs:
         name = "cohort" if flat else "entity:" + p.entity
@@ -148,15 +181,22 @@ class KaiAdmission:
     its limit (queues README: "Limit: hard cap"); a non-preemptible job only while the
     non-preemptible GPUs of its queue and of its department stay within their deserved quota
     (``quota_check.go``, ``isAllocatedNonPreemptibleOverQuota``). ``shares``, ``programs``
-    and ``fixed`` (non-preemptible GPUs per program and type) are set per cohort."""
+    and ``fixed`` (non-preemptible GPUs per program and type) are set per cohort, and with
+    them ``members``: each parent's programs, in program order."""
 
     def __init__(self) -> None:
         self.shares = FairShares()
         self.programs: list[ProgramState] = []
         self.fixed: dict[tuple[int, str], int] = {}
+        self.members: dict[str, list[ProgramState]] = {}
 
     def reset(self, snap: Snapshot, shares: FairShares, programs: list[ProgramState]) -> None:
         self.shares, self.programs, self.fixed = shares, programs, {}
+        self.members = {}
+        for p in programs:
+            name = shares.parent.get(p.index)
+            if name is not None:
+                self.members.setdefault(name, []).append(p)
         for j in snap.running_in(programs):
             if not j.spec.preemptible and j.placement is not None:
                 key = (j.program.index, snap.gpu_type_of(j.placement))
@@ -169,8 +209,11 @@ class KaiAdmission:
             self.fixed[key] = self.fixed.get(key, 0) + job.spec.gpus
 
     def department_of(self, p: ProgramState) -> list[ProgramState]:
+        """The programs under ``p``'s parent (``p`` among them), in program order."""
         name = self.shares.parent.get(p.index)
-        return [q for q in self.programs if self.shares.parent.get(q.index) == name]
+        if name is None:  # not a program of the cohort: those without a parent, as ever
+            return [q for q in self.programs if q.index not in self.shares.parent]
+        return self.members.get(name, [])
 
     def check(self, snap: Snapshot, job: Job, gpu_type: str) -> Reason | None:
         p, g, t = job.program, job.spec.gpus, gpu_type

@@ -44,7 +44,7 @@ from fractions import Fraction
 
 from gpufleet.domain.reasons import Reason
 from gpufleet.policies.base import Decision
-from gpufleet.policies.kai.order import victim_rank
+from gpufleet.policies.kai.order import RankMemo
 from gpufleet.policies.kai.queues import FairShares, KaiAdmission, Node, ratio
 from gpufleet.policies.placement import BestFit
 from gpufleet.state.capacity import Placement
@@ -80,13 +80,29 @@ class KaiReclaim:
     """The rules of the module docstring. ``shares`` and ``programs`` are set per cohort by
     the policy before its allocation loop; ``flat`` says the only parent is the cohort."""
 
-    def __init__(self, admission: KaiAdmission, multiplier: float = 1.0, flat: bool = False):
+    def __init__(
+        self,
+        admission: KaiAdmission,
+        multiplier: float = 1.0,
+        flat: bool = False,
+        ranks: RankMemo | None = None,
+    ):
         self.admission = admission
         self.placement = BestFit()
         self.multiplier = Fraction(max(1.0, multiplier))
         self.flat = flat
         self.shares = FairShares()
         self.programs: list[ProgramState] = []
+        self.ranks = RankMemo() if ranks is None else ranks
+        # per GPU type, each program's victim candidates in job order, found once per
+        # cohort's cycle (running jobs do not change within one): see _victims
+        self._index: dict[str, dict[int, list[Job]]] = {}
+
+    def begin(self, shares: FairShares, programs: list[ProgramState]) -> None:
+        """A cohort's cycle begins: its shares and programs, and no candidates found yet."""
+        self.shares, self.programs = shares, programs
+        self.ranks.follow(shares)
+        self._index = {}
 
     def make_room(self, snap: Snapshot, job: Job, decision: Decision) -> Placement | None:
         for t in job.spec.gpu_types:
@@ -98,15 +114,25 @@ class KaiReclaim:
         return None
 
     def _reclaim_on(self, snap: Snapshot, job: Job, t: str, decision: Decision) -> Placement | None:
-        tally = _Tally(self.shares, self.programs, t)
-        me: Key = ("leaf", job.program.index)
-        if tally.alloc[me] + job.spec.gpus > tally.node(me).fair:  # CanReclaimResources
+        p = job.program
+        fair = self.shares.leaf.get(t, {}).get(p.index, _NO_NODE).fair  # tally.node(me)
+        if p.usage.get(t, 0) + job.spec.gpus > fair:  # CanReclaimResources
             return None
+        tally = _Tally(self.shares, self.programs, t)
         mark = snap.mark()
         chosen: list[Job] = []
-        for v in self._victims(snap, job, t):
-            if not self._valid(tally, job, [*chosen, v]):
+        kept: dict[Key, int] = {}  # _take(tally, job, chosen), carried victim by victim
+        refused: set[int] = set()  # programs whose queue may give up nothing now
+        for v in self._victims(snap, job, t, refused):
+            after = self._take_one(tally, job, kept, v)
+            if after is None:
+                # judged on its queue's holding alone, which only a victim taken changes:
+                # every later candidate of that queue would be refused too until then
+                refused.add(v.program.index)
                 continue
+            if not self._within_bounds(tally, job, after):
+                continue
+            kept = after
             snap.assume_stop(v)
             chosen.append(v)
             got = self.placement.place(snap, job, _OnlyType(self.admission, t))
@@ -117,43 +143,81 @@ class KaiReclaim:
         return None
 
     # --- victim order -------------------------------------------------------------------
-    def _victims(self, snap: Snapshot, job: Job, t: str) -> Iterator[Job]:
+    def _victims(
+        self, snap: Snapshot, job: Job, t: str, refused: set[int] | None = None
+    ) -> Iterator[Job]:
         """Next candidate each time: the first queue in victim order, re-ranked on the
-        snapshot's current usage (so after each victim taken), and its next job."""
+        snapshot's current usage (so after each victim taken), and its next job.
+
+        Each program's candidates are sorted once per cycle (:meth:`_candidates`); a
+        search skips those already stopped in the cycle. Only a search's own victims are
+        stopped while it runs, and it has passed them, so a queue is in the running
+        exactly while it has a candidate not stopped, as when each search sorted anew.
+        Ranks read only usage, which only a victim taken changes: until one is, the first
+        queue stays first and is not ranked again. A program the caller adds to
+        ``refused`` after a candidate is dropped with the rest of its candidates (the
+        caller says they would all be refused)."""
+        index = self._index.get(t)
+        if index is None:
+            index = self._index[t] = self._candidates(snap, t)
+        stopped = snap.stopped
         queues: dict[int, list[Job]] = {}
+        at: dict[int, int] = {}  # each queue's next candidate
         for p in self.programs:
-            if p is job.program:
+            mine = index.get(p.index)
+            if p is job.program or not mine:
                 continue
-            mine = [v for v in p.running.values() if self._candidate(snap, v, t)]
-            if mine:
-                queues[p.index] = sorted(mine, key=_job_key)
+            n = _next_free(mine, 0, stopped)
+            if n < len(mine):
+                queues[p.index], at[p.index] = mine, n
         by_index = {p.index: p for p in self.programs}
+        i: int | None = None  # the first queue, while no victim is taken since its ranking
         while queues:
-            i = min(queues, key=lambda k: self._queue_key(by_index[k], t))
-            v = queues[i].pop(0)
-            if not queues[i]:
+            if i is None or i not in queues:
+                # a department's rank is the same for each of its queues: once per department
+                depts: dict[str, tuple[object, ...]] = {}
+                i = min(queues, key=lambda k: self._queue_key(by_index[k], t, depts))
+            mine = queues[i]
+            v = mine[at[i]]
+            at[i] = _next_free(mine, at[i] + 1, stopped)
+            if at[i] == len(mine):
                 del queues[i]
             yield v
+            if v.spec.id in stopped:  # taken: usage moved, rank again
+                i = None
+            elif refused and i in refused:
+                queues.pop(i, None)
+
+    def _candidates(self, snap: Snapshot, t: str) -> dict[int, list[Job]]:
+        """Per program, its running preemptible jobs on type ``t`` in victim order."""
+        out: dict[int, list[Job]] = {}
+        for p in self.programs:
+            mine = [v for v in p.running.values() if self._candidate(snap, v, t)]
+            if mine:
+                out[p.index] = sorted(mine, key=_job_key)
+        return out
 
     @staticmethod
     def _candidate(snap: Snapshot, v: Job, t: str) -> bool:
-        return (
-            v.spec.preemptible
-            and v.placement is not None
-            and v.spec.id not in snap.stopped
-            and snap.gpu_type_of(v.placement) == t
-        )
+        """Preemptible and on type ``t`` (whether the cycle stopped it is asked later)."""
+        return v.spec.preemptible and v.placement is not None and snap.gpu_type_of(v.placement) == t
 
-    def _queue_key(self, p: ProgramState, t: str) -> tuple[object, ...]:
+    def _queue_key(
+        self, p: ProgramState, t: str, depts: dict[str, tuple[object, ...]]
+    ) -> tuple[object, ...]:
+        """The department's victim rank (read from ``depts``, the ranks already taken on
+        the same usage, or added to it), then the program's."""
         fs = self.shares
         name = fs.parent[p.index]
-        dept = [q for q in self.programs if fs.parent[q.index] == name]
-        dept_alloc = sum(q.usage.get(t, 0) for q in dept)
-        dept_rank = min(q.entity_index for q in dept)
-        return (
-            victim_rank(dept_alloc, fs.parent_node(name, t), 0, dept_rank),
-            victim_rank(p.usage.get(t, 0), fs.leaf_node(p, t), p.priority, p.index),
-        )
+        top = depts.get(name)
+        if top is None:
+            dept = [q for q in self.programs if fs.parent[q.index] == name]
+            dept_alloc = sum(q.usage.get(t, 0) for q in dept)
+            dept_rank = min(q.entity_index for q in dept)
+            node = fs.parent_node(name, t)
+            top = depts[name] = self.ranks.victim_rank(dept_alloc, node, 0, dept_rank)
+        leaf = fs.leaf_node(p, t)
+        return (top, self.ranks.victim_rank(p.usage.get(t, 0), leaf, p.priority, p.index))
 
     # --- the checks ---------------------------------------------------------------------
     def _valid(self, tally: _Tally, job: Job, victims: list[Job]) -> bool:
@@ -169,19 +233,32 @@ class KaiReclaim:
 
     def _take(self, tally: _Tally, job: Job, victims: list[Job]) -> dict[Key, int] | None:
         """Each victim against its queue's holding before it; what every queue keeps."""
-        remaining: dict[Key, int] = {}
-        g = job.spec.gpus
+        remaining: dict[Key, int] | None = {}
         for v in victims:
-            mine, theirs = self._levels(job.program, v.program)
-            held = remaining.get(theirs, tally.alloc[theirs])
-            node = tally.node(theirs)
-            maintain = held > node.allocatable
-            guarantee = tally.alloc[mine] + g <= tally.node(mine).deserved and held > node.deserved
-            if not (maintain or guarantee):
+            assert remaining is not None
+            remaining = self._take_one(tally, job, remaining, v)
+            if remaining is None:
                 return None
-            for k in (("leaf", v.program.index), ("dept", self.shares.parent[v.program.index])):
-                remaining[k] = remaining.get(k, tally.alloc[k]) - v.spec.gpus
         return remaining
+
+    def _take_one(
+        self, tally: _Tally, job: Job, remaining: dict[Key, int], v: Job
+    ) -> dict[Key, int] | None:
+        """One more victim after those that left ``remaining`` (left as it is): what every
+        queue keeps then, or None if ``v``'s queue may not give it up. A victim is judged on
+        the holdings before it only, so a list of victims is judged one by one."""
+        mine, theirs = self._levels(job.program, v.program)
+        held = remaining.get(theirs, tally.alloc[theirs])
+        node = tally.node(theirs)
+        maintain = held > node.allocatable
+        g = job.spec.gpus
+        guarantee = tally.alloc[mine] + g <= tally.node(mine).deserved and held > node.deserved
+        if not (maintain or guarantee):
+            return None
+        after = dict(remaining)
+        for k in (("leaf", v.program.index), ("dept", self.shares.parent[v.program.index])):
+            after[k] = after.get(k, tally.alloc[k]) - v.spec.gpus
+        return after
 
     def _within_bounds(self, tally: _Tally, job: Job, remaining: dict[Key, int]) -> bool:
         p = job.program
@@ -201,6 +278,13 @@ class KaiReclaim:
                 if s > 1 and fair > 0 and s * self.multiplier >= ratio(kept, fair):
                     return False
         return True
+
+
+def _next_free(jobs: list[Job], n: int, stopped: set[int]) -> int:
+    """The first position from ``n`` whose job the cycle has not stopped (or the end)."""
+    while n < len(jobs) and jobs[n].spec.id in stopped:
+        n += 1
+    return n
 
 
 def _job_key(v: Job) -> tuple[int, float, int]:
