@@ -53,7 +53,7 @@ from gpufleet.live.runner import CommandRunner, command_text
 from gpufleet.live.slurm.gres import gpus_of_tres, gres_allocations, host_list, tres_list
 from gpufleet.live.slurm.jobs_json import parse_jobs
 from gpufleet.live.slurm.model import GpuAllocation, JobState, SlurmJob
-from gpufleet.live.slurm.text import duration_s
+from gpufleet.live.slurm.text import duration_s, field_cells
 
 FIELDS = (
     "jobid",
@@ -189,12 +189,7 @@ def _parse_line(source: str, number: int, raw: str) -> JobLine:
     def fail(name: str, message: str, expected: str) -> SourceError:
         return SourceError(source, name, message, expected, line=number)
 
-    if not raw.endswith("|"):
-        raise fail("<line>", f"{raw[-20:]!r} does not end with '|'", "each field ending in '|'")
-    cells = raw[:-1].split("|", len(FIELDS) - 1)
-    if len(cells) != len(FIELDS):
-        raise fail("<line>", f"{len(cells)} fields", f"{len(FIELDS)}: {', '.join(FIELDS)}")
-    c = dict(zip(FIELDS, cells, strict=True))
+    c = field_cells(fail, FIELDS, raw)
     state = _STATES.get(c["state"])
     if state is None:
         raise fail("state", f"unknown job state {c['state']!r}", "a Slurm job state")

@@ -42,6 +42,7 @@ from gpufleet.live.errors import SourceError
 from gpufleet.live.jsonread import At
 from gpufleet.live.slurm.gres import gres_counts
 from gpufleet.live.slurm.model import GpuCount, NodeState, SlurmNode
+from gpufleet.live.slurm.text import field_cells
 
 FIELDS = (
     "nodelist",
@@ -102,12 +103,7 @@ def _parse_line(source: str, number: int, raw: str) -> SlurmNode:
     def fail(name: str, message: str, expected: str) -> SourceError:
         return SourceError(source, name, message, expected, line=number)
 
-    if not raw.endswith("|"):
-        raise fail("<line>", f"{raw[-20:]!r} does not end with '|'", "each field ending in '|'")
-    cells = raw[:-1].split("|", len(FIELDS) - 1)
-    if len(cells) != len(FIELDS):
-        raise fail("<line>", f"{len(cells)} fields", f"{len(FIELDS)}: {', '.join(FIELDS)}")
-    c = dict(zip(FIELDS, cells, strict=True))
+    c = field_cells(fail, FIELDS, raw)
     for name in ("nodelist", "partitionname"):
         if not _NAME.fullmatch(c[name]):
             raise fail(name, f"{c[name]!r} is not one name", "a node or partition name")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gpufleet.live.errors import SourceError
@@ -115,3 +115,17 @@ def duration_s(source: str, key: str, value: str) -> int | None:
         days, hours, minutes, seconds = (int(g) if g else 0 for g in m.groups())
         return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
     raise SourceError(source, key, f"{value!r} is not a duration", "N sec or [D-]HH:MM:SS")
+
+
+FieldFail = Callable[[str, str, str], SourceError]  # (field, message, expected) -> the error
+
+
+def field_cells(fail: FieldFail, fields: Sequence[str], raw: str) -> dict[str, str]:
+    """One line of a ``-O 'name:|,...'`` answer (squeue, sinfo) by field name: every field
+    ends in ``|`` and the last, the one free-text field, keeps any ``|`` of its own."""
+    if not raw.endswith("|"):
+        raise fail("<line>", f"{raw[-20:]!r} does not end with '|'", "each field ending in '|'")
+    cells = raw[:-1].split("|", len(fields) - 1)
+    if len(cells) != len(fields):
+        raise fail("<line>", f"{len(cells)} fields", f"{len(fields)}: {', '.join(fields)}")
+    return dict(zip(fields, cells, strict=True))
