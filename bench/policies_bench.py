@@ -153,6 +153,12 @@ def summary(results: dict[str, Any]) -> list[str]:
         if "ratio_to_fifo" in m
     ]
     over = sorted((r, w) for r, w in ratios if r > TARGET_RATIO)
+    stopped = [
+        f"{name} ({work}) > {m['timed_out_s']:g} s"
+        for name, per in results["policies"].items()
+        for work, m in per.items()
+        if "timed_out_s" in m
+    ]
     slurm = results["policies"].get("slurm-multifactor", {}).get("article", {})
     slurm_s = slurm.get("median", {}).get("cpu_s")
     lines = [
@@ -162,6 +168,8 @@ def summary(results: dict[str, Any]) -> list[str]:
         f"- over {TARGET_RATIO:g}x: "
         + (", ".join(f"{w} {r:.1f}x" for r, w in over) if over else "none"),
     ]
+    if stopped:  # a run stopped at the timeout has no ratio, and is over by any measure
+        lines.append("- stopped unfinished, so not within 3x: " + ", ".join(stopped))
     if slurm_s is not None:
         met = "met" if slurm_s < SLURM_ARTICLE_TARGET_S else "missed"
         lines.append(f"- slurm-multifactor on the article: {slurm_s:.2f} s of CPU ({met})")

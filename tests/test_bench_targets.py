@@ -93,3 +93,23 @@ def test_without_a_limit_run_the_ratio_is_not_run(figures_limits: ModuleType) ->
     ours_only = {"fifo-1M-jobs-100k-gpus": CASES["fifo-1M-jobs-100k-gpus"]}
     target = figures_limits.comparison_targets(ours_only, None, 1_000_000, 100_000)[0]
     assert (target["measured"], target["met"]) == (None, None)
+
+
+def test_the_policies_summary_names_a_run_stopped_at_the_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    import policies_bench
+
+    results = {
+        "policies": {
+            # 12 s over fifo's 2 s: 6.0x, over the 3x target
+            "srtf": {"article": {"ratio_to_fifo": 6.0}},
+            # stopped at 300 s: no ratio, but not within 3x either
+            "kai": {"synthetic": {"timed_out_s": 300.0, "samples": []}},
+            "drf": {"article": {"ratio_to_fifo": 1.1}},
+        }
+    }
+    lines = policies_bench.summary(results)
+    assert "- over 3x: srtf (article) 6.0x" in lines
+    assert "- stopped unfinished, so not within 3x: kai (synthetic) > 300 s" in lines
