@@ -34,7 +34,7 @@ test: lint
 test-all: lint
 	BIN=$(BIN) PYTEST_WORKERS=$(PYTEST_WORKERS) scripts/test-all
 
-# about an hour on 2 cores: the engine, the pure-Python limit, every policy against fifo
+# about 55 minutes on 2 cores (bench/README.md): the engine, the pure-Python limit, every policy against fifo
 # (bench/README.md); bench/run.py --quick is the 1-2 minute smoke run
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py

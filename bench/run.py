@@ -1,6 +1,6 @@
 """The benchmark harness: one command writes ``bench/results.json`` and ``bench/RESULTS.md``.
 
-    .venv/bin/python bench/run.py             # everything (about an hour; also `make bench`)
+    .venv/bin/python bench/run.py             # everything (about 55 minutes; also `make bench`)
     .venv/bin/python bench/run.py --quick     # 10k and 100k jobs, one repeat: a smoke test
     .venv/bin/python bench/run.py --only whatif-article-2x10-seeds   # named cases only
     .venv/bin/python bench/run.py --compiled --skip policies          # and the mypyc core
