@@ -22,11 +22,20 @@ differences per program, and the admits the policy reports (a restart keeps the 
 Per question: O(T log R) for T allowed types, plus the stopped jobs of the cycle and the
 victims taken. tests/policies/test_victim_cache.py compares every question of seeded
 runs with a full rebuild.
+
+The same instants answer Tiresias's wake-up question (the first instant a held job at a
+level at or below a given one reaches the threshold below its level): per level, a heap of
+each held job's lower bound on that instant (``LevelRule.reach``), with lazy deletion (an
+entry is dropped when read if its job has left, restarted or moved on). Only the entries
+whose bound is not above the best instant found so far are timed again with the policy's
+own expression (``first_reach``), so the answer is that expression's float to the bit.
+tests/policies/test_tiresias_wake.py compares it with the plain scan at every cycle.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate, islice
@@ -39,6 +48,7 @@ from gpufleet.state.snapshot import Snapshot
 
 Key = tuple[float, ...]  # (-queue, -submit_s, -id)
 _Where = tuple[str, Key]  # a held job's GPU type and key
+_Reach = tuple[float, int, int, Job]  # (lower bound on the instant, job id, token, job)
 _KEY = itemgetter(0)
 _MARGIN = 1e-6  # relative, on the crossing instant: far above rounding and _TOL
 
@@ -80,13 +90,17 @@ class LevelRule:
         self,
         queue_of: Callable[[Job, float], int],
         crossing: Callable[[Job, int], float | None],
+        reach: Callable[[Job, int], float | None] | None = None,
     ) -> None:
         self.queue_of = queue_of
         self.crossing = crossing
+        # a lower bound on the instant a running job in a queue reaches the threshold
+        # below it, whatever cycle asks (None in the lowest; no bound kept if no rule)
+        self.reach = reach
 
 
 class _CohortLevels:
-    __slots__ = ("at", "by_type", "checks", "cohort", "held", "rule")
+    __slots__ = ("at", "by_type", "checks", "cohort", "held", "reaches", "rule")
 
     def __init__(self, cohort: CohortState, rule: LevelRule) -> None:
         self.cohort = cohort  # another run's cohort of the same name starts afresh
@@ -95,6 +109,7 @@ class _CohortLevels:
         self.held: dict[str, dict[int, _Where]] = {}  # program -> job id -> where
         self.at: dict[int, _Where] = {}  # the same for the whole cohort
         self.checks: list[tuple[float, int, int]] = []  # (when, job id, its run's token)
+        self.reaches: dict[int, list[_Reach]] = {}  # level -> heap of its jobs' bounds
 
     # --- following the running jobs ------------------------------------------------------
     def sync(self, snap: Snapshot, stale: set[int]) -> None:
@@ -130,6 +145,14 @@ class _CohortLevels:
         if when is not None:
             when -= _MARGIN * (abs(when) + 1.0)
             heapq.heappush(self.checks, (when, v.spec.id, v.token))
+        reach = self.rule.reach
+        if reach is not None:
+            low = reach(v, lvl)
+            if low is not None:
+                heap = self.reaches.get(lvl)
+                if heap is None:
+                    heap = self.reaches[lvl] = []
+                heapq.heappush(heap, (low, v.spec.id, v.token, v))
 
     def _drop(self, jid: int, held: dict[int, _Where]) -> None:
         t, k = held.pop(jid)
@@ -188,6 +211,43 @@ class _CohortLevels:
         streams = [islice(self.by_type[t].entries, n) for t, n in sorted(cut.items())]
         merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_KEY)
         return (v for _, v in merged if v.spec.id not in stopped), bound
+
+
+    def first_reach(
+        self,
+        top: int,
+        stopped: set[int],
+        exact: Callable[[Job, int], float],
+        after: float,
+    ) -> float:
+        """The least ``exact(job, level)`` above ``after`` and finite, over the held jobs
+        not in ``stopped`` whose level is ``top`` or lower (inf if none): the index must
+        be synced at this instant, so that a held job's level is its queue now.
+
+        Per level, entries are read from the heap in bound order until the next bound is
+        above the best instant found (every later entry's instant is at least its bound);
+        those of jobs that left, restarted or moved on are dropped, the others put back."""
+        best = math.inf
+        at = self.at
+        for lvl, heap in self.reaches.items():
+            if lvl < top:
+                continue
+            keep: list[_Reach] = []
+            while heap and heap[0][0] <= best:
+                e = heapq.heappop(heap)
+                _, jid, token, v = e
+                where = at.get(jid)
+                if where is None or v.token != token or -where[1][0] != lvl:
+                    continue  # left, restarted or moved to a lower queue since: dropped
+                keep.append(e)
+                if jid in stopped:
+                    continue
+                t = exact(v, lvl)
+                if after < t < best and math.isfinite(t):
+                    best = t
+            for e in keep:
+                heapq.heappush(heap, e)
+        return best
 
 
 class KeptLevels(KeptPerCohort[_CohortLevels]):

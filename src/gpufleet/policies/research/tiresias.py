@@ -62,6 +62,7 @@ from gpufleet.state.jobs import Job, JobState
 from gpufleet.state.snapshot import Snapshot
 
 _TOL = 1e-9  # relative: a job exactly at a threshold (up to rounding) has crossed it
+_REACH_MARGIN = 1e-9  # relative to the magnitudes summed: rounding is about 1e-15 of them
 
 
 class Tiresias(BasePolicy):
@@ -233,11 +234,11 @@ class Tiresias(BasePolicy):
             return None
         tops = [self.queue_of(v, now) for v in victims]
         top = min([top_pending, *tops] if top_pending is not None else tops)
-        times: list[float] = []
-        for j in [*snap.running(snap.cohort(cohort)), *started]:
+        times = [self._running_wake(snap, cohort, top)]
+        for j in started:  # not running yet in the snapshot: a few, looked at here
             lvl = self.queue_of(j, now)
             if lvl < len(ths) and lvl >= top and j.spec.preemptible:
-                times.append(now + (ths[lvl] - self.attained(j, now)) / j.spec.gpus)
+                times.append(self.reach_at(j, lvl, now))
         if self.starve_limit > 0:
             for j in pending:
                 stop = self._stops.get(j.spec.id)
@@ -246,6 +247,34 @@ class Tiresias(BasePolicy):
             times += [now + self.starve_limit * (now - v.start_s) for v in victims]
         later = [t for t in times if t > now and math.isfinite(t)]
         return min(later) if later else None
+
+
+    def reach_at(self, job: Job, level: int, now_s: float) -> float:
+        """The instant ``job``, in queue ``level`` now, reaches the threshold below it if it
+        runs on (the expression each cycle's wake-up is timed with)."""
+        return now_s + (self.thresholds_gpu_s[level] - self.attained(job, now_s)) / job.spec.gpus
+
+    def reach_bound(self, job: Job, level: int) -> float | None:
+        """No later than :meth:`reach_at` at any instant of this run (None in the lowest
+        queue): the same instant written ``start + (th - base) / gpus``, less a margin far
+        above the rounding of either expression (a few ulps of the magnitudes in them)."""
+        ths = self.thresholds_gpu_s
+        if level >= len(ths):
+            return None
+        th = ths[level]
+        base = job.attained_gpu_s - self._promoted_at.get(job.spec.id, 0.0)
+        g = job.spec.gpus
+        when = job.start_s + (th - base) / g
+        scale = abs(when) + abs(job.start_s) + (th + abs(base)) / g + 1.0
+        return when - _REACH_MARGIN * scale
+
+    def _running_wake(self, snap: Snapshot, cohort: str, top: int) -> float:
+        """The first instant after now that a preemptible running job of the cohort in
+        queue ``top`` or lower reaches the threshold below its queue (inf if none), read
+        from the kept index instead of timing every running job."""
+        now = snap.now_s
+        index = self.victims.cache.of(snap, snap.cohort(cohort))
+        return index.first_reach(top, snap.stopped, lambda j, lvl: self.reach_at(j, lvl, now), now)
 
 
 class PreemptLowerQueues:
@@ -260,7 +289,7 @@ class PreemptLowerQueues:
         self.policy = policy
         self.admission = admission
         self.placement = placement
-        self.cache = KeptLevels(LevelRule(policy.queue_of, policy.crossing))
+        self.cache = KeptLevels(LevelRule(policy.queue_of, policy.crossing, policy.reach_bound))
 
     def make_room(self, snap: Snapshot, job: Job, decision: Decision) -> Placement | None:
         p, now = self.policy, snap.now_s

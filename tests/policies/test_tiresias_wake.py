@@ -1,0 +1,78 @@
+"""Tiresias's wake-up read from the kept index (the first instant a preemptible running
+job at or below the highest waiting queue reaches the threshold below its queue) is, at
+every cycle of seeded runs, the very float the plain scan of every running job gives (the
+code before the index, kept here as the oracle): the engine wakes a cycle at it, so an ulp
+apart would be another run."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from gpufleet.inputs.scenario.synthetic import synthetic_scenario
+from gpufleet.policies.research.tiresias import Tiresias
+from gpufleet.sim.simulator import Simulation
+from gpufleet.state.snapshot import Snapshot
+from tests.support.scenarios import mixed
+
+
+class CheckedWake(Tiresias):
+    """Tiresias that times the running jobs' wake-up both ways at every cycle and asserts
+    the two are the same float."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.compared = 0  # cycles with a finite wake-up to compare
+        self.demotions = 0  # of those, cycles whose instant was a kept job's next level
+
+    def scanned_wake(self, snap: Snapshot, cohort: str, top: int) -> float:
+        now, ths = snap.now_s, self.thresholds_gpu_s
+        times = []
+        for j in snap.running(snap.cohort(cohort)):
+            lvl = self.queue_of(j, now)
+            if lvl < len(ths) and lvl >= top and j.spec.preemptible:
+                times.append(now + (ths[lvl] - self.attained(j, now)) / j.spec.gpus)
+        later = [t for t in times if t > now and math.isfinite(t)]
+        return min(later) if later else math.inf
+
+    def _running_wake(self, snap: Snapshot, cohort: str, top: int) -> float:
+        kept = super()._running_wake(snap, cohort, top)
+        scanned = self.scanned_wake(snap, cohort, top)
+        assert kept == scanned, (snap.now_s, cohort, top, kept.hex(), scanned.hex())
+        if math.isfinite(kept):
+            self.compared += 1
+            self.demotions += top > 0
+        return kept
+
+
+OPTIONS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "starve": {"threshold_gpu_hours": 4, "starve_limit": 2.0},
+    "3q": {"threshold_gpu_hours": 1, "queues": 3, "threshold_growth": 8},
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIONS))
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_kept_wake_is_the_scans_float_at_every_cycle_of_the_mixed_runs(
+    name: str, seed: int
+) -> None:
+    policy = CheckedWake(**OPTIONS[name])
+    Simulation(mixed("fifo", seed), policy=policy).run()
+    assert policy.compared >= 20, "the run should wake for crossings"
+
+
+@pytest.mark.parametrize("name", sorted(OPTIONS))
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_kept_wake_is_the_scans_float_at_every_cycle_of_synthetic_runs(
+    name: str, seed: int
+) -> None:
+    # 1,500 jobs on 150 GPUs at load 2: queues build up, jobs restart, cross and leave
+    policy = CheckedWake(**OPTIONS[name])
+    sc = synthetic_scenario(1500, 150, policy="tiresias", load=2.0, seed=seed)
+    Simulation(sc, policy=policy).run()
+    assert policy.compared >= 100, "the run should wake for crossings"
+    if name == "3q":
+        assert policy.demotions > 0, "the 3-queue run should wake for Q_2's jobs too"
