@@ -212,7 +212,6 @@ class _CohortLevels:
         merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_KEY)
         return (v for _, v in merged if v.spec.id not in stopped), bound
 
-
     def first_reach(
         self,
         top: int,

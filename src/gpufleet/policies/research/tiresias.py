@@ -248,7 +248,6 @@ class Tiresias(BasePolicy):
         later = [t for t in times if t > now and math.isfinite(t)]
         return min(later) if later else None
 
-
     def reach_at(self, job: Job, level: int, now_s: float) -> float:
         """The instant ``job``, in queue ``level`` now, reaches the threshold below it if it
         runs on (the expression each cycle's wake-up is timed with)."""
