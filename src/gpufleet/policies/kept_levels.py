@@ -100,7 +100,7 @@ class LevelRule:
 
 
 class _CohortLevels:
-    __slots__ = ("at", "by_type", "checks", "cohort", "held", "reaches", "rule")
+    __slots__ = ("at", "by_type", "checks", "cohort", "held", "reaches", "rule", "seen")
 
     def __init__(self, cohort: CohortState, rule: LevelRule) -> None:
         self.cohort = cohort  # another run's cohort of the same name starts afresh
@@ -110,11 +110,16 @@ class _CohortLevels:
         self.at: dict[int, _Where] = {}  # the same for the whole cohort
         self.checks: list[tuple[float, int, int]] = []  # (when, job id, its run's token)
         self.reaches: dict[int, list[_Reach]] = {}  # level -> heap of its jobs' bounds
+        self.seen: dict[str, int] = {}  # program -> its running_changes when last synced
 
     # --- following the running jobs ------------------------------------------------------
     def sync(self, snap: Snapshot, stale: set[int]) -> None:
+        seen = self.seen
         for p in self.cohort.programs:
-            self._sync_program(snap, p, stale)
+            # no start or stop since the last look: the same runs (a restart is a start)
+            if seen.get(p.name) != p.running_changes:
+                self._sync_program(snap, p, stale)
+                seen[p.name] = p.running_changes
         self._move_crossed(snap.now_s)
 
     def _sync_program(self, snap: Snapshot, p: ProgramState, stale: set[int]) -> None:

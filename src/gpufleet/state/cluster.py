@@ -348,6 +348,7 @@ class ClusterState:
         job.speed = speed
         job.token += 1
         p.running[jid] = job
+        p.running_changes += 1
 
     def stop(self, job: Job, released: bool = False) -> None:
         """Take a running job off its nodes (completion or preemption)."""
@@ -359,6 +360,7 @@ class ClusterState:
             self.capacity.release(pl.slots)
             p.add_usage(self.capacity.groups[pl.group].gpu_type, -job.spec.gpus)
         del p.running[job.spec.id]
+        p.running_changes += 1
         rp = self.cohorts[p.cohort].running_priorities
         prio = job.spec.priority
         if rp[prio] == 1:

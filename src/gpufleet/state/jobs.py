@@ -99,6 +99,7 @@ class ProgramState:
         "priority",
         "quotas",
         "running",
+        "running_changes",
         "usage",
         "used_gpus",
         "weight",
@@ -135,6 +136,9 @@ class ProgramState:
         # enqueue and start, so a policy reads demand without a scan of the queue)
         self.pending_gpus: dict[tuple[str, ...], int] = {}
         self.running: dict[int, Job] = {}
+        # counts starts and stops (ClusterState's): unchanged, ``running`` holds the same
+        # runs, so an index kept between cycles can skip the program
+        self.running_changes = 0
         self.job_priority: int | None = None
         self.mixed_priority = False  # True once two of its jobs had different priorities
 
