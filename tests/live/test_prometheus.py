@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,6 +26,7 @@ from gpufleet.live.prometheus import (
     UrllibTransport,
 )
 from gpufleet.live.prometheus.transport import request_key
+from gpufleet.live.reading import read_prometheus
 from tests.live.story_samples import PROMETHEUS, PROMETHEUS_URL, READ_AT, prometheus
 
 UTIL_URL = (
@@ -269,3 +271,18 @@ def test_the_right_credentials_go_with_every_request(proxy: str) -> None:
     transport = UrllibTransport(timeout_s=5, headers={"Authorization": "Bearer s3cret"})
     found = PrometheusSource(proxy, transport).query("DCGM_FI_DEV_GPU_UTIL", READ_AT)
     assert len(found) == 20
+
+
+def test_an_observation_asks_only_the_utilisation_the_rest_is_asked_on_request() -> None:
+    """Busy and idle are utilisation over a threshold: the observation's read asks one
+    query, not the framebuffer's and power's 10,000 series each at 10k GPUs."""
+    transport = ReplayTransport.from_directory(PROMETHEUS)
+    gpus = read_prometheus(prometheus(transport), READ_AT)
+    assert isinstance(gpus, tuple) and len(gpus) == 20
+    assert transport.asked == [UTIL_KEY]
+    assert {(g.fb_used_mib, g.power_w) for g in gpus} == {(None, None)}
+    full = by_gpu(prometheus(transport).gpu_samples())
+    assert by_gpu(gpus)[("gf-h100-1", 4)] == replace(
+        full[("gf-h100-1", 4)], fb_used_mib=None, power_w=None
+    )
+    assert len(transport.asked) == 1 + 3  # the full read asks the three metrics

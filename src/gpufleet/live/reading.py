@@ -75,7 +75,8 @@ def read_kubernetes(source: KubernetesSource) -> KubernetesState | SourceFailure
 def read_prometheus(
     source: PrometheusSource, at: datetime | None = None, util_window_s: int | None = None
 ) -> tuple[GpuSample, ...] | SourceFailure:
-    return _asked("prometheus", lambda: source.gpu_samples(at, util_window_s))
+    # utilisation only: the observation reads nothing else of a GPU's telemetry
+    return _asked("prometheus", lambda: source.gpu_samples(at, util_window_s, detail=False))
 
 
 @dataclass(frozen=True)

@@ -81,10 +81,14 @@ class PrometheusSource:
         return tuple(_range_series(item) for item in data.key("result").items())
 
     def gpu_samples(
-        self, at: datetime | None = None, util_window_s: int | None = None
+        self, at: datetime | None = None, util_window_s: int | None = None, *, detail: bool = True
     ) -> tuple[GpuSample, ...]:
         """Every GPU the DCGM exporter reports: utilisation, framebuffer and power at one
-        instant (the queries are all asked at the same ``at``).
+        instant (the queries are all asked at the same ``at``). With ``detail`` False only
+        the utilisation is asked (framebuffer and power are None): what an observation
+        reads, as busy and idle are utilisation over a threshold; at 10,000 GPUs each
+        metric is 10,000 series for Prometheus to select and encode and for gpufleet to
+        parse, so the two unread ones were two thirds of that work every cycle.
 
         With ``util_window_s`` the utilisation is its mean over that many seconds before
         ``at``, so that one idle scrape does not make a busy GPU idle. The mean is taken
@@ -93,7 +97,9 @@ class PrometheusSource:
         plain ``avg_over_time`` gives a GPU two series, each the mean of only part of the
         window. The pod labels are the instant's."""
         when = at or self.clock()
-        asked = [(GPU_UTIL, GPU_UTIL), (FB_USED, FB_USED), (POWER_USAGE, POWER_USAGE)]
+        asked = [(GPU_UTIL, GPU_UTIL)]
+        if detail:
+            asked += [(FB_USED, FB_USED), (POWER_USAGE, POWER_USAGE)]
         if util_window_s is not None:
             asked.append((window_mean_query(util_window_s), GPU_UTIL))
         # asked at once: the server evaluates and sends one answer while another is read
@@ -102,8 +108,9 @@ class PrometheusSource:
         with ThreadPoolExecutor(max_workers=len(asked)) as pool:
             futures = [pool.submit(self._gpu_values, q, metric, when) for q, metric in asked]
             answers = [f.result() for f in futures]
-        util, fb, power = answers[:3]
-        means = answers[3] if util_window_s is not None else {}
+        util = answers[0]
+        fb, power = (answers[1], answers[2]) if detail else ({}, {})
+        means = answers[-1] if util_window_s is not None else {}
         return tuple(
             _gpu_sample(
                 labels, means.get(key, (labels, value))[1], fb.get(key), power.get(key), when
