@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from gpufleet.errors import InputError
+from gpufleet.gcpause import gc_paused
 from gpufleet.governance.store.db import Store
 from gpufleet.live.config import LiveSettings, headers_from_env
 from gpufleet.live.errors import SourceError
@@ -141,19 +142,20 @@ def observe_cycle(
         register = read_register(s)
     mapping, mapping_failures = checked_mapping(settings, register)
     t0 = time.perf_counter()
-    read = read_all(
-        sources.slurm, sources.kubernetes, sources.prometheus, when, sources.util_window_s
-    )
-    read_s = time.perf_counter() - t0
-    obs = observe(
-        when,
-        mapping,
-        registered_at(register.plan, when),
-        slurm=read.slurm,
-        kubernetes=read.kubernetes,
-        gpus=read.gpus,
-        busy_threshold_pct=settings.model.busy_threshold_pct,
-    )
+    with gc_paused():  # the answers' parse: at 10,000 GPUs, a fifth of a cycle's time
+        read = read_all(
+            sources.slurm, sources.kubernetes, sources.prometheus, when, sources.util_window_s
+        )
+        read_s = time.perf_counter() - t0
+        obs = observe(
+            when,
+            mapping,
+            registered_at(register.plan, when),
+            slurm=read.slurm,
+            kubernetes=read.kubernetes,
+            gpus=read.gpus,
+            busy_threshold_pct=settings.model.busy_threshold_pct,
+        )
     obs = replace(obs, failures=(*sources.failures, *mapping_failures, *obs.failures))
     t1 = time.perf_counter()
     with store.write(actor) as tx:

@@ -15,16 +15,15 @@ negative GPU count and an end before the start are bad rows.
 from __future__ import annotations
 
 import csv
-import gc
 import math
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gpufleet.gcpause import gc_paused
 from gpufleet.inputs.traces.importers.columnmap import ColumnMap, MapField, TimeFormat
 from gpufleet.inputs.traces.importers.common import (
     NAN,
@@ -125,13 +124,13 @@ class CsvRead:
             chunk: Chunk | None = ([first[0]], [first[1]])
             while chunk is not None:
                 if chunk[0]:  # a chunk of blank lines holds no row
-                    with _gc_paused():
+                    with gc_paused():
                         fast = fast_columns(parse, chunk, len(header)) if self.columnar else None
                         cols = fast or row_reader(chunk)
                     unknown += int(np.isnan(cols.duration_s).sum())
                     yield cols
                 chunk = cols = None  # type: ignore[assignment]  # free this chunk's rows first
-                with _gc_paused():
+                with gc_paused():
                     chunk = _raw_chunk(reader, skipped + 1, rows_per_chunk)
         self.notes = [*notes, *parse.notes(unknown)]
 
@@ -165,21 +164,6 @@ def _raw_chunk(reader: Reader, before: int, n: int) -> Chunk | None:
         return None
     kept = [(before + line, row) for line, row in got if row and (len(row) > 1 or row[0].strip())]
     return [line for line, _ in kept], [row for _, row in kept]
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while a chunk is read: reading makes tens of
-    thousands of lists (one per row) and no cycles, and the collections they would trigger
-    (each a walk over every tracked object, the growing columns included) took about half
-    of a 200k-row read. Reference counting still frees each chunk's rows."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 class _ChunkRows:
