@@ -296,3 +296,31 @@ def test_a_job_list_format_slurm_has_not_is_refused_naming_the_file_line_and_fie
     assert expected in str(bad.value)
     assert main(["observe", "--config", str(config)]) == 2  # the input's fault, not 1
     assert expected in capsys.readouterr().err
+
+
+def test_cells_shared_by_many_lines_are_read_once_and_each_line_gets_its_own_values() -> None:
+    """The per-answer memo of TRES, host list and time limit gives every line what reading
+    it alone gives (5,100 lines at the 10,000-GPU bench share a few dozen such texts)."""
+    text = (
+        "1|RUNNING|u|a|p|q|gf-h100-[1-2]|1|2|3|1:00:00|5|cpu=2,gres/gpu=16,gres/gpu:h100=16|None|\n"
+        "2|PENDING|u|a|p|q||1|N/A|N/A|1:00:00|4|gres/gpu=2|Priority|\n"
+        "3|PENDING|u|a|p|q||1|N/A|N/A|2-00:00:00|3|gres/gpu=2|Resources|\n"
+        "4|RUNNING|u|a|p|q|gf-h100-[1-2]|1|2|3|1:00:00|2|cpu=2,gres/gpu=16,gres/gpu:h100=16|None|\n"
+    )
+    together = parse_squeue_text(TEXT, text)
+    alone = [parse_squeue_text(TEXT, raw + "\n")[0] for raw in text.splitlines()]
+    assert [replace(x, number=0) for x in together] == [replace(x, number=0) for x in alone]
+    assert (together[0].nodes, together[0].gpus, together[0].gpu_type) == (
+        ("gf-h100-1", "gf-h100-2"),
+        16,
+        "h100",
+    )
+    assert [x.limit_s for x in together] == [3600, 3600, 172800, 3600]  # 2 days = 172,800 s
+
+
+def test_a_bad_cell_repeated_on_later_lines_is_named_on_its_first_line() -> None:
+    ok = "1|PENDING|u|a|p|q||1|N/A|N/A|1:00|1|gres/gpu=1|Priority|\n"
+    bad = "{}|PENDING|u|a|p|q||1|N/A|N/A|1:00|1|gres/gpu=x|Priority|\n"
+    with pytest.raises(SourceError) as caught:
+        parse_squeue_text(TEXT, ok + bad.format(2) + bad.format(3))
+    assert (caught.value.line, caught.value.field) == (2, "tres-alloc")

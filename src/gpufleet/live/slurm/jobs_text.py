@@ -175,31 +175,53 @@ def parse_squeue_text(source: str, text: str) -> list[JobLine]:
     tasks, expanded by ``-r``) is its record's, read once."""
     out: list[JobLine] = []
     seen: set[int] = set()
+    memo = _Cells()
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
-        line = _parse_line(source, number, raw)
+        line = _parse_line(source, number, raw, memo)
         if line.job_id not in seen:
             seen.add(line.job_id)
             out.append(line)
     return out
 
 
-def _parse_line(source: str, number: int, raw: str) -> JobLine:
+@dataclass
+class _Cells:
+    """The cells many lines of one answer share (a TRES list, a host list, a time limit),
+    each read once per distinct text: at 5,100 jobs, a few dozen texts. Only read values
+    are kept; a cell that fails raises at every line that has it."""
+
+    hosts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    tres: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+    limits: dict[str, int | None] = field(default_factory=dict)
+
+
+def _parse_line(source: str, number: int, raw: str, memo: _Cells | None = None) -> JobLine:
     def fail(name: str, message: str, expected: str) -> SourceError:
         return SourceError(source, name, message, expected, line=number)
 
+    memo = memo or _Cells()
     c = field_cells(fail, FIELDS, raw)
     state = _STATES.get(c["state"])
     if state is None:
         raise fail("state", f"unknown job state {c['state']!r}", "a Slurm job state")
     where = At(source, "", None)
+    node_text, tres_text, limit_text = c["nodelist"], c["tres-alloc"], c["timelimit"]
     try:
-        nodes = host_list(where, c["nodelist"])
-        gpus = gpus_of_tres(tres_list(where, c["tres-alloc"])) or (0, None)
+        nodes = memo.hosts.get(node_text)
+        if nodes is None:
+            nodes = memo.hosts[node_text] = host_list(where, node_text)
+        gpus = memo.tres.get(tres_text)
+        if gpus is None:
+            gpus = memo.tres[tres_text] = gpus_of_tres(tres_list(where, tres_text)) or (0, None)
     except SourceError as e:
         name = "nodelist" if "host" in e.problems[0].message else "tres-alloc"
         raise fail(name, e.problems[0].message, e.expected) from None
+    if limit_text in memo.limits:
+        limit_s = memo.limits[limit_text]
+    else:
+        limit_s = memo.limits[limit_text] = _limit(fail, source, limit_text)
     return JobLine(
         number=number,
         job_id=_whole(fail, "jobid", c["jobid"]),
@@ -212,7 +234,7 @@ def _parse_line(source: str, number: int, raw: str) -> JobLine:
         submit=_epoch(fail, "submittime", c["submittime"], required=True) or 0,
         start=_epoch(fail, "starttime", c["starttime"]),
         end=_epoch(fail, "endtime", c["endtime"]),
-        limit_s=_limit(fail, source, c["timelimit"]),
+        limit_s=limit_s,
         priority=_whole(fail, "prioritylong", c["prioritylong"]),
         gpus=gpus[0],
         gpu_type=gpus[1],
