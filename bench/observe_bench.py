@@ -321,8 +321,11 @@ def medians(samples: list[dict[str, Any]]) -> dict[str, Any]:
     for key, first in samples[0].items():
         if isinstance(first, float):
             out[key] = round(statistics.median(s[key] for s in samples), 4)
-        elif key == "slurm_by_command":
-            out[key] = {c: round(statistics.median(s[key][c] for s in samples), 4) for c in first}
+        elif key == "slurm_by_command":  # a command a sample did not run took it 0 s
+            names = sorted({c for s in samples for c in s[key]})
+            out[key] = {
+                c: round(statistics.median(s[key].get(c, 0.0) for s in samples), 4) for c in names
+            }
     return out
 
 
