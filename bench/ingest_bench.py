@@ -71,6 +71,7 @@ from gpufleet.live.slurm.nodes_text import SINFO_TEXT
 from gpufleet.live.status import live_status, status_json
 from gpufleet.live.store import LiveConfig, ingest
 from observe_bench import live_yaml, seeded_store
+from observe_cluster import mapping_yaml, register_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "ingest_results.json"
@@ -188,8 +189,8 @@ def scene(gpus: int, now: datetime, seed: int = 1) -> Scene:
     out.util_json = json.dumps(
         {"status": "success", "data": {"resultType": "vector", "result": series}}
     )
-    out.register_yaml = register_yaml(len(h100), len(a100))
-    out.mapping_yaml = mapping_yaml()
+    out.register_yaml = register_yaml(len(h100), len(a100), name="ingest-bench")
+    out.mapping_yaml = mapping_yaml("gx-h100t-*", "gx-h100x-*")
     out.facts = {
         "gpus": gpus,
         "nodes": len(h100) + len(a100),
@@ -227,54 +228,6 @@ def _series(
         job, user, account, util = holder
         labels.update(container=user, hpc_job=str(job), namespace=account, pod=f"slurm-job-{job}")
     return {"metric": dict(sorted(labels.items())), "value": [now.timestamp(), str(util)]}
-
-
-def register_yaml(h100_nodes: int, a100_nodes: int) -> str:
-    h = h100_nodes // 2
-    return f"""name: ingest-bench
-start: 2026-01-01
-end: 2027-12-31
-seed: 1
-policy: quota
-cost: {{usd_per_gpu_hour: 2.00}}
-sites:
-  - {{name: memphis, power_kw: 100000, pue: 1.3}}
-  - {{name: buffalo, power_kw: 100000, pue: 1.3}}
-  - {{name: colossus, power_kw: 100000, pue: 1.3}}
-entities:
-  - name: tesla
-    programs:
-      - name: fsd-training
-        quotas: {{H100-SXM: {{nominal: {h * 8}}}, A100-80GB: {{nominal: {a100_nodes * 8}}}}}
-  - name: xai
-    programs:
-      - name: grok
-        quotas: {{H100-SXM: {{nominal: {(h100_nodes - h) * 8}}}, A100-80GB: {{nominal: 0}}}}
-pools:
-  - {{name: memphis-h100, site: memphis, gpu_type: H100-SXM, nodes: {h}, owner: tesla,
-      delivered: 2026-01-01}}
-  - {{name: buffalo-a100, site: buffalo, gpu_type: A100-80GB, nodes: {a100_nodes},
-      owner: tesla, delivered: 2026-01-01}}
-  - {{name: colossus-h100, site: colossus, gpu_type: H100-SXM, nodes: {h100_nodes - h},
-      owner: xai, delivered: 2026-01-01}}
-"""
-
-
-def mapping_yaml() -> str:
-    return """slurm:
-  accounts:
-    tesla: {entity: tesla, program: fsd-training}
-    xai: {entity: xai, program: grok}
-  nodes:
-    - {nodes: "gx-h100t-*", site: memphis, pool: memphis-h100, entity: tesla}
-    - {nodes: "gx-h100x-*", site: colossus, pool: colossus-h100, entity: xai}
-    - {partition: a100, site: buffalo, pool: buffalo-a100, entity: tesla}
-gpu_types:
-  h100: H100-SXM
-  a100: A100-80GB
-  NVIDIA H100 80GB HBM3: H100-SXM
-  NVIDIA A100-SXM4-80GB: A100-80GB
-"""
 
 
 def measure(gpus: int, repeats: int, work: Path, day_samples: int = DAY_SAMPLES) -> dict[str, Any]:

@@ -239,16 +239,18 @@ def cluster_facts() -> dict[str, object]:
     }
 
 
-def mapping_yaml() -> str:
-    """The bench cluster's names onto the register of :func:`register_yaml`."""
-    return """slurm:
+def mapping_yaml(tesla_h100: str = "gfb-h100-0[0-4]*", xai_h100: str = "gfb-h100-*") -> str:
+    """A bench fleet's names onto the register of :func:`register_yaml`: the H100 nodes
+    by two globs on their names (the first rule a node matches places it), the A100 nodes
+    by their partition; by default this cluster's."""
+    return f"""slurm:
   accounts:
-    tesla: {entity: tesla, program: fsd-training}
-    xai: {entity: xai, program: grok}
+    tesla: {{entity: tesla, program: fsd-training}}
+    xai: {{entity: xai, program: grok}}
   nodes:
-    - {nodes: "gfb-h100-0[0-4]*", site: memphis, pool: memphis-h100, entity: tesla}
-    - {nodes: "gfb-h100-*", site: colossus, pool: colossus-h100, entity: xai}
-    - {partition: a100, site: buffalo, pool: buffalo-a100, entity: tesla}
+    - {{nodes: "{tesla_h100}", site: memphis, pool: memphis-h100, entity: tesla}}
+    - {{nodes: "{xai_h100}", site: colossus, pool: colossus-h100, entity: xai}}
+    - {{partition: a100, site: buffalo, pool: buffalo-a100, entity: tesla}}
 gpu_types:
   h100: H100-SXM
   a100: A100-80GB
@@ -257,34 +259,39 @@ gpu_types:
 """
 
 
-def register_yaml() -> str:
-    """10,000 registered GPUs: tesla 500 H100 nodes at memphis and the 250 A100 nodes at
-    buffalo, xai 500 H100 nodes at colossus."""
-    h = H100_NODES // 2
-    return f"""name: observe-bench
+def register_yaml(
+    h100_nodes: int = H100_NODES, a100_nodes: int = A100_NODES, name: str = "observe-bench"
+) -> str:
+    """The register of a bench fleet of 8-GPU nodes (by default this cluster's 10,000
+    GPUs): tesla the first half of the H100 nodes at memphis and the A100 nodes at
+    buffalo, xai the other H100 nodes at colossus; each site 1 kW of power per GPU of the
+    fleet (ample), each program's quota its entity's GPUs."""
+    h = h100_nodes // 2
+    kw = (h100_nodes + a100_nodes) * GPUS_PER_NODE
+    return f"""name: {name}
 start: 2026-01-01
 end: 2027-12-31
 seed: 1
 policy: quota
 cost: {{usd_per_gpu_hour: 2.00}}
 sites:
-  - {{name: memphis, power_kw: 10000, pue: 1.3}}
-  - {{name: buffalo, power_kw: 10000, pue: 1.3}}
-  - {{name: colossus, power_kw: 10000, pue: 1.3}}
+  - {{name: memphis, power_kw: {kw}, pue: 1.3}}
+  - {{name: buffalo, power_kw: {kw}, pue: 1.3}}
+  - {{name: colossus, power_kw: {kw}, pue: 1.3}}
 entities:
   - name: tesla
     programs:
       - name: fsd-training
-        quotas: {{H100-SXM: {{nominal: {h * 8}}}, A100-80GB: {{nominal: {A100_NODES * 8}}}}}
+        quotas: {{H100-SXM: {{nominal: {h * 8}}}, A100-80GB: {{nominal: {a100_nodes * 8}}}}}
   - name: xai
     programs:
       - name: grok
-        quotas: {{H100-SXM: {{nominal: {h * 8}}}, A100-80GB: {{nominal: 0}}}}
+        quotas: {{H100-SXM: {{nominal: {(h100_nodes - h) * 8}}}, A100-80GB: {{nominal: 0}}}}
 pools:
   - {{name: memphis-h100, site: memphis, gpu_type: H100-SXM, nodes: {h}, owner: tesla,
       delivered: 2026-01-01}}
-  - {{name: buffalo-a100, site: buffalo, gpu_type: A100-80GB, nodes: {A100_NODES},
+  - {{name: buffalo-a100, site: buffalo, gpu_type: A100-80GB, nodes: {a100_nodes},
       owner: tesla, delivered: 2026-01-01}}
-  - {{name: colossus-h100, site: colossus, gpu_type: H100-SXM, nodes: {h}, owner: xai,
-      delivered: 2026-01-01}}
+  - {{name: colossus-h100, site: colossus, gpu_type: H100-SXM, nodes: {h100_nodes - h},
+      owner: xai, delivered: 2026-01-01}}
 """

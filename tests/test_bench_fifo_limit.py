@@ -9,10 +9,6 @@ hand-worked case pins head-of-line blocking and best fit on their own.
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -20,18 +16,11 @@ import pytest
 from gpufleet.inputs.scenario.synthetic import synthetic_scenario
 from gpufleet.sim.simulator import Simulation
 from gpufleet.state.jobs import Job
+from tests.support.bench import bench_module
 
-ROOT = Path(__file__).resolve().parent.parent
 
-
-@functools.cache
 def _fifo_limit() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fifo_limit", ROOT / "bench/fifo_limit.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["fifo_limit"] = mod  # its dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
+    return bench_module("fifo_limit")
 
 
 class _Starts(Simulation):

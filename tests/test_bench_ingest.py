@@ -6,21 +6,14 @@ from the generator's rules."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.bench import bench_module
 
 
 def _ingest_bench() -> Any:
-    spec = importlib.util.spec_from_file_location("ingest_bench", ROOT / "bench/ingest_bench.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["ingest_bench"] = mod  # its dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
+    return bench_module("ingest_bench")
 
 
 def test_the_generated_1000_gpu_fleet_is_observed_and_found_as_generated(tmp_path: Path) -> None:
