@@ -5,7 +5,8 @@ running 3-node dev cluster measured in the same run.
 The cycle is :func:`gpufleet.live.cycle.observe_cycle` with the sources of
 :func:`gpufleet.live.cycle.open_sources`: what ``gpufleet observe --config FILE`` runs
 (the register read, the mapping checked, every Slurm command or slurmrestd call, the
-three Prometheus queries, the facts and the observation, the store's writing
+Prometheus utilisation query (three DCGM queries until run 12), the facts and the
+observation, the store's writing
 transaction). The only addition is a timing wrapper around each seam (the command runner
 and the HTTP transport), which passes every call through unchanged.
 
@@ -32,8 +33,8 @@ Parts of a cycle (medians of the repeats, seconds):
   ``slurm_json_reads`` squeue --json reads in the cycle), added up although the cycle
   runs them at once (``read_s`` is the wall time of all the sources read together);
   ``slurm_parse_s``: their answers parsed, timed again from the recorded answers;
-- ``prometheus_http_s``: the three queries asked and answered (Prometheus's evaluation
-  and the transfer), added up although they are asked at once; ``prometheus_parse_s``:
+- ``prometheus_http_s``: the queries asked and answered (Prometheus's evaluation and
+  the transfer), added up where several are asked at once; ``prometheus_parse_s``:
   the answers read into GPU samples, likewise;
 - ``register_s``: the register and the mapping read and checked; ``observe_s``: facts,
   capacity, use, demand (:func:`gpufleet.live.observe.observe`);
