@@ -33,7 +33,10 @@ ends by T adds its GPUs to ``delta`` (they are free again at T), one that runs p
 leaves ``delta`` as it is (both sides lose them).
 
 So, with accurate limits, a backfilled job never delays J's reserved start. Cost: when J
-waits, O(R log R) in the cohort's running jobs to find T, then O(bf_max_job_test) reads of
+waits, the running jobs' ends kept in time order (:class:`_KeptEnds`: O(R) set operations
+in C and O(log R) per job started or stopped since the last reservation, a rebuild in
+O(R log R) when a job stopped and started again in between) read up to T, then
+O(bf_max_job_test) reads of
 the order; without preemption a placement and a fit test at T only per kind of candidate
 (:func:`~gpufleet.policies.slurm.order.like`) between two starts, the other candidates of
 that kind getting the same answer (:meth:`SlurmBackfillEasy._backfill_alike`).
