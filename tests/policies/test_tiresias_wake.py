@@ -18,7 +18,7 @@ from gpufleet.sim.simulator import Simulation
 from gpufleet.state.jobs import JobState
 from gpufleet.state.snapshot import Snapshot
 from tests.support.builders import Harness
-from tests.support.scenarios import mixed
+from tests.support.scenarios import TIRESIAS_OPTIONS, mixed
 
 
 class CheckedWake(Tiresias):
@@ -50,30 +50,23 @@ class CheckedWake(Tiresias):
         return kept
 
 
-OPTIONS: dict[str, dict[str, Any]] = {
-    "default": {},
-    "starve": {"threshold_gpu_hours": 4, "starve_limit": 2.0},
-    "3q": {"threshold_gpu_hours": 1, "queues": 3, "threshold_growth": 8},
-}
-
-
-@pytest.mark.parametrize("name", sorted(OPTIONS))
+@pytest.mark.parametrize("name", sorted(TIRESIAS_OPTIONS))
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_the_kept_wake_is_the_scans_float_at_every_cycle_of_the_mixed_runs(
     name: str, seed: int
 ) -> None:
-    policy = CheckedWake(**OPTIONS[name])
+    policy = CheckedWake(**TIRESIAS_OPTIONS[name])
     Simulation(mixed("fifo", seed), policy=policy).run()
     assert policy.compared >= 20, "the run should wake for crossings"
 
 
-@pytest.mark.parametrize("name", sorted(OPTIONS))
+@pytest.mark.parametrize("name", sorted(TIRESIAS_OPTIONS))
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_kept_wake_is_the_scans_float_at_every_cycle_of_synthetic_runs(
     name: str, seed: int
 ) -> None:
     # 1,500 jobs on 150 GPUs at load 2: queues build up, jobs restart, cross and leave
-    policy = CheckedWake(**OPTIONS[name])
+    policy = CheckedWake(**TIRESIAS_OPTIONS[name])
     sc = synthetic_scenario(1500, 150, policy="tiresias", load=2.0, seed=seed)
     Simulation(sc, policy=policy).run()
     assert policy.compared >= 100, "the run should wake for crossings"

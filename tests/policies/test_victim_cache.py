@@ -22,7 +22,7 @@ from gpufleet.state.jobs import Job
 from gpufleet.state.snapshot import Snapshot
 from tests.support.builders import A100, H100, Harness
 from tests.support.runs import decisions
-from tests.support.scenarios import mixed
+from tests.support.scenarios import TIRESIAS_OPTIONS, mixed
 
 
 class ScanLowerQueues:
@@ -332,13 +332,6 @@ def checked_tiresias(**options: Any) -> Tiresias:
     policy = Tiresias(**options)
     policy.victims = policy.preemption = CheckedLowerQueues(policy)
     return policy
-
-
-TIRESIAS_OPTIONS: dict[str, dict[str, Any]] = {
-    "default": {},
-    "starve": {"threshold_gpu_hours": 4, "starve_limit": 2.0},
-    "3q": {"threshold_gpu_hours": 1, "queues": 3, "threshold_growth": 8},
-}
 
 
 @pytest.mark.parametrize("name", sorted(TIRESIAS_OPTIONS))

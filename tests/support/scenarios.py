@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gpufleet.domain.scenario import Scenario
 from gpufleet.inputs.scenario.load import load_scenario_text
 
@@ -93,3 +95,12 @@ pools:
 {extra}
 """
     return load_scenario_text(text, "t.yaml")
+
+
+# Tiresias's option sets the kept-state oracles run the mixed scenario under: the
+# defaults, starvation promotion, three queues (jobs cross two thresholds while running)
+TIRESIAS_OPTIONS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "starve": {"threshold_gpu_hours": 4, "starve_limit": 2.0},
+    "3q": {"threshold_gpu_hours": 1, "queues": 3, "threshold_growth": 8},
+}
