@@ -197,11 +197,10 @@ class _Cells:
     limits: dict[str, int | None] = field(default_factory=dict)
 
 
-def _parse_line(source: str, number: int, raw: str, memo: _Cells | None = None) -> JobLine:
+def _parse_line(source: str, number: int, raw: str, memo: _Cells) -> JobLine:
     def fail(name: str, message: str, expected: str) -> SourceError:
         return SourceError(source, name, message, expected, line=number)
 
-    memo = memo or _Cells()
     c = field_cells(fail, FIELDS, raw)
     state = _STATES.get(c["state"])
     if state is None:

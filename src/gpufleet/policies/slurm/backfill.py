@@ -148,7 +148,6 @@ class _KeptEnds:
     def __init__(self) -> None:
         self.members: tuple[str, ...] = ()  # the cohort's programs it was taken from
         self.changes = 0
-        self.ids: set[int] = set()
         self.order: list[tuple[float, int]] = []  # (end, job id), sorted
         self.runs: dict[int, tuple[float, Slots, int]] = {}  # id -> (end, slots, group)
 
@@ -161,7 +160,6 @@ class _KeptEnds:
         kept.order.sort()
         kept.members = tuple(p.name for p in programs)
         kept.changes = sum(p.running_changes for p in programs)
-        kept.ids = set(kept.runs)
         return kept
 
     def update(self, programs: list[ProgramState], limit_s: Callable[[Job], float]) -> bool:
@@ -172,7 +170,7 @@ class _KeptEnds:
         if changes == self.changes:
             return True
         ids: set[int] = set().union(*(p.running.keys() for p in programs))
-        started, stopped = ids - self.ids, self.ids - ids
+        started, stopped = ids - self.runs.keys(), self.runs.keys() - ids
         if changes - self.changes != len(started) + len(stopped):
             return False
         for jid in stopped:
@@ -181,7 +179,7 @@ class _KeptEnds:
         for p in programs:
             for jid in started & p.running.keys():
                 bisect.insort(self.order, (self._add(p.running[jid], limit_s), jid))
-        self.changes, self.ids = changes, ids
+        self.changes = changes
         return True
 
     def _add(self, job: Job, limit_s: Callable[[Job], float]) -> float:
