@@ -57,6 +57,7 @@ from gpufleet.domain.gpus import default_catalog
 from gpufleet.domain.reasons import Reason
 from gpufleet.policies.base import Decision, ReservedStart
 from gpufleet.policies.options import POSITIVE_INT, Options
+from gpufleet.policies.slurm.keptruns import KeptRuns, Run
 from gpufleet.policies.slurm.order import Like, like
 from gpufleet.policies.slurm.priority import SlurmMultifactor
 from gpufleet.state.capacity import CapacityIndex, Placement, Slots
@@ -134,60 +135,28 @@ class _Shadow:
         return False
 
 
-class _KeptEnds:
+class _KeptEnds(KeptRuns):
     """A cohort's running jobs' estimated ends (``start + limit``) in time order, kept
-    from one reservation to the next: a cycle adds the jobs started and removes those
-    stopped since the last, found by comparing the running jobs' ids (sets, in C) instead
-    of taking and sorting every end anew (at 5,000 running jobs, half of EASY's time).
-
-    Exact because a job's end is fixed for its run, and a run is told apart by the
-    programs' ``running_changes``: each start and stop counts one, so the ids' difference
-    accounts for every change only when no job stopped and started again (or started and
-    stopped) in between; any other count rebuilds the whole list."""
+    from one reservation to the next (:class:`~gpufleet.policies.slurm.keptruns.KeptRuns`:
+    the jobs started and stopped since the last are added and removed) instead of taking
+    and sorting every end anew (at 5,000 running jobs, half of EASY's time)."""
 
     def __init__(self) -> None:
-        self.members: tuple[str, ...] = ()  # the cohort's programs it was taken from
-        self.changes = 0
+        super().__init__()
         self.order: list[tuple[float, int]] = []  # (end, job id), sorted
-        self.runs: dict[int, tuple[float, Slots, int]] = {}  # id -> (end, slots, group)
 
     @classmethod
     def of(cls, programs: list[ProgramState], limit_s: Callable[[Job], float]) -> _KeptEnds:
         kept = cls()
-        for p in programs:
-            for j in p.running.values():
-                kept.order.append((kept._add(j, limit_s), j.spec.id))
-        kept.order.sort()
-        kept.members = tuple(p.name for p in programs)
-        kept.changes = sum(p.running_changes for p in programs)
+        kept.fill(programs, limit_s)
+        kept.order = sorted((run[0], jid) for jid, run in kept.runs.items())
         return kept
 
-    def update(self, programs: list[ProgramState], limit_s: Callable[[Job], float]) -> bool:
-        """Brought up to date; False where the changes cannot be told apart (rebuild)."""
-        if tuple(p.name for p in programs) != self.members:
-            return False
-        changes = sum(p.running_changes for p in programs)
-        if changes == self.changes:
-            return True
-        ids: set[int] = set().union(*(p.running.keys() for p in programs))
-        started, stopped = ids - self.runs.keys(), self.runs.keys() - ids
-        if changes - self.changes != len(started) + len(stopped):
-            return False
-        for jid in stopped:
-            end = self.runs.pop(jid)[0]
-            del self.order[bisect.bisect_left(self.order, (end, jid))]
-        for p in programs:
-            for jid in started & p.running.keys():
-                bisect.insort(self.order, (self._add(p.running[jid], limit_s), jid))
-        self.changes = changes
-        return True
+    def _taken(self, jid: int, run: Run) -> None:
+        bisect.insort(self.order, (run[0], jid))
 
-    def _add(self, job: Job, limit_s: Callable[[Job], float]) -> float:
-        pl = job.placement
-        assert pl is not None  # running
-        end = job.start_s + limit_s(job)
-        self.runs[job.spec.id] = (end, pl.slots, pl.group)
-        return end
+    def _dropped(self, jid: int, run: Run) -> None:
+        del self.order[bisect.bisect_left(self.order, (run[0], jid))]
 
     def read(
         self, now: float, wanted: set[int], stopped: set[int]

@@ -160,6 +160,15 @@ class NodeSpace:
         self.free = self._buf = grid.astype(np.int32)
         self.clean = CleanNodes(self)
 
+    def load(self, times: list[float], grid: Grid) -> None:
+        """The plan :meth:`release_all` builds, given whole: ``times`` after now and
+        ``grid`` (a row for now, then one per time; :class:`~gpufleet.policies.slurm.
+        keptgrid.KeptGrid` keeps it between passes)."""
+        self.times = [self.now_s, *times]
+        self._times = None
+        self.free = self._buf = grid
+        self.clean = CleanNodes(self)
+
     def take(self, slots: Slots, start: float, end: float) -> None:
         """A job started now holds the slots' GPUs over ``[start, end)``."""
         self.change(slots, start, end, -1)

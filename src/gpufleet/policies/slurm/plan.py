@@ -68,6 +68,7 @@ from gpufleet.domain.reasons import Reason
 from gpufleet.policies.base import Decision, ReservedStart
 from gpufleet.policies.options import FLAG, NON_NEGATIVE, POSITIVE_INT, Options
 from gpufleet.policies.slurm.backfill import SlurmBackfillEasy
+from gpufleet.policies.slurm.keptgrid import KeptGrid
 from gpufleet.policies.slurm.nodespace import NodeSpace
 from gpufleet.policies.slurm.order import Like, like
 from gpufleet.policies.slurm.planexit import Rest, Soon
@@ -124,6 +125,9 @@ class SlurmBackfill(SlurmBackfillEasy):
         self.exits = 0  # passes that exited early
         # the one-node search by clean nodes (cleannodes.py; False: the dense one)
         self.sparse = True
+        # the running jobs' ends kept between passes (keptgrid.py; False: taken anew)
+        self.kept_base = True
+        self._grids: dict[str, KeptGrid] = {}  # cohort -> its kept ends
 
     def decide(self, snap: Snapshot) -> Decision:
         now = snap.now_s
@@ -179,17 +183,17 @@ class SlurmBackfill(SlurmBackfillEasy):
         )
         space.sparse = self.sparse
         space.whole_nodes = self.bf_whole_nodes
-        ends = [
-            (space.rounded(j.start_s + self.limit_s(j)), j.placement.slots)
-            for j in snap.running(snap.cohort(cohort))
-            if j.placement is not None
-        ]
-        ends += [  # started by this cycle's main pass
-            (space.rounded(now + self.limit_s(j)), pl.slots)
-            for j, pl in d.admit
-            if j.cohort == cohort
-        ]
-        space.release_all(ends)
+        fresh = [(self.limit_s(j), pl.slots) for j, pl in d.admit if j.cohort == cohort]
+        if self.kept_base:  # the running jobs' ends kept since the last pass
+            self._kept_grid(snap, cohort).load(space, fresh, snap.stopped)
+        else:  # the reference: every running job's end taken anew
+            ends = [
+                (space.rounded(j.start_s + self.limit_s(j)), j.placement.slots)
+                for j in snap.running(snap.cohort(cohort))
+                if j.placement is not None
+            ]
+            ends += [(space.rounded(now + limit), slots) for limit, slots in fresh]
+            space.release_all(ends)
         examined = waiting[: self.depth]
         hope = _hope(examined, min((space.top[g] for g in space.top), default=0))
         soon = Soon(examined, [self.limit_s(j) for j in examined], space) if self.exit else None
@@ -228,6 +232,14 @@ class SlurmBackfill(SlurmBackfillEasy):
                 self.reservations[cohort] = (job.spec.id, start)
             if not first:
                 d.blocked.append((job, verdicts.why_not_now(job)))
+
+    def _kept_grid(self, snap: Snapshot, cohort: str) -> KeptGrid:
+        """The cohort's running jobs' ends, brought up to date."""
+        programs = snap.cohort(cohort).programs
+        kept = self._grids.get(cohort)
+        if kept is None or not kept.update(programs, self.limit_s):
+            kept = self._grids[cohort] = KeptGrid.of(programs, self.limit_s, self.bf_resolution_s)
+        return kept
 
     def _rest(
         self,
