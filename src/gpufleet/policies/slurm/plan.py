@@ -44,7 +44,10 @@ is :meth:`reserved_start_s`. Not modelled: ``bf_continue`` (the pass here is ins
 acts in the main pass only), and backfill of the jobs behind a blocked one at cycles
 between passes.
 
-Cost per pass: O(R) to build the plan from R running jobs, then per examined job O(N) for
+Cost per pass: the plan from the R running jobs read from their ends kept between passes
+(:mod:`~gpufleet.policies.slurm.keptgrid`: O(S x N) numpy copies for S distinct ends and N
+nodes, plus one column per job started or stopped since; ``kept_base = False``: O(R) to
+sum them anew, the reference), then per examined job O(N) for
 the N nodes of its groups plus O(U) for the U runs of free GPUs of the D nodes planned jobs
 have touched, and O(I) for I intervals to read again the node the last planned job
 touched (:mod:`~gpufleet.policies.slurm.cleannodes`; a job larger than a node: O(I x W x
@@ -54,8 +57,8 @@ once no job left could start now (:mod:`~gpufleet.policies.slurm.planexit`): the
 their reasons, and their planned starts are made only when
 :meth:`SlurmBackfill.reserved_start_s` asks. All are exact: ``exit = sparse = False`` is
 the reference, every examined job planned by the dense search and every job asked anew
-(tests/policies/test_slurm_plan_exit.py compares them; tests/live/test_forecast_digest.py
-pins a seeded live state's starts).
+(tests/policies/test_slurm_plan_exit.py and test_slurm_kept_grid.py compare them;
+tests/live/test_forecast_digest.py pins a seeded live state's starts).
 """
 
 from __future__ import annotations
