@@ -10,52 +10,16 @@ the reference's."""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 
-from gpufleet.domain.fleet import NodePool
-from gpufleet.domain.ids import GpuTypeName, PoolId
-from gpufleet.domain.jobs import JobDraft
-from gpufleet.domain.scenario import FailureModel, OptionValue, Scenario, WorkloadFactory
-from gpufleet.inputs.scenario.synthetic import synthetic_scenario
+from gpufleet.domain.scenario import OptionValue
 from gpufleet.policies.slurm import SlurmBackfill
 from gpufleet.sim.simulator import Simulation
+from tests.support.scenarios import limited_two_types
 from tests.support.slurm_harness import EXAMPLE_WEIGHTS
-
-A100, H100 = GpuTypeName("A100-80GB"), GpuTypeName("H100-SXM")
-
-
-def _limited(factory: WorkloadFactory, first: int) -> WorkloadFactory:
-    """Time limits of 1x, 2x or 3x the work (one in five without), a job in four on A100
-    only, one in four on either type."""
-
-    def jobs(seed: int) -> Iterator[JobDraft]:
-        for k, draft in enumerate(factory(seed)):
-            n = first + k
-            limit = None if n % 5 == 0 else draft.work_s * (1 + n % 3)
-            types = (A100,) if n % 4 == 0 else (H100, A100) if n % 4 == 1 else draft.gpu_types
-            yield draft._replace(time_limit_s=limit, gpu_types=types, priority=10 * (n % 3))
-
-    return jobs
-
-
-def _scenario(seed: int, policy: str) -> Scenario:
-    # 200 jobs, not 400: size is not the point. On 48 H100 at load 1.3 each of the 12
-    # cases still runs 330-400 cycles, the early exit fires 5-76 times and 108-150 jobs
-    # end; the run costs half as much.
-    sc = synthetic_scenario(200, 48, policy=policy, load=1.3, seed=seed)
-    h100 = sc.pools[0]
-    a100 = dataclasses.replace(h100, name=PoolId("a100"), gpu_type=A100, gpus_per_node=4)
-    a100 = dataclasses.replace(a100, node_count=4)
-    assert isinstance(a100, NodePool)
-    workloads = tuple((n, _limited(f, i)) for i, (n, f) in enumerate(sc.workloads))
-    return dataclasses.replace(
-        sc, pools=(h100, a100), workloads=workloads, failures=FailureModel(100.0, 2.0)
-    )
 
 
 class _Asking(SlurmBackfill):
@@ -82,7 +46,7 @@ def _run(
 ) -> tuple[Any, _Asking]:
     pol = _Asking(ask, **options)
     pol.exit = pol.sparse = exit_early  # the fast paths, or the reference
-    return Simulation(_scenario(seed, pol.name), policy=pol).run(), pol
+    return Simulation(limited_two_types(seed, pol.name), policy=pol).run(), pol
 
 
 def _same_jobs(run: Any, ref: Any) -> None:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
-from gpufleet.domain.scenario import Scenario
+from gpufleet.domain.fleet import NodePool
+from gpufleet.domain.ids import GpuTypeName, PoolId
+from gpufleet.domain.jobs import JobDraft
+from gpufleet.domain.scenario import FailureModel, Scenario, WorkloadFactory
 from gpufleet.inputs.scenario.load import load_scenario_text
+from gpufleet.inputs.scenario.synthetic import synthetic_scenario
 
 MIXED = """
 name: mixed
@@ -104,3 +110,35 @@ TIRESIAS_OPTIONS: dict[str, dict[str, Any]] = {
     "starve": {"threshold_gpu_hours": 4, "starve_limit": 2.0},
     "3q": {"threshold_gpu_hours": 1, "queues": 3, "threshold_growth": 8},
 }
+
+
+A100, H100 = GpuTypeName("A100-80GB"), GpuTypeName("H100-SXM")
+
+
+def _limited(factory: WorkloadFactory, first: int) -> WorkloadFactory:
+    """Time limits of 1x, 2x or 3x the work (one in five without), a job in four on A100
+    only, one in four on either type, three QOS levels (priority 0, 10, 20)."""
+
+    def jobs(seed: int) -> Iterator[JobDraft]:
+        for k, draft in enumerate(factory(seed)):
+            n = first + k
+            limit = None if n % 5 == 0 else draft.work_s * (1 + n % 3)
+            types = (A100,) if n % 4 == 0 else (H100, A100) if n % 4 == 1 else draft.gpu_types
+            yield draft._replace(time_limit_s=limit, gpu_types=types, priority=10 * (n % 3))
+
+    return jobs
+
+
+def limited_two_types(seed: int, policy: str) -> Scenario:
+    """The planning backfill's oracle workload: 200 jobs with time limits on 48 H100 and
+    16 A100 (nodes of 4) at load 1.3, with node failures that requeue jobs. On it each
+    seeded run makes 330-400 cycles and 108-150 jobs end."""
+    sc = synthetic_scenario(200, 48, policy=policy, load=1.3, seed=seed)
+    h100 = sc.pools[0]
+    a100 = dataclasses.replace(h100, name=PoolId("a100"), gpu_type=A100, gpus_per_node=4)
+    a100 = dataclasses.replace(a100, node_count=4)
+    assert isinstance(a100, NodePool)
+    workloads = tuple((n, _limited(f, i)) for i, (n, f) in enumerate(sc.workloads))
+    return dataclasses.replace(
+        sc, pools=(h100, a100), workloads=workloads, failures=FailureModel(100.0, 2.0)
+    )
