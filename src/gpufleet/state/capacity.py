@@ -78,6 +78,9 @@ class CapacityIndex:
         self._group_of: dict[tuple[str, str, str], int] = {}
         # cohort -> gpu type -> group indices (sites in declaration order)
         self.by_cohort_type: dict[str, dict[str, list[int]]] = {}
+        # counts changes to which nodes are usable and where (not to free GPUs): a plan
+        # kept between passes holds only while it stays (policies/slurm/carried.py)
+        self.layout = 0
 
     # --- structure -------------------------------------------------------------------
     def group_for(self, cohort: str, site: str, gpu_type: str, gpus: int) -> int:
@@ -85,6 +88,7 @@ class CapacityIndex:
         gi = self._group_of.get(key)
         if gi is None:
             gi = len(self.groups)
+            self.layout += 1
             self.groups.append(Group(gi, cohort, site, gpu_type, gpus))
             self._group_of[key] = gi
             self.by_cohort_type.setdefault(cohort, {}).setdefault(gpu_type, []).append(gi)
@@ -94,6 +98,7 @@ class CapacityIndex:
 
     def add_node(self, group: int, gpus: int) -> int:
         """A new node, not yet usable (not delivered or not powered)."""
+        self.layout += 1
         self.node_gpus.append(gpus)
         self.node_free.append(gpus)
         self.node_group.append(group)
@@ -103,6 +108,7 @@ class CapacityIndex:
     def set_usable(self, node: int, usable: bool) -> None:
         if self.node_usable[node] == usable:
             return
+        self.layout += 1
         g = self.groups[self.node_group[node]]
         free = self.node_free[node]
         if usable:
@@ -120,6 +126,7 @@ class CapacityIndex:
     def move_node(self, node: int, group: int) -> None:
         """Re-home an idle node (ownership or site changed)."""
         usable = self.node_usable[node]
+        self.layout += 1
         if usable:
             self.set_usable(node, False)
         self.node_group[node] = group

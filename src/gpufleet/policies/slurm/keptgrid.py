@@ -53,6 +53,9 @@ class KeptGrid(KeptRuns):
         # rows: the first len(stamps) rows of a buffer with room to insert rows; row i,
         # column c: GPUs of node c given back by the running jobs with stamps <= stamps[i]
         self._buf: Grid = np.zeros((0, 0), dtype=np.int32)
+        # the nodes whose ends changed since the last pass read them (take_moved): jobs
+        # started or stopped, ends load placed otherwise; None: since a build, not known
+        self.moved: set[int] | None = None
 
     @classmethod
     def of(cls, programs: list[ProgramState], limit_s: LimitOf, resolution_s: float) -> KeptGrid:
@@ -87,7 +90,18 @@ class KeptGrid(KeptRuns):
         np.add.at(delta, (np.array(rows, dtype=np.intp), np.array(cols, dtype=np.intp)), gpus)
         self._buf = np.cumsum(delta, axis=0, dtype=np.int32)
 
+    def take_moved(self) -> set[int] | None:
+        """The nodes whose ends changed since the last call (None: the grid was built
+        since, so it cannot say); carried.py reads them once per pass."""
+        moved, self.moved = self.moved, set()
+        return moved
+
+    def _moved(self, slots: Slots) -> None:
+        if self.moved is not None:
+            self.moved.update(node for node, _ in slots)
+
     def _taken(self, jid: int, run: Run) -> None:
+        self._moved(run[1])
         t = self.stamp(run[0])
         i = bisect.bisect_left(self.stamps, t)
         if i == len(self.stamps) or self.stamps[i] != t:
@@ -96,6 +110,7 @@ class KeptGrid(KeptRuns):
         self._add(run[1], i, +1)
 
     def _dropped(self, jid: int, run: Run) -> None:
+        self._moved(run[1])
         t = self.stamp(run[0])
         i = bisect.bisect_left(self.stamps, t)
         self._add(run[1], i, -1)
@@ -169,6 +184,8 @@ class KeptGrid(KeptRuns):
                 if self.stamp(end) > now:
                     fix.append((self.stamp(end), slots, -1))
             held = [t for t in held if not self.at[t] <= gone]  # a stamp only they held
+        for _, slots, _ in fix:
+            self._moved(slots)
         times = sorted({*held, *(t for t, _, sign in fix if sign > 0)})
         if not times:
             return

@@ -221,10 +221,24 @@ class NodeSpace:
             else:
                 got = self._scan(groups, gpus, ends, lo, hi)
         if kind:
-            found = math.inf if got is None else got[0]
-            asked = (gpus, limit_s)
-            seen[asked] = max(seen.get(asked, -math.inf), found)
+            self._note(seen, gpus, limit_s, got)
         return got
+
+    def noted(self, groups: list[int], gpus: int, limit_s: float, start: float) -> None:
+        """What :meth:`earliest` keeps of a job for one node of every group that starts at
+        ``start``, for a search that did not run (carried.py found its answer)."""
+        self._note(self.memo.setdefault((1, *groups), {}), gpus, limit_s, (start, ()))
+
+    @staticmethod
+    def _note(
+        seen: dict[tuple[int, float], float],
+        gpus: int,
+        limit_s: float,
+        got: tuple[float, Slots] | None,
+    ) -> None:
+        found = math.inf if got is None else got[0]
+        asked = (gpus, limit_s)
+        seen[asked] = max(seen.get(asked, -math.inf), found)
 
     def _one_node(
         self, groups: list[int], gpus: int, ends: npt.NDArray[np.intp], lo: int, hi: int

@@ -52,12 +52,16 @@ the N nodes of its groups plus O(U) for the U runs of free GPUs of the D nodes p
 have touched, and O(I) for I intervals to read again the node the last planned job
 touched (:mod:`~gpufleet.policies.slurm.cleannodes`; a job larger than a node: O(I x W x
 N), W intervals in its window). Limits and placement are asked once per kind of job
-(:func:`~gpufleet.policies.slurm.order.like`) between two starts. The pass stops examining
+(:func:`~gpufleet.policies.slurm.order.like`) between two starts. A job's plan from the
+last pass is carried without the search where it provably holds
+(:mod:`~gpufleet.policies.slurm.carried`: O(C) for the C nodes whose plan changed since,
+read once per pass and size; ``carry = False`` searches every job). The pass stops examining
 once no job left could start now (:mod:`~gpufleet.policies.slurm.planexit`): the rest get
 their reasons, and their planned starts are made only when
-:meth:`SlurmBackfill.reserved_start_s` asks. All are exact: ``exit = sparse = False`` is
+:meth:`SlurmBackfill.reserved_start_s` asks. All are exact: ``exit = sparse = carry = False`` is
 the reference, every examined job planned by the dense search and every job asked anew
-(tests/policies/test_slurm_plan_exit.py and test_slurm_kept_grid.py compare them;
+(tests/policies/test_slurm_plan_exit.py, test_slurm_kept_grid.py and test_slurm_carried.py
+compare them;
 tests/live/test_forecast_digest.py pins a seeded live state's starts).
 """
 
@@ -71,6 +75,7 @@ from gpufleet.domain.reasons import Reason
 from gpufleet.policies.base import Decision, ReservedStart
 from gpufleet.policies.options import FLAG, NON_NEGATIVE, POSITIVE_INT, Options
 from gpufleet.policies.slurm.backfill import SlurmBackfillEasy
+from gpufleet.policies.slurm.carried import CarriedPlans, Walk
 from gpufleet.policies.slurm.keptgrid import KeptGrid
 from gpufleet.policies.slurm.nodespace import NodeSpace
 from gpufleet.policies.slurm.order import Like, like
@@ -131,6 +136,11 @@ class SlurmBackfill(SlurmBackfillEasy):
         # the running jobs' ends kept between passes (keptgrid.py; False: taken anew)
         self.kept_base = True
         self._grids: dict[str, KeptGrid] = {}  # cohort -> its kept ends
+        # the plans carried from pass to pass where they provably hold (carried.py;
+        # False: every examined job searched, the reference); needs kept_base
+        self.carry = True
+        self._carried: dict[str, CarriedPlans] = {}
+        self.carried = 0  # searches spared by carried plans
 
     def decide(self, snap: Snapshot) -> Decision:
         now = snap.now_s
@@ -187,8 +197,13 @@ class SlurmBackfill(SlurmBackfillEasy):
         space.sparse = self.sparse
         space.whole_nodes = self.bf_whole_nodes
         fresh = [(self.limit_s(j), pl.slots) for j, pl in d.admit if j.cohort == cohort]
+        walk: Walk | None = None
         if self.kept_base:  # the running jobs' ends kept since the last pass
             self._kept_grid(snap, cohort).load(space, fresh, snap.stopped)
+            moved = self._grids[cohort].take_moved()
+            if self.carry:
+                carried = self._carried.setdefault(cohort, CarriedPlans())
+                walk = carried.walk(space, cap.layout, moved)
         else:  # the reference: every running job's end taken anew
             ends = [
                 (space.rounded(j.start_s + self.limit_s(j)), j.placement.slots)
@@ -210,11 +225,16 @@ class SlurmBackfill(SlurmBackfillEasy):
             first = job is waiting[0] and self.main_now  # its reason came from the main pass
             groups = verdicts.groups(job)
             if not groups:
+                if walk is not None:
+                    walk.passed(job.spec.id)
                 if not first:
                     d.blocked.append((job, Reason.QUOTA))
                 continue  # held by a limit: passed over
             limit = self.limit_s(job)
-            got = space.earliest(groups, job.spec.gpus, limit, self.bf_window_s)
+            if walk is not None:
+                got = walk.earliest(job.spec.id, groups, job.spec.gpus, limit, self.bf_window_s)
+            else:
+                got = space.earliest(groups, job.spec.gpus, limit, self.bf_window_s)
             if got is None:
                 if not first:
                     d.blocked.append((job, verdicts.why_not_now(job)))
@@ -235,6 +255,9 @@ class SlurmBackfill(SlurmBackfillEasy):
                 self.reservations[cohort] = (job.spec.id, start)
             if not first:
                 d.blocked.append((job, verdicts.why_not_now(job)))
+        if walk is not None:
+            self._carried[cohort].keep(walk)
+            self.carried += walk.carried
 
     def _kept_grid(self, snap: Snapshot, cohort: str) -> KeptGrid:
         """The cohort's running jobs' ends, brought up to date."""
