@@ -108,12 +108,12 @@ class Walk:
         self.next = 0  # the place in the old order the walk has reached
         self.changed: set[int] = set()  # C, by node
         self.cols: list[int] = []  # C, by local position in the space, sorted
+        self.runs = _Runs(space)  # the changed nodes' runs, per size asked
         for node in moved:
             self._touch_node(node)
         self.plans: dict[int, Planned] = {}
         self.order: list[tuple[int, Slots]] = []
         self.carried = 0  # searches spared
-        self.runs = _Runs(space)  # the changed nodes' runs, per size asked
 
     def earliest(
         self, jid: int, groups: list[int], gpus: int, limit_s: float, window_s: float
@@ -177,6 +177,7 @@ class Walk:
         k = self.space.pos.get(node)
         if k is not None:
             bisect.insort(self.cols, k)
+            self.runs.add(k)
 
     def _keep(
         self,
@@ -210,7 +211,7 @@ class Walk:
             span = sp.span[gi]
             a = bisect.bisect_left(self.cols, span.start)
             b = bisect.bisect_left(self.cols, span.stop)
-            if a < b and self.runs.beaten(self.cols[a:b], gpus, limit_s, old, (gidx, k)):
+            if a < b and self.runs.beaten(span, gpus, limit_s, old, (gidx, k)):
                 return False
         return True
 
@@ -246,38 +247,48 @@ class _Runs:
 
     def __init__(self, space: NodeSpace) -> None:
         self.space = space
+        self.nodes: list[int] = []  # C, by local position
         self._runs: dict[int, dict[int, tuple[Floats, Floats]]] = {}  # size -> node -> runs
-        self._flat: dict[int, tuple[Ints, Floats, Floats]] = {}  # size -> cols, a, b
+        self._todo: dict[int, set[int]] = {}  # size -> the nodes of C to read (again)
+        self._flat: dict[int, tuple[Ints, Floats, Floats]] = {}  # size -> node, a, b
+
+    def add(self, k: int) -> None:
+        """Node ``k`` joins C."""
+        self.nodes.append(k)
+        for todo in self._todo.values():
+            todo.add(k)
 
     def stale(self, slots: Slots) -> None:
-        """A job was planned or started on these nodes: their columns change."""
+        """A job is planned or started on these nodes: their columns change."""
         for node, _ in slots:
             k = self.space.pos.get(node)
-            if k is None:
-                continue
             for gpus, runs in self._runs.items():
-                if runs.pop(k, None) is not None:
-                    self._flat.pop(gpus, None)
+                if k in runs:
+                    self._todo[gpus].add(k)
 
     def beaten(
-        self, cols: list[int], gpus: int, limit_s: float, old: Planned, held: tuple[int, int]
+        self, span: slice, gpus: int, limit_s: float, old: Planned, held: tuple[int, int]
     ) -> bool:
-        """Whether a node of ``cols`` (local positions in ascending order, all of the group
-        of index ``held[0]``) fits the job at a start before ``old.start``, or at it with
-        fewer GPUs left over the window than ``old.low``, or as few and before position
-        ``held[1]`` in the group's order when ``held[0]`` is the old plan's group (which
-        ranks before a later group and after an earlier one on ties)."""
+        """Whether a node of C in ``span`` (the positions of the group of index
+        ``held[0]``) fits the job at a start before ``old.start``, or at it with fewer GPUs
+        left over the window than ``old.low``, or as few and before position ``held[1]``
+        in the group's order when ``held[0]`` is the old plan's group (which ranks before
+        a later group and after an earlier one on ties)."""
         sp, start = self.space, old.start
-        per = self._runs.setdefault(gpus, {})
-        missing = [k for k in cols if k not in per]
-        if missing:
-            self._read(per, missing, gpus)
+        per = self._runs.get(gpus)
+        if per is None:
+            per = self._runs[gpus] = {}
+            self._todo[gpus] = set(self.nodes)
+        todo = self._todo[gpus]
+        if todo:
+            self._read(per, sorted(todo), gpus)
+            todo.clear()
             self._flat.pop(gpus, None)
         flat = self._flat.get(gpus)
         if flat is None:
             flat = self._flat[gpus] = _flatten(per)
         at, a, b = flat
-        lo, hi = np.searchsorted(at, (cols[0], cols[-1] + 1))
+        lo, hi = np.searchsorted(at, (span.start, span.stop))
         at, a, b = at[lo:hi], a[lo:hi], b[lo:hi]  # the runs of the group's nodes of C
         if bool(((a < start) & (b > a + limit_s)).any()):
             return True  # one fits earlier

@@ -90,10 +90,11 @@ class CleanNodes:
         got = self._first.get(gpus)
         if got is None:
             sp = self.space
-            enough = sp.free >= gpus
-            row = enough.argmax(axis=0)
-            got = sp.times_array()[row]
-            got[~enough.any(axis=0)] = math.inf
+            # a clean node's free GPUs never drop, so the rows before its first with
+            # enough are those with too few: a count down the rows (a dirty node's is
+            # replaced below), cheaper than the first True's position per column
+            short = np.add.reduce(sp.free < gpus, axis=0, dtype=np.int32)
+            got = np.append(sp.times_array(), math.inf)[short]  # every row short: never
             got[self.dirty] = math.inf
             self._first[gpus] = got
         return got

@@ -60,6 +60,9 @@ class Soon:
         # size -> per node, its short time (module docstring): now for a node without g
         # free now, infinity for one that keeps them through the interval after ``until``
         self._short: dict[int, npt.NDArray[np.float64]] = {}
+        # size -> the latest short time over the nodes and a node that has it (short
+        # times only drop, so the maximum holds until a change reaches that node)
+        self._best: dict[int, tuple[float, int]] = {}
         self._read = len(space.changed)  # the changes already taken into account
 
     def any_from(self, i: int) -> bool:
@@ -80,9 +83,20 @@ class Soon:
                     return True
             # a one-node job of limit L fits now on a node only if its short time is at
             # least now + L (its window's rows are those starting before now + L)
-            if now + limit <= float(self._short_times(g).max(initial=now)):
+            if now + limit <= self._latest(g):
                 return True
         return False
+
+    def _latest(self, g: int) -> float:
+        """The latest short time of size ``g`` over the nodes (now if there are none)."""
+        best = self._best.get(g)
+        if best is None:
+            short = self._short_times(g)
+            if not len(short):
+                return self.space.now_s
+            k = int(short.argmax())
+            best = self._best[g] = (float(short[k]), k)
+        return best[0]
 
     def _short_times(self, g: int) -> npt.NDArray[np.float64]:
         got = self._short.get(g)
@@ -108,18 +122,24 @@ class Soon:
         for k, at in new:
             if at is not None and k not in reread:
                 emptied[k] = min(at, emptied.get(k, math.inf))
+        best = self._best
         if emptied:
             ks = np.fromiter(emptied.keys(), dtype=np.intp, count=len(emptied))
-            ats = np.fromiter(emptied.values(), dtype=np.float64, count=len(emptied))
             for g, short in self._short.items():
                 if g >= 1:  # no GPU free is fewer than g
-                    short[ks] = np.minimum(short[ks], ats)
+                    for k, at in emptied.items():
+                        if at < short[k]:
+                            short[k] = at
                 else:
                     short[ks] = self._read_short(g, ks)
+                if g in best and best[g][1] in emptied:
+                    del best[g]
         if reread:
             cols = np.fromiter(reread, dtype=np.intp, count=len(reread))
             for g, short in self._short.items():
                 short[cols] = self._read_short(g, cols)
+                if g in best and best[g][1] in reread:
+                    del best[g]
 
     def _read_short(self, g: int, cols: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
         """The short times of nodes ``cols`` for size ``g``, from the plan's rows up to the
