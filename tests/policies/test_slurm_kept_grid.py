@@ -63,9 +63,9 @@ class _Checking(SlurmBackfill):
         super().__init__(**kw)
         self.loads = self.overdue = self.fresh = self.stopped = self.rebuilt = 0
 
-    def _kept_grid(self, snap: Snapshot, cohort: str) -> Any:
+    def _kept_grid(self, snap: Snapshot, cohort: str, nodes: list[int]) -> Any:
         before = self._grids.get(cohort)
-        kept = super()._kept_grid(snap, cohort)
+        kept = super()._kept_grid(snap, cohort, nodes)
         self.rebuilt += kept is not before
         return _Compared(kept, snap, cohort, self)
 

@@ -302,7 +302,9 @@ class _Runs:
         row = bisect.bisect_left(sp.times, start)
         end = bisect.bisect_right(sp.times, start + limit_s)
         low = sp.free[row:end, tie].min(axis=0).tolist()
-        return any((int(lo), k) < (old.low, pos) for k, lo in zip(tie, low, strict=True))
+        rank = sp.rank
+        mine = (old.low, int(rank[pos]))
+        return any((int(lo), int(rank[k])) < mine for k, lo in zip(tie, low, strict=True))
 
     def _read(self, per: dict[int, tuple[Floats, Floats]], cols: list[int], gpus: int) -> None:
         sp = self.space

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -51,6 +51,8 @@ class NodeSpace(Protocol):
     nodes: list[int]
     group_nodes: dict[int, npt.NDArray[np.intp]]
     span: dict[int, slice]
+
+    def least(self, values: npt.NDArray[Any], local: npt.NDArray[np.intp]) -> int: ...
 
 
 class CleanNodes:
@@ -128,8 +130,8 @@ class CleanNodes:
         if best is None:
             return None
         i, gi, low = best
-        k = int(np.argmin(low))  # the fewest left over the window, the first on ties
-        return sp.times[i], ((sp.nodes[int(sp.group_nodes[gi][k])], gpus),)
+        node = sp.least(low, sp.group_nodes[gi])  # the fewest left, the first on ties
+        return sp.times[i], ((node, gpus),)
 
     def _group(
         self,

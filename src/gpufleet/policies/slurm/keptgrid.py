@@ -50,6 +50,7 @@ class KeptGrid(KeptRuns):
         self.stamps: list[float] = []  # sorted, each the rounded end of some running job
         self.at: dict[float, set[int]] = {}  # stamp -> the running jobs ending at it
         self.col: dict[int, int] = {}  # node -> column
+        self.order: list[int] = []  # the nodes of the first columns, in order
         # rows: the first len(stamps) rows of a buffer with room to insert rows; row i,
         # column c: GPUs of node c given back by the running jobs with stamps <= stamps[i]
         self._buf: Grid = np.zeros((0, 0), dtype=np.int32)
@@ -58,8 +59,18 @@ class KeptGrid(KeptRuns):
         self.moved: set[int] | None = None
 
     @classmethod
-    def of(cls, programs: list[ProgramState], limit_s: LimitOf, resolution_s: float) -> KeptGrid:
+    def of(
+        cls,
+        programs: list[ProgramState],
+        limit_s: LimitOf,
+        resolution_s: float,
+        order: list[int] | None = None,
+    ) -> KeptGrid:
+        """Built from the programs' running jobs, with a column per node of ``order``
+        first, in that order (the plan's: a pass then reads its rows whole)."""
         kept = cls(resolution_s)
+        kept.order = list(order or ())
+        kept.col = {node: c for c, node in enumerate(kept.order)}
         kept.fill(programs, limit_s)
         kept._build()
         return kept
@@ -192,23 +203,31 @@ class KeptGrid(KeptRuns):
         missing = [n for n in space.nodes if n not in self.col]
         if missing:  # nodes no running job has held yet: nothing comes back to them
             self._columns(missing)
-        col = self.col
-        cols = np.fromiter((col[n] for n in space.nodes), dtype=np.intp, count=len(space.nodes))
         src = np.searchsorted(np.array(stamps), np.array(times), side="right") - 1
         none_yet = src < 0  # times before every stamp: nothing given back by then
         src[none_yet] = 0
         sums = self.sums
-        if len(sums):
-            back = sums.take(src, axis=0)  # given back by each time, every column
-            if a > 0:
-                back -= sums[a - 1]  # ... less what came back by now (overdue: fixed below)
-            back[none_yet] = 0
-        else:  # no running job: only this cycle's starts
-            back = np.zeros((len(times), len(col)), dtype=np.int32)
-        grid = np.empty((len(times) + 1, len(cols)), dtype=np.int32)
+        grid = np.empty((len(times) + 1, len(space.nodes)), dtype=np.int32)
         grid[0] = space.free[0]
-        np.take(back, cols, axis=1, out=grid[1:])  # in the pass's node order
-        grid[1:] += grid[0]
+        if len(sums):
+            # row i: free now, plus what came back by times[i - 1], less what came back
+            # by now (overdue ends: fixed below)
+            before = sums[a - 1] if a > 0 else np.zeros(sums.shape[1], dtype=np.int32)
+            if self.order == space.nodes:  # the columns are the plan's: rows read whole
+                np.take(sums[:, : len(self.order)], src, axis=0, out=grid[1:])
+                offset = grid[0] - before[: len(self.order)]
+            else:  # each column moved to the plan's
+                col = self.col
+                cols = np.fromiter(
+                    (col[n] for n in space.nodes), dtype=np.intp, count=len(space.nodes)
+                )
+                np.take(sums.take(src, axis=0), cols, axis=1, out=grid[1:])
+                offset = grid[0] - before[cols]
+            grid[1:] += offset
+            if none_yet.any():
+                grid[1:][none_yet] = grid[0]
+        else:  # no running job: only this cycle's starts
+            grid[1:] = grid[0]
         for t, slots, sign in fix:
             i = 1 + bisect.bisect_left(times, t)
             for node, n in slots:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -46,14 +47,23 @@ class NodeSpace:
         self.group_nodes: dict[int, npt.NDArray[np.intp]] = {}  # group -> local positions
         self.span: dict[int, slice] = {}
         self.top: dict[int, int] = {}
+        placing: list[int] = []  # the nodes in the placement's order
         for gi in groups:
             g = cap.groups[gi]
             first = len(self.nodes)
-            for bucket in g.buckets:
-                self.nodes.extend(bucket)
+            members = [n for bucket in g.buckets for n in bucket]
+            placing += members
+            self.nodes += sorted(members)
             self.group_nodes[gi] = np.arange(first, len(self.nodes), dtype=np.intp)
             self.span[gi] = slice(first, len(self.nodes))  # the same, as a slice
             self.top[gi] = g.max_gpus
+        self.pos = {n: k for k, n in enumerate(self.nodes)}
+        # rank[k]: the k-th node's place in the placement's order (fewest free GPUs now
+        # first, then the longest so: CapacityIndex's buckets), which breaks ties between
+        # nodes; the columns themselves are in node order within each group, an order
+        # that changes only with the nodes, so the kept grid's columns are the plan's
+        self.rank = np.empty(len(self.nodes), dtype=np.intp)
+        self.rank[[self.pos[n] for n in placing]] = np.arange(len(placing), dtype=np.intp)
         self.times: list[float] = [now_s]
         self._times: npt.NDArray[np.float64] | None = None  # times as an array, when read
         self._tbuf: npt.NDArray[np.float64] = np.empty(0)  # its buffer (as _buf for free)
@@ -61,7 +71,6 @@ class NodeSpace:
         # rows of a buffer with room to insert rows in place (_split)
         self.free: Grid = np.array([[cap.node_free[n] for n in self.nodes]], dtype=np.int32)
         self._buf: Grid = self.free
-        self.pos = {n: k for k, n in enumerate(self.nodes)}
         # (kind, *groups) -> (GPUs, limit) -> the latest earliest start found for the jobs
         # planned so far that asked them, kind 1 for jobs that fit one node of every group,
         # 2 for jobs larger than any: within a kind a job fits where one asking more GPUs
@@ -258,8 +267,8 @@ class NodeSpace:
                 low = rows[:, self.span[gi]].min(axis=0)
                 cand = np.flatnonzero(low >= gpus)
                 if len(cand):  # the earliest start; the first group on ties
-                    k = cand[int(np.argmin(low[cand]))]
-                    return self.times[lo], ((self.nodes[int(local[k])], gpus),)
+                    node = self.least(low[cand], local[cand])
+                    return self.times[lo], ((node, gpus),)
             lo += 1
         size = 16
         while lo < hi:
@@ -296,8 +305,7 @@ class NodeSpace:
         i, local, fits = best
         low = self.free[i : int(ends[i]), local[0] : local[-1] + 1].min(axis=0)
         cand = np.flatnonzero(fits)
-        k = cand[int(np.argmin(low[cand]))]
-        return self.times[i], ((self.nodes[int(local[k])], gpus),)
+        return self.times[i], ((self.least(low[cand], local[cand]), gpus),)
 
     def _scan(
         self, groups: list[int], gpus: int, ends: npt.NDArray[np.intp], lo: int, hi: int
@@ -322,12 +330,20 @@ class NodeSpace:
             ok = np.flatnonzero(avail >= gpus)
             if not len(ok):
                 return None
-            k = ok[int(np.argmin(avail[ok]))]  # the node left with the fewest, first on ties
-            return ((self.nodes[int(local[k])], gpus),)
+            return ((self.least(avail[ok], local[ok]), gpus),)
         if int(avail.sum()) < gpus:
             return None
-        pairs = [(self.nodes[int(n)], int(f)) for n, f in zip(local, avail, strict=True)]
+        order = np.argsort(self.rank[local], kind="stable")  # the placement's order
+        ranked = zip(local[order].tolist(), avail[order].tolist(), strict=True)
+        pairs = [(self.nodes[n], f) for n, f in ranked]
         return fit(pairs, gpus, top)
+
+    def least(self, values: npt.NDArray[Any], local: npt.NDArray[np.intp]) -> int:
+        """The node (not its position) of ``local`` with the least of ``values``, the
+        first in the placement's order (:attr:`rank`) on ties."""
+        tied = local[values == values.min()]
+        k = tied[0] if len(tied) == 1 else tied[int(np.argmin(self.rank[tied]))]
+        return self.nodes[int(k)]
 
 
 def fit(avail: list[tuple[int, int]], gpus: int, top: int) -> Slots | None:

@@ -199,7 +199,7 @@ class SlurmBackfill(SlurmBackfillEasy):
         fresh = [(self.limit_s(j), pl.slots) for j, pl in d.admit if j.cohort == cohort]
         walk: Walk | None = None
         if self.kept_base:  # the running jobs' ends kept since the last pass
-            self._kept_grid(snap, cohort).load(space, fresh, snap.stopped)
+            self._kept_grid(snap, cohort, space.nodes).load(space, fresh, snap.stopped)
             moved = self._grids[cohort].take_moved()
             if self.carry:
                 carried = self._carried.setdefault(cohort, CarriedPlans())
@@ -259,12 +259,14 @@ class SlurmBackfill(SlurmBackfillEasy):
             self._carried[cohort].keep(walk)
             self.carried += walk.carried
 
-    def _kept_grid(self, snap: Snapshot, cohort: str) -> KeptGrid:
-        """The cohort's running jobs' ends, brought up to date."""
+    def _kept_grid(self, snap: Snapshot, cohort: str, nodes: list[int]) -> KeptGrid:
+        """The cohort's running jobs' ends, brought up to date, in columns for ``nodes``
+        (the plan's; built anew when those change, as when a node goes down)."""
         programs = snap.cohort(cohort).programs
         kept = self._grids.get(cohort)
-        if kept is None or not kept.update(programs, self.limit_s):
-            kept = self._grids[cohort] = KeptGrid.of(programs, self.limit_s, self.bf_resolution_s)
+        if kept is None or kept.order != nodes or not kept.update(programs, self.limit_s):
+            kept = KeptGrid.of(programs, self.limit_s, self.bf_resolution_s, nodes)
+            self._grids[cohort] = kept
         return kept
 
     def _rest(
