@@ -8,11 +8,12 @@ steps per pass for R running jobs; :class:`KeptRuns` instead finds the jobs star
 stopped since the last pass by comparing the running jobs' ids (sets, in C) and hands
 each to its subclass.
 
-Exact because a job's end is fixed for its run, and a run is told apart by the programs'
-``running_changes``: each start and stop counts one, so the ids' difference accounts for
-every change only when no job stopped and started again (or started and stopped) in
-between; any other count, or other programs, makes :meth:`KeptRuns.update` answer False
-and the caller builds the whole anew.
+Exact because a job's end is fixed for its run, and a run is told apart by each program's
+``running_changes``: each start and stop counts one, so a program's ids' difference
+accounts for every change only when no job stopped and started again (or started and
+stopped) in between; any other count, or other programs, makes :meth:`KeptRuns.update`
+answer False and the caller builds the whole anew. Only the programs whose count moved
+are compared, one set difference each.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class KeptRuns:
 
     def __init__(self) -> None:
         self.members: tuple[str, ...] = ()  # the cohort's programs they were taken from
-        self.changes = 0
+        self.changes: list[int] = []  # each program's running_changes when last read
+        self.ids: list[set[int]] = []  # each program's running jobs when last read
         self.runs: dict[int, Run] = {}
 
     def fill(self, programs: list[ProgramState], limit_s: LimitOf) -> None:
@@ -41,25 +43,32 @@ class KeptRuns:
             for j in p.running.values():
                 self._record(j, limit_s)
         self.members = tuple(p.name for p in programs)
-        self.changes = sum(p.running_changes for p in programs)
+        self.changes = [p.running_changes for p in programs]
+        self.ids = [set(p.running) for p in programs]
 
     def update(self, programs: list[ProgramState], limit_s: LimitOf) -> bool:
-        """Brought up to date; False where the changes cannot be told apart (rebuild)."""
+        """Brought up to date; False where the changes cannot be told apart (rebuild).
+        Only the programs whose count of changes moved are compared."""
         if tuple(p.name for p in programs) != self.members:
             return False
-        changes = sum(p.running_changes for p in programs)
-        if changes == self.changes:
-            return True
-        ids: set[int] = set().union(*(p.running.keys() for p in programs))
-        started, stopped = ids - self.runs.keys(), self.runs.keys() - ids
-        if changes - self.changes != len(started) + len(stopped):
-            return False
-        for jid in stopped:
-            self._dropped(jid, self.runs.pop(jid))
-        for p in programs:
-            for jid in started & p.running.keys():
+        moved = [i for i, p in enumerate(programs) if p.running_changes != self.changes[i]]
+        diffs = []
+        for i in moved:
+            p, had = programs[i], self.ids[i]
+            now = p.running.keys()
+            started, stopped = now - had, had - now
+            if p.running_changes - self.changes[i] != len(started) + len(stopped):
+                return False
+            diffs.append((i, started, stopped))
+        for i, started, stopped in diffs:
+            p, had = programs[i], self.ids[i]
+            for jid in stopped:
+                had.discard(jid)
+                self._dropped(jid, self.runs.pop(jid))
+            for jid in started:
+                had.add(jid)
                 self._taken(jid, self._record(p.running[jid], limit_s))
-        self.changes = changes
+            self.changes[i] = p.running_changes
         return True
 
     def _record(self, job: Job, limit_s: LimitOf) -> Run:
