@@ -71,6 +71,9 @@ from collections.abc import Callable
 from itertools import islice
 from typing import Any, ClassVar
 
+import numpy as np
+import numpy.typing as npt
+
 from gpufleet.domain.reasons import Reason
 from gpufleet.policies.base import Decision, ReservedStart
 from gpufleet.policies.options import FLAG, NON_NEGATIVE, POSITIVE_INT, Options
@@ -355,12 +358,17 @@ def _hope(jobs: list[Job], node_size: int) -> Callable[[int, int, int], bool]:
     node and in all: a job of at most ``node_size`` GPUs needs them on one node, a larger
     one in all (the suffix minima of both kinds, computed once)."""
     inf = 1 << 30
-    small, large = [inf] * (len(jobs) + 1), [inf] * (len(jobs) + 1)
-    for i in range(len(jobs) - 1, -1, -1):
-        g = jobs[i].spec.gpus
-        small[i] = min(small[i + 1], g) if g <= node_size else small[i + 1]
-        large[i] = min(large[i + 1], g) if g > node_size else large[i + 1]
+    gpus = np.fromiter((j.spec.gpus for j in jobs), dtype=np.int64, count=len(jobs))
+    one = gpus <= node_size
+    small = _suffix_min(np.where(one, gpus, inf), inf)
+    large = _suffix_min(np.where(one, inf, gpus), inf)
     return lambda i, one_node, total: small[i] <= one_node or large[i] <= total
+
+
+def _suffix_min(values: npt.NDArray[np.int64], last: int) -> list[int]:
+    """Each suffix's minimum of ``values``, and ``last`` for the empty one."""
+    mins: list[int] = np.minimum.accumulate(np.append(values, last)[::-1])[::-1].tolist()
+    return mins
 
 
 def _pick(given: float | None, configured: float | None, default: float) -> float:

@@ -47,14 +47,13 @@ class Soon:
         self.space = space
         self.min_top = min(space.top.values(), default=0)
         n = len(jobs)
-        # size -> suffix minimum of the limits of the jobs of that size
+        # size -> suffix minimum of the limits of the jobs of that size (one more: inf)
         self.shortest: dict[int, list[float]] = {}
-        for g in {j.spec.gpus for j in jobs}:
-            run = [math.inf] * (n + 1)
-            for i in range(n - 1, -1, -1):
-                mine = limits[i] if jobs[i].spec.gpus == g else math.inf
-                run[i] = min(run[i + 1], mine)
-            self.shortest[g] = run
+        sizes = np.fromiter((j.spec.gpus for j in jobs), dtype=np.int64, count=n)
+        lim = np.asarray(limits, dtype=np.float64)
+        for g in np.unique(sizes).tolist():
+            mine = np.append(np.where(sizes == g, lim, math.inf), math.inf)
+            self.shortest[g] = np.minimum.accumulate(mine[::-1])[::-1].tolist()
         self.longest = max(limits, default=0.0)
         self.until = space.now_s + self.longest
         # size -> per node, its short time (module docstring): now for a node without g
