@@ -27,12 +27,14 @@ carries nothing over for that pass.
 before it, asking the same GPUs, limit and groups, whose last planned start ``s`` is
 still after now, on a node not in C, gets ``s`` and that node again if no node of C
 fits it at a start before ``s``, nor at ``s`` better by the search's tie-break (first
-group, then fewest GPUs left over the window, then first in order). Why: a node not in C
-has, from now on, the column it had, so it fits where it fitted; one that fits now fitted
-at the start of the interval now lies in (its window loses only the past), which the last
-search tried and rejected as it found ``s`` later; the planned node still fits at ``s``
-with the same GPUs left. The nodes of C are read anew (:class:`_Runs`: per node and size,
-the spans over which it keeps that many GPUs free, read once per pass).
+group, then fewest GPUs left over the window, then the placement's order). Why: a node
+not in C has, from now on, the column it had, so it fits where it fitted; one that fits
+now fitted at the start of the interval now lies in (its window loses only the past),
+which the last search tried and rejected as it found ``s`` later; the planned node still
+fits at ``s`` with the same GPUs left; the placement's order of the nodes not in C is as
+it was (a node changes place only as its free GPUs change, which puts it in C). The
+nodes of C are read anew (:class:`_Runs`: per node and size, the spans over which it keeps
+that many GPUs free, read once per pass).
 
 A start now, a job larger than a node, a job that held no plan, or a plan on a node of C
 is searched as before. The search's memo of lower bounds is kept as the search would
@@ -272,8 +274,8 @@ class _Runs:
         """Whether a node of C in ``span`` (the positions of the group of index
         ``held[0]``) fits the job at a start before ``old.start``, or at it with fewer GPUs
         left over the window than ``old.low``, or as few and before position ``held[1]``
-        in the group's order when ``held[0]`` is the old plan's group (which ranks before
-        a later group and after an earlier one on ties)."""
+        in the placement's order (``rank``) when ``held[0]`` is the old plan's group
+        (which ranks before a later group and after an earlier one on ties)."""
         sp, start = self.space, old.start
         per = self._runs.get(gpus)
         if per is None:

@@ -23,7 +23,7 @@ size's ``first`` is known), is cut likewise; only a started job's node is read a
 The answer is the dense search's (:meth:`NodeSpace._one_node`): the first start at or
 after ``lo`` (before ``hi``) at which a node of one of the groups keeps ``gpus`` free
 over the whole window; the first group on ties; in it, the node left with the fewest
-free GPUs over the window, the first in the group's order on ties.
+free GPUs over the window, the first in the placement's order on ties (``rank``).
 tests/policies/test_slurm_backfill_plan.py compares the two on random plans.
 """
 

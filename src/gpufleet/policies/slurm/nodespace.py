@@ -254,7 +254,8 @@ class NodeSpace:
     ) -> tuple[float, Slots] | None:
         """A job for one node: per node, the first start from which it keeps ``gpus`` free
         until the job's end, all nodes of a group at once; the earliest start wins, the
-        first group on ties, then the node left with the fewest free GPUs over the window.
+        first group on ties, then the node left with the fewest free GPUs over the window
+        (the first in the placement's order, :attr:`rank`, on ties).
         Starts are tried in chunks of growing size, so a job that fits early reads only
         the rows its first windows cover; the first start alone first (one minimum per
         node over its window: most jobs examined either fit there or wait long)."""
