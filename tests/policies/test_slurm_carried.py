@@ -9,6 +9,7 @@ changed node could now take the job earlier or better."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +22,8 @@ from gpufleet.live.forecast_policy import choose_policy
 from gpufleet.live.mapping import parse_mapping
 from gpufleet.live.synthetic import MAPPING, NOW, synthetic_state
 from gpufleet.policies.slurm import SlurmBackfill, carried
+from gpufleet.policies.slurm.keptgrid import KeptGrid
+from gpufleet.policies.slurm.nodespace import NodeSpace
 from gpufleet.sim.simulator import Simulation
 from gpufleet.state.capacity import Slots
 from tests.policies.test_slurm_kept_grid import PREEMPTING
@@ -118,3 +121,45 @@ def test_a_forecast_carries_most_plans_and_predicts_every_start_as_without_carry
     assert (with_carry.carry, reference.carry) == (True, False)
     assert with_carry.carried > 1000
     assert checked.carried == with_carry.carried
+
+
+@pytest.mark.parametrize(("seed", "options"), [(1, EXAMPLE_WEIGHTS), (2, PREEMPTING)])
+def test_the_nodes_whose_ends_a_pass_places_anew_are_changed_nodes_for_the_carried_plans(
+    monkeypatch: pytest.MonkeyPatch, seed: int, options: dict[str, OptionValue]
+) -> None:
+    """Three kinds of end the kept sums place otherwise than the last pass saw them: a
+    job the main pass started this cycle, a run overdue by less than the resolution, a
+    job stopped tentatively by QOS preemption. None of them is a start or stop the kept
+    runs have seen yet, so each node must reach the carried plans' changed set through
+    the load (KeptGrid.take_moved), or a plan on it could be carried wrongly."""
+    seen = {"fresh": 0, "overdue": 0, "stopped": 0}
+    load = KeptGrid.load
+
+    def checked(
+        self: KeptGrid, space: NodeSpace, fresh: Sequence[tuple[float, Slots]], stopped: set[int]
+    ) -> None:
+        load(self, space, fresh, stopped)
+        if self.moved is None:
+            return  # built this pass: nothing is carried
+        now = space.now_s
+        kinds = {
+            "fresh": [slots for _, slots in fresh],
+            "overdue": [
+                self.runs[j][1]
+                for t in self.stamps
+                if t <= now
+                for j in self.at[t]
+                if j not in stopped
+            ],
+            "stopped": [self.runs[j][1] for j in stopped if j in self.runs],
+        }
+        for kind, slot_lists in kinds.items():
+            nodes = {node for slots in slot_lists for node, _ in slots}
+            assert nodes <= self.moved, kind
+            seen[kind] += bool(nodes)
+
+    monkeypatch.setattr(KeptGrid, "load", checked)
+    _run(seed, options, carry=True)
+    assert seen["fresh"] > 0 and seen["overdue"] > 0
+    if options is PREEMPTING:
+        assert seen["stopped"] > 0
