@@ -10,7 +10,7 @@ and it is activated: the same steps as the API's ``POST /transfers``, ``assess``
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -20,10 +20,13 @@ from gpufleet.governance.store.models import PersonRow
 from gpufleet.governance.transfers import lifecycle
 
 
-def lend(store: Store, name: str = "enact-lease") -> int:
+def lend(store: Store, name: str = "enact-lease", today: date | None = None) -> int:
+    """The lease from the day before ``today`` (the UTC date now unless given: a caller
+    that derives its own dates from one reading of the clock passes its day, so that a run
+    across midnight does not see two)."""
     with store.read() as s:
         people = {p.name: p.id for p in s.scalars(select(PersonRow))}
-    today = datetime.now(UTC).date()
+    today = today or datetime.now(UTC).date()
     body = {
         "name": name, "pool": "memphis-h100", "gpus": 8, "to": "xai",
         "from_program": "fsd-training", "to_program": "grok",

@@ -39,7 +39,7 @@ def leased_register(store: Store) -> None:
     with store.write("cli:test") as tx:
         seed_from_scenario(tx, ROOT / "tests/live/enact/register.yaml")
         load_governance(tx, ROOT / "src/gpufleet/data/article-governance.yaml")
-    lend(store)  # 8 H100 of memphis-h100, tesla -> xai, SINCE -> UNTIL, $1,500,000
+    lend(store, today=TODAY.date())  # 8 H100 of memphis-h100, tesla -> xai, SINCE -> UNTIL
 
 
 @pytest.fixture
