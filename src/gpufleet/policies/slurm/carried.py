@@ -45,12 +45,12 @@ the searches run for every job (``SlurmBackfill.carry = False``, the reference).
 from __future__ import annotations
 
 import bisect
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from gpufleet.policies.slurm.cleannodes import read_runs
 from gpufleet.policies.slurm.nodespace import NodeSpace
 from gpufleet.state.capacity import Slots
 
@@ -309,15 +309,10 @@ class _Runs:
         return any((int(lo), int(rank[k])) < mine for k, lo in zip(tie, low, strict=True))
 
     def _read(self, per: dict[int, tuple[Floats, Floats]], cols: list[int], gpus: int) -> None:
-        sp = self.space
-        enough = (sp.free[:, cols] >= gpus).T  # a row per node
-        edge = np.zeros((len(cols), enough.shape[1] + 2), dtype=np.int8)
-        edge[:, 1:-1] = enough
-        step = edge[:, 1:] - edge[:, :-1]  # +1 where a run starts, -1 one past its end
-        times = sp.times_array()
-        past = np.append(times, math.inf)  # one past the last row: never short again
+        which, a, b = read_runs(self.space, np.asarray(cols, dtype=np.intp), gpus)
+        bounds = np.searchsorted(which, np.arange(len(cols) + 1))
         for i, k in enumerate(cols):
-            per[k] = (times[np.flatnonzero(step[i] == 1)], past[np.flatnonzero(step[i] == -1)])
+            per[k] = (a[bounds[i] : bounds[i + 1]], b[bounds[i] : bounds[i + 1]])
 
 
 def _flatten(per: dict[int, tuple[Floats, Floats]]) -> tuple[Ints, Floats, Floats]:

@@ -256,19 +256,28 @@ class _Runs:
                 keep &= self.cols != k
             self.cols, self.a, self.b = self.cols[keep], self.a[keep], self.b[keep]
         idx = np.asarray(redo, dtype=np.intp)
-        enough = (sp.free[:, idx] >= gpus).T  # a row per node
-        edge = np.zeros((len(redo), enough.shape[1] + 2), dtype=np.int8)
-        edge[:, 1:-1] = enough
-        step = edge[:, 1:] - edge[:, :-1]  # +1 where a run starts, -1 one past its end
-        node, first = np.nonzero(step == 1)  # by node, then row: the runs in order
-        last = np.nonzero(step == -1)[1]
-        times = sp.times_array()
-        past = np.append(times, math.inf)  # one past the last row: never short again
-        self.cols = np.concatenate([self.cols, idx[node]])
-        self.a = np.concatenate([self.a, times[first]])
-        self.b = np.concatenate([self.b, past[last]])
+        which, a, b = read_runs(sp, idx, gpus)
+        self.cols = np.concatenate([self.cols, idx[which]])
+        self.a = np.concatenate([self.a, a])
+        self.b = np.concatenate([self.b, b])
         self.read.update(redo)
         self.stale.clear()
+
+
+def read_runs(
+    sp: NodeSpace, cols: npt.NDArray[np.intp], gpus: int
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The runs of the nodes ``cols`` for ``gpus`` read from the plan (module docstring):
+    for each run, the index in ``cols`` of its node, ``a`` and ``b``; by node, then time."""
+    enough = (sp.free[:, cols] >= gpus).T  # a row per node
+    edge = np.zeros((len(cols), enough.shape[1] + 2), dtype=np.int8)
+    edge[:, 1:-1] = enough
+    step = edge[:, 1:] - edge[:, :-1]  # +1 where a run starts, -1 one past its end
+    which, first = np.nonzero(step == 1)  # by node, then row: the runs in order
+    last = np.nonzero(step == -1)[1]
+    times = sp.times_array()
+    past = np.append(times, math.inf)  # one past the last row: never short again
+    return which, times[first], past[last]
 
 
 Run = tuple[float, float]
